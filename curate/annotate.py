@@ -1,0 +1,101 @@
+"""The annotate stage: read, extract, and score every document, dropping none.
+
+One datatrove task per input file, so an output file maps to an input file and a rerun
+skips the files already done (datatrove's completion markers in the logging folder)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from datatrove.pipeline.base import PipelineStep
+
+from curate.config import CurateConfig
+from curate.errors import DependencyError
+from curate.executors import QuietLocalExecutor
+from curate.ingest import RecordReader, detect_format
+from curate.parquet_io import AnnotatedWriter
+from curate.schema import FILTER_STAGES
+from filters.extract import AccountedTrafilatura
+from filters.heuristics import heuristic_annotators
+from filters.language import LanguageAnnotator
+
+# The config sections whose values change what annotate writes; anything else (selection
+# thresholds, output layout) can change without re-annotating.
+ANNOTATE_SECTIONS = ("input", "extract", "filters", "language")
+
+# (module, distribution, why) checked before any work: a missing extra must stop the run at
+# the start, not turn every page into a silent extraction failure.
+_REQUIRED = [
+    ("warcio", "warcio", "reading WARC files"),
+    ("cchardet", "faust-cchardet", "detecting the charset of web pages"),
+    ("trafilatura", "trafilatura", "extracting text from HTML"),
+    ("lxml_html_clean", "lxml_html_clean", "trafilatura's HTML cleaning (split out of lxml)"),
+    ("fasttext", "fasttext-numpy2-wheel", "language ID"),
+    ("orjson", "orjson", "reading JSONL"),
+    ("zstandard", "zstandard", "reading .zst files"),
+    ("spacy", "spacy", "datatrove's English word tokenizer in the heuristic filters"),
+]
+
+
+def check_dependencies(files: list[str], fmt: str) -> None:
+    needs_html = any(detect_format(f, fmt) == "warc" for f in files)
+    for module, dist, why in _REQUIRED:
+        if not needs_html and module in ("trafilatura", "lxml_html_clean", "cchardet", "warcio"):
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise DependencyError(f"the package {dist} is needed for {why} but cannot be imported ({exc}). Fix: run `make setup`") from None
+
+
+def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[PipelineStep]:
+    steps: list[PipelineStep] = [
+        RecordReader(
+            files,
+            fmt=cfg.input.format,
+            text_key=cfg.input.text_key,
+            id_key=cfg.input.id_key,
+            max_record_bytes=cfg.input.max_record_bytes,
+        )
+    ]
+    if any(detect_format(f, cfg.input.format) == "warc" for f in files):
+        steps.append(
+            AccountedTrafilatura(
+                favour_precision=cfg.extract.favour_precision,
+                timeout=cfg.extract.timeout_s,
+                include_tables=cfg.extract.include_tables,
+            )
+        )
+    steps.append(LanguageAnnotator(cfg.language.model_path))
+    steps.extend(heuristic_annotators(cfg.filters, FILTER_STAGES))
+    steps.append(AnnotatedWriter(str(out_dir / "parts")))
+    return steps
+
+
+def run_annotate(cfg: CurateConfig, files: list[str], work_dir: Path) -> list[Path]:
+    """Annotate `files` into `work_dir/annotate-<hash>/parts/NNNNN.parquet`, one per file."""
+    check_dependencies(files, cfg.input.format)
+    # The cache key: what annotate reads (files), how (config sections), and with which code.
+    out_dir = work_dir / f"annotate-{cfg.section_hash(*ANNOTATE_SECTIONS)}-{_files_hash(files)}"
+    executor = QuietLocalExecutor(
+        pipeline=annotate_pipeline(cfg, files, out_dir),
+        tasks=len(files),
+        workers=min(cfg.executor.workers, len(files)),
+        logging_dir=str(out_dir / "logs"),
+        skip_completed=True,
+    )
+    executor.run()
+    parts = [out_dir / "parts" / f"{rank:05d}.parquet" for rank in range(len(files))]
+    missing = [p for p in parts if not p.is_file()]
+    if missing:
+        raise RuntimeError(f"annotate finished without writing {missing[0]}; see the logs in {out_dir / 'logs'}")
+    return parts
+
+
+def _files_hash(files: list[str]) -> str:
+    import hashlib
+
+    from curate import __version__
+
+    return hashlib.sha256("\n".join([__version__, *files]).encode()).hexdigest()[:12]

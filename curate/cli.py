@@ -1,0 +1,143 @@
+"""`curate` command line: run | validate | annotate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+
+
+def _env_defaults() -> None:
+    # Offline by design: no telemetry, no hub lookups. Users can still override these.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set language.min_score=0.8 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="curate", description="Curate raw web text into textbook-quality pretraining shards.")
+    parser.add_argument("--version", action="version", version=f"curate {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the end-to-end flow (annotate, select, write shards)")
+    p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml")
+    p.add_argument("--input", dest="inputs", action="append", metavar="PATH", help="input file, folder, glob or URL; replaces input.paths (repeatable)")
+    p.add_argument("--output", help="output folder; replaces output.dir")
+    p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
+    _add_set(p)
+
+    p = sub.add_parser("validate", help="check a config without running anything")
+    p.add_argument("config")
+    _add_set(p)
+
+    p = sub.add_parser("annotate", help="write annotated Parquet, dropping nothing (for tuning thresholds)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--output", required=True)
+    p.add_argument("--config", default=None, help="recipe for annotator settings (defaults if omitted)")
+    _add_set(p)
+    return parser
+
+
+def _version() -> str:
+    from curate import __version__
+
+    return __version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    _env_defaults()
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "validate":
+            return cmd_validate(args)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "annotate":
+            return cmd_annotate(args)
+    except CurateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    print(f"ok: {args.config} is valid (config hash {cfg.config_hash()[:12]})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.curate_corpus import STAGES, curate_corpus, plan, set_progress_hook
+
+    # Validate config, inputs and output before Prefect starts anything.
+    plan(args.config, args.overrides, args.inputs, args.output)
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet)
+    ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STAGES}
+
+    def hook(stage: str, event: str) -> None:
+        if stage in ids:
+            progress.update(ids[stage], description=f"{stage}: {'running' if event == 'start' else 'done'}", completed=1 if event == "done" else 0)
+
+    set_progress_hook(hook)
+    try:
+        with progress:
+            manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
+    finally:
+        set_progress_hook(None)
+    summary = json.loads((Path(manifest_path).parent / "summary.json").read_text())
+    print_summary(summary, Path(manifest_path).parent)
+    return 0
+
+
+def print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"curate run: {summary['name']}")
+    table.add_column("stage")
+    table.add_column("reason")
+    table.add_column("documents", justify="right")
+    table.add_row("input", "documents in", str(summary["ingested"]))
+    table.add_row("output", "kept", str(summary["kept"]), style="bold green")
+    for row in summary["by_reason"]:
+        table.add_row(row["stage"], row["reason"], str(row["documents"]))
+    console = Console()
+    console.print(table)
+    console.print(f"{summary['shards']} shard(s), {summary['bytes']:,} bytes in {out / 'data'}; ledger in {out / 'rejected'}; {summary['seconds']} s")
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from curate.annotate import run_annotate
+    from curate.config import load_config
+    from curate.ingest import resolve_inputs
+    from curate.layout import prepare_output
+
+    cfg = load_config(args.config, args.overrides)
+    files = resolve_inputs(args.inputs, cfg.input.format)
+    layout = prepare_output(Path(args.output))
+    parts = run_annotate(cfg, files, layout.work)
+    target = layout.root / "annotated"
+    target.mkdir(exist_ok=True)
+    for index, part in enumerate(parts):
+        shutil.copyfile(part, target / f"part-{index:05d}.parquet")
+    import pyarrow.parquet as pq
+
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    print(f"annotated {rows} documents from {len(files)} file(s) into {target}")
+    return 0

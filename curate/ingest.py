@@ -1,0 +1,423 @@
+"""Reading raw inputs into Documents: WARC/WET, JSONL (.gz/.zst) and Parquet, from paths,
+folders, globs or fsspec URLs.
+
+Built on datatrove's `BaseReader` (its adapter, stats and Document type), with our own
+record loops: datatrove's readers log a bad line and move on, or lose the rest of a file on a
+corrupt gzip member, and neither tells the ledger. Here every record that cannot become a
+document still travels down the pipeline, as an empty document whose `ingest_reject`
+metadata says why, so the ledger can account for it and kept + rejected = ingested holds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import fsspec
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers.base import BaseReader
+
+from curate.errors import InputError
+
+FORMATS = ("warc", "jsonl", "parquet")
+_SUFFIXES = {
+    "warc": (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz", ".arc.gz"),
+    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson", ".ndjson.gz"),
+    "parquet": (".parquet", ".pq"),
+}
+GZIP_MAGIC = b"\x1f\x8b\x08"
+WARC_MAGIC = b"WARC/"
+
+# Metadata keys that carry ingest facts through the pipeline.
+META_REJECT = "ingest_reject"  # (reason, detail) for a record that could not be read
+META_SOURCE = "source"
+META_OFFSET = "offset"
+META_URL = "url"
+META_DATE = "date"
+META_CONTENT = "content_type"  # "html" when the text still needs extraction
+
+
+def detect_format(path: str, declared: str = "auto") -> str | None:
+    if declared != "auto":
+        return declared
+    name = path.lower().rstrip("/")
+    for fmt, suffixes in _SUFFIXES.items():
+        if name.endswith(suffixes):
+            return fmt
+    return None
+
+
+def resolve_inputs(paths: list[str], declared_format: str = "auto") -> list[str]:
+    """Expand folders and globs into a sorted list of input files. A path that matches nothing
+    is an error naming it, raised before any work starts."""
+    if not paths:
+        raise InputError("no input given. Fix: set input.paths in the config or pass --input PATH")
+    files: list[str] = []
+    for raw in paths:
+        fs, _, expanded = fsspec.get_fs_token_paths(raw)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+        found: list[str] = []
+        for path in expanded:
+            if fs.isdir(path):
+                for child in sorted(fs.find(path)):
+                    if detect_format(child, declared_format) is not None and not _hidden(child):
+                        found.append(prefix + child if prefix and not child.startswith(prefix) else child)
+            elif fs.exists(path):
+                found.append(prefix + path if prefix and not path.startswith(prefix) else path)
+        if not found:
+            raise InputError(f"input path not found or empty: {raw}. Fix: check the path, or pass --input with an existing file, folder or glob")
+        files.extend(found)
+    unknown = [f for f in files if detect_format(f, declared_format) is None]
+    if unknown:
+        raise InputError(
+            f"cannot tell the format of {unknown[0]}. Fix: name files .warc(.gz), .wet(.gz), .jsonl(.gz/.zst) "
+            "or .parquet, or set input.format"
+        )
+    return sorted(dict.fromkeys(files))
+
+
+def _hidden(path: str) -> bool:
+    return any(part.startswith((".", "_")) for part in path.split("/")[-1:])
+
+
+def source_tag(path: str) -> str:
+    """A short stable prefix for ids of records that carry none: the file's name plus a hash of
+    its full path, so two `part-0.jsonl` in different folders never collide."""
+    name = path.rstrip("/").split("/")[-1]
+    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson", ".parquet", ".warc", ".wet"):
+        name = name.removesuffix(suffix)
+    return f"{name}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class Limits:
+    max_record_bytes: int
+
+
+class RecordReader(BaseReader):
+    """Reads every input file of this rank (files[rank::world_size]) and yields one Document
+    per record, rejected records included (see module docstring)."""
+
+    name = "curate reader"
+    _requires_dependencies = ["warcio", ("cchardet", "faust-cchardet"), "orjson", "zstandard"]
+
+    def __init__(
+        self,
+        files: list[str],
+        fmt: str = "auto",
+        text_key: str = "text",
+        id_key: str = "id",
+        max_record_bytes: int = 5_000_000,
+    ) -> None:
+        super().__init__(text_key=text_key, id_key=id_key)
+        self.files = files
+        self.fmt = fmt
+        self.limits = Limits(max_record_bytes=max_record_bytes)
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for path in self.files[rank::world_size]:
+            self.stat_update("input_files")
+            yield from self.read_path(path)
+
+    def read_path(self, path: str) -> Iterator[Document]:
+        fmt = detect_format(path, self.fmt)
+        tag = source_tag(path)
+        produced = 0
+        try:
+            if fmt == "jsonl":
+                records = read_jsonl(path, tag, self.text_key, self.id_key, self.limits)
+            elif fmt == "parquet":
+                records = read_parquet(path, tag, self.text_key, self.id_key, self.limits)
+            else:
+                records = read_warc(path, tag, self.limits)
+            for doc in records:
+                produced += 1
+                if META_REJECT in doc.metadata:
+                    self.stat_update(f"rejected_{doc.metadata[META_REJECT][0]}")
+                else:
+                    self.stat_update("documents")
+                yield doc
+        except (OSError, ValueError, EOFError, zlib.error) as exc:
+            # The file could not be opened at all (or failed before its first record).
+            produced += 1
+            yield rejected(tag, path, -1, "unreadable_file", f"{type(exc).__name__}: {exc}")
+        if produced == 0:
+            yield rejected(tag, path, -1, "empty_file", "the file holds no records")
+
+
+def rejected(tag: str, source: str, offset: int, reason: str, detail: str, url: str | None = None, id_: str | None = None) -> Document:
+    doc_id = id_ or (f"{tag}/{offset}" if offset >= 0 else f"{tag}/file")
+    return Document(
+        text="",
+        id=doc_id,
+        metadata={META_SOURCE: source, META_OFFSET: offset, META_URL: url, META_REJECT: (reason, detail[:500])},
+    )
+
+
+def _document(text: str, id_: str, source: str, offset: int, url: str | None, date: str | None, extra: dict[str, Any], content_type: str = "text") -> Document:
+    meta: dict[str, Any] = {META_SOURCE: source, META_OFFSET: offset, META_URL: url, META_DATE: date, META_CONTENT: content_type}
+    if extra:
+        meta["extra"] = extra
+    if "\x00" in text:
+        # NUL bytes break C-string consumers downstream (tokenizers, some viewers); they carry
+        # no meaning in text, so they are removed rather than the whole record dropped.
+        text = text.replace("\x00", "")
+    return Document(text=text, id=id_, metadata=meta)
+
+
+# -------------------------------------------------------------------------------- JSONL
+
+_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+try:
+    import zstandard
+
+    _DECOMPRESS_ERRORS = (*_DECOMPRESS_ERRORS, zstandard.ZstdError)
+except ImportError:  # pragma: no cover - zstandard is a dependency
+    pass
+
+
+def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
+    import orjson
+
+    with fsspec.open(path, "rb", compression="infer") as f:
+        line_no = -1
+        while True:
+            try:
+                raw = f.readline()
+            except _DECOMPRESS_ERRORS as exc:
+                yield rejected(tag, path, line_no + 1, "corrupt_compression", f"{type(exc).__name__}: {exc} (after line {line_no})")
+                return
+            if not raw:
+                return
+            line_no += 1
+            if not raw.strip():
+                continue  # blank lines are layout, not records
+            if len(raw) > limits.max_record_bytes:
+                yield rejected(tag, path, line_no, "too_large", f"{len(raw)} bytes > input.max_record_bytes={limits.max_record_bytes}")
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield rejected(tag, path, line_no, "invalid_utf8", str(exc))
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                yield rejected(tag, path, line_no, "malformed_json", str(exc))
+                continue
+            yield _from_mapping(record, path, tag, line_no, text_key, id_key)
+
+
+def _from_mapping(record: Any, path: str, tag: str, offset: int, text_key: str, id_key: str) -> Document:
+    if not isinstance(record, dict):
+        return rejected(tag, path, offset, "malformed_record", f"expected a JSON object, got {type(record).__name__}")
+    raw_id = record.pop(id_key, None)
+    id_ = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id) else f"{tag}/{offset}"
+    url = record.pop("url", None)
+    url = url if isinstance(url, str) else None
+    if text_key not in record or record[text_key] is None:
+        return rejected(tag, path, offset, "missing_text", f"no '{text_key}' field; keys: {sorted(record)[:10]}", url, id_)
+    text = record.pop(text_key)
+    if not isinstance(text, str):
+        return rejected(tag, path, offset, "wrong_type", f"'{text_key}' is {type(text).__name__}, expected a string", url, id_)
+    if not text.strip():
+        return rejected(tag, path, offset, "empty_text", "text is empty or whitespace", url, id_)
+    date = record.pop("date", None)
+    extra = _jsonable(record)
+    return _document(text, id_, path, offset, url, date if isinstance(date, str) else None, extra)
+
+
+def _jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(record, default=str)
+        return record
+    except (TypeError, ValueError):
+        return {k: str(v) for k, v in record.items()}
+
+
+# ------------------------------------------------------------------------------ Parquet
+
+
+def read_parquet(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with fsspec.open(path, "rb") as f:
+        try:
+            pf = pq.ParquetFile(f)
+        except (pa.ArrowInvalid, OSError) as exc:
+            yield rejected(tag, path, -1, "corrupt_file", f"not a readable Parquet file: {exc}")
+            return
+        names = pf.schema_arrow.names
+        if text_key not in names:
+            yield rejected(tag, path, -1, "wrong_schema", f"no '{text_key}' column; columns: {names[:20]}. Fix: set input.text_key")
+            return
+        text_type = pf.schema_arrow.field(text_key).type
+        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
+            yield rejected(tag, path, -1, "wrong_schema", f"column '{text_key}' is {text_type}, expected string")
+            return
+        row = 0
+        try:
+            for batch in pf.iter_batches(batch_size=1024):
+                for record in batch.to_pylist():
+                    text = record.get(text_key)
+                    if isinstance(text, str) and len(text) > limits.max_record_bytes:
+                        yield rejected(tag, path, row, "too_large", f"{len(text)} chars > input.max_record_bytes", id_=_str_id(record.get(id_key)))
+                    else:
+                        yield _from_mapping(record, path, tag, row, text_key, id_key)
+                    row += 1
+        except (pa.ArrowInvalid, OSError) as exc:
+            yield rejected(tag, path, row, "corrupt_file", f"Parquet read failed at row {row}: {exc}")
+
+
+def _str_id(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and str(value) else None
+
+
+# --------------------------------------------------------------------------------- WARC
+
+
+def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
+    """WARC and WET records. A corrupt or truncated gzip member costs only that member: we
+    scan forward to the next member header and go on, so records after it are not lost."""
+    with fsspec.open(path, "rb") as raw:
+        compressed = raw.read(3) == GZIP_MAGIC
+        raw.seek(0)
+        if path.endswith(".zst"):
+            yield from _warc_records(raw, 0, path, tag, limits)
+            return
+        start = 0
+        while start is not None:
+            failed_at = None
+            for item in _warc_records(raw, start, path, tag, limits):
+                if isinstance(item, _Failure):
+                    failed_at = item
+                    break
+                yield item
+            if failed_at is None:
+                return
+            yield rejected(tag, path, failed_at.offset, "corrupt_archive", failed_at.detail)
+            start = _next_member(raw, failed_at.offset + 1, GZIP_MAGIC if compressed else WARC_MAGIC)
+
+
+@dataclass
+class _Failure:
+    offset: int
+    detail: str
+
+
+def _next_member(raw: BinaryIO, after: int, magic: bytes) -> int | None:
+    """Offset of the next gzip member (or `WARC/` header) at or after `after`, else None."""
+    raw.seek(after)
+    carry = b""
+    position = after
+    while True:
+        chunk = raw.read(1 << 20)
+        if not chunk:
+            return None
+        window = carry + chunk
+        hit = window.find(magic)
+        if hit >= 0:
+            return position - len(carry) + hit
+        carry = window[-(len(magic) - 1):]
+        position += len(chunk)
+
+
+def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits) -> Iterator[Document | _Failure]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    raw.seek(start)
+    iterator = ArchiveIterator(raw, check_digests=False)
+    offset = start
+    try:
+        for record in iterator:
+            if record.rec_type not in ("response", "conversion", "resource"):
+                continue  # requests, metadata and warcinfo describe documents, they are not ones
+            try:
+                # Read the body before asking for the offset: warcio's get_record_offset()
+                # consumes the rest of the record.
+                body = record.content_stream().read(limits.max_record_bytes + 1)
+            except _DECOMPRESS_ERRORS as exc:
+                yield _Failure(offset, f"record body unreadable: {type(exc).__name__}: {exc}")
+                return
+            offset = start + iterator.get_record_offset()
+            yield _warc_document(record, body, path, tag, offset, limits)
+    except Exception as exc:  # warcio raises plain Exceptions for bad headers
+        yield _Failure(offset, f"{type(exc).__name__}: {exc}")
+
+
+def _warc_document(record: Any, body: bytes, path: str, tag: str, offset: int, limits: Limits) -> Document:
+    headers = record.rec_headers
+    url = headers.get_header("WARC-Target-URI")
+    date = headers.get_header("WARC-Date")
+    id_ = headers.get_header("WARC-Record-ID") or f"{tag}/{offset}"
+    id_ = id_.strip("<>")
+    if record.rec_type == "response" and record.http_headers is not None:
+        status = record.http_headers.get_statuscode()
+        if status and not status.startswith("2"):
+            return rejected(tag, path, offset, "http_status", f"HTTP {status}", url, id_)
+    declared = headers.get_header("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limits.max_record_bytes:
+        return rejected(tag, path, offset, "too_large", f"{declared} bytes > input.max_record_bytes={limits.max_record_bytes}", url, id_)
+    mime = (headers.get_header("WARC-Identified-Payload-Type") or "").lower()
+    http_type = ""
+    if record.http_headers is not None:
+        http_type = (record.http_headers.get_header("Content-Type") or "").lower()
+    if len(body) > limits.max_record_bytes:
+        return rejected(tag, path, offset, "too_large", f"> input.max_record_bytes={limits.max_record_bytes}", url, id_)
+    if record.rec_type == "conversion":  # WET: already text
+        kind = "text"
+    else:
+        kind = _content_kind(mime, http_type, body)
+        if kind is None:
+            return rejected(tag, path, offset, "unsupported_content_type", mime or http_type or "unknown", url, id_)
+    text = _decode(body, http_type)
+    if text is None:
+        return rejected(tag, path, offset, "undecodable", "bytes match no detectable charset", url, id_)
+    if not text.strip():
+        return rejected(tag, path, offset, "empty_text", "empty payload", url, id_)
+    return _document(text, id_, path, offset, url, date, {}, content_type=kind)
+
+
+def _content_kind(mime: str, http_type: str, body: bytes) -> str | None:
+    declared = mime or http_type.split(";")[0].strip()
+    if declared in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if declared == "text/plain":
+        return "text"
+    if declared:
+        return None
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<body" in body[:4096].lower():
+        return "html"
+    return None
+
+
+def _decode(body: bytes, http_type: str) -> str | None:
+    charset = None
+    if "charset=" in http_type:
+        charset = http_type.split("charset=")[-1].split(";")[0].strip().strip("\"'") or None
+    for candidate in (charset, "utf-8"):
+        if not candidate:
+            continue
+        try:
+            return body.decode(candidate)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    import cchardet
+
+    detected = cchardet.detect(body[:65536]).get("encoding")
+    if detected:
+        try:
+            return body.decode(detected)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    return None

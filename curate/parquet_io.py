@@ -1,0 +1,121 @@
+"""Writing Parquet safely: under a temporary name, renamed when complete, so a reader (or a
+rerun after a crash) never sees half a file. And the mapping from a Document to a row."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+
+from curate import schema as S
+from curate.ingest import META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
+from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
+from filters.language import META_LANG, META_LANG_SCORE
+
+TMP_SUFFIX = ".tmp"
+
+
+def tmp_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}{TMP_SUFFIX}")
+
+
+def write_table_atomic(table: pa.Table, final: Path, compression: str = "zstd", level: int | None = 3, row_group_rows: int = 10_000) -> Path:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(final)
+    pq.write_table(table, tmp, compression=None if compression == "none" else compression, compression_level=level if compression == "zstd" else None, row_group_size=row_group_rows)
+    _fsync(tmp)
+    os.replace(tmp, final)
+    return final
+
+
+def write_bytes_atomic(data: bytes, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_path(final)
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def document_row(doc: Document) -> dict[str, Any]:
+    """A Document as a row of ANNOTATED_SCHEMA."""
+    meta = doc.metadata
+    annotations = meta.get(META_ANNOTATIONS, {})
+    ingest = meta.get(META_REJECT)
+    extract = meta.get(META_EXTRACT_FAIL)
+    detail = (ingest or extract or (None, None))[1]
+    score = meta.get(META_LANG_SCORE)
+    row: dict[str, Any] = {
+        S.ID: doc.id,
+        S.TEXT: doc.text or "",
+        S.SOURCE: meta.get(META_SOURCE, ""),
+        S.OFFSET: int(meta.get(META_OFFSET, -1)),
+        S.URL: meta.get(META_URL),
+        S.DATE: meta.get(META_DATE),
+        S.LANG: meta.get(META_LANG),
+        S.LANG_SCORE: float(score) if score is not None else None,
+        S.METADATA: json.dumps(meta["extra"], sort_keys=True, default=str) if meta.get("extra") else None,
+        S.ANN_INGEST: ingest[0] if ingest else None,
+        S.ANN_EXTRACT: extract[0] if extract else None,
+        S.ANN_DETAIL: detail,
+    }
+    for stage in S.FILTER_STAGES:
+        row[S.filter_column(stage)] = annotations.get(stage)
+    return row
+
+
+def rows_to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+class AnnotatedWriter(PipelineStep):
+    """Last step of the annotate pipeline: every document of this rank, rejected ones included,
+    into `{folder}/{rank:05d}.parquet` (written whole, then renamed)."""
+
+    type = "💽 - WRITER"
+    name = "annotated parquet"
+
+    def __init__(self, folder: str, batch_rows: int = 5_000) -> None:
+        super().__init__()
+        self.folder = folder
+        self.batch_rows = batch_rows
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        final = Path(self.folder) / f"{rank:05d}.parquet"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(final)
+        batch: list[dict[str, Any]] = []
+        with pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd") as writer:
+            for doc in data:
+                batch.append(document_row(doc))
+                self.stat_update("written")
+                if len(batch) >= self.batch_rows:
+                    writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
+                    batch = []
+            if batch:
+                writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
+        _fsync(tmp)
+        os.replace(tmp, final)
+        yield from ()

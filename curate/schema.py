@@ -1,0 +1,74 @@
+"""The one Arrow schema of a document row, and of a ledger row. Declared once, used by every
+writer; a shard that does not match is a bug, not a variant."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# Column names, so no module spells them twice.
+ID = "id"
+TEXT = "text"
+SOURCE = "source"
+OFFSET = "offset"
+URL = "url"
+DATE = "date"
+LANG = "lang"
+LANG_SCORE = "lang_score"
+METADATA = "metadata"
+
+DOCUMENT_SCHEMA = pa.schema(
+    [
+        pa.field(ID, pa.string(), nullable=False),
+        pa.field(TEXT, pa.string(), nullable=False),
+        # The input file the record came from (as given, URL or path) ...
+        pa.field(SOURCE, pa.string(), nullable=False),
+        # ... and where in it: the line number (JSONL), row (Parquet) or byte offset (WARC).
+        pa.field(OFFSET, pa.int64(), nullable=False),
+        pa.field(URL, pa.string()),
+        pa.field(DATE, pa.string()),
+        pa.field(LANG, pa.string()),
+        pa.field(LANG_SCORE, pa.float32()),
+        # Everything else the source record carried, as a JSON object.
+        pa.field(METADATA, pa.string()),
+    ]
+)
+
+# Annotation columns: written by annotators, read by selection, never in released shards.
+# Each holds null when the document passes, else the reason it fails.
+ANN_INGEST = "ann_ingest"  # the record could not be read (malformed_json, too_large, ...)
+ANN_EXTRACT = "ann_extract"  # HTML extraction failed (extraction_timeout, no_main_content, ...)
+ANN_DETAIL = "ann_detail"  # the detail behind an ingest or extract reason
+# Heuristic rules, in the order FineWeb applies them; a document's reason is the first failure.
+FILTER_STAGES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+
+def filter_column(stage: str) -> str:
+    return f"ann_{stage}"
+
+
+ANNOTATED_SCHEMA = pa.schema(
+    list(DOCUMENT_SCHEMA)
+    + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
+    + [pa.field(filter_column(stage), pa.string()) for stage in FILTER_STAGES]
+)
+
+# The rejection ledger: one row per document that left the pipeline, so "why was this
+# dropped?" always has an answer.
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field(ID, pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        # The measured value or detail behind the reason (a score, an exception message).
+        pa.field("value", pa.string()),
+        pa.field(SOURCE, pa.string()),
+        pa.field(OFFSET, pa.int64()),
+        pa.field(URL, pa.string()),
+        # For duplicates: the id of the document that was kept instead.
+        pa.field("duplicate_of", pa.string()),
+    ]
+)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()

