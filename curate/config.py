@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from curate.config_base import Section
 from curate.errors import ConfigError
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class InputConfig(Section):
@@ -141,6 +138,37 @@ class LanguageConfig(Section):
         return [code.lower() for code in value]
 
 
+class DedupConfig(Section):
+    """Exact, then MinHash near-duplicate removal (FineWeb's settings)."""
+
+    enabled: bool = True
+    exact: bool = True  # sha1 of whitespace- and case-normalised text
+    near: bool = True
+    # 5-word shingles: FineWeb's choice; shorter n-grams make unrelated documents that share
+    # stock phrases look similar, longer ones miss near-copies with small edits.
+    ngram: int = Field(default=5, ge=1, le=32)
+    # 14 bands x 8 rows = 112 permutations (112 x 4 B = 448 B of signature per document).
+    # A pair with Jaccard s becomes a candidate with probability 1 - (1 - s^8)^14:
+    # 0.05 at s = 0.5, 0.77 at s = 0.75, 0.92 at s = 0.8, 0.99 at s = 0.85, 0.9996 at s = 0.9.
+    bands: int = Field(default=14, ge=1, le=1024)
+    rows: int = Field(default=8, ge=1, le=256)
+    # When set, bands x rows are derived from it (datasketch's optimal parameters for
+    # num_perm = bands x rows) instead of the two numbers above.
+    threshold: float | None = Field(default=None, gt=0, lt=1)
+    # Candidate pairs are verified against the estimated Jaccard of their full signatures;
+    # 0 keeps every LSH candidate (FineWeb does not verify).
+    verify_threshold: float = Field(default=0.0, ge=0, le=1)
+    # Fixed seed: the same permutations on every run and every worker -> same clusters.
+    seed: int = 1
+    # Which document of a cluster survives, tried in order: highest quality_score (when the
+    # column is present), then longest text, then smallest id (a total order: deterministic).
+    keep: list[Literal["quality", "longest", "smallest_id"]] = Field(default_factory=lambda: ["quality", "longest", "smallest_id"])
+    # Folder of the persistent index of earlier releases' signatures ("" = none). A run
+    # removes documents that duplicate anything in it, then adds its kept documents to it.
+    index_dir: str = ""
+    update_index: bool = True
+
+
 class CurateConfig(Section):
     name: str = Field(default="curated", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     input: InputConfig = Field(default_factory=InputConfig)
@@ -149,6 +177,7 @@ class CurateConfig(Section):
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -184,10 +186,27 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
     pass
 
 
+@contextmanager
+def _open_lines(path: str) -> Iterator[BinaryIO]:
+    """A binary stream with readline(), decompressed by file name. fsspec's zstd fallback
+    (`zstandard.stream_reader`) has no readline() and stops after the first frame, so .zst
+    files get a multi-frame reader behind a buffer instead."""
+    if not path.lower().endswith(".zst"):
+        with fsspec.open(path, "rb", compression="infer") as f:
+            yield f
+        return
+    import zstandard
+
+    with fsspec.open(path, "rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with io.BufferedReader(reader) as f:  # type: ignore[arg-type]
+            yield f
+
+
 def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
     import orjson
 
-    with fsspec.open(path, "rb", compression="infer") as f:
+    with _open_lines(path) as f:
         line_no = -1
         while True:
             try:
@@ -223,8 +242,9 @@ def _from_mapping(record: Any, path: str, tag: str, offset: int, text_key: str, 
     id_ = str(raw_id) if isinstance(raw_id, (str, int)) and str(raw_id) else f"{tag}/{offset}"
     url = record.pop("url", None)
     url = url if isinstance(url, str) else None
-    if text_key not in record or record[text_key] is None:
-        return rejected(tag, path, offset, "missing_text", f"no '{text_key}' field; keys: {sorted(record)[:10]}", url, id_)
+    if record.get(text_key) is None:
+        detail = f"'{text_key}' is null" if text_key in record else f"no '{text_key}' field; keys: {sorted(record)[:10]}"
+        return rejected(tag, path, offset, "missing_text", detail, url, id_)
     text = record.pop(text_key)
     if not isinstance(text, str):
         return rejected(tag, path, offset, "wrong_type", f"'{text_key}' is {type(text).__name__}, expected a string", url, id_)
@@ -291,10 +311,9 @@ def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
     with fsspec.open(path, "rb") as raw:
         compressed = raw.read(3) == GZIP_MAGIC
         raw.seek(0)
-        if path.endswith(".zst"):
-            yield from _warc_records(raw, 0, path, tag, limits)
-            return
-        start = 0
+        # No special case for other compressions (.zst): warcio cannot read them, so they fail
+        # below as corrupt_archive like any unreadable bytes, instead of leaking a _Failure.
+        start: int | None = 0
         while start is not None:
             failed_at = None
             for item in _warc_records(raw, start, path, tag, limits):
@@ -304,7 +323,7 @@ def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
                 yield item
             if failed_at is None:
                 return
-            yield rejected(tag, path, failed_at.offset, "corrupt_archive", failed_at.detail)
+            yield rejected(tag, path, failed_at.offset, failed_at.reason, failed_at.detail)
             start = _next_member(raw, failed_at.offset + 1, GZIP_MAGIC if compressed else WARC_MAGIC)
 
 
@@ -312,6 +331,7 @@ def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
 class _Failure:
     offset: int
     detail: str
+    reason: str = "corrupt_archive"
 
 
 def _next_member(raw: BinaryIO, after: int, magic: bytes) -> int | None:
@@ -336,22 +356,46 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
 
     raw.seek(start)
     iterator = ArchiveIterator(raw, check_digests=False)
-    offset = start
     try:
         for record in iterator:
+            # warcio's `iterator.offset` is the absolute offset (it asks the file handle) of the
+            # record just parsed, until the iterator moves on; get_record_offset() would also
+            # consume the rest of the record before we have read its body.
+            offset = iterator.offset
             if record.rec_type not in ("response", "conversion", "resource"):
                 continue  # requests, metadata and warcinfo describe documents, they are not ones
             try:
-                # Read the body before asking for the offset: warcio's get_record_offset()
-                # consumes the rest of the record.
                 body = record.content_stream().read(limits.max_record_bytes + 1)
+                missing = _missing_bytes(record) if len(body) <= limits.max_record_bytes else 0
             except _DECOMPRESS_ERRORS as exc:
                 yield _Failure(offset, f"record body unreadable: {type(exc).__name__}: {exc}")
                 return
-            offset = start + iterator.get_record_offset()
+            if missing:
+                # The file (or this gzip member) ended inside the record: warcio hands back the
+                # bytes it had without complaint, so a cut page would pass as a short one.
+                headers = record.rec_headers
+                yield rejected(
+                    tag, path, offset, "truncated_record", f"the record ends {missing} bytes before its Content-Length",
+                    headers.get_header("WARC-Target-URI"), (headers.get_header("WARC-Record-ID") or "").strip("<>") or None,
+                )
+                continue
             yield _warc_document(record, body, path, tag, offset, limits)
     except Exception as exc:  # warcio raises plain Exceptions for bad headers
-        yield _Failure(offset, f"{type(exc).__name__}: {exc}")
+        # The record that failed starts where the iterator stands: after the last good one.
+        yield _Failure(iterator.offset, f"{type(exc).__name__}: {exc}")
+        return
+    end = raw.seek(0, 2)
+    if iterator.offset < end:
+        # warcio stops silently at a gzip member cut short before its first record header.
+        yield _Failure(iterator.offset, f"{end - iterator.offset} bytes at the end of the file are not a complete record", "truncated_record")
+
+
+def _missing_bytes(record: Any) -> int:
+    """How many bytes of the record's declared Content-Length the file does not hold."""
+    stream = record.raw_stream
+    while stream.read(1 << 16):
+        pass
+    return max(getattr(stream, "limit", 0), 0)
 
 
 def _warc_document(record: Any, body: bytes, path: str, tag: str, offset: int, limits: Limits) -> Document:

@@ -1,0 +1,88 @@
+"""Shared helpers for benchmarks: real inputs built from ../shared/data, and measuring a
+child process tree's wall time and peak memory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+
+
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        sys.exit(f"benchmark data not found: {SHARED}. Fix: put the project's shared/ folder beside the repository")
+    return SHARED
+
+
+def article_pages() -> list[tuple[str, bytes]]:
+    """The 181 real article pages of the article-extraction benchmark: (page id, HTML bytes)."""
+    folder = shared_data() / "article-extraction-benchmark" / "html"
+    return [(p.name.split(".")[0], gzip.decompress(p.read_bytes())) for p in sorted(folder.glob("*.html.gz"))]
+
+
+def write_article_warc(path: Path, copies: int, limit: int | None = None) -> int:
+    """A WARC.gz of the real article pages, each served `copies` times under distinct URLs (a
+    crawl sees the same templates over and over; extraction cost per page is what matters)."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    pages = article_pages()[:limit]
+    n = 0
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for copy in range(copies):
+            for page_id, html in pages:
+                url = f"https://bench.example/{copy}/{page_id}"
+                http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+                record = writer.create_warc_record(url, "response", payload=io.BytesIO(html), http_headers=http)
+                writer.write_record(record)
+                n += 1
+    return n
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    output: str
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, poll_s: float = 0.05) -> Measured:
+    """Run `cmd`, polling the summed RSS of its whole process tree (workers included)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    chunks: list[str] = []
+    while proc.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(poll_s)
+    out = proc.stdout.read() if proc.stdout else ""
+    chunks.append(out)
+    return Measured(time.perf_counter() - started, peak / 1e6, proc.returncode, "".join(chunks))
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
