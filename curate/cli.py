@@ -131,7 +131,11 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     files = resolve_inputs(args.inputs, cfg.input.format)
     layout = prepare_output(Path(args.output))
-    parts = run_annotate(cfg, files, layout.work)
+    from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints
+    from curate.stages import run_stage, stage_key
+
+    key = stage_key("", cfg, ANNOTATE_SECTIONS, file_fingerprints(files))
+    parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]
     target = layout.root / "annotated"
     target.mkdir(exist_ok=True)
     for index, part in enumerate(parts):

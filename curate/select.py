@@ -76,11 +76,12 @@ def duplicate_id_rows(parts: list[Path]) -> pl.DataFrame:
     return dup.select("_part", "_row").collect()
 
 
-def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> list[Path]:
+def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> tuple[list[Path], list[Path]]:
     """Split each annotated part into kept documents (DOCUMENT_SCHEMA) and ledger rows."""
     stage, reason, value = rejection_exprs(cfg)
     duplicates = duplicate_id_rows(annotated)
     kept_paths: list[Path] = []
+    ledger_paths: list[Path] = []
     doc_columns = [f.name for f in S.DOCUMENT_SCHEMA]
     for index, part in enumerate(annotated):
         frame = pl.read_parquet(part).with_row_index("_row").with_columns(stage, reason, value)
@@ -104,6 +105,6 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
         )
         kept_path = out_dir / f"{index:05d}.parquet"
         write_table_atomic(kept.to_arrow().cast(S.DOCUMENT_SCHEMA), kept_path)
-        write_ledger(dropped, ledger_dir / f"select-{index:05d}.parquet")
+        ledger_paths.append(write_ledger(dropped, ledger_dir / f"select-{index:05d}.parquet"))
         kept_paths.append(kept_path)
-    return kept_paths
+    return kept_paths, ledger_paths

@@ -7,22 +7,26 @@ also runs without Prefect, and so executors other than Prefect's can call it."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 
-from curate.annotate import run_annotate
+from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
 from curate.ledger import reason_counts, read_ledger
-from curate.parquet_io import write_bytes_atomic
+from curate.parquet_io import tmp_path, write_bytes_atomic
 from curate.select import run_select
 from curate.shards import write_manifest, write_shards
+from curate.stages import StageOutput, run_stage, stage_key
 
 # The CLI sets this to drive its progress display: (stage, event) with event in
 # {"start", "done"}. Tasks run in threads of the calling process, so a plain callable works.
@@ -41,46 +45,68 @@ def _report(stage: str, event: str) -> None:
 
 
 STAGES = ("annotate", "select", "write")
+SELECT_SECTIONS = ("language", "filters")
 
 
-@task(name="annotate", task_run_name="annotate {config_path}")
-def annotate_task(config_path: str, files: list[str], work_dir: str) -> list[str]:
+@task(name="annotate")
+def annotate_task(config_path: str, files: list[str], work_dir: str) -> dict:
     _report("annotate", "start")
     cfg = load_config(config_path)
-    parts = run_annotate(cfg, files, Path(work_dir))
+    key = stage_key("", cfg, ANNOTATE_SECTIONS, file_fingerprints(files))
+    out = run_stage("annotate", key, Path(work_dir), lambda d: (run_annotate(cfg, files, d), []))
     _report("annotate", "done")
-    return [str(p) for p in parts]
+    return out.to_dict()
 
 
 @task(name="select")
-def select_task(config_path: str, annotated: list[str], kept_dir: str, ledger_dir: str) -> list[str]:
+def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
     _report("select", "start")
     cfg = load_config(config_path)
-    for stale in Path(ledger_dir).glob("select-*.parquet"):
-        stale.unlink()
-    kept = run_select(cfg, [Path(p) for p in annotated], Path(kept_dir), Path(ledger_dir))
+    previous = StageOutput.from_dict(annotated)
+    key = stage_key(previous.key, cfg, SELECT_SECTIONS)
+    parts = [Path(p) for p in previous.parts]
+    out = run_stage("select", key, Path(work_dir), lambda d: run_select(cfg, parts, d / "kept", d / "ledger"))
     _report("select", "done")
-    return [str(p) for p in kept]
+    return out.to_dict()
 
 
 @task(name="write")
-def write_task(config_path: str, kept: list[str], out_dir: str, inputs: list[str], annotated: list[str]) -> str:
+def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str]) -> str:
+    """Shards from the last stage's parts, the ledger gathered from every stage, the manifest."""
     _report("write", "start")
     cfg = load_config(config_path)
     layout = Layout(Path(out_dir))
-    shards = write_shards([Path(p) for p in kept], layout.root, cfg.output)
-    counts = account(annotated, layout, sum(s.rows for s in shards))
+    outputs = [StageOutput.from_dict(s) for s in stages]
+    shards = write_shards([Path(p) for p in outputs[-1].parts], layout.root, cfg.output)
+    gather_ledger([Path(p) for o in outputs for p in o.ledger], layout.rejected)
+    ingested = sum(pq.ParquetFile(p).metadata.num_rows for p in outputs[0].parts)
+    counts = account(ingested, layout, sum(s.rows for s in shards))
+    counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
     manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts)
     _report("write", "done")
     return str(manifest)
 
 
-def account(annotated: list[str], layout: Layout, kept: int) -> dict[str, Any]:
+def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
+    """Make `rejected/` hold exactly this run's ledger parts (stage-prefixed names), so a
+    rerun with other thresholds never leaves an earlier run's rows behind."""
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {p.name for p in parts}
+    if len(wanted) != len(parts):
+        raise RuntimeError("two stages wrote ledger parts with the same name")
+    for stale in ledger_dir.iterdir():
+        if stale.name not in wanted:
+            stale.unlink()
+    for part in parts:
+        target = ledger_dir / part.name
+        tmp = tmp_path(target)
+        shutil.copyfile(part, tmp)
+        os.replace(tmp, target)
+
+
+def account(ingested: int, layout: Layout, kept: int) -> dict[str, Any]:
     """Counts for the manifest and summary, and the ledger invariant: kept + rejected = ingested.
     A mismatch is a bug in curate, never a property of the data, so it fails the run."""
-    import pyarrow.parquet as pq
-
-    ingested = sum(pq.ParquetFile(p).metadata.num_rows for p in annotated)
     rejected = read_ledger(layout.rejected).height
     if kept + rejected != ingested:
         raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
@@ -99,11 +125,12 @@ def curate_corpus(
     started = time.perf_counter()
     cfg, files, layout = plan(config_path, overrides or [], inputs, output)
     resolved = str(layout.resolved_config)
+    work = str(layout.work)
     logger.info("curating %d input file(s) into %s", len(files), layout.root)
 
-    annotated = annotate_task(resolved, files, str(layout.work))
-    kept = select_task(resolved, annotated, str(layout.work / "selected"), str(layout.rejected))
-    manifest_path = write_task(resolved, kept, str(layout.root), files, annotated)
+    annotated = annotate_task(resolved, files, work)
+    selected = select_task(resolved, annotated, work)
+    manifest_path = write_task(resolved, [annotated, selected], str(layout.root), files)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)
@@ -112,6 +139,11 @@ def curate_corpus(
         key=_artifact_key(cfg.name),
         table=summary_rows(summary),
         description=f"curate run of {cfg.name}: documents in, kept, and dropped per reason",
+    )
+    create_table_artifact(
+        key=_artifact_key(cfg.name).replace("summary", "stages"),
+        table=summary["stages"],
+        description="per stage: reused from an earlier run, and seconds spent",
     )
     return manifest_path
 
@@ -138,6 +170,7 @@ def summarize(manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
         "kept": counts["kept"],
         "rejected": counts["rejected"],
         "by_reason": counts["by_reason"],
+        "stages": counts.get("stages", []),
         "shards": manifest["totals"]["shards"],
         "bytes": manifest["totals"]["bytes"],
         "seconds": round(seconds, 2),

@@ -103,7 +103,10 @@ def _convert(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.bfloat16)
+    # Loaded in float32 (transformers' GGUF kernels compute in float32 and warn otherwise),
+    # then cast once for saving.
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    model = model.to(torch.bfloat16)
     # save_pretrained refuses a model that still says it is GGUF-quantised; after loading, the
     # weights are plain dequantised tensors, so dropping the quantiser is honest.
     model.hf_quantizer = None
