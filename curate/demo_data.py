@@ -49,9 +49,30 @@ REJECTED = "rejected"
 # A copy of another document: kept by a pipeline without deduplication, rejected by one with it.
 DUPLICATE = "duplicate"
 
-# The heuristic stages, in pipeline order: junk whose exact failing rule is not the point of
-# the sample may fail any of them (or have nothing left after extraction).
-HEURISTIC_STAGES = ("extract", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+# Where junk may leave the pipeline when its exact failing rule is not the point of the sample:
+# nothing left after extraction, a low language score (spam in capitals, link lists and
+# code score 0.1-0.6 on lid.176, under the 0.65 threshold), or any heuristic rule.
+JUNK_STAGES = ("extract", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb")
+
+# Strings that only the page templates carry (menus, banners, sidebars, footers, comments):
+# none may survive extraction into a kept document.
+TEMPLATE_MARKERS = (
+    "We use cookies",
+    "This site uses cookies",
+    "Accept all",
+    "All rights reserved",
+    "Related lessons",
+    "Most read",
+    "Advertisement",
+    "Skip to content",
+    "Recent posts",
+    "Previous post",
+    "Great explanation, thanks",
+    "Morning Briefing",
+    "Latest: Council",
+    "Free delivery",
+    "Webmaster",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,9 @@ class DemoRecord:
     line: int | None = None  # JSONL: the 0-based line number, which ingest records as offset
     title: str | None = None
     duplicate_of: str | None = None  # url (WARC) or id (JSONL) of the original
+    # Articles: the opening words of the body, which the kept text must contain (it proves
+    # extraction found the article and not the page around it).
+    snippet: str | None = None
 
     @property
     def key(self) -> str:
@@ -494,18 +518,24 @@ def _changed(article: Article, index: int, new_paragraph: str, slug: str | None 
 WATER_CYCLE_REPOST = _changed(
     WATER_CYCLE,
     1,
-    "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the water evaporates and becomes invisible water vapour. Trees and crops also release water through tiny pores in their leaves, which scientists call transpiration. Together these two processes lift an enormous amount of water into the atmosphere every day.",
+    "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the water evaporates and becomes invisible water vapour. Trees and crops also give off water through their leaves, which is called transpiration. Together these two processes lift an enormous amount of water into the atmosphere every day.",
 )
+# Near duplicates differ by one sentence or less (5-word-shingle Jaccard ~0.9 or more), the
+# way re-crawls and reposts do, so MinHash dedup (FineWeb's 14x8 bands) finds them. Each
+# copy is a little shorter than its original, so dedup's "longest" rule keeps the original.
 # Tides with a corrected figure, as a later crawl of the same feed saw it.
 TIDES_REVISED = _changed(
     TIDES,
     4,
-    "The shape of coastlines and the sea floor changes the size of tides enormously. In the open ocean the rise is usually well under a metre, but in long, narrow bays that funnel the water, the difference between high and low tide can reach about sixteen metres.",
+    TIDES.paragraphs[4].replace("can exceed fifteen metres", "can top sixteen metres"),
 )
 HEART_EDITED = _changed(
     HEART,
     0,
-    "The human heart is a muscle roughly the size of a clenched fist, and it beats about one hundred thousand times every day. With each beat it pushes blood through a network of vessels that carries oxygen and nutrients to every cell of the body and removes carbon dioxide and other wastes.",
+    HEART.paragraphs[0].replace(
+        "The human heart is a muscle about the size of a fist, and it beats roughly one hundred thousand times a day.",
+        "The heart is a muscle the size of a fist, and it beats about one hundred thousand times a day.",
+    ),
 )
 
 
@@ -929,6 +959,12 @@ class Page:
     title: str | None = None
     duplicate_of: str | None = None
     extra_headers: tuple[tuple[str, str], ...] = ()
+    snippet: str | None = None
+
+
+def snippet(article: Article) -> str:
+    """The first 60 characters of the body: enough to identify it, short of any line wrap."""
+    return article.paragraphs[0][:60]
 
 
 def _html(text: str, encoding: str = "utf-8") -> bytes:
@@ -945,7 +981,7 @@ def warc_pages() -> list[Page]:
     pages: list[Page] = []
 
     def lesson(site: Site, article: Article, kind: str = "article", expect: str = KEPT, **kw) -> Page:
-        page = Page(_lesson_url(site, article), _html(article_page(site, article, related)), kind, expect, title=article.title, **kw)
+        page = Page(_lesson_url(site, article), _html(article_page(site, article, related)), kind, expect, title=article.title, snippet=snippet(article), **kw)
         pages.append(page)
         return page
 
@@ -956,7 +992,7 @@ def warc_pages() -> list[Page]:
             _html(product_page(HARBOUR, PRODUCTS[0])),
             "product",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title=PRODUCTS[0].name,
         )
     )
@@ -980,7 +1016,7 @@ def warc_pages() -> list[Page]:
             _html(spam_page(Site("cheapflightsparis.example", "Cheap Flights Paris", "learn", nav=("Flights", "Hotels", "Deals")), "Cheap flights to Paris", CHEAP_FLIGHTS)),
             "spam",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title="Cheap flights to Paris",
         )
     )
@@ -1003,7 +1039,7 @@ def warc_pages() -> list[Page]:
             _html(product_page(HARBOUR, PRODUCTS[1])),
             "product",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title=PRODUCTS[1].name,
         )
     )
@@ -1040,6 +1076,7 @@ def warc_pages() -> list[Page]:
             DUPLICATE,
             title=PHOTOSYNTHESIS.title,
             duplicate_of=photosynthesis.url,
+            snippet=photosynthesis.snippet,
         )
     )
     lesson(BRIGHTPATH, PYTHAGORAS)
@@ -1049,7 +1086,7 @@ def warc_pages() -> list[Page]:
             _html(paywall_page(EXPLAINER)),
             "cookie_wall",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title="The hidden life of soil",
         )
     )
@@ -1063,6 +1100,7 @@ def warc_pages() -> list[Page]:
             KEPT,
             content_type="text/html; charset=windows-1252",
             title=MAILLARD.title,
+            snippet=snippet(MAILLARD),
         )
     )
     lesson(MARGINS, BREAD)
@@ -1086,7 +1124,7 @@ def warc_pages() -> list[Page]:
             _html(spam_page(Site("carinsurancequotes.example", "Quotes Quotes Quotes", "learn", nav=("Quotes", "Compare", "Apply")), "Car insurance quotes", CAR_INSURANCE)),
             "spam",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title="Car insurance quotes",
         )
     )
@@ -1122,6 +1160,7 @@ def warc_pages() -> list[Page]:
             DUPLICATE,
             title=WATER_CYCLE.title,
             duplicate_of=water.url,
+            snippet=snippet(WATER_CYCLE),
         )
     )
     pages.append(
@@ -1130,7 +1169,7 @@ def warc_pages() -> list[Page]:
             _html(product_page(HARBOUR, PRODUCTS[2])),
             "product",
             REJECTED,
-            stages=HEURISTIC_STAGES,
+            stages=JUNK_STAGES,
             title=PRODUCTS[2].name,
         )
     )
@@ -1280,6 +1319,7 @@ class Line:
     stages: tuple[str, ...] = ()
     reason: str | None = None
     duplicate_of: str | None = None
+    snippet: str | None = None
 
 
 BOILERPLATE_TEXTS = (
@@ -1320,18 +1360,30 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
     def next_id() -> str:
         return f"web-{next(counter):04d}"
 
-    def add(kind: str, expect: str, text: object, url: str | None = None, stages: tuple[str, ...] = (), reason: str | None = None, duplicate_of: str | None = None, doc_id: str | None = None, **extra: object) -> str:
+    def add(
+        kind: str,
+        expect: str,
+        text: object,
+        url: str | None = None,
+        stages: tuple[str, ...] = (),
+        reason: str | None = None,
+        duplicate_of: str | None = None,
+        doc_id: str | None = None,
+        snippet_: str | None = None,
+        **extra: object,
+    ) -> str:
         record: dict[str, object] = {"id": doc_id or next_id(), "text": text}
         if url:
             record["url"] = url
         record.update(extra)
-        lines.append(Line(kind, expect, record, stages=stages, reason=reason, duplicate_of=duplicate_of))
+        lines.append(Line(kind, expect, record, stages=stages, reason=reason, duplicate_of=duplicate_of, snippet=snippet_))
         return str(record["id"])
 
     def article(a: Article, host: str = "openlessons.example", kind: str = "article", expect: str = KEPT, duplicate_of: str | None = None) -> str:
-        return add(kind, expect, a.plain_text(), f"https://{host}/{a.section}/{a.slug}", duplicate_of=duplicate_of, date="2024-02-1%dT08:00:00Z" % (len(lines) % 10), title=a.title)
+        date = f"2024-02-{10 + len(lines) % 18:02d}T08:00:00Z"
+        return add(kind, expect, a.plain_text(), f"https://{host}/{a.section}/{a.slug}", duplicate_of=duplicate_of, snippet_=snippet(a), date=date, title=a.title)
 
-    def junk(kind: str, text: str, stages: tuple[str, ...] = HEURISTIC_STAGES, reason: str | None = None, url: str | None = None) -> str:
+    def junk(kind: str, text: str, stages: tuple[str, ...] = JUNK_STAGES, reason: str | None = None, url: str | None = None) -> str:
         return add(kind, REJECTED, text, url, stages=stages, reason=reason)
 
     article(RAINBOWS)
@@ -1362,7 +1414,7 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
     )
     article(BATTERIES)
     # Exact copy of an earlier record under another id and URL (a syndicated feed).
-    add("exact_duplicate", DUPLICATE, PRIMES.plain_text(), "https://mathsmirror.example/primes/sieve", duplicate_of=primes)
+    add("exact_duplicate", DUPLICATE, PRIMES.plain_text(), "https://mathsmirror.example/primes/sieve", duplicate_of=primes, snippet_=snippet(PRIMES))
     junk("short", SHORT_TEXTS[1])
     # The text stored under another key than input.text_key.
     lines.append(
@@ -1379,23 +1431,24 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
     add("non_english", REJECTED, NL_FIETS, "https://leren.example/fietsen", stages=("language",), reason="language_not_kept")
     article(BIG_O)
     # A WARC article again, as another crawl extracted it: exact text of the same article.
-    add("exact_duplicate", DUPLICATE, warc_articles["compound"], "https://money-basics.example/compound-interest", duplicate_of=warc_articles["compound_url"])
+    add("exact_duplicate", DUPLICATE, warc_articles["compound"], "https://money-basics.example/compound-interest", duplicate_of=warc_articles["compound_url"], snippet_=snippet(COMPOUND_INTEREST))
     junk("code", CODE_TEXT, url="https://brightpath.example/static/menu.js")
     add("wrong_type", REJECTED, 42, "https://feeds.example/item/882", stages=("ingest",), reason="wrong_type")
     article(SOAP)
-    add("near_duplicate", DUPLICATE, TIDES_REVISED.plain_text(), "https://openlessons.example/science/what-causes-tides?rev=2", duplicate_of=tides)
+    add("near_duplicate", DUPLICATE, TIDES_REVISED.plain_text(), "https://openlessons.example/science/what-causes-tides?rev=2", duplicate_of=tides, snippet_=snippet(TIDES))
     junk("spam", SPAM_TEXTS[2], url="https://easy-money.example/")
     junk("link_list", LINK_LIST_TEXTS[1])
     lines.append(Line("blank_line", "", raw=b""))  # layout, not a record: ingest skips it
     add("empty_text", REJECTED, "   \n  ", "https://feeds.example/item/883", stages=("ingest",), reason="empty_text")
-    add("near_duplicate", DUPLICATE, HEART_EDITED.plain_text(), "https://healthlessons.example/heart", duplicate_of=heart)
+    add("near_duplicate", DUPLICATE, HEART_EDITED.plain_text(), "https://healthlessons.example/heart", duplicate_of=heart, snippet_=snippet(HEART_EDITED))
     junk("short", SHORT_TEXTS[2])
     lines.append(Line("not_an_object", REJECTED, raw=b'["a", "JSON", "array", "is", "not", "a", "record"]', stages=("ingest",), reason="malformed_record"))
     junk("table", TABLE_TEXT, url="https://sundayleague.example/table")
-    add("near_duplicate", DUPLICATE, warc_articles["sky"], "https://skywatch.example/why-blue", duplicate_of=warc_articles["sky_url"])
+    add("near_duplicate", DUPLICATE, warc_articles["sky"], "https://skywatch.example/why-blue", duplicate_of=warc_articles["sky_url"], snippet_=snippet(SKY_BLUE))
     junk("boilerplate", BOILERPLATE_TEXTS[2])
-    # The same id as an earlier record, different text: the first one wins.
-    add("duplicate_id", REJECTED, SUPPLY_DEMAND.plain_text().replace("strawberries", "cherries"), "https://openlessons.example/money/supply-and-demand-v2", stages=("ingest",), reason="duplicate_id", doc_id=supply)
+    # The same id as an earlier record, different text: the first one wins (select or dedup
+    # rejects the second, depending on which stage checks ids).
+    add("duplicate_id", REJECTED, SUPPLY_DEMAND.plain_text().replace("strawberries", "cherries"), "https://openlessons.example/money/supply-and-demand-v2", stages=("ingest", "dedup"), reason="duplicate_id", doc_id=supply)
     return lines
 
 
@@ -1429,7 +1482,7 @@ class DemoSample:
 
 def _warc_records(pages: list[Page]) -> list[DemoRecord]:
     return [
-        DemoRecord(WARC_NAME, p.kind, p.expect, p.stages, p.reason, url=p.url, title=p.title, duplicate_of=p.duplicate_of)
+        DemoRecord(WARC_NAME, p.kind, p.expect, p.stages, p.reason, url=p.url, title=p.title, duplicate_of=p.duplicate_of, snippet=p.snippet)
         for p in pages
     ]
 
@@ -1452,6 +1505,7 @@ def _jsonl_records(lines: list[Line]) -> list[DemoRecord]:
                 line=number,
                 title=rec.get("title") if isinstance(rec.get("title"), str) else None,
                 duplicate_of=line.duplicate_of,
+                snippet=line.snippet,
             )
         )
     return out
@@ -1464,8 +1518,8 @@ def build() -> DemoSample:
         # Article text as a text-only crawl would store it: paragraphs, no title.
         "compound": COMPOUND_INTEREST.plain_text(with_title=False).replace("\n\n", "\n"),
         "compound_url": urls[COMPOUND_INTEREST.title],
-        # Near duplicate: the sky article with its last paragraph dropped and a credit line added.
-        "sky": "\n".join(SKY_BLUE.paragraphs[:4]) + "\nAdapted from a science explainer for our weekly sky-watching newsletter.",
+        # Near duplicate: the sky article as a newsletter reprinted it, last sentence cut.
+        "sky": "\n".join(SKY_BLUE.paragraphs).removesuffix(" Dust and smoke in the air can make sunsets even more vivid."),
         "sky_url": urls[SKY_BLUE.title],
     }
     lines = jsonl_lines(copies)
@@ -1476,6 +1530,17 @@ def build() -> DemoSample:
 
 
 _RECORDS: list[DemoRecord] | None = None
+
+
+def duplicate_groups(recs: list[DemoRecord] | None = None) -> list[list[DemoRecord]]:
+    """Each original article with its copies (exact and near), original first."""
+    recs = records() if recs is None else recs
+    originals = {(r.url if r.file == WARC_NAME else r.id): r for r in recs if r.expect == KEPT}
+    groups: dict[str, list[DemoRecord]] = {}
+    for r in recs:
+        if r.expect == DUPLICATE and r.duplicate_of is not None:
+            groups.setdefault(r.duplicate_of, [originals[r.duplicate_of]]).append(r)
+    return list(groups.values())
 
 
 def records() -> list[DemoRecord]:
@@ -1495,7 +1560,8 @@ def readme(recs: list[DemoRecord], files: dict[str, bytes]) -> str:
         for kind, count in sorted(by_file[name].items()):
             sample = next(r for r in recs if r.file == name and r.kind == kind)
             rows.append(f"| {name} | {kind} | {count} | {sample.expect} |")
-    sizes = ", ".join(f"`{n}` {len(b):,} bytes" for n, b in files.items())
+    # Uncompressed sizes: gzip output differs between zlib builds, these numbers do not.
+    sizes = ", ".join(f"`{n}` {len(gzip.decompress(b)):,} bytes uncompressed" for n, b in files.items() if n.endswith(".gz"))
     return f"""# Demo sample
 
 The raw input of `make demo` (`curate run configs/demo.yaml`): a small, realistic mix of web
@@ -1516,8 +1582,8 @@ rerun it; `python -m curate.demo_data --check` verifies they are current).
   broken lines on purpose: truncated JSON, Latin-1 bytes, a JSON array, no `text`, a
   number as `text`, whitespace-only `text`, a repeated id, and one blank line.
 
-Sizes: {sizes}. {len(recs)} documents ({sum(r.file == WARC_NAME for r in recs)} WARC
-responses, {sum(r.file == JSONL_NAME for r in recs)} JSONL records).
+{len(recs)} documents: {sum(r.file == WARC_NAME for r in recs)} WARC responses and
+{sum(r.file == JSONL_NAME for r in recs)} JSONL records. Sizes: {sizes}.
 
 | file | kind | documents | expected |
 |---|---|---:|---|

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.dedup.normalize import NORMALIZE_VERSION
-from curate.dedup.signatures import MinHashParams, Signer
+from curate.dedup.signatures import MinHashParams, Signer, band_column
 from curate.errors import CurateError
 from curate.parquet_io import sha256_file, write_bytes_atomic, write_table_atomic
 
@@ -49,10 +49,6 @@ PROBE_TEXT = "The quick brown fox jumps over the lazy dog; 42 naïve cafés were
 
 class DedupIndexError(CurateError):
     """The dedup index cannot be used as it is; the message names the file and the fix."""
-
-
-def band_column(band: int) -> str:
-    return f"band_{band:02d}"
 
 
 @dataclass

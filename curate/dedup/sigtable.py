@@ -24,10 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import schema as S
-from curate.dedup.index import band_column
 from curate.dedup.normalize import exact_key, is_blank
-from curate.dedup.signatures import MinHashParams, Signer
-from curate.parquet_io import write_table_atomic
+from curate.dedup.signatures import MinHashParams, Signer, band_column
 
 QUALITY = "quality_score"  # optional column of a part; higher is better
 SIG = "sig"
@@ -52,8 +50,9 @@ class Unit:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def plan_units(parts: list[Path], unit_rows: int = UNIT_ROWS) -> tuple[list[Unit], list[int]]:
+def plan_units(parts: list[Path], unit_rows: int | None = None) -> tuple[list[Unit], list[int]]:
     """Units in (part, row) order, and the global index of each part's first document."""
+    unit_rows = unit_rows or UNIT_ROWS
     units: list[Unit] = []
     offsets: list[int] = []
     doc = 0
@@ -132,4 +131,14 @@ def sign_unit(unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool,
         doc += n
     table = pa.Table.from_batches(batches, schema=schema)
     # lz4: band hashes do not compress; ids and lengths do, and lz4 costs ~nothing.
-    return write_table_atomic(table, out_path, compression="lz4", level=None, row_group_rows=UNIT_ROWS)
+    return write_atomic(table, out_path, compression="lz4")
+
+
+def write_atomic(table: pa.Table, final: Path, compression: str = "zstd", row_group_rows: int = UNIT_ROWS) -> Path:
+    """Write under a temporary name, rename when complete (curate.parquet_io's contract,
+    without importing it: it pulls datatrove, ~0.5 s more in every spawned worker)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp")
+    pq.write_table(table, tmp, compression=compression, row_group_size=row_group_rows)
+    os.replace(tmp, final)
+    return final

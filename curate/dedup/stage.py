@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 from curate import schema as S
 from curate.config import CurateConfig
 from curate.dedup.clusters import clusters, star_edges
-from curate.dedup.index import DedupIndex, Segment, band_column
-from curate.dedup.signatures import MinHashParams, params_from_config
+from curate.dedup.index import DedupIndex, Segment
+from curate.dedup.signatures import MinHashParams, band_column, params_from_config
 from curate.dedup.sigtable import QUALITY, SIG, Unit, plan_units, sign_unit
 from curate.ledger import write_ledger
 from curate.parquet_io import tmp_path, write_bytes_atomic
@@ -48,6 +48,10 @@ EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
 DUPLICATE_ID = "duplicate_id"
 LEDGER_PATTERN = "dedup-{:05d}.parquet"
+# Below this many documents a run is faster inline than with a pool (spawning workers costs
+# ~1-2 s of imports; signing runs at ~5k documents/s per core).
+PARALLEL_MIN_ROWS = 50_000
+PARALLEL_MIN_BYTES = 100_000_000  # ~25k web pages of input: below it, reading inline wins
 _EMPTY = np.empty(0, np.int64)
 
 
@@ -62,46 +66,75 @@ def run_dedup(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: 
     """Deduplicate kept parts (DOCUMENT_SCHEMA, optional `quality_score`) into
     `work_dir/NNNNN.parquet` (same schema, same row order, minus the dropped rows), with one
     ledger file `ledger_dir/dedup-NNNNN.parquet` per part. Returns the deduplicated parts."""
-    return deduplicate(cfg, parts, work_dir, ledger_dir).parts
+    with Workers(cfg.executor.workers) as workers:
+        return deduplicate(cfg, parts, work_dir, ledger_dir, workers).parts
 
 
-def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: Path, columns: list[str] | None = None) -> DedupResult:
+def dedup_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The body for `curate.stages.run_stage`: (deduplicated parts, this stage's ledger parts)."""
+    ledger_dir = stage_dir / "ledger"
+    kept = run_dedup(cfg, parts, stage_dir / "kept", ledger_dir)
+    return kept, [ledger_dir / LEDGER_PATTERN.format(i) for i in range(len(parts))]
+
+
+def stage_extra(cfg: CurateConfig) -> list[str]:
+    """What decides a dedup result besides its input and config: the earlier releases in
+    the index (not this release's own segment, which the stage itself rewrites). For the
+    `extra` of curate.stages.stage_key, so a release added to the index reruns dedup."""
+    if not cfg.dedup.index_dir:
+        return []
+    meta_path = Path(cfg.dedup.index_dir) / "index.json"
+    try:
+        segments = json.loads(meta_path.read_text(encoding="utf-8")).get("segments", [])
+        return sorted(f"{s['file']}:{s['sha256']}" for s in segments if s.get("release_key") != cfg.name)
+    except FileNotFoundError:
+        return []
+    except (ValueError, TypeError, AttributeError, KeyError, OSError):
+        return ["unreadable index"]  # the stage then runs, and DedupIndex.open explains
+
+
+def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: Path, workers: Workers, columns: list[str] | None = None) -> DedupResult:
     """run_dedup, returning counts and timings too. `columns`: write only these columns."""
     dedup = cfg.dedup
     work_dir.mkdir(parents=True, exist_ok=True)
     ledger_dir.mkdir(parents=True, exist_ok=True)
     for stale in ledger_dir.glob("dedup-*.parquet"):
         stale.unlink()
-    if not dedup.enabled or not (dedup.exact or dedup.near) or not parts:
-        return DedupResult(list(parts), {"input": _rows(parts), "kept": _rows(parts)})
-
+    if not parts:
+        return DedupResult([], {"input": 0, "kept": 0})
+    active = dedup.enabled and (dedup.exact or dedup.near)
     params = params_from_config(dedup)
     # Open (and check) the index before any work: a corrupt index fails in a second.
-    index = DedupIndex.open(Path(dedup.index_dir), params) if dedup.index_dir else None
+    index = DedupIndex.open(Path(dedup.index_dir), params) if dedup.index_dir and active else None
     seconds: dict[str, float] = {}
-    started = time.perf_counter()
-
     units, part_offsets = plan_units(parts)
-    quality = QUALITY in pq.read_schema(parts[0]).names
-    with_sig = dedup.near and dedup.verify_threshold > 0
-    sig_dir = work_dir / "_signatures"
-    sig_dir.mkdir(exist_ok=True)
-    tables = [sig_dir / f"unit-{u.key(params, with_sig, quality)}.parquet" for u in units]
-    _map(sign_unit, [(u, params, t, with_sig, quality, dedup.near) for u, t in zip(units, tables)], cfg.executor.workers)
-    _remove_unlisted(sig_dir, {t.name for t in tables})
-    seconds["sign"] = time.perf_counter() - started
-
-    started = time.perf_counter()
     num_docs = sum(u.rows for u in units)
-    decisions, counts = cluster(cfg, params, tables, num_docs, index, quality)
-    seconds["cluster"] = time.perf_counter() - started
+    parallel = num_docs >= PARALLEL_MIN_ROWS
+    sig_dir = work_dir / "_signatures"
+    counts: dict[str, int] = {}
+    decisions = _no_decisions()
+    tables: list[Path] = []
+
+    if active:
+        started = time.perf_counter()
+        quality = QUALITY in pq.read_schema(parts[0]).names
+        with_sig = dedup.near and dedup.verify_threshold > 0
+        sig_dir.mkdir(exist_ok=True)
+        tables = [sig_dir / f"unit-{u.key(params, with_sig, quality)}.parquet" for u in units]
+        workers.map(sign_unit, [(u, params, t, with_sig, quality, dedup.near) for u, t in zip(units, tables)], parallel)
+        _remove_unlisted(sig_dir, {t.name for t in tables})
+        seconds["sign"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        decisions, counts = cluster(cfg, params, tables, num_docs, index, quality)
+        seconds["cluster"] = time.perf_counter() - started
 
     started = time.perf_counter()
     decisions_path = work_dir / "_decisions.parquet"
     decisions.write_parquet(decisions_path)
     outputs = [work_dir / f"{i:05d}.parquet" for i in range(len(parts))]
     jobs = [(p, o, ledger_dir / LEDGER_PATTERN.format(i), decisions_path, part_offsets[i], columns) for i, (p, o) in enumerate(zip(parts, outputs))]
-    kept_rows = sum(_map(write_part, jobs, cfg.executor.workers))
+    kept_rows = sum(workers.map(write_part, jobs, parallel))
     seconds["write"] = time.perf_counter() - started
 
     if index is not None and dedup.update_index:
@@ -111,10 +144,18 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
         index.add_segment(kept, cfg.name, cfg.name)
         seconds["index"] = time.perf_counter() - started
 
+    # Scratch is kept until here so a crashed run resumes from finished units; a finished
+    # run frees its ~150 B per document.
+    for scratch in (*tables, decisions_path):
+        scratch.unlink(missing_ok=True)
     counts.update(input=num_docs, kept=kept_rows)
     stats = {"counts": counts, "seconds": {k: round(v, 3) for k, v in seconds.items()}, "params": params.describe()}
     write_bytes_atomic(json.dumps(stats, indent=2).encode() + b"\n", work_dir / "dedup-stats.json")
     return DedupResult(outputs, counts, seconds)
+
+
+def _no_decisions() -> pl.DataFrame:
+    return pl.DataFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
 
 
 # ------------------------------------------------------------------------------ clustering
@@ -203,9 +244,8 @@ def keepers(
     """One survivor per cluster; every other document of this run becomes a decision row.
     A document of an earlier release always survives (it is already published); among
     this run's, the `dedup.keep` rules in order, then the smallest document number."""
-    empty = pl.DataFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
     if len(nodes) == 0:
-        return empty
+        return _no_decisions()
     frame = pl.DataFrame({"node": nodes, "label": labels})
     docs = frame.filter(pl.col("node") < num_docs).join(
         meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"), on="node", how="left"
@@ -316,23 +356,30 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
     in `curate run`. Returns the manifest's path."""
     from curate.ingest import resolve_inputs
     from curate.layout import prepare_output
-    from curate.shards import write_manifest, write_shards
 
     files = resolve_inputs(inputs, cfg.input.format)
     layout = prepare_output(output)
     write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
     for stale in layout.rejected.glob("ingest-*.parquet"):
         stale.unlink()
+    with Workers(cfg.executor.workers) as workers:
+        return _dedup_files(cfg, files, layout, workers)
+
+
+def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers) -> Path:
+    from curate.ledger import read_ledger, reason_counts
+    from curate.shards import write_manifest, write_shards
+
     read_dir = layout.work / "dedup-input"
     jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet") for i, f in enumerate(files)]
-    read = _map(read_records, jobs, cfg.executor.workers)
+    big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
+    read = workers.map(read_records, jobs, big)
     parts = [Path(p) for p, _, _ in read]
     # Parts always carry `quality_score` (null when records have none); it is released only
     # when some record had one.
     schema = _part_schema(any(q for _, _, q in read))
-    result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, columns=schema.names)
+    result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
     shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
-    from curate.ledger import read_ledger, reason_counts
 
     ingested = sum(n for _, n, _ in read)
     kept = sum(s.rows for s in shards)
@@ -341,6 +388,15 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
         raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
     counts = {"ingested": ingested, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected), "dedup": result.counts}
     return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, files, counts, schema=schema)
+
+
+def _size(path: str) -> int:
+    import fsspec
+
+    try:
+        return int(fsspec.filesystem(fsspec.utils.get_protocol(path)).size(path) or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _part_schema(quality: bool) -> pa.Schema:
@@ -396,14 +452,33 @@ def _ledger_polars_schema() -> pl.Schema:
 # ----------------------------------------------------------------------------------- helpers
 
 
-def _map(fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], workers: int) -> list[Any]:
-    """fn(*job) for every job, in a pool of `workers` spawned processes (spawn, not fork:
-    Prefect runs tasks in threads, and forking a threaded process can deadlock)."""
-    jobs = list(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        return [fn(*job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-        return list(pool.map(fn, *zip(*jobs)))
+class Workers:
+    """A process pool started on first use and shared by the phases of a run. Spawned, not
+    forked: Prefect runs tasks in threads, and forking a threaded process can deadlock.
+    Starting a worker costs ~1-2 s (imports), so small inputs run inline."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], parallel: bool = True) -> list[Any]:
+        jobs = list(jobs)
+        if self.count <= 1 or len(jobs) <= 1 or not parallel:
+            return [fn(*job) for job in jobs]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=mp.get_context("spawn"))
+        return list(self._pool.map(fn, *zip(*jobs)))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _rows(parts: list[Path]) -> int:
@@ -416,4 +491,4 @@ def _remove_unlisted(folder: Path, keep: set[str]) -> None:
             path.unlink()
 
 
-__all__ = ["DedupResult", "Unit", "dedup_command", "deduplicate", "run_dedup"]
+__all__ = ["DedupResult", "Unit", "Workers", "dedup_command", "dedup_stage", "deduplicate", "run_dedup", "stage_extra"]

@@ -35,7 +35,8 @@ def read_labelled(
     group_field: str | None = None,
 ) -> tuple[list[str], list[int], dict[str, Any]]:
     """(texts, 0/1 labels, info). `auto`: labels that are all 0 or 1 are binary, anything else
-    is a 0-5 score and counts as positive when >= score_threshold. With `group_field`,
+    is a 0-5 score and counts as positive when >= score_threshold. Lines whose label is null
+    (unparseable LLM answers) are skipped and counted. With `group_field`,
     info["groups"] holds that field per line (None where absent)."""
     p = Path(path)
     if not p.is_file():
@@ -43,6 +44,7 @@ def read_labelled(
     texts: list[str] = []
     raw: list[float] = []
     groups: list[Any] = []
+    skipped = 0
     with open(p, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -55,6 +57,9 @@ def read_labelled(
             if not isinstance(obj, dict) or text_field not in obj or label_field not in obj:
                 keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
                 raise InputError(f"{where}: needs the fields '{text_field}' and '{label_field}' (has {keys}). Fix: pass --text-field/--label-field")
+            if obj[label_field] is None:
+                skipped += 1  # an LLM answer without a readable score: unlabelled, not 0
+                continue
             value = _number(obj[label_field], where, label_field)
             if not 0 <= value <= MAX_SCORE:
                 raise InputError(f"{where}: {label_field}={value} is outside 0-{MAX_SCORE}. Fix: labels are 0/1 or scores 0-{MAX_SCORE}")
@@ -74,7 +79,7 @@ def read_labelled(
         labels = [int(v) for v in raw]
     else:
         labels = [int(v >= score_threshold) for v in raw]
-    info: dict[str, Any] = {"label_kind": kind, "score_threshold": score_threshold if kind == "score" else None, "n": len(texts), "positives": sum(labels)}
+    info: dict[str, Any] = {"label_kind": kind, "score_threshold": score_threshold if kind == "score" else None, "n": len(texts), "positives": sum(labels), "skipped_unlabelled": skipped}
     if group_field:
         info["groups"] = groups
     return texts, labels, info

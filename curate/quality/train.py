@@ -163,6 +163,7 @@ def train_classifier(
             "documents": len(texts),
             "positives": sum(labels),
             "negatives": len(labels) - sum(labels),
+            "skipped_unlabelled": info["skipped_unlabelled"],
             "provenance": provenance or {},
         },
         "split": {"heldout_fraction": heldout, "group_field": group_field, "seed": params.seed, "train": len(train_idx), "heldout": len(test_idx)},

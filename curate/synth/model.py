@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import shutil
+import logging
 from pathlib import Path
 
 from curate.errors import DependencyError
@@ -30,6 +31,8 @@ FOLDER_NAME = "smollm2-135m-instruct"
 # different source) is not ours to trust and is rebuilt.
 MARKER = "curate-source.json"
 DEFAULT_NAMES = ("", "default")
+
+log = logging.getLogger(__name__)
 
 
 def cache_root() -> Path:
@@ -87,6 +90,7 @@ def default_model_dir() -> Path:
             return folder
         tmp = folder.parent / f".{FOLDER_NAME}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
+        log.info("converting the embedded model %s into %s (once, about 20 s)", gguf.name, folder)
         try:
             _convert(gguf, tmp)
             (tmp / MARKER).write_text(json.dumps(source, sort_keys=True))

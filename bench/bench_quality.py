@@ -1,0 +1,116 @@
+"""Benchmark of the quality classifier stage, and the shipped model's held-out metrics.
+
+    .venv/bin/python -m bench.bench_quality [--repeat 10] [--json bench/out/quality.json]
+
+1. Throughput: the annotator step (QualityAnnotator: normalisation, batching, datatrove
+   plumbing) against a bare `model.predict` loop over the same documents in the same run,
+   both on the first 20,000 characters of each document (the stage's max_chars), best of 3.
+   Goal: the stage keeps >= 0.8x of the bare loop's documents per second.
+2. Quality: the model card's held-out metrics (its training sources), and metrics on the
+   real web documents of ../shared/data that the model never saw (curate.quality.webeval):
+   news bodies with hand labels, page boilerplate, held-out Wikipedia articles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from curate.quality.evaluate import metrics
+from curate.quality.model import DEFAULT_MODEL, QualityModel
+from curate.quality.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles
+
+MAX_CHARS = 20_000
+
+
+def corpus(shared: Path) -> list[str]:
+    """Every real document of the shared data: article bodies, page boilerplate, Wikipedia."""
+    texts: list[str] = []
+    for page in article_pages(shared):
+        texts += [page.body, boilerplate_text(page.html, page.body)]
+    texts += [text for _, text, _ in wiki_articles(shared)]
+    return [t for t in texts if t.strip()]
+
+
+def bare_loop(model: Any, texts: list[str]) -> float:
+    started = time.perf_counter()
+    for text in texts:
+        model.predict(text[:MAX_CHARS].replace("\n", " "), k=2)
+    return time.perf_counter() - started
+
+
+def stage(model_path: str, texts: list[str]) -> float:
+    from datatrove.data import Document
+
+    from curate.quality.apply import QualityAnnotator
+
+    step = QualityAnnotator(model_path, max_chars=MAX_CHARS)
+    _ = step.model  # loading is not throughput
+    docs = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(texts)]
+    started = time.perf_counter()
+    for _ in step.run(iter(docs)):
+        pass
+    return time.perf_counter() - started
+
+
+def throughput(model_path: Path, texts: list[str], rounds: int = 3) -> dict[str, Any]:
+    qm = QualityModel(model_path, max_chars=MAX_CHARS)
+    bare = min(bare_loop(qm.model, texts) for _ in range(rounds))
+    ours = min(stage(str(model_path), texts) for _ in range(rounds))
+    mb = sum(len(t[:MAX_CHARS].encode()) for t in texts) / 1e6
+    return {
+        "documents": len(texts),
+        "mb": round(mb, 1),
+        "bare_docs_per_s": round(len(texts) / bare),
+        "stage_docs_per_s": round(len(texts) / ours),
+        "bare_mb_per_s": round(mb / bare, 1),
+        "stage_mb_per_s": round(mb / ours, 1),
+        "stage_vs_bare": round(bare / ours, 3),
+    }
+
+
+def web_metrics(model_path: Path, shared: Path) -> dict[str, Any]:
+    qm = QualityModel(model_path)
+    rows = web_eval_set(shared)
+    scores = qm.score([r["text"] for r in rows])
+    out: dict[str, Any] = {}
+    subsets = {"all": lambda r: True, "news_body": lambda r: r["subset"] == "news_body", "news_body+boilerplate": lambda r: r["subset"] != "wikipedia"}
+    for name, keep in subsets.items():
+        pick = [(s, r["label"]) for s, r in zip(scores, rows) if keep(r)]
+        m = metrics([s for s, _ in pick], [y for _, y in pick], qm.threshold)
+        out[name] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=str(DEFAULT_MODEL))
+    parser.add_argument("--repeat", type=int, default=10, help="passes over the ~500 shared documents (more: steadier timing)")
+    parser.add_argument("--json", default="bench/out/quality.json")
+    args = parser.parse_args(argv)
+    shared = shared_data_dir()
+    model = Path(args.model)
+    texts = corpus(shared) * args.repeat
+    result = {
+        "model": str(model),
+        "model_bytes": model.stat().st_size,
+        "throughput": throughput(model, texts),
+        "card_heldout": json.loads(model.with_name(model.stem + ".card.json").read_text()).get("heldout_metrics"),
+        "web_eval": web_metrics(model, shared),
+    }
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    t = result["throughput"]
+    print(f"throughput on {t['documents']} documents ({t['mb']} MB): stage {t['stage_docs_per_s']} docs/s, bare predict {t['bare_docs_per_s']} docs/s -> {t['stage_vs_bare']}x (goal >= 0.8x)")
+    for name, m in result["web_eval"].items():
+        print(f"web eval {name}: n={m['n']} positives={m['positives']} roc_auc={m['roc_auc']} precision={m['precision']} recall={m['recall']} f1={m['f1']} accuracy={m['accuracy']}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""Benchmark: writing a release vs a bare pyarrow write_table of the same rows, same run.
+
+    python -m bench.bench_release [--gb 1.0] [--token-mb 100] [--repeat 2]
+
+Inputs: DOCUMENT_SCHEMA Parquet parts of ~GB of real English text: sentences of the real
+documents in ../shared/data (article bodies + Wikipedia paragraphs, bench.dedup_data),
+recombined into documents whose lengths follow the real ones (the pool is 3 MB; a GB needs
+recombination). Built once into bench/out/release/ and reused.
+
+- baseline: pq.read_table(parts) + pq.write_table(one file, zstd 3, same row groups);
+- release: build_release with count_tokens=false (read, mix, shuffle, shard, sha256, fsync,
+  stats, card, plots);
+- release + tokens: the same with the SmolLM2 tokenizer, on --token-mb of text (a second
+  input set; --token-mb 0 uses the full inputs). Tokenizing is the cost: reported as MB/s.
+Results: bench/out/release.json and a table on stdout; the figures go to bench/RESULTS-release.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import schema as S
+
+OUT = Path(__file__).resolve().parent / "out" / "release"
+ROWS_PER_GROUP = 10_000
+
+
+def sentence_pool() -> tuple[list[str], np.ndarray]:
+    """(sentences of the real documents, the real documents' lengths in bytes)."""
+    from bench.dedup_data import real_documents
+
+    docs = [text for _, text in real_documents()]
+    sentences = [s.strip() + "." for text in docs for s in text.replace("\n", " ").split(". ") if len(s.split()) >= 4]
+    return sentences, np.array([len(t.encode()) for t in docs])
+
+
+def make_documents(n: int, seed: int, prefix: str) -> pa.Table:
+    """n documents of recombined real sentences, as a DOCUMENT_SCHEMA table (plus nothing)."""
+    sentences, lengths = sentence_pool()
+    rng = np.random.default_rng(seed)
+    sizes = np.array([len(s) + 1 for s in sentences])
+    targets = rng.choice(lengths, size=n)
+    texts = []
+    for target in targets:
+        picks = rng.integers(0, len(sentences), size=max(2, int(target / sizes.mean()) + 1))
+        texts.append(" ".join(sentences[i] for i in picks))
+    ids = [f"{prefix}/{seed}/{i:08d}" for i in range(n)]
+    columns = {
+        S.ID: ids,
+        S.TEXT: texts,
+        S.SOURCE: [f"bench://{prefix}-{seed}.jsonl"] * n,
+        S.OFFSET: list(range(n)),
+        S.URL: [f"https://bench.example/{prefix}/{seed}/{i}" for i in range(n)],
+        S.DATE: [None] * n,
+        S.LANG: rng.choice(["en", "en", "en", "en", "de", "fr"], size=n).tolist(),
+        S.LANG_SCORE: (0.65 + 0.35 * rng.beta(5, 1.2, size=n)).astype(np.float32),
+        S.METADATA: [None] * n,
+    }
+    return pa.table(columns).cast(S.DOCUMENT_SCHEMA)
+
+
+def write_parts(folder: Path, docs: int, parts: int, seed: int = 0, prefix: str = "web", synthetic: bool = False) -> list[Path]:
+    """`parts` Parquet files of DOCUMENT_SCHEMA (plus `synthetic` when synthetic) with `docs`
+    documents in all. Reused when already there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    per = -(-docs // parts)
+    for k in range(parts):
+        path = folder / f"{prefix}-{k:05d}.parquet"
+        paths.append(path)
+        if path.is_file():
+            continue
+        n = min(per, docs - k * per)
+        table = make_documents(n, seed * 1000 + k, prefix)
+        if synthetic:
+            table = table.append_column("synthetic", pa.array([True] * n))
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROWS_PER_GROUP)
+        os.replace(tmp, path)
+    return paths
+
+
+def baseline(parts: list[Path], out: Path) -> float:
+    started = time.perf_counter()
+    table = pq.read_table(parts)
+    pq.write_table(table, out, compression="zstd", compression_level=3, row_group_size=ROWS_PER_GROUP)
+    return time.perf_counter() - started
+
+
+def release(parts: list[Path], root: Path, count_tokens: bool) -> tuple[float, Path]:
+    from curate.config import CurateConfig
+    from curate.release.build import build_release
+    from curate.release.config import ReleaseConfig
+
+    cfg = CurateConfig(name="bench")
+    started = time.perf_counter()
+    path = build_release(cfg, parts, [], release=ReleaseConfig(count_tokens=count_tokens), output_root=root)
+    return time.perf_counter() - started, path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--gb", type=float, default=1.0, help="GB of text in the inputs")
+    parser.add_argument("--token-mb", type=float, default=100, help="MB of text for the run with tokens (0: all)")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    _, lengths = sentence_pool()
+    docs = int(args.gb * 1e9 / lengths.mean())
+    parts = write_parts(OUT / f"parts-{args.gb:g}gb", docs, parts=8)
+    text_bytes = sum(pq.ParquetFile(p).metadata.row_group(i).column(1).total_uncompressed_size for p in parts for i in range(pq.ParquetFile(p).metadata.num_row_groups))
+    work = OUT / "work"
+    results: dict = {"documents": docs, "input_parts": len(parts), "input_bytes": sum(p.stat().st_size for p in parts), "text_column_uncompressed_bytes": text_bytes, "runs": []}
+    for i in range(args.repeat):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        base = baseline(parts, work / "bare.parquet")
+        bare_bytes = (work / "bare.parquet").stat().st_size
+        seconds, path = release(parts, work, count_tokens=False)
+        manifest = json.loads((path / "manifest.json").read_text())
+        results["runs"].append({"baseline_s": round(base, 2), "release_s": round(seconds, 2), "ratio": round(base / seconds, 3), "bare_bytes": bare_bytes, "release_bytes": manifest["totals"]["bytes"], "shards": manifest["totals"]["shards"]})
+        print(results["runs"][-1], flush=True)
+    best_base = min(r["baseline_s"] for r in results["runs"])
+    best_rel = min(r["release_s"] for r in results["runs"])
+    results["best"] = {"baseline_s": best_base, "release_s": best_rel, "ratio": round(best_base / best_rel, 3)}
+
+    # With tokens: its own, smaller inputs (tokenizing a GB takes many minutes on 2 cores).
+    subset = parts if not args.token_mb else write_parts(OUT / f"parts-tokens-{args.token_mb:g}mb", int(args.token_mb * 1e6 / lengths.mean()), parts=2, seed=1)
+    sub_mb = sum(pq.read_table(p, columns=[S.TEXT]).column(0).nbytes for p in subset) / 1e6
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    base = baseline(subset, work / "bare.parquet")
+    no_tok, _ = release(subset, work, count_tokens=False)
+    with_tok, path = release(subset, work, count_tokens=True)
+    manifest = json.loads((path / "manifest.json").read_text())
+    results["tokens"] = {
+        "text_mb": round(sub_mb, 1),
+        "baseline_s": round(base, 2),
+        "release_s": round(no_tok, 2),
+        "release_with_tokens_s": round(with_tok, 2),
+        "tokens": manifest["totals"]["tokens"],
+        "tokenize_mb_per_s": round(sub_mb / max(with_tok - no_tok, 1e-9), 2),
+        "ratio_with_tokens": round(base / with_tok, 3),
+    }
+    print(results["tokens"], flush=True)
+    (OUT.parent / "release.json").write_text(json.dumps(results, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

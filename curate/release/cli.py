@@ -1,0 +1,170 @@
+"""Command line of releases: `curate release | verify | stats | diff`.
+
+curate/cli.py hooks these in with `add_release_commands(sub)` in build_parser and
+`if args.command in RELEASE_COMMANDS: return dispatch(args)` in main. `main` here runs them
+on their own (tests, `python -m curate.release.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+
+RELEASE_COMMANDS = ("release", "verify", "stats", "diff")
+
+
+def add_release_commands(sub: Any) -> None:
+    p = sub.add_parser("release", help="build a versioned dataset release from the outputs of `curate run`")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="output folder of `curate run`, or Parquet files / folders / globs of documents")
+    p.add_argument("--synthetic", action="append", default=[], metavar="PATH", help="synthetic documents: Parquet files, folders or globs (repeatable)")
+    p.add_argument("--config", default=None, help="recipe for the release: section (default: the run's config.resolved.yaml)")
+    p.add_argument("--output", default=None, help="folder to write releases/NAME/VERSION under (default: the first run folder)")
+    p.add_argument("--name", default=None, help="release name (default: release.name, else the run's name)")
+    p.add_argument("--version", dest="release_version", default=None, help="release version (default: release.version, else the next vN)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set release.mix.seed=7 (repeatable)")
+
+    p = sub.add_parser("verify", help="re-check a release against its manifest (checksums, schema, totals, unique ids)")
+    p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
+
+    p = sub.add_parser("stats", help="print a release's card tables")
+    p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
+
+    p = sub.add_parser("diff", help="what changed between two releases (documents added, removed, tokens)")
+    p.add_argument("a", help="the older release folder")
+    p.add_argument("b", help="the newer release folder")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "release":
+        path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
+        from rich.console import Console
+
+        from curate.release.card import load_release
+        from curate.release.tables import human, num
+
+        manifest, _ = load_release(path)
+        totals = manifest["totals"]
+        tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
+        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s) -> {path}")
+        return 0
+    if args.command == "verify":
+        return verify_command(Path(args.release))
+    if args.command == "stats":
+        return stats_command(Path(args.release))
+    if args.command == "diff":
+        return diff_command(Path(args.a), Path(args.b))
+    raise ValueError(f"not a release command: {args.command}")
+
+
+def release_command(
+    inputs: list[str],
+    synthetic: list[str] | None = None,
+    config: str | None = None,
+    overrides: list[str] | None = None,
+    output: str | None = None,
+    name: str | None = None,
+    version: str | None = None,
+) -> Path:
+    """`curate release`: a new release from earlier stages' outputs. Returns its folder."""
+    from curate.config import load_config
+    from curate.errors import InputError
+    from curate.release.build import build_release, release_config, with_overrides
+    from curate.release.inputs import resolve_parts
+
+    web = resolve_parts(inputs)
+    syn = resolve_parts(synthetic) if synthetic else None
+    if config is None and web.run_dirs and (web.run_dirs[0] / "config.resolved.yaml").is_file():
+        config = str(web.run_dirs[0] / "config.resolved.yaml")  # the run's own settings
+    cfg = load_config(config, overrides or [])
+    if config is None and web.run_dirs:
+        from curate.release.inputs import read_manifest
+
+        cfg.name = read_manifest(web.run_dirs[0]).get("name") or cfg.name
+    root = Path(output) if output else (web.run_dirs[0] if web.run_dirs else None)
+    if root is None:
+        raise InputError("no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the release goes to FOLDER/releases/NAME/VERSION)")
+    rcfg = with_overrides(release_config(cfg), name=name, version=version)
+    return build_release(cfg, web.parts, syn.parts if syn else [], release=rcfg, run_dirs=web.run_dirs, output_root=root)
+
+
+def verify_command(release_dir: Path) -> int:
+    from rich.console import Console
+
+    from curate.release.tables import num
+    from curate.release.verify import VerifyError, verify_release
+
+    try:
+        found = verify_release(release_dir)
+    except VerifyError as exc:
+        print(f"FAILED {release_dir}: {exc}", file=sys.stderr)
+        return 1
+    tokens = f", {num(found.tokens)} tokens" if found.tokens is not None else ""
+    Console().print(f"ok {release_dir}: {found.shards} shard(s), {num(found.rows)} documents{tokens}, {num(found.bytes)} bytes; checksums, schema, totals and ids verified")
+    return 0
+
+
+def stats_command(release_dir: Path) -> int:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from curate.release.card import load_release
+    from curate.release.tables import card_tables, numeric_columns
+
+    manifest, stats = load_release(release_dir)
+    console = Console()
+    for table in card_tables(manifest, stats):
+        rich = RichTable(title=table.title, title_justify="left", caption=table.note or None, caption_justify="left")
+        for column, right in zip(table.columns, numeric_columns(table)):
+            rich.add_column(column, justify="right" if right else "left")
+        for row in table.rows:
+            rich.add_row(*row)
+        console.print(rich)
+    return 0
+
+
+def diff_command(a: Path, b: Path) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from curate.release.diff import diff_releases
+    from curate.release.tables import num
+
+    result = diff_releases(a, b)
+    table = RichTable(title=f"{result['a']['name']} {result['a']['version']} -> {result['b']['name']} {result['b']['version']}", title_justify="left")
+    table.add_column("")
+    table.add_column("documents", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_row("A", num(result["a"]["documents"]), num(result["a"]["tokens"]))
+    table.add_row("B", num(result["b"]["documents"]), num(result["b"]["tokens"]))
+    table.add_row("added (in B only)", num(result["added"]["documents"]), num(result["added"]["tokens"]), style="green")
+    table.add_row("removed (in A only)", num(result["removed"]["documents"]), num(result["removed"]["tokens"]), style="red")
+    table.add_row("in both", num(result["kept"]["documents"]), "")
+    table.add_row("token delta (B - A)", "", f"{result['token_delta']:+,}", style="bold")
+    console = Console()
+    console.print(table)
+    for key, change in result["changed"].items():
+        console.print(f"[bold]{key}[/bold] changed: A {json.dumps(change['a'], sort_keys=True)}  B {json.dumps(change['b'], sort_keys=True)}", soft_wrap=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(prog="curate")
+    add_release_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return dispatch(args)
+    except CurateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

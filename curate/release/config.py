@@ -1,0 +1,69 @@
+"""The `release:` section of a recipe: how curated (and synthetic) documents become a
+versioned dataset release for a training team."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from curate.config_base import Section
+
+
+class MixConfig(Section):
+    """Which documents go in, in what proportion. Sizes are counted in `unit`s."""
+
+    # Share of the release (in `unit`s) that is synthetic. null: the natural share, i.e.
+    # everything the inputs hold (then cut down proportionally to `budget`, if set).
+    synthetic_fraction: float | None = Field(default=None, ge=0, le=1)
+    # Total size of the release in `unit`s; 0 = as large as the inputs and the fraction allow.
+    # A budget the inputs cannot fill is an error, never a silently smaller release.
+    budget: int = Field(default=0, ge=0)
+    # tokens: what a training team plans in (needs count_tokens); documents: no tokenizer needed.
+    unit: Literal["tokens", "documents"] = "tokens"
+    # Fixed seed: the same inputs and config give the same documents in the same order, byte
+    # for byte, on every machine.
+    seed: int = 0
+    # Documents held out as the `validation` split (taken from the shuffled order, so they are
+    # a uniform sample of web and synthetic alike). 0 = no validation split.
+    validation_fraction: float = Field(default=0.0, ge=0, le=0.5)
+    # Cap on the validation split: 1% of a billion documents is more than anyone evaluates on;
+    # 0 = no cap.
+    validation_max_documents: int = Field(default=0, ge=0)
+
+
+class ReleaseConfig(Section):
+    # Build a release at the end of `curate run` (off by default: counting tokens costs about
+    # as much CPU as writing the shards; `curate release OUTPUT` builds one later).
+    enabled: bool = False
+    # "" = the run's name. The release lands in OUTPUT/releases/<name>/<version>/.
+    name: str = Field(default="", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # "" = the next free vN (v1, v2, ...). An existing version is never overwritten.
+    version: str = Field(default="", pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # "default": the SmolLM2 tokenizer of the embedded model (offline). Otherwise a Hugging Face
+    # tokenizer folder (with tokenizer.json) or a tokenizer.json file.
+    tokenizer: str = "default"
+    # Off: num_tokens is null and the manifest has no token totals (mix.unit must be documents).
+    count_tokens: bool = True
+    mix: MixConfig = Field(default_factory=MixConfig)
+    # 256 MB shards, as for run outputs: ~4k files per TB, seconds to download one, and enough
+    # shards for a loader to shuffle at shard level. Shards of a split are balanced in size.
+    shard_target_mb: float = Field(default=256.0, gt=0)
+    # 32 MB of (uncompressed) text per row group: a streaming loader (HF datasets streaming,
+    # pyarrow.dataset) reads one row group at a time, so this bounds its memory per worker,
+    # while staying well above the ~1 MB where per-group overhead starts to show.
+    row_group_mb: float = Field(default=32.0, gt=0)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    compression_level: int = Field(default=3, ge=1, le=22)  # zstd 3: ~4x on text at >100 MB/s
+    # The shuffle holds this much of the selected documents (Arrow, uncompressed) in memory;
+    # a larger release is first spilled to temporary Arrow files in groups of this size.
+    shuffle_memory_mb: float = Field(default=2048.0, gt=0)
+    # PNG plots beside the dataset card (matplotlib).
+    plots: bool = True
+
+    @model_validator(mode="after")
+    def _tokens_needed(self) -> ReleaseConfig:
+        sized = self.mix.budget > 0 or self.mix.synthetic_fraction is not None
+        if sized and self.mix.unit == "tokens" and not self.count_tokens:
+            raise ValueError("mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents")
+        return self

@@ -1,0 +1,124 @@
+"""Which documents go into a release, and in what order: a pure function of sizes, flags,
+the mix config and its seed (numpy only, no I/O), so it can be tested on its own.
+
+Rows are numbered globally over all input parts (web parts first, then synthetic). The plan
+is `order`: the global row numbers of the release, position by position; the first
+`n_validation` positions are the validation split. Memory: 8 bytes per input row for the
+order plus 1 for the flag (a billion rows: 9 GB; split the release long before that)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curate.errors import ConfigError
+from curate.release.config import MixConfig
+
+WEB = "web"
+SYNTHETIC = "synthetic"
+
+
+@dataclass
+class MixPlan:
+    order: np.ndarray  # int64 global row numbers, in release order
+    n_validation: int
+    # {"web": {"documents": n, "tokens": t | None}, "synthetic": {...}}, before and after mixing
+    available: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    selected: dict[str, dict[str, int | None]] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.order.size)
+
+
+def plan_mix(synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig) -> MixPlan:
+    """synthetic: bool per global row; tokens: int per row, or None when not counted."""
+    synthetic = np.asarray(synthetic, dtype=bool)
+    if cfg.unit == "tokens" and tokens is None and (cfg.budget or cfg.synthetic_fraction is not None):
+        raise ConfigError("release.mix.unit is tokens but no tokens were counted. Fix: set release.count_tokens=true or release.mix.unit=documents")
+    # Unsized (take everything): no sizes needed, so tokens may still be uncounted here.
+    size = np.asarray(tokens, dtype=np.int64) if cfg.unit == "tokens" and tokens is not None else np.ones(synthetic.size, dtype=np.int64)
+    web_rows, syn_rows = np.flatnonzero(~synthetic), np.flatnonzero(synthetic)
+    have_web, have_syn = int(size[web_rows].sum()), int(size[syn_rows].sum())
+    want_web, want_syn = _targets(have_web, have_syn, cfg)
+
+    # One generator, always drawn in the same order: web, synthetic, final interleaving.
+    rng = np.random.default_rng(cfg.seed)
+    picked_web = _pick(rng.permutation(web_rows), size, want_web)
+    picked_syn = _pick(rng.permutation(syn_rows), size, want_syn)
+    order = rng.permutation(np.concatenate([picked_web, picked_syn]).astype(np.int64))
+    n_val = int(round(order.size * cfg.validation_fraction))
+    if cfg.validation_max_documents:
+        n_val = min(n_val, cfg.validation_max_documents)
+
+    def describe(rows: np.ndarray) -> dict[str, int | None]:
+        return {"documents": int(rows.size), "tokens": int(tokens[rows].sum()) if tokens is not None else None}
+
+    return MixPlan(
+        order=order,
+        n_validation=n_val,
+        available={WEB: describe(web_rows), SYNTHETIC: describe(syn_rows)},
+        selected={WEB: describe(picked_web), SYNTHETIC: describe(picked_syn)},
+    )
+
+
+def _targets(have_web: int, have_syn: int, cfg: MixConfig) -> tuple[int, int]:
+    """How many units to take from each source. Integer arithmetic where a side is taken
+    whole, so "everything" never loses a document to float rounding."""
+    unit, budget, fraction = cfg.unit, cfg.budget, cfg.synthetic_fraction
+    have = have_web + have_syn
+    if fraction is None:
+        if not budget:
+            return have_web, have_syn
+        if budget > have:
+            raise ConfigError(
+                f"release.mix.budget={budget} {unit}, but the inputs hold {have} {unit}. "
+                "Fix: lower release.mix.budget, or set it to 0 for everything"
+            )
+        want_web = round(budget * have_web / have) if have else 0
+        return want_web, budget - want_web
+    if fraction > 0 and have_syn == 0:
+        raise ConfigError(
+            f"release.mix.synthetic_fraction={fraction} but there are no synthetic {unit}. "
+            "Fix: pass synthetic parts (curate release --synthetic PATH), or set release.mix.synthetic_fraction to null"
+        )
+    if fraction < 1 and have_web == 0:
+        raise ConfigError(
+            f"release.mix.synthetic_fraction={fraction} but there are no web {unit}. "
+            "Fix: pass curated web documents, or set release.mix.synthetic_fraction to 1"
+        )
+    if budget:
+        want_syn = round(budget * fraction)
+        want_web = budget - want_syn
+        if want_web > have_web or want_syn > have_syn:
+            most = _largest_total(have_web, have_syn, fraction)
+            raise ConfigError(
+                f"release.mix.budget={budget} {unit} at synthetic_fraction={fraction} needs {want_web} web and {want_syn} synthetic {unit}; "
+                f"the inputs hold {have_web} and {have_syn} (at most {most} {unit} at this fraction). "
+                "Fix: lower release.mix.budget, set it to 0 for the largest mix, or change the fraction"
+            )
+        return want_web, want_syn
+    if fraction == 0:
+        return have_web, 0
+    if fraction == 1:
+        return 0, have_syn
+    if have_syn * (1 - fraction) <= have_web * fraction:  # synthetic runs out first: take it all
+        return min(have_web, round(have_syn * (1 - fraction) / fraction)), have_syn
+    return have_web, min(have_syn, round(have_web * fraction / (1 - fraction)))
+
+
+def _largest_total(have_web: int, have_syn: int, fraction: float) -> int:
+    if fraction == 0:
+        return have_web
+    if fraction == 1:
+        return have_syn
+    return int(min(have_syn / fraction, have_web / (1 - fraction)))
+
+
+def _pick(shuffled: np.ndarray, size: np.ndarray, want: int) -> np.ndarray:
+    """The longest prefix of `shuffled` whose size fits in `want` (never over budget)."""
+    if want <= 0 or shuffled.size == 0:
+        return shuffled[:0]
+    cum = np.cumsum(size[shuffled])
+    return shuffled[: int(np.searchsorted(cum, want, side="right"))]

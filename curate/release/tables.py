@@ -1,0 +1,173 @@
+"""The card's tables, built once from manifest.json and stats.json, rendered twice: as
+Markdown (the dataset card, the Prefect artifact) and with rich (`curate stats`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from curate import schema as S
+
+# The order stages drop documents in a run (curate.select, then dedup); others follow.
+STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "dedup")
+TOP_LANGUAGES = 20
+TOP_REASONS = 30
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+
+def num(value: int | float | None) -> str:
+    return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
+
+
+def human(value: int | None) -> str:
+    """1234567 -> 1.23M: the size a reader remembers."""
+    if value is None:
+        return "-"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return str(value)
+
+
+def pct(part: int | None, whole: int | None) -> str:
+    return "-" if part is None or not whole else f"{100 * part / whole:.1f}%"
+
+
+def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{step, dropped, added, documents}]: documents left after each step, from the runs'
+    counts to the release."""
+    counts = manifest.get("counts")
+    mix = manifest["mix"]
+    web_in = mix["available"]["web"]["documents"]
+    steps: list[dict[str, Any]] = []
+    if counts:
+        left = counts["ingested"]
+        steps.append({"step": "ingested", "dropped": 0, "added": 0, "documents": left})
+        by_stage: dict[str, int] = {}
+        for row in counts.get("by_reason", []):
+            by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + row["documents"]
+        for stage in sorted(by_stage, key=lambda s: (STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER), s)):
+            left -= by_stage[stage]
+            steps.append({"step": stage, "dropped": by_stage[stage], "added": 0, "documents": left})
+        steps.append({"step": "kept by the run(s)", "dropped": 0, "added": 0, "documents": counts["kept"]})
+        if web_in != counts["kept"]:
+            steps.append({"step": "web documents given to the release", "dropped": 0, "added": 0, "documents": web_in})
+    else:
+        steps.append({"step": "web documents in", "dropped": 0, "added": 0, "documents": web_in})
+    web = mix["selected"]["web"]["documents"]
+    steps.append({"step": "selected by the mix", "dropped": web_in - web, "added": 0, "documents": web})
+    syn = mix["selected"]["synthetic"]["documents"]
+    if mix["available"]["synthetic"]["documents"]:
+        steps.append({"step": "+ synthetic", "dropped": 0, "added": syn, "documents": web + syn})
+    return steps
+
+
+def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
+    totals = manifest["totals"]
+    counted = manifest.get("tokenizer") is not None
+    tables = [_overview(manifest, stats), _splits(manifest)]
+    steps = funnel(manifest)
+    t = Table("funnel", "Funnel: documents after each stage", ["stage", "dropped", "added", "documents", "of ingested"])
+    first = steps[0]["documents"]
+    for s in steps:
+        t.rows.append([s["step"], num(s["dropped"]) if s["dropped"] else "", num(s["added"]) if s["added"] else "", num(s["documents"]), pct(s["documents"], first)])
+    tables.append(t)
+    counts = manifest.get("counts")
+    if counts:
+        t = Table("reasons", "Drop reasons", ["stage", "reason", "documents", "of ingested"])
+        for row in counts.get("by_reason", [])[:TOP_REASONS]:
+            t.rows.append([row["stage"], row["reason"], num(row["documents"]), pct(row["documents"], counts["ingested"])])
+        hidden = len(counts.get("by_reason", [])) - TOP_REASONS
+        t.note = f"{hidden} more reasons in manifest.json" if hidden > 0 else ""
+        if not t.rows:
+            t.note = "no document was dropped"
+        tables.append(t)
+    tables.append(_mix(manifest))
+    t = Table("languages", "Languages", ["language", "documents", "share", "tokens" if counted else "text bytes", "share"])
+    key = "tokens" if counted else "text_bytes"
+    whole = sum(v[key] for v in stats["languages"].values())
+    for lang, v in list(stats["languages"].items())[:TOP_LANGUAGES]:
+        t.rows.append([lang, num(v["documents"]), pct(v["documents"], totals["rows"]), num(v[key]), pct(v[key], whole)])
+    hidden = len(stats["languages"]) - TOP_LANGUAGES
+    t.note = f"{hidden} more languages in stats.json" if hidden > 0 else ""
+    tables.append(t)
+    tables.append(_distributions(stats))
+    return tables
+
+
+def _overview(manifest: dict[str, Any], stats: dict[str, Any]) -> Table:
+    totals = manifest["totals"]
+    tok = manifest.get("tokenizer")
+    syn = stats["sources"]["synthetic"]
+    t = Table("overview", f"Release {manifest['name']} {manifest['version']}", ["", "value"])
+    t.rows += [
+        ["documents", num(totals["rows"])],
+        ["tokens", f"{num(totals['tokens'])} ({human(totals['tokens'])})" if tok else "not counted"],
+        ["tokenizer", f"{tok['name']} (vocab {tok['vocab_size']:,}; special tokens not counted)" if tok else "-"],
+        ["text", f"{num(sum(s['text_bytes'] for s in stats['splits'].values()))} bytes of UTF-8"],
+        ["shards", f"{totals['shards']} ({human(totals['bytes'])}B on disk, {manifest['release_config']['compression']})"],
+        ["synthetic share", f"{pct(syn['documents'], totals['rows'])} of documents, {pct(syn['tokens'], totals['tokens'])} of tokens" if tok else f"{pct(syn['documents'], totals['rows'])} of documents"],
+        ["created", manifest["created_at"]],
+        ["config hash", manifest["config_hash"][:16]],
+    ]
+    return t
+
+
+def _splits(manifest: dict[str, Any]) -> Table:
+    t = Table("splits", "Splits", ["split", "shards", "documents", "tokens", "bytes"])
+    for split, v in manifest["splits"].items():
+        t.rows.append([split, num(v["shards"]), num(v["rows"]), num(v["tokens"]), num(v["bytes"])])
+    return t
+
+
+def _mix(manifest: dict[str, Any]) -> Table:
+    mix = manifest["mix"]
+    unit = mix["unit"]
+    t = Table("mix", "Mix: available and selected", ["source", "documents available", "documents selected", "tokens available", "tokens selected"])
+    for source in ("web", "synthetic"):
+        a, s = mix["available"][source], mix["selected"][source]
+        t.rows.append([source, num(a["documents"]), num(s["documents"]), num(a["tokens"]), num(s["tokens"])])
+    rule = "everything" if mix["synthetic_fraction"] is None and not mix["budget"] else (
+        f"synthetic share {mix['synthetic_fraction']}" if mix["synthetic_fraction"] is not None else "natural share")
+    budget = f", budget {num(mix['budget'])} {unit}" if mix["budget"] else ""
+    t.note = f"{rule}{budget}; shuffled with seed {mix['seed']}; {num(mix['validation_documents'])} documents held out for validation"
+    return t
+
+
+def _distributions(stats: dict[str, Any]) -> Table:
+    labels = {"tokens": "tokens per document", "text_bytes": "bytes per document", S.LANG_SCORE: "language-ID confidence"}
+    cols = ["measure", "mean"] + [f"p{p}" for p in ("1", "10", "50", "90", "99")]
+    t = Table("distributions", "Length and quality distributions", cols)
+    for group in ("lengths", "scores"):
+        for key, d in stats[group].items():
+            if not d["count"]:
+                continue
+            t.rows.append([labels.get(key, key), num(round(d["mean"], 3))] + [num(round(d["percentiles"][p], 3)) for p in ("1", "10", "50", "90", "99")])
+    if stats["sample_rows"] < stats["documents"]:
+        t.note = f"from a uniform sample of {num(stats['sample_rows'])} of {num(stats['documents'])} documents (the first rows of the shuffled release)"
+    return t
+
+
+def numeric_columns(table: Table) -> list[bool]:
+    """Columns whose every cell is a number, a percentage or empty: right-aligned."""
+    def is_number(cell: str) -> bool:
+        return cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").replace("+", "").strip().isdigit() or cell in ("", "-")
+
+    return [i > 0 and all(is_number(row[i]) for row in table.rows) for i in range(len(table.columns))]
+
+
+def markdown_table(table: Table) -> str:
+    align = numeric_columns(table)
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---:" if right else "---" for right in align) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", f"_{table.note}_"]
+    return "\n".join(lines)

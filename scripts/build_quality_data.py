@@ -1,0 +1,366 @@
+#!/usr/bin/env python
+"""Gather the training data of the default quality classifier into a local folder (never
+into the repository: these are third-party texts; only the model and this recipe ship).
+
+    .venv/bin/python scripts/build_quality_data.py [--out ~/.cache/curate/quality-data]
+
+Positives (1, textbook-like explanatory prose), from openly licensed text:
+  - the Wikipedia sample in ../shared/data (CC BY-SA), markup stripped, 80% of articles;
+  - Debian documentation packages, fetched with `apt-get download` (no install), HTML
+    extracted by trafilatura exactly as curate extracts web pages, code blocks removed:
+    python3.11-doc (PSF), postgresql-doc-15 (PostgreSQL licence), debian-handbook,
+    debian-reference-en, developers-reference, debian-history (GPL/DFSG), git-doc (GPL-2),
+    r-doc-html (GPL), octave-doc (GPL-3), gnome-user-docs (CC BY-SA 3.0), perl-doc (GPL/Artistic);
+  - the 6 educational pages of the training half of the article benchmark (hand labels).
+Negatives (0, typical web text):
+  - the news/blog bodies of the training half of the article benchmark in ../shared/data
+    (MIT), hand labelled (see curate/quality/webeval.py), re-chunked 3 times;
+  - the boilerplate of those pages (navigation, footers, related links, prompts), and pages
+    re-assembled from the pooled boilerplate lines of all training pages;
+  - the `fortunes` Debian package (quotes, jokes, dialogue: informal chatter).
+Held out for evaluation (not trained on): the other half of the article benchmark, a fifth
+of the Wikipedia articles, and sqlite3-doc (a documentation site the model never saw).
+
+Output: train.jsonl (text, label, source, group), eval-web.jsonl, provenance.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from curate.quality.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles  # noqa: E402
+
+# (package, licence, role, cap on chunks). Caps keep any one manual from defining
+# "educational": 11 doc sources x <= 500 chunks, against ~1.5k Wikipedia chunks.
+DEBIAN = [
+    ("python3.11-doc", "PSF-2.0", "pos", 500),
+    ("postgresql-doc-15", "PostgreSQL", "pos", 400),
+    ("debian-handbook", "GPL-2+ or CC-BY-SA-3.0", "pos", 500),
+    ("debian-reference-en", "GPL-2+", "pos", 300),
+    ("developers-reference", "MIT-style", "pos", 150),
+    ("debian-history", "GPL-2+", "pos", 100),
+    ("git-doc", "GPL-2", "pos", 300),
+    ("r-doc-html", "GPL-2+", "pos", 250),
+    ("octave-doc", "GPL-3+", "pos", 300),
+    ("gnome-user-docs", "CC-BY-SA-3.0", "pos", 400),
+    ("perl-doc", "GPL-1+ or Artistic", "pos", 300),
+    ("fortunes", "public domain / BSD (per file)", "neg", 1500),
+    ("sqlite3-doc", "public domain", "eval", 300),
+]
+MIN_WORDS, MAX_WORDS = 100, 600
+MAX_FILES = 400
+_PRE = re.compile(r"<pre\b.*?</pre>|<code\b[^>]*class=\"[^\"]*(?:block|literal-block)[^\"]*\".*?</code>", re.S | re.I)
+
+
+# ---------------------------------------------------------------------------------------
+# Fetching
+
+
+def fetch_debs(out: Path, names: list[str]) -> dict[str, str]:
+    """apt-get download each package into out/debs and unpack it to out/pkgs/NAME; returns
+    {name: version}. Reuses what is already there."""
+    debs, pkgs = out / "debs", out / "pkgs"
+    debs.mkdir(parents=True, exist_ok=True)
+    versions: dict[str, str] = {}
+    for name in names:
+        have = sorted(debs.glob(f"{name}_*.deb"))
+        if not have:
+            res = subprocess.run(["apt-get", "download", name], cwd=debs, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise SystemExit(f"apt-get download {name} failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first (Debian/Ubuntu only)")
+            have = sorted(debs.glob(f"{name}_*.deb"))
+        deb = have[-1]
+        versions[name] = deb.name.split("_")[1].replace("%3a", ":")
+        target = pkgs / name
+        if not target.is_dir():
+            target.mkdir(parents=True)
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+    return versions
+
+
+# ---------------------------------------------------------------------------------------
+# Text extraction per kind of file
+
+
+def html_text(path: Path) -> str:
+    """A documentation page as curate sees a web page: trafilatura, precision mode, after
+    dropping code blocks (negatives have no code, so code would be a shortcut)."""
+    import trafilatura
+
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    raw = _PRE.sub("", raw)
+    return trafilatura.extract(raw, favor_precision=True, include_tables=False, include_comments=False) or ""
+
+
+def mallard_text(path: Path) -> str:
+    """GNOME help (.page, Mallard XML): titles and paragraphs, no <info>, code or screens."""
+    from lxml import etree
+
+    try:
+        root = etree.parse(str(path)).getroot()
+    except etree.XMLSyntaxError:
+        return ""
+    lines: list[str] = []
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        tag = etree.QName(el).localname
+        if tag not in ("title", "p") or any(etree.QName(a).localname in ("info", "code", "screen", "synopsis") for a in el.iterancestors()):
+            continue
+        text = " ".join("".join(el.itertext()).split())
+        if text:
+            lines.append(text)
+    return "\n".join(lines)
+
+
+_POD_CODE = re.compile(r"[BICFSXEZ]<<+\s(.*?)\s>>+|[BICFSXEZ]<([^<>]*)>", re.S)
+_POD_LINK = re.compile(r"L<([^<>|]*)\|[^<>]*>|L<([^<>]*)>")
+
+
+def pod_text(path: Path) -> str:
+    """Perl POD: =head lines as headings, paragraphs joined, verbatim (indented) code dropped."""
+    lines: list[str] = []
+    in_pod_block = False
+    for para in path.read_text(encoding="utf-8", errors="replace").split("\n\n"):
+        if para.startswith("=begin"):
+            in_pod_block = True
+        if in_pod_block:
+            in_pod_block = not para.startswith("=end")
+            continue
+        if para[:1].isspace():
+            continue  # verbatim block: code
+        if para.startswith("=head"):
+            para = para.split(None, 1)[1] if " " in para else ""
+        elif para.startswith("=item"):
+            para = para[5:].strip().lstrip("*0123456789. ")
+        elif para.startswith("="):
+            continue
+        for _ in range(3):
+            para = _POD_LINK.sub(lambda m: m.group(1) or m.group(2) or "", para)
+            para = _POD_CODE.sub(lambda m: m.group(1) or m.group(2) or "", para)
+        text = " ".join(para.split())
+        if text:
+            lines.append(text)
+    return "\n".join(lines)
+
+
+def fortunes(root: Path) -> Iterator[tuple[str, str]]:
+    """(group, text) per fortune file: fortunes joined in file order."""
+    folder = root / "usr/share/games/fortunes"
+    for path in sorted(folder.iterdir()):
+        if path.suffix in (".dat", ".u8") or path.is_dir() or path.name in ("ascii-art", "art"):
+            continue
+        items = [" ".join(x.split("\n")).strip() for x in path.read_text(encoding="utf-8", errors="replace").split("\n%\n")]
+        yield path.name, "\n".join(x for x in items if x)
+
+
+def _wanted(name: str, rel: str) -> bool:
+    if "/genindex" in rel or "/whatsnew/" in rel or "search.html" in rel or "/c-api/" in rel or "/_static/" in rel:
+        return False  # indexes, release notes, C API reference: not prose
+    if name == "debian-handbook":
+        return "/en-US/" in rel
+    if name == "debian-history":
+        return rel.endswith(".en.html")
+    if name == "r-doc-html":
+        return "/usr/share/R/" not in rel  # the same manuals twice
+    return True
+
+
+def package_docs(name: str, root: Path) -> Iterator[tuple[str, str]]:
+    """(group, text) for the English documents of one unpacked package."""
+    if name == "fortunes":
+        yield from fortunes(root)
+        return
+    if name == "gnome-user-docs":
+        for path in sorted((root / "usr/share/help/C").rglob("*.page")):
+            yield path.name, mallard_text(path)
+        return
+    if name == "perl-doc":
+        for path in sorted(root.rglob("*.pod")):
+            if "delta" in path.name or path.name.startswith("perl5"):
+                continue  # release notes: neither textbook nor typical web text
+            yield path.name, pod_text(path)
+        return
+    paths = [p for p in sorted(root.rglob("*.htm*")) if p.is_file() and _wanted(name, str(p.relative_to(root)))]
+    if len(paths) > MAX_FILES:  # trafilatura takes ~0.1 s a page; 400 pages give more chunks than the cap
+        paths = sorted(random.Random(name).sample(paths, MAX_FILES))
+    for path in paths:
+        rel = str(path.relative_to(root))
+        yield rel, html_text(path)
+
+
+def extracted(out: Path, name: str) -> list[tuple[str, str]]:
+    """The package's documents, extracted once and cached in out/text/NAME.jsonl (extraction
+    is the slow part: ~3 min for all packages on 2 cores)."""
+    cache = out / "text" / f"{name}.jsonl"
+    if cache.is_file():
+        return [tuple(json.loads(line)) for line in cache.open(encoding="utf-8")]  # type: ignore[misc]
+    docs = [(g, t) for g, t in package_docs(name, out / "pkgs" / name) if t.strip()]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps([g, t], ensure_ascii=False) + "\n" for g, t in docs), encoding="utf-8")
+    tmp.replace(cache)
+    return docs
+
+
+# ---------------------------------------------------------------------------------------
+# Chunking
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in (" ".join(line.split()) for line in text.split("\n")) if p]
+
+
+def chunks(text: str, rng: random.Random, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS) -> list[str]:
+    """Pack paragraphs (lines) into chunks of a random target size in [min_words, max_words]
+    (random, so that length tells nothing about the class); a paragraph longer than the
+    target is split at word boundaries. The last chunk is kept if >= min_words / 2."""
+    out: list[str] = []
+    cur: list[str] = []
+    size = 0
+    target = rng.randint(min_words, max_words)
+    for para in paragraphs(text):
+        words = para.split()
+        while words:
+            room = target - size
+            piece, words = words[:room], words[room:]
+            cur.append(" ".join(piece))
+            size += len(piece)
+            if size >= target:
+                out.append("\n".join(cur))
+                cur, size, target = [], 0, rng.randint(min_words, max_words)
+    if size >= min_words // 2:
+        out.append("\n".join(cur))
+    return out
+
+
+def capped(rows: list[dict], cap: int, rng: random.Random) -> list[dict]:
+    if len(rows) <= cap:
+        return rows
+    return rng.sample(rows, cap)
+
+
+def rows_for(source: str, docs: Iterable[tuple[str, str]], label: int, rng: random.Random, repeats: int = 1) -> list[dict]:
+    rows = []
+    for group, text in docs:
+        for _ in range(repeats):
+            rows += [{"text": c, "label": label, "source": source, "group": f"{source}:{group}"} for c in chunks(text, rng)]
+    return rows
+
+
+def boilerplate_pages(lines: list[str], n: int, rng: random.Random) -> list[tuple[str, str]]:
+    """Pages re-assembled from runs of real boilerplate lines (navigation, footers, related
+    links) of different sites: what a crawler gets from hubs, tag pages and shop listings."""
+    out = []
+    for i in range(n):
+        parts: list[str] = []
+        while sum(len(p.split()) for p in parts) < rng.randint(MIN_WORDS, MAX_WORDS):
+            start = rng.randrange(len(lines))
+            parts += lines[start : start + rng.randint(5, 40)]
+        out.append((f"mix{i}", "\n".join(parts)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
+    rng = random.Random(seed)
+    versions = fetch_debs(out, [name for name, *_ in DEBIAN])
+    train: list[dict] = []
+    evalrows: list[dict] = [dict(r, source=r["subset"]) for r in web_eval_set(shared)]
+    counts: dict[str, int] = {}
+
+    wiki = [(title, text) for title, text, held in wiki_articles(shared) if not held]
+    rows = rows_for("wikipedia", wiki, 1, rng)
+    counts["wikipedia"] = len(rows)
+    train += rows
+
+    bodies_pos, bodies_neg, boiler = [], [], []
+    for page in article_pages(shared):
+        if page.heldout:
+            continue
+        (bodies_pos if page.label else bodies_neg).append((page.page_id[:8], page.body))
+        boiler.append((page.page_id[:8], boilerplate_text(page.html, page.body)))
+    # News is the web text the classifier must learn to tell apart; the benchmark has few
+    # pages, so each body is chunked 3 times with different boundaries.
+    for source, docs, label, repeats in (("news_edu", bodies_pos, 1, 3), ("news", bodies_neg, 0, 3), ("boilerplate", boiler, 0, 2)):
+        rows = rows_for(source, docs, label, rng, repeats)
+        counts[source] = len(rows)
+        train += rows
+    pool = [line for _, text in boiler for line in paragraphs(text)]
+    rows = rows_for("boilerplate_mix", boilerplate_pages(pool, 600, rng), 0, rng)
+    counts["boilerplate_mix"] = len(rows)
+    train += rows
+
+    for name, _licence, role, cap in DEBIAN:
+        docs = extracted(out, name)
+        rows = capped(rows_for(name, docs, 0 if role == "neg" else 1, rng), cap, rng)
+        counts[name] = len(rows)
+        print(f"{name}: {len(docs)} documents -> {len(rows)} chunks", file=sys.stderr)
+        if role == "eval":
+            evalrows += [{"id": r["group"], "subset": "unseen_docs_site", "label": 1, "text": r["text"], "source": name} for r in rows]
+        else:
+            train += rows
+
+    # Balance: at most per_class of each class, sampled (seeded) across sources.
+    by_label = {lab: [r for r in train if r["label"] == lab] for lab in (0, 1)}
+    n = min(per_class, *(len(v) for v in by_label.values()))
+    train = [r for lab in (0, 1) for r in (by_label[lab] if len(by_label[lab]) <= n else rng.sample(by_label[lab], n))]
+    rng.shuffle(train)
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "train.jsonl", "w", encoding="utf-8") as f:
+        for r in train:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    with open(out / "eval-web.jsonl", "w", encoding="utf-8") as f:
+        for r in evalrows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    kept = Counter((r["source"], r["label"]) for r in train)
+    provenance = {
+        "built_by": "scripts/build_quality_data.py",
+        "seed": seed,
+        "chunk_words": [MIN_WORDS, MAX_WORDS],
+        "shared_data": {
+            "enwiki-sample-pages-articles.xml.bz2": "Wikipedia (CC BY-SA), via gensim test data; 80% of articles (title hash)",
+            "article-extraction-benchmark": "scrapinghub/article-extraction-benchmark (MIT); training half of the English pages, hand labels",
+        },
+        "debian_packages": {name: {"version": versions[name], "licence": lic, "role": role} for name, lic, role, _ in DEBIAN},
+        "chunks_before_balance": counts,
+        "chunks_in_train": {f"{s}:{lab}": c for (s, lab), c in sorted(kept.items())},
+        "eval_web": dict(Counter(f"{r['subset']}:{r['label']}" for r in evalrows)),
+    }
+    (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+    return provenance
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(Path.home() / ".cache" / "curate" / "quality-data"), help="folder for the data (outside the repository)")
+    parser.add_argument("--shared", default=None, help="the shared data folder (default: ../shared/data)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--per-class", type=int, default=5000, help="at most this many chunks per class")
+    args = parser.parse_args(argv)
+    out = Path(args.out).expanduser()
+    if ROOT in out.resolve().parents or out.resolve() == ROOT:
+        raise SystemExit(f"--out {out} is inside the repository; third-party training text must not be committed. Fix: use a folder outside it")
+    provenance = build(out, shared_data_dir(args.shared), args.seed, args.per_class)
+    print(json.dumps(provenance["chunks_in_train"], indent=1))
+    print(f"wrote {out / 'train.jsonl'}, {out / 'eval-web.jsonl'}, {out / 'provenance.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

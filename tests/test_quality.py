@@ -1,0 +1,305 @@
+"""The quality classifier: metrics from first principles, normalisation, labels, the
+train -> eval -> apply round trip with real fastText, the shipped model, and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import random
+from pathlib import Path
+
+import pytest
+from datatrove.data import Document
+
+from curate.errors import ConfigError, InputError
+from curate.quality.apply import META_QUALITY, QualityAnnotator
+from curate.quality.cli import add_classifier_commands, cmd_classifier
+from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc
+from curate.quality.labels import read_labelled
+from curate.quality.model import DEFAULT_MODEL, QualityModel, card_path, load_card
+from curate.quality.normalize import normalize
+from curate.quality.train import TrainParams, heldout_mask, train_classifier
+from curate.ingest import META_REJECT
+
+# ---------------------------------------------------------------------------------------
+# Metrics, against brute force
+
+
+def pairwise_auc(scores: list[float], labels: list[int]) -> float:
+    """The definition: the share of (positive, negative) pairs ranked right, ties 1/2."""
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+def test_roc_auc_perfect_inverted_and_tied() -> None:
+    labels = [0, 0, 1, 1]
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], labels) == 1.0
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], labels) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5, 0.5], labels) == 0.5
+
+
+def test_roc_auc_one_misranked_pair() -> None:
+    # positives 0.35 and 0.8, negatives 0.1 and 0.4: 3 of the 4 pairs are ranked right
+    scores, labels = [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]
+    assert roc_auc(scores, labels) == pytest.approx(3 / 4)
+
+
+def test_roc_auc_matches_pair_counting_with_ties() -> None:
+    rng = random.Random(7)
+    for _ in range(50):
+        n = rng.randint(2, 40)
+        scores = [rng.choice([0.0, 0.25, 0.5, 0.75, 1.0, rng.random()]) for _ in range(n)]
+        labels = [rng.randint(0, 1) for _ in range(n)]
+        if len(set(labels)) < 2:
+            assert roc_auc(scores, labels) is None  # undefined, not a made-up 0.5
+            continue
+        assert roc_auc(scores, labels) == pytest.approx(pairwise_auc(scores, labels))
+
+
+def test_binary_metrics_by_hand() -> None:
+    # threshold 0.5: predicted positive = {0.6, 0.9, 0.7}; tp = 0.9, 0.7 (label 1); fp = 0.6
+    m = binary_metrics([0.2, 0.6, 0.9, 0.4, 0.7], [0, 0, 1, 1, 1], 0.5)
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (2, 1, 1, 1)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["accuracy"] == pytest.approx(3 / 5)
+
+
+def test_best_f1_threshold_is_the_brute_force_best() -> None:
+    rng = random.Random(3)
+    for _ in range(30):
+        scores = [round(rng.random(), 2) for _ in range(25)]
+        labels = [int(rng.random() < s) for s in scores]
+        if 1 not in labels:
+            continue
+        best = max(binary_metrics(scores, labels, t)["f1"] for t in set(scores))
+        chosen = best_f1_threshold(scores, labels)
+        assert binary_metrics(scores, labels, chosen)["f1"] == pytest.approx(best)
+
+
+# ---------------------------------------------------------------------------------------
+# Normalisation and labels
+
+
+def test_normalize_removes_source_markers_and_keeps_sentence_punctuation() -> None:
+    out = normalize("The Cell, explained!\nSee https://example.org/x?y=1 or write to a@b.org. It costs $19.99 | Home » Shop")
+    assert out == out.lower() and "\n" not in out
+    assert "http" not in out and "example" not in out and "@" not in out
+    assert "19" not in out and " 0 " in f" {out} "
+    assert "cell , explained !" in out
+    assert "|" not in out and "»" not in out and "$" not in out
+    assert normalize("a" * 50, max_chars=10) == "a" * 10
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_labels_scores_binary_and_unlabelled(tmp_path: Path) -> None:
+    scores = write_jsonl(tmp_path / "s.jsonl", [{"text": "a", "label": s} for s in (0, 2, 3, 5)] + [{"text": "b", "label": None}])
+    texts, labels, info = read_labelled(scores, score_threshold=3)
+    assert labels == [0, 0, 1, 1] and info["label_kind"] == "score" and info["skipped_unlabelled"] == 1
+    _, labels, _ = read_labelled(scores, score_threshold=2)
+    assert labels == [0, 1, 1, 1]
+    binary = write_jsonl(tmp_path / "b.jsonl", [{"text": "a", "label": y} for y in (0, 1, 1)])
+    _, labels, info = read_labelled(binary)
+    assert labels == [0, 1, 1] and info["label_kind"] == "binary"
+
+
+def test_labels_errors_name_the_line_and_fix(tmp_path: Path) -> None:
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "a", "label": 1}, {"text": "b", "label": 9}])
+    with pytest.raises(InputError, match=r"bad\.jsonl:2: label=9.0 is outside 0-5"):
+        read_labelled(bad)
+    missing = write_jsonl(tmp_path / "m.jsonl", [{"body": "a", "label": 1}])
+    with pytest.raises(InputError, match="--text-field"):
+        read_labelled(missing)
+
+
+def test_heldout_split_keeps_groups_together() -> None:
+    groups = [f"doc{i // 3}" for i in range(300)]
+    mask = heldout_mask(groups, 0.2, seed=1)
+    for g in set(groups):
+        assert len({m for m, gg in zip(mask, groups) if gg == g}) == 1
+    assert 0.08 < sum(mask) / len(mask) < 0.35
+    assert mask != heldout_mask(groups, 0.2, seed=2)
+
+
+# ---------------------------------------------------------------------------------------
+# Train -> eval -> apply, on a generated labelled set
+
+EDU = (
+    "the process of photosynthesis converts light energy into chemical energy . plants use "
+    "water and carbon dioxide to make glucose , and oxygen is released as a result . "
+    "for example , a leaf contains chloroplasts , which absorb light . this explains why "
+    "plants need sunlight to grow . in other words , energy flows from the sun to living things . "
+    "scientists describe the water cycle as evaporation , condensation and precipitation ."
+).split()
+WEB = (
+    "add to cart free shipping on orders over 0 buy now limited offer sign in register "
+    "home about contact privacy policy terms subscribe newsletter click here best deals "
+    "sale price in stock customer reviews share tweet follow us menu search login cookies"
+).split()
+
+
+def fake_docs(n: int, seed: int) -> list[dict]:
+    """Half explanatory, half shop/nav, each with 20% words of the other kind, so the task
+    is learnable but not trivially separable by one word."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = i % 2
+        own, other = (EDU, WEB) if label else (WEB, EDU)
+        words = [rng.choice(other if rng.random() < 0.2 else own) for _ in range(rng.randint(40, 120))]
+        rows.append({"text": " ".join(words), "label": label, "group": f"g{i}"})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    tmp = tmp_path_factory.mktemp("quality")
+    data = write_jsonl(tmp / "train.jsonl", fake_docs(400, seed=1))
+    model = tmp / "toy.bin"
+    card = train_classifier(data, model, params=TrainParams(epoch=5, bucket=20_000, dim=8), heldout=0.2, provenance={"source": "generated in test"})
+    return model, card, data
+
+
+def test_train_writes_model_and_card(trained: tuple[Path, dict, Path]) -> None:
+    model, card, _ = trained
+    assert model.is_file() and card_path(model).is_file()
+    on_disk = load_card(model)
+    assert on_disk == card
+    assert on_disk["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert on_disk["data"]["documents"] == 400 and on_disk["data"]["provenance"] == {"source": "generated in test"}
+    assert on_disk["split"]["heldout"] + on_disk["split"]["train"] == 400
+    assert on_disk["hyperparameters"]["seed"] == 1 and on_disk["hyperparameters"]["thread"] == 1
+    m = on_disk["heldout_metrics"]
+    assert m["n"] == on_disk["split"]["heldout"] and m["roc_auc"] > 0.9
+    assert 0 < on_disk["threshold"] < 1
+
+
+def test_training_is_deterministic(trained: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    model, card, data = trained
+    again = train_classifier(data, tmp_path / "again.bin", params=TrainParams(epoch=5, bucket=20_000, dim=8), heldout=0.2)
+    assert again["model_sha256"] == card["model_sha256"]
+    assert again["threshold"] == card["threshold"]
+
+
+def test_eval_on_new_documents(trained: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    model, card, _ = trained
+    test = write_jsonl(tmp_path / "test.jsonl", [{"body": r["text"], "y": r["label"]} for r in fake_docs(100, seed=99)])
+    result = evaluate(model, test, text_field="body", label_field="y")
+    assert result["n"] == 100 and result["positives"] == 50
+    assert result["roc_auc"] > 0.9 and result["f1"] > 0.8
+    assert result["threshold"] == card["threshold"]  # the card's, not 0.5
+    qm = QualityModel(model)
+    scores = qm.score([r["text"] for r in fake_docs(100, seed=99)])
+    recomputed = binary_metrics(scores, [i % 2 for i in range(100)], card["threshold"])
+    assert recomputed["f1"] == pytest.approx(result["f1"])
+
+
+def test_apply_scores_every_document_with_text(trained: tuple[Path, dict, Path]) -> None:
+    model, _, _ = trained
+    rows = fake_docs(40, seed=5)
+    docs = [Document(text=r["text"], id=str(i), metadata={}) for i, r in enumerate(rows)]
+    docs.append(Document(text="", id="empty", metadata={}))
+    docs.append(Document(text="add to cart", id="rejected", metadata={META_REJECT: ("too_large", "x")}))
+    out = list(QualityAnnotator(str(model)).run(iter(docs)))
+    assert [d.id for d in out] == [d.id for d in docs]  # drops nothing, keeps order
+    scored = out[:40]
+    assert all(0.0 <= d.metadata[META_QUALITY] <= 1.0 for d in scored)
+    assert META_QUALITY not in out[40].metadata and META_QUALITY not in out[41].metadata
+    edu = [d.metadata[META_QUALITY] for d, r in zip(scored, rows) if r["label"] == 1]
+    web = [d.metadata[META_QUALITY] for d, r in zip(scored, rows) if r["label"] == 0]
+    assert min(edu) > max(web)
+
+
+def test_annotator_pickles_without_the_model(trained: tuple[Path, dict, Path]) -> None:
+    import pickle
+
+    model, _, _ = trained
+    step = QualityAnnotator(str(model))
+    _ = step.model
+    clone = pickle.loads(pickle.dumps(step))
+    assert clone._model is None and clone.model.path == model
+
+
+# ---------------------------------------------------------------------------------------
+# Model files that are wrong
+
+
+def test_missing_model_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.ftz"
+    with pytest.raises(ConfigError, match=r"quality model not found: .*nope\.ftz.*Fix"):
+        QualityModel(path)
+
+
+def test_non_fasttext_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "junk.ftz"
+    path.write_bytes(b"this is not a model" * 10)
+    with pytest.raises(ConfigError, match=r"junk\.ftz is not a fastText quality model"):
+        QualityModel(path)
+    with pytest.raises(ConfigError, match=r"junk\.ftz"):
+        QualityAnnotator(str(path))
+
+
+def test_fasttext_model_of_another_task_is_refused() -> None:
+    from filters.language import default_lid_model
+
+    with pytest.raises(ConfigError, match=r"lid\.176\.ftz is a fastText model without the label __label__1"):
+        QualityModel(default_lid_model())
+
+
+# ---------------------------------------------------------------------------------------
+# The shipped model
+
+
+def test_shipped_model_is_small_documented_and_sensible() -> None:
+    assert DEFAULT_MODEL.is_file(), f"{DEFAULT_MODEL} missing: rebuild it with scripts/build_default_quality_model.py"
+    assert DEFAULT_MODEL.stat().st_size < 2_000_000
+    card = load_card(DEFAULT_MODEL)
+    assert card["model_sha256"] == hashlib.sha256(DEFAULT_MODEL.read_bytes()).hexdigest()
+    assert card["quantized"] and 0 < card["threshold"] < 1
+    assert card["data"]["provenance"]["debian_packages"] and card["heldout_metrics"]["roc_auc"] > 0.8
+    qm = QualityModel(DEFAULT_MODEL)
+    explain, nav = qm.score(
+        [
+            "Photosynthesis is the process by which green plants turn light into chemical energy. "
+            "The light is absorbed by chlorophyll in the chloroplasts, and the energy is used to "
+            "build glucose from carbon dioxide and water. This is why plants need sunlight to grow.",
+            "Home | Shop | Cart (0) | Sign in\nFree shipping on orders over $50!\nAdd to cart\n"
+            "Customer reviews\nFollow us on Facebook Twitter Instagram\nPrivacy Policy Terms of Use",
+        ]
+    )
+    assert explain > qm.threshold > nav
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="curate")
+    add_classifier_commands(parser.add_subparsers(dest="command", required=True))
+    return cmd_classifier(parser.parse_args(argv))
+
+
+def test_cli_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", fake_docs(200, seed=2))
+    model = tmp_path / "m.bin"
+    assert run_cli(["classifier", "train", "--input", str(data), "--output", str(model), "--epoch", "5", "--dim", "8"]) == 0
+    assert "roc_auc=" in capsys.readouterr().out
+    assert run_cli(["classifier", "eval", "--model", str(model), "--input", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"n", "roc_auc", "precision", "recall", "f1", "accuracy"} <= set(result) and result["n"] == 200
+
+
+def test_cli_eval_defaults_to_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", fake_docs(20, seed=4))
+    assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == str(DEFAULT_MODEL)

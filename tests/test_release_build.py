@@ -1,0 +1,227 @@
+"""Building releases: loaders agree with the manifest, same inputs give the same bytes,
+versions never overwrite, mixing with synthetic documents, the card and its plots.
+
+Inputs are DOCUMENT_SCHEMA parts of real text (../shared/data, recombined by
+bench.bench_release); token counts use a small word-level tokenizer made here, so the
+expected counts are computable independently (the SmolLM2 tokenizer: test_release_e2e)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from bench.bench_release import write_parts
+from curate.config import CurateConfig
+from curate.errors import ConfigError, InputError
+from curate.release.build import build_release
+from curate.release.card import card_markdown
+from curate.release.config import MixConfig, ReleaseConfig
+from curate.release.tokens import TokenCounter
+
+PIECES = re.compile(r"\w+|[^\w\s]+")  # what the Whitespace pre-tokenizer splits on
+
+
+def make_word_tokenizer(folder: Path) -> Path:
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    tok = Tokenizer(WordLevel({"[UNK]": 0, "the": 1, ".": 2}, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("release-data")
+    return {
+        "web": write_parts(root / "web", docs=1200, parts=3, seed=1, prefix="web"),
+        "syn": write_parts(root / "syn", docs=500, parts=1, seed=2, prefix="syn", synthetic=True),
+        "tokenizer": make_word_tokenizer(root / "tok"),
+    }
+
+
+def rcfg(data: dict, **kwargs: object) -> ReleaseConfig:
+    base = {"tokenizer": str(data["tokenizer"]), "shard_target_mb": 0.3, "row_group_mb": 0.1, "plots": False}
+    return ReleaseConfig(**(base | kwargs))
+
+
+def build(data: dict, root: Path, synthetic: bool = False, **kwargs: object) -> Path:
+    return build_release(CurateConfig(name="t"), data["web"], data["syn"] if synthetic else [], release=rcfg(data, **kwargs), output_root=root)
+
+
+def expected_tokens(texts: list[str]) -> int:
+    return sum(len(PIECES.findall(t)) for t in texts)
+
+
+@pytest.mark.slow
+def test_loaders_count_what_the_manifest_says(data: dict, tmp_path: Path) -> None:
+    release = build(data, tmp_path, synthetic=True, mix=MixConfig(validation_fraction=0.1))
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["totals"]["shards"] > 2 and set(manifest["splits"]) == {"train", "validation"}
+    inputs = pa.concat_tables([pq.read_table(p) for p in data["web"] + data["syn"]], promote_options="default")
+    assert manifest["totals"]["rows"] == inputs.num_rows
+    assert manifest["totals"]["tokens"] == expected_tokens(inputs.column("text").to_pylist())
+
+    files = {s: sorted(str(p) for p in (release / "data").glob(f"{s}-*.parquet")) for s in manifest["splits"]}
+    for split, expected in manifest["splits"].items():
+        table = ds.dataset(files[split], format="parquet").to_table(columns=["id", "num_tokens"])
+        assert (table.num_rows, pa.compute.sum(table["num_tokens"]).as_py()) == (expected["rows"], expected["tokens"])
+        frame = pl.scan_parquet(files[split]).select(pl.len(), pl.col("num_tokens").sum()).collect()
+        assert frame.row(0) == (expected["rows"], expected["tokens"])
+
+    from datasets import load_dataset
+
+    cache = str(tmp_path / "hf-cache")
+    loaded = load_dataset("parquet", data_files=files, cache_dir=cache)
+    for split, expected in manifest["splits"].items():
+        assert (loaded[split].num_rows, sum(loaded[split]["num_tokens"])) == (expected["rows"], expected["tokens"])
+    stream = load_dataset("parquet", data_files=files, split="train", streaming=True)
+    rows = tokens = 0
+    for row in stream:
+        rows += 1
+        tokens += row["num_tokens"]
+    assert (rows, tokens) == (manifest["splits"]["train"]["rows"], manifest["splits"]["train"]["tokens"])
+    # The card's front matter names the splits, so loading the folder itself works too.
+    by_folder = load_dataset(str(release), cache_dir=cache)
+    assert {s: by_folder[s].num_rows for s in by_folder} == {s: v["rows"] for s, v in manifest["splits"].items()}
+
+
+def test_shards_are_shuffled_sized_and_streamable(data: dict, tmp_path: Path) -> None:
+    release = build(data, tmp_path)
+    manifest = json.loads((release / "manifest.json").read_text())
+    names = [Path(s["path"]).name for s in manifest["shards"]]
+    count = len(names)
+    assert names == [f"train-{i:05d}-of-{count:05d}.parquet" for i in range(count)]
+    sizes = [s["bytes"] for s in manifest["shards"]]
+    assert max(sizes) < 0.3e6 * 1.5 and max(sizes) < 2 * min(sizes)  # balanced, about the target
+    first = pq.ParquetFile(release / manifest["shards"][0]["path"])
+    assert first.metadata.num_row_groups > 1  # row_group_mb=0.1 cuts each shard into groups
+    assert first.metadata.row_group(0).column(0).compression == "ZSTD"
+    ids = pl.scan_parquet([str(release / s["path"]) for s in manifest["shards"]]).select("id").collect()["id"].to_list()
+    inputs = pl.concat([pl.read_parquet(p, columns=["id"]) for p in data["web"]])["id"].to_list()
+    assert sorted(ids) == sorted(inputs) and ids != inputs
+
+
+def test_same_inputs_same_bytes_in_memory_or_spilled(data: dict, tmp_path: Path) -> None:
+    in_memory = build(data, tmp_path / "a", synthetic=True)
+    spilled = build(data, tmp_path / "b", synthetic=True, shuffle_memory_mb=0.5)  # several groups
+    shards = lambda path: [(s["path"], s["sha256"]) for s in json.loads((path / "manifest.json").read_text())["shards"]]  # noqa: E731
+    assert len(shards(in_memory)) > 2
+    assert shards(in_memory) == shards(spilled)
+    assert not list((tmp_path / "b").rglob("*.arrow"))  # spill files are gone
+    other_seed = build(data, tmp_path / "c", synthetic=True, mix=MixConfig(seed=1))
+    assert shards(other_seed) != shards(in_memory)
+
+
+def test_versions_increment_and_never_overwrite(data: dict, tmp_path: Path) -> None:
+    first, second = build(data, tmp_path), build(data, tmp_path)
+    assert (first.name, second.name) == ("v1", "v2")
+    named = build(data, tmp_path, version="2024-06")
+    assert named.name == "2024-06"
+    before = (first / "manifest.json").read_bytes()
+    with pytest.raises(ConfigError) as err:
+        build(data, tmp_path, version="v1")
+    assert str(err.value) == (
+        f"release t v1 already exists at {first}; releases are never overwritten. "
+        "Fix: set release.version to a new version (or leave it empty for the next one, v3)"
+    )
+    assert (first / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in first.parent.iterdir()) == [".lock", "2024-06", "v1", "v2"]  # no staging left
+
+
+def test_synthetic_fraction_by_tokens(data: dict, tmp_path: Path) -> None:
+    release = build(data, tmp_path, synthetic=True, mix=MixConfig(synthetic_fraction=0.2))
+    manifest = json.loads((release / "manifest.json").read_text())
+    table = pl.read_parquet(release / "data")
+    syn_tokens = int(table.filter(pl.col("synthetic"))["num_tokens"].sum())
+    total = int(table["num_tokens"].sum())
+    assert total == manifest["totals"]["tokens"]
+    assert abs(syn_tokens / total - 0.2) < 0.01
+    assert table["synthetic"].sum() == manifest["mix"]["selected"]["synthetic"]["documents"] == manifest["totals"]["synthetic_rows"]
+    syn_ids = set(pl.read_parquet(data["syn"][0], columns=["id"])["id"])
+    assert set(table.filter(pl.col("synthetic"))["id"]) <= syn_ids
+
+
+def test_token_budget_is_respected(data: dict, tmp_path: Path) -> None:
+    release = build(data, tmp_path, synthetic=True, mix=MixConfig(budget=50_000, synthetic_fraction=0.5))
+    table = pl.read_parquet(release / "data")
+    assert 50_000 - 2 * table["num_tokens"].max() < table["num_tokens"].sum() <= 50_000
+
+
+def test_duplicate_ids_fail_naming_both_parts(data: dict, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as err:
+        build_release(CurateConfig(name="t"), data["web"][:1], data["web"][:1], release=rcfg(data), output_root=tmp_path)
+    first_id = pq.read_table(data["web"][0], columns=["id"]).column(0)
+    assert str(err.value).startswith("id '")
+    assert str(err.value).split("'")[1] in set(first_id.to_pylist())
+    assert str(err.value).endswith(f"appears 2 times (in {data['web'][0]}); a release needs unique ids. Fix: pass each input once, or give synthetic documents their own ids")
+
+
+def test_part_without_text_column_fails(data: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pq.read_table(data["web"][0]).drop_columns(["text"]), bad)
+    with pytest.raises(InputError) as err:
+        build_release(CurateConfig(name="t"), [bad], [], release=rcfg(data), output_root=tmp_path)
+    assert str(err.value) == f"{bad} has no column 'text'. Fix: pass Parquet parts with curate's document schema (curate/schema.py)"
+
+
+def test_missing_tokenizer_fails_naming_the_key(data: dict, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        TokenCounter.load(str(tmp_path / "nope"))
+    assert str(err.value) == (
+        f"release.tokenizer: {tmp_path / 'nope'} not found. Fix: set release.tokenizer to a Hugging Face tokenizer folder "
+        "(with tokenizer.json) or a tokenizer.json file, or to 'default' for SmolLM2's"
+    )
+
+
+def test_without_token_counts(data: dict, tmp_path: Path) -> None:
+    release = build(data, tmp_path, count_tokens=False)
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["totals"]["tokens"] is None and manifest["tokenizer"] is None
+    assert pl.read_parquet(release / "data")["num_tokens"].null_count() == manifest["totals"]["rows"]
+
+
+def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
+    """A run-like output folder (curate.shards writes it, with counts), released with plots."""
+    from curate.config import OutputConfig
+    from curate.release.build import build_release_from_run
+    from curate.shards import write_manifest, write_shards
+
+    run = tmp_path / "run"
+    shards = write_shards(data["web"], run, OutputConfig())
+    kept = sum(s.rows for s in shards)
+    by_reason = [{"stage": "language", "reason": "low_language_score", "documents": 311}, {"stage": "ingest", "reason": "malformed_json", "documents": 7}]
+    counts = {"ingested": kept + 318, "kept": kept, "rejected": 318, "by_reason": by_reason}
+    write_manifest(run, shards, "abc", "weekly", ["in.jsonl"], counts)
+    cfg = CurateConfig(name="weekly")
+    release = build_release_from_run(cfg, run, data["syn"], release=rcfg(data, plots=True))
+    assert release == run / "releases" / "weekly" / "v1"
+    card = card_markdown(release)
+    assert f"| ingested |  |  | {kept + 318:,} | 100.0% |" in card
+    assert f"| ingest | 7 |  | {kept + 311:,} |" in card
+    assert f"| language | 311 |  | {kept:,} |" in card
+    assert f"| + synthetic |  | 500 | {kept + 500:,} |" in card
+    assert "| language | low_language_score | 311 |" in card
+    assert (release / "README.md").read_text().startswith("---\nconfigs:\n")
+    assert card in (release / "README.md").read_text()
+    import matplotlib.image as mpimg
+
+    for name in ("funnel.png", "languages.png", "length.png", "quality.png"):
+        assert f"]({name})" in card
+        pixels = mpimg.imread(release / name)
+        assert pixels.shape[0] > 300 and pixels.shape[1] > 500
+        assert np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0).shape[0] > 10  # drawn, not blank
+    stats = json.loads((release / "stats.json").read_text())
+    langs = pl.read_parquet(release / "data")["lang"].value_counts()
+    assert {k: v["documents"] for k, v in stats["languages"].items()} == dict(zip(langs["lang"], langs["count"]))
