@@ -24,6 +24,14 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+# Prefect binds its console log handler to whatever sys.stderr is when it is first imported.
+# Imported lazily inside a test that uses capsys (e.g. `curate run` called in-process), that is
+# the test's capture stream, closed when the test ends, and every later Prefect log line then
+# fails ("I/O operation on closed file", then RecursionError). Importing it here, during
+# collection, binds it to pytest's session-long stream instead (`prefect.main` is the module
+# whose import runs Prefect's logging setup; a bare `import prefect` is lazy).
+import prefect.main  # noqa: E402,F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 SAMPLE_WARC_NAME = "cc-main-2020-34-sample.warc.gz"
@@ -71,6 +79,38 @@ GOOD = (
     "Because nearly every food chain on Earth starts with organisms that photosynthesize, the process supports almost all life. "
     "It also keeps the oxygen in our atmosphere at the level that animals, including humans, need in order to breathe."
 )
+# Three more passing paragraphs on other topics, so that tests needing several good
+# documents do not feed near-duplicates (which a dedup stage would rightly drop).
+WATER = (
+    "The water cycle describes how water moves between the oceans, the air and the land. "
+    "Heat from the sun warms the surface of the sea, and some of that water evaporates into the atmosphere as vapour.\n"
+    "As the moist air rises it cools, and the vapour condenses into tiny droplets that gather as clouds. "
+    "When the droplets grow heavy enough, they fall back to the ground as rain, sleet or snow.\n"
+    "Some of that water soaks into the soil and becomes groundwater, while the rest runs off into streams and rivers. "
+    "Rivers carry it back to the sea, where the whole cycle can begin again.\n"
+    "Plants also return water to the air through their leaves, a process called transpiration. "
+    "Over a year, this steady circulation shapes the weather, fills lakes and keeps fresh water available to living things."
+)
+ROCKS = (
+    "The outer shell of the Earth is broken into large slabs of rock called tectonic plates. "
+    "These plates float on a layer of hot, slowly flowing rock in the mantle and move a few centimetres each year.\n"
+    "Where two plates pull apart, molten rock rises to fill the gap and forms new crust, as happens along the middle of the Atlantic Ocean. "
+    "Where they push together, one plate may sink beneath the other and melt back into the mantle.\n"
+    "Collisions between continents fold and lift the crust into mountain ranges such as the Himalayas. "
+    "When plates slide past each other, stress builds up along the boundary until it is released suddenly as an earthquake.\n"
+    "Geologists study the shapes of coastlines, the ages of rocks and the records of old magnetic fields to trace how the plates have moved. "
+    "Their work shows that the map of the world has changed many times over hundreds of millions of years."
+)
+CELLS = (
+    "Every living thing is made of cells, and new cells come only from the division of existing ones. "
+    "Before a cell divides, it copies all of its genetic material so that each daughter cell receives a complete set of instructions.\n"
+    "In the kind of division called mitosis, the copied chromosomes line up in the middle of the cell and are pulled apart to opposite ends. "
+    "The cell then pinches in two, leaving two daughter cells that are identical to the parent.\n"
+    "A second kind of division, meiosis, produces the egg and sperm cells used in sexual reproduction. "
+    "It halves the number of chromosomes and shuffles the genes, which is why brothers and sisters are never exactly alike.\n"
+    "Errors in the control of cell division can lead to diseases such as cancer, in which cells keep dividing when they should stop. "
+    "For this reason, biologists and doctors pay close attention to the signals that tell a cell when to grow and when to rest."
+)
 FRENCH = (
     "La photosynthèse est le processus par lequel les plantes vertes, les algues et certaines bactéries transforment "
     "la lumière en énergie chimique. Elle se déroule surtout dans les feuilles, à l'intérieur de petites structures "
@@ -96,8 +136,8 @@ REPEATED = "\n".join(
     ]
     * 4
 )
-LOREM = GOOD + "\nThe page template still shows lorem ipsum dolor sit amet where the caption should go."
-CURLY = GOOD + "\nThe theme stylesheet sets body { margin: 0; padding: 0 } for every page of the site."
+LOREM = WATER + "\nThe page template still shows lorem ipsum dolor sit amet where the caption should go."
+CURLY = ROCKS + "\nThe theme stylesheet sets body { margin: 0; padding: 0 } for every page of the site."
 # One long sentence with no full stop: enough words for Gopher, too few sentences for C4.
 FEW_SENTENCES = (
     "Photosynthesis is the process by which green plants and algae and some kinds of bacteria turn the energy of "
@@ -136,7 +176,7 @@ SHORT_LINES = "\n".join(
 @pytest.fixture(scope="session")
 def texts() -> SimpleNamespace:
     return SimpleNamespace(
-        GOOD=GOOD, FRENCH=FRENCH, SHORT=SHORT, REPEATED=REPEATED, LOREM=LOREM, CURLY=CURLY,
+        GOOD=GOOD, WATER=WATER, ROCKS=ROCKS, CELLS=CELLS, FRENCH=FRENCH, SHORT=SHORT, REPEATED=REPEATED, LOREM=LOREM, CURLY=CURLY,
         FEW_SENTENCES=FEW_SENTENCES, NO_PUNCT=NO_PUNCT, SHORT_LINES=SHORT_LINES,
     )
 
@@ -336,13 +376,16 @@ class RunResult:
 
         return read_ledger(self.root / "rejected")
 
-    def annotations(self) -> Any:
-        """The annotate stage's rows (every document, nothing dropped) of this output folder."""
-        import polars as pl
-
+    def annotated_parts(self) -> list[Path]:
+        """The annotate stage's parts (every document, nothing dropped) in this output folder."""
         stage_dirs = sorted(self.root.glob("_work/annotate-*"))
         assert len(stage_dirs) == 1, f"expected one annotate stage under {self.root / '_work'}, found {stage_dirs}"
-        return pl.concat([pl.read_parquet(p) for p in sorted((stage_dirs[0] / "parts").glob("*.parquet"))])
+        return sorted((stage_dirs[0] / "parts").glob("*.parquet"))
+
+    def annotations(self) -> Any:
+        import polars as pl
+
+        return pl.concat([pl.read_parquet(p) for p in self.annotated_parts()])
 
 
 def run_pipeline(config: Path, inputs: list[str | Path], output: Path, overrides: list[str] | None = None) -> RunResult:

@@ -328,12 +328,12 @@ def bad_run(tmp_path_factory, make_inputs, sample_warc: Path, warc_records, arti
     files.jsonl(
         "mixed.jsonl.gz",
         [
-            {"id": "m-good", "text": texts.GOOD.replace("Photosynthesis", "Photosynthesis in plants")},
+            {"id": "m-good", "text": texts.CELLS},
             b"\xff\xfe not utf-8",
             "{broken json",
             {"id": "m-int", "text": 7},
             {"id": "m-big", "text": "w" * BIG},
-            {"id": "m-nul", "text": texts.GOOD.replace("Calvin cycle", "Calvin\u0000 cycle")},
+            {"id": "m-nul", "text": texts.ROCKS.replace("tectonic plates", "tectonic\u0000 plates")},
         ],
     )
     files.bytes("empty.jsonl", b"")

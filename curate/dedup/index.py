@@ -6,29 +6,30 @@ releases themselves.
 
 Layout of `dedup.index_dir`:
     index.json               parameters, format version, and the list of segments
-    seg-<release_key>.parquet  one per release: id, exact_hi, exact_lo, has_shingles, band_00..
+    seg-<release>-<sha>.parquet  one per release: id, exact_hi, exact_lo, has_shingles, band_00..
 
-Writes are atomic: a segment is written under a temporary name and renamed, then
-index.json is rewritten the same way, under an inter-process lock. A crash between the
-two leaves an unlisted segment file, which is ignored (and replaced by the next write of
-the same release). Every segment's sha256 is recorded and checked on open, so a truncated
+Writes are atomic: a segment is written under a temporary name and renamed to a name of
+its own content, then index.json is rewritten the same way, under an inter-process lock.
+A crash between the two leaves an unlisted segment file, which is ignored (and removed by
+the next write of the same release); a listed file is never overwritten. Every segment's sha256 is recorded and checked on open, so a truncated
 or altered file is refused with its name and the fix, instead of silently matching less.
 
-A segment is keyed by its release: the run's name plus a fingerprint of its documents'
-exact keys. Rerunning the same release replaces its segment and is not matched against it
-(otherwise a rerun after a crash would drop every document as a copy of itself).
+A segment is keyed by its release, the run's `name`: rerunning a release (same name)
+replaces its segment and is not matched against it (otherwise a rerun, after a crash or
+with a changed threshold, would drop every document as a copy of itself). Releases that
+should be deduplicated against each other therefore need distinct names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import fasteners
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,7 +37,7 @@ import pyarrow.parquet as pq
 from curate.dedup.normalize import NORMALIZE_VERSION
 from curate.dedup.signatures import MinHashParams, Signer, band_column
 from curate.errors import CurateError
-from curate.parquet_io import sha256_file, write_bytes_atomic, write_table_atomic
+from curate.parquet_io import sha256_file, write_bytes_atomic
 
 INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"
@@ -154,10 +155,6 @@ class DedupIndex:
         """Columns of a segment, with `row` (the position in the segment)."""
         return pl.scan_parquet(self.root / segment.file).select(columns).with_row_index("row")
 
-    def ids(self, segment: Segment, rows: np.ndarray) -> list[str]:
-        table = pq.read_table(self.root / segment.file, columns=["id"])
-        return table.column("id").take(pa.array(rows)).to_pylist()
-
     # ----------------------------------------------------------------- write
 
     def add_segment(self, frame: pl.LazyFrame, name: str, release_key: str) -> Segment:
@@ -165,16 +162,24 @@ class DedupIndex:
         segment of the same release. `frame` has the columns of `segment_schema`."""
         self.root.mkdir(parents=True, exist_ok=True)
         with fasteners.InterProcessLock(str(self.root / LOCK_FILE)):
-            file = f"seg-{release_key}.parquet"
             schema = segment_schema(self.params.bands)
-            table = frame.select(schema.names).collect().to_arrow().cast(schema)
-            path = write_table_atomic(table, self.root / file, row_group_rows=100_000)
+            tmp = self.root / f".seg-{release_key}.parquet.tmp"
+            # Streamed to disk: the kept documents' keys never sit in memory all at once.
+            # (The unit tables already hold these columns with these types.)
+            frame.select(schema.names).sink_parquet(tmp, compression="zstd", row_group_size=100_000)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            digest = sha256_file(tmp)
+            # A new name per content: the listed file is never overwritten, so a crash at any
+            # point leaves either the old listing with its intact segment, or the new one.
+            file = f"seg-{release_key}-{digest[:12]}.parquet"
+            os.replace(tmp, self.root / file)
             segment = Segment(
                 file=file,
                 name=name,
                 release_key=release_key,
-                rows=table.num_rows,
-                sha256=sha256_file(path),
+                rows=pq.ParquetFile(self.root / file).metadata.num_rows,
+                sha256=digest,
                 created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             )
             # Re-read the listing under the lock: another run may have added a segment.
@@ -182,6 +187,10 @@ class DedupIndex:
             segments = [s for s in current if s.release_key != release_key] + [segment]
             meta = {"format": FORMAT_VERSION, "params": expected_meta(self.params), "segments": [asdict(s) for s in segments]}
             write_bytes_atomic(json.dumps(meta, indent=2).encode() + b"\n", self.root / INDEX_FILE)
+            listed = {s.file for s in segments}
+            for old in self.root.glob(f"seg-{release_key}-*.parquet"):
+                if old.name not in listed:
+                    old.unlink()  # this release's previous segment, now unlisted
             self.segments = segments
             return segment
 

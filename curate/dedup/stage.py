@@ -115,9 +115,11 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
     decisions = _no_decisions()
     tables: list[Path] = []
 
-    if active:
+    if active and num_docs:
         started = time.perf_counter()
-        quality = QUALITY in pq.read_schema(parts[0]).names
+        # quality_score counts when every part has it (a part without one has no ranking).
+        has_quality = [QUALITY in pq.read_schema(p).names for p in parts]
+        quality = all(has_quality)
         with_sig = dedup.near and dedup.verify_threshold > 0
         sig_dir.mkdir(exist_ok=True)
         tables = [sig_dir / f"unit-{u.key(params, with_sig, quality)}.parquet" for u in units]
@@ -184,7 +186,8 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
         us.append(u)
         vs.append(v)
         for s, segment in enumerate(segments):
-            hits = exact.join(index.scan(segment, ["exact_hi", "exact_lo"]).collect(), on=["exact_hi", "exact_lo"])  # type: ignore[union-attr]
+            # Streaming join: an index far larger than this release never sits in memory.
+            hits = index.scan(segment, ["exact_hi", "exact_lo"]).join(exact.lazy(), on=["exact_hi", "exact_lo"]).select("doc", "row").collect(engine="streaming")  # type: ignore[union-attr]
             us.append(hits.get_column("doc").to_numpy().astype(np.int64))
             vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
     if dedup.near:
@@ -198,8 +201,8 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
             us.append(u)
             vs.append(v)
             for s, segment in enumerate(segments):
-                side = index.scan(segment, [column, "has_shingles"]).filter(pl.col("has_shingles")).select("row", column).collect()  # type: ignore[union-attr]
-                hits = frame.join(side, on=column)
+                side = index.scan(segment, [column, "has_shingles"]).filter(pl.col("has_shingles"))  # type: ignore[union-attr]
+                hits = side.join(frame.lazy(), on=column).select("doc", "row").collect(engine="streaming")
                 us.append(hits.get_column("doc").to_numpy().astype(np.int64))
                 vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
             del frame

@@ -19,6 +19,12 @@ from curate.quality.model import NEGATIVE, POSITIVE, card_path
 from curate.quality.normalize import normalize
 
 CARD_VERSION = 1
+# fasttext-numpy2-wheel 0.9.2 (and fasttext-numpy2 0.10.4) fail ~3 runs in 4 with a spurious
+# "Encountered NaN" and give a different model on each run even with thread=1 and a seed
+# (measured: 8 runs, 6 distinct models); fasttext-ng 0.9.3 and fasttext-wheel 0.9.2 give one
+# model, byte for byte. A run that hits the spurious NaN is retried.
+NAN_RETRIES = 5
+DETERMINISTIC_FIX = "pip install --no-deps fasttext-ng==0.9.3 (same API, numpy 2, deterministic training)"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,76 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def fasttext_distribution() -> str:
+    """Which distribution provides the `fasttext` module (several do, with different bugs)."""
+    import importlib.metadata
+
+    import fasttext
+
+    where = Path(fasttext.__file__).resolve().parent.parent
+    for dist in importlib.metadata.distributions(path=[str(where)]):
+        files = dist.files or []
+        if any(str(f).startswith("fasttext/") for f in files) and any(str(f).startswith("fasttext_pybind") for f in files):
+            return f"{dist.metadata['Name']}=={dist.version}"
+    return "unknown"
+
+
+_DETERMINISTIC: bool | None = None
+
+
+def fasttext_is_deterministic() -> bool:
+    """Train a tiny model 4 times (~0.1 s) and compare: False for the builds above."""
+    global _DETERMINISTIC
+    if _DETERMINISTIC is None:
+        import fasttext
+
+        rng = random.Random(0)
+        vocab = [f"w{a}{b}" for a in "abcdefghij" for b in "abcdefghij"]
+        with tempfile.TemporaryDirectory(prefix="curate-ftcheck-") as tmp:
+            data = Path(tmp) / "check.txt"
+            with open(data, "w") as f:
+                for i in range(300):
+                    words = [rng.choice(vocab[:60] if i % 2 else vocab[40:]) for _ in range(30)]
+                    f.write(f"__label__{i % 2} {' '.join(words)}\n")
+            outputs = set()
+            for _ in range(4):
+                try:
+                    m = fasttext.train_supervised(input=str(data), dim=8, epoch=5, lr=0.2, wordNgrams=2, bucket=10_000, thread=1, seed=1, verbose=0)
+                except RuntimeError:
+                    outputs.add("nan")
+                    continue
+                outputs.add(m.get_output_matrix().tobytes() + m.get_input_matrix().tobytes())
+        _DETERMINISTIC = len(outputs) == 1 and "nan" not in outputs
+    return _DETERMINISTIC
+
+
+def _train_supervised(train_file: Path, params: TrainParams):
+    import fasttext
+
+    for attempt in range(NAN_RETRIES + 1):
+        try:
+            return fasttext.train_supervised(
+                input=str(train_file),
+                lr=params.lr,
+                dim=params.dim,
+                epoch=params.epoch,
+                minCount=params.min_count,
+                wordNgrams=params.word_ngrams,
+                bucket=params.bucket,
+                loss="softmax",
+                thread=params.thread,
+                seed=params.seed,
+                verbose=0,
+            )
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == NAN_RETRIES:
+                raise RuntimeError(
+                    f"fastText training diverged (NaN) {attempt + 1} times. If lr={params.lr} is not too high, the fastText "
+                    f"build is at fault ({fasttext_distribution()}). Fix: lower --lr, or {DETERMINISTIC_FIX}"
+                ) from exc
+    raise AssertionError("unreachable")
+
+
 def _write_fasttext_file(path: Path, texts: list[str], labels: list[int], seed: int) -> None:
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)  # fastText reads in order; class-sorted input would bias the last epochs
@@ -91,8 +167,6 @@ def train_classifier(
     """Train on `input_jsonl`, write `output_model` (.ftz: quantised; .bin: full) and its card
     (`<stem>.card.json`); return the card. The decision threshold is the one with the best F1
     on the held-out split."""
-    import fasttext
-
     params = params or TrainParams()
     out = Path(output_model)
     if quantize is None:
@@ -118,19 +192,7 @@ def train_classifier(
     with tempfile.TemporaryDirectory(prefix="curate-quality-") as tmp:
         train_file = Path(tmp) / "train.txt"
         _write_fasttext_file(train_file, [texts[i] for i in train_idx], [labels[i] for i in train_idx], params.seed)
-        model = fasttext.train_supervised(
-            input=str(train_file),
-            lr=params.lr,
-            dim=params.dim,
-            epoch=params.epoch,
-            minCount=params.min_count,
-            wordNgrams=params.word_ngrams,
-            bucket=params.bucket,
-            loss="softmax",
-            thread=params.thread,
-            seed=params.seed,
-            verbose=0,
-        )
+        model = _train_supervised(train_file, params)
         if quantize:
             model.quantize(input=str(train_file), qnorm=True, retrain=True, cutoff=params.cutoff, dsub=params.dsub, thread=params.thread, verbose=0)
         tmp_model = out.with_name(f".{out.name}.tmp")
@@ -168,6 +230,7 @@ def train_classifier(
         },
         "split": {"heldout_fraction": heldout, "group_field": group_field, "seed": params.seed, "train": len(train_idx), "heldout": len(test_idx)},
         "hyperparameters": {**asdict(params), "loss": "softmax", "quantize": bool(quantize)},
+        "fasttext": {"distribution": fasttext_distribution(), "deterministic": fasttext_is_deterministic()},
         "heldout_metrics": metrics(scores, held_labels, threshold),
     }
     card_path(out).write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")

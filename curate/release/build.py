@@ -183,7 +183,7 @@ def _check_unique_ids(parts: list[PartInfo]) -> None:
     if not parts:
         return
     frames = [pl.scan_parquet(p.path).select(pl.col(S.ID), pl.lit(i, pl.Int32).alias("_part")) for i, p in enumerate(parts)]
-    dup = pl.concat(frames).group_by(S.ID).agg(pl.len().alias("n"), pl.col("_part").unique().sort().alias("parts")).filter(pl.col("n") > 1).head(1).collect()
+    dup = pl.concat(frames).group_by(S.ID).agg(pl.len().alias("n"), pl.col("_part").unique().sort().alias("parts")).filter(pl.col("n") > 1).sort(S.ID).head(1).collect()
     if dup.height:
         row = dup.row(0, named=True)
         where = " and ".join(str(parts[i].path) for i in row["parts"])

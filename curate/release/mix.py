@@ -117,8 +117,19 @@ def _largest_total(have_web: int, have_syn: int, fraction: float) -> int:
 
 
 def _pick(shuffled: np.ndarray, size: np.ndarray, want: int) -> np.ndarray:
-    """The longest prefix of `shuffled` whose size fits in `want` (never over budget)."""
-    if want <= 0 or shuffled.size == 0:
-        return shuffled[:0]
-    cum = np.cumsum(size[shuffled])
-    return shuffled[: int(np.searchsorted(cum, want, side="right"))]
+    """Documents in shuffled order while they fit in `want`; one that would overflow is
+    skipped and filling goes on with the smaller ones after it (a single 20k-token document
+    must not end a 25k budget at 7k). Each round is one vectorised prefix; 64 rounds bound
+    the work, and by then what is left is smaller than the smallest remaining document."""
+    chosen = []
+    left, rest = want, shuffled
+    for _ in range(64):
+        rest = rest[size[rest] <= left]  # documents that could still fit
+        if left <= 0 or rest.size == 0:
+            break
+        cum = np.cumsum(size[rest])
+        k = int(np.searchsorted(cum, left, side="right"))
+        chosen.append(rest[:k])
+        left -= int(cum[k - 1]) if k else 0
+        rest = rest[k:]
+    return np.concatenate(chosen) if chosen else shuffled[:0]

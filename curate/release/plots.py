@@ -42,10 +42,11 @@ def write_plots(manifest: dict[str, Any], stats: dict[str, Any], out_dir: Path) 
 
 def _funnel(plt: Any, manifest: dict[str, Any], stats: dict[str, Any]) -> Any:
     steps = funnel(manifest)
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(steps) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, max(3.2, 0.45 * len(steps) + 1.2)))
     labels = [s["step"] for s in steps][::-1]
     values = [s["documents"] for s in steps][::-1]
-    bars = ax.barh(labels, values, color=WEB_COLOR)
+    colors = [SYN_COLOR if s["added"] else WEB_COLOR for s in steps][::-1]
+    bars = ax.barh(labels, values, color=colors)
     top = max(values) if values else 1
     for bar, value in zip(bars, values):
         ax.text(bar.get_width() + top * 0.01, bar.get_y() + bar.get_height() / 2, f"{value:,}", va="center", fontsize=8)
@@ -59,7 +60,7 @@ def _languages(plt: Any, manifest: dict[str, Any], stats: dict[str, Any]) -> Any
     langs = list(stats["languages"].items())[:TOP_LANGUAGES]
     if not langs:
         return None
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(langs) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, max(3.2, 0.35 * len(langs) + 1.2)))
     names = [k for k, _ in langs][::-1]
     ax.barh(names, [v["documents"] for _, v in langs][::-1], color=WEB_COLOR)
     ax.set_xlabel("documents")

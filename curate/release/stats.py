@@ -46,15 +46,16 @@ class StatsAccumulator:
         text_bytes = pc.binary_length(table[S.TEXT]).to_numpy(zero_copy_only=False).astype(np.int64)
         tokens = table[NUM_TOKENS].fill_null(0).to_numpy().astype(np.int64)
         synthetic = table[SYNTHETIC].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-        langs = table[S.LANG].fill_null("unknown").to_numpy(zero_copy_only=False)
         _add(self.splits[split], text_bytes, tokens)
         for source, mask in (("web", ~synthetic), ("synthetic", synthetic)):
             if mask.any():
                 _add(self.sources[source], text_bytes[mask], tokens[mask])
-        order = np.argsort(langs, kind="stable")
-        values, starts = np.unique(langs[order], return_index=True)
-        for lang, group in zip(values, np.split(order, starts[1:])):
-            _add(self.languages[str(lang)], text_bytes[group], tokens[group])
+        per_lang = pa.table({"lang": table[S.LANG].fill_null("unknown"), "tokens": tokens, "text_bytes": text_bytes})
+        for row in per_lang.group_by("lang").aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist():
+            bucket = self.languages[row["lang"]]
+            bucket["documents"] += row["lang_count"]
+            bucket["tokens"] += row["tokens_sum"]
+            bucket["text_bytes"] += row["text_bytes_sum"]
         take = min(n, SAMPLE_ROWS - self.sampled)
         if take > 0:
             self.sample["text_bytes"].append(text_bytes[:take])
