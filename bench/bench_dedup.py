@@ -16,7 +16,7 @@ import json
 import os
 import platform
 import random
-import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -318,7 +318,7 @@ def scale_child(n: int, workdir: Path, workers: int) -> dict[str, Any]:
         "phases": {k: round(v, 2) for k, v in result.seconds.items()},
         "counts": result.counts,
         "rss_before_mb": before / 2**20,
-        "peak_rss_main_mb": max(peak.main, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20,
+        "peak_rss_main_mb": peak.main / 2**20,
         "peak_rss_workers_mb": peak.children / 2**20,
         "text_mb": sum(m.row_group(g).column(1).total_uncompressed_size for m in meta for g in range(m.num_row_groups)) / 1e6,
     }
@@ -333,15 +333,20 @@ def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> li
         subprocess.run([sys.executable, "-m", "bench.bench_dedup", "--make-corpus", str(n), "--workdir", str(workdir)], check=True, cwd=root)
         print(f"  ({n:,} documents generated or found in {time.perf_counter() - made:.0f} s)", flush=True)
         cmd = [sys.executable, "-m", "bench.bench_dedup", "--scale-child", str(n), "--workdir", str(workdir), "--workers", str(workers)]
+        # Own process group: on timeout the pool's workers go too, not only the child.
+        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, start_new_session=True)
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=limit_s, cwd=root)
+            stdout, stderr = child.communicate(timeout=limit_s)
         except subprocess.TimeoutExpired:
-            print(f"  {n:>9,} documents: over the {limit_s:.0f} s limit, skipped")
+            os.killpg(child.pid, signal.SIGKILL)
+            child.communicate()
+            print(f"  {n:>9,} documents: over the {limit_s:.0f} s limit, stopped")
             rows.append({"documents": n, "timed_out": True, "limit_s": limit_s})
             continue
-        if done.returncode != 0:
-            print(done.stderr[-3000:])
+        if child.returncode != 0:
+            print(stderr[-3000:])
             raise SystemExit(f"scaling run at {n} failed")
+        done = subprocess.CompletedProcess(cmd, child.returncode, stdout, stderr)
         row = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(
@@ -464,12 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     docs = list(real_documents())
     texts = [t for _, t in docs]
     args.slow_sample = 200 if args.quick else 500
-    tp = throughput(texts[:1500] if args.quick else texts, args.slow_sample) if "throughput" not in skip else {}
-    q = quality(docs[:1500] if args.quick else docs, args.workdir) if "quality" not in skip else {}
+    cache = args.workdir / f"results{'-quick' if args.quick else ''}.json"
+    results = json.loads(cache.read_text()) if cache.exists() else {}
+    if "throughput" not in skip:
+        results["throughput"] = throughput(texts[:1500] if args.quick else texts, args.slow_sample)
+    if "quality" not in skip:
+        results["quality"] = quality(docs[:1500] if args.quick else docs, args.workdir)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
-    sc = scaling(sizes, args.workdir, args.workers, args.limit_s) if "scaling" not in skip else []
-    if not skip:
-        RESULTS.write_text(report(args, tp, q, sc))
+    if "scaling" not in skip:
+        results["scaling"] = scaling(sizes, args.workdir, args.workers, args.limit_s)
+    cache.write_text(json.dumps(results))
+    # Sections skipped in this run come from the last run that measured them (same workdir).
+    if all(k in results for k in ("throughput", "quality", "scaling")):
+        RESULTS.write_text(report(args, results["throughput"], results["quality"], results["scaling"]))
         print(f"wrote {RESULTS}")
     return 0
 

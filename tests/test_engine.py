@@ -212,6 +212,23 @@ def test_concurrency_is_limited_per_replica_and_work_is_spread(fake: Callable[..
     assert engine.stats.peak_in_flight == 4
 
 
+def test_threads_sharing_an_engine_stay_within_the_limit(fake: Callable[..., FakeOpenAI]) -> None:
+    server = fake(delay_s=0.05)
+    results: dict[int, list[str]] = {}
+    with open_engine(_openai([server.url], concurrency=2)) as engine:
+
+        def call(t: int) -> None:
+            results[t] = [g.text for g in engine.generate([ChatRequest.of(f"{t}-{i}") for i in range(5)])]
+
+        threads = [threading.Thread(target=call, args=(t,)) for t in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert results == {t: [f"echo: {t}-{i}" for i in range(5)] for t in range(3)}
+    assert (server.peak, engine.stats.requests, engine.stats.failed) == (2, 15, 0)
+
+
 def test_a_dead_replica_is_worked_around(fake: Callable[..., FakeOpenAI]) -> None:
     live = fake()
     dead = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there

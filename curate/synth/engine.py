@@ -131,17 +131,20 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self.stats = EngineStats()
+        self._stats_lock = threading.Lock()  # generate() may be called from several threads (Prefect tasks)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Generation]:
-        """One Generation per request, in the same order."""
+        """One Generation per request, in the same order. Safe to call from several threads."""
         if not requests:
             return []
         started = time.monotonic()
         try:
             gens = self._generate(list(requests))
         finally:
-            self.stats.generate_s += time.monotonic() - started
-        return [self.stats.add(g) for g in gens]
+            with self._stats_lock:
+                self.stats.generate_s += time.monotonic() - started
+        with self._stats_lock:
+            return [self.stats.add(g) for g in gens]
 
     @abstractmethod
     def _generate(self, requests: list[ChatRequest]) -> list[Generation]: ...
@@ -180,6 +183,9 @@ class VLLMEngine(Engine):
         self._vllm = vllm
         self._llm: Any = vllm.LLM(**kwargs)
         self._tokenizer = self._llm.get_tokenizer()
+        # vllm.LLM is not thread-safe; its batches are what make it fast, so callers in several
+        # threads take turns, each with a whole batch.
+        self._lock = threading.Lock()
 
     @property
     def llm(self) -> Any:
@@ -205,7 +211,8 @@ class VLLMEngine(Engine):
                 self._vllm.SamplingParams(temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens, seed=req.seed)
             )
         if prompts:
-            outputs = self._llm.generate(prompts, params, use_tqdm=False)
+            with self._lock:
+                outputs = self._llm.generate(prompts, params, use_tqdm=False)
             for i, out in zip(slots, outputs, strict=True):
                 completion = out.outputs[0]
                 reason = completion.finish_reason
@@ -238,7 +245,9 @@ def _chunked_prefill(cfg: EngineConfig) -> bool:
 
 def _local_model(name: str) -> str:
     model = resolve_model(name)
-    looks_like_path = model.startswith((".", "/", "~")) or os.sep in model.strip("/")
+    # "org/name" may be a hub id (vLLM resolves it, or fails offline with its own message);
+    # only what is unmistakably a path is checked here, before a 30 s engine start.
+    looks_like_path = model.startswith((".", "/", "~")) or Path(model).expanduser().is_dir()
     if looks_like_path and not Path(model).expanduser().is_dir():
         raise EngineError(f"engine.model: the folder {model} does not exist. Fix: give a Hugging Face model folder, or 'default' for the embedded SmolLM2-135M-Instruct")
     return str(Path(model).expanduser()) if looks_like_path else model
@@ -296,6 +305,9 @@ class OpenAIEngine(Engine):
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
 
         async def make_client() -> Any:
+            # Held during each attempt: with fewer than concurrency x replicas in flight, one
+            # replica always has a free slot, even when several threads call generate() at once.
+            self._slots = asyncio.Semaphore(slots)
             return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=trust_env)
 
         self._client = self._run(make_client())
@@ -343,7 +355,10 @@ class OpenAIEngine(Engine):
                 if resp.status_code in (401, 403):
                     raise EngineError(f"{ep.base} refused the API key (HTTP {resp.status_code}). Fix: put a valid key in the variable named by engine.api_key_env")
                 if resp.status_code == 200:
-                    return [m["id"] for m in resp.json().get("data", [])], None
+                    try:
+                        return [m["id"] for m in resp.json()["data"]], None
+                    except (ValueError, KeyError, TypeError):
+                        return [], f"{ep.base}/models answered, but not as an OpenAI-compatible server would: {resp.text[:200]!r}"
                 last = f"{ep.base}/models: HTTP {resp.status_code}"
                 if resp.status_code not in RETRY_STATUS:
                     break
@@ -368,7 +383,7 @@ class OpenAIEngine(Engine):
         return cast(list[Generation], results)
 
     def _pick(self, tried: set[int]) -> _Endpoint:
-        # Workers never outnumber the free slots, so one endpoint always has room. Among those:
+        # The caller holds one of the concurrency x replicas slots, so one endpoint has room. Among those:
         # one this request has not failed on yet, then one not cooling down, then the least busy.
         now = self._loop.time()
         free = [i for i, ep in enumerate(self._endpoints) if ep.in_flight < self._cfg.concurrency]
@@ -399,27 +414,28 @@ class OpenAIEngine(Engine):
         for attempt in range(attempts):
             if len(tried) == len(self._endpoints):
                 tried.clear()  # every replica failed once: start the round again
-            ep = self._pick(tried)
-            ep.in_flight += 1
-            self.stats.peak_in_flight = max(self.stats.peak_in_flight, sum(e.in_flight for e in self._endpoints))
             retry_after: float | None = None
-            try:
-                resp = await asyncio.wait_for(
-                    self._client.post(f"{ep.base}/chat/completions", json=body, headers=self._headers),
-                    timeout=self._cfg.request_timeout_s,
-                )
-            except (self._httpx.TransportError, TimeoutError) as exc:
-                last = f"{ep.base}: {type(exc).__name__} {exc}".strip()
-            else:
-                if resp.status_code == 200:
-                    ep.succeeded()
-                    return _parse_completion(resp)
-                last = f"{ep.base}: HTTP {resp.status_code}: {resp.text[:300]}"
-                if resp.status_code not in RETRY_STATUS:
-                    return _failure(last + ". The request was refused as it is; retrying cannot help")
-                retry_after = _seconds(resp.headers.get("retry-after"))
-            finally:
-                ep.in_flight -= 1
+            async with self._slots:
+                ep = self._pick(tried)
+                ep.in_flight += 1
+                self.stats.peak_in_flight = max(self.stats.peak_in_flight, sum(e.in_flight for e in self._endpoints))
+                try:
+                    resp = await asyncio.wait_for(
+                        self._client.post(f"{ep.base}/chat/completions", json=body, headers=self._headers),
+                        timeout=self._cfg.request_timeout_s,
+                    )
+                except (self._httpx.TransportError, TimeoutError) as exc:
+                    last = f"{ep.base}: {type(exc).__name__} {exc}".strip()
+                else:
+                    if resp.status_code == 200:
+                        ep.succeeded()
+                        return _parse_completion(resp)
+                    last = f"{ep.base}: HTTP {resp.status_code}: {resp.text[:300]}"
+                    if resp.status_code not in RETRY_STATUS:
+                        return _failure(last + ". The request was refused as it is; retrying cannot help")
+                    retry_after = _seconds(resp.headers.get("retry-after"))
+                finally:
+                    ep.in_flight -= 1
             ep.failed(self._loop.time(), self._cfg)
             if attempt + 1 == attempts:
                 break
