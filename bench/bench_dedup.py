@@ -34,6 +34,7 @@ from curate import schema as S
 from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import near_words
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config
+from curate.dedup.stage import MAIN_MB_PER_MILLION
 
 RESULTS = Path(__file__).with_name("RESULTS-dedup.md")
 BUCKETS = [(0.0, 0.3), (0.3, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.75), (0.75, 0.8), (0.8, 0.85), (0.85, 0.9), (0.9, 0.95), (0.95, 1.0001)]
@@ -324,6 +325,66 @@ def scale_child(n: int, workdir: Path, workers: int) -> dict[str, Any]:
     }
 
 
+def fake_tables(n: int, folder: Path, dup_fraction: float = 0.15) -> list[Path]:
+    """Signature tables (phase 1's output) for n documents without signing any text:
+    random band hashes, with dup_fraction of documents sharing 10 of 14 bands with another.
+    Lets the clustering phase be measured beyond what signing fits in the time box."""
+    from curate.dedup.sigtable import table_schema, write_atomic
+
+    p = params()
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    tables = []
+    for start in range(0, n, PART_ROWS):
+        m = min(PART_ROWS, n - start)
+        bands = rng.integers(0, 2**63, (m, p.bands), dtype=np.uint64)
+        copies = int(m * dup_fraction)
+        bands[rng.integers(0, m, copies), :10] = bands[rng.integers(0, m, copies), :10]
+        exact = rng.integers(0, 2**63, (m, 2), dtype=np.uint64)
+        docs = np.arange(start, start + m)
+        arrays = [
+            pa.array(docs),
+            pa.array([f"syn/{i}" for i in docs]),
+            pa.array(rng.integers(100, 5000, m)),
+            pa.nulls(m, pa.float64()),
+            pa.array(np.zeros(m, bool)),
+            pa.array(exact[:, 0]),
+            pa.array(exact[:, 1]),
+            pa.array(np.ones(m, bool)),
+            *[pa.array(bands[:, b]) for b in range(p.bands)],
+        ]
+        table = pa.Table.from_arrays(arrays, schema=table_schema(p.bands, p.num_perm, False))
+        tables.append(write_atomic(table, folder / f"unit-{start // PART_ROWS:05d}.parquet", compression="lz4"))
+    return tables
+
+
+def cluster_child(n: int, workdir: Path) -> dict[str, Any]:
+    import psutil
+
+    from curate.dedup.stage import cluster
+
+    tables = fake_tables(n, workdir / f"tables-{n}")
+    before = psutil.Process().memory_info().rss
+    started = time.perf_counter()
+    with PeakSampler() as peak:
+        _, counts = cluster(CurateConfig(), params(), tables, n, None, False)
+    return {"documents": n, "seconds": time.perf_counter() - started, "rss_before_mb": before / 2**20, "peak_rss_main_mb": peak.main / 2**20, "dropped": counts["near_duplicate"]}
+
+
+def cluster_scaling(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
+    rows = []
+    print("clustering phase alone, on generated signature tables (15% near-duplicates)")
+    for n in sizes:
+        done = subprocess.run([sys.executable, "-m", "bench.bench_dedup", "--cluster-child", str(n), "--workdir", str(workdir)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+        if done.returncode != 0:
+            print(done.stderr[-3000:])
+            raise SystemExit(f"cluster run at {n} failed")
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"  {n:>9,} documents: {row['seconds']:6.1f} s, RSS {row['rss_before_mb']:.0f} -> peak {row['peak_rss_main_mb']:.0f} MB", flush=True)
+    return rows
+
+
 def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> list[dict[str, Any]]:
     rows = []
     print(f"scaling, {workers} workers (synthetic documents from real paragraphs, 20% near-duplicates)")
@@ -361,7 +422,7 @@ def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> li
 # --------------------------------------------------------------------------------- report
 
 
-def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: list[dict[str, Any]]) -> str:
+def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: list[dict[str, Any]], cl: list[dict[str, Any]]) -> str:
     p = params()
     lines = [
         "## Deduplication (`curate/dedup/`)",
@@ -443,6 +504,24 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
             f"main-process peak RSS x{b['peak_rss_main_mb'] / a['peak_rss_main_mb']:.1f}. Marginal cost: "
             f"{t_slope:.0f} s and {m_slope:.0f} MB of main-process RSS per million documents.",
         ]
+    lines += [
+        "",
+        "Clustering alone (phase 2: band grouping, components, survivors), on generated signature tables with 15% "
+        "near-duplicates, to check its cost beyond the signing time box:",
+        "",
+        "| documents | seconds | RSS before -> peak MB |",
+        "|---:|---:|---:|",
+        *[f"| {r['documents']:,} | {r['seconds']:.1f} | {r['rss_before_mb']:.0f} -> {r['peak_rss_main_mb']:.0f} |" for r in cl],
+    ]
+    if len(cl) >= 2:
+        a, b = cl[0], cl[-1]
+        per_million = (b["peak_rss_main_mb"] - a["peak_rss_main_mb"]) / (b["documents"] - a["documents"]) * 1e6
+        verdict = "within" if per_million <= MAIN_MB_PER_MILLION else "OVER"
+        lines += [
+            "",
+            f"Marginal clustering memory: {per_million:.0f} MB per million documents ({verdict} the {MAIN_MB_PER_MILLION} MB "
+            f"budget stated in curate/dedup/stage.py); time x{b['seconds'] / a['seconds']:.1f} for x{b['documents'] / a['documents']:.0f} documents.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -453,12 +532,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scale-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--make-corpus", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--cluster-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--cluster-sizes", type=str, default="", help="clustering-only sizes (default 1000000,3000000)")
     parser.add_argument("--sizes", type=str, default="", help="comma-separated corpus sizes (default 10000,100000,1000000)")
     parser.add_argument("--limit-s", type=float, default=900, help="time limit of one scaling run")
-    parser.add_argument("--skip", type=str, default="", help="comma-separated sections to skip: throughput,quality,scaling")
+    parser.add_argument("--skip", type=str, default="", help="comma-separated sections to skip: throughput,quality,scaling,cluster")
     args = parser.parse_args(argv)
     if args.make_corpus:
         make_corpus(args.make_corpus, args.workdir / f"corpus-{args.make_corpus}")
+        return 0
+    if args.cluster_child:
+        print(json.dumps(cluster_child(args.cluster_child, args.workdir)))
         return 0
     if args.scale_child:
         print(json.dumps(scale_child(args.scale_child, args.workdir, args.workers)))
@@ -478,10 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
     if "scaling" not in skip:
         results["scaling"] = scaling(sizes, args.workdir, args.workers, args.limit_s)
+    if "cluster" not in skip:
+        cluster_sizes = [int(s) for s in args.cluster_sizes.split(",")] if args.cluster_sizes else ([1_000_000] if args.quick else [1_000_000, 3_000_000])
+        results["cluster"] = cluster_scaling(cluster_sizes, args.workdir)
     cache.write_text(json.dumps(results))
     # Sections skipped in this run come from the last run that measured them (same workdir).
-    if all(k in results for k in ("throughput", "quality", "scaling")):
-        RESULTS.write_text(report(args, results["throughput"], results["quality"], results["scaling"]))
+    if all(k in results for k in ("throughput", "quality", "scaling", "cluster")):
+        RESULTS.write_text(report(args, results["throughput"], results["quality"], results["scaling"], results["cluster"]))
         print(f"wrote {RESULTS}")
     return 0
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -88,29 +90,37 @@ def write_parts(folder: Path, docs: int, parts: int, seed: int = 0, prefix: str 
     return paths
 
 
-def baseline(parts: list[Path], out: Path) -> float:
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """User + system CPU of this process, all threads: a load-independent measure of work
+    (wall time on a shared 2-core machine moves by 2x between identical runs)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def baseline(parts: list[Path], out: Path) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     table = pq.read_table(parts)
     pq.write_table(table, out, compression="zstd", compression_level=3, row_group_size=ROWS_PER_GROUP)
-    return time.perf_counter() - started
+    del table
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def release(parts: list[Path], root: Path, count_tokens: bool) -> tuple[float, Path]:
+def release(parts: list[Path], root: Path, count_tokens: bool) -> tuple[float, float, Path]:
     from curate.config import CurateConfig
     from curate.release.build import build_release
     from curate.release.config import ReleaseConfig
 
     cfg = CurateConfig(name="bench")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     path = build_release(cfg, parts, [], release=ReleaseConfig(count_tokens=count_tokens), output_root=root)
-    return time.perf_counter() - started, path
+    return time.perf_counter() - started, cpu_seconds() - cpu, path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--gb", type=float, default=1.0, help="GB of text in the inputs")
     parser.add_argument("--token-mb", type=float, default=100, help="MB of text for the run with tokens (0: all)")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -120,36 +130,58 @@ def main() -> None:
     text_bytes = sum(pq.ParquetFile(p).metadata.row_group(i).column(1).total_uncompressed_size for p in parts for i in range(pq.ParquetFile(p).metadata.num_row_groups))
     work = OUT / "work"
     results: dict = {"documents": docs, "input_parts": len(parts), "input_bytes": sum(p.stat().st_size for p in parts), "text_column_uncompressed_bytes": text_bytes, "runs": []}
+    # The release's imports (matplotlib, tokenizers) once before timing: a one-off per process.
+    warm = OUT / "warm"
+    shutil.rmtree(warm, ignore_errors=True)
+    release(parts[:1], warm, count_tokens=False)
+    shutil.rmtree(warm, ignore_errors=True)
     for i in range(args.repeat):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        base = baseline(parts, work / "bare.parquet")
+        base, base_cpu = baseline(parts, work / "bare.parquet")
         bare_bytes = (work / "bare.parquet").stat().st_size
-        seconds, path = release(parts, work, count_tokens=False)
+        seconds, cpu, path = release(parts, work, count_tokens=False)
         manifest = json.loads((path / "manifest.json").read_text())
-        results["runs"].append({"baseline_s": round(base, 2), "release_s": round(seconds, 2), "ratio": round(base / seconds, 3), "bare_bytes": bare_bytes, "release_bytes": manifest["totals"]["bytes"], "shards": manifest["totals"]["shards"]})
+        results["runs"].append(
+            {
+                "baseline_s": round(base, 2),
+                "release_s": round(seconds, 2),
+                "ratio_wall": round(base / seconds, 3),
+                "baseline_cpu_s": round(base_cpu, 2),
+                "release_cpu_s": round(cpu, 2),
+                "ratio_cpu": round(base_cpu / cpu, 3),
+                "bare_bytes": bare_bytes,
+                "release_bytes": manifest["totals"]["bytes"],
+                "shards": manifest["totals"]["shards"],
+                "load_avg_1m": round(os.getloadavg()[0], 1),
+            }
+        )
         print(results["runs"][-1], flush=True)
-    best_base = min(r["baseline_s"] for r in results["runs"])
-    best_rel = min(r["release_s"] for r in results["runs"])
-    results["best"] = {"baseline_s": best_base, "release_s": best_rel, "ratio": round(best_base / best_rel, 3)}
+    results["median"] = {key: statistics.median(r[key] for r in results["runs"]) for key in ("ratio_wall", "ratio_cpu", "baseline_s", "release_s", "baseline_cpu_s", "release_cpu_s")}
+    print("median", results["median"], flush=True)
 
     # With tokens: its own, smaller inputs (tokenizing a GB takes many minutes on 2 cores).
     subset = parts if not args.token_mb else write_parts(OUT / f"parts-tokens-{args.token_mb:g}mb", int(args.token_mb * 1e6 / lengths.mean()), parts=2, seed=1)
     sub_mb = sum(pq.read_table(p, columns=[S.TEXT]).column(0).nbytes for p in subset) / 1e6
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    base = baseline(subset, work / "bare.parquet")
-    no_tok, _ = release(subset, work, count_tokens=False)
-    with_tok, path = release(subset, work, count_tokens=True)
+    base, base_cpu = baseline(subset, work / "bare.parquet")
+    no_tok, no_tok_cpu, _ = release(subset, work, count_tokens=False)
+    with_tok, with_tok_cpu, path = release(subset, work, count_tokens=True)
     manifest = json.loads((path / "manifest.json").read_text())
     results["tokens"] = {
         "text_mb": round(sub_mb, 1),
         "baseline_s": round(base, 2),
         "release_s": round(no_tok, 2),
         "release_with_tokens_s": round(with_tok, 2),
+        "baseline_cpu_s": round(base_cpu, 2),
+        "release_cpu_s": round(no_tok_cpu, 2),
+        "release_with_tokens_cpu_s": round(with_tok_cpu, 2),
         "tokens": manifest["totals"]["tokens"],
-        "tokenize_mb_per_s": round(sub_mb / max(with_tok - no_tok, 1e-9), 2),
-        "ratio_with_tokens": round(base / with_tok, 3),
+        "tokenize_mb_per_wall_s": round(sub_mb / max(with_tok - no_tok, 1e-9), 2),
+        "tokenize_mb_per_cpu_s": round(sub_mb / max(with_tok_cpu - no_tok_cpu, 1e-9), 2),
+        "ratio_with_tokens_wall": round(base / with_tok, 3),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
     print(results["tokens"], flush=True)
     (OUT.parent / "release.json").write_text(json.dumps(results, indent=2) + "\n")

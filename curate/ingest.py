@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -415,6 +416,9 @@ def _warc_document(record: Any, body: bytes, path: str, tag: str, offset: int, l
     http_type = ""
     if record.http_headers is not None:
         http_type = (record.http_headers.get_header("Content-Type") or "").lower()
+    elif record.rec_type == "resource":
+        # A resource record has no HTTP envelope: its WARC Content-Type is the payload's type.
+        http_type = (headers.get_header("Content-Type") or "").lower()
     if len(body) > limits.max_record_bytes:
         return rejected(tag, path, offset, "too_large", f"> input.max_record_bytes={limits.max_record_bytes}", url, id_)
     if record.rec_type == "conversion":  # WET: already text
@@ -445,11 +449,31 @@ def _content_kind(mime: str, http_type: str, body: bytes) -> str | None:
     return None
 
 
+# A page's own <meta charset=...> or <meta http-equiv="Content-Type" content="...; charset=...">,
+# looked for where browsers look: in the first bytes.
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+# Labels that browsers (WHATWG Encoding standard) decode as a superset: pages labelled gb2312
+# routinely use GBK characters, and "iso-8859-1" pages use Windows-1252's curly quotes.
+_CHARSET_ALIASES = {
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
+    "us-ascii": "cp1252", "ascii": "cp1252",
+}
+
+
+def _charset(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    return _CHARSET_ALIASES.get(label, label) or None
+
+
 def _decode(body: bytes, http_type: str) -> str | None:
-    charset = None
-    if "charset=" in http_type:
-        charset = http_type.split("charset=")[-1].split(";")[0].strip().strip("\"'") or None
-    for candidate in (charset, "utf-8"):
+    """HTTP header charset, then the page's <meta> charset, then UTF-8, then detection: without
+    the <meta> step, a Latin-1 page with no HTTP charset was guessed as IBM865 (mojibake)."""
+    header = http_type.split("charset=")[-1].split(";")[0] if "charset=" in http_type else None
+    meta = _META_CHARSET.search(body[:4096])
+    for candidate in (_charset(header), _charset(meta.group(1).decode("ascii", "ignore")) if meta else None, "utf-8"):
         if not candidate:
             continue
         try:

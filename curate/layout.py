@@ -37,6 +37,9 @@ class Layout:
 
 def prepare_output(root: Path) -> Layout:
     """Create the output folder and prove it is writable, before any work starts."""
+    if root.exists() and not root.is_dir():
+        # mkdir's own error here is "File exists", which reads as if the folder were fine.
+        raise InputError(f"output folder {root} is an existing file, not a folder. Fix: pass --output with a folder path")
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f".write-test-{uuid.uuid4().hex}"

@@ -61,13 +61,17 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return stage_expr.alias("_stage"), reason_expr.alias("_reason"), value_expr.alias("_value")
 
 
-def duplicate_id_rows(parts: list[Path]) -> pl.DataFrame:
-    """(part index, offset) of every row whose id was already seen in an earlier row, reading
-    only the id column. The first occurrence in input order is the one kept."""
-    frames = [
-        pl.scan_parquet(p).select(S.ID, S.OFFSET).with_columns(pl.lit(i, pl.Int32).alias("_part")).with_row_index("_row")
-        for i, p in enumerate(parts)
-    ]
+def duplicate_id_rows(parts: list[Path], stage: pl.Expr | None = None) -> pl.DataFrame:
+    """(part index, row) of every row whose id an earlier row already has, reading no text.
+    The first occurrence in input order is the one kept. With `stage` (the rejection stage
+    expression), only rows that pass every rule compete: a record rejected for its own
+    reason (say a wrong-typed text) must not cost a valid record with the same id its place."""
+    frames = []
+    for i, p in enumerate(parts):
+        frame = pl.scan_parquet(p).with_row_index("_row").with_columns(pl.lit(i, pl.Int32).alias("_part"))
+        if stage is not None:
+            frame = frame.filter(stage.is_null())  # after with_row_index: _row stays the row in the part
+        frames.append(frame.select(S.ID, "_part", "_row"))
     if not frames:
         return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32})
     ids = pl.concat(frames).with_columns(pl.int_range(pl.len()).alias("_order"))
@@ -79,7 +83,7 @@ def duplicate_id_rows(parts: list[Path]) -> pl.DataFrame:
 def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> tuple[list[Path], list[Path]]:
     """Split each annotated part into kept documents (DOCUMENT_SCHEMA) and ledger rows."""
     stage, reason, value = rejection_exprs(cfg)
-    duplicates = duplicate_id_rows(annotated)
+    duplicates = duplicate_id_rows(annotated, stage)
     kept_paths: list[Path] = []
     ledger_paths: list[Path] = []
     doc_columns = [f.name for f in S.DOCUMENT_SCHEMA]

@@ -79,6 +79,9 @@ class LanguageAnnotator(PipelineStep):
 
     def annotate(self, doc: Document) -> None:
         self._filter().filter(doc)
+        # fastText's softmax can return 1.00007 for a sure prediction; the score is read as a
+        # probability (language.min_score is validated to [0, 1]), so keep it in that range.
+        doc.metadata[META_LANG_SCORE] = min(max(float(doc.metadata[META_LANG_SCORE]), 0.0), 1.0)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for batch in batched(data, 256):

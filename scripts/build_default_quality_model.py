@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from curate.quality.cli import add_classifier_commands, cmd_classifier  # noqa: E402
 from curate.quality.evaluate import evaluate  # noqa: E402
 from curate.quality.model import DEFAULT_MODEL, card_path  # noqa: E402
+from curate.quality.train import DETERMINISTIC_FIX, fasttext_distribution, fasttext_is_deterministic  # noqa: E402
 
 
 def curate_classifier(argv: list[str]) -> int:
@@ -43,7 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(Path.home() / ".cache" / "curate" / "quality-data"))
     parser.add_argument("--output", default=str(DEFAULT_MODEL))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--allow-nondeterministic", action="store_true", help="build even with a fastText build that trains differently on each run")
     args = parser.parse_args(argv)
+    if not fasttext_is_deterministic() and not args.allow_nondeterministic:
+        # The shipped model must be reproducible from this script; some fastText builds are not.
+        raise SystemExit(
+            f"{fasttext_distribution()} trains a different model on each run (and fails at random with NaN). "
+            f"Fix: {DETERMINISTIC_FIX}, e.g. into a folder put first on PYTHONPATH: "
+            "pip install --no-deps --target /tmp/ftng fasttext-ng==0.9.3 && PYTHONPATH=/tmp/ftng .venv/bin/python scripts/build_default_quality_model.py"
+        )
     data = Path(args.data).expanduser()
     if not (data / "train.jsonl").is_file():
         subprocess.run([sys.executable, str(ROOT / "scripts" / "build_quality_data.py"), "--out", str(data), "--seed", str(args.seed)], check=True)

@@ -136,8 +136,23 @@ REPEATED = "\n".join(
     ]
     * 4
 )
-LOREM = WATER + "\nThe page template still shows lorem ipsum dolor sit amet where the caption should go."
-CURLY = ROCKS + "\nThe theme stylesheet sets body { margin: 0; padding: 0 } for every page of the site."
+# LOREM and CURLY are good text plus one bad line, on topics of their own (not near-copies
+# of a kept paragraph, which a dedup stage could drop before C4 says why).
+LOREM = (
+    "Bread is one of the oldest prepared foods. Bakers mix flour, water, salt and yeast into a dough. "
+    "The yeast feeds on sugars in the flour and releases carbon dioxide, which makes the dough rise. "
+    "Kneading develops gluten, a network of proteins that traps the gas. "
+    "After a second rise, the loaf is baked in a hot oven until the crust turns brown.\n"
+    "The page template still shows lorem ipsum dolor sit amet where the caption should go."
+)
+CURLY = (
+    "Engineers choose the shape of a bridge according to the distance it must span. "
+    "Short crossings often use simple beams resting on two supports. "
+    "Arch bridges carry their load outward into the ground at each end. "
+    "Suspension bridges hang the deck from cables slung between tall towers. "
+    "Each design balances cost, weight and the forces of wind and traffic.\n"
+    "The theme stylesheet sets body { margin: 0; padding: 0 } for every page of the site."
+)
 # One long sentence with no full stop: enough words for Gopher, too few sentences for C4.
 FEW_SENTENCES = (
     "Photosynthesis is the process by which green plants and algae and some kinds of bacteria turn the energy of "
@@ -186,8 +201,9 @@ def texts() -> SimpleNamespace:
 
 @dataclass
 class WarcRecord:
-    """One record to write. `body` is the HTTP payload (response), the text (conversion /
-    resource) or the request line target (request)."""
+    """One record to write. `body` is the HTTP payload of a response or the block of a
+    conversion (WET), resource or metadata record; a request carries none. `content_type` is
+    the HTTP Content-Type of a response, the WARC Content-Type of the others."""
 
     url: str
     body: str | bytes = ""
@@ -398,7 +414,13 @@ def run_pipeline(config: Path, inputs: list[str | Path], output: Path, overrides
 
 
 @pytest.fixture(scope="session")
-def run_curate(prefect_harness: None) -> Callable[..., RunResult]:
+def run_curate(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., RunResult]:
+    # One throwaway run first: the first flow of a process pays several seconds of one-off
+    # loading (spaCy's tokenizer, the fastText model, Prefect's engine). Paid here, in fixture
+    # setup, it does not make whichever test happens to run first look slow.
+    root = tmp_path_factory.mktemp("warm-up")
+    source = Inputs(root / "in").jsonl("warm.jsonl", [{"id": "warm", "text": GOOD}])
+    run_pipeline(write_config(root / "warm.yaml", name="warm-up"), [source], root / "out")
     return run_pipeline
 
 

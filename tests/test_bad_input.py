@@ -294,6 +294,15 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
     assert str(err.value) == f"output folder {target} is not writable (Not a directory). Fix: pass --output with a folder you can write to"
 
 
+def test_output_path_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.parquet"
+    target.write_text("not a folder")
+    with pytest.raises(InputError) as err:
+        prepare_output(target)
+    assert str(err.value) == f"output folder {target} is an existing file, not a folder. Fix: pass --output with a folder path"
+    assert target.read_text() == "not a folder"
+
+
 def test_unwritable_output_stops_curate_run(tmp_path: Path, inputs, config_file, capsys) -> None:
     config = config_file(tmp_path / "c.yaml")
     source = inputs.jsonl("ok.jsonl", [{"text": "x"}])

@@ -113,11 +113,51 @@ def test_wet_conversion_records_are_text(inputs, read, reason) -> None:
     assert [reason(d) for d in docs] == [None, None]
 
 
+def test_warc_resource_records_use_their_content_type(inputs, read, reason) -> None:
+    path = inputs.warc(
+        "res.warc.gz",
+        [
+            dict(url="file:///notes.txt", body="Plain notes, stored as a resource.", type="resource", content_type="text/plain; charset=utf-8"),
+            dict(url="file:///page.html", body=HTML.format("A stored page."), type="resource", content_type="text/html"),
+            dict(url="file:///logo.png", body=b"\x89PNG\r\n\x1a\n" + bytes(32), type="resource", content_type="image/png"),
+        ],
+    )
+    docs = read(path)
+    assert [(reason(d), d.metadata.get(META_CONTENT)) for d in docs] == [(None, "text"), (None, "html"), ("unsupported_content_type", None)]
+    assert docs[0].text == "Plain notes, stored as a resource."
+
+
 def test_warc_decodes_the_declared_charset(inputs, read) -> None:
     text = "Ça coûte 5 € à Zürich."
     path = inputs.warc("latin.warc.gz", [dict(url="http://example.org/", body=HTML.format(text).encode("cp1252"), content_type="text/html; charset=windows-1252")])
     (doc,) = read(path)
     assert text in doc.text
+
+
+def test_warc_decodes_the_meta_charset(inputs, read) -> None:
+    """No charset in the HTTP header: the page's own <meta> decides, as in a browser (a
+    detector alone guessed IBM865 for such Latin-1 pages and produced mojibake)."""
+    text = "Grüße aus Zürich – ‘Käse’ für 5 €."
+    html = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body><p>{text}</p></body></html>'
+    path = inputs.warc("meta.warc.gz", [dict(url="http://example.ch/", body=html.encode("cp1252"), content_type="text/html")])
+    (doc,) = read(path)
+    assert text in doc.text
+
+
+def test_warc_gb2312_label_with_gbk_characters(inputs, read) -> None:
+    """Pages labelled gb2312 use GBK characters (镕 is not in GB2312): decoded as GB18030."""
+    text = "朱镕基在上海。"
+    path = inputs.warc("gb.warc.gz", [dict(url="http://example.cn/", body=HTML.format(text).encode("gb18030"), content_type="text/html; charset=gb2312")])
+    (doc,) = read(path)
+    assert text in doc.text
+
+
+def test_sample_latin1_pages_have_no_mojibake(sample_docs) -> None:
+    swiss = [d for d in sample_docs if "live-radsport.ch" in d.metadata[META_URL]]
+    assert len(swiss) == 2
+    for doc in swiss:
+        assert "ü" in doc.text or "ö" in doc.text
+        assert not set("ⁿ▄±÷") & set(doc.text)  # what IBM865 makes of ü, Ü, ñ, ö
 
 
 # --------------------------------------------------------------------------------- JSONL

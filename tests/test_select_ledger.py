@@ -29,6 +29,7 @@ def mixed_inputs(tmp_path_factory, make_inputs, sample_warc: Path, texts, articl
         {"id": "french", "text": texts.FRENCH},
         "{not json",
         {"id": "int-text", "text": 3},
+        {"id": "twin", "text": ["not", "a", "string"]},  # rejected; a valid "twin" follows
         {"id": "short", "text": texts.SHORT},
         {"id": "water", "text": texts.WATER},
     ]
@@ -36,7 +37,8 @@ def mixed_inputs(tmp_path_factory, make_inputs, sample_warc: Path, texts, articl
     parquet = files.parquet(
         "b-table.parquet",
         {
-            "id": ["rocks", "null-text", "water", *(a["id"] for a in articles[:5])],  # "water" again: a duplicate id
+            # "water" again: a duplicate id; "twin": the valid one of two records with that id.
+            "id": ["twin", "null-text", "water", *(a["id"] for a in articles[:5])],
             "text": [texts.ROCKS, None, texts.CELLS, *(a["text"] for a in articles[:5])],
         },
     )
@@ -100,6 +102,13 @@ def test_duplicate_id_keeps_the_first(mixed_run, texts) -> None:
     dup = mixed_run.ledger().filter(pl.col("id") == "water").row(0, named=True)
     assert (dup["stage"], dup["reason"], dup["offset"]) == ("ingest", "duplicate_id", 2)
     assert dup["source"].endswith("b-table.parquet")
+
+
+def test_rejected_record_does_not_shadow_a_valid_one(mixed_run, texts) -> None:
+    kept = mixed_run.kept().filter(pl.col("id") == "twin")
+    assert kept["text"].to_list() == [texts.ROCKS]
+    rows = mixed_run.ledger().filter(pl.col("id") == "twin").to_dicts()
+    assert [(r["stage"], r["reason"]) for r in rows] == [("ingest", "wrong_type")]
 
 
 def test_reason_counts_match_the_ledger(mixed_run) -> None:

@@ -11,11 +11,15 @@ signatures depend only on its text and the seed, a cluster's label is its smalle
 number, and the survivor is chosen by a total order (config rules, then that number).
 The worker count changes none of these.
 
-Memory (measured in bench/RESULTS-dedup.md, per million documents with 14 bands): the
-clustering process holds the ids, lengths and exact keys of all documents (~100 MB per
-million), one band column at a time (16 B per document) and edges only for documents that
-have a duplicate; a signing worker holds one batch of 1,000 texts. Peak RSS per million
-documents is checked by `python -m bench.bench_dedup`.
+Memory, per million documents with 14 bands (measured by `python -m bench.bench_dedup`,
+bench/RESULTS-dedup.md, up to 3 million): the clustering process reads one column group
+at a time from the signature tables (one band: 16 B per document; the exact keys; the ids
+while looking for repeated ones) and keeps edges only for documents that have a
+duplicate: ~160-190 MB per million documents above a ~240 MB base of imports, budget
+MAIN_MB_PER_MILLION = 250 (checked by the benchmark). A signing worker holds one unit
+(50k documents, batches of 1,000 texts): 300-450 MB whatever the corpus size. Disk: ~150 B
+per document of signature tables while the stage runs (deleted when it finishes), and
+the same in the index for every released document.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ LEDGER_PATTERN = "dedup-{:05d}.parquet"
 # ~1-2 s of imports; signing runs at ~5k documents/s per core).
 PARALLEL_MIN_ROWS = 50_000
 PARALLEL_MIN_BYTES = 100_000_000  # ~25k web pages of input: below it, reading inline wins
+# Memory budget of the clustering process per million documents (checked by
+# `python -m bench.bench_dedup`; see the module docstring for what it holds).
+MAIN_MB_PER_MILLION = 250
 _EMPTY = np.empty(0, np.int64)
 
 
@@ -167,12 +174,14 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
     """The drop decisions: a frame (doc, reason, value, duplicate_of), and counts."""
     dedup = cfg.dedup
     scan = pl.scan_parquet(tables)
-    meta = scan.select("doc", "id", "length", "quality", "blank", "exact_hi", "exact_lo", "has_shingles").collect()
-    counts = {"blank_skipped": int(meta.get_column("blank").sum())}
+    # Each step reads only the columns it needs and lets go of them: peak memory is the
+    # largest step (one band, or the exact keys), not the sum of all columns.
+    counts = {"blank_skipped": int(scan.select(pl.col("blank").sum()).collect().item())}
 
     # Duplicate ids: only the first record of an id takes part; the others are dropped, since
     # `duplicate_of` could not tell which of two documents with one id was kept.
-    repeated = meta.filter(pl.col("id").is_duplicated()).with_columns(pl.col("doc").min().over("id").alias("_first")).filter(pl.col("doc") != pl.col("_first"))
+    ids = scan.select("doc", "id").filter(pl.col("id").is_duplicated())
+    repeated = ids.with_columns(pl.col("doc").min().over("id").alias("_first")).filter(pl.col("doc") != pl.col("_first")).collect()
     dup_id_docs = repeated.get_column("doc")
     eligible = ~pl.col("blank") & ~pl.col("doc").is_in(dup_id_docs.implode())
 
@@ -181,7 +190,7 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
     segments = index.query_segments(cfg.name) if index is not None else []
     bases = np.cumsum([0] + [s.rows for s in segments])  # index node = num_docs + base + row
     if dedup.exact:
-        exact = meta.filter(eligible).select("doc", "exact_hi", "exact_lo")
+        exact = scan.select("doc", "exact_hi", "exact_lo", "blank").filter(eligible).select("doc", "exact_hi", "exact_lo").collect()
         u, v = star_edges(exact, ["exact_hi", "exact_lo"])
         us.append(u)
         vs.append(v)
@@ -190,6 +199,7 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
             hits = index.scan(segment, ["exact_hi", "exact_lo"]).join(exact.lazy(), on=["exact_hi", "exact_lo"]).select("doc", "row").collect(engine="streaming")  # type: ignore[union-attr]
             us.append(hits.get_column("doc").to_numpy().astype(np.int64))
             vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
+        del exact
     if dedup.near:
         near_ok = eligible & pl.col("has_shingles")
         for band in range(params.bands):
@@ -208,7 +218,8 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
             del frame
 
     nodes, labels = clusters(np.concatenate(us or [_EMPTY]), np.concatenate(vs or [_EMPTY]))
-    decisions = keepers(cfg, meta, nodes, labels, num_docs, segments, bases, index, quality)
+    involved = scan.select("doc", "id", "length", "quality", "exact_hi", "exact_lo").filter(pl.col("doc").is_in(pl.Series(nodes[nodes < num_docs]).implode())).collect()
+    decisions = keepers(cfg, involved, nodes, labels, num_docs, segments, bases, index, quality)
     dup_rows = repeated.select(
         "doc",
         pl.lit(DUPLICATE_ID).alias("reason"),
@@ -224,7 +235,9 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
 
 
 def verify(scan: pl.LazyFrame, u: np.ndarray, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the candidate edges whose signatures agree on >= threshold of their values."""
+    """Keep the candidate edges whose signatures agree on >= threshold of their values.
+    Edges are stars (each bucket member against the bucket's smallest document), so a
+    member is checked against that one document, not against every other member."""
     nodes = np.unique(np.concatenate([u, v]))
     sigs = scan.select("doc", SIG).filter(pl.col("doc").is_in(pl.Series(nodes).implode())).sort("doc").collect()
     matrix = np.stack(sigs.get_column(SIG).to_numpy())
@@ -235,7 +248,7 @@ def verify(scan: pl.LazyFrame, u: np.ndarray, v: np.ndarray, threshold: float) -
 
 def keepers(
     cfg: CurateConfig,
-    meta: pl.DataFrame,
+    meta: pl.DataFrame,  # doc, id, length, quality, exact key of this run's documents in `nodes`
     nodes: np.ndarray,
     labels: np.ndarray,
     num_docs: int,
