@@ -138,6 +138,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]
     target = layout.root / "annotated"
     target.mkdir(exist_ok=True)
+    for stale in target.glob("part-*.parquet"):  # from an earlier run over more files
+        stale.unlink()
     for index, part in enumerate(parts):
         shutil.copyfile(part, target / f"part-{index:05d}.parquet")
     import pyarrow.parquet as pq

@@ -194,6 +194,7 @@ def test_without_token_counts(data: dict, tmp_path: Path) -> None:
     assert pl.read_parquet(release / "data")["num_tokens"].null_count() == manifest["totals"]["rows"]
 
 
+@pytest.mark.slow
 def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
     """A run-like output folder (curate.shards writes it, with counts), released with plots."""
     from curate.config import OutputConfig
@@ -227,3 +228,17 @@ def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
     stats = json.loads((release / "stats.json").read_text())
     langs = pl.read_parquet(release / "data")["lang"].value_counts()
     assert {k: v["documents"] for k, v in stats["languages"].items()} == dict(zip(langs["lang"], langs["count"]))
+
+
+def test_empty_inputs_give_one_empty_verified_shard(data: dict, tmp_path: Path) -> None:
+    from curate.release.verify import verify_release
+
+    empty = tmp_path / "empty.parquet"
+    pq.write_table(pq.read_table(data["web"][0]).slice(0, 0), empty)
+    release = build_release(CurateConfig(name="t"), [empty], [], release=rcfg(data, plots=True), output_root=tmp_path)
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert [s["path"] for s in manifest["shards"]] == ["data/train-00000-of-00001.parquet"]
+    assert (manifest["totals"]["rows"], manifest["totals"]["tokens"]) == (0, 0)
+    assert verify_release(release).rows == 0
+    assert pq.read_schema(release / manifest["shards"][0]["path"]).names == [f["name"] for f in manifest["schema"]]
+    assert "| documents | 0 |" in card_markdown(release)

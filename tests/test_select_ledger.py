@@ -174,7 +174,7 @@ def test_annotate_only_writes_every_document(tmp_path: Path, mixed_inputs, capsy
     assert frame.height == records  # nothing dropped: bad records and French text included
     assert pq.read_schema(parts[0]).names == S.ANNOTATED_SCHEMA.names
     assert {"french", "int-text", "null-text", "short"} <= set(frame["id"])
-    assert frame.filter(pl.col(S.ANN_INGEST).is_not_null()).height == 3  # malformed, int text, null text
+    assert frame.filter(pl.col(S.ANN_INGEST).is_not_null()).height == 4  # malformed, int text, list text, null text
     assert frame.filter(pl.col("id") == "french")["lang"][0] == "fr"
     # Annotate decides nothing: no shards, no ledger.
     assert not list((out / "data").glob("*.parquet")) and not list((out / "rejected").glob("*.parquet"))

@@ -15,7 +15,7 @@ Memory, per million documents with 14 bands (measured by `python -m bench.bench_
 bench/RESULTS-dedup.md, up to 3 million): the clustering process reads one column group
 at a time from the signature tables (one band: 16 B per document; the exact keys; the ids
 while looking for repeated ones) and keeps edges only for documents that have a
-duplicate: ~160-190 MB per million documents above a ~240 MB base of imports, budget
+duplicate: 100-190 MB per million documents (runs differ) above a ~240 MB base of imports, budget
 MAIN_MB_PER_MILLION = 250 (checked by the benchmark). A signing worker holds one unit
 (50k documents, batches of 1,000 texts): 300-450 MB whatever the corpus size. Disk: ~150 B
 per document of signature tables while the stage runs (deleted when it finishes), and
