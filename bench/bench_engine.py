@@ -20,7 +20,6 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 from bench.common import REPO, shared_data, write_json
 

@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     _add_set(p)
 
+    p = sub.add_parser("dedup", help="remove exact and near-duplicate documents from JSONL or Parquet files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (.gz/.zst) or Parquet files, folders or globs of records with id and text")
+    p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json")
+    p.add_argument("--config", default=None, help="recipe whose dedup: section applies (defaults if omitted)")
+    _add_set(p)
+
     p = sub.add_parser("annotate", help="write annotated Parquet, dropping nothing (for tuning thresholds)")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--output", required=True)
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "annotate":
             return cmd_annotate(args)
+        if args.command == "dedup":
+            return cmd_dedup(args)
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -146,4 +154,20 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
     print(f"annotated {rows} documents from {len(files)} file(s) into {target}")
+    return 0
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+    from curate.dedup.stage import dedup_command
+
+    cfg = load_config(args.config, args.overrides)
+    manifest = dedup_command(args.inputs, Path(args.output), cfg)
+    counts = json.loads(manifest.read_text())["counts"]
+    dropped = {r["reason"]: r["documents"] for r in counts["by_reason"]}
+    exact, near = dropped.get("exact_duplicate", 0), dropped.get("near_duplicate", 0)
+    print(
+        f"dedup: {counts['ingested']} documents in, {counts['kept']} kept; exact duplicates {exact}, near duplicates {near}, "
+        f"other rejects {counts['rejected'] - exact - near}; shards in {Path(args.output) / 'data'}, ledger in {Path(args.output) / 'rejected'}"
+    )
     return 0

