@@ -1,7 +1,10 @@
-"""Dataset releases: mixed, token-counted, verified shards with a manifest and a dataset card.
+"""Dataset releases: mixed, shuffled, token-counted and verified shards with a manifest and a
+dataset card, under OUTPUT/releases/<name>/<version>/.
 
-    build_release(cfg, web_parts, synthetic_parts)  -> OUTPUT/releases/<name>/<version>/
-    verify_release(dir), release_stats(dir), diff_releases(a, b), card_markdown(dir)
+    curate.release.build.build_release(cfg, web_parts, synthetic_parts)  -> the release folder
+    curate.release.build.build_release_from_run(cfg, run_dir)            -> the end of `curate run`
+    curate.release.verify.verify_release(dir)    curate.release.diff.diff_releases(a, b)
+    curate.release.card.card_markdown(dir)       curate.release.cli: release | verify | stats | diff
 """
 
 from curate.release.config import MixConfig, ReleaseConfig

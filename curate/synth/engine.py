@@ -577,20 +577,18 @@ class VLLMServer:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         atexit.unregister(self.stop)
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
         # SIGTERM lets vLLM shut its engine process down; 20 s later, SIGKILL ends any straggler.
         for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+            if proc.poll() is not None:
+                break
             try:
                 os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
                 proc.wait(timeout=wait_s)
-                break
-            except subprocess.TimeoutExpired:
+            except (ProcessLookupError, subprocess.TimeoutExpired):
                 continue
-        # The group may outlive its leader for a moment (vLLM's engine process).
+        # The group can outlive its leader (vLLM's engine process, after the server crashed).
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
