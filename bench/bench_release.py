@@ -97,6 +97,20 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def word_tokenizer(folder: Path) -> Path:
+    """A tiny word-level tokenizer folder (tokenizer.json): one token per piece of its
+    Whitespace pre-tokenizer, so tests can compute expected counts independently."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    tok = Tokenizer(WordLevel({"[UNK]": 0, "the": 1, ".": 2}, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    return folder
+
+
 def baseline(parts: list[Path], out: Path) -> tuple[float, float]:
     started, cpu = time.perf_counter(), cpu_seconds()
     table = pq.read_table(parts)

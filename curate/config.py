@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.config_base import Section
 from curate.errors import ConfigError
+from curate.synth.config import EngineConfig
 
 
 class InputConfig(Section):
@@ -181,6 +182,7 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,

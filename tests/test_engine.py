@@ -334,8 +334,9 @@ def test_vllm_in_process_generates_english_reproducibly() -> None:
 
 
 @pytest.fixture(scope="module")
-def vllm_server() -> Iterator[Engine]:
-    with open_engine(EngineConfig(kind="vllm_server", max_model_len=1024)) as engine:
+def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    logs = tmp_path_factory.mktemp("vllm-server")
+    with open_engine(EngineConfig(kind="vllm_server", max_model_len=1024, server_log_dir=str(logs))) as engine:
         yield engine
 
 

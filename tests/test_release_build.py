@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from bench.bench_release import write_parts
+from bench.bench_release import word_tokenizer, write_parts
 from curate.config import CurateConfig
 from curate.errors import ConfigError, InputError
 from curate.release.build import build_release
@@ -26,26 +26,13 @@ from curate.release.config import MixConfig, ReleaseConfig
 from curate.release.tokens import TokenCounter
 
 
-
-def make_word_tokenizer(folder: Path) -> Path:
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-    from tokenizers.pre_tokenizers import Whitespace
-
-    tok = Tokenizer(WordLevel({"[UNK]": 0, "the": 1, ".": 2}, unk_token="[UNK]"))
-    tok.pre_tokenizer = Whitespace()
-    folder.mkdir(parents=True, exist_ok=True)
-    tok.save(str(folder / "tokenizer.json"))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("release-data")
     return {
         "web": write_parts(root / "web", docs=1200, parts=3, seed=1, prefix="web"),
         "syn": write_parts(root / "syn", docs=500, parts=1, seed=2, prefix="syn", synthetic=True),
-        "tokenizer": make_word_tokenizer(root / "tok"),
+        "tokenizer": word_tokenizer(root / "tok"),
     }
 
 

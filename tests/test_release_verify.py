@@ -10,20 +10,19 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from bench.bench_release import write_parts
+from bench.bench_release import word_tokenizer, write_parts
 from curate.config import CurateConfig, OutputConfig
 from curate.release.build import build_release
 from curate.release.cli import main
 from curate.release.config import ReleaseConfig
 from curate.shards import write_manifest, write_shards
-from tests.test_release_build import make_word_tokenizer
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("verify")
     web = write_parts(root / "web", docs=900, parts=3, seed=4)
-    tok = make_word_tokenizer(root / "tok")
+    tok = word_tokenizer(root / "tok")
     release = build_release(
         CurateConfig(name="r"), web, [], release=ReleaseConfig(tokenizer=str(tok), shard_target_mb=0.2, plots=False), output_root=root / "out"
     )
