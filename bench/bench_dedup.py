@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from bench.dedup_data import near_duplicate_pairs, real_documents, synthetic_corpus
 from curate import schema as S
+from curate.shards import conform
 from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import near_words
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config
@@ -219,9 +220,8 @@ def write_part(records: list[tuple[str, str]], path: Path, source: str = "bench"
             S.LANG_SCORE: pa.array([1.0] * n, pa.float32()),
             S.METADATA: pa.nulls(n, pa.string()),
         },
-        schema=S.DOCUMENT_SCHEMA,
     )
-    pq.write_table(table, path, compression="zstd", row_group_size=10_000)
+    pq.write_table(conform(table, S.DOCUMENT_SCHEMA), path, compression="zstd", row_group_size=10_000)
 
 
 # --------------------------------------------------------------------------------- scaling

@@ -66,7 +66,11 @@ def make_documents(n: int, seed: int, prefix: str) -> pa.Table:
         S.LANG_SCORE: (0.65 + 0.35 * rng.beta(5, 1.2, size=n)).astype(np.float32),
         S.METADATA: [None] * n,
     }
-    return pa.table(columns).cast(S.DOCUMENT_SCHEMA)
+    if "quality_score" in S.DOCUMENT_SCHEMA.names:  # a stand-in score, so its histogram has data
+        columns["quality_score"] = rng.beta(2, 5, size=n).astype(np.float32)
+    # Every other column of the (growing) document schema: null.
+    arrays = [pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in S.DOCUMENT_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=S.DOCUMENT_SCHEMA)
 
 
 def write_parts(folder: Path, docs: int, parts: int, seed: int = 0, prefix: str = "web", synthetic: bool = False) -> list[Path]:
@@ -82,8 +86,11 @@ def write_parts(folder: Path, docs: int, parts: int, seed: int = 0, prefix: str 
             continue
         n = min(per, docs - k * per)
         table = make_documents(n, seed * 1000 + k, prefix)
-        if synthetic:
-            table = table.append_column("synthetic", pa.array([True] * n))
+        flag = pa.array([synthetic] * n)
+        if "synthetic" in table.column_names:
+            table = table.set_column(table.column_names.index("synthetic"), table.schema.field("synthetic"), flag)
+        else:
+            table = table.append_column("synthetic", flag)
         tmp = path.with_suffix(".tmp")
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROWS_PER_GROUP)
         os.replace(tmp, path)

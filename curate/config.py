@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from curate.config_base import Section
 from curate.errors import ConfigError
 from curate.synth.config import EngineConfig
+from curate.synth.generate_config import GenerateConfig
 
 
 class InputConfig(Section):
@@ -183,6 +184,7 @@ class CurateConfig(Section):
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,

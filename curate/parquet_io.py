@@ -77,6 +77,7 @@ def document_row(doc: Document) -> dict[str, Any]:
         S.LANG: meta.get(META_LANG),
         S.LANG_SCORE: float(score) if score is not None else None,
         S.METADATA: json.dumps(meta["extra"], sort_keys=True, default=str) if meta.get("extra") else None,
+        S.QUALITY_SCORE: meta.get(S.QUALITY_SCORE),
         S.ANN_INGEST: ingest[0] if ingest else None,
         S.ANN_EXTRACT: extract[0] if extract else None,
         S.ANN_DETAIL: detail,

@@ -15,6 +15,10 @@ DATE = "date"
 LANG = "lang"
 LANG_SCORE = "lang_score"
 METADATA = "metadata"
+QUALITY_SCORE = "quality_score"
+# Provenance of synthetic documents (null on web documents).
+SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
+GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -30,6 +34,15 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field(LANG_SCORE, pa.float32()),
         # Everything else the source record carried, as a JSON object.
         pa.field(METADATA, pa.string()),
+        # P(educational) from the textbook-quality classifier; null when it did not run.
+        pa.field(QUALITY_SCORE, pa.float32()),
+        pa.field(SYNTHETIC, pa.bool_()),  # true on generated documents
+        pa.field(GEN_MODEL, pa.string()),
+        pa.field(GEN_TEMPLATE, pa.string()),
+        pa.field(GEN_TEMPLATE_VERSION, pa.string()),
+        pa.field(GEN_SEED_DOC, pa.string()),  # id of the grounding document (null: topic list)
+        pa.field(GEN_SAMPLING, pa.string()),  # sampling parameters, JSON
+        pa.field(GEN_RANDOM_SEED, pa.int64()),
     ]
 )
 

@@ -39,6 +39,17 @@ def _batches(parts: list[Path], rows: int) -> Iterator[pa.RecordBatch]:
             yield batch
 
 
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A part as the declared schema: stages that predate a column (web parts have no
+    provenance columns) get nulls; columns outside the schema are not released."""
+    for f in schema:
+        if f.name not in table.column_names:
+            if not f.nullable:
+                raise ValueError(f"a part lacks the required column '{f.name}'")
+            table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
+
+
 def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa.Schema = S.DOCUMENT_SCHEMA) -> list[ShardInfo]:
     """Concatenate `parts` in order into shards of about `shard_target_mb` on disk. Each shard is
     written under a temporary name and renamed when complete. Same input, same bytes."""
@@ -74,7 +85,7 @@ def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa
             final = data_dir / SHARD_PATTERN.format(len(shards))
             sink = pa.output_stream(str(tmp_path(final)))
             writer = pq.ParquetWriter(sink, schema, compression=compression, compression_level=level)
-        writer.write_table(pa.Table.from_batches([batch]).cast(schema), row_group_size=cfg.row_group_rows)
+        writer.write_table(conform(pa.Table.from_batches([batch]), schema), row_group_size=cfg.row_group_rows)
         rows += batch.num_rows
         assert sink is not None
         if sink.tell() >= target:

@@ -20,6 +20,7 @@ from curate import schema as S
 from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import exact_key
 from curate.dedup.stage import dedup_command, run_dedup
+from curate.shards import conform
 
 
 def write_part(path: Path, records: list[tuple[str, str]], quality: list[float | None] | None = None, row_group: int = 10_000) -> Path:
@@ -35,12 +36,10 @@ def write_part(path: Path, records: list[tuple[str, str]], quality: list[float |
         S.LANG_SCORE: pa.array([0.99] * n, pa.float32()),
         S.METADATA: pa.nulls(n, pa.string()),
     }
-    schema = S.DOCUMENT_SCHEMA
     if quality is not None:
         columns["quality_score"] = pa.array(quality, pa.float64())
-        schema = schema.append(pa.field("quality_score", pa.float64()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(columns, schema=schema), path, row_group_size=row_group)
+    pq.write_table(conform(pa.table(columns), S.DOCUMENT_SCHEMA), path, row_group_size=row_group)
     return path
 
 

@@ -172,7 +172,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
     tmp = tmp_path_factory.mktemp("quality")
     data = write_jsonl(tmp / "train.jsonl", fake_docs(400, seed=1))
     model = tmp / "toy.bin"
-    card = train_classifier(data, model, params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2, provenance={"source": "generated in test"})
+    try:
+        card = train_classifier(data, model, params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2, provenance={"source": "generated in test"})
+    except RuntimeError as exc:
+        if "NaN" in str(exc) and not fasttext_is_deterministic():
+            # fasttext-numpy2-wheel fails training at random, more often in a long process
+            # (measured: every retry in the full suite); a property of that build, see train.py.
+            pytest.xfail(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}")
+        raise
     return model, card, data
 
 
@@ -325,3 +332,17 @@ def test_min_score_defaults_to_the_card_threshold(trained: tuple[Path, dict, Pat
     assert effective_min_score(QualityConfig()) == load_card(DEFAULT_MODEL)["threshold"]
     with pytest.raises(ValueError):
         QualityConfig(min_score=1.5)
+
+
+def test_model_fingerprint_follows_the_file(trained: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from curate.quality.config import QualityConfig, model_fingerprint
+
+    model, card, _ = trained
+    copy = tmp_path / "m.bin"
+    shutil.copyfile(model, copy)
+    assert model_fingerprint(QualityConfig(model_path=str(copy))) == card["model_sha256"]
+    copy.write_bytes(b"other")
+    assert model_fingerprint(QualityConfig(model_path=str(copy))) != card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=False)) == ""

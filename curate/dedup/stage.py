@@ -415,10 +415,6 @@ def _size(path: str) -> int:
         return 0
 
 
-def _part_schema(quality: bool) -> pa.Schema:
-    return S.DOCUMENT_SCHEMA.append(pa.field(QUALITY, pa.float64())) if quality else S.DOCUMENT_SCHEMA
-
-
 def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path) -> tuple[str, int, bool]:
     """One input file -> a part (DOCUMENT_SCHEMA + `quality_score`, from a numeric field of
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
@@ -443,7 +439,7 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
                 reason, detail = doc.metadata[META_REJECT]
                 rejected.append({S.ID: row[S.ID], "stage": "ingest", "reason": reason, "value": detail, S.SOURCE: row[S.SOURCE], S.OFFSET: row[S.OFFSET], S.URL: row[S.URL], "duplicate_of": None})
                 continue
-            record = {name: row[name] for name in names}
+            record = {name: row.get(name) for name in names}
             score = (doc.metadata.get("extra") or {}).get(QUALITY)
             record[QUALITY] = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
             any_quality = any_quality or record[QUALITY] is not None
@@ -458,7 +454,8 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
 
 
 def _part_schema(quality: bool) -> pa.Schema:
-    return S.DOCUMENT_SCHEMA.append(pa.field(QUALITY, pa.float64())) if quality else S.DOCUMENT_SCHEMA
+    # quality_score is a (nullable) column of DOCUMENT_SCHEMA itself.
+    return S.DOCUMENT_SCHEMA
 
 
 def _ledger_polars_schema() -> pl.Schema:

