@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="recipe whose dedup: section applies (defaults if omitted)")
     _add_set(p)
 
+    p = sub.add_parser("generate", help="synthetic textbook documents grounded in curated documents (vLLM)")
+    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml")
+    p.add_argument("--input", default=None, help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use generate.topics_file")
+    p.add_argument("--n", type=int, default=None, help="documents to generate; replaces generate.n")
+    p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json")
+    _add_set(p)
+
     p = sub.add_parser("annotate", help="write annotated Parquet, dropping nothing (for tuning thresholds)")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--output", required=True)
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_annotate(args)
         if args.command == "dedup":
             return cmd_dedup(args)
+        if args.command == "generate":
+            return cmd_generate(args)
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -169,5 +178,22 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     print(
         f"dedup: {counts['ingested']} documents in, {counts['kept']} kept; exact duplicates {exact}, near duplicates {near}, "
         f"other rejects {counts['rejected'] - exact - near}; shards in {Path(args.output) / 'data'}, ledger in {Path(args.output) / 'rejected'}"
+    )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+    from curate.synth.generate import generate_command
+
+    cfg = load_config(args.config, args.overrides)
+    manifest = generate_command(cfg, Path(args.input) if args.input else None, args.n, Path(args.output))
+    counts = json.loads(manifest.read_text())["counts"]
+    o3, topics = counts["diversity"]["openings"]["3"], counts["diversity"]["topics"]
+    dropped = ", ".join(f"{r['reason']} {r['documents']}" for r in counts["by_reason"]) or "none"
+    print(
+        f"generate: {counts['ingested']} prompts, {counts['kept']} kept; dropped: {dropped}; "
+        f"distinct 3-word openings {o3['distinct_ratio']:.0%} (commonest '{o3['top']}' {o3['top_share']:.0%}); "
+        f"topics covered {topics['covered']}/{topics['planned']}; shards in {Path(args.output) / 'data'}"
     )
     return 0

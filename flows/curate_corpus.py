@@ -21,6 +21,7 @@ from prefect.artifacts import create_table_artifact
 from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.dedup.stage import dedup_stage, stage_extra
+from curate.synth.generate import generate_stage, read_generate_stats
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
 from curate.ledger import reason_counts, read_ledger
@@ -45,7 +46,8 @@ def _report(stage: str, event: str) -> None:
         _progress_hook(stage, event)
 
 
-STAGES = ("annotate", "select", "dedup", "write")
+STAGES = ("annotate", "select", "dedup", "generate", "write")
+GENERATE_SECTIONS = ("generate", "language", "dedup")
 SELECT_SECTIONS = ("language", "filters")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
@@ -87,6 +89,23 @@ def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
     return out.to_dict()
 
 
+@task(name="generate")
+def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
+    """Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts
+    are the corpus parts followed by the generated ones."""
+    _report("generate", "start")
+    cfg = load_config(config_path)
+    previous = StageOutput.from_dict(deduped)
+    if not cfg.generate.enabled:
+        _report("generate", "done")
+        return StageOutput("generate", previous.key, previous.parts, [], True, 0.0).to_dict()
+    key = stage_key(previous.key, cfg, GENERATE_SECTIONS, stage_extra(cfg))
+    parts = [Path(p) for p in previous.parts]
+    out = run_stage("generate", key, Path(work_dir), lambda d: generate_stage(cfg, parts, d))
+    _report("generate", "done")
+    return out.to_dict()
+
+
 @task(name="write")
 def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str]) -> str:
     """Shards from the last stage's parts, the ledger gathered from every stage, the manifest."""
@@ -97,7 +116,13 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
     shards = write_shards([Path(p) for p in outputs[-1].parts], layout.root, cfg.output)
     gather_ledger([Path(p) for o in outputs for p in o.ledger], layout.rejected)
     ingested = sum(pq.ParquetFile(p).metadata.num_rows for p in outputs[0].parts)
-    counts = account(ingested, layout, sum(s.rows for s in shards))
+    # Every generation prompt is either a kept document or a ledger row, so it counts as input.
+    gen_out = next((o for o in outputs if o.stage == "generate" and o.ledger), None)
+    gen_stats = read_generate_stats(Path(gen_out.ledger[0])) if gen_out else None
+    counts = account(ingested + (gen_stats["prompts"] if gen_stats else 0), layout, sum(s.rows for s in shards))
+    if gen_stats:
+        counts["generate"] = {k: v for k, v in gen_stats.items() if k != "diversity"}
+        counts["diversity"] = gen_stats["diversity"]
     counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
     manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts)
     _report("write", "done")
@@ -148,7 +173,8 @@ def curate_corpus(
     annotated = annotate_task(resolved, files, work)
     selected = select_task(resolved, annotated, work)
     deduped = dedup_task(resolved, selected, work)
-    manifest_path = write_task(resolved, [annotated, selected, deduped], str(layout.root), files)
+    generated = generate_task(resolved, deduped, work)
+    manifest_path = write_task(resolved, [annotated, selected, deduped, generated], str(layout.root), files)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)
@@ -189,6 +215,8 @@ def summarize(manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
         "rejected": counts["rejected"],
         "by_reason": counts["by_reason"],
         "stages": counts.get("stages", []),
+        "generate": counts.get("generate"),
+        "diversity": counts.get("diversity"),
         "shards": manifest["totals"]["shards"],
         "bytes": manifest["totals"]["bytes"],
         "seconds": round(seconds, 2),

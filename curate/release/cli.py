@@ -23,7 +23,7 @@ def add_release_commands(sub: Any) -> None:
     p.add_argument("--config", default=None, help="recipe for the release: section (default: the run's config.resolved.yaml)")
     p.add_argument("--output", default=None, help="folder to write releases/NAME/VERSION under (default: the first run folder)")
     p.add_argument("--name", default=None, help="release name (default: release.name, else the run's name)")
-    p.add_argument("--version", dest="release_version", default=None, help="release version (default: release.version, else the next vN)")
+    p.add_argument("--version", dest="release_version", metavar="VERSION", default=None, help="release version (default: release.version, else the next vN)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set release.mix.seed=7 (repeatable)")
 
     p = sub.add_parser("verify", help="re-check a release against its manifest (checksums, schema, totals, unique ids)")
