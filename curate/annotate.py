@@ -22,7 +22,7 @@ from filters.language import LanguageAnnotator
 
 # The config sections (or single keys) whose values change what annotate writes; anything
 # else (language.keep, language.min_score, output layout) changes without re-annotating.
-ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path")
+ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars")
 
 # (module, distribution, why) checked before any work: a missing extra must stop the run at
 # the start, not turn every page into a silent extraction failure.
@@ -69,6 +69,10 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
         )
     steps.append(LanguageAnnotator(cfg.language.model_path))
     steps.extend(heuristic_annotators(cfg.filters, FILTER_STAGES))
+    if cfg.quality.enabled:
+        from curate.quality.apply import QualityAnnotator
+
+        steps.append(QualityAnnotator(cfg.quality.model_path, max_chars=cfg.quality.max_chars))
     steps.append(AnnotatedWriter(str(out_dir / "parts")))
     return steps
 
@@ -90,6 +94,14 @@ def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Pat
     if missing:
         raise RuntimeError(f"annotate finished without writing {missing[0]}; see the logs in {out_dir / 'logs'}")
     return parts
+
+
+def annotate_key_extra(cfg: CurateConfig, files: list[str]) -> list[str]:
+    """What besides config values changes annotations: the input files and the model file
+    (a model rebuilt at the same path re-scores)."""
+    from curate.quality.config import model_fingerprint
+
+    return file_fingerprints(files) + [model_fingerprint(cfg.quality)]
 
 
 def file_fingerprints(files: list[str]) -> list[str]:

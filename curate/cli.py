@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--config", default=None, help="recipe for annotator settings (defaults if omitted)")
     _add_set(p)
+
+    from curate.quality.cli import add_classifier_commands
+    from curate.release.cli import add_release_commands
+
+    add_classifier_commands(sub)
+    add_release_commands(sub)
     return parser
 
 
@@ -81,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_dedup(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "classifier":
+            from curate.quality.cli import cmd_classifier
+
+            return cmd_classifier(args)
+        from curate.release.cli import RELEASE_COMMANDS, dispatch
+
+        if args.command in RELEASE_COMMANDS:
+            return dispatch(args)
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -148,10 +162,10 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     files = resolve_inputs(args.inputs, cfg.input.format)
     layout = prepare_output(Path(args.output))
-    from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints
+    from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra
     from curate.stages import run_stage, stage_key
 
-    key = stage_key("", cfg, ANNOTATE_SECTIONS, file_fingerprints(files))
+    key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
     parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]
     target = layout.root / "annotated"
     target.mkdir(exist_ok=True)

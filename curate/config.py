@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from curate.config_base import Section
 from curate.errors import ConfigError
 from curate.synth.config import EngineConfig
+from curate.quality.config import QualityConfig
+from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
 
 
@@ -182,9 +184,11 @@ class CurateConfig(Section):
     extract: ExtractConfig = Field(default_factory=ExtractConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,

@@ -19,6 +19,7 @@ QUALITY_SCORE = "quality_score"
 # Provenance of synthetic documents (null on web documents).
 SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
+NUM_TOKENS = "num_tokens"
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -43,6 +44,10 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field(GEN_SEED_DOC, pa.string()),  # id of the grounding document (null: topic list)
         pa.field(GEN_SAMPLING, pa.string()),  # sampling parameters, JSON
         pa.field(GEN_RANDOM_SEED, pa.int64()),
+        # Tokens of `text` with the release's tokenizer, special tokens not counted. Null until
+        # a release counts them (a run's shards are tokenizer-agnostic). int32: max_record_bytes
+        # caps a document at 5 MB.
+        pa.field(NUM_TOKENS, pa.int32()),
     ]
 )
 

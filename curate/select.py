@@ -19,6 +19,7 @@ from curate.parquet_io import write_table_atomic
 STAGE_INGEST = "ingest"
 STAGE_EXTRACT = "extract"
 STAGE_LANGUAGE = "language"
+STAGE_QUALITY = "quality"
 
 
 def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -50,6 +51,17 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         if getattr(cfg.filters, stage).enabled:
             column = S.filter_column(stage)
             rules.append((pl.col(column).is_not_null(), stage, pl.col(column), pl.lit(None, pl.String)))
+    if cfg.quality.enabled:
+        from curate.quality.config import effective_min_score
+
+        rules.append(
+            (
+                pl.col(S.QUALITY_SCORE).fill_null(0.0) < effective_min_score(cfg.quality),
+                STAGE_QUALITY,
+                pl.lit("low_quality"),
+                pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
+            )
+        )
 
     stage_expr: pl.Expr = pl.lit(None, pl.String)
     reason_expr: pl.Expr = pl.lit(None, pl.String)

@@ -16,11 +16,13 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from curate.annotate import ANNOTATE_SECTIONS, file_fingerprints, run_annotate
+from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.dedup.stage import dedup_stage, stage_extra
+from curate.release.build import build_release_from_run
+from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
@@ -46,9 +48,9 @@ def _report(stage: str, event: str) -> None:
         _progress_hook(stage, event)
 
 
-STAGES = ("annotate", "select", "dedup", "generate", "write")
+STAGES = ("annotate", "select", "dedup", "generate", "write", "release")
 GENERATE_SECTIONS = ("generate", "language", "dedup")
-SELECT_SECTIONS = ("language", "filters")
+SELECT_SECTIONS = ("language", "filters", "quality")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 
@@ -56,7 +58,7 @@ DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the de
 def annotate_task(config_path: str, files: list[str], work_dir: str) -> dict:
     _report("annotate", "start")
     cfg = load_config(config_path)
-    key = stage_key("", cfg, ANNOTATE_SECTIONS, file_fingerprints(files))
+    key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
     out = run_stage("annotate", key, Path(work_dir), lambda d: (run_annotate(cfg, files, d), []))
     _report("annotate", "done")
     return out.to_dict()
@@ -129,6 +131,16 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
     return str(manifest)
 
 
+@task(name="release")
+def release_task(config_path: str, out_dir: str) -> str:
+    """A versioned release (shuffled, token-counted shards, manifest, dataset card, plots)
+    at OUTPUT/releases/<name>/<version>/ from this run's shards."""
+    _report("release", "start")
+    path = build_release_from_run(load_config(config_path), Path(out_dir))
+    _report("release", "done")
+    return str(path)
+
+
 def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
     """Make `rejected/` hold exactly this run's ledger parts (stage-prefixed names), so a
     rerun with other thresholds never leaves an earlier run's rows behind."""
@@ -189,6 +201,16 @@ def curate_corpus(
         table=summary["stages"],
         description="per stage: reused from an earlier run, and seconds spent",
     )
+    if cfg.release.enabled:
+        release_dir = release_task(resolved, str(layout.root))
+        create_markdown_artifact(
+            key=_artifact_key(cfg.name).replace("curate-summary-", "curate-release-"),
+            markdown=card_markdown(Path(release_dir)),
+            description=f"dataset card of the {cfg.name} release",
+        )
+        logger.info("release written to %s", release_dir)
+    else:
+        _report("release", "done")
     return manifest_path
 
 

@@ -240,8 +240,16 @@ def test_demo_keeps_only_english_articles(demo_run: tuple[Path, str]) -> None:
     # An original with copies may lose to a copy under dedup's keep rule (longest, quality);
     # the duplicate test checks those groups.
     has_copies = {group[0].key for group in D.duplicate_groups()}
-    for r in [r for r in RECORDS if r.expect == D.KEPT]:
+    good = [r for r in RECORDS if r.expect == D.KEPT]
+    # The demo recipe runs the shipped quality classifier at min_score 0.35: it may judge a
+    # good article less educational than we did, but only through the quality stage, and
+    # only rarely (the classifier's own accuracy is measured in bench/RESULTS.md).
+    quality_dropped = [r for r in good if _rows(kept, r).height == 0 and _rows(ledger, r)["stage"].to_list() == ["quality"]]
+    assert len(quality_dropped) <= len(good) // 10, [r.key for r in quality_dropped]
+    for r in good:
         rows = _rows(kept, r)
+        if r in quality_dropped:
+            continue
         if rows.height == 0 and r.key in has_copies and "dup" in " ".join(_rows(ledger, r)["reason"].to_list()):
             continue
         assert rows.height == 1, f"{r.kind} {r.key} was not kept; ledger: {_rows(ledger, r).to_dicts()}"
@@ -257,7 +265,9 @@ def test_demo_extracts_the_article_not_the_page(demo_run: tuple[Path, str]) -> N
     kept = _kept(out)
     warc_kept = kept.filter(pl.col("source").str.ends_with(D.WARC_NAME))
     # Between the good WARC articles alone (dedup removed their copies) and articles + copies.
-    originals = sum(r.file == D.WARC_NAME and r.expect == D.KEPT for r in RECORDS)
+    ledger = _ledger(out)
+    by_quality = set(ledger.filter(pl.col("stage") == "quality")["url"].drop_nulls().to_list())
+    originals = sum(r.file == D.WARC_NAME and r.expect == D.KEPT and r.url not in by_quality for r in RECORDS)
     with_copies = sum(r.file == D.WARC_NAME and r.expect != D.REJECTED for r in RECORDS)
     assert originals <= warc_kept.height <= with_copies
     for url, text in warc_kept.select("url", "text").iter_rows():
@@ -299,6 +309,8 @@ def test_demo_duplicate_groups_keep_one_copy(demo_run: tuple[Path, str]) -> None
     assert groups and all(len(g) >= 2 for g in groups)
     for group in groups:
         survivors = [r for r in group if _rows(kept, r).height]
+        if not survivors and all(_rows(ledger, r)["stage"].to_list() == ["quality"] for r in group):
+            continue  # the classifier judged the article (and so its copies) not educational
         assert survivors, f"every copy of {group[0].key} was dropped"
         for r in group:
             if _rows(kept, r).height == 0:

@@ -9,8 +9,10 @@ from curate.config_base import Section
 
 class QualityConfig(Section):
     # Score every document with the textbook-quality classifier (column `quality_score`).
-    # Off: the column stays null and selection ignores quality.
-    enabled: bool = True
+    # Off: the column stays null and selection ignores quality. Off by default: the classifier
+    # encodes one idea of "educational"; recipes that want it (configs/demo.yaml does) turn it
+    # on and choose min_score deliberately.
+    enabled: bool = False
     # A fastText .bin/.ftz written by `curate classifier train`. Empty: the model that ships
     # in curate/models/quality-edu.ftz (trained on openly licensed text; see its card).
     model_path: str = ""
