@@ -209,7 +209,8 @@ def curate_corpus(
             description=f"dataset card of the {cfg.name} release",
         )
         logger.info("release written to %s", release_dir)
-    else:
+    else:  # off: the stage is skipped, and the progress display says so
+        _report("release", "start")
         _report("release", "done")
     return manifest_path
 
