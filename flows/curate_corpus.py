@@ -64,48 +64,45 @@ def annotate_task(config_path: str, files: list[str], work_dir: str) -> dict:
     return out.to_dict()
 
 
+def _chained_stage(
+    stage: str,
+    config_path: str,
+    previous_out: dict,
+    work_dir: str,
+    sections: tuple[str, ...],
+    body: Callable[[CurateConfig, list[Path], Path], tuple[list[Path], list[Path]]],
+    enabled: Callable[[CurateConfig], bool] = lambda cfg: True,
+) -> dict:
+    """A stage that reads the previous stage's parts; keyed on the previous key plus its
+    own config sections. A disabled stage passes the parts through unchanged."""
+    _report(stage, "start")
+    cfg = load_config(config_path)
+    previous = StageOutput.from_dict(previous_out)
+    if not enabled(cfg):
+        out = StageOutput(stage, previous.key, previous.parts, [], True, 0.0)
+    else:
+        key = stage_key(previous.key, cfg, sections, stage_extra(cfg) if stage in ("dedup", "generate") else None)
+        parts = [Path(p) for p in previous.parts]
+        out = run_stage(stage, key, Path(work_dir), lambda d: body(cfg, parts, d))
+    _report(stage, "done")
+    return out.to_dict()
+
+
 @task(name="select")
 def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
-    _report("select", "start")
-    cfg = load_config(config_path)
-    previous = StageOutput.from_dict(annotated)
-    key = stage_key(previous.key, cfg, SELECT_SECTIONS)
-    parts = [Path(p) for p in previous.parts]
-    out = run_stage("select", key, Path(work_dir), lambda d: run_select(cfg, parts, d / "kept", d / "ledger"))
-    _report("select", "done")
-    return out.to_dict()
+    return _chained_stage("select", config_path, annotated, work_dir, SELECT_SECTIONS, lambda cfg, parts, d: run_select(cfg, parts, d / "kept", d / "ledger"))
 
 
 @task(name="dedup")
 def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
-    _report("dedup", "start")
-    cfg = load_config(config_path)
-    previous = StageOutput.from_dict(selected)
-    if not cfg.dedup.enabled:
-        _report("dedup", "done")
-        return StageOutput("dedup", previous.key, previous.parts, [], True, 0.0).to_dict()
-    key = stage_key(previous.key, cfg, DEDUP_SECTIONS, stage_extra(cfg))
-    parts = [Path(p) for p in previous.parts]
-    out = run_stage("dedup", key, Path(work_dir), lambda d: dedup_stage(cfg, parts, d))
-    _report("dedup", "done")
-    return out.to_dict()
+    return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled)
 
 
 @task(name="generate")
 def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
     """Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts
     are the corpus parts followed by the generated ones."""
-    _report("generate", "start")
-    cfg = load_config(config_path)
-    previous = StageOutput.from_dict(deduped)
-    if not cfg.generate.enabled:
-        _report("generate", "done")
-        return StageOutput("generate", previous.key, previous.parts, [], True, 0.0).to_dict()
-    key = stage_key(previous.key, cfg, GENERATE_SECTIONS, stage_extra(cfg))
-    parts = [Path(p) for p in previous.parts]
-    out = run_stage("generate", key, Path(work_dir), lambda d: generate_stage(cfg, parts, d))
-    _report("generate", "done")
-    return out.to_dict()
+    return _chained_stage("generate", config_path, deduped, work_dir, GENERATE_SECTIONS, generate_stage, lambda cfg: cfg.generate.enabled)
 
 
 @task(name="write")

@@ -1,0 +1,138 @@
+"""`curate deploy` and `curate serve`: the deployments of prefect.yaml on a Prefect server.
+
+deploy: registers them (`prefect deploy --all` on prefect.yaml, so the file stays the one
+    definition), after creating their process work pool when missing; a worker
+    (`prefect worker start --pool curate-process`) then runs them, schedules included.
+serve:  one long-lived local process that serves the same deployments with their schedules
+    (`prefect.serve`), no work pool or worker needed: the simplest setup on one machine.
+
+Both talk to the server in PREFECT_API_URL (a local `prefect server start`, or any other)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.errors import ConfigError, CurateError
+
+REPO = Path(__file__).resolve().parent.parent
+PREFECT_FILE = "prefect.yaml"
+
+
+def load_deployments(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """The deployments of prefect.yaml (YAML anchors resolved), all or those in `names`."""
+    if not prefect_file.is_file():
+        raise ConfigError(f"{prefect_file} not found. Fix: run from the curate checkout, or pass --prefect-file")
+    data = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
+    deployments = list(data.get("deployments") or [])
+    known = [d["name"] for d in deployments]
+    unknown = [n for n in names or [] if n not in known]
+    if unknown:
+        raise ConfigError(f"no deployment named {', '.join(unknown)} in {prefect_file}; it defines {', '.join(known)}")
+    return [d for d in deployments if not names or d["name"] in names]
+
+
+def _prefect_cli() -> str:
+    # The `prefect` of this interpreter's environment: a `prefect` elsewhere on PATH may be
+    # another version, talking another API.
+    beside = Path(sys.executable).parent / "prefect"
+    found = str(beside) if beside.exists() else shutil.which("prefect")
+    if not found:
+        raise CurateError("the prefect command was not found. Fix: run `make setup`, or use .venv/bin/curate")
+    return found
+
+
+async def _ensure_pools(pools: dict[str, str]) -> list[str]:
+    """Create the missing work pools (name -> type); returns the names created."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    created = []
+    async with get_client() as client:
+        for name, kind in pools.items():
+            try:
+                await client.read_work_pool(name)
+            except ObjectNotFound:
+                await client.create_work_pool(WorkPoolCreate(name=name, type=kind))
+                created.append(name)
+    return created
+
+
+def ensure_work_pools(deployments: list[dict[str, Any]]) -> list[str]:
+    pools = {d["work_pool"]["name"]: d["work_pool"].get("type", "process") for d in deployments if d.get("work_pool", {}).get("name")}
+    return asyncio.run(_ensure_pools(pools)) if pools else []
+
+
+def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, env: dict[str, str] | None = None) -> list[str]:
+    """Register the deployments of `repo`/prefect.yaml (all, or `names`) with the server in
+    PREFECT_API_URL. Returns their full names (flow-name/deployment-name)."""
+    path = Path(repo) / prefect_file
+    deployments = load_deployments(path, names)
+    ensure_work_pools(deployments)
+    # --no-prompt: never wait on a question (CI, cron); prefect deploy runs from the repo so the
+    # build step records this checkout's path for the pull step.
+    cmd = [_prefect_cli(), "--no-prompt", "deploy", "--prefect-file", str(path)]
+    cmd += ["--all"] if not names else [arg for n in names for arg in ("--name", n)]
+    result = subprocess.run(cmd, cwd=repo, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise CurateError(f"prefect deploy failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return [f"{_flow_name(repo, d['entrypoint'])}/{d['name']}" for d in deployments]
+
+
+def _flow_name(repo: Path, entrypoint: str) -> str:
+    from prefect.flows import load_flow_from_entrypoint
+
+    return load_flow_from_entrypoint(str(Path(repo) / entrypoint)).name
+
+
+def _schedules(spec: dict[str, Any]) -> list[Any]:
+    from prefect.schedules import Cron, Interval
+
+    out = []
+    for item in spec.get("schedules") or []:
+        if not item.get("active", True):
+            continue
+        if "cron" in item:
+            out.append(Cron(item["cron"], timezone=item.get("timezone")))
+        elif "interval" in item:
+            out.append(Interval(item["interval"], timezone=item.get("timezone")))
+        else:
+            raise ConfigError(f"deployment {spec['name']}: only cron and interval schedules are served; got {sorted(item)}")
+    return out
+
+
+def runner_deployments(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE) -> list[Any]:
+    """prefect.yaml's deployments as RunnerDeployments for prefect.serve."""
+    from prefect.flows import load_flow_from_entrypoint
+
+    out = []
+    for spec in load_deployments(Path(repo) / prefect_file, names):
+        flow = load_flow_from_entrypoint(str(Path(repo) / spec["entrypoint"]))
+        out.append(
+            flow.to_deployment(
+                name=spec["name"],
+                parameters=spec.get("parameters") or {},
+                schedules=_schedules(spec),
+                concurrency_limit=spec.get("concurrency_limit"),
+                description=spec.get("description"),
+                tags=spec.get("tags"),
+            )
+        )
+    return out
+
+
+def serve(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, limit: int | None = None) -> None:
+    """Serve the deployments until interrupted. Runs execute in this machine's repo (the
+    parameters' relative paths are relative to it)."""
+    from prefect import serve as prefect_serve
+
+    os.chdir(repo)  # flow runs are subprocesses of this one and inherit its directory
+    prefect_serve(*runner_deployments(names, repo, prefect_file), limit=limit)
