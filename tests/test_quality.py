@@ -342,7 +342,7 @@ def test_model_fingerprint_follows_the_file(trained: tuple[Path, dict, Path], tm
     model, card, _ = trained
     copy = tmp_path / "m.bin"
     shutil.copyfile(model, copy)
-    assert model_fingerprint(QualityConfig(model_path=str(copy))) == card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) == card["model_sha256"]
     copy.write_bytes(b"other")
-    assert model_fingerprint(QualityConfig(model_path=str(copy))) != card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) != card["model_sha256"]
     assert model_fingerprint(QualityConfig(enabled=False)) == ""
