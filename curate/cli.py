@@ -1,4 +1,5 @@
-"""`curate` command line: run | validate | annotate."""
+"""`curate` command line: run | validate | annotate | dedup | generate | classifier |
+release | verify | stats | diff | deploy | serve."""
 
 from __future__ import annotations
 
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="recipe for annotator settings (defaults if omitted)")
     _add_set(p)
 
+    p = sub.add_parser("deploy", help="register the Prefect deployments of prefect.yaml with the server in PREFECT_API_URL (creates the curate-process work pool if missing)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="deployments to register (default: all): corpus, incremental, synthetic, release")
+
+    p = sub.add_parser("serve", help="serve the deployments of prefect.yaml, schedules included, from this process (no work pool or worker)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="deployments to serve (default: all)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
+
     from curate.quality.cli import add_classifier_commands
     from curate.release.cli import add_release_commands
 
@@ -87,6 +95,17 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_dedup(args)
         if args.command == "generate":
             return cmd_generate(args)
+        if args.command == "deploy":
+            from curate.deploy import deploy
+
+            for name in deploy(args.names or None):
+                print(f"deployed {name}")
+            return 0
+        if args.command == "serve":
+            from curate.deploy import serve
+
+            serve(args.names or None, limit=args.limit)
+            return 0
         if args.command == "classifier":
             from curate.quality.cli import cmd_classifier
 
