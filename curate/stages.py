@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,9 @@ from curate.config import CurateConfig
 from curate.parquet_io import write_bytes_atomic
 
 MARKER = "_done.json"
+# Fault injection for crash tests: SIGKILL this process right after the named stage has
+# written its marker, as a machine failure would. Never set in production.
+FAULT_KILL_AFTER_ENV = "CURATE_FAULT_KILL_AFTER"
 
 
 @dataclass
@@ -75,4 +80,6 @@ def run_stage(stage: str, key: str, work: Path, body: Callable[[Path], tuple[lis
     parts, ledger = body(stage_dir)
     out = StageOutput(stage, key, [str(p) for p in parts], [str(p) for p in ledger], False, round(time.perf_counter() - started, 3))
     write_bytes_atomic(json.dumps(out.to_dict(), indent=2).encode(), marker)
+    if os.environ.get(FAULT_KILL_AFTER_ENV) == stage:
+        os.kill(os.getpid(), signal.SIGKILL)
     return out

@@ -1,0 +1,95 @@
+"""Killing a run (SIGKILL, as a machine failure would) and rerunning it gives the same output
+and release as an uninterrupted run, reusing the stages that had finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import psutil
+import pytest
+
+from curate.stages import FAULT_KILL_AFTER_ENV
+
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS = ["--set", "executor.workers=1", "--set", "release.enabled=true"]
+
+
+def _run(out: Path, tmp: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
+    home = tmp / f"prefect-home-{kill_after or 'whole'}-{len(list(tmp.glob('prefect-home-*')))}"
+    env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1")
+    env.pop(FAULT_KILL_AFTER_ENV, None)
+    if kill_after:
+        env[FAULT_KILL_AFTER_ENV] = kill_after
+    cmd = [sys.executable, "-m", "curate", "run", "configs/demo.yaml", "--output", str(out), "--quiet", *SETTINGS]
+    log = tmp / f"{home.name}.log"
+    # Output to a file, not a pipe: Prefect's temporary server outlives a killed run (it runs
+    # in its own session) and would hold a pipe open.
+    with open(log, "w") as sink:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            proc.wait(timeout=600)
+        finally:
+            _kill_orphans(proc.pid, home)
+    return subprocess.CompletedProcess(cmd, proc.returncode, log.read_text(), "")
+
+
+def _kill_orphans(pid: int, home: Path) -> None:
+    """The run's process group, and the Prefect server it started (found by its PREFECT_HOME)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for p in psutil.process_iter(["pid"]):
+        try:
+            if p.environ().get("PREFECT_HOME") == str(home):
+                p.kill()
+        except (psutil.Error, OSError):
+            pass
+
+
+def _release_shards(out: Path) -> list[tuple[str, str]]:
+    manifest = json.loads(next((out / "releases").glob("*/v1/manifest.json")).read_text())
+    return [(s["path"], s["sha256"]) for s in manifest["shards"]]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("whole")
+    done = _run(tmp / "out", tmp)
+    assert done.returncode == 0, done.stdout[-3000:]
+    return tmp / "out"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after", ["annotate", "select", "dedup"])
+def test_kill_and_rerun_gives_the_uninterrupted_result(uninterrupted: Path, tmp_path: Path, kill_after: str) -> None:
+    out = tmp_path / "out"
+    killed = _run(out, tmp_path, kill_after)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    assert not (out / "manifest.json").exists()  # the run really died before writing its output
+
+    rerun = _run(out, tmp_path)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    stages = {s["stage"]: s for s in json.loads((out / "summary.json").read_text())["stages"]}
+    finished = ["annotate", "select", "dedup"][: ["annotate", "select", "dedup"].index(kill_after) + 1]
+    for stage in finished:
+        assert stages[stage]["reused"], f"{stage} finished before the kill but ran again: {stages}"
+    for stage in set(stages) - set(finished) - {"generate"}:
+        assert not stages[stage]["reused"], stages
+
+    # Same documents, same bytes, same ledger, same release as the run that was never killed.
+    whole = json.loads((uninterrupted / "manifest.json").read_text())
+    again = json.loads((out / "manifest.json").read_text())
+    assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in whole["shards"]]
+    assert again["counts"]["by_reason"] == whole["counts"]["by_reason"]
+    ids = pl.read_parquet(out / "data" / "*.parquet")["id"]
+    assert ids.is_unique().all()
+    assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
+    assert _release_shards(out) == _release_shards(uninterrupted)
+    assert not list(out.rglob("*.tmp"))  # no half-written file survived
