@@ -49,12 +49,31 @@ def _report(stage: str, event: str) -> None:
 
 
 STAGES = ("annotate", "select", "dedup", "generate", "write", "release")
+# Tasks that hold an accelerator carry this tag: `prefect concurrency-limit create curate-gpu 1`
+# makes runs queue for the GPU instead of fighting over its memory.
+GPU_TAG = "curate-gpu"
+
+
+def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry only what may succeed on a second try: a network or storage hiccup (connection
+    reset, timeout). Config errors, bad data and bugs fail at once; retrying them only delays
+    the message."""
+    try:
+        state.result()
+    except (ConnectionError, TimeoutError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
 GENERATE_SECTIONS = ("generate", "language", "dedup")
 SELECT_SECTIONS = ("language", "filters", "quality")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 
-@task(name="annotate")
+@task(name="annotate", **RETRY)
 def annotate_task(config_path: str, files: list[str], work_dir: str) -> dict:
     _report("annotate", "start")
     cfg = load_config(config_path)
@@ -98,7 +117,7 @@ def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
     return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled)
 
 
-@task(name="generate")
+@task(name="generate", tags=[GPU_TAG], **RETRY)
 def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
     """Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts
     are the corpus parts followed by the generated ones."""
@@ -128,7 +147,7 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
     return str(manifest)
 
 
-@task(name="release")
+@task(name="release", **RETRY)
 def release_task(config_path: str, out_dir: str) -> str:
     """A versioned release (shuffled, token-counted shards, manifest, dataset card, plots)
     at OUTPUT/releases/<name>/<version>/ from this run's shards."""
