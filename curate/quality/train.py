@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import ConfigError, InputError
+from curate.parquet_io import sha256_file
 from curate.quality.evaluate import best_f1_threshold, metrics
 from curate.quality.labels import LabelKind, read_labelled
 from curate.quality.model import NEGATIVE, POSITIVE, card_path
@@ -64,14 +65,6 @@ def heldout_mask(groups: list[Any], fraction: float, seed: int) -> list[bool]:
     """True for held-out lines. Whole groups (chunks of one document) go to one side, so
     held-out metrics measure new documents, not new paragraphs of seen ones."""
     return [_split_key(g, seed) < fraction for g in groups]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fasttext_distribution() -> str:
