@@ -1,5 +1,5 @@
-"""The schema of release shards: DOCUMENT_SCHEMA plus `num_tokens` and `synthetic`, unless
-curate.schema already declares them (then its declaration wins, so there is one schema)."""
+"""The schema of release shards: DOCUMENT_SCHEMA, which declares `num_tokens` and
+`synthetic` (null until a release counts tokens / on web documents)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ import pyarrow as pa
 
 from curate import schema as S
 
-NUM_TOKENS = "num_tokens"
-SYNTHETIC = "synthetic"
-# The exact fields to add to DOCUMENT_SCHEMA. Nullable: a run's shards have no counts yet
-# (null) until a release counts them with the target tokenizer; int32 holds 2e9 tokens, and
-# input.max_record_bytes caps a document at 5 MB (< 5M tokens).
-NUM_TOKENS_FIELD = pa.field(NUM_TOKENS, pa.int32())
-SYNTHETIC_FIELD = pa.field(SYNTHETIC, pa.bool_())
+NUM_TOKENS = S.NUM_TOKENS
+SYNTHETIC = S.SYNTHETIC
 
 
 def release_schema() -> pa.Schema:
-    schema = S.DOCUMENT_SCHEMA
-    for extra in (NUM_TOKENS_FIELD, SYNTHETIC_FIELD):
-        if extra.name not in schema.names:
-            schema = schema.append(extra)
-    return schema
+    # num_tokens and synthetic are columns of DOCUMENT_SCHEMA itself: one schema everywhere.
+    return S.DOCUMENT_SCHEMA
 
 
 def schema_json(schema: pa.Schema) -> list[dict[str, object]]:

@@ -39,34 +39,12 @@ log = logging.getLogger(__name__)
 
 STAGE = "generate"
 LEDGER_NAME = "generate-00000.parquet"
-QUALITY = "quality_score"  # the dedup stage's column name for classifier scores
-
-# ---------------------------------------------------------------------------------------
-# Provenance columns of a synthetic document: the ONE place they are declared. Proposed as
-# nullable fields of curate.schema.DOCUMENT_SCHEMA (null on web documents); until they are
-# there, GENERATED_SCHEMA appends the ones DOCUMENT_SCHEMA lacks.
-SYNTHETIC = "synthetic"
-GEN_MODEL = "gen_model"
-GEN_TEMPLATE = "gen_template"
-GEN_TEMPLATE_VERSION = "gen_template_version"
-GEN_SEED_DOC = "gen_seed_doc"
-GEN_SAMPLING = "gen_sampling"
-GEN_RANDOM_SEED = "gen_random_seed"
-SYNTHETIC_FIELDS = [
-    pa.field(SYNTHETIC, pa.bool_()),  # true on generated documents, null on web documents
-    pa.field(GEN_MODEL, pa.string()),  # the model as configured ("default" -> its full name)
-    pa.field(GEN_TEMPLATE, pa.string()),  # prompt template id
-    pa.field(GEN_TEMPLATE_VERSION, pa.string()),
-    pa.field(GEN_SEED_DOC, pa.string()),  # id of the curated document it was grounded in (null: topic list)
-    pa.field(GEN_SAMPLING, pa.string()),  # JSON: temperature, top_p, max_tokens
-    pa.field(GEN_RANDOM_SEED, pa.int64()),  # the request's sampling seed
-]
-GENERATED_SCHEMA = pa.schema(
-    list(S.DOCUMENT_SCHEMA)
-    + [f for f in SYNTHETIC_FIELDS if f.name not in S.DOCUMENT_SCHEMA.names]
-    + ([pa.field(QUALITY, pa.float64())] if QUALITY not in S.DOCUMENT_SCHEMA.names else [])
-)
-# ---------------------------------------------------------------------------------------
+# Column names of synthetic provenance: declared once, in curate.schema.DOCUMENT_SCHEMA
+# (null on web documents); generated parts are written with that same schema.
+QUALITY = S.QUALITY_SCORE
+SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = S.SYNTHETIC, S.GEN_MODEL, S.GEN_TEMPLATE, S.GEN_TEMPLATE_VERSION
+GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = S.GEN_SEED_DOC, S.GEN_SAMPLING, S.GEN_RANDOM_SEED
+GENERATED_SCHEMA = S.DOCUMENT_SCHEMA
 
 # One row per prompt: what the model returned, before any check.
 RAW_SCHEMA = pa.schema(
