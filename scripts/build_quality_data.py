@@ -17,9 +17,18 @@ Negatives (0, typical web text):
     (MIT), hand labelled (see curate/quality/webeval.py), re-chunked 3 times;
   - the boilerplate of those pages (navigation, footers, related links, prompts), and pages
     re-assembled from the pooled boilerplate lines of all training pages;
-  - the `fortunes` Debian package (quotes, jokes, dialogue: informal chatter).
-Held out for evaluation (not trained on): the other half of the article benchmark, a fifth
-of the Wikipedia articles, and sqlite3-doc (a documentation site the model never saw).
+  - the `fortunes` Debian package (quotes, jokes, dialogue: informal chatter);
+  - real web-like text (issue #4): the Lee corpus (ABC wire news), alt.atheism Usenet posts
+    and movie-review sentences from gensim's test data (pip download gensim, no install),
+    package catalogue pages (`apt-cache dumpavail`), changelog/NEWS and copyright files of
+    the downloaded packages.
+Positives also include guides written to a newcomer: maint-guide, harden-doc, the GnuCash
+guide (accounting and personal finance).
+Held out for evaluation (not trained on; labels by reading, rubric in
+curate/quality/webeval.py): the other half of the article benchmark, a fifth of the
+Wikipedia articles, sqlite3-doc (a documentation site the model never saw), the Debian FAQ,
+sci.space Usenet posts, catalogue pages of held-out sections, changelogs of held-out
+packages, and the pages of the shared Common Crawl WARC.
 
 Output: train.jsonl (text, label, source, group), eval-web.jsonl, provenance.json.
 """
@@ -40,7 +49,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.quality.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles  # noqa: E402
+from curate.quality.webeval import (  # noqa: E402
+    FAQ_NOT_EDUCATIONAL,
+    FORUM_EDUCATIONAL,
+    article_pages,
+    boilerplate_text,
+    cc_warc_pages,
+    shared_data_dir,
+    web_eval_set,
+    wiki_articles,
+)
 
 # (package, licence, role, cap on chunks). Caps keep computer manuals from defining
 # "educational": 12 doc sources x <= 150-350 chunks (~1.8k), against ~2.6k Wikipedia chunks
@@ -66,8 +84,30 @@ DEBIAN = [
     # second-person text is, so the cap is 300 (none at all let one-line comments and spam
     # score high: demo AUC 1.0 -> 0.90).
     ("fortunes", "public domain / BSD (per file)", "neg", 300),
+    # How-tos and guides written to a newcomer, the register of the web's tutorials (item 2 of
+    # issue #4: positives that look like web educational articles, not only reference manuals).
+    ("maint-guide", "GPL-2+", "pos", 150),
+    ("harden-doc", "GPL-2", "pos", 150),
+    # The GnuCash guide explains accounting and personal finance (double entry, loans,
+    # investments, budgets): explanatory prose about money, a topic of the web's explainers.
+    ("gnucash-docs", "GFDL-1.1+ or GPL-2+", "pos", 250),
     ("sqlite3-doc", "public domain", "eval", 300),
+    # The Debian FAQ: questions answered in prose, held out as a site, labelled by reading
+    # (curate/quality/webeval.py).
+    ("debian-faq", "GPL-2+", "eval", 1000),
 ]
+# The gensim wheel bundles real corpora in its test data (LGPL-2.1 package; the texts are
+# research corpora): the Lee corpus (350 ABC news articles, Lee et al. 2005), 200 Usenet posts
+# of 20 Newsgroups (sci.space, alt.atheism), 200 sentences of movie reviews (Pang & Lee).
+GENSIM = "gensim==4.4.0"
+# Package listings (`apt-cache dumpavail`: package name and one-line description, grouped
+# by archive section): the web's catalogue and directory pages. Sections whose hash falls
+# below this are held out for evaluation.
+LISTING_HELDOUT_FRACTION = 0.25
+LISTING_PAGES = 400
+# Changelogs and NEWS files of the downloaded packages (release notes, the web's "what's
+# new" pages); packages whose hash falls below this are held out for evaluation.
+CHANGELOG_HELDOUT_FRACTION = 0.3
 MIN_WORDS, MAX_WORDS = 100, 600
 MAX_FILES = 400
 # Wikipedia is the one general-knowledge positive source (~85 articles): each article is
@@ -217,6 +257,12 @@ def _wanted(name: str, rel: str) -> bool:
         return rel.endswith(".en.html")
     if name == "r-doc-html":
         return "/usr/share/R/" not in rel  # the same manuals twice
+    if name in ("maint-guide", "debian-faq"):
+        return rel.endswith(".en.html")
+    if name == "harden-doc":
+        return "/en-US/" in rel
+    if name == "gnucash-docs":
+        return "/gnucash-guide-en/" in rel  # the guide (concepts); the help is the program's UI
     return True
 
 
@@ -303,12 +349,105 @@ def capped(rows: list[dict], cap: int, rng: random.Random) -> list[dict]:
     return rng.sample(rows, cap)
 
 
-def rows_for(source: str, docs: Iterable[tuple[str, str]], label: int, rng: random.Random, repeats: int = 1) -> list[dict]:
+def rows_for(source: str, docs: Iterable[tuple[str, str]], label: int, rng: random.Random, repeats: int = 1, min_words: int = MIN_WORDS) -> list[dict]:
     rows = []
     for group, text in docs:
         for _ in range(repeats):
-            rows += [{"text": c, "label": label, "source": source, "group": f"{source}:{group}"} for c in chunks(text, rng)]
+            rows += [{"text": c, "label": label, "source": source, "group": f"{source}:{group}"} for c in chunks(text, rng, min_words=min_words)]
     return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Real web-like text beyond manuals and news: forums, wire news, reviews, catalogues,
+# release notes, licences (issue #4: negatives that look like the typical web).
+
+
+def fetch_gensim(out: Path) -> Path:
+    """The gensim wheel (for its test corpora), downloaded once with pip into out/pypi."""
+    folder = out / "pypi"
+    have = sorted(folder.glob("gensim-*.whl"))
+    if not have:
+        folder.mkdir(parents=True, exist_ok=True)
+        res = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder), GENSIM], capture_output=True, text=True)
+        have = sorted(folder.glob("gensim-*.whl"))
+        if res.returncode != 0 or not have:
+            raise SystemExit(f"pip download {GENSIM} failed: {res.stderr.strip()[-300:]}\nFix: check that PyPI is reachable, or put the wheel into {folder}")
+    return have[-1]
+
+
+def gensim_corpora(wheel: Path) -> dict[str, list[tuple[str, str]]]:
+    """{"news_lee": [(id, article)], "reviews": [(id, page of review sentences)],
+    "forum_train": [(id, post)], "forum_eval": [(id, post)]} from the wheel's test data."""
+    import zipfile
+
+    from curate.quality.webeval import FORUM_HELDOUT_GROUP, newsgroup_posts
+
+    with zipfile.ZipFile(wheel) as z:
+        lee = [line for name in ("lee_background.cor", "lee.cor") for line in z.read(f"gensim/test/test_data/{name}").decode("utf-8", "replace").splitlines()]
+        reviews = z.read("gensim/test/test_data/pang_lee_polarity.cor").decode("utf-8", "replace").splitlines()
+    rng = random.Random("reviews")
+    pages, i = [], 0
+    while i < len(reviews):  # a review page: 5-15 readers' one-line verdicts
+        n = rng.randint(5, 15)
+        pages.append((f"page{len(pages)}", "\n".join(r.strip() for r in reviews[i : i + n] if r.strip())))
+        i += n
+    posts = list(newsgroup_posts(wheel))
+    return {
+        "news_lee": [(f"lee{k}", t) for k, t in enumerate(lee) if t.strip()],
+        "reviews": pages,
+        "forum_train": [(pid, body) for group, pid, body in posts if group != FORUM_HELDOUT_GROUP],
+        "forum_eval": [(pid, body) for group, pid, body in posts if group == FORUM_HELDOUT_GROUP],
+    }
+
+
+def _hash01(key: str) -> float:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2**64
+
+
+def listing_pages(rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(train, eval) catalogue pages from `apt-cache dumpavail`: runs of 8-40 packages of one
+    section, each as its name and one-line description (a software directory or shop
+    category page). Held-out sections by hash."""
+    res = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"apt-cache dumpavail failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first (Debian/Ubuntu only)")
+    by_section: dict[str, list[str]] = {}
+    for block in res.stdout.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(" "))
+        if "Package" in fields and "Description" in fields:
+            by_section.setdefault(fields.get("Section", "misc").split("/")[-1], []).append(f"{fields['Package']}\n{fields['Description']}")
+    train: list[tuple[str, str]] = []
+    held: list[tuple[str, str]] = []
+    sections = sorted(by_section)
+    for i in range(LISTING_PAGES):
+        sec = rng.choice(sections)
+        items = by_section[sec]
+        start = rng.randrange(len(items))
+        page = (f"{sec}:{start}", "\n".join(items[start : start + rng.randint(8, 40)]))
+        (held if _hash01(f"section:{sec}") < LISTING_HELDOUT_FRACTION else train).append(page)
+    return train, held
+
+
+def release_notes(out: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(train changelogs, held-out changelogs, licences) from the unpacked packages'
+    /usr/share/doc: changelog(.Debian), NEWS(.Debian) and copyright files."""
+    train: list[tuple[str, str]] = []
+    held: list[tuple[str, str]] = []
+    licences: list[tuple[str, str]] = []
+    for pkg in sorted((out / "pkgs").iterdir()):
+        docdir = pkg / "usr" / "share" / "doc" / pkg.name
+        if not docdir.is_dir():
+            continue
+        for path in sorted(docdir.iterdir()):
+            base = path.name.removesuffix(".gz")
+            if base in ("changelog", "changelog.Debian", "NEWS", "NEWS.Debian"):
+                text = (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")).read().decode("utf-8", "replace")
+                (held if _hash01(f"changelog:{pkg.name}") < CHANGELOG_HELDOUT_FRACTION else train).append((f"{pkg.name}/{base}", text))
+            elif base == "copyright":
+                licences.append((pkg.name, path.read_text(encoding="utf-8", errors="replace")))
+    return train, held, licences
 
 
 def boilerplate_pages(lines: list[str], n: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -358,6 +497,14 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
 
     for name, _licence, role, cap in DEBIAN:
         docs = extracted(out, name)
+        if name == "debian-faq":
+            # Chunked with its own generator: the labels in webeval were read on these chunks.
+            rows = rows_for(name, docs, 1, random.Random(1))
+            for r in rows:
+                r["label"] = int(r["group"].rsplit("/", 1)[-1] not in FAQ_NOT_EDUCATIONAL)
+            evalrows += [{"id": r["group"], "subset": "faq", "label": r["label"], "text": r["text"], "source": name} for r in rows]
+            counts[name] = len(rows)
+            continue
         rows = capped(rows_for(name, docs, 0 if role == "neg" else 1, rng), cap, rng)
         counts[name] = len(rows)
         print(f"{name}: {len(docs)} documents -> {len(rows)} chunks", file=sys.stderr)
@@ -365,6 +512,28 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
             evalrows += [{"id": r["group"], "subset": "unseen_docs_site", "label": 1, "text": r["text"], "source": name} for r in rows]
         else:
             train += rows
+
+    # Forums, wire news, reviews, catalogues, release notes, licences: all 0 in training.
+    wheel = fetch_gensim(out)
+    corpora = gensim_corpora(wheel)
+    listings_train, listings_eval = listing_pages(rng)
+    notes_train, notes_eval, licences = release_notes(out)
+    for source, docs, cap, min_words in (
+        ("forum", corpora["forum_train"], 400, 30),  # short replies are the chatter to learn
+        ("news_lee", corpora["news_lee"], 400, MIN_WORDS // 2),
+        ("reviews", corpora["reviews"], 100, 30),
+        ("listing", listings_train, 400, MIN_WORDS),
+        ("changelog", notes_train, 400, MIN_WORDS),
+        ("licence", licences, 200, MIN_WORDS),
+    ):
+        rows = capped(rows_for(source, docs, 0, rng, min_words=min_words), cap, rng)
+        counts[source] = len(rows)
+        train += rows
+    # Held out whole, one row per post or page (as a crawler meets them), labelled by reading.
+    evalrows += [{"id": f"forum:{pid}", "subset": "forum", "label": int(pid in FORUM_EDUCATIONAL), "text": body, "source": "sci.space"} for pid, body in corpora["forum_eval"] if body.strip()]
+    evalrows += [{"id": f"listing:{g}", "subset": "listing", "label": 0, "text": t, "source": "apt-cache"} for g, t in listings_eval]
+    evalrows += [{"id": r["group"], "subset": "changelog", "label": 0, "text": r["text"], "source": "changelog"} for r in capped(rows_for("changelog", notes_eval, 0, rng), 150, rng)]
+    evalrows += [{"id": f"cc_warc:{rid}", "subset": "cc_warc", "label": 0, "text": t, "source": "cc_warc"} for rid, t in cc_warc_pages(shared)]
 
     # Balance: at most per_class of each class, sampled (seeded) across sources.
     by_label = {lab: [r for r in train if r["label"] == lab] for lab in (0, 1)}
@@ -389,6 +558,16 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
             "article-extraction-benchmark": "scrapinghub/article-extraction-benchmark (MIT); training half of the English pages, hand labels",
         },
         "debian_packages": {name: {"version": versions[name], "licence": lic, "role": role} for name, lic, role, _ in DEBIAN},
+        "pypi_packages": {
+            GENSIM: "test data: Lee corpus (ABC news, 350 articles), 20 Newsgroups sample (alt.atheism trains as 0; sci.space held out, "
+            "labelled by reading), Pang & Lee review sentences; LGPL-2.1 package, research corpora"
+        },
+        "other": {
+            "listing": "apt-cache dumpavail (package name + one-line description), pages of 8-40 packages of one section; 25% of sections held out",
+            "changelog": "changelog/NEWS files of the downloaded packages; 30% of packages held out",
+            "licence": "copyright files of the downloaded packages",
+            "cc_warc": "the 16 pages of ../shared/data/cc-main-2020-34-sample.warc.gz, evaluation only, read one by one: none educational",
+        },
         "chunks_before_balance": counts,
         "chunks_in_train": {f"{s}:{lab}": c for (s, lab), c in sorted(kept.items())},
         "eval_web": dict(Counter(f"{r['subset']}:{r['label']}" for r in evalrows)),

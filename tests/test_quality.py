@@ -346,3 +346,56 @@ def test_model_fingerprint_follows_the_file(trained: tuple[Path, dict, Path], tm
     copy.write_bytes(b"other")
     assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) != card["model_sha256"]
     assert model_fingerprint(QualityConfig(enabled=False)) == ""
+
+
+# ---------------------------------------------------------------------------------------
+# Held-out web-like evaluation sources
+
+
+class Bunch(dict):
+    """Stands for scikit-learn's Bunch in the pickled 20 Newsgroups sample gensim ships."""
+
+
+def test_newsgroup_posts_reads_the_bunch_and_strips_headers(tmp_path: Path) -> None:
+    import pickle
+    import zlib
+
+    from curate.quality.webeval import newsgroup_posts
+
+    bunch = Bunch(
+        data=["From: a@b\nSubject: orbits\n\nKepler's laws describe orbits.", "Subject: hi\n\nme too"],
+        target=[1, 0],
+        target_names=["alt.atheism", "sci.space"],
+        filenames=["/x/sci.space/61253", "/x/alt.atheism/53607"],
+    )
+    path = tmp_path / "mini_newsgroup"
+    path.write_bytes(zlib.compress(pickle.dumps(bunch, protocol=0)))
+    assert list(newsgroup_posts(path)) == [("sci.space", "61253", "Kepler's laws describe orbits."), ("alt.atheism", "53607", "me too")]
+
+
+def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) -> None:
+    import os
+    import pickle
+    import zlib
+
+    from curate.quality.webeval import newsgroup_posts
+
+    class Evil:
+        def __reduce__(self) -> tuple:
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "mini_newsgroup"
+    path.write_bytes(zlib.compress(pickle.dumps(Evil(), protocol=0)))
+    with pytest.raises(pickle.UnpicklingError, match=r"posix\.system is not allowed in mini_newsgroup"):
+        list(newsgroup_posts(path))
+
+
+def test_web_eval_labels_name_real_items() -> None:
+    from curate.quality.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, article_pages, shared_data_dir
+
+    assert all(len(k) == 5 and k.isdigit() for k in FORUM_EDUCATIONAL)  # Usenet article numbers
+    assert all(name.endswith(".en.html") for name in FAQ_NOT_EDUCATIONAL)
+    pages = list(article_pages(shared_data_dir()))
+    assert {p.page_id[:8] for p in pages if p.label} == EDUCATIONAL_PAGES
+    held = [p for p in pages if p.heldout]
+    assert sum(p.label for p in held) == 6 and len(held) == 80  # the news subset of the card
