@@ -12,7 +12,7 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.config import CurateConfig
 from curate.errors import DependencyError
-from curate.executors import QuietLocalExecutor
+from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
 from curate.parquet_io import AnnotatedWriter
 from curate.schema import FILTER_STAGES
@@ -81,13 +81,7 @@ def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Pat
     """Annotate `files` into `out_dir/parts/NNNNN.parquet`, one part per input file, in order.
     datatrove's completion markers in `out_dir/logs` let a rerun skip the files already done."""
     check_dependencies(files, cfg.input.format)
-    executor = QuietLocalExecutor(
-        pipeline=annotate_pipeline(cfg, files, out_dir),
-        tasks=len(files),
-        workers=min(cfg.executor.workers, len(files)),
-        logging_dir=str(out_dir / "logs"),
-        skip_completed=True,
-    )
+    executor = build_executor(cfg, annotate_pipeline(cfg, files, out_dir), str(out_dir / "logs"), len(files), f"curate-annotate-{cfg.name}")
     executor.run()
     parts = [out_dir / "parts" / f"{rank:05d}.parquet" for rank in range(len(files))]
     missing = [p for p in parts if not p.is_file()]

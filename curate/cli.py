@@ -117,6 +117,16 @@ def main(argv: list[str] | None = None) -> int:
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A full disk or read-only path hit by code that does not name its file (a library's
+        # own writer): still a message and the fix, not a traceback.
+        from curate.errors import output_error
+
+        error = output_error(exc, getattr(exc, "filename", None) or getattr(args, "output", None) or "the output folder")
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 1
 
 

@@ -77,21 +77,26 @@ def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str 
         # A local source: the pull step is set_working_directory to this checkout, as the
         # build step of prefect.yaml records it for `prefect deploy`.
         flow = Flow.from_source(source=str(Path(repo).resolve()), entrypoint=spec["entrypoint"])
-        pool = spec.get("work_pool") or {}
-        deployment = flow.to_deployment(
-            name=spec["name"],
-            parameters=spec.get("parameters") or {},
-            schedules=_schedules(spec),
-            concurrency_limit=spec.get("concurrency_limit"),
-            description=spec.get("description"),
-            tags=spec.get("tags"),
-            work_pool_name=pool.get("name"),
-            work_queue_name=pool.get("work_queue_name"),
-            job_variables=pool.get("job_variables") or None,
-        )
-        deployment.apply()
+        _to_deployment(flow, spec, with_pool=True).apply()
         registered.append(f"{flow.name}/{spec['name']}")
     return registered
+
+
+def _to_deployment(flow: Any, spec: dict[str, Any], with_pool: bool) -> Any:
+    """A prefect.yaml deployment entry as a RunnerDeployment of `flow`. with_pool: for a
+    worker (`deploy`), with the entry's work pool; `serve` runs the flow itself and has none."""
+    pool = (spec.get("work_pool") or {}) if with_pool else {}
+    return flow.to_deployment(
+        name=spec["name"],
+        parameters=spec.get("parameters") or {},
+        schedules=_schedules(spec),
+        concurrency_limit=spec.get("concurrency_limit"),
+        description=spec.get("description"),
+        tags=spec.get("tags"),
+        work_pool_name=pool.get("name"),
+        work_queue_name=pool.get("work_queue_name"),
+        job_variables=pool.get("job_variables") or None,
+    )
 
 
 def _schedules(spec: dict[str, Any]) -> list[Any]:
@@ -114,20 +119,8 @@ def runner_deployments(names: list[str] | None = None, repo: Path = REPO, prefec
     """prefect.yaml's deployments as RunnerDeployments for prefect.serve."""
     from prefect.flows import load_flow_from_entrypoint
 
-    out = []
-    for spec in load_deployments(Path(repo) / prefect_file, names):
-        flow = load_flow_from_entrypoint(str(Path(repo) / spec["entrypoint"]))
-        out.append(
-            flow.to_deployment(
-                name=spec["name"],
-                parameters=spec.get("parameters") or {},
-                schedules=_schedules(spec),
-                concurrency_limit=spec.get("concurrency_limit"),
-                description=spec.get("description"),
-                tags=spec.get("tags"),
-            )
-        )
-    return out
+    specs = load_deployments(Path(repo) / prefect_file, names)
+    return [_to_deployment(load_flow_from_entrypoint(str(Path(repo) / spec["entrypoint"])), spec, with_pool=False) for spec in specs]
 
 
 def serve(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, limit: int | None = None) -> None:

@@ -190,18 +190,68 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
 @contextmanager
 def _open_lines(path: str) -> Iterator[BinaryIO]:
     """A binary stream with readline(), decompressed by file name. fsspec's zstd fallback
-    (`zstandard.stream_reader`) has no readline() and stops after the first frame, so .zst
-    files get a multi-frame reader behind a buffer instead."""
+    (`zstandard.stream_reader`) has no readline() and stops after the first frame, and
+    `stream_reader(read_across_frames=True)` ends silently on a truncated frame (a .zst cut in
+    half read as an empty file), so .zst files get our own frame-checking reader."""
     if not path.lower().endswith(".zst"):
         with fsspec.open(path, "rb", compression="infer") as f:
             yield f
         return
-    import zstandard
-
     with fsspec.open(path, "rb") as raw:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        with io.BufferedReader(reader) as f:  # type: ignore[arg-type]
+        with io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20) as f:
             yield f
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompresses every zstd frame of `raw` in turn, and raises EOFError when the input ends
+    inside a frame, like gzip does for a truncated member."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._zstd = zstandard
+        self._raw = raw
+        self._frame = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False  # bytes of the current frame were fed and it has not ended
+        self._out = b""
+        self._pos = 0  # how much of _out was handed out (no copying a large _out per read)
+        self._error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            if self._error is not None:
+                raise self._error
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("the zstd stream ends inside a frame (truncated file)")
+                return 0
+            try:
+                self._feed(chunk)
+            except self._zstd.ZstdError as exc:
+                # Hand out what the good frames before the damage gave, then fail.
+                self._error = exc
+        size = min(len(buffer), len(self._out) - self._pos)
+        buffer[:size] = self._out[self._pos : self._pos + size]
+        self._pos += size
+        if self._pos == len(self._out):
+            self._out, self._pos = b"", 0
+        return size
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            self._in_frame = True
+            self._out = self._out[self._pos :] + self._frame.decompress(data)
+            self._pos = 0
+            if not self._frame.eof:
+                return
+            # A frame ended; what follows it is the next frame (zstd files are concatenations).
+            data = self._frame.unused_data
+            self._frame = self._zstd.ZstdDecompressor().decompressobj()
+            self._in_frame = False
 
 
 def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
@@ -352,13 +402,46 @@ def _next_member(raw: BinaryIO, after: int, magic: bytes) -> int | None:
         position += len(chunk)
 
 
-def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits) -> Iterator[Document | _Failure]:
+def _quiet_archive_iterator(raw: BinaryIO) -> Any:
+    """warcio's ArchiveIterator, quiet: warcio writes a warning to stderr when a record is not
+    followed by the blank lines that end it (its Content-Length is wrong) and counts it in
+    `err_count`; we read that count instead, so the record can go to the ledger."""
     from warcio.archiveiterator import ArchiveIterator
 
+    class QuietArchiveIterator(ArchiveIterator):
+        INC_RECORD = ""
+
+    return QuietArchiveIterator(raw, check_digests=False)
+
+
+def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits) -> Iterator[Document | _Failure]:
     raw.seek(start)
-    iterator = ArchiveIterator(raw, check_digests=False)
+    iterator = _quiet_archive_iterator(raw)
+    # A record's document is held back until warcio has moved past the record: only then do
+    # we know whether the bytes after its Content-Length were the blank lines that end a
+    # record. If not, the length is wrong and the body holds the wrong bytes (a neighbour's
+    # headers when too long, a cut page when too short), so the record goes to the ledger.
+    pending: Document | None = None
+    errors_seen = 0
+
+    def settle() -> Iterator[Document]:
+        nonlocal pending, errors_seen
+        wrong = iterator.err_count > errors_seen
+        errors_seen = iterator.err_count
+        if pending is not None:
+            doc, pending = pending, None
+            if wrong and META_REJECT not in doc.metadata:
+                meta = doc.metadata
+                doc = rejected(
+                    tag, path, meta[META_OFFSET], "wrong_length",
+                    "the record is not followed by the blank lines that end a WARC record: its Content-Length is wrong",
+                    meta.get(META_URL), doc.id,
+                )
+            yield doc
+
     try:
         for record in iterator:
+            yield from settle()
             # warcio's `iterator.offset` is the absolute offset (it asks the file handle) of the
             # record just parsed, until the iterator moves on; get_record_offset() would also
             # consume the rest of the record before we have read its body.
@@ -375,13 +458,15 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
                 # The file (or this gzip member) ended inside the record: warcio hands back the
                 # bytes it had without complaint, so a cut page would pass as a short one.
                 headers = record.rec_headers
-                yield rejected(
+                pending = rejected(
                     tag, path, offset, "truncated_record", f"the record ends {missing} bytes before its Content-Length",
                     headers.get_header("WARC-Target-URI"), (headers.get_header("WARC-Record-ID") or "").strip("<>") or None,
                 )
                 continue
-            yield _warc_document(record, body, path, tag, offset, limits)
+            pending = _warc_document(record, body, path, tag, offset, limits)
+        yield from settle()
     except Exception as exc:  # warcio raises plain Exceptions for bad headers
+        yield from settle()
         # The record that failed starts where the iterator stands: after the last good one.
         yield _Failure(iterator.offset, f"{type(exc).__name__}: {exc}")
         return
@@ -488,4 +573,19 @@ def _decode(body: bytes, http_type: str) -> str | None:
             return body.decode(detected)
         except (UnicodeDecodeError, LookupError):
             pass
+    # Last, decode as browsers do: invalid bytes become U+FFFD. A page with a few stray bytes
+    # (a truncated multi-byte character, one mis-encoded line) keeps its text; bytes that are
+    # mostly invalid (binary served as text/html) stay undecodable.
+    for candidate in (_charset(header), "utf-8"):
+        try:
+            text = body.decode(candidate or "utf-8", errors="replace")
+        except LookupError:
+            continue
+        if text.count("\ufffd") <= len(text) * MAX_REPLACED_SHARE:
+            return text
     return None
+
+
+# 1%: a real page with an encoding slip has a handful of bad bytes in thousands; binary data
+# decoded as UTF-8 has replacement characters in ~half of its positions.
+MAX_REPLACED_SHARE = 0.01

@@ -47,9 +47,29 @@ def prepare_output(root: Path) -> Layout:
         probe.unlink()
     except OSError as exc:
         raise InputError(f"output folder {root} is not writable ({exc.strerror or exc}). Fix: pass --output with a folder you can write to") from None
+    check_contained(root)
     layout = Layout(root)
     for folder in (layout.data, layout.rejected, layout.work):
         folder.mkdir(exist_ok=True)
-    if not os.access(layout.data, os.W_OK):
-        raise InputError(f"output folder {layout.data} is not writable. Fix: fix its permissions or choose another --output")
+    for folder in (layout.data, layout.rejected, layout.work):
+        # access() also answers False on a read-only mount, where root's rights do not help.
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"output folder {folder} is not writable. Fix: fix its permissions or choose another --output")
     return layout
+
+
+def check_contained(root: Path) -> None:
+    """Refuse an output folder holding a symbolic link that leads outside it: curate writes,
+    replaces and deletes files under the output folder (stale shards, temp files), and through
+    such a link it would do so elsewhere (`data -> /etc` would get /etc/part-* deleted)."""
+    top = root.resolve()
+    for folder, dirs, files in os.walk(root):  # does not follow links into other folders
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if target != top and top not in target.parents:
+                    raise InputError(
+                        f"{path} is a symbolic link to {target}, outside the output folder {root}; curate writes and deletes "
+                        f"files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder"
+                    )

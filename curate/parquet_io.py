@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 from curate import schema as S
+from curate.errors import output_error
 from curate.ingest import META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
 from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
 from filters.language import META_LANG, META_LANG_SCORE
@@ -27,23 +30,52 @@ def tmp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}{TMP_SUFFIX}")
 
 
+@contextmanager
+def writing(final: Path) -> Iterator[None]:
+    """Around the write of `final` (through its temp file): a full disk or a read-only path
+    becomes an OutputError naming `final` and the fix, and the half-written temp file is
+    removed (it holds space the rerun needs, and is never a result)."""
+    try:
+        yield
+    except Exception as exc:
+        tmp = tmp_path(final)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        error = output_error(exc, final)
+        if error is None:
+            raise
+        raise error from None
+
+
 def write_table_atomic(table: pa.Table, final: Path, compression: str = "zstd", level: int | None = 3, row_group_rows: int = 10_000) -> Path:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path(final)
-    pq.write_table(table, tmp, compression=None if compression == "none" else compression, compression_level=level if compression == "zstd" else None, row_group_size=row_group_rows)
-    _fsync(tmp)
-    os.replace(tmp, final)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(final)
+        pq.write_table(table, tmp, compression=None if compression == "none" else compression, compression_level=level if compression == "zstd" else None, row_group_size=row_group_rows)
+        _fsync(tmp)
+        os.replace(tmp, final)
     return final
 
 
 def write_bytes_atomic(data: bytes, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_path(final)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_path(final)
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+
+
+def copy_atomic(source: Path, final: Path) -> None:
+    """Copy `source` to `final` through a temp file, renamed when complete."""
+    with writing(final):
+        tmp = tmp_path(final)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, final)
 
 
 def _fsync(path: Path) -> None:
@@ -105,18 +137,19 @@ class AnnotatedWriter(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         final = Path(self.folder) / f"{rank:05d}.parquet"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_path(final)
-        batch: list[dict[str, Any]] = []
-        with pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd") as writer:
-            for doc in data:
-                batch.append(document_row(doc))
-                self.stat_update("written")
-                if len(batch) >= self.batch_rows:
+        with writing(final):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = tmp_path(final)
+            batch: list[dict[str, Any]] = []
+            with pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd") as writer:
+                for doc in data:
+                    batch.append(document_row(doc))
+                    self.stat_update("written")
+                    if len(batch) >= self.batch_rows:
+                        writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
+                        batch = []
+                if batch:
                     writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
-                    batch = []
-            if batch:
-                writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
-        _fsync(tmp)
-        os.replace(tmp, final)
+            _fsync(tmp)
+            os.replace(tmp, final)
         yield from ()

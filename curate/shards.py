@@ -17,7 +17,9 @@ import pyarrow.parquet as pq
 from curate import __version__
 from curate import schema as S
 from curate.config import OutputConfig
-from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic
+from curate.errors import output_error
+from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic, writing
+from curate.stages import fault_point
 
 SHARD_PATTERN = "part-{:05d}.parquet"
 # Versions that change what a release contains; recorded so a release says how it was made.
@@ -78,26 +80,49 @@ def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa
         shards.append(ShardInfo(str(final.relative_to(out_dir)), rows, final.stat().st_size, sha256_file(final)))
         writer, sink, rows, final = None, None, 0, None
 
-    for batch in _batches(parts, cfg.row_group_rows):
-        if batch.num_rows == 0:
-            continue
-        if writer is None:
-            final = data_dir / SHARD_PATTERN.format(len(shards))
-            sink = pa.output_stream(str(tmp_path(final)))
-            writer = pq.ParquetWriter(sink, schema, compression=compression, compression_level=level)
-        writer.write_table(conform(pa.Table.from_batches([batch]), schema), row_group_size=cfg.row_group_rows)
-        rows += batch.num_rows
-        assert sink is not None
-        if sink.tell() >= target:
-            close()
-    close()
+    def write_all() -> None:
+        nonlocal writer, sink, rows, final
+        for batch in _batches(parts, cfg.row_group_rows):
+            if batch.num_rows == 0:
+                continue
+            if writer is None:
+                final = data_dir / SHARD_PATTERN.format(len(shards))
+                sink = pa.output_stream(str(tmp_path(final)))
+                writer = pq.ParquetWriter(sink, schema, compression=compression, compression_level=level)
+            writer.write_table(conform(pa.Table.from_batches([batch]), schema), row_group_size=cfg.row_group_rows)
+            assert sink is not None
+            if rows == 0:
+                # Crash tests: shard N half written (its temp file open), shards before it renamed.
+                sink.flush()
+                fault_point(f"shard:{len(shards)}")
+            rows += batch.num_rows
+            if sink.tell() >= target:
+                close()
+        close()
+
+    try:
+        write_all()
+    except Exception as exc:
+        # Disk full or read-only mid-shard: the shards renamed so far are complete; the one
+        # being written is removed (a rerun rewrites it), and the error names it and the fix.
+        if sink is not None and final is not None:
+            try:
+                sink.close()
+            except Exception:
+                pass
+            tmp_path(final).unlink(missing_ok=True)
+        error = output_error(exc, final or data_dir)
+        if error is None:
+            raise
+        raise error from None
     if not shards:
         # An empty result is still a valid release: one empty shard with the declared schema,
         # so loaders and `verify` need no special case.
         final = data_dir / SHARD_PATTERN.format(0)
-        tmp = tmp_path(final)
-        pq.write_table(schema.empty_table(), tmp, compression=compression)
-        os.replace(tmp, final)
+        with writing(final):
+            tmp = tmp_path(final)
+            pq.write_table(schema.empty_table(), tmp, compression=compression)
+            os.replace(tmp, final)
         shards.append(ShardInfo(str(final.relative_to(out_dir)), 0, final.stat().st_size, sha256_file(final)))
     _remove_stale(data_dir, {Path(s.path).name for s in shards})
     return shards

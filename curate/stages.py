@@ -24,9 +24,17 @@ from curate.config import CurateConfig
 from curate.parquet_io import write_bytes_atomic
 
 MARKER = "_done.json"
-# Fault injection for crash tests: SIGKILL this process right after the named stage has
-# written its marker, as a machine failure would. Never set in production.
+# Fault injection for crash tests: SIGKILL this process, as a machine failure would, at the
+# named point: a stage name (right after that stage wrote its marker), `shard:N` (shard N half
+# written, the shards before it renamed), or the points that dedup and release name with
+# `fault_point`. Never set in production.
 FAULT_KILL_AFTER_ENV = "CURATE_FAULT_KILL_AFTER"
+
+
+def fault_point(name: str) -> None:
+    """SIGKILL this process here if the crash-test variable names this point."""
+    if os.environ.get(FAULT_KILL_AFTER_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -80,6 +88,5 @@ def run_stage(stage: str, key: str, work: Path, body: Callable[[Path], tuple[lis
     parts, ledger = body(stage_dir)
     out = StageOutput(stage, key, [str(p) for p in parts], [str(p) for p in ledger], False, round(time.perf_counter() - started, 3))
     write_bytes_atomic(json.dumps(out.to_dict(), indent=2).encode(), marker)
-    if os.environ.get(FAULT_KILL_AFTER_ENV) == stage:
-        os.kill(os.getpid(), signal.SIGKILL)
+    fault_point(stage)
     return out

@@ -7,8 +7,6 @@ also runs without Prefect, and so executors other than Prefect's can call it."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +19,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.dedup.stage import dedup_stage, stage_extra
+from curate.executors import check_executor
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
 from curate.ledger import reason_counts, read_ledger
-from curate.parquet_io import tmp_path, write_bytes_atomic
+from curate.parquet_io import copy_atomic, write_bytes_atomic
 from curate.select import run_select
 from curate.shards import write_manifest, write_shards
 from curate.stages import StageOutput, run_stage, stage_key
@@ -68,7 +67,7 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 
 RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
-GENERATE_SECTIONS = ("generate", "language", "dedup")
+GENERATE_SECTIONS = ("generate", "engine", "language", "dedup")  # engine: the model is in the provenance
 SELECT_SECTIONS = ("language", "filters", "quality")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
@@ -168,10 +167,7 @@ def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
         if stale.name not in wanted:
             stale.unlink()
     for part in parts:
-        target = ledger_dir / part.name
-        tmp = tmp_path(target)
-        shutil.copyfile(part, tmp)
-        os.replace(tmp, target)
+        copy_atomic(part, ledger_dir / part.name)
 
 
 def account(ingested: int, layout: Layout, kept: int) -> dict[str, Any]:
@@ -240,6 +236,7 @@ def plan(config_path: str, overrides: list[str], inputs: list[str] | None, outpu
     if inputs:
         cfg.input.paths = list(inputs)
     files = resolve_inputs(cfg.input.paths, cfg.input.format)
+    check_executor(cfg)  # ray: imports and the cluster answers (a private one starts); slurm: sbatch on PATH
     layout = prepare_output(Path(cfg.output.dir))
     write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
     return cfg, files, layout

@@ -93,3 +93,44 @@ def test_kill_and_rerun_gives_the_uninterrupted_result(uninterrupted: Path, tmp_
     assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
     assert _release_shards(out) == _release_shards(uninterrupted)
     assert not list(out.rglob("*.tmp"))  # no half-written file survived
+
+
+@pytest.mark.slow
+def test_kills_inside_dedup_shard_writing_and_release_then_rerun(uninterrupted: Path, tmp_path: Path) -> None:
+    """Killed in the middle of work rather than between stages, three times in a row (each
+    rerun is itself killed at a later point): after dedup clustered but before it wrote a
+    part, with shard 1 half written and shard 0 renamed, and with the release fully staged
+    but not renamed into place. The last rerun gives the uninterrupted output and release."""
+    out = tmp_path / "out"
+
+    killed = _run(out, tmp_path, "dedup:clustered")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    assert not list((out / "_work").glob("dedup-*/_done.json"))
+    assert not list((out / "data").iterdir())
+
+    killed = _run(out, tmp_path, "shard:1")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    assert not (out / "manifest.json").exists()
+    data = sorted(p.name for p in (out / "data").iterdir())
+    assert data == [".part-00001.parquet.tmp", "part-00000.parquet"]  # really mid-write
+    whole = json.loads((uninterrupted / "manifest.json").read_text())
+    assert whole["shards"][0]["path"] == "data/part-00000.parquet"
+
+    killed = _run(out, tmp_path, "release:staged")
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    (base,) = (out / "releases").iterdir()
+    assert [p.name for p in base.iterdir() if p.name.startswith(".v1.tmp-")]  # staged, not published
+    assert not (base / "v1").exists()
+
+    rerun = _run(out, tmp_path)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    again = json.loads((out / "manifest.json").read_text())
+    assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in whole["shards"]]
+    assert again["counts"]["by_reason"] == whole["counts"]["by_reason"]
+    ids = pl.read_parquet(out / "data" / "*.parquet")["id"]
+    assert ids.is_unique().all()
+    assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
+    assert _release_shards(out) == _release_shards(uninterrupted)
+    # No half file and no staging folder survived, and only one release version exists.
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name]
+    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".lock")) == ["v1"]

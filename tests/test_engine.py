@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from curate.synth.config import EngineConfig
-from curate.synth.engine import ChatRequest, Engine, EngineError, VLLMServer, _free_port, open_engine
+from curate.synth.engine import ChatRequest, Engine, EngineError, VLLMServer, _free_port, open_engine, replica_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -76,19 +76,19 @@ class FakeOpenAI:
                     fake.peak = max(fake.peak, fake.in_flight)
                     fake.auth.append(self.headers.get("Authorization"))
                     status = fake.script.pop(0) if fake.script else fake.then
-                try:
-                    time.sleep(fake.delay_s)
-                    if status != 200:
-                        self._send(status, {"error": {"message": f"scripted {status}"}})
-                        return
-                    text = "echo: " + request["messages"][-1]["content"]
-                    self._send(200, {
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-                    })
-                finally:
-                    with fake.lock:
-                        fake.in_flight -= 1
+                time.sleep(fake.delay_s)
+                # Done before the answer is sent: once the client has it, it may send the next
+                # request at once, which must not find this one still counted.
+                with fake.lock:
+                    fake.in_flight -= 1
+                if status != 200:
+                    self._send(status, {"error": {"message": f"scripted {status}"}})
+                    return
+                text = "echo: " + request["messages"][-1]["content"]
+                self._send(200, {
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+                })
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -245,6 +245,58 @@ def test_a_dead_replica_is_worked_around(fake: Callable[..., FakeOpenAI]) -> Non
         gens = engine.generate([ChatRequest.of(str(i)) for i in range(6)])
     assert all(g.ok for g in gens) and live.calls == 6
     assert engine.stats.failed == 0
+
+
+def test_a_failing_replica_s_requests_are_retried_on_the_other(fake: Callable[..., FakeOpenAI]) -> None:
+    broken, good = fake(then=503), fake(delay_s=0.02)
+    with open_engine(_openai([broken.url, good.url], concurrency=2)) as engine:
+        gens = engine.generate([ChatRequest.of(f"q{i}") for i in range(8)])
+        per = engine.endpoint_stats()  # type: ignore[attr-defined]
+    assert [g.text for g in gens] == [f"echo: q{i}" for i in range(8)] and engine.stats.failed == 0
+    assert per[good.url] == {"served": 8, "errors": 0}
+    assert per[broken.url]["served"] == 0 and per[broken.url]["errors"] == broken.calls >= 1
+    assert engine.stats.retries == broken.calls  # each failed attempt was retried (on the good one)
+
+
+def test_every_replica_failing_ends_as_counted_failures_not_a_hang(fake: Callable[..., FakeOpenAI]) -> None:
+    a, b = fake(then=500), fake(then=502)
+    with open_engine(_openai([a.url, b.url], concurrency=1, max_retries=3)) as engine:
+        gens = engine.generate([ChatRequest.of(f"q{i}") for i in range(3)])
+    assert [g.finish_reason for g in gens] == ["error"] * 3 and engine.stats.failed == 3
+    assert all(re.match(r"failed after 4 attempts; last error: http://127\.0\.0\.1:\d+/v1: HTTP 50[02]", g.error or "") for g in gens)
+    assert a.calls + b.calls == 12 and min(a.calls, b.calls) >= 3  # attempts alternated between replicas
+
+
+def test_engine_url_is_one_endpoint(fake: Callable[..., FakeOpenAI]) -> None:
+    server = fake()
+    cfg = EngineConfig(kind="openai", url=server.url + "/", **FAST_RETRY)  # type: ignore[arg-type]
+    assert cfg.urls == [server.url]
+    with open_engine(cfg) as engine:
+        assert engine.generate([ChatRequest.of("hi")])[0].text == "echo: hi"
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete engine.url"):
+        EngineConfig(kind="openai", url="http://a:1", urls=["http://b:1"])  # type: ignore[call-arg]
+
+
+def test_replicas_get_their_own_gpus_or_cores() -> None:
+    cfg = EngineConfig(kind="vllm_server", replicas=2, tensor_parallel_size=2)
+    assert [replica_env(cfg, r, on_cpu=False, environ={"CUDA_VISIBLE_DEVICES": "4,5,6,7"}) for r in (0, 1)] == [
+        {"CUDA_VISIBLE_DEVICES": "4,5"},
+        {"CUDA_VISIBLE_DEVICES": "6,7"},
+    ]
+    assert replica_env(cfg, 1, on_cpu=False, environ={}) == {"CUDA_VISIBLE_DEVICES": "2,3"}
+    with pytest.raises(EngineError, match=r"engine.replicas=2 x engine.tensor_parallel_size=2 needs 4 GPUs; CUDA_VISIBLE_DEVICES lists 3\. Fix: lower engine.replicas"):
+        replica_env(cfg, 0, on_cpu=False, environ={"CUDA_VISIBLE_DEVICES": "0,1,2"})
+    cpu = EngineConfig(kind="vllm_server", replicas=2)
+    assert [replica_env(cpu, r, on_cpu=True, environ={}, cores=[0, 1, 2, 3, 4]) for r in (0, 1)] == [
+        {"VLLM_CPU_OMP_THREADS_BIND": "0,1"},
+        {"VLLM_CPU_OMP_THREADS_BIND": "2,3"},
+    ]
+    assert replica_env(cpu, 0, on_cpu=True, environ={"VLLM_CPU_OMP_THREADS_BIND": "0-3"}, cores=[0, 1]) == {}  # the user's binding wins
+    assert replica_env(EngineConfig(kind="vllm_server"), 0, on_cpu=False, environ={}) == {}  # one replica: untouched
+    with pytest.raises(EngineError, match=r"engine.replicas=3 on the CPU needs a core per replica; this process may use 2\. Fix: lower engine.replicas"):
+        replica_env(EngineConfig(kind="vllm_server", replicas=3), 0, on_cpu=True, environ={}, cores=[0, 1])
 
 
 def test_no_endpoint_answering_fails_at_open() -> None:

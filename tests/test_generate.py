@@ -67,8 +67,8 @@ FRENCH = (
 )
 
 
-def make_cfg(tmp_path: Path, **generate: object) -> CurateConfig:
-    data = {"name": "gen-test", "generate": {"min_words": 40, **generate}}
+def make_cfg(tmp_path: Path, engine: dict[str, object] | None = None, **generate: object) -> CurateConfig:
+    data = {"name": "gen-test", "generate": {"min_words": 40, **generate}, "engine": engine or {}}
     return Config.model_validate(data)
 
 
@@ -91,6 +91,22 @@ def test_no_seeds_fails_before_work(tmp_path: Path) -> None:
     short = corpus(tmp_path, {"a": "Too short to ground anything."})
     with pytest.raises(ConfigError, match=r"held no document of 50\+ words"):
         G.generate_command(cfg, short, 2, tmp_path / "out")
+
+
+def test_old_nested_engine_key_names_the_fix(tmp_path: Path) -> None:
+    from curate.config import load_config
+
+    recipe = tmp_path / "old.yaml"
+    recipe.write_text("generate:\n  n: 4\n  engine:\n    kind: vllm\n    max_num_seqs: 16\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert (
+        "generate.engine: no longer read here: one top-level engine: section serves generation and LLM annotation. "
+        "Fix: move these keys to the top-level engine: section and delete generate.engine (got {'kind': 'vllm', 'max_num_seqs': 16})."
+    ) in str(info.value)
+    recipe.write_text("generate:\n  n: 4\nengine:\n  kind: vllm\n  max_num_seqs: 16\n")
+    cfg = load_config(recipe)
+    assert cfg.engine.max_num_seqs == 16 and "engine" not in cfg.generate.model_dump()
 
 
 def test_empty_topic_file_fails_before_work(tmp_path: Path) -> None:
@@ -161,6 +177,50 @@ def test_seeds_from_documents_carry_topic_and_extract(tmp_path: Path) -> None:
     assert [(s.id, s.doc_id, s.topic) for s in seeds] == [("doc:doc-1", "doc-1", "Photosynthesis")]
     assert seeds[0].text.startswith("# Photosynthesis") and len(seeds[0].text) <= 300 and seeds[0].text.endswith(".")
     assert topic_of(ENGLISH) == "Photosynthesis is the process by which green plants turn light into chemical..."
+
+
+def _big_corpus(tmp_path: Path, docs: int, parts: int) -> list[Path]:
+    """`docs` documents of ~70 words (every 7th too short to seed) over `parts` files of
+    row groups of 500 rows."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    words = ENGLISH.split()
+    paths = []
+    for p in range(parts):
+        rows = []
+        for i in range(p, docs, parts):
+            text = f"Topic {i}\n\n" + " ".join(words[(i % 40) :] + words[: (i % 40)]) if i % 7 else "Too short."
+            rows.append({S.ID: f"doc-{i}", S.TEXT: text, S.SOURCE: "test", S.OFFSET: i})
+        path = folder / f"part-{p:05d}.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=S.DOCUMENT_SCHEMA), path, row_group_size=500)
+        paths.append(path)
+    return paths
+
+
+def test_seeds_are_a_bounded_deterministic_sample_giving_the_same_plan(tmp_path: Path) -> None:
+    import tracemalloc
+
+    parts = _big_corpus(tmp_path, 6_000, 3)
+    tracemalloc.start()
+    bounded = collect_seeds(parts, "", 300, 50, 7, limit=20)
+    _, peak_bounded = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    base, _ = tracemalloc.get_traced_memory()
+    every = collect_seeds(parts, "", 300, 50, 7)
+    peak_all = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    assert len(every) == 6_000 - len(range(0, 6_000, 7))  # the short ones never seed
+    assert bounded == every[:20]  # exactly the first 20 of the full order
+    assert collect_seeds(parts[::-1], "", 300, 50, 7, limit=20) == bounded  # input order does not matter
+    assert collect_seeds(parts, "", 300, 50, 8, limit=20) != bounded  # generate.seed does
+    # Memory follows the sample, not the corpus: the full list holds 5k extracts.
+    assert peak_bounded * 10 < peak_all, (peak_bounded, peak_all)
+    # The plan of n prompts is the same from the first n seeds as from all of them.
+    templates = load_templates("", ["textbook_academic", "how_to"])
+    sampling = {"max_tokens": 100}
+    assert [p.id for p in plan(bounded, templates, ["kids"], 20, 7, "m", sampling)] == [p.id for p in plan(every, templates, ["kids"], 20, 7, "m", sampling)]
+    few = collect_seeds(parts[:1], "", 300, 50, 7, limit=5_000)  # fewer seeds than prompts: all of them
+    assert len(few) == len([s for s in every if int(s.doc_id.split("-")[1]) % 3 == 0])
 
 
 # --------------------------------------------------------------------------- output checks

@@ -126,3 +126,13 @@ def test_annotate_end_to_end_with_the_embedded_model(tmp_path: Path) -> None:
         else:
             assert 0 <= r["score"] <= 5 and parse_score(r["answer"]) == r["score"]
     assert sum(stats["histogram"].values()) == stats["scored"]
+
+
+def test_annotation_uses_the_recipe_s_top_level_engine(tmp_path: Path) -> None:
+    from curate.quality.annotate_llm import engine_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("engine:\n  kind: openai\n  urls: [http://gpu1:8000]\n  concurrency: 4\n")
+    cfg = engine_config(recipe, model="my-model", urls=None)
+    assert (cfg.kind, cfg.urls, cfg.concurrency, cfg.model) == ("openai", ["http://gpu1:8000"], 4, "my-model")
+    assert engine_config(None, kind="vllm_server").kind == "vllm_server"

@@ -2,7 +2,8 @@
 index of earlier releases.
 
     1. sign     (parallel over units)  text -> signature tables (curate/dedup/sigtable.py)
-    2. cluster  (one process)          tables -> candidate edges -> components -> keepers
+    2. cluster  (parallel, partitioned) tables -> candidate edges -> components -> keepers
+                                       (curate/dedup/partitioned.py)
     3. write    (parallel over parts)  parts minus the dropped rows, same order; ledger rows
     4. index    (one process)          the kept documents' keys appended to dedup.index_dir
 
@@ -11,24 +12,20 @@ signatures depend only on its text and the seed, a cluster's label is its smalle
 number, and the survivor is chosen by a total order (config rules, then that number).
 The worker count changes none of these.
 
-Memory, per million documents with 14 bands (measured by `python -m bench.bench_dedup`,
-bench/RESULTS-dedup.md, up to 3 million): the clustering process reads one column group
-at a time from the signature tables (one band: 16 B per document; the exact keys; the ids
-while looking for repeated ones) and keeps edges only for documents that have a
-duplicate: 100-190 MB per million documents (runs differ) above a ~240 MB base of imports, budget
-MAIN_MB_PER_MILLION = 250 (checked by the benchmark). A signing worker holds one unit
-(50k documents, batches of 1,000 texts): 300-450 MB whatever the corpus size. Disk: ~150 B
-per document of signature tables while the stage runs (deleted when it finishes), and
-the same in the index for every released document.
+Memory: a signing worker holds one unit (50k documents, batches of 1,000 texts): 300-450 MB
+whatever the corpus size. Clustering runs as partitioned jobs (curate/dedup/partitioned.py),
+one partition per million documents, each holding one column's keys or the duplicate edges
+of its partition, so no process holds every document, edge or cluster; the driver keeps
+only counts. Disk: ~150 B per document of signature tables plus ~400 B per document of
+shuffled keys while the stage runs (deleted when it finishes), and ~150 B in the index for
+every released document. `executor.kind: ray` runs every phase's jobs as Ray tasks.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
+import shutil
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,26 +37,25 @@ import pyarrow.parquet as pq
 
 from curate import schema as S
 from curate.config import CurateConfig
-from curate.dedup.clusters import clusters, star_edges
-from curate.dedup.index import DedupIndex, Segment
-from curate.dedup.signatures import MinHashParams, band_column, params_from_config
-from curate.dedup.sigtable import QUALITY, SIG, Unit, plan_units, sign_unit
+from curate.dedup.index import DedupIndex
+from curate.dedup.partitioned import DUPLICATE_ID, EXACT, NEAR, cluster_partitioned, keepers, read_decisions, verify  # noqa: F401 (re-exported)
+from curate.dedup.signatures import MinHashParams, params_from_config
+from curate.dedup.sigtable import QUALITY, Unit, plan_units, sign_unit
+from curate.dedup.workers import Workers
 from curate.ledger import write_ledger
+from curate.stages import fault_point
 from curate.parquet_io import tmp_path, write_bytes_atomic
 
 STAGE = "dedup"
-EXACT = "exact_duplicate"
-NEAR = "near_duplicate"
-DUPLICATE_ID = "duplicate_id"
 LEDGER_PATTERN = "dedup-{:05d}.parquet"
 # Below this many documents a run is faster inline than with a pool (spawning workers costs
 # ~1-2 s of imports; signing runs at ~5k documents/s per core).
 PARALLEL_MIN_ROWS = 50_000
 PARALLEL_MIN_BYTES = 100_000_000  # ~25k web pages of input: below it, reading inline wins
-# Memory budget of the clustering process per million documents (checked by
-# `python -m bench.bench_dedup`; see the module docstring for what it holds).
+# Memory budget per million documents of clustering in one partition (as `cluster()` runs
+# it for `python -m bench.bench_dedup`, which checks it): one band column of every document
+# at a time plus the edges. A partitioned run holds this for its partition only.
 MAIN_MB_PER_MILLION = 250
-_EMPTY = np.empty(0, np.int64)
 
 
 @dataclass
@@ -73,7 +69,7 @@ def run_dedup(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: 
     """Deduplicate kept parts (DOCUMENT_SCHEMA, optional `quality_score`) into
     `work_dir/NNNNN.parquet` (same schema, same row order, minus the dropped rows), with one
     ledger file `ledger_dir/dedup-NNNNN.parquet` per part. Returns the deduplicated parts."""
-    with Workers(cfg.executor.workers) as workers:
+    with Workers.from_config(cfg.executor) as workers:
         return deduplicate(cfg, parts, work_dir, ledger_dir, workers).parts
 
 
@@ -119,7 +115,8 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
     parallel = num_docs >= PARALLEL_MIN_ROWS
     sig_dir = work_dir / "_signatures"
     counts: dict[str, int] = {}
-    decisions = _no_decisions()
+    scratch = work_dir / "_cluster"
+    decision_files: list[Path] = []
     tables: list[Path] = []
 
     if active and num_docs:
@@ -135,206 +132,61 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
         seconds["sign"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        decisions, counts = cluster(cfg, params, tables, num_docs, index, quality)
+        decision_files, counts = cluster_partitioned(cfg, params, tables, num_docs, index, quality, workers, scratch, parallel)
         seconds["cluster"] = time.perf_counter() - started
+        fault_point("dedup:clustered")  # crash tests: signatures and clusters done, no part written
 
     started = time.perf_counter()
-    decisions_path = work_dir / "_decisions.parquet"
-    decisions.write_parquet(decisions_path)
     outputs = [work_dir / f"{i:05d}.parquet" for i in range(len(parts))]
-    jobs = [(p, o, ledger_dir / LEDGER_PATTERN.format(i), decisions_path, part_offsets[i], columns) for i, (p, o) in enumerate(zip(parts, outputs))]
+    jobs = [(p, o, ledger_dir / LEDGER_PATTERN.format(i), decision_files, part_offsets[i], columns) for i, (p, o) in enumerate(zip(parts, outputs))]
     kept_rows = sum(workers.map(write_part, jobs, parallel))
     seconds["write"] = time.perf_counter() - started
 
     if index is not None and dedup.update_index:
         started = time.perf_counter()
-        dropped = decisions.get_column("doc")
-        kept = pl.scan_parquet(tables).filter(~pl.col("blank") & ~pl.col("doc").is_in(dropped.implode()))
+        dropped = _scan_decisions(decision_files).select("doc")
+        kept = pl.scan_parquet(tables).filter(~pl.col("blank")).join(dropped, on="doc", how="anti", maintain_order="left")
         index.add_segment(kept, cfg.name, cfg.name)
         seconds["index"] = time.perf_counter() - started
 
     # Scratch is kept until here so a crashed run resumes from finished units; a finished
-    # run frees its ~150 B per document.
-    for scratch in (*tables, decisions_path):
-        scratch.unlink(missing_ok=True)
+    # run frees its ~550 B per document.
+    for table in tables:
+        table.unlink(missing_ok=True)
+    if scratch.exists():
+        shutil.rmtree(scratch)
     counts.update(input=num_docs, kept=kept_rows)
     stats = {"counts": counts, "seconds": {k: round(v, 3) for k, v in seconds.items()}, "params": params.describe()}
     write_bytes_atomic(json.dumps(stats, indent=2).encode() + b"\n", work_dir / "dedup-stats.json")
     return DedupResult(outputs, counts, seconds)
 
 
-def _no_decisions() -> pl.DataFrame:
-    return pl.DataFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
+def _scan_decisions(paths: list[Path]) -> pl.LazyFrame:
+    return pl.scan_parquet(paths) if paths else pl.LazyFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
 
 
-# ------------------------------------------------------------------------------ clustering
-
-
-def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_docs: int, index: DedupIndex | None, quality: bool) -> tuple[pl.DataFrame, dict[str, int]]:
-    """The drop decisions: a frame (doc, reason, value, duplicate_of), and counts."""
-    dedup = cfg.dedup
-    scan = pl.scan_parquet(tables)
-    # Each step reads only the columns it needs and lets go of them: peak memory is the
-    # largest step (one band, or the exact keys), not the sum of all columns.
-    counts = {"blank_skipped": int(scan.select(pl.col("blank").sum()).collect().item())}
-
-    # Duplicate ids: only the first record of an id takes part; the others are dropped, since
-    # `duplicate_of` could not tell which of two documents with one id was kept.
-    ids = scan.select("doc", "id").filter(pl.col("id").is_duplicated())
-    repeated = ids.with_columns(pl.col("doc").min().over("id").alias("_first")).filter(pl.col("doc") != pl.col("_first")).collect()
-    dup_id_docs = repeated.get_column("doc")
-    eligible = ~pl.col("blank") & ~pl.col("doc").is_in(dup_id_docs.implode())
-
-    us: list[np.ndarray] = []
-    vs: list[np.ndarray] = []
-    segments = index.query_segments(cfg.name) if index is not None else []
-    bases = np.cumsum([0] + [s.rows for s in segments])  # index node = num_docs + base + row
-    if dedup.exact:
-        exact = scan.select("doc", "exact_hi", "exact_lo", "blank").filter(eligible).select("doc", "exact_hi", "exact_lo").collect()
-        u, v = star_edges(exact, ["exact_hi", "exact_lo"])
-        us.append(u)
-        vs.append(v)
-        for s, segment in enumerate(segments):
-            # Streaming join: an index far larger than this release never sits in memory.
-            hits = index.scan(segment, ["exact_hi", "exact_lo"]).join(exact.lazy(), on=["exact_hi", "exact_lo"]).select("doc", "row").collect(engine="streaming")  # type: ignore[union-attr]
-            us.append(hits.get_column("doc").to_numpy().astype(np.int64))
-            vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
-        del exact
-    if dedup.near:
-        near_ok = eligible & pl.col("has_shingles")
-        for band in range(params.bands):
-            column = band_column(band)
-            frame = scan.select("doc", column, "has_shingles", "blank").filter(near_ok).select("doc", column).collect()
-            u, v = star_edges(frame, column)
-            if dedup.verify_threshold > 0 and len(u):
-                u, v = verify(scan, u, v, dedup.verify_threshold)
-            us.append(u)
-            vs.append(v)
-            for s, segment in enumerate(segments):
-                side = index.scan(segment, [column, "has_shingles"]).filter(pl.col("has_shingles"))  # type: ignore[union-attr]
-                hits = side.join(frame.lazy(), on=column).select("doc", "row").collect(engine="streaming")
-                us.append(hits.get_column("doc").to_numpy().astype(np.int64))
-                vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
-            del frame
-
-    nodes, labels = clusters(np.concatenate(us or [_EMPTY]), np.concatenate(vs or [_EMPTY]))
-    involved = scan.select("doc", "id", "length", "quality", "exact_hi", "exact_lo").filter(pl.col("doc").is_in(pl.Series(nodes[nodes < num_docs]).implode())).collect()
-    decisions = keepers(cfg, involved, nodes, labels, num_docs, segments, bases, index, quality)
-    dup_rows = repeated.select(
-        "doc",
-        pl.lit(DUPLICATE_ID).alias("reason"),
-        pl.lit("an earlier record has the same id").alias("value"),
-        pl.col("id").alias("duplicate_of"),
-    )
-    decisions = pl.concat([decisions, dup_rows]).sort("doc")
-    for reason in (EXACT, NEAR, DUPLICATE_ID):
-        counts[reason] = int((decisions.get_column("reason") == reason).sum())
-    counts["clusters"] = int(len(np.unique(labels)))
-    counts["from_index"] = int(decisions.get_column("value").str.starts_with("earlier release").sum())
-    return decisions, counts
-
-
-def verify(scan: pl.LazyFrame, u: np.ndarray, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the candidate edges whose signatures agree on >= threshold of their values.
-    Edges are stars (each bucket member against the bucket's smallest document), so a
-    member is checked against that one document, not against every other member."""
-    nodes = np.unique(np.concatenate([u, v]))
-    sigs = scan.select("doc", SIG).filter(pl.col("doc").is_in(pl.Series(nodes).implode())).sort("doc").collect()
-    matrix = np.stack(sigs.get_column(SIG).to_numpy())
-    iu, iv = np.searchsorted(nodes, u), np.searchsorted(nodes, v)
-    keep = (matrix[iu] == matrix[iv]).mean(axis=1) >= threshold
-    return u[keep], v[keep]
-
-
-def keepers(
-    cfg: CurateConfig,
-    meta: pl.DataFrame,  # doc, id, length, quality, exact key of this run's documents in `nodes`
-    nodes: np.ndarray,
-    labels: np.ndarray,
-    num_docs: int,
-    segments: list[Segment],
-    bases: np.ndarray,
-    index: DedupIndex | None,
-    quality: bool,
-) -> pl.DataFrame:
-    """One survivor per cluster; every other document of this run becomes a decision row.
-    A document of an earlier release always survives (it is already published); among
-    this run's, the `dedup.keep` rules in order, then the smallest document number."""
-    if len(nodes) == 0:
-        return _no_decisions()
-    frame = pl.DataFrame({"node": nodes, "label": labels})
-    docs = frame.filter(pl.col("node") < num_docs).join(
-        meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"), on="node", how="left"
-    )
-    docs = docs.with_columns(pl.lit(False).alias("from_index"), pl.lit(None, pl.String).alias("release"))
-    parts = [docs]
-    earlier = frame.filter(pl.col("node") >= num_docs)
-    if not earlier.is_empty() and index is not None:
-        offsets = earlier.get_column("node").to_numpy() - num_docs
-        which = np.searchsorted(bases, offsets, side="right") - 1
-        for s, segment in enumerate(segments):
-            mine = which == s
-            if not mine.any():
-                continue
-            rows = offsets[mine] - bases[s]
-            keys = index.scan(segment, ["id", "exact_hi", "exact_lo"]).filter(pl.col("row").is_in(pl.Series(rows).implode())).collect()
-            part = earlier.filter(pl.Series(mine)).with_columns(pl.Series("row", rows, dtype=pl.UInt32)).join(keys, on="row").drop("row")
-            parts.append(
-                part.with_columns(
-                    pl.lit(0, pl.Int64).alias("length"),
-                    pl.lit(None, pl.Float64).alias("quality"),
-                    pl.lit(True).alias("from_index"),
-                    pl.lit(segment.name).alias("release"),
-                ).select(docs.columns)
-            )
-    every = pl.concat(parts)
-
-    order: list[pl.Expr] = [pl.col("from_index")]
-    descending = [True]
-    for rule in cfg.dedup.keep:
-        if rule == "quality" and quality:
-            order.append(pl.col("quality").fill_null(float("-inf")))
-            descending.append(True)
-        elif rule == "longest":
-            order.append(pl.col("length"))
-            descending.append(True)
-        elif rule == "smallest_id":
-            order.append(pl.col("id"))
-            descending.append(False)
-    order.append(pl.col("node"))
-    descending.append(False)
-    ranked = every.sort(order, descending=descending)
-    best = ranked.group_by("label", maintain_order=True).first().select(
-        "label",
-        pl.col("node").alias("keeper"),
-        pl.col("id").alias("duplicate_of"),
-        pl.col("exact_hi").alias("k_hi"),
-        pl.col("exact_lo").alias("k_lo"),
-        pl.col("release").alias("k_release"),
-    )
-    sizes = every.group_by("label").agg(pl.len().alias("size"))
-    dropped = docs.join(best, on="label").join(sizes, on="label").filter(pl.col("node") != pl.col("keeper"))
-    same_text = (pl.col("exact_hi") == pl.col("k_hi")) & (pl.col("exact_lo") == pl.col("k_lo"))
-    return dropped.select(
-        pl.col("node").alias("doc"),
-        pl.when(same_text).then(pl.lit(EXACT)).otherwise(pl.lit(NEAR)).alias("reason"),
-        pl.when(pl.col("k_release").is_not_null())
-        .then(pl.lit("earlier release ") + pl.col("k_release"))
-        .otherwise(pl.lit("cluster of ") + pl.col("size").cast(pl.String))
-        .alias("value"),
-        "duplicate_of",
-    )
+def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_docs: int, index: DedupIndex | None, quality: bool, workers: Workers | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The drop decisions as one frame (doc, reason, value, duplicate_of), and counts: the
+    partitioned clustering, collected (for benchmarks and tests; the stage keeps the files)."""
+    scratch = tables[0].parent.parent / "_cluster" if tables else Path("_cluster")
+    pool = workers or Workers(1)
+    try:
+        files, counts = cluster_partitioned(cfg, params, tables, num_docs, index, quality, pool, scratch, parallel=workers is not None)
+        return read_decisions(files), counts
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch)
 
 
 # ---------------------------------------------------------------------------------- writing
 
 
-def write_part(part: Path, out: Path, ledger: Path, decisions_path: Path, offset: int, columns: list[str] | None = None) -> int:
+def write_part(part: Path, out: Path, ledger: Path, decisions: list[Path], offset: int, columns: list[str] | None = None) -> int:
     """Copy `part` to `out` without its dropped rows (streaming, one row group at a time) and
     write their ledger rows. Returns the rows kept. Runs in a worker."""
     pf = pq.ParquetFile(part)
     rows = pf.metadata.num_rows
-    mine = pl.scan_parquet(decisions_path).filter(pl.col("doc").is_between(offset, offset + rows - 1)).collect()
+    mine = _scan_decisions(decisions).filter(pl.col("doc").is_between(offset, offset + rows - 1)).collect()
     drop = np.zeros(rows, dtype=bool)
     drop[mine.get_column("doc").to_numpy() - offset] = True
     by_row = {int(d) - offset: (r, v, k) for d, r, v, k in mine.iter_rows()}
@@ -378,7 +230,7 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
     write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
     for stale in layout.rejected.glob("ingest-*.parquet"):
         stale.unlink()
-    with Workers(cfg.executor.workers) as workers:
+    with Workers.from_config(cfg.executor) as workers:
         return _dedup_files(cfg, files, layout, workers)
 
 
@@ -391,9 +243,8 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
     parts = [Path(p) for p, _, _ in read]
-    # Parts always carry `quality_score` (null when records have none); it is released only
-    # when some record had one.
-    schema = _part_schema(any(q for _, _, q in read))
+    # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
+    schema = S.DOCUMENT_SCHEMA
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
     shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
 
@@ -424,7 +275,7 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
 
     reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes)
     names = [f.name for f in S.DOCUMENT_SCHEMA]
-    schema = _part_schema(True)
+    schema = S.DOCUMENT_SCHEMA
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     any_quality = False
@@ -453,45 +304,11 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     return str(out), total, any_quality
 
 
-def _part_schema(quality: bool) -> pa.Schema:
-    # quality_score is a (nullable) column of DOCUMENT_SCHEMA itself.
-    return S.DOCUMENT_SCHEMA
-
-
 def _ledger_polars_schema() -> pl.Schema:
     return pl.DataFrame(S.LEDGER_SCHEMA.empty_table()).schema
 
 
 # ----------------------------------------------------------------------------------- helpers
-
-
-class Workers:
-    """A process pool started on first use and shared by the phases of a run. Spawned, not
-    forked: Prefect runs tasks in threads, and forking a threaded process can deadlock.
-    Starting a worker costs ~1-2 s (imports), so small inputs run inline."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._pool: ProcessPoolExecutor | None = None
-
-    def map(self, fn: Callable[..., Any], jobs: Iterable[tuple[Any, ...]], parallel: bool = True) -> list[Any]:
-        jobs = list(jobs)
-        if self.count <= 1 or len(jobs) <= 1 or not parallel:
-            return [fn(*job) for job in jobs]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.count, mp_context=mp.get_context("spawn"))
-        return list(self._pool.map(fn, *zip(*jobs)))
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _rows(parts: list[Path]) -> int:

@@ -92,6 +92,17 @@ def sample_documents(paths: list[str], n: int, seed: int, min_words: int = 20, *
     return [doc for _, doc in sorted(reservoir, key=lambda p: p[0])]
 
 
+def engine_config(recipe: str | Path | None = None, **overrides: Any) -> Any:
+    """The engine of LLM annotation: the top-level `engine:` section of the `recipe` (the same
+    section generation uses, so both run on one model), then the command line's `overrides`
+    (kind, model, urls; None = not given). Without a recipe, the engine defaults."""
+    from curate.config import load_config
+    from curate.synth.config import EngineConfig
+
+    base = load_config(recipe).engine.model_dump() if recipe else {}
+    return EngineConfig.model_validate({**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
 def annotate_documents(
     inputs: list[str],
     output_jsonl: str | Path,

@@ -280,13 +280,20 @@ def newsgroup_posts(wheel_or_file: Path) -> Iterator[tuple[str, str, str]]:
     class _Bunch(dict):
         pass
 
-    allowed = {("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"), ("__builtin__", "dict"), ("builtins", "dict"), ("__builtin__", "object"), ("builtins", "object")}
+    # Exactly the globals this file references (and their Python 3 spellings), nothing more:
+    # a module prefix such as "numpy" would admit helpers that run code.
+    allowed = {
+        ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
+        ("__builtin__", "dict"), ("builtins", "dict"), ("__builtin__", "object"), ("builtins", "object"),
+        ("numpy", "dtype"), ("numpy", "ndarray"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    }
 
     class _Unpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> object:
             if name == "Bunch":
                 return _Bunch
-            if (module, name) in allowed or module.startswith("numpy"):
+            if (module, name) in allowed:
                 return super().find_class(module, name)
             raise pickle.UnpicklingError(f"{module}.{name} is not allowed in mini_newsgroup")
 

@@ -1,6 +1,9 @@
-"""Cutting the release order into shards and row groups, and the shuffle into memory-sized
-groups: all from Parquet metadata, before any text is read, so names and boundaries are
-known up front (`train-00003-of-00008.parquet`) and do not depend on the machine."""
+"""Cutting the release order into row groups ("chunks", planned up front from Parquet
+metadata, before any text is read) and the shuffle into memory-sized groups of chunks.
+Shard boundaries are not planned here: the writer closes a shard when its written bytes
+reach the target (so shards land at the configured size however well the inputs compress),
+and names the shards once their number is known (`train-00003-of-00008.parquet`). Both
+depend only on the data, never on the machine or on how the shuffle was grouped."""
 
 from __future__ import annotations
 
@@ -20,9 +23,9 @@ SHARD_NAME = "{split}-{index:05d}-of-{count:05d}.parquet"
 @dataclass(frozen=True)
 class PartInfo:
     path: Path
-    synthetic: bool
+    synthetic: bool  # given as synthetic: every row is; otherwise its own `synthetic` column says
     rows: int
-    disk_bytes: int  # the file: estimates the compressed size of its rows in a shard
+    disk_bytes: int  # the file: the first guess of the compressed size of its rows in a shard
     memory_bytes: int  # uncompressed (Parquet metadata): estimates their size in Arrow
 
 
@@ -33,21 +36,21 @@ def describe_part(path: Path, synthetic: bool) -> PartInfo:
 
 
 @dataclass(frozen=True)
-class ShardSpec:
-    split: str
-    index: int
-    count: int
-    start: int  # release positions [start, stop)
-    stop: int
-    row_group_rows: int
+class Chunk:
+    """A planned row group: release positions [start, stop) of one split. The writer cuts one
+    in two where a shard fills up, so a row group never spans two files."""
 
-    @property
-    def name(self) -> str:
-        return SHARD_NAME.format(split=self.split, index=self.index, count=self.count)
+    split: str
+    start: int
+    stop: int
 
     @property
     def rows(self) -> int:
         return self.stop - self.start
+
+
+def shard_name(split: str, index: int, count: int) -> str:
+    return SHARD_NAME.format(split=split, index=index, count=count)
 
 
 def row_estimates(parts: list[PartInfo], order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -60,36 +63,31 @@ def row_estimates(parts: list[PartInfo], order: np.ndarray) -> tuple[np.ndarray,
     return disk[part_of_row], memory[part_of_row]
 
 
-def plan_shards(n_rows: int, n_validation: int, disk: np.ndarray, memory: np.ndarray, shard_target_mb: float, row_group_mb: float) -> list[ShardSpec]:
-    """Validation shards first, then train shards; the shards of a split are balanced by
-    estimated size (each about shard_target_mb or less). An empty release has one empty
-    train shard, so loaders and verify need no special case."""
-    specs: list[ShardSpec] = []
+def plan_chunks(n_rows: int, n_validation: int, memory: np.ndarray, row_group_mb: float) -> list[Chunk]:
+    """Validation chunks first, then train chunks; within a split, equal row counts of about
+    row_group_mb (uncompressed) each. An empty release has no chunks (the writer then writes
+    one empty train shard, so loaders and verify need no special case)."""
+    chunks: list[Chunk] = []
     for split, start, stop in ((VALIDATION, 0, n_validation), (TRAIN, n_validation, n_rows)):
-        if stop == start and (split == VALIDATION or specs):
+        if stop == start:
             continue
-        cum = np.cumsum(disk[start:stop])
-        total = float(cum[-1]) if cum.size else 0.0
-        count = max(1, math.ceil(total / (shard_target_mb * 1e6)))
-        cuts = [0] + [int(np.searchsorted(cum, total * k / count, side="right")) for k in range(1, count)] + [stop - start]
-        for index in range(count):
-            lo, hi = start + cuts[index], start + cuts[index + 1]
-            groups = max(1, math.ceil(float(memory[lo:hi].sum()) / (row_group_mb * 1e6)))
-            specs.append(ShardSpec(split, index, count, lo, hi, max(1, math.ceil((hi - lo) / groups))))
-    return specs
+        groups = max(1, math.ceil(float(memory[start:stop].sum()) / (row_group_mb * 1e6)))
+        size = math.ceil((stop - start) / groups)
+        chunks += [Chunk(split, lo, min(lo + size, stop)) for lo in range(start, stop, size)]
+    return chunks
 
 
-def plan_groups(specs: list[ShardSpec], memory: np.ndarray, budget_mb: float) -> list[list[ShardSpec]]:
-    """Consecutive shards whose rows fit in budget_mb of memory together (at least one shard
+def plan_groups(chunks: list[Chunk], memory: np.ndarray, budget_mb: float) -> list[list[Chunk]]:
+    """Consecutive chunks whose rows fit in budget_mb of memory together (at least one chunk
     per group): each group is shuffled in memory; more than one group means spilling."""
-    groups: list[list[ShardSpec]] = []
+    groups: list[list[Chunk]] = []
     used = 0.0
-    for spec in specs:
-        size = float(memory[spec.start : spec.stop].sum())
+    for chunk in chunks:
+        size = float(memory[chunk.start : chunk.stop].sum())
         if groups and used + size <= budget_mb * 1e6:
-            groups[-1].append(spec)
+            groups[-1].append(chunk)
             used += size
         else:
-            groups.append([spec])
+            groups.append([chunk])
             used = size
     return groups

@@ -9,9 +9,9 @@ Three kinds behind one interface (curate.synth.engine):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from curate.config_base import Section
 
@@ -61,14 +61,25 @@ class EngineConfig(Section):
     server_start_timeout_s: float = Field(default=300.0, gt=0)
     # Where the server's log goes; "" = the system temp folder. Its tail is shown on failure.
     server_log_dir: str = ""
+    # Data parallelism: this many servers, each with a whole copy of the model and its own
+    # port (server_port, server_port + 1, ... when server_port is set), started together and
+    # used as the URLs of kind=openai. On a GPU machine replica i sees only its own
+    # tensor_parallel_size GPUs (CUDA_VISIBLE_DEVICES, taken from the visible ones in order);
+    # on the CPU each gets an equal share of this process's cores (VLLM_CPU_OMP_THREADS_BIND).
+    # 1: one 135M model already saturates 2 CPU cores; raise it to the number of GPUs.
+    replicas: int = Field(default=1, ge=1, le=1024)
 
     # --- kind=openai (and the HTTP client used for vllm_server)
-    # One URL, or several replicas of the same model; requests go to the least busy one. Give
-    # the base URL (http://host:8000 or http://host:8000/v1).
+    # One URL, or several replicas of the same model; requests go to the least busy one, and
+    # a request that fails on one is retried on another. Give the base URL (http://host:8000
+    # or http://host:8000/v1). `url: http://...` is accepted for a single endpoint.
     urls: list[str] = Field(default_factory=list)
     # Name of the environment variable that holds the API key ("" = send none). The key itself
     # never appears in the config, the logs or error messages.
     api_key_env: str = ""
+    # Or the name of a Prefect Secret block holding the key ("" = none), for deployments whose
+    # workers get their secrets from the Prefect server rather than their environment.
+    api_key_secret: str = ""
     # Requests in flight per URL. 16: vLLM's continuous batching needs many concurrent
     # sequences to fill a GPU, while 2 CPU cores saturate with ~8; more only queues server-side.
     concurrency: int = Field(default=16, ge=1, le=4096)
@@ -82,6 +93,17 @@ class EngineConfig(Section):
     max_retries: int = Field(default=5, ge=0, le=100)
     backoff_base_s: float = Field(default=1.0, ge=0)
     backoff_max_s: float = Field(default=30.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data:
+            data = dict(data)
+            url = data.pop("url")
+            if data.get("urls"):
+                raise ValueError("engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete engine.url")
+            data["urls"] = [url] if isinstance(url, str) and url else url
+        return data
 
     @field_validator("urls")
     @classmethod

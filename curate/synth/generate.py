@@ -19,8 +19,9 @@ import json
 import logging
 import time
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
@@ -31,9 +32,13 @@ from curate.config import CurateConfig
 from curate.errors import ConfigError, InputError
 from curate.ledger import write_ledger
 from curate.parquet_io import write_bytes_atomic, write_table_atomic
+from curate.synth.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
+
+if TYPE_CHECKING:
+    from curate.synth.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +73,10 @@ def generate_section(cfg: CurateConfig) -> GenerateConfig:
     return gen
 
 
-def model_label(gen: GenerateConfig) -> str:
+def model_label(engine: EngineConfig) -> str:
     from curate.synth.model import DEFAULT_NAMES
 
-    return EMBEDDED_MODEL if gen.engine.model.strip() in DEFAULT_NAMES else gen.engine.model
+    return EMBEDDED_MODEL if engine.model.strip() in DEFAULT_NAMES else engine.model
 
 
 # ------------------------------------------------------------------------------ planning
@@ -82,9 +87,10 @@ def make_plan(cfg: CurateConfig, corpus: list[Path], n: int) -> tuple[list[Promp
     fails here, before the model loads."""
     gen = generate_section(cfg)
     templates = load_templates(gen.templates_dir, gen.templates)
-    seeds = collect_seeds(corpus, gen.topics_file, gen.seed_chars, gen.min_seed_words, gen.seed)
+    # Only the first n seeds of the order can be used by n prompts: keep no more (bounded memory).
+    seeds = collect_seeds(corpus, gen.topics_file, gen.seed_chars, gen.min_seed_words, gen.seed, limit=n)
     sampling = gen.sampling.model_dump(mode="json")
-    return plan(seeds, templates, gen.audiences, n, gen.seed, model_label(gen), sampling), seeds, templates
+    return plan(seeds, templates, gen.audiences, n, gen.seed, model_label(cfg.engine), sampling), seeds, templates
 
 
 def corpus_parts(input_dir: Path) -> list[Path]:
@@ -113,10 +119,11 @@ def _batch_digest(prompts: list[Prompt]) -> str:
     return hashlib.sha256("\n".join(p.id for p in prompts).encode()).hexdigest()[:16]
 
 
-def generate_raw(gen: GenerateConfig, prompts: list[Prompt], raw_dir: Path) -> tuple[list[Path], dict[str, Any]]:
+def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Prompt], raw_dir: Path, engine: Engine | None = None) -> tuple[list[Path], dict[str, Any]]:
     """Raw generations for every prompt, one Parquet file per batch of `batch_size` prompts,
-    written atomically. Existing batches are reused; their error rows are retried. The engine
-    opens only when something is missing."""
+    written atomically. Existing batches are reused; their error rows are retried. An open
+    `engine` is used as given (and left open); otherwise one opens from `engine_cfg`, only
+    when something is missing."""
     from curate.synth.engine import ChatRequest, open_engine
 
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +142,7 @@ def generate_raw(gen: GenerateConfig, prompts: list[Prompt], raw_dir: Path) -> t
     if not todo:
         return paths, stats
     sampling = gen.sampling
-    with open_engine(gen.engine) as engine:
+    with nullcontext(engine) if engine is not None else open_engine(engine_cfg) as engine:
         for b, previous in todo:
             batch = batches[b]
             by_id = {r["prompt_id"]: r for r in (previous or [])}
@@ -162,6 +169,8 @@ def generate_raw(gen: GenerateConfig, prompts: list[Prompt], raw_dir: Path) -> t
             write_table_atomic(pa.Table.from_pylist([by_id[p.id] for p in batch], schema=RAW_SCHEMA), paths[b])
             log.info("generate: batch %d/%d written (%d requests)", b + 1, len(batches), len(wanted))
         stats["engine"] = engine.stats.summary()
+        if hasattr(engine, "endpoint_stats"):  # kinds openai and vllm_server: how replicas shared the work
+            stats["endpoints"] = engine.endpoint_stats()
     # Batches of an earlier plan with another config: same index, another digest.
     keep = {p.name for p in paths}
     for stale in raw_dir.glob("batch-*.parquet"):
@@ -174,7 +183,7 @@ def generate_raw(gen: GenerateConfig, prompts: list[Prompt], raw_dir: Path) -> t
 # ------------------------------------------------------------------------- quality control
 
 
-def _document_row(gen: GenerateConfig, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any]) -> dict[str, Any]:
+def _document_row(gen: GenerateConfig, model: str, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any]) -> dict[str, Any]:
     return {
         S.ID: f"synth-{p.id}",
         S.TEXT: text,
@@ -190,7 +199,7 @@ def _document_row(gen: GenerateConfig, p: Prompt, text: str, lang: str | None, l
             sort_keys=True,
         ),
         SYNTHETIC: True,
-        GEN_MODEL: model_label(gen),
+        GEN_MODEL: model,
         GEN_TEMPLATE: p.template.id,
         GEN_TEMPLATE_VERSION: p.template.version,
         GEN_SEED_DOC: p.seed.doc_id,
@@ -223,7 +232,7 @@ def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Pa
         if v.reason is not None:
             ledger.append(_ledger_row(p, v.reason, v.value))
         else:
-            kept.append(_document_row(gen, p, v.text, v.lang, v.lang_score, v.quality, raw))
+            kept.append(_document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw))
     table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)
     dedup_counts: dict[str, Any] = {}
     if gen.dedup and kept and (cfg.dedup.exact or cfg.dedup.near):
@@ -247,7 +256,7 @@ def _dedup(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path) -
     dcfg = cfg.model_copy(update={"dedup": dedup})
     checked = write_table_atomic(table, work / "checked.parquet")
     ledger_dir = work / "dedup-ledger"
-    with Workers(cfg.executor.workers) as workers:
+    with Workers.from_config(cfg.executor) as workers:
         result = deduplicate(dcfg, [*corpus, checked], work / "dedup", ledger_dir, workers, columns=[S.ID])
     mine = pl.read_parquet(ledger_dir / LEDGER_PATTERN.format(len(corpus)))
     dropped = mine.select(S.ID, "reason", "value", "duplicate_of").to_dicts()
@@ -275,19 +284,29 @@ def report(prompts: list[Prompt], seeds: list[Seed], part: Path) -> dict[str, An
     )
 
 
-def run_generate(cfg: CurateConfig, corpus: list[Path], n: int, raw_dir: Path, work: Path, out_part: Path, ledger_path: Path, planned: tuple[list[Prompt], list[Seed], list[Template]] | None = None) -> dict[str, Any]:
+def run_generate(
+    cfg: CurateConfig,
+    corpus: list[Path],
+    n: int,
+    raw_dir: Path,
+    work: Path,
+    out_part: Path,
+    ledger_path: Path,
+    planned: tuple[list[Prompt], list[Seed], list[Template]] | None = None,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
     """Plan (unless `planned`), generate (resuming), check, dedup, report. Returns the stats
     (also written to `work/generate-stats.json`)."""
     started = time.perf_counter()
     prompts, seeds, templates = planned or make_plan(cfg, corpus, n)
     gen = generate_section(cfg)
-    raw_paths, gen_stats = generate_raw(gen, prompts, raw_dir)
+    raw_paths, gen_stats = generate_raw(gen, cfg.engine, prompts, raw_dir, engine)
     counts = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work)
     stats = {
         **counts,
         "seeds": len(seeds),
         "templates": [f"{t.id}@v{t.version}" for t in templates],
-        "model": model_label(gen),
+        "model": model_label(cfg.engine),
         "generation": gen_stats,
         "diversity": report(prompts, seeds, out_part),
         "seconds": round(time.perf_counter() - started, 2),
@@ -311,7 +330,7 @@ def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -
     return [*kept_parts, out_part], [ledger]
 
 
-def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, output: Path) -> Path:
+def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, output: Path, engine: Engine | None = None) -> Path:
     """`curate generate --config CONFIG [--input DIR] [--n N] --output DIR`: synthetic
     documents seeded by a curated release (or generate.topics_file) into the usual layout
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
@@ -330,7 +349,7 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
     work = layout.work / STAGE
     out_part = work / "kept" / "00000.parquet"
-    stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, work / "ledger" / LEDGER_NAME, planned)
+    stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, work / "ledger" / LEDGER_NAME, planned, engine)
     for stale in layout.rejected.glob("*.parquet"):
         stale.unlink()
     write_table_atomic(pq.read_table(work / "ledger" / LEDGER_NAME), layout.rejected / LEDGER_NAME)

@@ -4,12 +4,18 @@ the quality control applied to the model's output before it joins the corpus."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from curate.config_base import Section
-from curate.synth.config import EngineConfig
+
+# The engine used to be configured here as well as at the top level; two sections for one
+# model let generation and LLM annotation silently run different engines.
+MOVED_ENGINE = (
+    "no longer read here: one top-level engine: section serves generation and LLM annotation. "
+    "Fix: move these keys to the top-level engine: section and delete generate.engine"
+)
 
 
 class SamplingConfig(Section):
@@ -26,7 +32,9 @@ class GenerateConfig(Section):
     # Off by default in `curate run`: generation costs model time (~240 tokens/s on 2 CPU
     # cores for the embedded model, i.e. ~4 s per 1k-token document).
     enabled: bool = False
-    engine: EngineConfig = Field(default_factory=EngineConfig)
+    # Only to name the fix for recipes written before the engine moved (MOVED_ENGINE); never
+    # dumped, so it changes neither config hashes nor config.resolved.yaml.
+    engine: None = Field(default=None, exclude=True)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     # Documents (prompts) to generate; `curate generate --n` overrides it.
     n: int = Field(default=100, ge=1, le=100_000_000)
@@ -71,6 +79,13 @@ class GenerateConfig(Section):
     min_quality: float | None = Field(default=None, ge=0, le=1)
     # Exact + MinHash dedup (dedup: section's parameters) against each other and the corpus.
     dedup: bool = True
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_moved(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError(MOVED_ENGINE)
+        return None
 
     @field_validator("audiences")
     @classmethod

@@ -3,11 +3,14 @@ topic read from it (its heading or first sentence, else its top keywords), as Co
 grounds prompts in web extracts; or a topic from a list file (one per line), with no extract.
 
 Seeds are ordered deterministically from generate.seed, so the prompt plan is the same on
-every run (what makes a rerun generate only what is missing)."""
+every run (what makes a rerun generate only what is missing). A run of n prompts keeps only
+the first n seeds of that order (a bottom-k sample by hash), so memory does not grow with
+the corpus."""
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -78,17 +81,87 @@ def extract(text: str, max_chars: int) -> str:
     return head.rsplit(None, 1)[0] + " ..."
 
 
-def seeds_from_parts(parts: list[Path], max_chars: int, min_words: int) -> list[Seed]:
-    """One seed per document with at least `min_words` words, in input order."""
-    seeds: list[Seed] = []
+def seed_key(seed: int, seed_id: str) -> bytes:
+    """A seed's rank in the run's order: a hash of (generate.seed, seed id), so the order is
+    independent of input order and of how many seeds there are."""
+    return hashlib.sha256(f"{seed}:{seed_id}".encode()).digest()
+
+
+class BottomK:
+    """The `k` seeds with the smallest keys seen so far (a max-heap of k entries): a
+    deterministic sample whose memory is bounded by k, not by the corpus. Exactly the first
+    k of the full order, so a bounded run plans the same prompts as an unbounded one."""
+
+    def __init__(self, k: int, seed: int) -> None:
+        self.k = k
+        self.seed = seed
+        self._heap: list[tuple[int, str]] = []  # (-key, id): heapq is a min-heap
+        self._members: dict[str, tuple[bytes, Seed]] = {}
+
+    def wants(self, seed_id: str, key: bytes) -> bool:
+        if seed_id in self._members:
+            return False
+        return len(self._heap) < self.k or -int.from_bytes(key, "big") > self._heap[0][0]
+
+    def add(self, s: Seed, key: bytes) -> None:
+        heapq.heappush(self._heap, (-int.from_bytes(key, "big"), s.id))
+        self._members[s.id] = (key, s)
+        if len(self._heap) > self.k:
+            _, dropped = heapq.heappop(self._heap)
+            del self._members[dropped]
+
+    def offer(self, s: Seed) -> None:
+        key = seed_key(self.seed, s.id)
+        if self.wants(s.id, key):
+            self.add(s, key)
+
+    def ordered(self) -> list[Seed]:
+        return [s for _, s in sorted(self._members.values(), key=lambda item: item[0])]
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+
+def scan_parts(parts: list[Path], max_chars: int, min_words: int, sample: BottomK) -> int:
+    """Offer every document of `parts` with at least `min_words` words to `sample`; returns
+    the documents scanned. Only the id column is read for every row group; texts are read, in
+    batches, only for row groups holding a document that would enter the sample, and only
+    those documents are split into words. Once the sample is full, entries get rare (about
+    k x ln(N/k) in all), so most text is never read."""
+    scanned = 0
     for part in parts:
         pf = pq.ParquetFile(part)
-        for batch in pf.iter_batches(batch_size=2_000, columns=[S.ID, S.TEXT]):
-            for doc_id, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist()):
-                if not text or len(text.split()) < min_words:
-                    continue
-                seeds.append(Seed(id=f"doc:{doc_id}", topic=topic_of(text), text=extract(text, max_chars), doc_id=str(doc_id)))
-    return seeds
+        for rg in range(pf.metadata.num_row_groups):
+            ids = [str(i) for i in pf.read_row_group(rg, columns=[S.ID]).column(0).to_pylist()]
+            scanned += len(ids)
+            wanted: dict[int, bytes] = {}
+            for row, doc_id in enumerate(ids):
+                key = seed_key(sample.seed, f"doc:{doc_id}")
+                if sample.wants(f"doc:{doc_id}", key):
+                    wanted[row] = key
+            if not wanted:
+                continue
+            offset = 0
+            for batch in pf.iter_batches(batch_size=1_024, row_groups=[rg], columns=[S.TEXT]):
+                texts = batch.column(0)
+                for row in range(offset, offset + batch.num_rows):
+                    key = wanted.get(row)
+                    if key is None or not sample.wants(f"doc:{ids[row]}", key):
+                        continue
+                    text = texts[row - offset].as_py()
+                    if not text or len(text.split()) < min_words:
+                        continue
+                    sample.add(Seed(id=f"doc:{ids[row]}", topic=topic_of(text), text=extract(text, max_chars), doc_id=ids[row]), key)
+                offset += batch.num_rows
+    return scanned
+
+
+def seeds_from_parts(parts: list[Path], max_chars: int, min_words: int, seed: int = 0, limit: int | None = None) -> list[Seed]:
+    """The seeds of documents with at least `min_words` words: the first `limit` of the run's
+    order (all when `limit` is None), ordered."""
+    sample = BottomK(limit if limit is not None else 2**62, seed)
+    scan_parts(parts, max_chars, min_words, sample)
+    return sample.ordered()
 
 
 def seeds_from_topics(path: Path) -> list[Seed]:
@@ -111,15 +184,22 @@ def order_seeds(seeds: list[Seed], seed: int) -> list[Seed]:
     """A deterministic shuffle keyed on (generate.seed, seed id): independent of input order
     and of how many seeds there are, so adding documents does not reorder the others."""
     unique = {s.id: s for s in seeds}
-    return sorted(unique.values(), key=lambda s: hashlib.sha256(f"{seed}:{s.id}".encode()).digest())
+    return sorted(unique.values(), key=lambda s: seed_key(seed, s.id))
 
 
-def collect_seeds(parts: list[Path], topics_file: str, max_chars: int, min_words: int, seed: int) -> list[Seed]:
-    """Every seed of a run, ordered; fails before any work when there is none."""
-    seeds = seeds_from_parts(parts, max_chars, min_words) if parts else []
+def collect_seeds(parts: list[Path], topics_file: str, max_chars: int, min_words: int, seed: int, limit: int | None = None) -> list[Seed]:
+    """The seeds of a run, ordered; fails before any work when there is none. With `limit`
+    (the number of prompts: prompt k uses seed k mod S, so no prompt reaches past the first
+    n seeds) only the first `limit` seeds of the order are kept, and memory stays bounded by
+    it however large the corpus. The plan is the same as with every seed."""
+    sample = BottomK(limit if limit is not None else 2**62, seed)
+    scanned = scan_parts(parts, max_chars, min_words, sample) if parts else 0
     if topics_file:
-        seeds += seeds_from_topics(Path(topics_file))
-    if not seeds:
-        where = f"{len(parts)} document part(s) held no document of {min_words}+ words" if parts else "no input documents and no generate.topics_file"
+        # A topic list is written by a person, not crawled: read whole (case-insensitive
+        # duplicates need every earlier line).
+        for s in seeds_from_topics(Path(topics_file)):
+            sample.offer(s)
+    if not len(sample):
+        where = f"{len(parts)} document part(s) ({scanned} documents) held no document of {min_words}+ words" if parts else "no input documents and no generate.topics_file"
         raise ConfigError(f"no seeds to generate from: {where}. Fix: pass --input with a curated release, or set generate.topics_file to a file of topics")
-    return order_seeds(seeds, seed)
+    return sample.ordered()

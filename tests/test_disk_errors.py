@@ -1,0 +1,144 @@
+"""A full disk and a read-only output while writing: the run stops with a message naming the
+path and the fix, the shards finished before stay valid, and a rerun after freeing space
+resumes and ends with the output of a run that never failed.
+
+The small filesystem is a real tmpfs mounted for the test (tests run as root); where mounting
+is not permitted the tests are skipped, saying so."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from curate.cli import main
+from curate.config import OutputConfig
+from curate.errors import OutputError
+from curate.shards import write_shards
+
+PAGE = 4096
+# Small shards (a few documents each), so that the disk fills in the middle of them.
+SMALL_SHARDS = {"output": {"shard_target_mb": 0.02, "row_group_rows": 4}}
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[..., Path]]:
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str, read_only: bool = False) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}); these tests need root with mount rights")
+        mounted.append(path)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pages(path: Path) -> int:
+    """Bytes a tmpfs spends on the files under `path` (whole pages)."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(-(-p.stat().st_size // PAGE) * PAGE for p in files)
+
+
+def _free(path: Path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+@pytest.mark.slow
+def test_disk_full_mid_shards_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, tmpfs, make_inputs, articles, config_file, run_curate, capsys) -> None:
+    files = make_inputs(tmp_path / "in")
+    corpus = files.jsonl("articles.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[:80]])
+    config = config_file(tmp_path / "disk.yaml", name="disk", **SMALL_SHARDS)
+    reference = run_curate(config, [corpus], tmp_path / "ref")
+    shards = reference.manifest["shards"]
+    assert len(shards) >= 4
+
+    # A tmpfs with room for everything the stages write plus half the shards: the disk fills
+    # while the shards are being written.
+    disk = tmpfs(tmp_path / "disk", "16m")
+    before_shards = sum(_pages(p) for p in reference.root.iterdir() if p.name not in ("data", "rejected", "manifest.json", "summary.json"))
+    half = len(shards) // 2
+    room = before_shards + sum(_pages(reference.root / s["path"]) for s in shards[:half]) + PAGE
+    ballast = disk / "ballast"
+    with open(ballast, "wb") as f:
+        os.posix_fallocate(f.fileno(), 0, _free(disk) - room)
+    out = disk / "out"
+
+    code = main(["run", str(config), "--input", str(corpus), "--output", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    match = re.fullmatch(
+        r"error: disk full while writing (\S+)\. Files finished before it are complete\. Fix: free space on that disk "
+        r"\(or pass --output on a larger one\) and rerun the same command; finished stages are reused\n",
+        err,
+    )
+    assert match, err
+    failed = Path(match.group(1))
+    assert failed.parent == out / "data" and failed.name.startswith("part-"), failed
+    assert not (out / "manifest.json").exists()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+    # The shards finished before the disk filled are whole: byte for byte the reference's.
+    written = sorted(p.name for p in (out / "data").iterdir())
+    assert written and len(written) < len(shards)
+    assert failed.name not in written
+    expected = {Path(s["path"]).name: s["sha256"] for s in shards}
+    assert {name: _sha256(out / "data" / name) for name in written} == {name: expected[name] for name in written}
+
+    # Free the space and rerun: the finished stages are reused, and the output is the reference's.
+    ballast.unlink()
+    assert main(["run", str(config), "--input", str(corpus), "--output", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(s["path"], s["sha256"]) for s in manifest["shards"]] == [(s["path"], s["sha256"]) for s in shards]
+    assert {s["stage"]: s["reused"] for s in manifest["counts"]["stages"]}["annotate"] is True
+    assert manifest["counts"]["by_reason"] == reference.manifest["counts"]["by_reason"]
+    ledger = pl.read_parquet(out / "rejected" / "*.parquet").sort("id")
+    assert ledger.drop("source").equals(reference.ledger().sort("id").drop("source"))
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_read_only_output_subfolder_stops_the_run_before_work(tmp_path: Path, tmpfs, inputs, config_file, capsys) -> None:
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    tmpfs(out / "rejected", "1m", read_only=True)
+    source = inputs.jsonl("ok.jsonl", [{"id": "a", "text": "Some text."}])
+    code = main(["run", str(config_file(tmp_path / "c.yaml")), "--input", str(source), "--output", str(out), "--quiet"])
+    assert code == 2
+    assert capsys.readouterr().err == f"error: output folder {out / 'rejected'} is not writable. Fix: fix its permissions or choose another --output\n"
+    assert not (out / "_work").exists() or not any((out / "_work").iterdir())
+
+
+def test_read_only_data_folder_mid_write_names_the_shard(tmp_path: Path, tmpfs) -> None:
+    """The shard writer itself, when its folder turns read-only after the run started."""
+    import pyarrow.parquet as pq
+
+    from curate import schema as S
+
+    part = tmp_path / "part.parquet"
+    pq.write_table(S.DOCUMENT_SCHEMA.empty_table(), part)
+    out = tmp_path / "out"
+    tmpfs(out / "data", "1m", read_only=True)
+    with pytest.raises(OutputError) as err:
+        write_shards([part], out, OutputConfig())
+    assert str(err.value) == (
+        f"cannot write {out / 'data' / 'part-00000.parquet'}: read-only file system. Fix: make that folder writable "
+        "(or pass --output with a folder you can write to) and rerun the same command; finished stages are reused"
+    )
