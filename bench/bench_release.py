@@ -175,6 +175,7 @@ def main() -> None:
                 "bare_bytes": bare_bytes,
                 "release_bytes": manifest["totals"]["bytes"],
                 "shards": manifest["totals"]["shards"],
+                "shard_bytes": [s["bytes"] for s in manifest["shards"]],
                 "load_avg_1m": round(os.getloadavg()[0], 1),
             }
         )

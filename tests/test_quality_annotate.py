@@ -136,3 +136,26 @@ def test_annotation_uses_the_recipe_s_top_level_engine(tmp_path: Path) -> None:
     cfg = engine_config(recipe, model="my-model", urls=None)
     assert (cfg.kind, cfg.urls, cfg.concurrency, cfg.model) == ("openai", ["http://gpu1:8000"], 4, "my-model")
     assert engine_config(None, kind="vllm_server").kind == "vllm_server"
+
+
+def test_classifier_annotate_command_reads_the_engine_of_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`curate classifier annotate --config` serves the recipe's engine: here an endpoint
+    nobody listens on, so the command stops before any work naming that URL and the key to fix
+    (without --config it would have loaded the embedded model)."""
+    import socket
+
+    from curate.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"engine:\n  kind: openai\n  urls: [http://127.0.0.1:{port}]\n  max_retries: 0\n")
+    out = tmp_path / "labels.jsonl"
+    code = main(["classifier", "annotate", str(docs_file(tmp_path, ["a", "b"])), "--output", str(out), "-n", "2", "--config", str(recipe)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: no endpoint answered GET /v1/models: http://127.0.0.1:{port}/v1: ConnectError: All connection attempts failed. "
+        "Fix: start the server, or correct engine.urls"
+    )
+    assert not out.exists()

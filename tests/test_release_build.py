@@ -266,9 +266,13 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     from curate.shards import write_manifest, write_shards
 
     run = tmp_path / "run"
+    # Web rows of a run carry synthetic=null (the curation stages never set it).
+    web0 = pq.read_table(data["web"][0])
+    null_flags = tmp_path / "web-null.parquet"
+    pq.write_table(web0.set_column(web0.schema.get_field_index("synthetic"), "synthetic", pa.nulls(web0.num_rows, pa.bool_())), null_flags)
     # Web and synthetic rows interleaved across the run's shards, as one document schema.
-    shards = write_shards([data["web"][0], data["syn"][0], *data["web"][1:]], run, OutputConfig(shard_target_mb=0.2))
-    assert len(shards) > 1 and pl.read_parquet(run / shards[0].path)["synthetic"].is_null().any()
+    shards = write_shards([null_flags, data["syn"][0], *data["web"][1:]], run, OutputConfig(shard_target_mb=0.2))
+    assert len(shards) > 1 and pl.read_parquet(run / shards[0].path)["synthetic"].unique().to_list() in ([None, True], [True, None])
     write_manifest(run, shards, "abc", "gen", ["in.jsonl"], {"ingested": 1700, "kept": 1700, "rejected": 0, "by_reason": []})
     syn_ids = set(pl.read_parquet(data["syn"][0], columns=["id"])["id"])
 

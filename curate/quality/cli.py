@@ -47,6 +47,7 @@ def add_classifier_commands(subparsers: Any) -> argparse.ArgumentParser:
     a.add_argument("--id-field", default="id")
     a.add_argument("--max-chars", type=int, default=4000, help="characters of each document shown to the model")
     a.add_argument("--max-tokens", type=int, default=256, help="length of the model's answer")
+    a.add_argument("--config", default=None, metavar="CONFIG", help="a recipe whose top-level engine: section to use (the flags below override it)")
     a.add_argument("--engine-kind", choices=["vllm", "vllm_server", "openai"], default=None, help="default: vllm in this process")
     a.add_argument("--engine-model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
     a.add_argument("--engine-url", action="append", default=None, help="for --engine-kind openai (repeatable)")
@@ -107,20 +108,13 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from curate.quality.annotate_llm import annotate_documents
-    from curate.synth.config import EngineConfig
+    from curate.quality.annotate_llm import annotate_documents, engine_config
 
-    overrides: dict[str, Any] = {}
-    if args.engine_kind:
-        overrides["kind"] = args.engine_kind
-    if args.engine_model:
-        overrides["model"] = args.engine_model
-    if args.engine_url:
-        overrides["urls"] = args.engine_url
+    engine_cfg = engine_config(args.config, kind=args.engine_kind, model=args.engine_model, urls=args.engine_url)
     stats = annotate_documents(
         args.inputs,
         args.output,
-        EngineConfig(**overrides),
+        engine_cfg,
         args.n,
         seed=args.seed,
         max_chars=args.max_chars,
