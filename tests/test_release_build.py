@@ -285,6 +285,8 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
         syn_tokens = int(table.filter(pl.col("synthetic"))["num_tokens"].sum())
         assert abs(syn_tokens / int(table["num_tokens"].sum()) - 0.2) < 0.01
         assert manifest["mix"]["selected"]["synthetic"]["documents"] == table["synthetic"].sum() == manifest["totals"]["synthetic_rows"]
+        assert sum(p["synthetic_rows"] for p in manifest["inputs"]["parts"]) == 500 and not any(p["synthetic"] for p in manifest["inputs"]["parts"])
+        assert f"- web (curated): {len(shards)} part(s), 1,700 documents (500 of them synthetic, generated in the run)," in card_markdown(release)
 
     check(build_release_from_run(CurateConfig(name="gen"), run, release=rcfg(data, mix=MixConfig(synthetic_fraction=0.2))))
     sets = ["release.mix.synthetic_fraction=0.2", f"release.tokenizer={data['tokenizer']}", "release.plots=false", "release.shard_target_mb=0.3"]

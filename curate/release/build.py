@@ -133,9 +133,9 @@ def build_release(
 
                 # Drawn while the last shard is sealed: plots show counts, the mix and stats,
                 # never the shards' checksums (not known yet), so they need no shards here.
-                write_plots(_manifest(cfg, rcfg, name, version, parts, run_dirs, plan, schema, [], counter), stats, staging)
+                write_plots(_manifest(cfg, rcfg, name, version, parts, synthetic, run_dirs, plan, schema, [], counter), stats, staging)
             shards = writer.close()
-        manifest = _manifest(cfg, rcfg, name, version, parts, run_dirs, plan, schema, shards, counter)
+        manifest = _manifest(cfg, rcfg, name, version, parts, synthetic, run_dirs, plan, schema, shards, counter)
         _write_json(staging / "manifest.json", manifest)
         _write_json(staging / "stats.json", stats)
         from curate.release.card import write_card
@@ -625,7 +625,19 @@ def _seal(tmp: Path) -> tuple[int, str]:
 # Manifest
 
 
-def _manifest(cfg: Any, rcfg: ReleaseConfig, name: str, version: str, parts: list[PartInfo], run_dirs: list[Path], plan: MixPlan, schema: pa.Schema, shards: list[dict[str, Any]], counter: TokenCounter | None) -> dict[str, Any]:
+def _manifest(
+    cfg: Any,
+    rcfg: ReleaseConfig,
+    name: str,
+    version: str,
+    parts: list[PartInfo],
+    synthetic: np.ndarray,
+    run_dirs: list[Path],
+    plan: MixPlan,
+    schema: pa.Schema,
+    shards: list[dict[str, Any]],
+    counter: TokenCounter | None,
+) -> dict[str, Any]:
     from curate.shards import package_versions
 
     checksums = I.shard_checksums(run_dirs)
@@ -656,8 +668,9 @@ def _manifest(cfg: Any, rcfg: ReleaseConfig, name: str, version: str, parts: lis
         "inputs": {
             "runs": [_run_entry(d) for d in run_dirs],
             "parts": [
-                {"path": str(p.path), "synthetic": p.synthetic, "rows": p.rows, "bytes": p.disk_bytes, "sha256": checksums.get(str(p.path.resolve()))}
-                for p in parts
+                # synthetic: given as synthetic; synthetic_rows: rows flagged so (a run's shards mix both)
+                {"path": str(p.path), "synthetic": p.synthetic, "synthetic_rows": int(n), "rows": p.rows, "bytes": p.disk_bytes, "sha256": checksums.get(str(p.path.resolve()))}
+                for p, n in zip(parts, _per_part(synthetic, parts))
             ],
         },
         "mix": {
@@ -682,6 +695,13 @@ def _manifest(cfg: Any, rcfg: ReleaseConfig, name: str, version: str, parts: lis
         "counts": I.run_counts(run_dirs),
         "versions": versions,
     }
+
+
+def _per_part(flags: np.ndarray, parts: list[PartInfo]) -> np.ndarray:
+    """Number of true flags among each part's rows (rows are numbered part after part)."""
+    bounds = np.cumsum([0] + [p.rows for p in parts])
+    running = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+    return running[bounds[1:]] - running[bounds[:-1]]
 
 
 def _run_entry(folder: Path) -> dict[str, Any]:

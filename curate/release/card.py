@@ -87,7 +87,10 @@ def _inputs(manifest: dict[str, Any]) -> list[str]:
             lines.append(f"- {label}: none")
             continue
         rows = sum(p["rows"] for p in group)
-        lines.append(f"- {label}: {len(group)} part(s), {num(rows)} documents, {human(sum(p['bytes'] for p in group))}B")
+        # A run with generation keeps its synthetic documents in the same shards as web ones.
+        flagged = sum(p.get("synthetic_rows", 0) for p in group) if not group[0]["synthetic"] else 0
+        note = f" ({num(flagged)} of them synthetic, generated in the run)" if flagged else ""
+        lines.append(f"- {label}: {len(group)} part(s), {num(rows)} documents{note}, {human(sum(p['bytes'] for p in group))}B")
         for p in group[:MAX_LISTED_PARTS]:
             lines.append(f"  - `{p['path']}`: {num(p['rows'])} rows")
         if len(group) > MAX_LISTED_PARTS:
