@@ -21,7 +21,7 @@ import platform
 import statistics
 import time
 
-from bench.common import REPO, shared_data, write_json
+from bench.common import REPO, TimedVllm, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-engine.md"
 SYSTEM = "You are a teacher who writes clear, accurate textbook sections for students."
@@ -63,32 +63,17 @@ def main() -> None:
         prompts = [tokenizer.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True) for r in requests]
         params = [vllm.SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed) for r in requests]
 
-        # Time spent inside vLLM during our calls: the rest of our wall time is our overhead,
-        # a figure that load from other processes barely moves (unlike the two throughputs).
-        vllm_generate = llm.generate
-        inside = [0.0]
-
-        def timed_generate(*a: object, **k: object) -> object:
-            started = time.perf_counter()
-            try:
-                return vllm_generate(*a, **k)
-            finally:
-                inside[0] += time.perf_counter() - started
-
-        llm.generate = timed_generate  # the engine calls llm.generate; the baseline calls vllm_generate
+        timed = TimedVllm(llm)
 
         def bare() -> tuple[float, int, list[str]]:
-            started = time.perf_counter()
-            outs = vllm_generate(prompts, params, use_tqdm=False)
-            seconds = time.perf_counter() - started
-            return seconds, sum(len(o.outputs[0].token_ids) for o in outs), [o.outputs[0].text for o in outs]
+            return timed.bare(prompts, params)
 
         def ours() -> tuple[float, int, list[str]]:
-            inside[0] = 0.0
+            timed.inside = 0.0
             started = time.perf_counter()
             gens = engine.generate(requests)
             seconds = time.perf_counter() - started
-            overhead_ms.append(1000 * (seconds - inside[0]))
+            overhead_ms.append(1000 * (seconds - timed.inside))
             return seconds, sum(g.completion_tokens for g in gens), [g.text for g in gens]
 
         overhead_ms: list[float] = []

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, shared_data, write_json
+from bench.common import REPO, TimedVllm, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-generate.md"
 WORK = REPO / "bench" / "out" / "generate"
@@ -127,35 +127,22 @@ def main() -> None:
         ]
         params = [vllm.SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed) for p in prompts]
 
-        vllm_generate = llm.generate
-        inside = [0.0]
-
-        def timed_generate(*a: object, **k: object) -> object:
-            started = time.perf_counter()
-            try:
-                return vllm_generate(*a, **k)
-            finally:
-                inside[0] += time.perf_counter() - started
-
-        llm.generate = timed_generate  # the engine calls llm.generate; the baseline calls vllm_generate
+        timed = TimedVllm(llm)
 
         def bare() -> tuple[float, int, list[str]]:
-            started = time.perf_counter()
-            outs = vllm_generate(rendered, params, use_tqdm=False)
-            seconds = time.perf_counter() - started
-            return seconds, sum(len(o.outputs[0].token_ids) for o in outs), [o.outputs[0].text for o in outs]
+            return timed.bare(rendered, params)
 
         def ours() -> tuple[float, int, list[str]]:
             out = WORK / "stage-out"
             shutil.rmtree(out, ignore_errors=True)  # nothing reused: every run generates everything
-            inside[0] = 0.0
+            timed.inside = 0.0
             phases.clear()
             started = time.perf_counter()
             manifest = json.loads(G.generate_command(cfg, corpus_dir, args.prompts, out, engine=engine).read_text())
             seconds = time.perf_counter() - started
             gen = manifest["counts"]["generate"]["generation"]
             assert gen["requests"] == args.prompts, gen
-            breakdown.append({"total": seconds, "vllm": inside[0], **phases, "kept": manifest["counts"]["kept"]})
+            breakdown.append({"total": seconds, "vllm": timed.inside, **phases, "kept": manifest["counts"]["kept"]})
             raw = pq.read_table(out / "_work" / "generate" / "raw").to_pylist()
             by_index = {r["index"]: r["text"] for r in raw}
             return seconds, int(gen["completion_tokens"]), [by_index[p.index] for p in prompts]

@@ -83,15 +83,7 @@ def test_kill_and_rerun_gives_the_uninterrupted_result(uninterrupted: Path, tmp_
     for stage in set(stages) - set(finished) - {"generate"}:
         assert not stages[stage]["reused"], stages
 
-    # Same documents, same bytes, same ledger, same release as the run that was never killed.
-    whole = json.loads((uninterrupted / "manifest.json").read_text())
-    again = json.loads((out / "manifest.json").read_text())
-    assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in whole["shards"]]
-    assert again["counts"]["by_reason"] == whole["counts"]["by_reason"]
-    ids = pl.read_parquet(out / "data" / "*.parquet")["id"]
-    assert ids.is_unique().all()
-    assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
-    assert _release_shards(out) == _release_shards(uninterrupted)
+    _assert_same_output(out, uninterrupted)
     assert not list(out.rglob("*.tmp"))  # no half-written file survived
 
 
@@ -124,6 +116,15 @@ def test_kills_inside_dedup_shard_writing_and_release_then_rerun(uninterrupted: 
 
     rerun = _run(out, tmp_path)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
+    _assert_same_output(out, uninterrupted)
+    # No half file and no staging folder survived, and only one release version exists.
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name]
+    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".lock")) == ["v1"]
+
+
+def _assert_same_output(out: Path, uninterrupted: Path) -> None:
+    """Same documents, same bytes, same ledger, same release as the run that was never killed."""
+    whole = json.loads((uninterrupted / "manifest.json").read_text())
     again = json.loads((out / "manifest.json").read_text())
     assert [(s["path"], s["sha256"]) for s in again["shards"]] == [(s["path"], s["sha256"]) for s in whole["shards"]]
     assert again["counts"]["by_reason"] == whole["counts"]["by_reason"]
@@ -131,6 +132,3 @@ def test_kills_inside_dedup_shard_writing_and_release_then_rerun(uninterrupted: 
     assert ids.is_unique().all()
     assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
     assert _release_shards(out) == _release_shards(uninterrupted)
-    # No half file and no staging folder survived, and only one release version exists.
-    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name]
-    assert sorted(p.name for p in base.iterdir() if not p.name.startswith(".lock")) == ["v1"]
