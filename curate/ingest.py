@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -187,92 +186,239 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
     pass
 
 
+# Output of one decompress call: bounds the memory a gzip bomb can take (1 MB of zeros
+# inflates to ~1 GB) to this plus one input chunk.
+_INFLATE_MAX = 1 << 20
+_READ_CHUNK = 1 << 20
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# How much of a candidate member found after damage must decompress without error before
+# reading resumes there: the magic bytes also turn up by chance inside compressed data
+# (1 in 16M positions), and such a false start fails within a few bytes.
+_RESYNC_PROBE = 4096
+
+
+@dataclass
+class _Damage:
+    """A gzip member or zstd frame that could not be decompressed."""
+
+    unit: str  # "gzip member" or "zstd frame"
+    start: int  # byte offset of the damaged member in the compressed file
+    resume: int | None  # byte offset where reading resumed, None: nothing readable followed
+    error: str
+    at_end: bool  # found by the checksum or size check at the member's end, after its data
+
+    def describe(self, after_line: int) -> str:
+        where = f"reading resumed at the next {self.unit}, byte {self.resume}" if self.resume is not None else f"no later {self.unit} found, the rest of the file is skipped"
+        if self.at_end:
+            lost = "found by the check at its end: lines read from it before are kept and may hold altered bytes"
+        else:
+            lost = f"its lines from line {after_line + 1} on are lost (how many cannot be known)"
+        return f"{self.unit} at byte {self.start}: {self.error}; {lost}; {where}"
+
+
+@dataclass
+class _Long:
+    size: int  # bytes of a line over input.max_record_bytes, its newline included
+
+
+def _decompressor(codec: str) -> Any:
+    if codec == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)  # one gzip member, header and CRC checked
+    import zstandard
+
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def _inflate(dec: Any, data: bytes, codec: str) -> tuple[bytes, bytes]:
+    """(output, input not yet consumed). Raises the codec's error on damaged input."""
+    if codec == "gzip":
+        return dec.decompress(data, _INFLATE_MAX), dec.unconsumed_tail
+    return dec.decompress(data), b""
+
+
+def _codec_errors(codec: str) -> tuple[type[BaseException], ...]:
+    if codec == "gzip":
+        return (zlib.error,)
+    import zstandard
+
+    return (zstandard.ZstdError,)
+
+
+def _members_from(raw: BinaryIO, start: int, codec: str) -> Generator[bytes, None, _Damage | None]:
+    """Decompressed bytes of the members (gzip) or frames (zstd) from byte `start` on, in turn;
+    returns None at a clean end of file, else the first damaged one (resume not yet known)."""
+    unit = "gzip member" if codec == "gzip" else "zstd frame"
+    errors = _codec_errors(codec)
+    raw.seek(start)
+    base = start  # file offset of pending[0]
+    member = start  # file offset where the current member began
+    pending = b""
+    dec: Any = None
+    while True:
+        if not pending:
+            pending = raw.read(_READ_CHUNK)
+            if not pending:
+                if dec is not None:
+                    return _Damage(unit, member, None, "the file ends inside it (truncated)", False)
+                return None
+        if dec is None:
+            if codec == "gzip":
+                # Zero padding after a member (tape and block-device tools add it) is skipped,
+                # as gzip itself does.
+                stripped = pending.lstrip(b"\x00")
+                base += len(pending) - len(stripped)
+                pending = stripped
+                if not pending:
+                    continue
+            member = base
+            dec = _decompressor(codec)
+        while True:
+            saved = dec.copy() if codec == "gzip" else None
+            try:
+                out, tail = _inflate(dec, pending, codec)
+            except errors as exc:
+                if saved is None or not _at_end(exc):
+                    return _Damage(unit, member, None, str(exc), False)
+                # The CRC check failed after the member's data: zlib drops the output of that
+                # last call, so it is decoded again without the trailer and handed out, and a
+                # member failing its CRC keeps all its lines, not those of earlier calls only.
+                if out := _before_trailer(saved, pending):
+                    yield out
+                return _Damage(unit, member, None, str(exc), True)
+            if out:
+                yield out
+            if dec.eof:
+                rest = dec.unused_data
+                base += len(pending) - len(rest)
+                pending, dec = rest, None
+                break
+            base += len(pending) - len(tail)
+            pending = tail
+            if not pending and (codec != "gzip" or len(out) < _INFLATE_MAX):
+                break  # all input consumed and all output handed out: read more
+
+
+def _before_trailer(saved: Any, data: bytes) -> bytes:
+    """What `saved` (a gzip decompressor) gives for the longest prefix of `data` that stops
+    short of the failing trailer check: the member's data, as decoded."""
+    best, low, high = b"", 0, len(data) - 1  # the whole of `data` fails
+    while low <= high:
+        middle = (low + high) // 2
+        try:
+            best, low = saved.copy().decompress(data[:middle], _INFLATE_MAX), middle + 1
+        except zlib.error:
+            high = middle - 1
+    return best
+
+
+def _at_end(exc: BaseException) -> bool:
+    """Whether the error is the checksum or size check after a member's data (its structure
+    decoded; its bytes did not match)."""
+    message = str(exc)
+    return "incorrect data check" in message or "incorrect length check" in message
+
+
+def _opens(raw: BinaryIO, at: int, codec: str) -> bool:
+    """Whether a member starting at `at` decompresses its first bytes, or all of its data (a
+    damaged member found whole is its own ledger row), without error."""
+    raw.seek(at)
+    dec = _decompressor(codec)
+    try:
+        _inflate(dec, raw.read(_RESYNC_PROBE), codec)
+    except _codec_errors(codec) as exc:
+        return _at_end(exc)
+    return True
+
+
+def _decompressed(raw: BinaryIO, codec: str) -> Iterator[bytes | _Damage]:
+    """The decompressed bytes of a multi-member gzip or multi-frame zstd file, with a _Damage
+    where a member could not be decompressed. Deflate cannot resync inside a member, but each
+    member starts afresh: reading goes on at the next member found after the damaged one's
+    start (not after the point of failure: a damaged member can be decoded past its own end,
+    into the next one), like WARC reading does."""
+    magic = GZIP_MAGIC if codec == "gzip" else ZSTD_MAGIC
+    start: int | None = 0
+    while start is not None:
+        damage = yield from _members_from(raw, start, codec)
+        if damage is None:
+            return
+        # Candidates that fail at once are chance matches inside the damaged data, or members
+        # damaged at their start: they are part of this one damaged stretch.
+        resume = _next_member(raw, damage.start + 1, magic)
+        while resume is not None and not _opens(raw, resume, codec):
+            resume = _next_member(raw, resume + 1, magic)
+        damage.resume = resume
+        yield damage
+        start = resume
+
+
+def _plain_chunks(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(_READ_CHUNK):
+        yield chunk
+
+
+def _split_lines(chunks: Iterator[bytes | _Damage], limit: int) -> Iterator[bytes | _Long | _Damage]:
+    """Lines (without their newline) of a stream of chunks. A line over `limit` bytes is not
+    held in memory, only measured. A line cut by damage is part of what the damage cost."""
+    parts: list[bytes] = []
+    size = 0  # bytes of the line so far, counted even when not kept
+    for chunk in chunks:
+        if isinstance(chunk, _Damage):
+            parts, size = [], 0
+            yield chunk
+            continue
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            total = size + len(piece) + 1
+            if total > limit:
+                yield _Long(total)
+            else:
+                yield b"".join(parts) + piece if parts else piece
+            parts, size = [], 0
+        last = pieces[-1]
+        if last:
+            size += len(last)
+            if size <= limit:
+                parts.append(last)
+            else:
+                parts = []
+    if size:
+        yield _Long(size) if size > limit else b"".join(parts)
+
+
 @contextmanager
-def _open_lines(path: str) -> Iterator[BinaryIO]:
-    """A binary stream with readline(), decompressed by file name. fsspec's zstd fallback
-    (`zstandard.stream_reader`) has no readline() and stops after the first frame, and
-    `stream_reader(read_across_frames=True)` ends silently on a truncated frame (a .zst cut in
-    half read as an empty file), so .zst files get our own frame-checking reader."""
-    if not path.lower().endswith(".zst"):
-        with fsspec.open(path, "rb", compression="infer") as f:
-            yield f
+def _jsonl_stream(path: str, limit: int) -> Iterator[Iterator[bytes | _Long | _Damage]]:
+    """The lines of a JSONL file, decompressed by file name. gzip and zstd get our own member
+    loop (see _decompressed); fsspec's would stop at the first damaged member, and its zstd
+    reader stops after the first frame or ends silently on a truncated one."""
+    name = path.lower()
+    codec = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
+    if codec is None:
+        with fsspec.open(path, "rb", compression="infer") as f:  # plain, or .bz2/.xz with input.format set
+            yield _split_lines(_plain_chunks(f), limit)
         return
     with fsspec.open(path, "rb") as raw:
-        with io.BufferedReader(_ZstdFrames(raw), buffer_size=1 << 20) as f:
-            yield f
-
-
-class _ZstdFrames(io.RawIOBase):
-    """Decompresses every zstd frame of `raw` in turn, and raises EOFError when the input ends
-    inside a frame, like gzip does for a truncated member."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        import zstandard
-
-        self._zstd = zstandard
-        self._raw = raw
-        self._frame = zstandard.ZstdDecompressor().decompressobj()
-        self._in_frame = False  # bytes of the current frame were fed and it has not ended
-        self._out = b""
-        self._pos = 0  # how much of _out was handed out (no copying a large _out per read)
-        self._error: Exception | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out:
-            if self._error is not None:
-                raise self._error
-            chunk = self._raw.read(1 << 20)
-            if not chunk:
-                if self._in_frame:
-                    raise EOFError("the zstd stream ends inside a frame (truncated file)")
-                return 0
-            try:
-                self._feed(chunk)
-            except self._zstd.ZstdError as exc:
-                # Hand out what the good frames before the damage gave, then fail.
-                self._error = exc
-        size = min(len(buffer), len(self._out) - self._pos)
-        buffer[:size] = self._out[self._pos : self._pos + size]
-        self._pos += size
-        if self._pos == len(self._out):
-            self._out, self._pos = b"", 0
-        return size
-
-    def _feed(self, data: bytes) -> None:
-        while data:
-            self._in_frame = True
-            self._out = self._out[self._pos :] + self._frame.decompress(data)
-            self._pos = 0
-            if not self._frame.eof:
-                return
-            # A frame ended; what follows it is the next frame (zstd files are concatenations).
-            data = self._frame.unused_data
-            self._frame = self._zstd.ZstdDecompressor().decompressobj()
-            self._in_frame = False
+        yield _split_lines(_decompressed(raw, codec), limit)
 
 
 def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
     import orjson
 
-    with _open_lines(path) as f:
+    with _jsonl_stream(path, limits.max_record_bytes) as lines:
         line_no = -1
-        while True:
-            try:
-                raw = f.readline()
-            except _DECOMPRESS_ERRORS as exc:
-                yield rejected(tag, path, line_no + 1, "corrupt_compression", f"{type(exc).__name__}: {exc} (after line {line_no})")
-                return
-            if not raw:
-                return
+        for raw in lines:
+            if isinstance(raw, _Damage):
+                # The damaged stretch takes one line number: the ledger row's id (tag/line) then
+                # never collides with the id of a line read after it.
+                line_no += 1
+                yield rejected(tag, path, line_no, "corrupt_compression", raw.describe(line_no - 1))
+                continue
             line_no += 1
+            if isinstance(raw, _Long):
+                yield rejected(tag, path, line_no, "too_large", f"{raw.size} bytes > input.max_record_bytes={limits.max_record_bytes}")
+                continue
             if not raw.strip():
                 continue  # blank lines are layout, not records
-            if len(raw) > limits.max_record_bytes:
-                yield rejected(tag, path, line_no, "too_large", f"{len(raw)} bytes > input.max_record_bytes={limits.max_record_bytes}")
-                continue
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -220,6 +221,73 @@ def test_truncated_jsonl_gz_keeps_what_was_read(inputs, read, reason) -> None:
     reasons = [reason(d) for d in docs if reason(d)]
     assert reasons[-1] == "corrupt_compression"
     assert set(reasons) <= {"corrupt_compression", "malformed_json"} and len(reasons) <= 2
+
+
+def _member_lines(prefix: str, n: int) -> bytes:
+    rng = random.Random(prefix)  # varied words: deflate then uses Huffman blocks, as on real text
+    return b"".join(json.dumps({"id": f"{prefix}{i}", "text": " ".join(rng.choice(WORDS) for _ in range(60))}).encode() + b"\n" for i in range(n))
+
+
+WORDS = "the of and to in is was for on that with as by at from his an were are which this be".split()
+
+
+def test_multi_member_jsonl_gz_resumes_at_the_next_member(inputs, read, reason) -> None:
+    """Concatenated gzip files (crawl exports): a member garbled in the middle costs only that
+    member, one ledger row at the line where it starts; a cut last member is one more row."""
+    a, b, c, d = (gzip.compress(_member_lines(p, n), mtime=0) for p, n in (("a", 3), ("b", 3), ("c", 3), ("d", 1)))
+    garbled = bytearray(b)
+    garbled[12:-8] = random.Random(3).randbytes(len(b) - 20)  # header and trailer intact
+    path = inputs.bytes("export.jsonl.gz", a + bytes(garbled) + c + d[: len(d) // 2])
+    docs = read(path)
+    assert [(d.id, d.metadata[META_OFFSET]) for d in good(docs, reason)] == [("a0", 0), ("a1", 1), ("a2", 2), ("c0", 4), ("c1", 5), ("c2", 6)]
+    assert rejections(docs, reason) == [("corrupt_compression", 3), ("corrupt_compression", 7)]
+    assert [d.metadata[META_REJECT][1] for d in docs if reason(d)] == [
+        f"gzip member at byte {len(a)}: Error -3 while decompressing data: invalid code lengths set; its lines from line 3 on are lost "
+        f"(how many cannot be known); reading resumed at the next gzip member, byte {len(a) + len(b)}",
+        f"gzip member at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines from line 7 on are lost "
+        "(how many cannot be known); no later gzip member found, the rest of the file is skipped",
+    ]
+    # The same lines from .json.gz and .ndjson.gz, and a member whose magic bytes are hit.
+    no_magic = bytearray(b)
+    no_magic[1] = 0x00
+    docs = read(inputs.bytes("export.ndjson.gz", a + bytes(no_magic) + c))
+    assert [d.id for d in good(docs, reason)] == ["a0", "a1", "a2", "c0", "c1", "c2"]
+    assert [d.metadata[META_REJECT][1] for d in docs if reason(d)] == [
+        f"gzip member at byte {len(a)}: Error -3 while decompressing data: incorrect header check; its lines from line 3 on are lost "
+        f"(how many cannot be known); reading resumed at the next gzip member, byte {len(a) + len(b)}",
+    ]
+
+
+def test_gzip_member_failing_its_crc_keeps_the_lines_read(inputs, read, reason) -> None:
+    """A flipped byte that still inflates is caught only by the CRC after the member's data:
+    the lines read before are kept (flagged in the row), and reading goes on."""
+    a, b = gzip.compress(_member_lines("a", 2), mtime=0), gzip.compress(_member_lines("b", 2), mtime=0)
+    bad_crc = bytearray(a)
+    bad_crc[-8] ^= 0xFF
+    docs = read(inputs.bytes("crc.json.gz", bytes(bad_crc) + b))
+    assert [(d.id, d.metadata[META_OFFSET]) for d in docs] == [("a0", 0), ("a1", 1), (f"{source_tag(str(inputs.root / 'crc.json.gz'))}/2", 2), ("b0", 3), ("b1", 4)]
+    assert docs[2].metadata[META_REJECT] == (
+        "corrupt_compression",
+        "gzip member at byte 0: Error -3 while decompressing data: incorrect data check; found by the check at its end: lines read "
+        f"from it before are kept and may hold altered bytes; reading resumed at the next gzip member, byte {len(a)}",
+    )
+
+
+def test_multi_frame_jsonl_zst_resumes_at_the_next_frame(inputs, read, reason) -> None:
+    import zstandard
+
+    zc = zstandard.ZstdCompressor()
+    a, b, c = (zc.compress(_member_lines(p, 2)) for p in "abc")
+    broken = bytearray(b)
+    broken[4:8] = b"\xff" * 4  # the frame header: the frame cannot be decoded
+    docs = read(inputs.bytes("frames.jsonl.zst", a + bytes(broken) + c + b[: len(b) // 2]))
+    assert [(d.id, d.metadata[META_OFFSET]) for d in good(docs, reason)] == [("a0", 0), ("a1", 1), ("c0", 3), ("c1", 4)]
+    assert [(reason(d), d.metadata[META_OFFSET], d.metadata[META_REJECT][1]) for d in docs if reason(d)] == [
+        ("corrupt_compression", 2, f"zstd frame at byte {len(a)}: zstd decompressor error: Unsupported frame parameter; its lines from "
+         f"line 2 on are lost (how many cannot be known); reading resumed at the next zstd frame, byte {len(a) + len(b)}"),
+        ("corrupt_compression", 5, f"zstd frame at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines "
+         "from line 5 on are lost (how many cannot be known); no later zstd frame found, the rest of the file is skipped"),
+    ]
 
 
 # ------------------------------------------------------------------------------- Parquet

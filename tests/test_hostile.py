@@ -75,8 +75,9 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
         corpus.valid.update(r["id"] for r in records)
         return records
 
-    # -- gzip: an intact member of valid lines, then a member cut in half / garbled. Reading
-    # stops at the damage (deflate cannot resync inside a member); the member before it is kept.
+    # -- gzip: an intact member of valid lines, then a member cut in half / garbled. Deflate
+    # cannot resync inside a member, but reading resumes at the next member: the members
+    # before and after the damage are kept.
     good = _lines(valid_records("gz-cut", 3))
     # The damaged member holds one long line, so nothing of it is recoverable: the damage is
     # one ledger row at line 3 (records decompressed before a cut would rightly be kept).
@@ -84,21 +85,24 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
     tail = gzip.compress(_lines([{"id": "lost", "text": noise}]), mtime=0)
     files.bytes("gz-cut.jsonl.gz", gzip.compress(good, mtime=0) + tail[: len(tail) // 2])
     corpus.rejects.add(("gz-cut.jsonl.gz", 3, "corrupt_compression"))
-    good = _lines(valid_records("gz-bad", 3))
+    records = valid_records("gz-bad", 3)
+    before, after = _lines(records[:2]), _lines(records[2:])  # the garbled member between them
     garbled = bytearray(tail)
     garbled[10:-8] = b"\xff" * (len(garbled) - 18)  # keep the member's header, garble the deflate data
-    files.bytes("gz-bad.jsonl.gz", gzip.compress(good, mtime=0) + bytes(garbled))
-    corpus.rejects.add(("gz-bad.jsonl.gz", 3, "corrupt_compression"))
+    files.bytes("gz-bad.jsonl.gz", gzip.compress(before, mtime=0) + bytes(garbled) + gzip.compress(after, mtime=0))
+    corpus.rejects.add(("gz-bad.jsonl.gz", 2, "corrupt_compression"))
 
-    # -- zstd: the same with frames: an intact frame, then a truncated / garbled one.
+    # -- zstd: the same with frames: an intact frame, then a truncated / garbled one (and after
+    # the garbled one, an intact frame again).
     zc = zstandard.ZstdCompressor()
     ztail = zc.compress(_lines([{"id": "zlost", "text": noise}]))
     files.bytes("zst-cut.jsonl.zst", zc.compress(_lines(valid_records("zst-cut", 3))) + ztail[: len(ztail) // 2])
     corpus.rejects.add(("zst-cut.jsonl.zst", 3, "corrupt_compression"))
     zgarbled = bytearray(ztail)
     zgarbled[4:12] = b"\xff" * 8  # the frame header descriptor: the frame cannot be decoded
-    files.bytes("zst-bad.jsonl.zst", zc.compress(_lines(valid_records("zst-bad", 3))) + bytes(zgarbled))
-    corpus.rejects.add(("zst-bad.jsonl.zst", 3, "corrupt_compression"))
+    records = valid_records("zst-bad", 3)
+    files.bytes("zst-bad.jsonl.zst", zc.compress(_lines(records[:2])) + bytes(zgarbled) + zc.compress(_lines(records[2:])))
+    corpus.rejects.add(("zst-bad.jsonl.zst", 2, "corrupt_compression"))
 
     # -- JSONL with wrong types, invalid UTF-8, NUL bytes and a 50 MB line
     ok = valid_records("types", 3)

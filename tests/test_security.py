@@ -103,6 +103,45 @@ def test_symlink_in_output_leading_outside_is_refused(tmp_path: Path, inputs, co
     prepare_output(out)
 
 
+def test_release_commands_refuse_a_symlink_leading_outside(tmp_path: Path, capsys) -> None:
+    from bench.bench_release import write_parts
+    from curate.release.cli import main as release_main
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "part-00000.parquet").write_text("not curate's to delete")
+    parts = write_parts(tmp_path / "parts", docs=20, parts=1)
+
+    def refused(argv: list[str], link: Path) -> None:
+        assert release_main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"error: {link} is a symbolic link to {outside}, outside the output folder {link.parent}; curate writes and deletes "
+            "files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder\n"
+        )
+
+    # `curate release`: its output folder (where releases/NAME/VERSION is written) is checked
+    # before anything is written, and the file behind the link is untouched.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "releases").symlink_to(outside)
+    refused(["release", str(parts[0]), "--output", str(out)], out / "releases")
+    assert sorted(p.name for p in outside.iterdir()) == ["part-00000.parquet"]
+    assert (outside / "part-00000.parquet").read_text() == "not curate's to delete"
+    # `verify`, `stats` and `diff` read a release folder: a shard that is a link leading out
+    # of it is refused rather than checked, shown or compared.
+    release = tmp_path / "v1"
+    (release / "data").mkdir(parents=True)
+    (release / "data" / "train-00000.parquet").symlink_to(outside / "part-00000.parquet")
+    link = release / "data" / "train-00000.parquet"
+    (tmp_path / "v0").mkdir()
+    for argv in (["verify", str(release)], ["stats", str(release)], ["diff", str(tmp_path / "v0"), str(release)]):
+        assert release_main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"error: {link} is a symbolic link to {outside / 'part-00000.parquet'}, outside the output folder {release}; curate writes "
+            "and deletes files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder\n"
+        )
+
+
 # ---------------------------------------------------------------------------- secrets
 
 

@@ -38,6 +38,12 @@ def add_release_commands(sub: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from curate.layout import check_contained
+
+    # Through a link leading outside a release folder, verify would vouch for files that are
+    # not the release's; `release` writes and deletes under its output folder as `run` does.
+    for folder in [args.release] if args.command in ("verify", "stats") else [args.a, args.b] if args.command == "diff" else []:
+        check_contained(Path(folder))
     if args.command == "release":
         path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
         from rich.console import Console
@@ -71,6 +77,7 @@ def release_command(
     """`curate release`: a new release from earlier stages' outputs. Returns its folder."""
     from curate.config import load_config
     from curate.errors import InputError
+    from curate.layout import check_contained
     from curate.release.build import build_release, release_config, with_overrides
     from curate.release.inputs import resolve_parts
 
@@ -86,6 +93,7 @@ def release_command(
     root = Path(output) if output else (web.run_dirs[0] if web.run_dirs else None)
     if root is None:
         raise InputError("no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the release goes to FOLDER/releases/NAME/VERSION)")
+    check_contained(root)
     rcfg = with_overrides(release_config(cfg), name=name, version=version)
     return build_release(cfg, web.parts, syn.parts if syn else [], release=rcfg, run_dirs=web.run_dirs, output_root=root)
 
