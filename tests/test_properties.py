@@ -4,8 +4,11 @@ rejected); filters and annotators never raise on any text and give the same verd
 
 from __future__ import annotations
 
+import atexit
 import gzip
+import itertools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,11 +22,22 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 SUFFIXES = ["x.jsonl", "x.jsonl.gz", "x.jsonl.zst", "x.warc", "x.warc.gz", "x.parquet"]
 
 
+# One folder made at import, one numbered subfolder per example: tempfile's random names
+# inside a hypothesis example draw from the global `random`, which hypothesis warns about.
+_FOLDER = Path(tempfile.mkdtemp(prefix="curate-properties-"))
+_EXAMPLE = itertools.count()
+atexit.register(shutil.rmtree, _FOLDER, True)
+
+
 def _read(name: str, data: bytes) -> list[Document]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / name
-        path.write_bytes(data)
+    folder = _FOLDER / str(next(_EXAMPLE))
+    folder.mkdir()
+    path = folder / name
+    path.write_bytes(data)
+    try:
         return list(RecordReader([str(path)]).run())
+    finally:
+        shutil.rmtree(folder)
 
 
 def _is_rejected(doc: Document) -> bool:
