@@ -30,7 +30,10 @@ Wikipedia articles, sqlite3-doc (a documentation site the model never saw), the 
 sci.space Usenet posts, catalogue pages of held-out sections, changelogs of held-out
 packages, and the pages of the shared Common Crawl WARC.
 
-Output: train.jsonl (text, label, source, group), eval-web.jsonl, provenance.json.
+Output: train.jsonl (text, label, source, group), eval-web.jsonl, provenance.json, and the
+swapped fold of the article benchmark (train-swap.jsonl: the same data with the two halves'
+pages exchanged; eval-news-swap.jsonl: the training half's bodies), for an estimate inside
+news bodies from all 161 of them.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from curate.quality.webeval import (  # noqa: E402
     article_pages,
     boilerplate_text,
     cc_warc_pages,
+    labels_fingerprint,
     shared_data_dir,
     web_eval_set,
     wiki_articles,
@@ -479,11 +483,19 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
     train += rows
 
     bodies_pos, bodies_neg, boiler = [], [], []
+    # The swapped fold (the evaluation half's pages train, the training half's bodies
+    # evaluate): with it every one of the 161 bodies is scored by a model that never saw it.
+    swap_docs: dict[str, list[tuple[str, str]]] = {"news_edu": [], "news": [], "boilerplate": []}
+    swap_eval: list[dict] = []
     for page in article_pages(shared):
+        pid = page.page_id[:8]
         if page.heldout:
+            swap_docs["news_edu" if page.label else "news"].append((pid, page.body))
+            swap_docs["boilerplate"].append((pid, boilerplate_text(page.html, page.body)))
             continue
-        (bodies_pos if page.label else bodies_neg).append((page.page_id[:8], page.body))
-        boiler.append((page.page_id[:8], boilerplate_text(page.html, page.body)))
+        swap_eval.append({"id": f"article:{pid}", "subset": "news_body", "label": page.label, "text": page.body})
+        (bodies_pos if page.label else bodies_neg).append((pid, page.body))
+        boiler.append((pid, boilerplate_text(page.html, page.body)))
     # News is the web text the classifier must learn to tell apart; the benchmark has few
     # pages, so each body is chunked 3 times with different boundaries.
     for source, docs, label, repeats in (("news_edu", bodies_pos, 1, 3), ("news", bodies_neg, 0, 3), ("boilerplate", boiler, 0, 2)):
@@ -541,6 +553,18 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
     train = [r for lab in (0, 1) for r in (by_label[lab] if len(by_label[lab]) <= n else rng.sample(by_label[lab], n))]
     rng.shuffle(train)
 
+    # The swapped fold: the same balanced data with the article halves exchanged (bodies and
+    # their boilerplate; the re-assembled boilerplate pages stay, they hold no body text).
+    # Its own generator, so train.jsonl is the same with or without it; each class keeps the
+    # share the balance above kept.
+    srng = random.Random(f"{seed}:swap")
+    kept_share = {lab: min(1.0, n / len(by_label[lab])) for lab in (0, 1)}
+    swap = [r for r in train if r["source"] not in swap_docs]
+    for source, repeats in (("news_edu", 3), ("news", 3), ("boilerplate", 2)):
+        label = int(source == "news_edu")
+        swap += [r for r in rows_for(source, swap_docs[source], label, srng, repeats) if srng.random() < kept_share[label]]
+    srng.shuffle(swap)
+
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "train.jsonl", "w", encoding="utf-8") as f:
         for r in train:
@@ -548,10 +572,15 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
     with open(out / "eval-web.jsonl", "w", encoding="utf-8") as f:
         for r in evalrows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    for name, rows in (("train-swap.jsonl", swap), ("eval-news-swap.jsonl", swap_eval)):
+        with open(out / name, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
     kept = Counter((r["source"], r["label"]) for r in train)
     provenance = {
         "built_by": "scripts/build_quality_data.py",
         "seed": seed,
+        "labels_sha256": labels_fingerprint(),
         "chunk_words": [MIN_WORDS, MAX_WORDS],
         "shared_data": {
             "enwiki-sample-pages-articles.xml.bz2": "Wikipedia (CC BY-SA), via gensim test data; 80% of articles (title hash)",
@@ -571,6 +600,11 @@ def build(out: Path, shared: Path, seed: int, per_class: int) -> dict:
         "chunks_before_balance": counts,
         "chunks_in_train": {f"{s}:{lab}": c for (s, lab), c in sorted(kept.items())},
         "eval_web": dict(Counter(f"{r['subset']}:{r['label']}" for r in evalrows)),
+        "swap_fold": {
+            "what": "train-swap.jsonl: train.jsonl with the article halves exchanged; eval-news-swap.jsonl: the training half's bodies",
+            "chunks_in_train": dict(sorted(Counter(f"{r['source']}:{r['label']}" for r in swap if r["source"] in swap_docs).items())),
+            "eval_news_body": dict(Counter(f"news_body:{r['label']}" for r in swap_eval)),
+        },
     }
     (out / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
     return provenance

@@ -317,6 +317,20 @@ def test_cli_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert {"n", "roc_auc", "precision", "recall", "f1", "accuracy"} <= set(result) and result["n"] == 200
 
 
+def test_cli_train_with_character_ngrams(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_jsonl(tmp_path / "d.jsonl", fake_docs(200, seed=3))
+    model = tmp_path / "m.bin"
+    assert run_cli(["classifier", "train", "--input", str(data), "--output", str(model), "--epoch", "5", "--dim", "16", "--minn", "3", "--maxn", "4"]) == 0
+    card = load_card(model)
+    assert (card["hyperparameters"]["minn"], card["hyperparameters"]["maxn"]) == (3, 4)
+    # The model really cuts words into 3-4 character pieces: an unseen word gets their vectors.
+    subwords, _ = QualityModel(model).model.get_subwords("photosynthesis")
+    assert "<ph" in subwords and "hesi" in subwords and all(len(w) in (3, 4) for w in subwords if w != "photosynthesis")
+    with pytest.raises(ConfigError) as err:
+        run_cli(["classifier", "train", "--input", str(data), "--output", str(tmp_path / "x.bin"), "--minn", "5", "--maxn", "3"])
+    assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
+
+
 def test_cli_eval_defaults_to_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(20, seed=4))
     assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
@@ -391,11 +405,54 @@ def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) ->
 
 
 def test_web_eval_labels_name_real_items() -> None:
-    from curate.quality.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, article_pages, shared_data_dir
+    from curate.quality.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, RELABELLED, article_pages, shared_data_dir
 
     assert all(len(k) == 5 and k.isdigit() for k in FORUM_EDUCATIONAL)  # Usenet article numbers
     assert all(name.endswith(".en.html") for name in FAQ_NOT_EDUCATIONAL)
     pages = list(article_pages(shared_data_dir()))
-    assert {p.page_id[:8] for p in pages if p.label} == EDUCATIONAL_PAGES
+    ids = {p.page_id[:8] for p in pages}
+    assert EDUCATIONAL_PAGES <= ids and set(RELABELLED) <= ids  # every label names a real page
+    assert {p.page_id[:8] for p in pages if p.label} == EDUCATIONAL_PAGES | {k for k, v in RELABELLED.items() if v}
     held = [p for p in pages if p.heldout]
-    assert sum(p.label for p in held) == 6 and len(held) == 80  # the news subset of the card
+    # Corrections change labels, never the halves: the split is stratified on the first reading.
+    assert len(held) == 80 and sum(p.page_id[:8] in EDUCATIONAL_PAGES for p in held) == 6
+    assert sum(p.label for p in held) == 7  # the news subset of the card
+
+
+def _build_script():  # scripts/ is not a package: load the build script by path
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "build_default_quality_model.py"
+    spec = importlib.util.spec_from_file_location("build_default_quality_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cached_data_built_with_other_labels_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import curate.quality.webeval as webeval
+
+    build = _build_script()
+    assert not build._labels_current(tmp_path)  # no provenance: build the data
+    (tmp_path / "provenance.json").write_text(json.dumps({"labels_sha256": webeval.labels_fingerprint()}))
+    assert build._labels_current(tmp_path)
+    # A corrected label (here: one page back to 0) makes the cached data stale.
+    monkeypatch.setattr(webeval, "RELABELLED", {**webeval.RELABELLED, "7bb1ca90": 0})
+    assert not build._labels_current(tmp_path)
+
+
+def test_news_two_fold_pools_both_halves(trained: tuple[Path, dict, Path], tmp_path: Path) -> None:
+    model, _, _ = trained
+    build = _build_script()
+    write_jsonl(tmp_path / "train-swap.jsonl", fake_docs(200, seed=5))
+    swapped = [dict(r, subset="news_body") for r in fake_docs(30, seed=6)]
+    write_jsonl(tmp_path / "eval-news-swap.jsonl", swapped)
+    held = [dict(r, subset="news_body") for r in fake_docs(40, seed=7)] + [dict(r, subset="forum") for r in fake_docs(10, seed=8)]
+    result = build.news_two_fold(tmp_path, model, held, seed=1)
+    # 40 held-out bodies (the forum rows are not bodies) + 30 swapped ones, half of each positive.
+    assert (result["n"], result["positives"]) == (70, 35)
+    s_held = QualityModel(model).score([r["text"] for r in held[:40]])
+    assert result["roc_auc_heldout_half"] == pytest.approx(roc_auc(s_held, [r["label"] for r in held[:40]]))
+    assert result["roc_auc_swapped_half"] > 0.8  # the swapped model learnt the toy task
+    assert result["roc_auc_mean_of_halves"] == pytest.approx((result["roc_auc_heldout_half"] + result["roc_auc_swapped_half"]) / 2)
+    assert 0.8 < result["roc_auc"] <= 1.0  # pooled over the 70 bodies, both models' scores together

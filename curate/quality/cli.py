@@ -28,6 +28,8 @@ def add_classifier_commands(subparsers: Any) -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--dim", type=int, default=None)
     t.add_argument("--word-ngrams", type=int, default=None)
+    t.add_argument("--minn", type=int, default=None, help="shortest character n-gram inside words (0: none)")
+    t.add_argument("--maxn", type=int, default=None, help="longest character n-gram inside words (0: none)")
     t.add_argument("--provenance", default=None, metavar="FILE.json", help="where the data came from; copied into the model card")
 
     e = sub.add_parser("eval", help="metrics of a model on labelled JSONL: n, roc_auc, precision, recall, f1, accuracy")
@@ -69,7 +71,7 @@ def _train(args: argparse.Namespace) -> int:
     from curate.quality.train import TrainParams, train_classifier
 
     params = replace(TrainParams(), seed=args.seed)
-    for name in ("epoch", "lr", "dim", "word_ngrams"):
+    for name in ("epoch", "lr", "dim", "word_ngrams", "minn", "maxn"):
         value = getattr(args, name)
         if value is not None:
             params = replace(params, **{name: value})

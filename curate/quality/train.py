@@ -32,9 +32,10 @@ DETERMINISTIC_FIX = "pip install --no-deps fasttext-ng==0.9.3 (same API, numpy 2
 class TrainParams:
     """fastText hyper-parameters. The defaults give a 1.1 MB .ftz that trains in ~30-60 s on
     the 8.7k chunks of the default data on one core. Alternatives measured on the held-out
-    web-like set (ROC-AUC typical web / news bodies / news + boilerplate; bench/RESULTS-quality.md):
-    these defaults 0.975 / 0.784 / 0.893; epoch=5 0.975 / 0.797 / 0.898; word_ngrams=1
-    0.976 / 0.764 / 0.879 (1.3 MB). Earlier data mix: word_ngrams=3 and dim=100 no better."""
+    web-like set (ROC-AUC typical web / news bodies of both benchmark halves, 16 of 161
+    explanatory; bench/RESULTS-quality.md): these defaults 0.978 / 0.760; epoch 5, epoch 20,
+    lr 0.5, dim 64, word_ngrams 1 or 3: 0.977-0.981 / 0.749-0.766; character n-grams 3-6 or
+    4-5: 0.971-0.974 / 0.762-0.767 at 0.08x-0.27x the predict speed. None beyond noise."""
 
     # 2: bigrams separate "how to" and "you can" from "add to cart"; they scored best on the
     # news subsets, the hard part of the web set.
@@ -45,6 +46,11 @@ class TrainParams:
     lr: float = 0.2
     # Words seen fewer than 3 times are mostly names and typos that tie a chunk to its source.
     min_count: int = 3
+    # Character n-grams of minn..maxn characters inside each word (fastText subwords; 0, 0:
+    # none). They share the hash buckets with the word n-grams and cost predict time: every
+    # word of a scored page is cut into its n-grams (measured: bench/RESULTS-quality.md).
+    minn: int = 0
+    maxn: int = 0
     # Hash buckets for the bigrams: 200k x 32 floats = 25 MB in .bin, quantised away in .ftz.
     bucket: int = 200_000
     seed: int = 1
@@ -121,6 +127,8 @@ def _train_supervised(train_file: Path, params: TrainParams):
                 dim=params.dim,
                 epoch=params.epoch,
                 minCount=params.min_count,
+                minn=params.minn,
+                maxn=params.maxn,
                 wordNgrams=params.word_ngrams,
                 bucket=params.bucket,
                 loss="softmax",
@@ -168,6 +176,11 @@ def train_classifier(
         quantize = out.suffix == ".ftz"
     if not 0 < heldout < 1:
         raise ConfigError(f"heldout={heldout}: must be between 0 and 1 (exclusive). Fix: use e.g. 0.1")
+    if params.maxn and not 1 <= params.minn <= params.maxn:
+        raise ConfigError(
+            f"minn={params.minn}, maxn={params.maxn}: character n-grams need 1 <= minn <= maxn. "
+            "Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
+        )
     raw_texts, labels, info = read_labelled(input_jsonl, text_field, label_field, score_threshold, label_kind, group_field)
     texts = [normalize(t) for t in raw_texts]
     groups = info.pop("groups", None) or [None] * len(texts)

@@ -4,13 +4,15 @@ a held-out estimate of how the classifier does on the web (not on its training s
 - The article-extraction benchmark: 181 real news/blog pages; the 161 English ones were
   labelled by reading the gold body (1 = it mainly explains or teaches: a science explainer,
   a how-to guide, a health or finance explainer; 0 = event news, opinion, deals, reviews,
-  gossip, press releases). The boilerplate around each article (navigation, footers,
-  "related stories", subscription prompts) is text a crawler also meets: label 0.
+  gossip, press releases), and read again against the rubric below (`RELABELLED`). The
+  boilerplate around each article (navigation, footers, "related stories", subscription
+  prompts) is text a crawler also meets: label 0.
 - The Wikipedia sample: real encyclopedia pages, wiki markup stripped to what a web
   extractor would give. A fifth of the articles (by title hash) are held out.
 
-Pages are split in two by id, stratified by label: one half may train, the other half only
-evaluates (the `EVAL` side)."""
+Pages are split in two by id, stratified by the first-reading label: one half may train,
+the other half only evaluates (the `EVAL` side); the data build also swaps them, so that
+every body is scored once by a model that never saw it."""
 
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ from pathlib import Path
 
 from curate.errors import InputError
 
-# Page-id prefix -> label, for the English pages of the article-extraction benchmark.
-# 12 of 161 are educational: the benchmark is news, and news is mostly not.
+# Page-id prefix -> label, for the English pages of the article-extraction benchmark: the
+# first reading (12 of 161 educational: the benchmark is news, and news is mostly not). The
+# two halves are stratified on these labels and stay as they were; `RELABELLED` corrects them.
 EDUCATIONAL_PAGES = {
     "14cc2a0c",  # sciencealert: water vapour on Europa, why it matters for life
     "16c30add",  # vox: what causes Delhi's air pollution (explainer)
@@ -41,6 +44,19 @@ EDUCATIONAL_PAGES = {
     "e593d7fe",  # healthline: binge eating disorder, 15 evidence-based tips
     "ea25dd7e",  # smithsonian: plague, its forms and its history
     "f81c6c05",  # business insider: how to retire early, step by step
+}
+# Second reading against the rubric (issue #4 follow-up): the same story was 1 from one outlet
+# and 0 from another that explains as much. Four pages that report a case and then explain the
+# condition at length (about half of the text) go to 1, as their 1-labelled twins (the Forbes
+# and Live Science duvet pieces, the Smithsonian plague piece) are: 16 of 161 educational.
+# Read and kept: the short twins that only report (NY Post plague 432362af, Hawaii News Now
+# Europa f344ca5f: 0), study news with one defining paragraph (Newsweek cannabis 7f93c194,
+# phys.org hibernation e1c7023e: 0), fact checks, coaching blogs and recipe posts (0).
+RELABELLED = {
+    "7bb1ca90": 1,  # gizmodo, feather duvet lung: what HP is, why allergy tests miss it, bird fancier's lung
+    "9eef8162": 1,  # msn, the same case: a section on the disease (causes, symptoms, onset 3 weeks-5 years, diagnosis)
+    "8b194530": 1,  # the sun, plague case, then "How is the plague spread?": cause, incubation, symptoms, the two forms
+    "ba4dfe2d": 1,  # express, plague case, then the three forms, the Black Death, treatment, where it is endemic
 }
 NON_ENGLISH_PAGES = {
     "0ec95c72", "11ea381a", "20b2b649", "21486419", "23aaecd1", "3252222e", "3c6d3381",
@@ -78,7 +94,8 @@ def _hash01(key: str) -> float:
 
 def article_pages(shared: Path) -> Iterator[Page]:
     """English pages with their hand label and split. The split alternates by sorted id
-    within each label, so both halves get 6 of the 12 educational pages."""
+    within each first-reading label, so both halves got 6 of those 12 educational pages (with
+    `RELABELLED`: 7 of 80 held out, 9 of 81 on the training side)."""
     truth = json.loads((shared / ARTICLES / "ground-truth.json").read_text(encoding="utf-8"))
     english = sorted(k for k in truth if k[:8] not in NON_ENGLISH_PAGES)
     heldout: set[str] = set()
@@ -87,7 +104,8 @@ def article_pages(shared: Path) -> Iterator[Page]:
         heldout.update(ids[1::2])
     for key in english:
         raw = gzip.open(shared / ARTICLES / "html" / f"{key}.html.gz").read()
-        yield Page(key, truth[key].get("url", ""), raw, truth[key]["articleBody"], int(key[:8] in EDUCATIONAL_PAGES), key in heldout)
+        label = RELABELLED.get(key[:8], int(key[:8] in EDUCATIONAL_PAGES))
+        yield Page(key, truth[key].get("url", ""), raw, truth[key]["articleBody"], label, key in heldout)
 
 
 _LEAF_TAGS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "dd", "dt", "figcaption", "blockquote", "div", "span", "a", "button", "label"}
@@ -260,6 +278,18 @@ FAQ_NOT_EDUCATIONAL = {"index.en.html", "faqinfo.en.html", "nextrelease.en.html"
 # contact and "about us" pages (Russian, Dutch, English), a job listing, a cycling stats
 # page. None is educational: all 0.
 CC_WARC = "cc-main-2020-34-sample.warc.gz"
+
+
+def labels_fingerprint() -> str:
+    """sha256 of every hand label above: the data build records it, so a cached build made
+    before a label was corrected is rebuilt instead of silently reused."""
+    labels = {
+        "educational_pages": sorted(EDUCATIONAL_PAGES),
+        "relabelled": sorted(RELABELLED.items()),
+        "forum_educational": sorted(FORUM_EDUCATIONAL),
+        "faq_not_educational": sorted(FAQ_NOT_EDUCATIONAL),
+    }
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()
 
 
 def newsgroup_posts(wheel_or_file: Path) -> Iterator[tuple[str, str, str]]:
