@@ -160,9 +160,15 @@ def main() -> None:
     for i in range(args.repeat):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        base, base_cpu = baseline(parts, work / "bare.parquet")
+        # Interleaved, the order swapped every round: whichever runs second inherits the
+        # first one's freed memory and page cache, and the load moves between the two.
+        if i % 2 == 0:
+            base, base_cpu = baseline(parts, work / "bare.parquet")
+            seconds, cpu, path = release(parts, work, count_tokens=False)
+        else:
+            seconds, cpu, path = release(parts, work, count_tokens=False)
+            base, base_cpu = baseline(parts, work / "bare.parquet")
         bare_bytes = (work / "bare.parquet").stat().st_size
-        seconds, cpu, path = release(parts, work, count_tokens=False)
         manifest = json.loads((path / "manifest.json").read_text())
         results["runs"].append(
             {
@@ -177,6 +183,7 @@ def main() -> None:
                 "shards": manifest["totals"]["shards"],
                 "shard_bytes": [s["bytes"] for s in manifest["shards"]],
                 "load_avg_1m": round(os.getloadavg()[0], 1),
+                "first": "baseline" if i % 2 == 0 else "release",
             }
         )
         print(results["runs"][-1], flush=True)

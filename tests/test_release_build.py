@@ -139,6 +139,29 @@ def test_same_inputs_same_bytes_in_memory_or_spilled(data: dict, tmp_path: Path)
     assert shards(other_seed) != shards(in_memory)
 
 
+def test_same_bytes_and_stats_whatever_the_number_of_threads(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shards are planned before they are written and several are compressed at once; stats
+    arrive from several threads in any order. One thread, three threads and a spilled shuffle
+    give the same shards and the same stats.json, byte for byte."""
+    import curate.release.build as B
+
+    def release(root: Path, threads: int, **kwargs: object) -> tuple[list[tuple[str, str]], str]:
+        monkeypatch.setattr(B, "WRITE_THREADS", threads)
+        monkeypatch.setattr(B, "READ_THREADS", threads)
+        path = build(data, root, synthetic=True, mix=MixConfig(validation_fraction=0.1), **kwargs)
+        shards = [(s["path"], s["sha256"]) for s in json.loads((path / "manifest.json").read_text())["shards"]]
+        return shards, (path / "stats.json").read_text()
+
+    one = release(tmp_path / "one", 1)
+    three = release(tmp_path / "three", 3)
+    spilled = release(tmp_path / "spilled", 3, shuffle_memory_mb=0.5)
+    assert len(one[0]) > 3 and any(p.startswith("data/validation-") for p, _ in one[0])
+    assert three == one
+    assert spilled == one
+    stats = json.loads(one[1])
+    assert list(stats["splits"]) == ["validation", "train"] and stats["sample_rows"] == 1700
+
+
 def test_versions_increment_and_never_overwrite(data: dict, tmp_path: Path) -> None:
     first, second = build(data, tmp_path), build(data, tmp_path)
     assert (first.name, second.name) == ("v1", "v2")

@@ -1,9 +1,9 @@
 """Cutting the release order into row groups ("chunks", planned up front from Parquet
-metadata, before any text is read) and the shuffle into memory-sized groups of chunks.
-Shard boundaries are not planned here: the writer closes a shard when its written bytes
-reach the target (so shards land at the configured size however well the inputs compress),
-and names the shards once their number is known (`train-00003-of-00008.parquet`). Both
-depend only on the data, never on the machine or on how the shuffle was grouped."""
+metadata, before any text is read), the shuffle into memory-sized groups of chunks, and the
+release into shards (`train-00003-of-00008.parquet`), planned once every row's size is known
+and the compression ratio has been measured on the first rows, so that several shards can
+be compressed at once. All of it depends only on the data, never on the machine, the number
+of threads or how the shuffle was grouped."""
 
 from __future__ import annotations
 
@@ -91,3 +91,80 @@ def plan_groups(chunks: list[Chunk], memory: np.ndarray, budget_mb: float) -> li
             groups.append([chunk])
             used = size
     return groups
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """A shard: its split, its number within the split, and its row groups (chunks, the
+    last one cut where the shard is full)."""
+
+    split: str
+    index: int
+    row_groups: tuple[Chunk, ...]
+
+    @property
+    def start(self) -> int:
+        return self.row_groups[0].start
+
+    @property
+    def stop(self) -> int:
+        return self.row_groups[-1].stop
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a shard's bytes are made of, measured by writing the first rows of the release
+    with the release's writer settings: compressed bytes per uncompressed byte of row data,
+    and the footer (bytes with no row group, plus bytes per row group)."""
+
+    ratio: float
+    footer: int
+    footer_per_group: int
+
+
+# The Parquet file's magic at the start, footer length + magic at the end.
+FILE_FRAME_BYTES = 4 + 8
+
+
+def plan_shards(chunks: list[Chunk], raw: np.ndarray, measured: Measured, target: float) -> list[ShardPlan]:
+    """Cut the chunks into shards of about `target` bytes: a shard's estimate is its rows'
+    uncompressed bytes (`raw`, per release position) x the measured ratio, plus its footer;
+    the chunk that would overflow is cut at the row whose end lands nearest the target.
+    Row lengths are heavy-tailed, so a per-row estimate lands much closer than an average
+    per row. A row larger than the target still gets a shard; splits never share one."""
+    shards: list[ShardPlan] = []
+    groups: list[Chunk] = []
+    used = 0.0
+    split_of_open = ""
+
+    def close() -> None:
+        nonlocal groups, used
+        if groups:
+            index = sum(1 for s in shards if s.split == groups[0].split)
+            shards.append(ShardPlan(groups[0].split, index, tuple(groups)))
+        groups, used = [], float(FILE_FRAME_BYTES + measured.footer)
+
+    close()
+    for chunk in chunks:
+        if chunk.split != split_of_open:
+            close()
+            split_of_open = chunk.split
+        lo = chunk.start
+        while lo < chunk.stop:
+            room = target - used - measured.footer_per_group  # this row group's own metadata
+            estimate = np.cumsum(raw[lo : chunk.stop], dtype=np.float64) * measured.ratio
+            n = estimate.size
+            fits = n if estimate[-1] <= room else int(np.searchsorted(estimate, room, side="right"))
+            if fits < n and estimate[fits] - room < room - (estimate[fits - 1] if fits else 0.0):
+                fits += 1  # one more row ends nearer the target than one fewer
+            if not groups:
+                fits = max(fits, 1)
+            if fits:
+                groups.append(Chunk(chunk.split, lo, lo + fits))
+                used += float(estimate[fits - 1]) + measured.footer_per_group
+            if fits == n:
+                break
+            close()
+            lo += fits
+    close()
+    return shards

@@ -4,10 +4,14 @@ the card, the plots and `curate stats` read that file and never rescan the shard
 Counts (documents, tokens, bytes, per language, per source, per split) are exact.
 Distributions come from the first SAMPLE_ROWS positions of the release: the order is a
 seeded uniform shuffle, so those rows are a uniform sample, and every row when the release
-is smaller (then the histograms are exact too)."""
+is smaller (then the histograms are exact too). Shards are written by several threads at
+once, so pieces arrive in any order: each piece says where it starts, counts are integer
+sums, and the sample is put back in release order, so the result never depends on the
+order of arrival."""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -35,39 +39,50 @@ class StatsAccumulator:
         self.splits: dict[str, dict[str, int]] = defaultdict(_counter)
         self.sources: dict[str, dict[str, int]] = defaultdict(_counter)
         self.languages: dict[str, dict[str, int]] = defaultdict(_counter)
-        self.sample: dict[str, list[np.ndarray]] = defaultdict(list)
-        self.sampled = 0
+        self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []  # (start, sampled columns)
+        self.first: dict[str, int] = {}  # each split's first position: splits in release order
+        self._lock = threading.Lock()
 
-    def add(self, table: pa.Table, split: str) -> None:
+    @property
+    def sampled(self) -> int:
+        return sum(columns["text_bytes"].size for _, columns in self.pieces)
+
+    def add(self, table: pa.Table, split: str, start: int) -> None:
+        """The rows of release positions [start, start + table.num_rows) of `split`. Safe to
+        call from several threads: the arrays are computed outside the lock."""
         n = table.num_rows
         if n == 0:
             return
         text_bytes = _byte_lengths(table[S.TEXT])
         tokens = table[NUM_TOKENS].fill_null(0).to_numpy().astype(np.int64)
         synthetic = table[SYNTHETIC].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
-        _add(self.splits[split], text_bytes, tokens)
-        for source, mask in (("web", ~synthetic), ("synthetic", synthetic)):
-            if mask.any():
-                _add(self.sources[source], text_bytes[mask], tokens[mask])
         # Shards are written as string_view, which pyarrow's fill_null and group_by do not
         # take; language codes are a few bytes, so the cast to string costs nothing.
         per_lang = pa.table({"lang": table[S.LANG].cast(pa.string()).fill_null("unknown"), "tokens": tokens, "text_bytes": text_bytes})
-        for row in per_lang.group_by("lang").aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist():
-            bucket = self.languages[row["lang"]]
-            bucket["documents"] += row["lang_count"]
-            bucket["tokens"] += row["tokens_sum"]
-            bucket["text_bytes"] += row["text_bytes_sum"]
-        take = min(n, SAMPLE_ROWS - self.sampled)
+        languages = per_lang.group_by("lang").aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist()
+        take = min(n, SAMPLE_ROWS - start)
+        sampled: dict[str, np.ndarray] = {}
         if take > 0:
-            self.sample["text_bytes"].append(text_bytes[:take])
-            self.sample["tokens"].append(tokens[:take])
-            self.sample["synthetic"].append(synthetic[:take])
+            sampled = {"text_bytes": text_bytes[:take], "tokens": tokens[:take], "synthetic": synthetic[:take]}
             for column in self.score_columns:
-                self.sample[column].append(table[column].slice(0, take).to_numpy(zero_copy_only=False).astype(np.float64))
-            self.sampled += take
+                sampled[column] = table[column].slice(0, take).to_numpy(zero_copy_only=False).astype(np.float64)
+        with self._lock:
+            self.first[split] = min(start, self.first.get(split, start))
+            _add(self.splits[split], text_bytes, tokens)
+            for source, mask in (("web", ~synthetic), ("synthetic", synthetic)):
+                if mask.any():
+                    _add(self.sources[source], text_bytes[mask], tokens[mask])
+            for row in languages:
+                bucket = self.languages[row["lang"]]
+                bucket["documents"] += row["lang_count"]
+                bucket["tokens"] += row["tokens_sum"]
+                bucket["text_bytes"] += row["text_bytes_sum"]
+            if sampled:
+                self.pieces.append((start, sampled))
 
     def result(self) -> dict[str, Any]:
-        sample = {key: np.concatenate(parts) for key, parts in self.sample.items()}
+        pieces = [columns for _, columns in sorted(self.pieces, key=lambda p: p[0])]
+        sample = {key: np.concatenate([p[key] for p in pieces]) for key in pieces[0]} if pieces else {}
         total = sum(s["documents"] for s in self.splits.values())
         lengths: dict[str, Any] = {}
         for key in ("tokens", "text_bytes") if self.count_tokens else ("text_bytes",):
@@ -78,7 +93,7 @@ class StatsAccumulator:
         return {
             "documents": total,
             "sample_rows": self.sampled,
-            "splits": dict(self.splits),
+            "splits": {split: self.splits[split] for split in sorted(self.splits, key=self.first.__getitem__)},
             "sources": {k: self.sources.get(k, _counter()) for k in ("web", "synthetic")},
             "languages": languages,
             "lengths": lengths,
