@@ -21,7 +21,7 @@ import platform
 import statistics
 import time
 
-from bench.common import REPO, TimedVllm, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-engine.md"
 SYSTEM = "You are a teacher who writes clear, accurate textbook sections for students."
@@ -63,38 +63,27 @@ def main() -> None:
         prompts = [tokenizer.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True) for r in requests]
         params = [vllm.SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed) for r in requests]
 
-        timed = TimedVllm(llm)
+        vllm_timer = TimedVllm(llm)
 
         def bare() -> tuple[float, int, list[str]]:
-            return timed.bare(prompts, params)
+            return vllm_timer.bare(prompts, params)
 
         def ours() -> tuple[float, int, list[str]]:
-            timed.inside = 0.0
+            vllm_timer.inside = 0.0
             started = time.perf_counter()
             gens = engine.generate(requests)
             seconds = time.perf_counter() - started
-            overhead_ms.append(1000 * (seconds - timed.inside))
+            overhead_ms.append(1000 * (seconds - vllm_timer.inside))
             return seconds, sum(g.completion_tokens for g in gens), [g.text for g in gens]
 
         overhead_ms: list[float] = []
         bare(), ours()  # warm-up: first-call allocations and caches, on both sides
         overhead_ms.clear()
-        rates: dict[str, list[float]] = {"bare": [], "ours": []}
-        texts: dict[str, list[str]] = {}
-        tokens: dict[str, int] = {}
-        for r in range(args.rounds):
-            order = (("bare", bare), ("ours", ours)) if r % 2 == 0 else (("ours", ours), ("bare", bare))
-            for name, fn in order:
-                seconds, n_tokens, out = fn()
-                rates[name].append(n_tokens / seconds)
-                texts[name], tokens[name] = out, n_tokens
-                print(f"round {r + 1} {name}: {n_tokens} tokens in {seconds:.2f} s = {n_tokens / seconds:.1f} tokens/s", flush=True)
+        rounds = paired_rounds(bare, ours, args.rounds)
 
-    same = texts["bare"] == texts["ours"]
+    rates, tokens, ratio = rounds.rates, rounds.tokens, rounds.ratio
+    same = rounds.texts["bare"] == rounds.texts["ours"]
     bare_rate, our_rate = statistics.median(rates["bare"]), statistics.median(rates["ours"])
-    # Paired: each round's two runs are back to back, so they share the machine's load of the
-    # moment; the median of the per-round ratios is steadier than the ratio of the medians.
-    ratio = statistics.median(o / b for o, b in zip(rates["ours"], rates["bare"]))
     verdict = "within" if ratio >= 0.95 else "OUTSIDE"
     print(f"engine/bare output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict}); medians {our_rate:.1f} / {bare_rate:.1f}")
     overhead = statistics.median(overhead_ms)

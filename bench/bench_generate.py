@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, TimedVllm, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-generate.md"
 WORK = REPO / "bench" / "out" / "generate"
@@ -127,22 +127,22 @@ def main() -> None:
         ]
         params = [vllm.SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed) for p in prompts]
 
-        timed = TimedVllm(llm)
+        vllm_timer = TimedVllm(llm)
 
         def bare() -> tuple[float, int, list[str]]:
-            return timed.bare(rendered, params)
+            return vllm_timer.bare(rendered, params)
 
         def ours() -> tuple[float, int, list[str]]:
             out = WORK / "stage-out"
             shutil.rmtree(out, ignore_errors=True)  # nothing reused: every run generates everything
-            timed.inside = 0.0
+            vllm_timer.inside = 0.0
             phases.clear()
             started = time.perf_counter()
             manifest = json.loads(G.generate_command(cfg, corpus_dir, args.prompts, out, engine=engine).read_text())
             seconds = time.perf_counter() - started
             gen = manifest["counts"]["generate"]["generation"]
             assert gen["requests"] == args.prompts, gen
-            breakdown.append({"total": seconds, "vllm": timed.inside, **phases, "kept": manifest["counts"]["kept"]})
+            breakdown.append({"total": seconds, "vllm": vllm_timer.inside, **phases, "kept": manifest["counts"]["kept"]})
             raw = pq.read_table(out / "_work" / "generate" / "raw").to_pylist()
             by_index = {r["index"]: r["text"] for r in raw}
             return seconds, int(gen["completion_tokens"]), [by_index[p.index] for p in prompts]
@@ -150,19 +150,10 @@ def main() -> None:
         breakdown: list[dict[str, float]] = []
         bare(), ours()  # warm-up: first-call allocations, model files (lid, quality), imports
         breakdown.clear()
-        rates: dict[str, list[float]] = {"bare": [], "ours": []}
-        texts: dict[str, list[str]] = {}
-        tokens: dict[str, int] = {}
-        for r in range(args.rounds):
-            order = (("bare", bare), ("ours", ours)) if r % 2 == 0 else (("ours", ours), ("bare", bare))
-            for name, fn in order:
-                seconds, n_tokens, out_texts = fn()
-                rates[name].append(n_tokens / seconds)
-                texts[name], tokens[name] = out_texts, n_tokens
-                print(f"round {r + 1} {name}: {n_tokens} tokens in {seconds:.2f} s = {n_tokens / seconds:.1f} tokens/s", flush=True)
+        rounds = paired_rounds(bare, ours, args.rounds)
 
-    same = texts["bare"] == texts["ours"]
-    ratio = statistics.median(o / b for o, b in zip(rates["ours"], rates["bare"]))
+    rates, tokens, ratio = rounds.rates, rounds.tokens, rounds.ratio
+    same = rounds.texts["bare"] == rounds.texts["ours"]
     verdict = "within" if ratio >= 0.95 else "OUTSIDE"
     print(f"stage/bare output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict})")
     own = [b["total"] - b["vllm"] for b in breakdown]

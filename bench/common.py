@@ -6,9 +6,11 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,3 +114,31 @@ class TimedVllm:
         outs = self.raw(prompts, params, use_tqdm=False)
         seconds = time.perf_counter() - started
         return seconds, sum(len(o.outputs[0].token_ids) for o in outs), [o.outputs[0].text for o in outs]
+
+
+@dataclass
+class PairedRounds:
+    """Output tokens/s of two sides run back to back, alternating which goes first."""
+
+    rates: dict[str, list[float]]
+    texts: dict[str, list[str]]  # each side's texts from its last round
+    tokens: dict[str, int]
+
+    @property
+    def ratio(self) -> float:
+        # Each round's two runs share the machine's load of the moment, so the median of the
+        # per-round ratios is steadier than the ratio of the medians.
+        return statistics.median(o / b for o, b in zip(self.rates["ours"], self.rates["bare"]))
+
+
+def paired_rounds(bare: Callable[[], tuple[float, int, list[str]]], ours: Callable[[], tuple[float, int, list[str]]], rounds: int) -> PairedRounds:
+    """`rounds` timed runs of each side; each callable returns (seconds, tokens, texts)."""
+    result = PairedRounds({"bare": [], "ours": []}, {}, {})
+    for r in range(rounds):
+        order = (("bare", bare), ("ours", ours)) if r % 2 == 0 else (("ours", ours), ("bare", bare))
+        for name, fn in order:
+            seconds, n_tokens, texts = fn()
+            result.rates[name].append(n_tokens / seconds)
+            result.texts[name], result.tokens[name] = texts, n_tokens
+            print(f"round {r + 1} {name}: {n_tokens} tokens in {seconds:.2f} s = {n_tokens / seconds:.1f} tokens/s", flush=True)
+    return result
