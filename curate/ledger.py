@@ -20,10 +20,15 @@ def ledger_files(ledger_dir: Path) -> list[Path]:
     return sorted(p for p in ledger_dir.glob("*.parquet") if not p.name.startswith("."))
 
 
+def ledger_polars_schema() -> pl.Schema:
+    """LEDGER_SCHEMA as polars types, for building ledger rows in polars."""
+    return pl.DataFrame(S.LEDGER_SCHEMA.empty_table()).schema
+
+
 def read_ledger(ledger_dir: Path) -> pl.DataFrame:
     files = ledger_files(ledger_dir)
     if not files:
-        return pl.DataFrame(schema=pl.Schema(pl.from_arrow(S.LEDGER_SCHEMA.empty_table()).schema))
+        return pl.DataFrame(schema=ledger_polars_schema())
     return pl.concat([pl.read_parquet(f) for f in files])
 
 

@@ -73,16 +73,15 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return stage_expr.alias("_stage"), reason_expr.alias("_reason"), value_expr.alias("_value")
 
 
-def duplicate_id_rows(parts: list[Path], stage: pl.Expr | None = None) -> pl.DataFrame:
+def duplicate_id_rows(parts: list[Path], stage: pl.Expr) -> pl.DataFrame:
     """(part index, row) of every row whose id an earlier row already has, reading no text.
-    The first occurrence in input order is the one kept. With `stage` (the rejection stage
-    expression), only rows that pass every rule compete: a record rejected for its own
+    The first occurrence in input order is the one kept. Only rows that pass every rule
+    (`stage`, the rejection stage expression, is null) compete: a record rejected for its own
     reason (say a wrong-typed text) must not cost a valid record with the same id its place."""
     frames = []
     for i, p in enumerate(parts):
         frame = pl.scan_parquet(p).with_row_index("_row").with_columns(pl.lit(i, pl.Int32).alias("_part"))
-        if stage is not None:
-            frame = frame.filter(stage.is_null())  # after with_row_index: _row stays the row in the part
+        frame = frame.filter(stage.is_null())  # after with_row_index: _row stays the row in the part
         frames.append(frame.select(S.ID, "_part", "_row"))
     if not frames:
         return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32})
@@ -102,7 +101,7 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
     for index, part in enumerate(annotated):
         frame = pl.read_parquet(part).with_row_index("_row").with_columns(stage, reason, value)
         dup_rows = duplicates.filter(pl.col("_part") == index).get_column("_row")
-        is_dup = pl.col("_row").is_in(dup_rows.implode()) & pl.col("_stage").is_null()
+        is_dup = pl.col("_row").is_in(dup_rows.implode())  # only rows passing every rule are in `duplicates`
         frame = frame.with_columns(
             pl.when(is_dup).then(pl.lit(STAGE_INGEST)).otherwise(pl.col("_stage")).alias("_stage"),
             pl.when(is_dup).then(pl.lit("duplicate_id")).otherwise(pl.col("_reason")).alias("_reason"),

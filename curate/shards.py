@@ -18,7 +18,7 @@ from curate import __version__
 from curate import schema as S
 from curate.config import OutputConfig
 from curate.errors import output_error
-from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic, writing
+from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic, write_table_atomic
 from curate.stages import fault_point
 
 SHARD_PATTERN = "part-{:05d}.parquet"
@@ -119,10 +119,7 @@ def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa
         # An empty result is still a valid release: one empty shard with the declared schema,
         # so loaders and `verify` need no special case.
         final = data_dir / SHARD_PATTERN.format(0)
-        with writing(final):
-            tmp = tmp_path(final)
-            pq.write_table(schema.empty_table(), tmp, compression=compression)
-            os.replace(tmp, final)
+        write_table_atomic(schema.empty_table(), final, compression, None)
         shards.append(ShardInfo(str(final.relative_to(out_dir)), 0, final.stat().st_size, sha256_file(final)))
     _remove_stale(data_dir, {Path(s.path).name for s in shards})
     return shards

@@ -90,6 +90,7 @@ def _chained_stage(
     sections: tuple[str, ...],
     body: Callable[[CurateConfig, list[Path], Path], tuple[list[Path], list[Path]]],
     enabled: Callable[[CurateConfig], bool] = lambda cfg: True,
+    extra: Callable[[CurateConfig], list[str] | None] = lambda cfg: None,
 ) -> dict:
     """A stage that reads the previous stage's parts; keyed on the previous key plus its
     own config sections. A disabled stage passes the parts through unchanged."""
@@ -99,7 +100,7 @@ def _chained_stage(
     if not enabled(cfg):
         out = StageOutput(stage, previous.key, previous.parts, [], True, 0.0)
     else:
-        key = stage_key(previous.key, cfg, sections, stage_extra(cfg) if stage in ("dedup", "generate") else None)
+        key = stage_key(previous.key, cfg, sections, extra(cfg))
         parts = [Path(p) for p in previous.parts]
         out = run_stage(stage, key, Path(work_dir), lambda d: body(cfg, parts, d))
     _report(stage, "done")
@@ -113,14 +114,14 @@ def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
 
 @task(name="dedup")
 def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
-    return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled)
+    return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled, stage_extra)
 
 
 @task(name="generate", tags=[GPU_TAG], **RETRY)
 def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
     """Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts
     are the corpus parts followed by the generated ones."""
-    return _chained_stage("generate", config_path, deduped, work_dir, GENERATE_SECTIONS, generate_stage, lambda cfg: cfg.generate.enabled)
+    return _chained_stage("generate", config_path, deduped, work_dir, GENERATE_SECTIONS, generate_stage, lambda cfg: cfg.generate.enabled, stage_extra)
 
 
 @task(name="write")

@@ -58,6 +58,7 @@ from curate.quality.webeval import (  # noqa: E402
     article_pages,
     boilerplate_text,
     cc_warc_pages,
+    hash01,
     labels_fingerprint,
     shared_data_dir,
     web_eval_set,
@@ -404,12 +405,6 @@ def gensim_corpora(wheel: Path) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def _hash01(key: str) -> float:
-    import hashlib
-
-    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2**64
-
-
 def listing_pages(rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(train, eval) catalogue pages from `apt-cache dumpavail`: runs of 8-40 packages of one
     section, each as its name and one-line description (a software directory or shop
@@ -430,7 +425,7 @@ def listing_pages(rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple
         items = by_section[sec]
         start = rng.randrange(len(items))
         page = (f"{sec}:{start}", "\n".join(items[start : start + rng.randint(8, 40)]))
-        (held if _hash01(f"section:{sec}") < LISTING_HELDOUT_FRACTION else train).append(page)
+        (held if hash01(f"section:{sec}") < LISTING_HELDOUT_FRACTION else train).append(page)
     return train, held
 
 
@@ -448,7 +443,7 @@ def release_notes(out: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str
             base = path.name.removesuffix(".gz")
             if base in ("changelog", "changelog.Debian", "NEWS", "NEWS.Debian"):
                 text = (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")).read().decode("utf-8", "replace")
-                (held if _hash01(f"changelog:{pkg.name}") < CHANGELOG_HELDOUT_FRACTION else train).append((f"{pkg.name}/{base}", text))
+                (held if hash01(f"changelog:{pkg.name}") < CHANGELOG_HELDOUT_FRACTION else train).append((f"{pkg.name}/{base}", text))
             elif base == "copyright":
                 licences.append((pkg.name, path.read_text(encoding="utf-8", errors="replace")))
     return train, held, licences

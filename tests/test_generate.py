@@ -267,7 +267,7 @@ def _write_raw(cfg: CurateConfig, corpus_dir: Path | None, out: Path, texts: lis
     leaves behind. Returns the prompt ids."""
     parts = G.corpus_parts(corpus_dir) if corpus_dir else []
     prompts, _, _ = G.make_plan(cfg, parts, len(texts))
-    size = G.generate_section(cfg).batch_size
+    size = cfg.generate.batch_size
     raw = raw or out / "_work" / "generate" / "raw"
     raw.mkdir(parents=True)
     for b in range(0, len(prompts), size):

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 from curate.dedup.clusters import clusters, star_edges
 from curate.dedup.signatures import MinHashParams, band_column
 from curate.dedup.sigtable import SIG
+from curate.parquet_io import tmp_path
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
@@ -74,8 +75,11 @@ def partition_count(num_docs: int, workers: int, parallel: bool) -> int:
     return max(workers, -(-num_docs // PARTITION_DOCS))
 
 
+DECISIONS_SCHEMA = {"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String}
+
+
 def no_decisions() -> pl.DataFrame:
-    return pl.DataFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
+    return pl.DataFrame(schema=DECISIONS_SCHEMA)
 
 
 def cluster_partitioned(
@@ -137,7 +141,7 @@ def _files(folder: Path, q: int) -> list[Path]:
     return sorted(folder.glob(f"{q:05d}-*.parquet")) if folder.is_dir() else []
 
 
-def _read(files: list[Path], schema: dict[str, Any]) -> pl.LazyFrame:
+def scan_files(files: list[Path], schema: dict[str, Any]) -> pl.LazyFrame:
     return pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema)
 
 
@@ -150,7 +154,7 @@ def _write_buckets(frame: pl.DataFrame, by: str, P: int, folder: Path, source: i
     bucketed = frame.with_columns((pl.col(by).cast(pl.UInt64) % P).alias("_q"))
     for (q,), rows in bucketed.partition_by("_q", as_dict=True, maintain_order=True).items():
         path = folder / f"{q:05d}-{source:05d}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = tmp_path(path)
         rows.drop("_q").write_parquet(tmp, compression="lz4")
         tmp.replace(path)
 
@@ -178,7 +182,7 @@ def repeated_ids(scratch: Path, q: int) -> int:
     """Records whose id an earlier record (smaller doc) has: only the first record of an id
     takes part in dedup, the others are dropped, since `duplicate_of` could not tell which of
     two documents with one id was kept."""
-    ids = _read(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select("doc", "id")
+    ids = scan_files(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select("doc", "id")
     repeated = ids.filter(pl.col("id").is_duplicated()).filter(pl.col("doc") != pl.col("doc").min().over("id")).collect()
     out = scratch / "dupids" / f"{q:05d}.parquet"
     out.parent.mkdir(exist_ok=True)
@@ -201,7 +205,7 @@ def partition_edges(
     """Candidate edges of the keys in partition q, reduced to a star forest, shuffled by node
     for the first large-star round. Returns the forest's edge count."""
     excluded = pl.scan_parquet(sorted((scratch / "dupids").glob("*.parquet"))).select("doc")
-    keys = _read(_files(scratch / "keys", q), _KEYS).join(excluded, on="doc", how="anti")
+    keys = scan_files(_files(scratch / "keys", q), _KEYS).join(excluded, on="doc", how="anti")
     present = keys.select(pl.col("column").unique()).collect().get_column("column").to_list()
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
@@ -243,7 +247,7 @@ def large_star(adjacency: Path, smaller: Path, labels: Path, q: int, P: int) -> 
     smallest node of u's neighbourhood m(u). Also writes (node, m) shuffled by m, the final
     labels if this round finds every component a star (returned: True when every node of
     the partition is a centre with only larger neighbours or a leaf with one smaller one)."""
-    adj = _read(_files(adjacency, q), _ADJ).unique().collect()
+    adj = scan_files(_files(adjacency, q), _ADJ).unique().collect()
     smaller.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     if adj.is_empty():
@@ -261,7 +265,7 @@ def small_star(smaller: Path, adjacency: Path, q: int, P: int) -> int:
     """Small-star on the nodes of partition q: u and its smaller neighbours are all linked to
     the smallest of them. Input rows are (u, smaller neighbour); output is adjacency for the
     next large-star. Returns the edges written."""
-    adj = _read(_files(smaller, q), _ADJ).unique().collect()
+    adj = scan_files(_files(smaller, q), _ADJ).unique().collect()
     adjacency.mkdir(parents=True, exist_ok=True)
     if adj.is_empty():
         return 0
@@ -287,7 +291,7 @@ def decide(
 ) -> dict[str, int]:
     """Decisions for the clusters whose label is in partition q, plus the repeated-id
     records of partition q. Returns its counts."""
-    members = _read(_files(labels, q), {"node": pl.Int64, "label": pl.Int64}).unique().sort("node").collect()
+    members = scan_files(_files(labels, q), {"node": pl.Int64, "label": pl.Int64}).unique().sort("node").collect()
     nodes = members.get_column("node").to_numpy()
     labelled = members.get_column("label").to_numpy()
     mine = nodes[nodes < num_docs]
@@ -306,7 +310,7 @@ def decide(
         pl.col("id").alias("duplicate_of"),
     )
     decisions = pl.concat([decisions, dup_rows]).sort("doc")
-    tmp = out.with_name(f".{out.name}.tmp")
+    tmp = tmp_path(out)
     decisions.write_parquet(tmp)
     tmp.replace(out)
     reasons = decisions.get_column("reason")

@@ -38,11 +38,11 @@ import pyarrow.parquet as pq
 from curate import schema as S
 from curate.config import CurateConfig
 from curate.dedup.index import DedupIndex
-from curate.dedup.partitioned import DUPLICATE_ID, EXACT, NEAR, cluster_partitioned, keepers, read_decisions, verify  # noqa: F401 (re-exported)
+from curate.dedup.partitioned import DECISIONS_SCHEMA, cluster_partitioned, read_decisions, scan_files
 from curate.dedup.signatures import MinHashParams, params_from_config
 from curate.dedup.sigtable import QUALITY, Unit, plan_units, sign_unit
 from curate.dedup.workers import Workers
-from curate.ledger import write_ledger
+from curate.ledger import ledger_polars_schema, write_ledger
 from curate.stages import fault_point
 from curate.parquet_io import tmp_path, write_bytes_atomic
 
@@ -144,7 +144,7 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
 
     if index is not None and dedup.update_index:
         started = time.perf_counter()
-        dropped = _scan_decisions(decision_files).select("doc")
+        dropped = scan_files(decision_files, DECISIONS_SCHEMA).select("doc")
         kept = pl.scan_parquet(tables).filter(~pl.col("blank")).join(dropped, on="doc", how="anti", maintain_order="left")
         index.add_segment(kept, cfg.name, cfg.name)
         seconds["index"] = time.perf_counter() - started
@@ -159,10 +159,6 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
     stats = {"counts": counts, "seconds": {k: round(v, 3) for k, v in seconds.items()}, "params": params.describe()}
     write_bytes_atomic(json.dumps(stats, indent=2).encode() + b"\n", work_dir / "dedup-stats.json")
     return DedupResult(outputs, counts, seconds)
-
-
-def _scan_decisions(paths: list[Path]) -> pl.LazyFrame:
-    return pl.scan_parquet(paths) if paths else pl.LazyFrame(schema={"doc": pl.Int64, "reason": pl.String, "value": pl.String, "duplicate_of": pl.String})
 
 
 def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_docs: int, index: DedupIndex | None, quality: bool, workers: Workers | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -186,7 +182,7 @@ def write_part(part: Path, out: Path, ledger: Path, decisions: list[Path], offse
     write their ledger rows. Returns the rows kept. Runs in a worker."""
     pf = pq.ParquetFile(part)
     rows = pf.metadata.num_rows
-    mine = _scan_decisions(decisions).filter(pl.col("doc").is_between(offset, offset + rows - 1)).collect()
+    mine = scan_files(decisions, DECISIONS_SCHEMA).filter(pl.col("doc").is_between(offset, offset + rows - 1)).collect()
     drop = np.zeros(rows, dtype=bool)
     drop[mine.get_column("doc").to_numpy() - offset] = True
     by_row = {int(d) - offset: (r, v, k) for d, r, v, k in mine.iter_rows()}
@@ -210,7 +206,7 @@ def write_part(part: Path, out: Path, ledger: Path, decisions: list[Path], offse
                 kept += batch.num_rows
             start += mask.shape[0]
     tmp.replace(out)
-    write_ledger(pl.DataFrame(ledger_rows, schema=_ledger_polars_schema()), ledger)
+    write_ledger(pl.DataFrame(ledger_rows, schema=ledger_polars_schema()), ledger)
     return kept
 
 
@@ -242,13 +238,13 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet") for i, f in enumerate(files)]
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
-    parts = [Path(p) for p, _, _ in read]
+    parts = [Path(p) for p, _ in read]
     # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
     schema = S.DOCUMENT_SCHEMA
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
     shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
 
-    ingested = sum(n for _, n, _ in read)
+    ingested = sum(n for _, n in read)
     kept = sum(s.rows for s in shards)
     rejected = read_ledger(layout.rejected).height
     if kept + rejected != ingested:
@@ -266,10 +262,10 @@ def _size(path: str) -> int:
         return 0
 
 
-def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path) -> tuple[str, int, bool]:
+def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path) -> tuple[str, int]:
     """One input file -> a part (DOCUMENT_SCHEMA + `quality_score`, from a numeric field of
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
-    the records that could not be read. Returns (part, records, any quality score)."""
+    the records that could not be read. Returns (part, records)."""
     from curate.ingest import META_REJECT, RecordReader
     from curate.parquet_io import document_row
 
@@ -278,7 +274,6 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     schema = S.DOCUMENT_SCHEMA
     rows: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
-    any_quality = False
     total = 0
     tmp = tmp_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -293,19 +288,16 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
             record = {name: row.get(name) for name in names}
             score = (doc.metadata.get("extra") or {}).get(QUALITY)
             record[QUALITY] = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-            any_quality = any_quality or record[QUALITY] is not None
             rows.append(record)
             if len(rows) >= 10_000:
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
                 rows = []
         writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     tmp.replace(out)
-    write_ledger(pl.DataFrame(rejected, schema=_ledger_polars_schema()), ledger)
-    return str(out), total, any_quality
+    write_ledger(pl.DataFrame(rejected, schema=ledger_polars_schema()), ledger)
+    return str(out), total
 
 
-def _ledger_polars_schema() -> pl.Schema:
-    return pl.DataFrame(S.LEDGER_SCHEMA.empty_table()).schema
 
 
 # ----------------------------------------------------------------------------------- helpers

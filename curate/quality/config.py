@@ -28,10 +28,6 @@ class QualityConfig(Section):
     max_chars: int = Field(default=20_000, ge=100)
 
 
-# The keys whose values change the scores (annotate's cache key); min_score only selects.
-ANNOTATE_KEYS = ("quality.enabled", "quality.model_path", "quality.max_chars")
-
-
 def effective_min_score(cfg: QualityConfig) -> float:
     """`min_score`, or the model card's threshold when it is null (0.5 without a card)."""
     if cfg.min_score is not None:
@@ -46,12 +42,12 @@ def model_fingerprint(cfg: QualityConfig) -> str:
     same path re-scores instead of reusing stale scores ("" when quality is off)."""
     if not cfg.enabled:
         return ""
-    import hashlib
     from pathlib import Path
 
+    from curate.parquet_io import sha256_file
     from curate.quality.model import DEFAULT_MODEL
 
     path = Path(cfg.model_path or DEFAULT_MODEL)
     if not path.is_file():
         return f"missing:{path}"  # the annotator then stops the run with the fix
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)

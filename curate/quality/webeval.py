@@ -88,7 +88,7 @@ class Page:
     heldout: bool  # True: evaluation only
 
 
-def _hash01(key: str) -> float:
+def hash01(key: str) -> float:
     return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2**64
 
 
@@ -223,7 +223,7 @@ def wiki_articles(shared: Path) -> Iterator[tuple[str, str, bool]]:
                 continue
             text = clean_wikitext(raw)
             if len(text.split()) >= 150:
-                yield title, text, _hash01(f"wiki:{title}") < WIKI_HELDOUT_FRACTION
+                yield title, text, hash01(f"wiki:{title}") < WIKI_HELDOUT_FRACTION
 
 
 def web_eval_set(shared: Path) -> list[dict]:

