@@ -190,6 +190,10 @@ except ImportError:  # pragma: no cover - zstandard is a dependency
 # inflates to ~1 GB) to this plus one input chunk.
 _INFLATE_MAX = 1 << 20
 _READ_CHUNK = 1 << 20
+# zstd's decompressor takes no output limit, so it is fed this much input per call instead:
+# a zstd block can expand ~32,000x (a 3-byte RLE block header per 128 KB), so 1 KB of input
+# gives at most ~32 MB of output, where a whole read chunk could give tens of GB.
+_ZSTD_FEED = 1 << 10
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # How much of a candidate member found after damage must decompress without error before
 # reading resumes there: the magic bytes also turn up by chance inside compressed data
@@ -233,7 +237,8 @@ def _inflate(dec: Any, data: bytes, codec: str) -> tuple[bytes, bytes]:
     """(output, input not yet consumed). Raises the codec's error on damaged input."""
     if codec == "gzip":
         return dec.decompress(data, _INFLATE_MAX), dec.unconsumed_tail
-    return dec.decompress(data), b""
+    view = memoryview(data)  # slices without copying the rest of the chunk on every call
+    return dec.decompress(view[:_ZSTD_FEED]), view[_ZSTD_FEED:]
 
 
 def _codec_errors(codec: str) -> tuple[type[BaseException], ...]:
@@ -288,7 +293,7 @@ def _members_from(raw: BinaryIO, start: int, codec: str) -> Generator[bytes, Non
             if out:
                 yield out
             if dec.eof:
-                rest = dec.unused_data
+                rest = dec.unused_data + tail  # tail: input not yet fed (zstd), b"" for gzip
                 base += len(pending) - len(rest)
                 pending, dec = rest, None
                 break
@@ -323,8 +328,10 @@ def _opens(raw: BinaryIO, at: int, codec: str) -> bool:
     damaged member found whole is its own ledger row), without error."""
     raw.seek(at)
     dec = _decompressor(codec)
+    data = raw.read(_RESYNC_PROBE)
     try:
-        _inflate(dec, raw.read(_RESYNC_PROBE), codec)
+        while data and not dec.eof:
+            _, data = _inflate(dec, data, codec)
     except _codec_errors(codec) as exc:
         return _at_end(exc)
     return True

@@ -290,6 +290,28 @@ def test_multi_frame_jsonl_zst_resumes_at_the_next_frame(inputs, read, reason) -
     ]
 
 
+
+def test_zstd_bomb_is_too_large_in_bounded_memory(inputs, read, reason) -> None:
+    """32 KB of zstd that inflates to one 1 GiB line: rejected as too_large, and never held:
+    zstd takes no output limit, so the reader feeds it little input per call."""
+    import tracemalloc
+
+    import zstandard
+
+    zc = zstandard.ZstdCompressor(level=19).compressobj()
+    zeros = bytes(1 << 20)
+    bomb = b"".join(zc.compress(zeros) for _ in range(1024)) + zc.flush()
+    assert len(bomb) < 64 * 1024
+    path = inputs.bytes("bomb.jsonl.zst", bomb)
+    tracemalloc.start()
+    try:
+        (doc,) = read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (reason(doc), doc.metadata[META_REJECT][1]) == ("too_large", f"{1 << 30} bytes > input.max_record_bytes=5000000")
+    assert peak < 128 * 1024 * 1024, peak  # before the fix one call returned the whole GiB
+
 # ------------------------------------------------------------------------------- Parquet
 
 
