@@ -119,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as exc:
         # A full disk or read-only path hit by code that does not name its file (a library's
-        # own writer): still a message and the fix, not a traceback.
-        from curate.errors import output_error
+        # own writer), or a file this user may not access: still a message and the fix, not a
+        # traceback. Which call failed is unknown here, so an unreadable input is not "cannot write".
+        from curate.errors import last_resort_error
 
-        error = output_error(exc, getattr(exc, "filename", None) or getattr(args, "output", None) or "the output folder")
+        error = last_resort_error(exc, getattr(args, "output", None))
         if error is None:
             raise
         print(f"error: {error}", file=sys.stderr)
@@ -139,10 +140,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.curate_corpus import STAGES, curate_corpus, plan, set_progress_hook
-
-    # Validate config, inputs and output before Prefect starts anything.
-    plan(args.config, args.overrides, args.inputs, args.output)
+    from flows.curate_corpus import STAGES, curate_corpus, planned, set_progress_hook
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -156,7 +154,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     set_progress_hook(hook)
     try:
-        with progress:
+        # Config, inputs and output are validated before Prefect starts anything, and the flow
+        # run takes that plan instead of making it again.
+        with planned(args.config, args.overrides, args.inputs, args.output), progress:
             manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
     finally:
         set_progress_hook(None)

@@ -381,6 +381,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"config {p} is not valid YAML: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"config {p} is not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}. Fix: make it readable by this user, or pass another recipe") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

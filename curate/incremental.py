@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,18 +112,29 @@ def fingerprint(path: str) -> Fingerprint:
     return Fingerprint(path=path, size=int(info.get("size") or 0), mtime=str(mtime))
 
 
+def new_fingerprints(all_files: list[str], state: State) -> list[Fingerprint]:
+    """The fingerprints of the files of `all_files` (in their order) that no successful run
+    recorded. Pass them to `record_batch` after the batch succeeded: a file is fingerprinted
+    once per run, and one rewritten while the batch ran stays new for the next run."""
+    fingerprints = (fingerprint(f) for f in all_files)
+    return [fp for fp in fingerprints if fp.key not in state.processed]
+
+
 def new_files(all_files: list[str], state: State) -> list[str]:
-    """The files of `all_files` (in their order) whose fingerprint no successful run recorded."""
-    return [f for f in all_files if fingerprint(f).key not in state.processed]
+    """The paths of `new_fingerprints(all_files, state)`."""
+    return [fp.path for fp in new_fingerprints(all_files, state)]
 
 
-def record_batch(state: State, files: list[str], batch: Batch) -> State:
-    """`state` with `files` marked processed and `batch` appended (call after success only)."""
-    for f in files:
-        fp = fingerprint(f)
-        # A rewritten file replaces its older fingerprint: the state lists each path once.
-        state.processed = {k: v for k, v in state.processed.items() if v.path != f}
-        state.processed[fp.key] = fp
+def record_batch(state: State, files: Sequence[Fingerprint | str], batch: Batch) -> State:
+    """`state` with `files` marked processed and `batch` appended (call after success only).
+    Fingerprints from `new_fingerprints` are recorded as they are; a bare path is
+    fingerprinted now."""
+    recorded = [f if isinstance(f, Fingerprint) else fingerprint(f) for f in files]
+    paths = {fp.path for fp in recorded}
+    # A rewritten file replaces its older fingerprint, so the state lists each path once. One
+    # pass over the recorded files, not one per new file: the state grows with every batch.
+    state.processed = {k: v for k, v in state.processed.items() if v.path not in paths}
+    state.processed.update((fp.key, fp) for fp in recorded)
     state.batches.append(batch)
     return state
 

@@ -4,11 +4,15 @@ pipeline, with the stage, the reason, and the value behind it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from curate import schema as S
 from curate.parquet_io import write_table_atomic
+
+if TYPE_CHECKING:
+    from curate.layout import Layout
 
 
 def write_ledger(rows: pl.DataFrame, final: Path) -> Path:
@@ -39,3 +43,13 @@ def reason_counts(ledger_dir: Path) -> list[dict]:
         return []
     counts = ledger.group_by("stage", "reason").agg(pl.len().alias("documents")).sort(["documents", "stage", "reason"], descending=[True, False, False])
     return counts.to_dicts()
+
+
+def account(ingested: int, layout: Layout, kept: int) -> dict[str, Any]:
+    """Counts for the manifest and summary, and the ledger invariant: kept + rejected = ingested.
+    A mismatch is a bug in curate, never a property of the data, so it fails the run.
+    (`curate run`'s write task and `curate generate` both check it here.)"""
+    rejected = read_ledger(layout.rejected).height
+    if kept + rejected != ingested:
+        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
+    return {"ingested": ingested, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected)}

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
 from filters.language import META_LANG, META_LANG_SCORE
 
 TMP_SUFFIX = ".tmp"
+COPY_BUFFER_BYTES = 1 << 20  # copy_atomic's chunk: few syscalls, little memory
 
 
 def tmp_path(final: Path) -> Path:
@@ -32,9 +33,10 @@ def tmp_path(final: Path) -> Path:
 
 @contextmanager
 def writing(final: Path) -> Iterator[None]:
-    """Around the write of `final` (through its temp file): a full disk or a read-only path
-    becomes an OutputError naming `final` and the fix, and the half-written temp file is
-    removed (it holds space the rerun needs, and is never a result)."""
+    """Around the write calls of `final` (through its temp file): a full disk or a read-only
+    path becomes an OutputError naming `final` and the fix, and the half-written temp file is
+    removed (it holds space the rerun needs, and is never a result). Only write calls: a
+    permission failure while reading is not "cannot write" (curate.errors.output_error)."""
     try:
         yield
     except Exception as exc:
@@ -72,10 +74,12 @@ def write_bytes_atomic(data: bytes, final: Path) -> None:
 
 def copy_atomic(source: Path, final: Path) -> None:
     """Copy `source` to `final` through a temp file, renamed when complete."""
-    with writing(final):
-        tmp = tmp_path(final)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, final)
+    with open(source, "rb") as src:  # opened outside writing(): an unreadable source is not an output error
+        with writing(final):
+            tmp = tmp_path(final)
+            with open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, COPY_BUFFER_BYTES)
+            os.replace(tmp, final)
 
 
 def _fsync(path: Path) -> None:
@@ -137,19 +141,37 @@ class AnnotatedWriter(PipelineStep):
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         final = Path(self.folder) / f"{rank:05d}.parquet"
+        tmp = tmp_path(final)
         with writing(final):
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = tmp_path(final)
-            batch: list[dict[str, Any]] = []
-            with pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd") as writer:
-                for doc in data:
-                    batch.append(document_row(doc))
-                    self.stat_update("written")
-                    if len(batch) >= self.batch_rows:
-                        writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
-                        batch = []
-                if batch:
-                    writer.write_table(rows_to_table(batch, S.ANNOTATED_SCHEMA))
-            _fsync(tmp)
-            os.replace(tmp, final)
+            writer = pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd")
+        try:
+            # Pulling documents runs every upstream step (reading inputs, loading models), so
+            # only the write calls are inside writing(): an unreadable input is not "cannot write".
+            for rows in self._row_batches(data):
+                with writing(final):
+                    writer.write_table(rows_to_table(rows, S.ANNOTATED_SCHEMA))
+            with writing(final):
+                writer.close()
+                _fsync(tmp)
+                os.replace(tmp, final)
+        except BaseException:
+            # Whatever failed (upstream or a write), the half-written temp file is never a result.
+            # The error that got us here is the one to report, not one from cleaning up.
+            with suppress(Exception):
+                writer.close()
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
         yield from ()
+
+    def _row_batches(self, data: DocumentsPipeline) -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for doc in data:
+            batch.append(document_row(doc))
+            self.stat_update("written")
+            if len(batch) >= self.batch_rows:
+                yield batch
+                batch = []
+        if batch:
+            yield batch

@@ -52,6 +52,10 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
+class _ReadFailed(Exception):
+    """Reading an input part failed: its errno (EACCES, EIO) must not read as "cannot write"."""
+
+
 def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa.Schema = S.DOCUMENT_SCHEMA) -> list[ShardInfo]:
     """Concatenate `parts` in order into shards of about `shard_target_mb` on disk. Each shard is
     written under a temporary name and renamed when complete. Same input, same bytes."""
@@ -82,7 +86,14 @@ def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa
 
     def write_all() -> None:
         nonlocal writer, sink, rows, final
-        for batch in _batches(parts, cfg.row_group_rows):
+        batches = iter(_batches(parts, cfg.row_group_rows))
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except Exception as exc:
+                raise _ReadFailed() from exc
             if batch.num_rows == 0:
                 continue
             if writer is None:
@@ -111,6 +122,8 @@ def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa
             except Exception:
                 pass
             tmp_path(final).unlink(missing_ok=True)
+        if isinstance(exc, _ReadFailed):
+            raise exc.__cause__ from None  # a part that cannot be read is not a write error
         error = output_error(exc, final or data_dir)
         if error is None:
             raise

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
 from curate.ingest import resolve_inputs
 from curate.layout import Layout, prepare_output
-from curate.ledger import reason_counts, read_ledger
+from curate.ledger import account
 from curate.parquet_io import copy_atomic, write_bytes_atomic
 from curate.select import run_select
 from curate.shards import write_manifest, write_shards
@@ -171,15 +172,6 @@ def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
         copy_atomic(part, ledger_dir / part.name)
 
 
-def account(ingested: int, layout: Layout, kept: int) -> dict[str, Any]:
-    """Counts for the manifest and summary, and the ledger invariant: kept + rejected = ingested.
-    A mismatch is a bug in curate, never a property of the data, so it fails the run."""
-    rejected = read_ledger(layout.rejected).height
-    if kept + rejected != ingested:
-        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
-    return {"ingested": ingested, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected)}
-
-
 @flow(name="curate-corpus", log_prints=True)
 def curate_corpus(
     config_path: str,
@@ -190,7 +182,10 @@ def curate_corpus(
     """Curate raw web data into sharded Parquet. Returns the path of `manifest.json`."""
     logger = get_run_logger()
     started = time.perf_counter()
-    cfg, files, layout = plan(config_path, overrides or [], inputs, output)
+    # Planned already when the CLI called `planned` with these arguments (it validates before
+    # Prefect starts); a deployment's run, or any other direct call, plans here.
+    arguments = (config_path, list(overrides or []), inputs, output)
+    cfg, files, layout = _planned.get(_plan_key(*arguments)) or plan(*arguments)
     resolved = str(layout.resolved_config)
     work = str(layout.work)
     logger.info("curating %d input file(s) into %s", len(files), layout.root)
@@ -228,7 +223,30 @@ def curate_corpus(
     return manifest_path
 
 
-def plan(config_path: str, overrides: list[str], inputs: list[str] | None, output: str | None) -> tuple[CurateConfig, list[str], Layout]:
+Plan = tuple[CurateConfig, list[str], Layout]
+PlanKey = tuple[str, tuple[str, ...], tuple[str, ...], str | None]
+_planned: dict[PlanKey, Plan] = {}
+
+
+def _plan_key(config_path: str, overrides: list[str], inputs: list[str] | None, output: str | None) -> PlanKey:
+    return (str(config_path), tuple(overrides), tuple(inputs or ()), output)
+
+
+@contextmanager
+def planned(config_path: str, overrides: list[str], inputs: list[str] | None, output: str | None) -> Iterator[Plan]:
+    """`plan` now, for a caller that runs `curate_corpus` with the same arguments inside the
+    block, in this process (the CLI): a bad recipe fails before Prefect starts, and the flow
+    run takes this plan instead of making it again (a second walk of the output folder, a
+    second executor check). Gone after the block, so a later run plans afresh."""
+    key = _plan_key(config_path, overrides, inputs, output)
+    _planned[key] = plan(config_path, overrides, inputs, output)
+    try:
+        yield _planned[key]
+    finally:
+        _planned.pop(key, None)
+
+
+def plan(config_path: str, overrides: list[str], inputs: list[str] | None, output: str | None) -> Plan:
     """Everything that can fail before work starts: config, inputs, output folder."""
     extra = list(overrides)
     if output:

@@ -21,11 +21,10 @@ from prefect.artifacts import create_table_artifact
 
 from curate.config import load_config
 from curate.errors import InputError
-from curate.incremental import Batch, load_state, new_files, now, record_batch, save_state, state_path, stream_lock
+from curate.incremental import Batch, load_state, new_fingerprints, now, record_batch, save_state, state_path, stream_lock
 from curate.ingest import resolve_inputs
-from curate.release.build import build_release, build_release_from_run, release_config, with_overrides
-from curate.release.inputs import resolve_parts
-from flows.curate_corpus import curate_corpus
+from curate.release.build import build_release_from_run, release_config, with_overrides
+from flows.curate_corpus import _artifact_key, curate_corpus
 
 
 def list_inputs(input_prefix: str, declared_format: str) -> list[str]:
@@ -72,8 +71,7 @@ def release_batch_task(run_dir: str, name: str, batch: int, output_root: str) ->
         logger.warning("release %s %s already exists (an earlier attempt of this batch): kept as it is", name, version)
         return str(existing)
     rcfg = with_overrides(release_config(cfg), name=name, version=version)
-    found = resolve_parts([run_dir])
-    return str(build_release(cfg, found.parts, [], release=rcfg, run_dirs=found.run_dirs, output_root=Path(output_root)))
+    return str(build_release_from_run(cfg, Path(run_dir), release=rcfg, output_root=Path(output_root)))
 
 
 @flow(name="curate-incremental", log_prints=True)
@@ -89,7 +87,8 @@ def curate_incremental(config_path: str, input_prefix: str, output_root: str, ov
         path = state_path(root, name)
         state = load_state(path, name)
         files = list_inputs(input_prefix, base.input.format)
-        todo = new_files(files, state)
+        new = new_fingerprints(files, state)  # fingerprinted once: these are what the state records
+        todo = [fp.path for fp in new]
         if not todo:
             logger.info("no new input files under %s (%d already curated): nothing to do", input_prefix, len(files))
             return {}
@@ -100,9 +99,9 @@ def curate_incremental(config_path: str, input_prefix: str, output_root: str, ov
         release_dir = release_batch_task(str(out), name, number, str(root)) if release else None
         counts = json.loads(Path(manifest_path).read_text())["counts"]
         record = Batch(number, todo, str(out), release_dir, counts["kept"], counts["rejected"], now())
-        save_state(record_batch(state, todo, record), path)  # only now: a failure above retries the same files
+        save_state(record_batch(state, new, record), path)  # only now: a failure above retries the same files
     create_table_artifact(
-        key="curate-incremental-" + "".join(c if c.isalnum() else "-" for c in name.lower()),
+        key=_artifact_key(name).replace("curate-summary-", "curate-incremental-"),
         table=[{"batch": b.batch, "files": len(b.files), "kept": b.kept, "rejected": b.rejected, "release": b.release or ""} for b in state.batches],
         description=f"incremental batches of {name}",
     )

@@ -2,15 +2,18 @@
 every edge or every cluster.
 
 P partitions (P = 1 for small inputs; else at least `executor.workers`, and one per
-PARTITION_DOCS documents) and five steps, each a set of independent jobs for `Workers.map`
+PARTITION_DOCS documents) and these steps, each a set of independent jobs for `Workers.map`
 (local processes or Ray tasks), exchanging Parquet files under one scratch folder:
 
     bucket   per signature unit   long rows (doc, column, key) of the exact key and every band,
                                   and (doc, id), each written to the partition `key % P`
+    index    per index segment    the same long rows for an earlier release (node numbers
+                                  above this run's documents), in one pass over the segment
     ids      per partition        records whose id an earlier record already has
     edges    per partition        star edges per (column, key) group, edges to earlier releases
                                   in the index, then a local connected-components pass that
                                   reduces them to a star forest (node -> smallest node)
+    hits     per index segment    id and exact key of the segment rows that matched anything
     stars    per partition, repeated
                                   alternating large-star / small-star (Kiveris et al., "Connected
                                   Components in MapReduce and Beyond", SoCC 2014) over the forest
@@ -25,21 +28,35 @@ edges are the same edges; local forests keep connectivity; every component ends 
 its smallest node, whatever the partitioning; a cluster is decided by one job. The survivor
 rules are the ones `keepers` always applied.
 
+Reads: a key file (and an index one) holds one row group per column, so the edges job reads
+each row group of its partition once, one column at a time; an index segment is read once,
+by its `index` job (and the matched rows' ids once, by `hits`), not once per partition; with
+verification, a partition's candidate edges of every band are checked together, in one read
+of the signature tables per partition (not one per band). tests/test_dedup_partitioned_io.py
+counts these reads. (`decide` still reads the tables' id/length/quality/exact columns once
+per partition, ~40 B per document each time.)
+
 Memory per job, with 14 bands and P partitions of N documents: bucket, one unit (50k
-documents, ~20 MB of rows); ids, N/P ids; edges, one column's rows of its partition at a
-time (N/P x ~26 B: ~26 MB at PARTITION_DOCS) plus its edges; stars and decide, the edges or
-members of 1/P of the documents that have a duplicate. Only the partition count and the
-per-partition results (a bool, a few counts) come back to the driver.
+documents, ~20 MB of rows); index, one batch of a segment (SEGMENT_BATCH_ROWS); ids, N/P
+ids; edges, one column's rows of its partition at a time (N/P x ~26 B: ~26 MB at
+PARTITION_DOCS) plus one index row group, plus its edges (and, when verifying, 448 B of
+signature per document in a candidate edge); stars and decide, the edges or members of 1/P
+of the documents that have a duplicate. Only the partition count and the per-partition
+results (a bool, a few counts) come back to the driver. Disk while clustering runs: ~190 B
+of shuffled key rows per document and per index document (14 bands + exact key, lz4).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.dedup.clusters import clusters, star_edges
@@ -60,13 +77,18 @@ DUPLICATE_ID = "duplicate_id"
 # a job stays in the low hundreds of MB however large the corpus (more partitions, not
 # bigger ones). The cost: bucket writes units x P small files.
 PARTITION_DOCS = 1_000_000
+# Segment rows per batch of the index job: 100k rows x 15 columns of long rows is ~40 MB, and
+# each batch adds one row group per column to each partition's file (so an edges job streams
+# the index in row groups of 100k/P rows and never holds a column of it whole).
+SEGMENT_BATCH_ROWS = 100_000
 EXACT_COLUMN = -1  # `column` of exact-key rows; bands are 0..bands-1
 # Large-star/small-star needs O(log^2 n) rounds; 64 is far beyond any real graph, and hitting
 # it means a bug, not a big corpus.
 MAX_ROUNDS = 64
 _EMPTY = np.empty(0, np.int64)
-_KEYS = {"doc": pl.Int64, "column": pl.Int16, "k1": pl.UInt64, "k2": pl.UInt64}
+_KEYS_ARROW = pa.schema([("doc", pa.int64()), ("column", pa.int16()), ("k1", pa.uint64()), ("k2", pa.uint64())])
 _ADJ = {"u": pl.Int64, "nb": pl.Int64}
+_HITS = {"node": pl.Int64, "id": pl.String, "exact_hi": pl.UInt64, "exact_lo": pl.UInt64, "release": pl.String}
 
 
 def partition_count(num_docs: int, workers: int, parallel: bool) -> int:
@@ -101,18 +123,22 @@ def cluster_partitioned(
     scratch.mkdir(parents=True)
     P = partition_count(num_docs, workers.count, parallel)
     segments = index.query_segments(cfg.name) if index is not None else []
-    bases = np.cumsum([0] + [s.rows for s in segments])  # index node = num_docs + base + row
+    # Index node = num_docs + the rows of the segments before it + its row in its segment.
+    firsts = [num_docs + int(b) for b in np.cumsum([0] + [s.rows for s in segments])[:-1]]
+    paths = [index.root / s.file for s in segments] if index is not None else []
     qs = range(P)
 
     blanks = workers.map(bucket_unit, [(t, scratch, u, P, dedup.exact, dedup.near, params.bands) for u, t in enumerate(tables)], parallel)
+    workers.map(bucket_segment, [(p, scratch, s, P, first, dedup.exact, dedup.near, params.bands) for s, (p, first) in enumerate(zip(paths, firsts))], parallel)
     counts = {"blank_skipped": int(sum(blanks))}
     workers.map(repeated_ids, [(scratch, q) for q in qs], parallel)
     verify_threshold = dedup.verify_threshold if dedup.near else 0.0
-    workers.map(partition_edges, [(scratch, q, P, params.bands, tables, verify_threshold, index, segments, bases, num_docs) for q in qs], parallel)
+    workers.map(partition_edges, [(scratch, q, P, tables, verify_threshold) for q in qs], parallel)
+    workers.map(segment_hits, [(p, s, seg.name, first, seg.rows, scratch) for s, (p, seg, first) in enumerate(zip(paths, segments, firsts))], parallel)
 
     labels = star_rounds(scratch, P, workers, parallel)
     outs = [scratch / f"decisions-{q:05d}.parquet" for q in qs]
-    found = workers.map(decide, [(cfg, labels, q, tables, num_docs, segments, bases, index, quality, scratch, out) for q, out in zip(qs, outs)], parallel)
+    found = workers.map(decide, [(cfg, labels, q, tables, num_docs, quality, scratch, out) for q, out in zip(qs, outs)], parallel)
     for key in (EXACT, NEAR, DUPLICATE_ID, "clusters", "from_index"):
         counts[key] = int(sum(f[key] for f in found))
     return outs, counts
@@ -159,6 +185,87 @@ def _write_buckets(frame: pl.DataFrame, by: str, P: int, folder: Path, source: i
         tmp.replace(path)
 
 
+class KeyWriter:
+    """Long key rows (doc, column, k1, k2) shuffled to folder/<partition>-<source>.parquet by
+    k1 mod P, one row group per `write` of one column's rows (so a reader of one column
+    touches only its row groups). A file appears, complete, on `close`; partitions that get no rows
+    get no file."""
+
+    def __init__(self, folder: Path, P: int, source: int) -> None:
+        self.folder = folder
+        self.P = P
+        self.source = source
+        self._open: dict[int, tuple[Path, pq.ParquetWriter]] = {}
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, column: pl.DataFrame) -> None:
+        """Rows of one column: one row group in each partition's file they fall in."""
+        if column.is_empty():
+            return
+        bucketed = column.with_columns((pl.col("k1") % self.P).alias("_q"))
+        for (q,), rows in bucketed.partition_by("_q", as_dict=True, maintain_order=True).items():
+            self._writer(int(q)).write_table(rows.drop("_q").to_arrow().cast(_KEYS_ARROW))
+
+    def _writer(self, q: int) -> pq.ParquetWriter:
+        if q not in self._open:
+            final = self.folder / f"{q:05d}-{self.source:05d}.parquet"
+            tmp = tmp_path(final)
+            # Statistics of `column` only (readers find row groups by them); no dictionary for
+            # doc and k1, which are distinct or random: it would be tried and dropped per page.
+            writer = pq.ParquetWriter(tmp, _KEYS_ARROW, compression="lz4", use_dictionary=["column", "k2"], write_statistics=["column"])
+            self._open[q] = (final, writer)
+        return self._open[q][1]
+
+    def close(self) -> None:
+        for final, writer in self._open.values():
+            writer.close()
+            tmp_path(final).replace(final)
+        self._open.clear()
+
+    def __enter__(self) -> KeyWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if kind is None:
+            self.close()
+        else:
+            for final, writer in self._open.values():
+                writer.close()
+                tmp_path(final).unlink(missing_ok=True)
+
+
+def column_groups(files: list[Path]) -> dict[int, list[tuple[Path, int, pq.FileMetaData]]]:
+    """Column -> the (file, row group, file footer) triples holding its rows, from the files'
+    footers only (each read once: `read_group` reuses it)."""
+    found: dict[int, list[tuple[Path, int, pq.FileMetaData]]] = {}
+    for path in files:
+        meta = pq.read_metadata(path)
+        at = meta.schema.names.index("column")
+        for g in range(meta.num_row_groups):
+            stats = meta.row_group(g).column(at).statistics
+            if stats is None or not stats.has_min_max or stats.min != stats.max:
+                raise RuntimeError(f"{path} row group {g} holds more than one key column; this is a bug in curate")
+            found.setdefault(int(stats.min), []).append((path, g, meta))
+    return found
+
+
+def read_group(path: Path, group: int, meta: pq.FileMetaData) -> pl.DataFrame:
+    """(doc, k1, k2) of one row group of a key file: the only way the edges job reads keys."""
+    table = pq.ParquetFile(path, metadata=meta).read_row_group(group, columns=["doc", "k1", "k2"])
+    return pl.from_arrow(table)  # type: ignore[return-value]
+
+
+def _key_columns(frame: pl.DataFrame, exact: bool, near: bool, bands: int) -> Iterator[pl.DataFrame]:
+    """Long rows (doc, column, k1, k2), one frame per column: the exact key of every row,
+    the bands of the rows with shingles."""
+    if exact:
+        yield frame.select("doc", pl.lit(EXACT_COLUMN, pl.Int16).alias("column"), pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2"))
+    if near:
+        shingled = frame.filter(pl.col("has_shingles"))
+        for b in range(bands):
+            yield shingled.select("doc", pl.lit(b, pl.Int16).alias("column"), pl.col(band_column(b)).alias("k1"), pl.lit(0, pl.UInt64).alias("k2"))
+
+
 def bucket_unit(table: Path, scratch: Path, unit: int, P: int, exact: bool, near: bool, bands: int) -> int:
     """One signature table -> its key rows and ids, shuffled to partitions. Returns the
     number of blank documents (skipped by both exact and near dedup)."""
@@ -166,16 +273,24 @@ def bucket_unit(table: Path, scratch: Path, unit: int, P: int, exact: bool, near
     # polars' hash is stable within a version, and every job runs the same pinned version.
     ids = frame.select("doc", "id", (pl.col("id").hash(seed=0) % P).alias("_h"))
     _write_buckets(ids, "_h", P, scratch / "ids", unit)
-    parts: list[pl.DataFrame] = []
-    if exact:
-        parts.append(frame.filter(~pl.col("blank")).select("doc", pl.lit(EXACT_COLUMN, pl.Int16).alias("column"), pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2")))
-    if near:
-        shingled = frame.filter(~pl.col("blank") & pl.col("has_shingles"))
-        for b in range(bands):
-            parts.append(shingled.select("doc", pl.lit(b, pl.Int16).alias("column"), pl.col(band_column(b)).alias("k1"), pl.lit(0, pl.UInt64).alias("k2")))
-    keys = pl.concat(parts) if parts else pl.DataFrame(schema=_KEYS)
-    _write_buckets(keys, "k1", P, scratch / "keys", unit)
+    with KeyWriter(scratch / "keys", P, unit) as out:
+        for column in _key_columns(frame.filter(~pl.col("blank")), exact, near, bands):
+            out.write(column)
     return int(frame.get_column("blank").sum())
+
+
+def bucket_segment(segment: Path, scratch: Path, source: int, P: int, first_node: int, exact: bool, near: bool, bands: int) -> int:
+    """One index segment -> its key rows, shuffled to partitions like a unit's, in one pass
+    (a segment holds only kept, non-blank documents). Returns the rows read."""
+    columns = (["exact_hi", "exact_lo"] if exact else []) + (["has_shingles", *[band_column(b) for b in range(bands)]] if near else [])
+    node = first_node
+    with KeyWriter(scratch / "index", P, source) as out:
+        for batch in pq.ParquetFile(segment).iter_batches(batch_size=SEGMENT_BATCH_ROWS, columns=columns):
+            frame = pl.from_arrow(batch).with_columns(pl.int_range(node, node + batch.num_rows, dtype=pl.Int64).alias("doc"))  # type: ignore[union-attr]
+            for column in _key_columns(frame, exact, near, bands):  # type: ignore[arg-type]
+                out.write(column)
+            node += batch.num_rows
+    return node - first_node
 
 
 def repeated_ids(scratch: Path, q: int) -> int:
@@ -190,50 +305,74 @@ def repeated_ids(scratch: Path, q: int) -> int:
     return repeated.height
 
 
-def partition_edges(
-    scratch: Path,
-    q: int,
-    P: int,
-    bands: int,
-    tables: list[Path],
-    verify_threshold: float,
-    index: DedupIndex | None,
-    segments: list[Segment],
-    bases: np.ndarray,
-    num_docs: int,
-) -> int:
+def partition_edges(scratch: Path, q: int, P: int, tables: list[Path], verify_threshold: float) -> int:
     """Candidate edges of the keys in partition q, reduced to a star forest, shuffled by node
-    for the first large-star round. Returns the forest's edge count."""
-    excluded = pl.scan_parquet(sorted((scratch / "dupids").glob("*.parquet"))).select("doc")
-    keys = scan_files(_files(scratch / "keys", q), _KEYS).join(excluded, on="doc", how="anti")
-    present = keys.select(pl.col("column").unique()).collect().get_column("column").to_list()
+    for the first large-star round; the index nodes that matched go to scratch/hits. Returns
+    the forest's edge count."""
+    excluded = pl.read_parquet(sorted((scratch / "dupids").glob("*.parquet")), columns=["doc"])
+    keys = column_groups(_files(scratch / "keys", q))
+    side = column_groups(_files(scratch / "index", q))
     us: list[np.ndarray] = []
     vs: list[np.ndarray] = []
-    for column in sorted(present):
+    candidates: list[tuple[np.ndarray, np.ndarray]] = []  # band edges, verified together below
+    matched: list[np.ndarray] = []
+    for column in sorted(keys):
         # One column at a time: memory is one column's rows of this partition.
-        frame = keys.filter(pl.col("column") == column).select("doc", "k1", "k2").collect()
+        frame = pl.concat([read_group(*at) for at in keys[column]]).join(excluded, on="doc", how="anti")
         u, v = star_edges(frame, ["k1", "k2"])
-        if column != EXACT_COLUMN and verify_threshold > 0 and len(u):
-            u, v = verify(pl.scan_parquet(tables), u, v, verify_threshold)
+        if column != EXACT_COLUMN and verify_threshold > 0:
+            candidates.append((u, v))
+        else:
+            us.append(u)
+            vs.append(v)
+        for at in side.get(column, []):
+            # One index row group at a time against this column's keys: the index is never
+            # held whole, and never verified (its signatures are not kept).
+            hits = read_group(*at).rename({"doc": "node"}).join(frame, on=["k1", "k2"])
+            us.append(hits.get_column("doc").to_numpy().astype(np.int64))
+            vs.append(hits.get_column("node").to_numpy().astype(np.int64))
+            matched.append(vs[-1])
+        del frame
+    if candidates:
+        u, v = verify(tables, np.concatenate([c[0] for c in candidates]), np.concatenate([c[1] for c in candidates]), verify_threshold)
         us.append(u)
         vs.append(v)
-        for s, segment in enumerate(segments):
-            assert index is not None
-            if column == EXACT_COLUMN:
-                side = index.scan(segment, ["exact_hi", "exact_lo"]).select("row", pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2"))
-            else:
-                name = band_column(column)
-                side = index.scan(segment, [name, "has_shingles"]).filter(pl.col("has_shingles")).select("row", pl.col(name).alias("k1"), pl.lit(0, pl.UInt64).alias("k2"))
-            # Streaming join on this partition's keys only: the index is never held whole.
-            hits = side.filter(pl.col("k1") % P == q).join(frame.lazy(), on=["k1", "k2"]).select("doc", "row").collect(engine="streaming")
-            us.append(hits.get_column("doc").to_numpy().astype(np.int64))
-            vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
-        del frame
+    if side:
+        hits_dir = scratch / "hits"
+        hits_dir.mkdir(exist_ok=True)
+        pl.DataFrame({"node": np.unique(np.concatenate(matched or [_EMPTY]))}, schema={"node": pl.Int64}).write_parquet(hits_dir / f"{q:05d}.parquet")
     nodes, labels = clusters(np.concatenate(us or [_EMPTY]), np.concatenate(vs or [_EMPTY]))
     leaf = nodes != labels
     forest = pl.DataFrame({"u": nodes[leaf], "nb": labels[leaf]}, schema=_ADJ)
     _write_adjacency(forest, P, scratch / "adj-000", q)
     return forest.height
+
+
+def segment_hits(segment: Path, source: int, release: str, first_node: int, rows: int, scratch: Path) -> int:
+    """Id and exact key of the rows of one index segment that matched a document of this run
+    (scratch/hits, from every partition), to scratch/index-hits: what `decide` needs of the
+    index, read from the segment once and only from the row groups that hold a match.
+    Returns the rows written."""
+    matched = scan_files(sorted((scratch / "hits").glob("*.parquet")), {"node": pl.Int64}).filter(pl.col("node").is_between(first_node, first_node + rows - 1)).collect()
+    wanted = np.unique(matched.get_column("node").to_numpy()) - first_node
+    out = scratch / "index-hits" / f"{source:05d}.parquet"
+    out.parent.mkdir(exist_ok=True)
+    found = pl.DataFrame(schema=_HITS)
+    if len(wanted):
+        pf = pq.ParquetFile(segment)
+        starts = np.cumsum([0] + [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)])
+        group_of = np.searchsorted(starts, wanted, side="right") - 1
+        groups = np.unique(group_of)
+        table = pf.read_row_groups([int(g) for g in groups], columns=["id", "exact_hi", "exact_lo"])
+        # Where each read group starts in `table`, then each wanted row's place in it.
+        begins = np.cumsum([0] + [int(starts[g + 1] - starts[g]) for g in groups])[:-1]
+        at = begins[np.searchsorted(groups, group_of)] + wanted - starts[group_of]
+        picked = pl.from_arrow(table.take(pa.array(at)))
+        found = picked.select(  # type: ignore[union-attr]
+            pl.Series("node", wanted + first_node, dtype=pl.Int64), pl.col("id").cast(pl.String), "exact_hi", "exact_lo", pl.lit(release, pl.String).alias("release")
+        )
+    found.write_parquet(out)
+    return found.height
 
 
 def _write_adjacency(edges: pl.DataFrame, P: int, folder: Path, source: int) -> None:
@@ -276,19 +415,7 @@ def small_star(smaller: Path, adjacency: Path, q: int, P: int) -> int:
     return edges.height
 
 
-def decide(
-    cfg: CurateConfig,
-    labels: Path,
-    q: int,
-    tables: list[Path],
-    num_docs: int,
-    segments: list[Segment],
-    bases: np.ndarray,
-    index: DedupIndex | None,
-    quality: bool,
-    scratch: Path,
-    out: Path,
-) -> dict[str, int]:
+def decide(cfg: CurateConfig, labels: Path, q: int, tables: list[Path], num_docs: int, quality: bool, scratch: Path, out: Path) -> dict[str, int]:
     """Decisions for the clusters whose label is in partition q, plus the repeated-id
     records of partition q. Returns its counts."""
     members = scan_files(_files(labels, q), {"node": pl.Int64, "label": pl.Int64}).unique().sort("node").collect()
@@ -301,7 +428,13 @@ def decide(
         .join(pl.LazyFrame({"doc": mine}, schema={"doc": pl.Int64}), on="doc")
         .collect(engine="streaming")
     )
-    decisions = keepers(cfg, involved, nodes, labelled, num_docs, segments, bases, index, quality)
+    earlier = nodes[nodes >= num_docs]
+    from_index = (
+        scan_files(sorted((scratch / "index-hits").glob("*.parquet")), _HITS).join(pl.LazyFrame({"node": earlier}, schema={"node": pl.Int64}), on="node").collect()
+        if len(earlier)
+        else pl.DataFrame(schema=_HITS)
+    )
+    decisions = keepers(cfg, involved, nodes, labelled, num_docs, from_index, quality)
     repeated = pl.read_parquet(scratch / "dupids" / f"{q:05d}.parquet")
     dup_rows = repeated.select(
         "doc",
@@ -326,13 +459,24 @@ def decide(
 # ------------------------------------------------------------------ per-cluster decisions
 
 
-def verify(scan: pl.LazyFrame, u: np.ndarray, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def read_signatures(tables: list[Path], nodes: np.ndarray) -> np.ndarray:
+    """The full signatures of `nodes` (sorted, unique document numbers), one row each: the
+    only read of the signature tables while clustering."""
+    sigs = pl.scan_parquet(tables).select("doc", SIG).filter(pl.col("doc").is_in(pl.Series(nodes).implode())).sort("doc").collect()
+    return np.stack(sigs.get_column(SIG).to_numpy())
+
+
+def verify(tables: list[Path], u: np.ndarray, v: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Keep the candidate edges whose signatures agree on >= threshold of their values.
     Edges are stars (each bucket member against the bucket's smallest document), so a
-    member is checked against that one document, not against every other member."""
-    nodes = np.unique(np.concatenate([u, v]))
-    sigs = scan.select("doc", SIG).filter(pl.col("doc").is_in(pl.Series(nodes).implode())).sort("doc").collect()
-    matrix = np.stack(sigs.get_column(SIG).to_numpy())
+    member is checked against that one document, not against every other member. An edge
+    found in several bands is checked once."""
+    if len(u) == 0:
+        return u, v
+    pairs = np.unique(np.stack([u, v], axis=1), axis=0)
+    u, v = pairs[:, 0], pairs[:, 1]
+    nodes = np.unique(pairs)
+    matrix = read_signatures(tables, nodes)
     iu, iv = np.searchsorted(nodes, u), np.searchsorted(nodes, v)
     keep = (matrix[iu] == matrix[iv]).mean(axis=1) >= threshold
     return u[keep], v[keep]
@@ -344,9 +488,7 @@ def keepers(
     nodes: np.ndarray,
     labels: np.ndarray,
     num_docs: int,
-    segments: list[Segment],
-    bases: np.ndarray,
-    index: DedupIndex | None,
+    from_index: pl.DataFrame,  # node, id, exact key, release of the index nodes in `nodes`
     quality: bool,
 ) -> pl.DataFrame:
     """One survivor per cluster; every other document of this run becomes a decision row.
@@ -359,27 +501,12 @@ def keepers(
         meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"), on="node", how="left"
     )
     docs = docs.with_columns(pl.lit(False).alias("from_index"), pl.lit(None, pl.String).alias("release"))
-    parts = [docs]
-    earlier = frame.filter(pl.col("node") >= num_docs)
-    if not earlier.is_empty() and index is not None:
-        offsets = earlier.get_column("node").to_numpy() - num_docs
-        which = np.searchsorted(bases, offsets, side="right") - 1
-        for s, segment in enumerate(segments):
-            mine = which == s
-            if not mine.any():
-                continue
-            rows = offsets[mine] - bases[s]
-            keys = index.scan(segment, ["id", "exact_hi", "exact_lo"]).filter(pl.col("row").is_in(pl.Series(rows).implode())).collect()
-            part = earlier.filter(pl.Series(mine)).with_columns(pl.Series("row", rows, dtype=pl.UInt32)).join(keys, on="row").drop("row")
-            parts.append(
-                part.with_columns(
-                    pl.lit(0, pl.Int64).alias("length"),
-                    pl.lit(None, pl.Float64).alias("quality"),
-                    pl.lit(True).alias("from_index"),
-                    pl.lit(segment.name).alias("release"),
-                ).select(docs.columns)
-            )
-    every = pl.concat(parts)
+    earlier = frame.filter(pl.col("node") >= num_docs).join(from_index, on="node").with_columns(
+        pl.lit(0, pl.Int64).alias("length"),
+        pl.lit(None, pl.Float64).alias("quality"),
+        pl.lit(True).alias("from_index"),
+    )
+    every = pl.concat([docs, earlier.select(docs.columns)])
 
     order: list[pl.Expr] = [pl.col("from_index")]
     descending = [True]

