@@ -278,6 +278,9 @@ FAQ_NOT_EDUCATIONAL = {"index.en.html", "faqinfo.en.html", "nextrelease.en.html"
 # contact and "about us" pages (Russian, Dutch, English), a job listing, a cycling stats
 # page. None is educational: all 0.
 CC_WARC = "cc-main-2020-34-sample.warc.gz"
+# Labels by reading of 1,000 modern web pages (scripts/build_quality_data.py reads the pages).
+MODERN_WEB_LABELS = Path(__file__).resolve().parents[2] / "bench" / "data" / "modern-web-labels.jsonl"
+WCXB_TEST_LABELS = MODERN_WEB_LABELS.with_name("wcxb-test-labels.jsonl")
 
 
 def labels_fingerprint() -> str:
@@ -288,6 +291,8 @@ def labels_fingerprint() -> str:
         "relabelled": sorted(RELABELLED.items()),
         "forum_educational": sorted(FORUM_EDUCATIONAL),
         "faq_not_educational": sorted(FAQ_NOT_EDUCATIONAL),
+        "modern_web": hashlib.sha256(MODERN_WEB_LABELS.read_bytes()).hexdigest() if MODERN_WEB_LABELS.is_file() else None,
+        "wcxb_test": hashlib.sha256(WCXB_TEST_LABELS.read_bytes()).hexdigest() if WCXB_TEST_LABELS.is_file() else None,
     }
     return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()
 
