@@ -206,6 +206,11 @@ _UNREADABLE_PROBE = textwrap.dedent(
     result["annotate"] = outcome(annotate_unreadable)
     result["annotate_left"] = sorted(p.name for p in (root / "out" / "parts").iterdir())
 
+    from curate.config import OutputConfig
+    from curate.shards import write_shards
+
+    result["shards"] = outcome(lambda: write_shards([root / "in" / "part.parquet"], root / "out" / "release", OutputConfig()))
+
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         result["validate_code"] = main(["validate", str(root / "in" / "secret.yaml")])
@@ -245,6 +250,13 @@ def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> N
     secret = tmp_path / "in" / "secret.jsonl"
     secret.write_text('{"id": "a", "text": "Some text."}\n')
     secret.chmod(0)
+    part = tmp_path / "in" / "part.parquet"
+    import pyarrow.parquet as pq
+
+    from curate.schema import DOCUMENT_SCHEMA
+
+    pq.write_table(DOCUMENT_SCHEMA.empty_table(), part)
+    part.chmod(0)
     config = tmp_path / "in" / "secret.yaml"
     config.write_text("name: secret\n")
     config.chmod(0)
@@ -258,6 +270,8 @@ def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> N
     assert result["copy"] == f"PermissionError: [Errno 13] Permission denied: '{secret}'"
     assert result["annotate"] == f"PermissionError: [Errno 13] Permission denied: '{secret}'"
     assert result["annotate_left"] == []  # no half-written temp file
+    # A part the release cannot read fails as a read (pyarrow's own message names the file).
+    assert result["shards"].startswith("PermissionError: ") and str(part) in result["shards"], result["shards"]
     assert result["validate_code"] == 2
     assert result["validate_err"] == f"error: cannot read config {config}: Permission denied. Fix: make it readable by this user, or pass another recipe\n"
     assert result["read_input"] == (
