@@ -233,7 +233,7 @@ The bare call alone ranged {min(r['bare_tokens_per_s']):.0f}-{max(r['bare_tokens
 jobs), so the end-to-end ratio resolves only differences of that size; the direct measure above does
 better. The stage's own time is mostly fixed per run (loading the language-ID and quality models,
 dedup's setup, writing files), not per token, so its share falls as runs grow. One part grows with
-the corpus instead: dedup against the corpus signs every corpus document on each run ({r['documents']} here).
+the corpus instead: dedup against the corpus signs every corpus document the first time (then reuses the dedup index or its kept tables, `bench/bench_generate_dedup.py`) ({r['documents']} here).
 The stage kept {statistics.median(b.get('kept', 0) for b in r['breakdown']):.0f} of {r['prompts']} outputs (the 135M model's short or looping answers are dropped; the
 ledger says why). The engine alone adds 0.07 % (`bench/RESULTS-engine.md`: chat template, tokenising
 and result handling, measured the same way).

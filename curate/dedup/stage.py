@@ -16,9 +16,10 @@ Memory: a signing worker holds one unit (50k documents, batches of 1,000 texts):
 whatever the corpus size. Clustering runs as partitioned jobs (curate/dedup/partitioned.py),
 one partition per million documents, each holding one column's keys or the duplicate edges
 of its partition, so no process holds every document, edge or cluster; the driver keeps
-only counts. Disk: ~150 B per document of signature tables plus ~400 B per document of
-shuffled keys while the stage runs (deleted when it finishes), and ~150 B in the index for
-every released document. `executor.kind: ray` runs every phase's jobs as Ray tasks.
+only counts. Disk: ~150 B per document of signature tables plus ~190 B per document of
+shuffled keys while the stage runs (and ~190 B per index document while clustering runs
+against an index; all deleted when it finishes), and ~150 B in the index for every
+released document. `executor.kind: ray` runs every phase's jobs as Ray tasks.
 """
 
 from __future__ import annotations
