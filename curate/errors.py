@@ -73,7 +73,8 @@ def access_error(exc: BaseException) -> InputError | None:
     if getattr(exc, "errno", None) not in _PERMISSION_ERRNOS:
         return None
     filename = getattr(exc, "filename", None)
-    what = filename if filename is not None else getattr(exc, "strerror", None) or exc
+    # A library's own writer may raise without a file name: then say that, not "Permission denied" twice.
+    what = filename if filename is not None else "a file this command opened (the system did not name it)"
     return InputError(f"permission denied: {what}. Fix: give this user access to it (read for inputs, configs and models; write for the output folder) and rerun")
 
 

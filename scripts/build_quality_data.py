@@ -353,7 +353,7 @@ OPENSTAX = [
     ("osbooks-world-history", "world-history-volume-2", "a5d667b8d63545057b8c503fe670e8fdd2764a5b"),
 ]
 OPENSTAX_URL = "https://github.com/openstax/{repo}.git"
-OPENSTAX_EXTRACTOR = "v2"  # in the text cache's file names: a change to cnxml_text re-extracts
+OPENSTAX_EXTRACTOR = "v3"  # in the text cache's file names: a change to cnxml_text re-extracts
 # Chunks per book: 13 books x 120 = ~1.6k, beside ~2.5k Wikipedia and ~1.8k manual chunks.
 OPENSTAX_CAP = 120
 # Not running prose: exercises, figures, tables, maths, glossaries, and end-of-chapter
@@ -387,13 +387,15 @@ def git_show(gdir: Path, commit: str, path: str) -> bytes:
 
 def _cnx_flow(el) -> str:  # noqa: ANN001 (an lxml element)
     """The running text of an element: its own text and its children's, without skipped
-    children (maths, figures) but with the text that follows them."""
+    children (maths, figures) but with the text that follows them, and without nested lists
+    (their items are lines of their own)."""
     from lxml import etree
 
     parts = [el.text or ""]
     for child in el:
-        if isinstance(child.tag, str) and etree.QName(child).localname not in _CNX_SKIP:
-            parts.append(_cnx_flow(child))
+        name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+        if name and name not in _CNX_SKIP and name != "list":
+            parts.append(_cnx_flow(child) + (" " if name == "title" else ""))
         parts.append(child.tail or "")
     return "".join(parts)
 
@@ -412,10 +414,14 @@ def cnxml_text(raw: bytes) -> tuple[str, str]:
         return title, ""
     lines = []
     for el in content.iter("{*}para", "{*}title", "{*}item"):
-        if any(etree.QName(a).localname in _CNX_SKIP for a in el.iterancestors()):
+        ancestors = [etree.QName(a).localname for a in el.iterancestors()]
+        if any(a in _CNX_SKIP for a in ancestors):
             continue
-        if etree.QName(el).localname == "para" and el.find(".//{*}item") is not None:
-            continue  # a paragraph wrapping a list: its items are taken one by one
+        # A line is the outermost paragraph, title or list item: one inside another (a title
+        # in a paragraph, a paragraph in an item) is part of that line, not one of its own.
+        nearest = next((a for a in ancestors if a in ("para", "title", "item", "list")), None)
+        if nearest in ("para", "title", "item"):
+            continue
         text = _EMPTY_REF.sub("", " ".join(_cnx_flow(el).split()))
         if text:
             lines.append(text)

@@ -88,6 +88,12 @@ def test_verification_drops_candidates(run: tuple[list[Path], Path, MinHashParam
     assert 0 < strict.filter(near).height < loose.filter(near).height
 
 
+def test_verifying_in_slices_decides_as_at_once(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = cluster(run, tmp_path / "whole", PARTITIONS, 0.9, monkeypatch)
+    monkeypatch.setattr(partitioned, "VERIFY_SLICE_EDGES", 3)  # many slices, one ragged
+    assert cluster(run, tmp_path / "sliced", PARTITIONS, 0.9, monkeypatch).equals(whole)
+
+
 def test_key_files_hold_one_column_per_row_group(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cluster(run, tmp_path, PARTITIONS, 0.0, monkeypatch)
     bands = run[2].bands
@@ -143,3 +149,40 @@ def test_signatures_are_read_once_per_partition(run: tuple[list[Path], Path, Min
     # Each asks only for documents in a candidate edge, each once.
     for _, nodes in calls:
         assert 0 < len(nodes) < DOCS and len(set(nodes.tolist())) == len(nodes)
+
+
+def test_key_writers_raise_the_open_file_limit_or_say_how(tmp_path: Path) -> None:
+    """A bucket job holds one key file open per partition: with P past the soft limit on open
+    files (1,024 by default, ~1B documents) it failed with EMFILE (found in review)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    probe = textwrap.dedent(
+        f"""
+        import resource, sys
+        import polars as pl
+        from pathlib import Path
+        from curate.dedup.partitioned import KeyWriter
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard))  # a low soft limit, as on many hosts
+        P = 400
+        frame = pl.DataFrame({{"doc": list(range(P)), "column": [0] * P, "k1": list(range(P)), "k2": [1] * P}})
+        with KeyWriter(Path({str(tmp_path)!r}) / "keys", P, 0) as out:
+            out.write(frame)
+        print(len(list((Path({str(tmp_path)!r}) / "keys").glob("*.parquet"))))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 300))  # and a hard limit below what P needs
+        try:
+            KeyWriter(Path({str(tmp_path)!r}) / "more", P, 0)
+        except RuntimeError as exc:
+            print(exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files, message = done.stdout.strip().splitlines()
+    assert files == "400"
+    assert message == (
+        "dedup needs 656 open files per job (one per partition) but this machine allows 300. "
+        "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer partitions"
+    )

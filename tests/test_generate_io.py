@@ -126,6 +126,27 @@ def test_without_an_index_a_rerun_reuses_its_own_signatures(tmp_path: Path, docs
     assert len(old[1]) == 5  # no index: the earlier-release copy is kept
 
 
+def test_same_ids_with_new_texts_are_signed_not_taken_from_the_index(tmp_path: Path, docs: list[tuple[str, str]], signed: list[int]) -> None:
+    """A source re-dumped in place keeps its page ids with new texts: an earlier release's
+    segment holds those ids, but its keys are of the old texts (found in review: the copy of
+    a new text was kept)."""
+    ids = [f"page-{i}" for i in range(100)]
+    january = [(ids[i], docs[i][1]) for i in range(100)]
+    february = [(ids[i], docs[100 + i][1]) for i in range(100)]
+    run_dedup(_cfg(tmp_path, True, "name=r0"), [write_part(tmp_path / "jan.parquet", january, row_group=20)], tmp_path / "w0", tmp_path / "l0")
+    # This release's dedup ran without writing the index, so only r0's segment is there.
+    kept = run_dedup(_cfg(tmp_path, True, "dedup.update_index=false"), [write_part(tmp_path / "feb.parquet", february, row_group=20)], tmp_path / "w1", tmp_path / "l1")
+    generated = [("copy-of-feb", february[7][1]), ("copy-of-jan", january[9][1])]
+    table = pa.Table.from_pylist([{S.ID: i, S.TEXT: t, S.SOURCE: "generate:t@v1", S.OFFSET: k} for k, (i, t) in enumerate(generated)], schema=S.DOCUMENT_SCHEMA)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    _, old_dropped, _ = old_dedup(_cfg(tmp_path, True), table, kept, tmp_path / "old")
+    _, dropped, counts = dedup_against_corpus(_cfg(tmp_path, True), table, kept, tmp_path / "new", tmp_path / "cache")
+    assert [(d[S.ID], d["reason"], d["duplicate_of"]) for d in dropped] == [("copy-of-feb", "exact_duplicate", "page-7"), ("copy-of-jan", "exact_duplicate", "page-9")]
+    assert dropped == old_dropped
+    assert counts["corpus_signatures"] == {"from_index": 0, "cached": 0, "signed": 100}
+
+
 def test_verified_candidates_need_full_signatures_so_the_index_is_not_used(tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
     corpus_parts, table = _world(tmp_path, docs, monkeypatch)
     cfg = _cfg(tmp_path, True, "dedup.verify_threshold=0.7")

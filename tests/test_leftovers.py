@@ -299,3 +299,13 @@ def test_loading_the_config_does_not_import_the_engine() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr[-2000:]
+
+
+def test_a_permission_error_naming_no_file_says_so() -> None:
+    from curate.errors import last_resort_error
+
+    error = last_resort_error(PermissionError(13, "Permission denied"), None)
+    assert str(error) == (
+        "permission denied: a file this command opened (the system did not name it). "
+        "Fix: give this user access to it (read for inputs, configs and models; write for the output folder) and rerun"
+    )

@@ -523,7 +523,8 @@ def test_openstax_module_text_keeps_prose_and_drops_exercises_figures_and_maths(
   <para id="a">We spend about a third of our lives asleep (<link target-id="fig1"/>).</para>
   <section><title>What is Sleep?</title>
     <para id="b">Sleep is a state of <term>reduced awareness</term>, with an energy of <m:math><m:mi>E</m:mi></m:math> units.</para>
-    <para id="c">Its stages:<list><item>light sleep</item><item>deep sleep</item></list></para>
+    <para id="c">Its stages:<list><item>light sleep<list><item>stage N1</item></list></item><item><para>deep sleep</para></item></list></para>
+    <para id="d"><title>REM</title>Rapid eye movement sleep.</para>
     <figure id="fig1"><caption>The pineal gland.</caption></figure>
     <exercise><problem><para>Why do we dream?</para></problem></exercise>
     <table><tgroup><tbody><row><entry><para>cell text</para></entry></row></tbody></tgroup></table>
@@ -535,8 +536,11 @@ def test_openstax_module_text_keeps_prose_and_drops_exercises_figures_and_maths(
         "We spend about a third of our lives asleep.",
         "What is Sleep?",
         "Sleep is a state of reduced awareness, with an energy of units.",
+        "Its stages:",
         "light sleep",
+        "stage N1",
         "deep sleep",
+        "REM Rapid eye movement sleep.",
     ]
 
 

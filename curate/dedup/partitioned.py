@@ -185,6 +185,29 @@ def _write_buckets(frame: pl.DataFrame, by: str, P: int, folder: Path, source: i
         tmp.replace(path)
 
 
+# Edges compared at once when verifying: 256k x ~1 KB of gathered signatures = ~250 MB peak.
+VERIFY_SLICE_EDGES = 1 << 18
+# Files a job keeps open besides its P key writers (the input, logs, Ray's sockets).
+_FILES_MARGIN = 256
+
+
+def ensure_open_files(needed: int) -> None:
+    """A key writer holds one file per partition open: raise this process's soft limit on
+    open files to what that needs (up to the hard limit; the common soft default is 1,024,
+    and P passes it at ~1B documents), or fail before writing, naming the fix."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise RuntimeError(
+            f"dedup needs {needed} open files per job (one per partition) but this machine allows {hard}. "
+            "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer partitions"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
 class KeyWriter:
     """Long key rows (doc, column, k1, k2) shuffled to folder/<partition>-<source>.parquet by
     k1 mod P, one row group per `write` of one column's rows (so a reader of one column
@@ -196,6 +219,7 @@ class KeyWriter:
         self.P = P
         self.source = source
         self._open: dict[int, tuple[Path, pq.ParquetWriter]] = {}
+        ensure_open_files(P + _FILES_MARGIN)
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(self, column: pl.DataFrame) -> None:
@@ -478,7 +502,12 @@ def verify(tables: list[Path], u: np.ndarray, v: np.ndarray, threshold: float) -
     nodes = np.unique(pairs)
     matrix = read_signatures(tables, nodes)
     iu, iv = np.searchsorted(nodes, u), np.searchsorted(nodes, v)
-    keep = (matrix[iu] == matrix[iv]).mean(axis=1) >= threshold
+    # In slices: comparing gathers two rows of num_perm values per edge, and a partition's
+    # edges of all bands can run to millions (~1 KB each at 112 values).
+    keep = np.empty(len(u), dtype=bool)
+    for start in range(0, len(u), VERIFY_SLICE_EDGES):
+        end = start + VERIFY_SLICE_EDGES
+        keep[start:end] = (matrix[iu[start:end]] == matrix[iv[start:end]]).mean(axis=1) >= threshold
     return u[keep], v[keep]
 
 

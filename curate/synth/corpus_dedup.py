@@ -9,7 +9,8 @@ the corpus's signature tables come from, per unit of rows (curate.dedup.sigtable
 1. the dedup index (`dedup.index_dir`), when one of its segments holds the unit's documents:
    the dedup stage of the run that made the corpus wrote its kept documents' exact keys and
    band hashes there, in corpus order. A unit is taken from the segment only when its ids
-   are exactly the segment's next ids (ids name documents within a release) and each has
+   are exactly the segment's next ids, its texts' exact keys (a sha1 each, no MinHash) are
+   the segment's (a source re-dumped in place keeps its ids with new texts), and each has
    shingles (a segment written with `dedup.near: false` has no bands);
 2. tables this stage signed on an earlier run (`corpus-signatures/`, keyed like dedup's own
    resumable units by part path, size, mtime and parameters): a rerun after a crash or
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 from curate import schema as S
 from curate.config import CurateConfig
 from curate.dedup.index import DedupIndex, Segment
+from curate.dedup.normalize import exact_key
 from curate.dedup.partitioned import cluster_partitioned, read_decisions
 from curate.dedup.signatures import MinHashParams, band_column, params_from_config
 from curate.dedup.sigtable import Unit, plan_units, sign_unit, table_schema, write_atomic
@@ -124,7 +126,8 @@ def _segment_for(index: DedupIndex, release: str, units: list[Unit]) -> _Segment
     """A cursor over the segment that holds the corpus: this release's own first (the dedup
     stage of `curate run` writes it just before generation), then earlier ones (`curate
     generate --input` of a published release). Chosen by its first id being among the
-    corpus's first unit's ids; a wrong choice only costs signing, never a different result."""
+    corpus's first unit's ids; a wrong choice only costs signing (the exact keys are checked),
+    never a different result."""
     if not units:
         return None
     first = units[0]
@@ -190,6 +193,13 @@ class _SegmentCursor:
             return None
         if near and not pc.all(rows.column("has_shingles")).as_py():
             return None  # written without near dedup (no bands), or a text without words: sign
+        # Ids name documents within one crawl, not texts: a source re-dumped in place keeps its
+        # ids with new texts. The exact keys (a sha1 per text, no MinHash) must match the
+        # index's, or the index's bands belong to other texts and the unit is signed.
+        texts = pq.ParquetFile(unit.part).read_row_groups(list(unit.row_groups), columns=[S.TEXT]).column(0).to_pylist()
+        keys = np.array([exact_key(t or "") for t in texts], dtype=np.uint64).reshape(-1, 2)
+        if not (np.array_equal(keys[:, 0], rows.column("exact_hi").to_numpy()) and np.array_equal(keys[:, 1], rows.column("exact_lo").to_numpy())):
+            return None
         n = len(ids)
         schema = table_schema(params.bands, params.num_perm, False)
         arrays = [
