@@ -14,14 +14,12 @@ Usage: python -m bench.bench_engine [--prompts 16] [--max-tokens 128] [--rounds 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import time
 
-from bench.common import REPO, TimedVllm, paired_rounds, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, run_header, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-engine.md"
 SYSTEM = "You are a teacher who writes clear, accurate textbook sections for students."
@@ -84,17 +82,14 @@ def main() -> None:
     rates, tokens, ratio = rounds.rates, rounds.tokens, rounds.ratio
     same = rounds.texts["bare"] == rounds.texts["ours"]
     bare_rate, our_rate = statistics.median(rates["bare"]), statistics.median(rates["ours"])
-    verdict = "within" if ratio >= 0.95 else "OUTSIDE"
-    print(f"engine/bare output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict}); medians {our_rate:.1f} / {bare_rate:.1f}")
+    print(f"{rounds.verdict('engine/bare')}; medians {our_rate:.1f} / {bare_rate:.1f}")
     overhead = statistics.median(overhead_ms)
     run_s = tokens["ours"] / our_rate
     print(f"curate's own time per generate() call: {overhead:.1f} ms of {run_s:.1f} s ({100 * overhead / 1000 / run_s:.2f} %)")
     print(f"identical outputs: {same}; model load {load_s:.1f} s")
 
     result = {
-        "date": datetime.date.today().isoformat(),
-        "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
+        **run_header(),
         "vllm": vllm.__version__,
         "model": engine.model,
         "prompts": args.prompts,

@@ -21,10 +21,8 @@ Usage: python -m bench.bench_generate [--prompts 32] [--max-tokens 256] [--round
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -33,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, TimedVllm, paired_rounds, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, run_header, shared_data, write_json
 
 RESULTS = REPO / "bench" / "RESULTS-generate.md"
 WORK = REPO / "bench" / "out" / "generate"
@@ -154,16 +152,13 @@ def main() -> None:
 
     rates, tokens, ratio = rounds.rates, rounds.tokens, rounds.ratio
     same = rounds.texts["bare"] == rounds.texts["ours"]
-    verdict = "within" if ratio >= 0.95 else "OUTSIDE"
-    print(f"stage/bare output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict})")
+    print(rounds.verdict("stage/bare"))
     own = [b["total"] - b["vllm"] for b in breakdown]
     print(f"the stage's own time (outside vLLM): median {statistics.median(own):.2f} s of {statistics.median(b['total'] for b in breakdown):.1f} s")
     print(f"identical outputs: {same}; model load {load_s:.1f} s")
 
     result = {
-        "date": datetime.date.today().isoformat(),
-        "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
+        **run_header(),
         "vllm": vllm.__version__,
         "prompts": args.prompts,
         "max_tokens": args.max_tokens,

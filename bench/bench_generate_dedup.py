@@ -15,10 +15,7 @@ Usage: python -m bench.bench_generate_dedup [--docs 50000] [--rounds 3] [--worke
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -30,7 +27,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.common import REPO, write_json
+from bench.common import REPO, run_header, write_json
 from bench.dedup_data import synthetic_corpus
 from curate import schema as S
 from curate.config import CurateConfig, load_config
@@ -145,9 +142,7 @@ def main() -> None:
         print(f"old {o:.2f} s, from the index {i:.2f} s, from the cache {c:.2f} s")
     dropped = reference[1]
     result = {
-        "date": datetime.date.today().isoformat(),
-        "cpus": os.cpu_count(),
-        "machine": platform.processor() or platform.machine(),
+        **run_header(),
         "docs_in": args.docs,
         "corpus_docs": corpus_docs,
         "generated": table.num_rows,

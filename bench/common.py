@@ -3,9 +3,12 @@ child process tree's wall time and peak memory."""
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import io
 import json
+import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -129,6 +132,17 @@ class PairedRounds:
         # Each round's two runs share the machine's load of the moment, so the median of the
         # per-round ratios is steadier than the ratio of the medians.
         return statistics.median(o / b for o, b in zip(self.rates["ours"], self.rates["bare"]))
+
+    def verdict(self, what: str) -> str:
+        """The headline line: the paired ratio against the 5 % overhead goal."""
+        ratio = self.ratio
+        verdict = "within" if ratio >= 0.95 else "OUTSIDE"
+        return f"{what} output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict})"
+
+
+def run_header() -> dict[str, object]:
+    """Date and machine of a benchmark run, first in every results JSON."""
+    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
 
 
 def paired_rounds(bare: Callable[[], tuple[float, int, list[str]]], ours: Callable[[], tuple[float, int, list[str]]], rounds: int) -> PairedRounds:
