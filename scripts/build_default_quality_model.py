@@ -24,6 +24,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows if keep(r)), encoding="utf-8")
             m = evaluate(out, path)
             web[name] = {k: m[k] for k in ("n", "positives", "roc_auc", "precision", "recall", "f1", "accuracy", "threshold")}
-            print(f"web eval {name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in web[name].items()), file=sys.stderr)
+            _report(name, web[name])
     web["news_body_2fold"] = news_two_fold(data, out, rows, args.seed)
     web["modern_web_by_site"] = modern_web_folds(data, args.seed)
     web["wcxb_test"] = wcxb_test(data, out)
@@ -137,7 +138,7 @@ def news_two_fold(data: Path, model: Path, rows: list[dict], seed: int) -> dict:
         "roc_auc_swapped_half": roc_auc(s_swap, y_swap),
     }
     result["roc_auc_mean_of_halves"] = (result["roc_auc_heldout_half"] + result["roc_auc_swapped_half"]) / 2
-    print("web eval news_body_2fold: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()), file=sys.stderr)
+    _report("news_body_2fold", result)
     return result
 
 
@@ -145,34 +146,31 @@ def modern_web_folds(data: Path, seed: int) -> dict:
     """ROC-AUC on the 1,000 labelled modern web pages, each scored by a model trained the same
     way but without the pages of its fold's sites (4 folds by site): the estimate for pages of
     sites the model never saw. Also per page type: articles are the hard part."""
-    from curate.quality.evaluate import roc_auc
     from curate.quality.model import QualityModel
 
     pages = [json.loads(line) for line in (data / "modern-web.jsonl").open(encoding="utf-8")]
     train = (data / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    train_folds = [json.loads(line).get("fold") for line in train]  # parsed once, not per fold
     scores: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for fold in sorted({p["fold"] for p in pages}):
             path, model = Path(tmp) / f"train-{fold}.jsonl", Path(tmp) / f"fold-{fold}.ftz"
-            path.write_text("".join(line + "\n" for line in train if json.loads(line).get("fold") != fold), encoding="utf-8")
+            path.write_text("".join(line + "\n" for line, f in zip(train, train_folds) if f != fold), encoding="utf-8")
             rc = curate_classifier(["classifier", "train", "--input", str(path), "--output", str(model), "--seed", str(seed)])
             if rc:
                 raise SystemExit(rc)
             held = [p for p in pages if p["fold"] == fold]
             scores.update(zip((p["id"] for p in held), QualityModel(model).score([p["text"] for p in held])))
 
-    def auc(keep) -> float:
-        sel = [p for p in pages if keep(p)]
-        return roc_auc([scores[p["id"]] for p in sel], [p["label"] for p in sel])
-
+    ordered = [scores[p["id"]] for p in pages]
     result = {
         "n": len(pages),
         "positives": sum(p["label"] for p in pages),
-        "roc_auc": auc(lambda p: True),
-        "roc_auc_articles": auc(lambda p: p["type"] == "article"),
-        "roc_auc_without_documentation": auc(lambda p: p["type"] != "documentation"),
+        "roc_auc": _auc_where(pages, ordered, lambda p: True),
+        "roc_auc_articles": _auc_where(pages, ordered, lambda p: p["type"] == "article"),
+        "roc_auc_without_documentation": _auc_where(pages, ordered, lambda p: p["type"] != "documentation"),
     }
-    print("web eval modern_web_by_site: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()), file=sys.stderr)
+    _report("modern_web_by_site", result)
     return result
 
 
@@ -180,29 +178,33 @@ def wcxb_test(data: Path, model: Path) -> dict:
     """ROC-AUC and metrics at the card's threshold on the WCXB test split: 500-odd pages of
     sites the training data mostly does not have, never trained on; also on the pages of
     sites that no training page comes from, and per page type."""
-    from curate.quality.evaluate import roc_auc
+    from curate.quality.evaluate import metrics
+    from curate.quality.model import QualityModel
 
     pages = [json.loads(line) for line in (data / "eval-wcxb-test.jsonl").open(encoding="utf-8")]
     train_sites = {json.loads(line)["site"] for line in (data / "modern-web.jsonl").open(encoding="utf-8")}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "wcxb.jsonl"
-        path.write_text("".join(json.dumps({"text": p["text"], "label": p["label"]}) + "\n" for p in pages), encoding="utf-8")
-        m = evaluate(model, path)
-    from curate.quality.model import QualityModel
-
-    scores = QualityModel(model).score([p["text"] for p in pages])
-
-    def auc(keep) -> float:
-        idx = [i for i, p in enumerate(pages) if keep(p)]
-        return roc_auc([scores[i] for i in idx], [pages[i]["label"] for i in idx])
-
+    qm = QualityModel(model)
+    scores = qm.score([p["text"] for p in pages])
+    m = metrics(scores, [p["label"] for p in pages], qm.threshold)
     result = {k: m[k] for k in ("n", "positives", "roc_auc", "precision", "recall", "f1", "accuracy", "threshold")}
     result["n_unseen_sites"] = sum(p["site"] not in train_sites for p in pages)
-    result["roc_auc_unseen_sites"] = auc(lambda p: p["site"] not in train_sites)
-    result["roc_auc_articles"] = auc(lambda p: p["type"] == "article")
-    result["roc_auc_without_documentation"] = auc(lambda p: p["type"] != "documentation")
-    print("web eval wcxb_test: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()), file=sys.stderr)
+    result["roc_auc_unseen_sites"] = _auc_where(pages, scores, lambda p: p["site"] not in train_sites)
+    result["roc_auc_articles"] = _auc_where(pages, scores, lambda p: p["type"] == "article")
+    result["roc_auc_without_documentation"] = _auc_where(pages, scores, lambda p: p["type"] != "documentation")
+    _report("wcxb_test", result)
     return result
+
+
+def _auc_where(pages: list[dict], scores: list[float], keep: Callable[[dict], bool]) -> float:
+    """ROC-AUC over the pages that `keep` selects (`scores` in page order)."""
+    from curate.quality.evaluate import roc_auc
+
+    idx = [i for i, p in enumerate(pages) if keep(p)]
+    return roc_auc([scores[i] for i in idx], [pages[i]["label"] for i in idx])
+
+
+def _report(name: str, result: dict) -> None:
+    print(f"web eval {name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()), file=sys.stderr)
 
 
 def _labels_current(data: Path) -> bool:

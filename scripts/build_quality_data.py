@@ -58,7 +58,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,18 +317,29 @@ def package_docs(name: str, root: Path) -> Iterator[tuple[str, str]]:
         yield rel, html_text(path)
 
 
-def extracted(out: Path, name: str) -> list[tuple[str, str]]:
-    """The package's documents, extracted once and cached in out/text/NAME.jsonl (extraction
-    is the slow part: ~3 min for all packages on 2 cores)."""
-    cache = out / "text" / f"{name}.jsonl"
+def write_jsonl(path: Path, rows: Iterable[object]) -> None:
+    """One JSON value a line, written to a temporary file and renamed: an interrupted build
+    leaves no half file for the next one to take as done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def cached_jsonl(cache: Path, make: Callable[[], list]) -> list:
+    """The rows in `cache`, or `make()`'s, written there for the next build (extraction is
+    the slow part: ~3 min for all packages on 2 cores)."""
     if cache.is_file():
-        return [tuple(json.loads(line)) for line in cache.open(encoding="utf-8")]  # type: ignore[misc]
-    docs = [(g, t) for g, t in package_docs(name, out / "pkgs" / name) if t.strip()]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps([g, t], ensure_ascii=False) + "\n" for g, t in docs), encoding="utf-8")
-    tmp.replace(cache)
-    return docs
+        return [json.loads(line) for line in cache.open(encoding="utf-8")]
+    rows = make()
+    write_jsonl(cache, rows)
+    return rows
+
+
+def extracted(out: Path, name: str) -> list[tuple[str, str]]:
+    """The package's documents, extracted once and cached in out/text/NAME.jsonl."""
+    rows = cached_jsonl(out / "text" / f"{name}.jsonl", lambda: [[g, t] for g, t in package_docs(name, out / "pkgs" / name) if t.strip()])
+    return [(g, t) for g, t in rows]
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,16 +458,9 @@ def openstax_extracted(out: Path, root: Path) -> dict[str, list[tuple[str, str]]
     books = {}
     for repo, collection, commit in OPENSTAX:
         cache = out / "text" / f"openstax-{OPENSTAX_EXTRACTOR}-{collection}-{commit[:12]}.jsonl"
-        if cache.is_file():
-            books[collection] = [tuple(json.loads(line)) for line in cache.open(encoding="utf-8")]
-            continue
-        docs = openstax_docs(root, repo, collection, commit)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps([g, t], ensure_ascii=False) + "\n" for g, t in docs), encoding="utf-8")
-        tmp.replace(cache)
-        books[collection] = docs  # type: ignore[assignment]
-    return books  # type: ignore[return-value]
+        rows = cached_jsonl(cache, lambda: [[g, t] for g, t in openstax_docs(root, repo, collection, commit)])  # noqa: B023 (called at once)
+        books[collection] = [(g, t) for g, t in rows]
+    return books
 
 
 # ---------------------------------------------------------------------------------------
@@ -485,42 +489,41 @@ def site(url: str) -> str:
 
 def modern_web_pages(out: Path, root: Path) -> list[dict]:
     """[{id, url, type, text, label, site, fold}] for the labelled pages, one per distinct text."""
-    cache = benchmark_pages(out, root, MODERN_WEB_REPO, MODERN_WEB_COMMIT, "benchmark/ground-truth", "modern-web")
-    return [dict(p, fold=int(hash01(f"modern-web-fold:{p['site']}") * MODERN_WEB_FOLDS)) for p in labelled_pages(cache, MODERN_WEB_LABELS, MODERN_WEB_COMMIT, "MODERN_WEB_COMMIT")]
+    pages, source = benchmark_pages(out, root, MODERN_WEB_REPO, MODERN_WEB_COMMIT, "benchmark/ground-truth", "modern-web")
+    return [dict(p, fold=int(hash01(f"modern-web-fold:{p['site']}") * MODERN_WEB_FOLDS)) for p in labelled_pages(pages, source, MODERN_WEB_LABELS, MODERN_WEB_COMMIT, "MODERN_WEB_COMMIT")]
 
 
-def benchmark_pages(out: Path, root: Path, repo: tuple[str, str], commit: str, folder: str, name: str) -> Path:
+def benchmark_pages(out: Path, root: Path, repo: tuple[str, str], commit: str, folder: str, name: str) -> tuple[list[dict], str]:
     """The pages of a content-extraction benchmark (one ground-truth JSON per page) as
-    out/text/NAME-COMMIT.jsonl of {id, url, type, text}, read from git once and cached."""
+    {id, url, type, text}, read from git once and cached in out/text/NAME-COMMIT.jsonl;
+    returns (pages, that file's name)."""
     cache = out / "text" / f"{name}-{commit[:12]}.jsonl"
-    if cache.is_file():
-        return cache
-    gdir = git_dir(root, *repo)
-    names = subprocess.run(["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder], capture_output=True, text=True, check=True).stdout.split()
-    rows = []
-    for path in names:
-        doc = json.loads(git_show(gdir, commit, path))
-        page_type = ((doc.get("_internal") or {}).get("page_type") or {}).get("primary") or doc.get("page_type", "")
-        rows.append({"id": doc["file_id"], "url": doc.get("url") or "", "type": page_type, "text": doc["ground_truth"].get("main_content") or ""})
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(cache)
-    return cache
+
+    def read() -> list[dict]:
+        gdir = git_dir(root, *repo)
+        names = subprocess.run(["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder], capture_output=True, text=True, check=True).stdout.split()
+        rows = []
+        for path in names:
+            doc = json.loads(git_show(gdir, commit, path))
+            page_type = ((doc.get("_internal") or {}).get("page_type") or {}).get("primary") or doc.get("page_type", "")
+            rows.append({"id": doc["file_id"], "url": doc.get("url") or "", "type": page_type, "text": doc["ground_truth"].get("main_content") or ""})
+        return rows
+
+    return cached_jsonl(cache, read), cache.name
 
 
-def labelled_pages(cache: Path, labels: Path, commit: str, pin: str, skip_urls: Collection[str] = ()) -> list[dict]:
-    """The cached pages joined with their labels by reading, checking that each text is the
-    one that was read; one page per distinct text (the benchmarks hold a few twice), none
-    without text."""
-    pages = {r["id"]: r for r in (json.loads(line) for line in cache.open(encoding="utf-8"))}
+def labelled_pages(rows: list[dict], source: str, labels: Path, commit: str, pin: str, skip_urls: Collection[str] = ()) -> list[dict]:
+    """The pages (of `source`) joined with their labels by reading, checking that each text
+    is the one that was read; one page per distinct text (the benchmarks hold a few twice),
+    none without text."""
+    pages = {r["id"]: r for r in rows}
     out_rows, seen = [], set()
     for line in labels.open(encoding="utf-8"):
         lab = json.loads(line)
         page = pages[lab["id"]]
         digest = hashlib.sha256(page["text"].encode()).hexdigest()
         if digest[:16] != lab["sha256"]:
-            raise SystemExit(f"page {lab['id']} of {cache.name}: its text is not the one that was labelled. Fix: pin {pin} back to {commit}")
+            raise SystemExit(f"page {lab['id']} of {source}: its text is not the one that was labelled. Fix: pin {pin} back to {commit}")
         if digest in seen or not page["text"].strip() or page["url"] in skip_urls:
             continue
         seen.add(digest)
@@ -539,8 +542,8 @@ WCXB_COMMIT = "c039d5ee9f5a3a984a0e167e63aacd04e76e78a9"
 def wcxb_test_pages(out: Path, root: Path, training_urls: Collection[str]) -> list[dict]:
     """[{id, url, type, text, label, site}] for the labelled test pages with text, one per
     distinct text, without the pages that are also training pages (by URL)."""
-    cache = benchmark_pages(out, root, WCXB_REPO, WCXB_COMMIT, "test/ground-truth", "wcxb-test")
-    return labelled_pages(cache, WCXB_TEST_LABELS, WCXB_COMMIT, "WCXB_COMMIT", skip_urls=training_urls)
+    pages, source = benchmark_pages(out, root, WCXB_REPO, WCXB_COMMIT, "test/ground-truth", "wcxb-test")
+    return labelled_pages(pages, source, WCXB_TEST_LABELS, WCXB_COMMIT, "WCXB_COMMIT", skip_urls=training_urls)
 
 
 # ---------------------------------------------------------------------------------------
@@ -805,17 +808,15 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
         swap += [r for r in rows_for(source, swap_docs[source], label, srng, repeats) if srng.random() < kept_share[label]]
     srng.shuffle(swap)
 
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "train.jsonl", "w", encoding="utf-8") as f:
-        for r in train:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    with open(out / "eval-web.jsonl", "w", encoding="utf-8") as f:
-        for r in evalrows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    for name, rows in (("train-swap.jsonl", swap), ("eval-news-swap.jsonl", swap_eval), ("modern-web.jsonl", modern), ("eval-wcxb-test.jsonl", wcxb)):
-        with open(out / name, "w", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    for name, rows in (
+        ("train.jsonl", train),
+        ("eval-web.jsonl", evalrows),
+        ("train-swap.jsonl", swap),
+        ("eval-news-swap.jsonl", swap_eval),
+        ("modern-web.jsonl", modern),
+        ("eval-wcxb-test.jsonl", wcxb),
+    ):
+        write_jsonl(out / name, rows)
     kept = Counter((r["source"], r["label"]) for r in train)
     provenance = {
         "built_by": "scripts/build_quality_data.py",
