@@ -1,5 +1,5 @@
 """`curate` command line: run | validate | annotate | dedup | generate | classifier |
-release | verify | stats | diff | deploy | serve."""
+release | verify | stats | diff | lookup | deploy | serve."""
 
 from __future__ import annotations
 

@@ -352,6 +352,11 @@ def explain(error: ValidationError, source: str) -> str:
                 f"{dotted}: {item['input']!r} is not a plain name; names become folders under the output folder, so only "
                 f"letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set {dotted} to a name such as my-corpus."
             )
+        elif kind == "literal_error" and loc and isinstance(loc[-1], int):
+            # An item of a list (release.formats: [foo]): name the list, not "formats.0".
+            expected = item.get("ctx", {}).get("expected", "")
+            key = ".".join(str(p) for p in loc[:-1])
+            lines.append(f"{key}: {item['input']!r} is not accepted; accepted values: {expected}. Fix: list only accepted values in {key}.")
         elif kind == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             lines.append(f"{dotted}: got {item['input']!r}; accepted values: {expected}.")

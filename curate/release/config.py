@@ -60,10 +60,31 @@ class ReleaseConfig(Section):
     shuffle_memory_mb: float = Field(default=2048.0, gt=0)
     # PNG plots beside the dataset card (matplotlib).
     plots: bool = True
+    # What is written: the Parquet shards (always: every other format is written from the
+    # same rows and checked against them), plus pre-tokenized shards for trainers:
+    # megatron (Megatron-LM / NeMo / GPT-NeoX indexed dataset, .bin + .idx) and nanotron
+    # (datatrove's tokenized .ds files). One tokenized shard per Parquet shard, same order.
+    formats: list[Literal["parquet", "megatron", "nanotron"]] = Field(default_factory=lambda: ["parquet"])
+    # Written after every document in the tokenized formats. <|endoftext|>: the document
+    # separator SmolLM2 (the default tokenizer, id 0) and GPT-2-style tokenizers were trained with.
+    eos_token: str = "<|endoftext|>"
 
     @model_validator(mode="after")
     def _tokens_needed(self) -> ReleaseConfig:
         sized = self.mix.budget > 0 or self.mix.synthetic_fraction is not None
         if sized and self.mix.unit == "tokens" and not self.count_tokens:
             raise ValueError("mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents")
+        if "parquet" not in self.formats:
+            raise ValueError(
+                f"formats {self.formats} lacks parquet; the Parquet shards are always written (the tokenized formats are written from them and checked against them). "
+                "Fix: set release.formats to [parquet] plus megatron and/or nanotron, e.g. [parquet,megatron]"
+            )
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"formats {self.formats} names a format twice. Fix: list each of parquet, megatron, nanotron once")
+        if self.tokenized_formats and not self.count_tokens:
+            raise ValueError(f"formats {self.formats} need the tokenizer but count_tokens is false. Fix: set release.count_tokens=true, or release.formats=[parquet]")
         return self
+
+    @property
+    def tokenized_formats(self) -> list[str]:
+        return [f for f in self.formats if f != "parquet"]
