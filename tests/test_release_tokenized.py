@@ -226,3 +226,67 @@ def test_bad_formats_fail_before_work(built: dict, tmp_path: Path) -> None:
     assert str(info.value).endswith("Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or <|end_of_text|>)")
     assert not (tmp_path / "out" / "releases").exists()
     assert TokenCounter.load("default").eos_id("<|endoftext|>") == 0
+
+
+@pytest.mark.slow
+def test_demo_release_in_trainer_formats(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Acceptance: `curate release OUT --set 'release.formats=[parquet,megatron]'` on a real demo
+    run, then the same with nanotron: sequences = Parquet rows, tokens = the manifest's
+    (num_tokens + one end-of-document token per document); verify passes, and fails naming
+    the file once a byte of a .bin / .ds changes."""
+    from datatrove.utils.dataset import DatatroveFolderDataset
+
+    from flows.curate_corpus import curate_corpus
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "demo"
+    run = json.loads(Path(curate_corpus(str(repo / "configs" / "demo.yaml"), [], [str(repo / "curate" / "data" / "demo")], str(out))).read_text())
+    for version, fmt in (("v1", "megatron"), ("v2", "nanotron")):
+        assert release_main(["release", str(out), "--set", f"release.formats=[parquet,{fmt}]"]) == 0
+        release = out / "releases" / run["name"] / version
+        manifest = json.loads((release / "manifest.json").read_text())
+        rows, tokens = manifest["totals"]["rows"], manifest["totals"]["tokens"]
+        assert rows == run["counts"]["kept"] > 0
+        assert list(manifest["tokenized"]["totals"]) == [fmt]
+        assert manifest["tokenized"]["totals"][fmt]["tokens"] == tokens + rows
+        assert not (release / {"megatron": "nanotron", "nanotron": "megatron"}[fmt]).exists()
+        if fmt == "megatron":
+            sequences = [s for e in entries(release, fmt) for s in read_megatron(release / e["files"][0]["path"].removesuffix(".bin"))]
+            assert len(sequences) == rows
+            assert sum(len(s) for s in sequences) == tokens + rows
+            assert all(s[-1] == 0 for s in sequences)  # <|endoftext|> closes every document
+        else:
+            held = 0
+            for split in manifest["splits"]:
+                dataset = DatatroveFolderDataset(str(release / "nanotron" / split), seq_len=1, filename_pattern="*.ds", token_size=2)
+                held += sum(f.fsize // 2 for f in dataset.files)
+                assert len(dataset) == sum(f.fsize // 2 // 2 for f in dataset.files)
+            assert held == tokens + rows
+            ends = np.concatenate([np.fromfile(release / e["files"][1]["path"], "<u8") for e in entries(release, fmt)])
+            assert ends.size == rows
+        assert release_main(["verify", str(release)]) == 0
+        assert f"{fmt}: {tokens + rows:,} tokens" in capsys.readouterr().out.replace("\n", "")
+        name = next(f["path"] for e in entries(release, fmt) for f in e["files"] if f["path"].endswith((".bin", ".ds")))
+        with open(release / name, "r+b") as f:
+            first = f.read(1)
+            f.seek(0)
+            f.write(bytes([first[0] ^ 0xFF]))
+        assert release_main(["verify", str(release)]) == 1
+        assert f"{name}: sha256 " in capsys.readouterr().err
+        card = (release / "README.md").read_text()
+        assert "HuggingFaceTokenizer" in card if fmt == "megatron" else "dataset_folder" in card
+
+
+def test_card_tells_trainers_where_the_files_are(built: dict) -> None:
+    release = built["release"]
+    manifest = json.loads((release / "manifest.json").read_text())
+    card = (release / "README.md").read_text()
+    folder = str(Path(manifest["tokenizer"]["path"]).parent)
+    first = next(e for e in entries(release, "megatron") if e["split"] == "train")
+    assert f"--train-data-path {first['tokens']} {release}/{first['files'][0]['path'].removesuffix('.bin')} " in card
+    assert f"--valid-data-path {entries(release, 'megatron')[0]['tokens']} {release}/megatron/validation-00000-of-00001 \\" in card
+    assert f"--tokenizer-type HuggingFaceTokenizer --tokenizer-model {folder}\n" in card
+    assert f"      dataset_folder: [{release}/nanotron/train]\n" in card
+    assert f"  tokenizer_name_or_path: {folder}\n" in card
+    assert f"**{manifest['tokenizer']['name']}**" in card
+    assert "Every document is followed by `<|endoftext|>` (id 0)" in card

@@ -71,6 +71,10 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
+    if manifest.get("tokenized"):
+        from curate.release.card_trainers import trainer_section
+
+        out += ["## Training with Megatron-LM, NeMo or nanotron", "", *trainer_section(manifest, location), ""]
     out += ["## Files and checks", "", *_files(manifest), ""]
     return "\n".join(out)
 
@@ -137,7 +141,8 @@ def _files(manifest: dict[str, Any]) -> list[str]:
     lines = [
         "- `data/`: the shards; `manifest.json`: every shard's rows, tokens, bytes and sha256, totals, inputs, config hash and versions;"
         " `stats.json`: the numbers behind this card.",
-        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are unique.",
+        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are unique"
+        + (" (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet shard)." if manifest.get("tokenized") else "."),
         "",
         "| column | type | nullable |",
         "|---|---|---|",
