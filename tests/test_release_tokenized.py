@@ -290,3 +290,13 @@ def test_card_tells_trainers_where_the_files_are(built: dict) -> None:
     assert f"  tokenizer_name_or_path: {folder}\n" in card
     assert f"**{manifest['tokenizer']['name']}**" in card
     assert "Every document is followed by `<|endoftext|>` (id 0)" in card
+
+
+def test_empty_release_has_empty_verified_tokenized_shards(tmp_path: Path) -> None:
+    from curate import schema as S
+
+    pq.write_table(S.DOCUMENT_SCHEMA.empty_table(), tmp_path / "empty.parquet")
+    rcfg = ReleaseConfig(plots=False, formats=FORMATS)
+    release = build_release(CurateConfig(name="e"), [tmp_path / "empty.parquet"], [], release=rcfg, output_root=tmp_path)
+    assert verify_release(release).tokenized == {"megatron": 0, "nanotron": 0}
+    assert read_megatron(release / "megatron" / "train-00000-of-00001") == []

@@ -59,7 +59,8 @@ def dispatch(args: argparse.Namespace) -> int:
         manifest, _ = load_release(path)
         totals = manifest["totals"]
         tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
-        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s) -> {path}")
+        trainer = "".join(f", {fmt} ({human(t['tokens'])} tokens with end-of-document)" for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()) if manifest.get("tokenized") else ""
+        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s){trainer} -> {path}")
         return 0
     if args.command == "verify":
         return verify_command(Path(args.release))

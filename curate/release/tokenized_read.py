@@ -152,7 +152,7 @@ def lookup(release_dir: Path, file: str, token: int) -> dict[str, Any]:
     for entry in section["shards"]:
         names = {f["path"] for f in entry["files"]} | {entry["shard"]}
         names |= {Path(n).name for n in names} | {n.removesuffix(".bin") for n in names if n.endswith(".bin")} | {Path(n).name.removesuffix(".bin") for n in names if n.endswith(".bin")}
-        if wanted in names and entry["format"] != INDEX_DIR:
+        if (wanted in names or Path(wanted).name in names) and entry["format"] != INDEX_DIR:
             match = entry
             break
     if match is None:
