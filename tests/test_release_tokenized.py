@@ -300,3 +300,43 @@ def test_empty_release_has_empty_verified_tokenized_shards(tmp_path: Path) -> No
     release = build_release(CurateConfig(name="e"), [tmp_path / "empty.parquet"], [], release=rcfg, output_root=tmp_path)
     assert verify_release(release).tokenized == {"megatron": 0, "nanotron": 0}
     assert read_megatron(release / "megatron" / "train-00000-of-00001") == []
+
+
+def test_large_vocabulary_gets_four_byte_tokens(built: dict, tmp_path: Path) -> None:
+    """A vocabulary over 65,536 ids: int32 in Megatron's .idx (dtype code 4), uint32 in the
+    .ds files, ids above 65,535 intact in both."""
+    from datatrove.utils.dataset import DatatroveFolderDataset
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    vocab = {f"w{i}": i for i in range(70_000)} | {"[UNK]": 70_000, "the": 70_001, "<|endoftext|>": 70_002}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()
+    (tmp_path / "tok").mkdir()
+    tok.save(str(tmp_path / "tok" / "tokenizer.json"))
+    rcfg = ReleaseConfig(tokenizer=str(tmp_path / "tok"), plots=False, formats=FORMATS)
+    release = build_release(CurateConfig(name="big"), built["web"][:1], [], release=rcfg, output_root=tmp_path)
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert manifest["tokenized"]["dtype"] == {"megatron": "int32", "nanotron": "uint32"}
+    texts = pq.read_table(release / "data" / "train-00000-of-00001.parquet", columns=["text"]).column(0).to_pylist()
+    expected = [tok.encode(t, add_special_tokens=False).ids + [70_002] for t in texts]
+    assert any(70_001 in e for e in expected)
+    assert [s.tolist() for s in read_megatron(release / "megatron" / "train-00000-of-00001")] == expected
+    stream = [i for e in expected for i in e]
+    dataset = DatatroveFolderDataset(str(release / "nanotron" / "train"), seq_len=len(stream) - 1, filename_pattern="*.ds", token_size=4)
+    assert len(dataset) == 1 and dataset[0]["input_ids"].tolist() == stream
+    verify_release(release)
+
+
+def test_tokenized_bytes_do_not_depend_on_the_number_of_threads(built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import curate.release.build as B
+
+    digests = []
+    for threads in (1, 3):
+        monkeypatch.setattr(B, "WRITE_THREADS", threads)
+        rcfg = ReleaseConfig(shard_target_mb=0.2, row_group_mb=0.05, plots=False, formats=FORMATS)
+        release = build_release(CurateConfig(name="t"), built["web"], [], release=rcfg, output_root=tmp_path / str(threads))
+        manifest = json.loads((release / "manifest.json").read_text())
+        digests.append([(f["path"], f["sha256"]) for e in manifest["tokenized"]["shards"] for f in e["files"]])
+    assert digests[0] == digests[1] and len(digests[0]) > 6
