@@ -340,3 +340,14 @@ def test_tokenized_bytes_do_not_depend_on_the_number_of_threads(built: dict, tmp
         manifest = json.loads((release / "manifest.json").read_text())
         digests.append([(f["path"], f["sha256"]) for e in manifest["tokenized"]["shards"] for f in e["files"]])
     assert digests[0] == digests[1] and len(digests[0]) > 6
+
+
+def test_megatron_cores_own_reader(built: dict) -> None:
+    """Megatron-core's IndexedDataset, when installed (not a dependency: checked by hand with
+    megatron-core 0.16.1 via PYTHONPATH), reads exactly the tokens of the Parquet texts."""
+    indexed = pytest.importorskip("megatron.core.datasets.indexed_dataset")
+    release = built["release"]
+    for entry in entries(release, "megatron"):
+        dataset = indexed.IndexedDataset(str(release / entry["files"][0]["path"].removesuffix(".bin")))
+        expected, _ = reference_stream(release, entry["shard"])
+        assert [dataset[i].tolist() for i in range(len(dataset))] == expected
