@@ -232,3 +232,20 @@ def test_curate_run_drops_a_contaminated_page_and_its_duplicate_before_dedup(tmp
     assert not any(r["stage"] == "decontam" for k, r in ledger.items() if k.startswith("clean-"))
     table = {b["name"]: b for b in result.manifest["counts"]["contamination"]["benchmarks"]}
     assert table["gsm8k"]["web"] == 2 and sum(b["web"] for b in table.values()) == 2
+
+
+def test_release_card_sums_contamination_over_runs() -> None:
+    from curate.hygiene.report import merge_contamination
+    from curate.release.tables import _contamination, markdown_table
+
+    def run(gsm8k_web: int, humaneval_gen: int) -> dict:
+        bench = [{"name": "gsm8k", "split": "test", "licence": "MIT", "items": 2, "ngrams": 80, "web": gsm8k_web, "generated": 0},
+                 {"name": "humaneval", "split": "test", "licence": "MIT", "items": 1, "ngrams": 40, "web": 0, "generated": humaneval_gen}]
+        return {"index": "default-index.npz", "ngram": 13, "min_span_words": 30, "min_item_share": 0.5, "unavailable": {}, "benchmarks": bench}
+
+    merged = merge_contamination([run(2, 0), None, run(1, 3)])
+    assert merged is not None
+    assert [(b["name"], b["web"], b["generated"]) for b in merged["benchmarks"]] == [("gsm8k", 3, 0), ("humaneval", 0, 3)]
+    table = markdown_table(_contamination(merged))
+    assert "| gsm8k | test | MIT | 2 | 80 | 3 | 0 |" in table and "longest matched span reaches 30 words" in table
+    assert merge_contamination([None, None]) is None
