@@ -81,6 +81,21 @@ def test_real_article_with_a_gsm8k_test_problem_is_dropped_naming_gsm8k(tmp_path
     assert row["matched"].startswith("longest span 53 words, 100% of one gsm8k item: janet s ducks lay 0 eggs per day")
 
 
+@pytest.mark.slow
+def test_parts_on_a_process_pool_give_the_inline_result(tmp_path: Path, articles: list[dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    import curate.hygiene.stage as stage
+
+    bodies = [a["text"] for a in articles[:8]]
+    parts = [part(tmp_path / "in" / f"{i:05d}.parquet", {f"p{i}-pasted": paste(bodies[i], GSM8K_TEST_0), f"p{i}-clean": bodies[i + 4]}) for i in range(2)]
+    cfg = load_config(None, ["executor.workers=2"])
+    inline = hygiene_stage(cfg, parts, tmp_path / "inline")
+    monkeypatch.setattr(stage, "PARALLEL_MIN_ROWS", 0)
+    pooled = hygiene_stage(cfg, parts, tmp_path / "pooled")
+    for a, b in zip(inline[0] + inline[1], pooled[0] + pooled[1]):
+        assert pq.read_table(a).equals(pq.read_table(b))
+    assert sorted(read_ledger(pooled[1][0].parent)["id"].to_list()) == ["p0-pasted", "p1-pasted"]
+
+
 def test_a_stock_phrase_or_a_short_quote_of_an_item_is_kept(decontaminator: Decontaminator, articles: list[dict[str, str]]) -> None:
     # The problem's first 20 words (21 once "Janet's" is split): one chain of 9 indexed 13-grams,
     # a 21-word span (< 30) and 9 of the item's 41 n-grams (< 50 %): an overlap, not a copy.

@@ -2,7 +2,7 @@
 curate.hygiene.build_steps -> kept parts (DOCUMENT_SCHEMA) and one ledger part per input part.
 
 Streams one record batch at a time, so memory is a batch plus whatever the steps hold (the
-decontamination index), never the corpus."""
+decontamination index), never the corpus. Parts run in parallel on `executor.workers`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from curate.ledger import ledger_polars_schema, write_ledger
 from curate.parquet_io import tmp_path, writing
 
 BATCH_ROWS = 2_000
+# Below this many documents one process is quicker than starting a pool (~1-2 s a worker;
+# decontamination checks ~100-160 web pages/s per core, bench/RESULTS-hygiene.md).
+PARALLEL_MIN_ROWS = 2_000
 
 
 def apply_steps(steps: list[HygieneStep], doc: dict) -> Drop | None:
@@ -31,14 +34,33 @@ def apply_steps(steps: list[HygieneStep], doc: dict) -> Drop | None:
 
 
 def hygiene_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
-    steps = build_steps(cfg)  # loads the index: a missing or corrupt one fails here, naming it
-    kept_paths: list[Path] = []
-    ledger_paths: list[Path] = []
-    for index, part in enumerate(parts):
-        ledger: list[dict] = []  # dropped documents only: small
-        kept_path = stage_dir / "kept" / f"{index:05d}.parquet"
-        kept_path.parent.mkdir(parents=True, exist_ok=True)
-        with writing(kept_path), pq.ParquetWriter(tmp_path(kept_path), S.DOCUMENT_SCHEMA, compression="zstd") as writer:
+    """One job per part, on `executor.workers` processes (dedup's pool: local or Ray) when
+    there is enough work to pay for starting them; each process loads the steps once."""
+    from curate.dedup.workers import Workers
+
+    build_steps(cfg)  # a missing or corrupt index fails here, naming it, before any job starts
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    jobs = [(cfg, part, index, stage_dir) for index, part in enumerate(parts)]
+    with Workers.from_config(cfg.executor) as workers:
+        done = workers.map(clean_part, jobs, parallel=rows >= PARALLEL_MIN_ROWS)
+    return [k for k, _ in done], [led for _, led in done]
+
+
+_STEPS: dict[str, list[HygieneStep]] = {}
+
+
+def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path) -> tuple[Path, Path]:
+    """One part through the steps: its kept documents (streamed, a batch at a time) and its
+    ledger part (the dropped documents only)."""
+    key = cfg.model_dump_json()
+    steps = _STEPS.get(key)
+    if steps is None:
+        steps = _STEPS[key] = build_steps(cfg)
+    ledger: list[dict] = []
+    kept_path = stage_dir / "kept" / f"{index:05d}.parquet"
+    kept_path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(kept_path):
+        with pq.ParquetWriter(tmp_path(kept_path), S.DOCUMENT_SCHEMA, compression="zstd") as writer:
             for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS):
                 kept: list[dict] = []
                 for doc in batch.to_pylist():
@@ -50,9 +72,8 @@ def hygiene_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tupl
                                        S.SOURCE: doc[S.SOURCE], S.OFFSET: doc[S.OFFSET], S.URL: doc[S.URL], "duplicate_of": None})
                 writer.write_table(pa.Table.from_pylist(kept, schema=S.DOCUMENT_SCHEMA))
         os.replace(tmp_path(kept_path), kept_path)
-        kept_paths.append(kept_path)
-        ledger_paths.append(write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), stage_dir / "ledger" / f"hygiene-{index:05d}.parquet"))
-    return kept_paths, ledger_paths
+    ledger_path = write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), stage_dir / "ledger" / f"hygiene-{index:05d}.parquet")
+    return kept_path, ledger_path
 
 
 def hygiene_extra(cfg: CurateConfig) -> list[str]:
