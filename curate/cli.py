@@ -1,4 +1,4 @@
-"""`curate` command line: run | validate | annotate | dedup | generate | classifier |
+"""`curate` command line: run | validate | annotate | dedup | generate | decontam | classifier |
 release | verify | stats | diff | lookup | deploy | serve."""
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="deployments to serve (default: all)")
     p.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
 
+    from curate.hygiene.cli import add_decontam_commands
     from curate.quality.cli import add_classifier_commands
     from curate.release.cli import add_release_commands
 
+    add_decontam_commands(sub)
     add_classifier_commands(sub)
     add_release_commands(sub)
     return parser
@@ -106,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
             serve(args.names or None, limit=args.limit)
             return 0
+        if args.command == "decontam":
+            from curate.hygiene.cli import cmd_decontam
+
+            return cmd_decontam(args)
         if args.command == "classifier":
             from curate.quality.cli import cmd_classifier
 
@@ -134,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from curate.config import load_config
 
+    from curate.hygiene.stage import check_hygiene
+
     cfg = load_config(args.config, args.overrides)
+    check_hygiene(cfg)  # the files the recipe names (the decontamination index) load
     print(f"ok: {args.config} is valid (config hash {cfg.config_hash()[:12]})")
     return 0
 

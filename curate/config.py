@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.config_base import Section
 from curate.errors import ConfigError
+from curate.hygiene.config import DecontamConfig
 from curate.synth.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
@@ -247,6 +248,8 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    # Release hygiene (curate.hygiene), between select and dedup.
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)

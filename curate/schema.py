@@ -84,6 +84,9 @@ LEDGER_SCHEMA = pa.schema(
         pa.field(URL, pa.string()),
         # For duplicates: the id of the document that was kept instead.
         pa.field("duplicate_of", pa.string()),
+        # For hygiene drops: the evidence (a benchmark span with its length and item share, a
+        # blocklist entry); `value` names what it matched (the benchmark, the list).
+        pa.field("matched", pa.string()),
     ]
 )
 

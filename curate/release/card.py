@@ -67,6 +67,10 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     out += [markdown_table(tables["funnel"]), "", *_image(release_dir, "funnel"), ""]
     if "reasons" in tables:
         out += ["## Drop reasons", "", "Every dropped document has a row in the run's ledger (`rejected/`) saying why.", "", markdown_table(tables["reasons"]), ""]
+    if "contamination" in tables:
+        t = tables["contamination"]
+        out += ["## Benchmark contamination", "", "Documents that reproduce an evaluation item (curate's decontam stage and generation checks), per benchmark.", "",
+                markdown_table(t), ""]
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]

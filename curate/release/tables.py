@@ -9,7 +9,7 @@ from typing import Any
 from curate import schema as S
 
 # The order stages drop documents in a run (curate.select, then dedup); others follow.
-STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "dedup")
+STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "decontam", "dedup")
 TOP_LANGUAGES = 20
 TOP_REASONS = 30
 
@@ -90,6 +90,8 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
         if not t.rows:
             t.note = "no document was dropped"
         tables.append(t)
+        if counts.get("contamination"):
+            tables.append(_contamination(counts["contamination"]))
     tables.append(_mix(manifest))
     t = Table("languages", "Languages", ["language", "documents", "share", "tokens" if counted else "text bytes", "share"])
     key = "tokens" if counted else "text_bytes"
@@ -101,6 +103,16 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     tables.append(t)
     tables.append(_distributions(stats))
     return tables
+
+
+def _contamination(c: dict[str, Any]) -> Table:
+    t = Table("contamination", "Benchmark contamination", ["benchmark", "split", "licence", "items", "indexed n-grams", "web documents dropped", "generated dropped"])
+    for b in c["benchmarks"]:
+        t.rows.append([b["name"], b["split"], b["licence"], num(b["items"]), num(b["ngrams"]), num(b["web"]), num(b["generated"])])
+    missing = "; ".join(f"{k}: {v}" for k, v in c.get("unavailable", {}).items())
+    t.note = (f"index `{c['index']}`, {c['ngram']}-word n-grams; a document is dropped when its longest matched span reaches "
+              f"{c['min_span_words']} words or it holds {c['min_item_share']:.0%} of one item's n-grams" + (f". Not indexed: {missing}" if missing else ""))
+    return t
 
 
 def _overview(manifest: dict[str, Any], stats: dict[str, Any]) -> Table:
