@@ -19,14 +19,17 @@ import yaml
 
 from curate.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
 PREFECT_FILE = "prefect.yaml"
+# The checkout that holds this package; an installed curate (site-packages) has no
+# prefect.yaml there, so deployments come from the checkout in the working directory.
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+REPO = _PACKAGE_PARENT if (_PACKAGE_PARENT / PREFECT_FILE).is_file() else Path.cwd()
 
 
 def load_deployments(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The deployments of prefect.yaml (YAML anchors resolved), all or those in `names`."""
     if not prefect_file.is_file():
-        raise ConfigError(f"{prefect_file} not found. Fix: run from the curate checkout, or pass --prefect-file")
+        raise ConfigError(f"{prefect_file} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)")
     data = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
     deployments = list(data.get("deployments") or [])
     known = [d["name"] for d in deployments]

@@ -102,3 +102,9 @@ def test_run_and_generate_from_an_empty_folder(installed: dict) -> None:
     assert gen["counts"]["ingested"] == 1
     assert gen["counts"]["kept"] + gen["counts"]["rejected"] == 1
     assert sorted(p.name for p in empty.iterdir()) == ["out"]  # nothing else written to the working folder
+
+
+def test_deploy_outside_a_checkout_names_the_fix(installed: dict) -> None:
+    done = subprocess.run([str(installed["venv"] / "bin" / "curate"), "deploy"], cwd=installed["empty"], env=installed["env"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {installed['empty'] / 'prefect.yaml'} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)\n"
