@@ -46,7 +46,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         else:
             shutil.copy2(path, src / name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-w", str(tmp / "dist"), "-q"], tmp, env, 600)
+    # Offline: built by this environment's setuptools (pinned by `make setup`), no isolated build env to download.
+    _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), "-q"], tmp, env, 600)
     (wheel,) = (tmp / "dist").glob("curate-*.whl")
 
     venv = tmp / "venv"
