@@ -5,6 +5,7 @@ summary prints (-ra). Run as real pytest sessions on a small test file."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,12 +59,29 @@ def test_a_missing_component_skips_elsewhere_with_the_reason_in_the_summary(tmp_
     assert "XFAIL test_probe.py::test_needs_deterministic_fasttext - fastText trains a different model on each run" in done.stdout
 
 
-def test_ci_run_fails_when_slurm_does_not_start() -> None:
-    """.ci/run stops with the reason when scripts/slurm_localhost.sh fails (checked on the
-    script's text: running it would start the whole suite)."""
-    script = (REPO / ".ci" / "run").read_text()
-    assert "export CI=true" in script
-    assert "if ! bash scripts/slurm_localhost.sh; then" in script
-    start = script.index("if ! bash scripts/slurm_localhost.sh; then")
-    assert "exit 1" in script[start : script.index("fi", start)]
-    assert script.rstrip().endswith("make test")
+def _ci_copy(tmp_path: Path, slurm_script: str) -> Path:
+    """.ci/run in a folder of its own, beside a stand-in for scripts/slurm_localhost.sh and a
+    Makefile whose `test` target leaves a mark (the real suite is not run here)."""
+    (tmp_path / ".ci").mkdir()
+    shutil.copy2(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "slurm_localhost.sh").write_text(slurm_script)
+    (tmp_path / "Makefile").write_text("test:\n\techo \"CI=$$CI\" > suite-ran\n")
+    return tmp_path
+
+
+def test_ci_run_stops_with_the_reason_when_slurm_does_not_start(tmp_path: Path) -> None:
+    root = _ci_copy(tmp_path, 'echo "slurm_localhost: munged did not start" >&2; exit 1\n')
+    done = subprocess.run(["bash", ".ci/run"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "slurm_localhost: munged did not start" in done.stderr
+    assert "error: the local Slurm cluster did not start" in done.stderr
+    assert not (root / "suite-ran").exists()
+
+
+def test_ci_run_runs_make_test_with_ci_true_once_slurm_is_up(tmp_path: Path) -> None:
+    root = _ci_copy(tmp_path, "exit 0\n")
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    done = subprocess.run(["bash", ".ci/run"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (root / "suite-ran").read_text() == "CI=true\n"
