@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the end-to-end flow (annotate, select, write shards)")
-    p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml")
+    p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml, or the name of a shipped one: demo")
     p.add_argument("--input", dest="inputs", action="append", metavar="PATH", help="input file, folder, glob or URL; replaces input.paths (repeatable)")
     p.add_argument("--output", help="output folder; replaces output.dir")
     p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
 
     p = sub.add_parser("generate", help="synthetic textbook documents grounded in curated documents (vLLM)")
-    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml")
+    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml (or the shipped generate_demo)")
     p.add_argument("--input", default=None, help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use generate.topics_file")
     p.add_argument("--n", type=int, default=None, help="documents to generate; replaces generate.n")
     p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json")

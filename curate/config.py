@@ -371,12 +371,22 @@ def explain(error: ValidationError, source: str) -> str:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> CurateConfig:
     """Read a YAML recipe (or only defaults when path is None), apply `--set` overrides, validate."""
+    from curate.shipped import rebase_inputs, shipped_recipe, shipped_recipes
+
     source = str(path) if path else "(defaults)"
     data: dict[str, Any] = {}
+    shipped = None
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml")
+            # Not a file here: the name of a recipe that ships with curate (`curate run demo`).
+            shipped = shipped_recipe(str(path))
+            if shipped is None:
+                raise ConfigError(
+                    f"config file not found: {p}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml, "
+                    f"or the name of one that ships with curate: {', '.join(shipped_recipes())}"
+                )
+            p = shipped
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.constructor.ConstructorError as exc:
@@ -395,7 +405,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"config {p} must be a mapping of sections (input:, output:, ...), got {type(loaded).__name__}")
-        data = loaded
+        data = rebase_inputs(loaded) if shipped else loaded
     data = apply_overrides(data, overrides or [])
     try:
         return CurateConfig.model_validate(data)

@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import require_or_skip
 from datatrove.data import Document
 
 from curate.errors import ConfigError, InputError
@@ -178,7 +179,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
         if "NaN" in str(exc) and not fasttext_is_deterministic():
             # fasttext-numpy2-wheel fails training at random, more often in a long process
             # (measured: every retry in the full suite); a property of that build, see train.py.
-            pytest.xfail(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}")
+            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
         raise
     return model, card, data
 
@@ -201,7 +202,7 @@ def test_training_is_deterministic(trained: tuple[Path, dict, Path], tmp_path: P
     model, card, data = trained
     if not fasttext_is_deterministic():
         # A property of the installed fastText build, measured: see curate.quality.train.
-        pytest.xfail(f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}")
+        require_or_skip(f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}", xfail=True)
     again = train_classifier(data, tmp_path / "again.bin", params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2)
     assert again["model_sha256"] == card["model_sha256"]
     assert again["threshold"] == card["threshold"]
@@ -478,7 +479,7 @@ def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(t
         result = build.modern_web_folds(tmp_path, seed=1)
     except RuntimeError as exc:
         if "NaN" in str(exc) and not fasttext_is_deterministic():
-            pytest.xfail(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}")
+            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
         raise
     assert seen_folds == [{1}, {0}]  # fold 0's model never saw fold 0's pages, and so on
     assert (result["n"], result["positives"]) == (60, 30)
