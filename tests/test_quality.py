@@ -331,9 +331,12 @@ def test_cli_train_with_character_ngrams(tmp_path: Path, capsys: pytest.CaptureF
     assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
 
 
-def test_cli_eval_defaults_to_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_eval_defaults_to_the_shipped_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(20, seed=4))
     assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scorer"] == "combined" and {"combined", "edu"} <= set(result["scores"])
+    assert run_cli(["classifier", "eval", "--model", str(DEFAULT_MODEL), "--input", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == str(DEFAULT_MODEL)
 
 
@@ -341,9 +344,9 @@ def test_min_score_defaults_to_the_card_threshold(trained: tuple[Path, dict, Pat
     from curate.quality.config import QualityConfig, effective_min_score
 
     model, card, _ = trained
-    assert effective_min_score(QualityConfig(model_path=str(model))) == card["threshold"]
+    assert effective_min_score(QualityConfig(model_path=str(model), scorer="edu")) == card["threshold"]
     assert effective_min_score(QualityConfig(model_path=str(model), min_score=0.9)) == 0.9
-    assert effective_min_score(QualityConfig()) == load_card(DEFAULT_MODEL)["threshold"]
+    assert effective_min_score(QualityConfig(scorer="edu")) == load_card(DEFAULT_MODEL)["threshold"]
     with pytest.raises(ValueError):
         QualityConfig(min_score=1.5)
 
