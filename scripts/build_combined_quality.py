@@ -54,6 +54,10 @@ GOOD_TYPES = ("article", "documentation", "forum")
 # General-quality fastText: small and fast (it runs beside the educational model).
 GENERAL = {"dim": 16, "wordNgrams": 2, "epoch": 10, "lr": 0.2, "minCount": 2, "bucket": 100_000, "thread": 1, "seed": 1, "verbose": 0}
 L2 = 1.0
+# The general classifier reads the first 2,000 characters of the normalised text (~350 words;
+# FineWeb-Edu's classifier reads 512 tokens): the whole quality stage must keep >= 0.8x of one
+# bare fastText predict loop, and a second model over 20 kB would take it to ~0.5x.
+GENERAL_CHARS = 2_000
 
 
 def good_label(page: dict) -> int:
@@ -133,7 +137,7 @@ def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Pat
     rows = sorted(rows, key=lambda r: hashlib.sha256(r[1].encode()).hexdigest())  # fixed order
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "train.txt"
-        f.write_text("".join(f"__label__{y} {normalize(t, MAX_CHARS)}\n" for y, t in rows), encoding="utf-8")
+        f.write_text("".join(f"__label__{y} {normalize(t, MAX_CHARS)[:GENERAL_CHARS]}\n" for y, t in rows), encoding="utf-8")
         model = fasttext.train_supervised(input=str(f), **GENERAL)
         if quantize:
             model.quantize(input=str(f), qnorm=True, retrain=True, cutoff=50_000, dsub=2, thread=1, verbose=0)
@@ -141,9 +145,9 @@ def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Pat
     return out
 
 
-def scores_of(model_path: Path, texts: list[str], positive: str = "__label__1") -> list[float]:
+def scores_of(model_path: Path, texts: list[str], chars: int = MAX_CHARS) -> list[float]:
     model = load_fasttext_model(model_path)
-    return positive_probs(model, [normalize(t, MAX_CHARS) for t in texts], positive)
+    return positive_probs(model, [normalize(t, MAX_CHARS)[:chars] for t in texts])
 
 
 def auc(s, y) -> float | None:
@@ -184,7 +188,7 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
     texts = [t for _, t, *_ in reg_rows]
     y = np.array([g for _, _, g, *_ in reg_rows], dtype=float)
     edu = scores_of(edu_path, texts)
-    gen = scores_of(general_path, texts)
+    gen = scores_of(general_path, texts, GENERAL_CHARS)
     x = feature_rows(texts, edu, gen, MAX_CHARS)
     names = input_names(True)
     fold = np.array([int(hash01(f"combined-fold:{site_}") * 2) for site_, *_ in reg_rows])
@@ -229,7 +233,7 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
         "scorers": {
             "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "what": "P(educational), the shipped classifier (see quality-edu.card.json)"},
             "general": {
-                "model_file": general_path.name, "sha256": _sha(general_path), "bytes": general_path.stat().st_size, "max_chars": MAX_CHARS,
+                "model_file": general_path.name, "sha256": _sha(general_path), "bytes": general_path.stat().st_size, "normalized_chars": GENERAL_CHARS,
                 "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of training pages read as good; negatives whole crawl pages (navigation included) of the training sites",
                 "hyperparameters": GENERAL, "quantized": True,
                 "documents": len(general_docs),

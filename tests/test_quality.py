@@ -241,10 +241,14 @@ def test_annotator_pickles_without_the_model(trained: tuple[Path, dict, Path]) -
     import pickle
 
     model, _, _ = trained
-    step = QualityAnnotator(str(model))
+    step = QualityAnnotator(str(model), scorer="edu")
     _ = step.model
     clone = pickle.loads(pickle.dumps(step))
     assert clone._model is None and clone.model.path == model
+    combined = QualityAnnotator(str(model))  # the default scorer, with this edu model inside
+    _ = combined.model
+    clone = pickle.loads(pickle.dumps(combined))
+    assert clone._model is None and clone.model.edu_path == model
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,9 +363,11 @@ def test_model_fingerprint_follows_the_file(trained: tuple[Path, dict, Path], tm
     model, card, _ = trained
     copy = tmp_path / "m.bin"
     shutil.copyfile(model, copy)
-    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) == card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy), scorer="edu")) == card["model_sha256"]
+    # The combined scorer's key also covers its JSON and the general model.
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))).startswith(card["model_sha256"] + "+")
     copy.write_bytes(b"other")
-    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) != card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy), scorer="edu")) != card["model_sha256"]
     assert model_fingerprint(QualityConfig(enabled=False)) == ""
 
 

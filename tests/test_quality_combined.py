@@ -59,8 +59,7 @@ def test_structure_signals_tell_prose_from_menus() -> None:
     assert prose["punct_line_share"] == 1.0 and menu["punct_line_share"] < 0.2
     assert prose["short_line_share"] == 0.0 and menu["short_line_share"] >= 0.8
     assert prose["prose_word_share"] == 1.0 and menu["prose_word_share"] == 0.0
-    assert prose["stop_word_share"] > 0.25 > menu["stop_word_share"]
-    assert menu["boilerplate_line_share"] > 0.4 and prose["boilerplate_line_share"] == 0.0
+    assert menu["bullet_line_share"] == 0.0 and prose["dup_line_share"] == 0.0
     assert signals("") == [0.0] * len(NAMES) and signals("   \n ") == [0.0] * len(NAMES)
 
 

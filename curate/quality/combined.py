@@ -140,7 +140,7 @@ class CombinedScorer:
         self.edu = load_fasttext_model(self.edu_path)
         general = scorers.get("general")
         self.general = load_fasttext_model(base / general["model_file"]) if general else None
-        self.general_chars = int(general.get("max_chars", max_chars)) if general else 0
+        self.general_chars = int(general.get("normalized_chars", max_chars)) if general else 0
         self.max_chars = max_chars
         if self.combined.features != input_names(self.general is not None):
             raise ConfigError(f"{combined_path or DEFAULT_COMBINED}: its inputs {self.combined.features} are not the ones this curate computes. Fix: rebuild it with scripts/build_combined_quality.py")
