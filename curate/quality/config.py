@@ -18,19 +18,19 @@ class QualityConfig(Section):
     # A fastText .bin/.ftz written by `curate classifier train`. Empty: the model that ships
     # in curate/models/quality-edu.ftz (trained on openly licensed text; see its card).
     model_path: str = ""
-    # Documents whose P(educational) is below this go to the ledger as quality/low_quality.
-    # null: the threshold in the model's card (the max-F1 point on its held-out split; 0.809
-    # for the shipped model: on the held-out web-like set without its documentation chunks it
-    # keeps 90% of the educational documents at 69% precision; with them, 84% at 90%). Lower it to trade
-    # precision for recall: on the demo sample 0.35 keeps all 16 explanatory texts, 0.809
-    # keeps 15 (compound interest scores 0.74).
+    # Documents whose quality_score is below this go to the ledger as quality/low_quality.
+    # null: the threshold in the card of the scorer in use: scorer=combined, the max-F1 point of
+    # the out-of-fold held-out scores in quality-combined.json (0.246: recall 0.95 at precision
+    # 0.53 on held-out crawl pages, a permissive cut; raise it, or use min_bucket, for a stricter
+    # one); scorer=edu, the max-F1 point on the edu model's held-out split (quality-edu.card.json).
     min_score: float | None = Field(default=None, ge=0, le=1)
     # Which score `quality_score` holds and min_score cuts: "combined", P(good pretraining text)
     # from a logistic regression over the educational classifier, the general-quality classifier
-    # and structure signals (ROC-AUC 0.9+ on held-out real crawl pages where the educational
-    # classifier alone gives ~0.8 and word count ~0.8: curate/models/quality-combined.json); or
-    # "edu", P(educational) alone (the score before the combined model). Every scorer is written to
-    # its own column either way (quality_edu, quality_general, quality_bucket).
+    # and structure signals (ROC-AUC 0.83 on held-out real crawl pages, site-disjoint, where the
+    # educational classifier alone gives 0.81 and word count 0.64: heldout_metrics in
+    # curate/models/quality-combined.json); or "edu", P(educational) alone (the score before the
+    # combined model; ~1.5x faster: bench/RESULTS-quality.md). quality_edu and quality_bucket are
+    # written either way, quality_general only by "combined".
     scorer: Literal["combined", "edu"] = "combined"
     # The combined model's JSON (coefficients, scorers). Empty: curate/models/quality-combined.json.
     combined_path: str = ""

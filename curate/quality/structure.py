@@ -92,7 +92,7 @@ def signals(text: str, max_chars: int = 20_000) -> list[float]:
     lid = line_of[pos]
     change = lid[1:] != lid[:-1]
     last = pos[np.append(change, True)]  # the last non-blank byte of every non-empty line
-    first = pos[np.insert(change, 0, True)]
+    first = pos[np.concatenate(([True], change))]
     punct = int(_TERMINAL_BYTES[raw[last]].sum())
     bullets = int(_BULLET_BYTES[raw[first]].sum())
     short = int((used < 4).sum())
