@@ -54,14 +54,24 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     if cfg.quality.enabled:
         from curate.quality.config import effective_min_score
 
-        rules.append(
-            (
-                pl.col(S.QUALITY_SCORE).fill_null(0.0) < effective_min_score(cfg.quality),
-                STAGE_QUALITY,
-                pl.lit("low_quality"),
-                pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
+        if cfg.quality.min_bucket is not None:  # by bucket: the value is the bucket
+            rules.append(
+                (
+                    pl.col(S.QUALITY_BUCKET).fill_null(0) < cfg.quality.min_bucket,
+                    STAGE_QUALITY,
+                    pl.lit("low_quality"),
+                    pl.col(S.QUALITY_BUCKET).cast(pl.String),
+                )
             )
-        )
+        else:
+            rules.append(
+                (
+                    pl.col(S.QUALITY_SCORE).fill_null(0.0) < effective_min_score(cfg.quality),
+                    STAGE_QUALITY,
+                    pl.lit("low_quality"),
+                    pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
+                )
+            )
 
     stage_expr: pl.Expr = pl.lit(None, pl.String)
     reason_expr: pl.Expr = pl.lit(None, pl.String)

@@ -120,7 +120,7 @@ def build_release(
     sized = rcfg.mix.budget > 0 or rcfg.mix.synthetic_fraction is not None
     tokens = _count_parts(parts, counter) if counter is not None and sized and rcfg.mix.unit == "tokens" else None
     synthetic = _synthetic_flags(parts)
-    plan = plan_mix(synthetic, tokens, rcfg.mix)
+    plan = plan_mix(synthetic, tokens, rcfg.mix, _buckets(parts) if rcfg.mix.bucket_weights else None)
     _, memory = row_estimates(parts, plan.order)
     chunks = plan_chunks(plan.n_rows, plan.n_validation, memory, rcfg.row_group_mb)
     groups = plan_groups(chunks, memory, rcfg.shuffle_memory_mb)
@@ -282,6 +282,20 @@ def _synthetic_flags(parts: list[PartInfo]) -> np.ndarray:
         column = pf.read(columns=[SYNTHETIC]).column(0)
         flags.append(column.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False).astype(bool))
     return np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
+
+
+def _buckets(parts: list[PartInfo]) -> np.ndarray | None:
+    """quality_bucket of every input row (-1: null or no such column); None when no part has it."""
+    out, found = [], False
+    for part in parts:
+        pf = pq.ParquetFile(part.path) if part.rows else None
+        if pf is None or S.QUALITY_BUCKET not in pf.schema_arrow.names:
+            out.append(np.full(part.rows, -1, dtype=np.int64))
+            continue
+        found = True
+        column = pf.read(columns=[S.QUALITY_BUCKET]).column(0)
+        out.append(column.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.concatenate(out) if found and out else None
 
 
 def _count_parts(parts: list[PartInfo], counter: TokenCounter) -> np.ndarray:
@@ -495,7 +509,7 @@ class _Rows:
 def _add_stats(acc: StatsAccumulator, group: list[Chunk], rows: _Rows, order: np.ndarray) -> None:
     """A group's rows into the stats, row group by row group in release order, gathering only
     what the stats read (text lengths come from the views: no text is touched)."""
-    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, *acc.score_columns]
+    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns]
     base = group[0].start
     for chunk in group:
         acc.add(rows.take(order[chunk.start - base : chunk.stop - base], columns), chunk.split, chunk.start)

@@ -73,6 +73,8 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
                 markdown_table(t), ""]
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
+    if "quality_buckets" in tables:
+        out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "", markdown_table(tables["quality_buckets"]), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
     if manifest.get("tokenized"):

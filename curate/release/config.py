@@ -30,6 +30,24 @@ class MixConfig(Section):
     # Cap on the validation split: 1% of a billion documents is more than anyone evaluates on;
     # 0 = no cap.
     validation_max_documents: int = Field(default=0, ge=0)
+    # Share of each quality bucket's web documents kept before mixing (quality_bucket 0-19, the
+    # combined score cut in 20; unlisted buckets and unscored documents: 1). {0: 0, 1: 0, 2: 0.5}
+    # drops the two bottom buckets and half of the third. Weights above 1 (repeating the top
+    # buckets) are refused: a release holds each document once (ids are unique); keep less of
+    # the lower buckets instead, which gives the top the same relative weight.
+    bucket_weights: dict[int, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bucket_weights(self) -> "MixConfig":
+        for bucket, weight in self.bucket_weights.items():
+            if not 0 <= bucket <= 19:
+                raise ValueError(f"release.mix.bucket_weights has bucket {bucket}. Fix: use quality buckets 0-19")
+            if not 0 <= weight <= 1:
+                raise ValueError(
+                    f"release.mix.bucket_weights[{bucket}]={weight}: a weight is the share kept, 0-1. "
+                    "Fix: to favour the top buckets, lower the weights of the others"
+                )
+        return self
 
 
 class ReleaseConfig(Section):

@@ -101,6 +101,13 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     hidden = len(stats["languages"]) - TOP_LANGUAGES
     t.note = f"{hidden} more languages in stats.json" if hidden > 0 else ""
     tables.append(t)
+    t = Table("quality_buckets", "Quality buckets", ["bucket", "documents", "share", "tokens" if counted else "text bytes", "share"])
+    buckets = stats.get("quality_buckets", {})
+    whole = sum(v[key] for v in buckets.values())
+    for name, v in buckets.items():
+        t.rows.append([name, num(v["documents"]), pct(v["documents"], totals["rows"]), num(v[key]), pct(v[key], whole)])
+    t.note = "" if buckets else "no quality scores (quality.enabled is off)"
+    tables.append(t)
     tables.append(_distributions(stats))
     return tables
 
