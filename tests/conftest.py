@@ -23,6 +23,8 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# As curate's CLI does: Prefect's 20 s for its temporary API is too short on a loaded 2-core box.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 # Prefect binds its console log handler to whatever sys.stderr is when it is first imported.
 # Imported lazily inside a test that uses capsys (e.g. `curate run` called in-process), that is
