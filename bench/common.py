@@ -23,6 +23,13 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 
+def results_path(name: str) -> Path:
+    """Where a benchmark writes its RESULTS-*.md: bench/ (the record), or the folder in
+    CURATE_BENCH_RESULTS_DIR, which `bench.run_all` sets in quick mode so that smoke-sized
+    figures never overwrite the recorded ones."""
+    return Path(os.environ.get("CURATE_BENCH_RESULTS_DIR") or REPO / "bench") / name
+
+
 def shared_data() -> Path:
     if not SHARED.is_dir():
         sys.exit(f"benchmark data not found: {SHARED}. Fix: put the project's shared/ folder beside the repository")
