@@ -241,9 +241,9 @@ def write_results(args: argparse.Namespace, sizes: dict[str, int], rows: list[di
         "The remaining P-fold reads are that signature read (~75 % of the new bytes with verification at P = 8) and",
         "`decide`'s read of the tables' id/length/quality/exact columns.",
         "",
-        "Wall time follows the bytes where they are large (verification: 3-5x faster). Without verification the",
+        "Wall time follows the bytes where they are large (with verification; see the wall ratios). Without verification the",
         "repeated reads all came from the page cache on this machine, so the gain is small (P = 8) or the cost of shuffling",
-        "the index outweighs it (P = 2, ~7 % slower); on storage where a re-read is not free (a cluster's shared or",
+        "the index outweighs it (P = 2); on storage where a re-read is not free (a cluster's shared or",
         "object storage, or a scratch folder larger than memory) the read ratio is the one that counts.",
     ]
     args.results.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,8 @@ Sides (each its own process, its whole process tree's wall time and peak RSS mea
             dedup, shards, manifest, ledger, inside a Prefect flow.
   nodedup   the same `curate run` with dedup.enabled=false (the work closest to the bare side).
 
-Each side runs at two input sizes (the 181 real pages of the article-extraction benchmark,
+Wall and CPU seconds (user + system of the whole tree) are both reported; on a machine
+shared with other jobs the CPU figures are the steadier ones. Each side runs at two input sizes (the 181 real pages of the article-extraction benchmark,
 served `copies` times under distinct URLs). Reported per side: wall seconds per run at each
 size, and the per-page cost as the slope between the two sizes, so each side's own fixed
 cost (imports, model loads, Prefect's temporary server) is removed from its own figure.
@@ -87,13 +88,14 @@ def main() -> None:
                     m, kept = run_side(side, warc, out)
                     row.setdefault(side, {})[f"s{i}"] = m.seconds
                     row[side][f"rss{i}"] = m.peak_rss_mb
+                    row[side][f"cpu{i}"] = m.cpu_s
                     row[side][f"kept{i}"] = kept
-                    print(f"round {r + 1} {side:<8} {pages[i]:>5} pages: {m.seconds:6.1f} s, peak RSS {m.peak_rss_mb:,.0f} MB, kept {kept}", flush=True)
+                    print(f"round {r + 1} {side:<8} {pages[i]:>5} pages: {m.seconds:6.1f} s wall, {m.cpu_s:6.1f} s CPU, peak RSS {m.peak_rss_mb:,.0f} MB, kept {kept}", flush=True)
             for side in sides:
                 runs[side].append(row[side])
 
-    def per_page(run: dict[str, float]) -> float:
-        return (run["s1"] - run["s0"]) / (pages[1] - pages[0])
+    def per_page(run: dict[str, float], what: str = "s") -> float:
+        return (run[f"{what}1"] - run[f"{what}0"]) / (pages[1] - pages[0])
 
     result: dict[str, object] = {**run_header(), "command": " ".join(["python -m bench.bench_e2e", *sys.argv[1:]]), "pages": pages, "rounds": rounds}
     for side in sides:
@@ -104,6 +106,9 @@ def main() -> None:
             "per_page_s": slope,
             "pages_per_s": 1 / slope if slope > 0 else float("inf"),
             "fixed_s": statistics.median(x["s0"] - per_page(x) * pages[0] for x in rs),
+            "cpu_s": [statistics.median(x[f"cpu{i}"] for x in rs) for i in range(2)],
+            "cpu_per_page_s": statistics.median(per_page(x, "cpu") for x in rs),
+            "fixed_cpu_s": statistics.median(x["cpu0"] - per_page(x, "cpu") * pages[0] for x in rs),
             "peak_rss_mb": [max(x[f"rss{i}"] for x in rs) for i in range(2)],
             "kept": [rs[-1]["kept0"], rs[-1]["kept1"]],
         }
@@ -112,6 +117,11 @@ def main() -> None:
         result[f"{side}_vs_bare"] = {
             # per-page throughput of curate / of bare (fixed costs removed): 1.0 = as fast
             "throughput_ratio": statistics.median(per_page(b) / per_page(o) for b, o in pairs),
+            "throughput_ratio_rounds": [per_page(b) / per_page(o) for b, o in pairs],
+            # the same from CPU seconds (user + system, whole tree): steadier under others' load
+            "cpu_throughput_ratio": statistics.median(per_page(b, "cpu") / per_page(o, "cpu") for b, o in pairs),
+            "cpu_throughput_ratio_rounds": [per_page(b, "cpu") / per_page(o, "cpu") for b, o in pairs],
+            "cpu_ratio": [statistics.median(b[f"cpu{i}"] / o[f"cpu{i}"] for b, o in pairs) for i in range(2)],
             # whole runs: bare wall / curate wall at each size (fixed costs included)
             "wall_ratio": [statistics.median(b[f"s{i}"] / o[f"s{i}"] for b, o in pairs) for i in range(2)],
             "memory_ratio": [max(o[f"rss{i}"] for _, o in pairs) / max(b[f"rss{i}"] for b, _ in pairs) for i in range(2)],

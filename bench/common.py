@@ -9,6 +9,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -71,11 +72,15 @@ class Measured:
     peak_rss_mb: float
     returncode: int
     output: str
+    # user + system CPU seconds of the whole tree (every descendant that was waited for):
+    # much steadier than wall time on a machine shared with other jobs.
+    cpu_s: float = 0.0
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, poll_s: float = 0.05) -> Measured:
     """Run `cmd`, polling the summed RSS of its whole process tree (workers included)."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True)
     root = psutil.Process(proc.pid)
     peak = 0
@@ -95,7 +100,9 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
         time.sleep(poll_s)
     out = proc.stdout.read() if proc.stdout else ""
     chunks.append(out)
-    return Measured(time.perf_counter() - started, peak / 1e6, proc.returncode, "".join(chunks))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(time.perf_counter() - started, peak / 1e6, proc.returncode, "".join(chunks), cpu)
 
 
 def write_json(path: Path, payload: dict) -> None:
