@@ -1,7 +1,7 @@
 """Run every benchmark in bench/, one after another (never two at once: each compares two
 sides on the same machine, and a second benchmark would load one side more than the other).
 
-    python -m bench.run_all                    # quick: every benchmark at a smoke size (~25 min on 2 cores)
+    python -m bench.run_all                    # quick: every benchmark at a smoke size (tens of minutes on 2 shared cores)
     python -m bench.run_all --full             # the sizes bench/RESULTS*.md report (hours on 2 cores)
     python -m bench.run_all --only e2e,dedup   # some of them (names below)
     python -m bench.run_all --list             # print the commands, run nothing
@@ -25,7 +25,7 @@ from bench.common import REPO
 # name -> (quick arguments, full arguments). The full ones are the commands RESULTS*.md cite.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "e2e": (["--quick"], ["--copies", "1", "2", "--rounds", "3"]),
-    "dedup": (["--quick", "--sizes", "2000,10000", "--cluster-sizes", "100000,200000", "--workdir", "/tmp/curate-bench-dedup-quick"], []),
+    "dedup": (["--quick", "--sizes", "2000,10000", "--cluster-sizes", "20000,50000", "--workdir", "/tmp/curate-bench-dedup-quick"], []),
     "dedup_io": (["--docs", "20000", "--segments", "6000", "6000", "6000", "--rounds", "1", "--workdir", "/tmp/curate-bench-dedup-io-quick"], ["--docs", "50000", "--segments", "15000", "15000", "15000", "--rounds", "3"]),
     "quality": (["--repeat", "1", "--json", "bench/out/quick/quality.json"], []),
     "release": (["--gb", "0.02", "--repeat", "1", "--token-mb", "2", "--token-rounds", "1"], ["--gb", "1", "--repeat", "5", "--token-mb", "20", "--token-rounds", "3"]),
