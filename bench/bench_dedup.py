@@ -455,7 +455,7 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
     lines = [
         "## Deduplication (`curate/dedup/`)",
         "",
-        f"`python -m bench.bench_dedup{' --quick' if args.quick else ''}` on {platform.machine()}, {os.cpu_count()} cores, "
+        f"`{' '.join(['python -m bench.bench_dedup', *sys.argv[1:]])}` on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}. Settings: {p.ngram}-word shingles, "
         f"{p.bands} bands x {p.rows} rows ({p.num_perm} permutations, datasketch affine32), seed {p.seed}.",
         "The machine is shared with other jobs: absolute rates move between runs, ratios within a run do not.",
