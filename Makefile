@@ -41,6 +41,8 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
+# Every benchmark at a smoke size, one at a time (results under bench/out/quick/);
+# `.venv/bin/python -m bench.run_all --full` runs the sizes bench/RESULTS*.md record.
 bench: setup
 	$(VENV)/bin/python -m bench.run_all
 
