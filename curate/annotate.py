@@ -14,6 +14,7 @@ from curate.config import CurateConfig
 from curate.errors import DependencyError
 from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
+from curate.input_retry import RetryPolicy
 from curate.parquet_io import AnnotatedWriter
 from curate.schema import FILTER_STAGES
 from filters.extract import AccountedTrafilatura
@@ -57,6 +58,7 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
             text_key=cfg.input.text_key,
             id_key=cfg.input.id_key,
             max_record_bytes=cfg.input.max_record_bytes,
+            retry=RetryPolicy.from_config(cfg.input),
         )
     ]
     if any(detect_format(f, cfg.input.format) == "warc" for f in files):

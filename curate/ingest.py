@@ -25,6 +25,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
 from curate.errors import InputError
+from curate.input_retry import DEFAULT_RETRY, ReadFailed, RetryPolicy, open_input, with_retries
 
 FORMATS = ("warc", "jsonl", "parquet")
 _SUFFIXES = {
@@ -54,24 +55,21 @@ def detect_format(path: str, declared: str = "auto") -> str | None:
     return None
 
 
-def resolve_inputs(paths: list[str], declared_format: str = "auto") -> list[str]:
-    """Expand folders and globs into a sorted list of input files. A path that matches nothing
-    is an error naming it, raised before any work starts."""
+def resolve_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPolicy = DEFAULT_RETRY) -> list[str]:
+    return find_inputs(paths, declared_format, retry)[0]
+
+
+def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPolicy = DEFAULT_RETRY) -> tuple[list[str], list[dict[str, str]]]:
+    """Expand folders and globs into a sorted list of input files, and the files inside the
+    folders that were left out, each with why ({"path", "reason"}: the manifest and summary
+    list them). A path that matches nothing is an error naming it, raised before any work."""
     if not paths:
         raise InputError("no input given. Fix: set input.paths in the config or pass --input PATH")
     files: list[str] = []
+    skipped: list[dict[str, str]] = []
     for raw in paths:
-        fs, _, expanded = fsspec.get_fs_token_paths(raw)
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        prefix = "" if protocol in ("file", "local") else f"{protocol}://"
-        found: list[str] = []
-        for path in expanded:
-            if fs.isdir(path):
-                for child in sorted(fs.find(path)):
-                    if detect_format(child, declared_format) is not None and not _hidden(child):
-                        found.append(prefix + child if prefix and not child.startswith(prefix) else child)
-            elif fs.exists(path):
-                found.append(prefix + path if prefix and not path.startswith(prefix) else path)
+        found, left_out = with_retries(lambda: _expand(raw, declared_format), retry, raw)
+        skipped.extend(left_out)
         if not found:
             raise InputError(f"input path not found or empty: {raw}. Fix: check the path, or pass --input with an existing file, folder or glob")
         files.extend(found)
@@ -81,11 +79,51 @@ def resolve_inputs(paths: list[str], declared_format: str = "auto") -> list[str]
             f"cannot tell the format of {unknown[0]}. Fix: name files .warc(.gz), .wet(.gz), .jsonl(.gz/.zst) "
             "or .parquet, or set input.format"
         )
-    return sorted(dict.fromkeys(files))
+    kept = set(files)
+    return sorted(kept), sorted({s["path"]: s for s in skipped if s["path"] not in kept}.values(), key=lambda s: s["path"])
 
 
-def _hidden(path: str) -> bool:
-    return any(part.startswith((".", "_")) for part in path.split("/")[-1:])
+# Why a file inside an input folder is not read. Names starting with "." or "_" are the
+# marks of hidden, temporary and bookkeeping files (.DS_Store, .part-0.crc, _SUCCESS,
+# _delta_log/...): Spark, Hadoop and datatrove skip them too. Named on the command line, such
+# a file is read.
+SKIP_HIDDEN = "its name starts with '.' (a hidden or temporary file)"
+SKIP_UNDERSCORE = "its name starts with '_' (a marker or bookkeeping file such as _SUCCESS)"
+SKIP_FORMAT = "its name is not that of a format curate reads (.warc(.gz), .wet(.gz), .jsonl/.json(.gz/.zst), .parquet); set input.format to read it"
+
+
+def _expand(raw: str, declared_format: str) -> tuple[list[str], list[dict[str, str]]]:
+    fs, _, expanded = fsspec.get_fs_token_paths(raw)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
+
+    def full(path: str) -> str:
+        return prefix + path if prefix and not path.startswith(prefix) else path
+
+    found: list[str] = []
+    skipped: list[dict[str, str]] = []
+    for path in expanded:
+        if fs.isdir(path):
+            for child in sorted(fs.find(path)):
+                why = _skip_reason(child, declared_format)
+                if why is None:
+                    found.append(full(child))
+                else:
+                    skipped.append({"path": full(child), "reason": why})
+        elif fs.exists(path):
+            found.append(full(path))
+    return found, skipped
+
+
+def _skip_reason(path: str, declared_format: str) -> str | None:
+    name = path.rstrip("/").split("/")[-1]
+    if name.startswith("."):
+        return SKIP_HIDDEN
+    if name.startswith("_"):
+        return SKIP_UNDERSCORE
+    if detect_format(path, declared_format) is None:
+        return SKIP_FORMAT
+    return None
 
 
 def source_tag(path: str) -> str:
@@ -100,6 +138,7 @@ def source_tag(path: str) -> str:
 @dataclass
 class Limits:
     max_record_bytes: int
+    retry: RetryPolicy = DEFAULT_RETRY  # transient read errors: see curate.input_retry
 
 
 class RecordReader(BaseReader):
@@ -116,11 +155,12 @@ class RecordReader(BaseReader):
         text_key: str = "text",
         id_key: str = "id",
         max_record_bytes: int = 5_000_000,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         super().__init__(text_key=text_key, id_key=id_key)
         self.files = files
         self.fmt = fmt
-        self.limits = Limits(max_record_bytes=max_record_bytes)
+        self.limits = Limits(max_record_bytes=max_record_bytes, retry=retry)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -148,7 +188,9 @@ class RecordReader(BaseReader):
                     self.stat_update("documents")
                 yield doc
         except (OSError, ValueError, EOFError, zlib.error) as exc:
-            # The file could not be opened at all (or failed before its first record).
+            # The file could not be opened at all (missing, no permission), or its bytes are
+            # not what its name says. A read that broke off is not this: RetryingFile retries
+            # it, then raises ReadFailed (not an OSError), which stops the run.
             produced += 1
             yield rejected(tag, path, -1, "unreadable_file", f"{type(exc).__name__}: {exc}")
         if produced == 0:
@@ -394,24 +436,25 @@ def _split_lines(chunks: Iterator[bytes | _Damage], limit: int) -> Iterator[byte
 
 
 @contextmanager
-def _jsonl_stream(path: str, limit: int) -> Iterator[Iterator[bytes | _Long | _Damage]]:
+def _jsonl_stream(path: str, limit: int, retry: RetryPolicy) -> Iterator[Iterator[bytes | _Long | _Damage]]:
     """The lines of a JSONL file, decompressed by file name. gzip and zstd get our own member
     loop (see _decompressed); fsspec's would stop at the first damaged member, and its zstd
     reader stops after the first frame or ends silently on a truncated one."""
     name = path.lower()
     codec = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
     if codec is None:
-        with fsspec.open(path, "rb", compression="infer") as f:  # plain, or .bz2/.xz with input.format set
+        # plain, or .bz2/.xz with input.format set
+        with open_input(path, retry, fsspec.utils.infer_compression(path)) as f:
             yield _split_lines(_plain_chunks(f), limit)
         return
-    with fsspec.open(path, "rb") as raw:
+    with open_input(path, retry) as raw:
         yield _split_lines(_decompressed(raw, codec), limit)
 
 
 def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
     import orjson
 
-    with _jsonl_stream(path, limits.max_record_bytes) as lines:
+    with _jsonl_stream(path, limits.max_record_bytes, limits.retry) as lines:
         line_no = -1
         for raw in lines:
             if isinstance(raw, _Damage):
@@ -474,7 +517,7 @@ def read_parquet(path: str, tag: str, text_key: str, id_key: str, limits: Limits
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with fsspec.open(path, "rb") as f:
+    with open_input(path, limits.retry) as f:
         try:
             pf = pq.ParquetFile(f)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -512,7 +555,7 @@ def _str_id(value: Any) -> str | None:
 def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
     """WARC and WET records. A corrupt or truncated gzip member costs only that member: we
     scan forward to the next member header and go on, so records after it are not lost."""
-    with fsspec.open(path, "rb") as raw:
+    with open_input(path, limits.retry) as raw:
         compressed = raw.read(3) == GZIP_MAGIC
         raw.seek(0)
         # No special case for other compressions (.zst): warcio cannot read them, so they fail
@@ -618,6 +661,8 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
                 continue
             pending = _warc_document(record, body, path, tag, offset, limits)
         yield from settle()
+    except ReadFailed:
+        raise  # the file could not be read, its bytes may be fine: stop the run, no ledger row
     except Exception as exc:  # warcio raises plain Exceptions for bad headers
         yield from settle()
         # The record that failed starts where the iterator stands: after the last good one.
