@@ -18,6 +18,7 @@ is kept, the later ones are `duplicate_id` rows in the ledger."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import polars as pl
 
@@ -46,3 +47,30 @@ def scoped_id(sources: Iterable[str], colliding: pl.Series | None) -> pl.Expr:
 
 def needs_scoping(scope: str, colliding: pl.Series) -> bool:
     return scope == "always" or colliding.len() > 0
+
+
+def scope_parts(parts: list[Path], scope: str, out_dir: Path) -> list[Path]:
+    """For `curate dedup`, whose parts are one per input file: the parts with their ids scoped
+    (written under `out_dir`, streamed a row group at a time), or the parts themselves where no
+    id needs it."""
+    import pyarrow.parquet as pq
+
+    from curate.parquet_io import tmp_path
+
+    colliding = None if scope == "always" else colliding_ids(pl.concat([pl.scan_parquet(p).select(S.ID, S.SOURCE) for p in parts]))
+    if colliding is not None and not colliding.len():
+        return parts
+    scoped: list[Path] = []
+    for part in parts:
+        sources = pl.scan_parquet(part).select(pl.col(S.SOURCE).unique()).collect().get_column(S.SOURCE).to_list()
+        out = out_dir / part.name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        source_file = pq.ParquetFile(part)
+        schema = source_file.schema_arrow
+        with pq.ParquetWriter(tmp_path(out), schema, compression="zstd") as writer:
+            for batch in source_file.iter_batches(batch_size=10_000):
+                frame = pl.from_arrow(batch).with_columns(scoped_id(sources, colliding))  # type: ignore[union-attr]
+                writer.write_table(frame.to_arrow().cast(schema))
+        tmp_path(out).replace(out)
+        scoped.append(out)
+    return scoped

@@ -232,6 +232,7 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
 
 
 def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None) -> Path:
+    from curate.ids import scope_parts
     from curate.ledger import account
     from curate.shards import write_manifest, write_shards
 
@@ -239,7 +240,8 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet", RetryPolicy.from_config(cfg.input)) for i, f in enumerate(files)]
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
-    parts = [Path(p) for p, _ in read]
+    # One part per input file: ids that several files use are scoped to their file (curate/ids.py).
+    parts = scope_parts([Path(p) for p, _ in read], cfg.input.id_scope, layout.work / "dedup-input-scoped")
     # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
     schema = S.DOCUMENT_SCHEMA
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
