@@ -89,7 +89,7 @@ def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPol
 # a file is read.
 SKIP_HIDDEN = "its name starts with '.' (a hidden or temporary file)"
 SKIP_UNDERSCORE = "its name starts with '_' (a marker or bookkeeping file such as _SUCCESS)"
-SKIP_FORMAT = "its name is not that of a format curate reads (.warc(.gz), .wet(.gz), .jsonl/.json(.gz/.zst), .parquet); set input.format to read it"
+SKIP_FORMAT = "not a format curate reads, by its name; set input.format to read it"
 
 
 def _expand(raw: str, declared_format: str) -> tuple[list[str], list[dict[str, str]]]:
