@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from curate import schema as S
-from curate.ingest import source_tag
+from curate.input_files import source_tag
 
 ID_SCOPES = ("colliding", "always")
 

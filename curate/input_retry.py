@@ -102,7 +102,7 @@ class RetryingFile(io.RawIOBase):
         self._pos = 0
         self._f: BinaryIO | None = None
         self._opened = False  # a permanent error before the first open is the caller's ledger row
-        self._f = self._retrying(self._open_at_pos)
+        self._f = self._retrying(self._file)
         self._opened = True
 
     def _open_at_pos(self) -> BinaryIO:
@@ -117,9 +117,9 @@ class RetryingFile(io.RawIOBase):
             try:
                 return call()
             except Exception as exc:
+                if not self._opened and not is_transient(exc):
+                    raise  # cannot be opened at all (missing, forbidden, bad URL): the caller's `unreadable_file` row
                 if not is_transient(exc) or attempt >= self.policy.retries:
-                    if not self._opened and isinstance(exc, PERMANENT_ERRORS):
-                        raise  # could not open at all: the caller's `unreadable_file` row
                     raise ReadFailed(self.path, self._pos, exc, attempt + 1) from exc
                 attempt += 1
                 self.policy.wait(attempt)

@@ -24,7 +24,7 @@ from curate.executors import check_executor
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
-from curate.ingest import find_inputs
+from curate.input_files import find_inputs
 from curate.input_retry import RetryPolicy
 from curate.layout import Layout, begin_output
 from curate.ledger import account

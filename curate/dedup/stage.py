@@ -220,7 +220,7 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
     the usual layout out (`data/` shards, `rejected/` ledger, `manifest.json`). Records that
     cannot be read (malformed JSON, empty text, ...) go to the ledger at stage `ingest`, as
     in `curate run`. Returns the manifest's path."""
-    from curate.ingest import find_inputs
+    from curate.input_files import find_inputs
     from curate.layout import begin_output
 
     files, skipped = find_inputs(inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
