@@ -25,9 +25,6 @@ import polars as pl
 from curate import schema as S
 from curate.input_files import source_tag
 
-ID_SCOPES = ("colliding", "always")
-
-
 def colliding_ids(ids: pl.LazyFrame) -> pl.Series:
     """The ids that more than one source uses (`ids`: columns id and source)."""
     counts = ids.group_by(S.ID).agg(pl.col(S.SOURCE).n_unique().alias("_sources"))
@@ -43,10 +40,6 @@ def scoped_id(sources: Iterable[str], colliding: pl.Series | None) -> pl.Expr:
     if colliding is None:
         return prefixed.alias(S.ID)
     return pl.when(pl.col(S.ID).is_in(colliding.implode())).then(prefixed).otherwise(pl.col(S.ID)).alias(S.ID)
-
-
-def needs_scoping(scope: str, colliding: pl.Series) -> bool:
-    return scope == "always" or colliding.len() > 0
 
 
 def scope_parts(parts: list[Path], scope: str, out_dir: Path) -> list[Path]:
