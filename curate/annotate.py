@@ -11,9 +11,10 @@ from pathlib import Path
 from datatrove.pipeline.base import PipelineStep
 
 from curate.config import CurateConfig
-from curate.errors import DependencyError
+from curate.errors import CurateError, DependencyError
 from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
+from curate.input_retry import RetryPolicy
 from curate.parquet_io import AnnotatedWriter
 from curate.schema import FILTER_STAGES
 from filters.extract import AccountedTrafilatura
@@ -22,7 +23,9 @@ from filters.language import LanguageAnnotator
 
 # The config sections (or single keys) whose values change what annotate writes; anything
 # else (language.keep, language.min_score, output layout) changes without re-annotating.
-ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars")
+# Not input.read_retries / read_retry_wait_s (how hard to read, not what is read: raising them
+# after a failed read must reuse the files already annotated) nor input.id_scope (select's).
+ANNOTATE_SECTIONS = ("input.paths", "input.format", "input.text_key", "input.id_key", "input.max_record_bytes", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars")
 
 # (module, distribution, why) checked before any work: a missing extra must stop the run at
 # the start, not turn every page into a silent extraction failure.
@@ -57,6 +60,7 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
             text_key=cfg.input.text_key,
             id_key=cfg.input.id_key,
             max_record_bytes=cfg.input.max_record_bytes,
+            retry=RetryPolicy.from_config(cfg.input),
         )
     ]
     if any(detect_format(f, cfg.input.format) == "warc" for f in files):
@@ -83,7 +87,12 @@ def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Pat
     datatrove's completion markers in `out_dir/logs` let a rerun skip the files already done."""
     check_dependencies(files, cfg.input.format)
     executor = build_executor(cfg, annotate_pipeline(cfg, files, out_dir), str(out_dir / "logs"), len(files), f"curate-annotate-{cfg.name}")
-    executor.run()
+    try:
+        executor.run()
+    except CurateError as exc:
+        # From a worker process it arrives chained to the worker's whole traceback (kept in the
+        # task's log file); the message names the file and the fix, and is all a user needs.
+        raise exc from None
     parts = [out_dir / "parts" / f"{rank:05d}.parquet" for rank in range(len(files))]
     missing = [p for p in parts if not p.is_file()]
     if missing:

@@ -191,6 +191,12 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         table.add_row(row["stage"], row["reason"], str(row["documents"]))
     console = Console()
     console.print(table)
+    skipped = summary.get("skipped_inputs") or []
+    if skipped:
+        # Files inside input folders that were not read: said here, not only in the manifest.
+        console.print(f"{len(skipped)} file(s) in the input folders not read:")
+        for left_out in skipped:
+            console.print(f"  {left_out['path']}: {left_out['reason']}", markup=False, highlight=False)
     console.print(f"{summary['shards']} shard(s), {summary['bytes']:,} bytes in {out / 'data'}; ledger in {out / 'rejected'}; {summary['seconds']} s")
 
 
@@ -198,10 +204,11 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from curate.annotate import run_annotate
     from curate.config import load_config
     from curate.ingest import resolve_inputs
+    from curate.input_retry import RetryPolicy
     from curate.layout import prepare_output
 
     cfg = load_config(args.config, args.overrides)
-    files = resolve_inputs(args.inputs, cfg.input.format)
+    files = resolve_inputs(args.inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
     layout = prepare_output(Path(args.output))
     from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra
     from curate.stages import run_stage, stage_key
@@ -227,7 +234,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     manifest = dedup_command(args.inputs, Path(args.output), cfg)
-    counts = json.loads(manifest.read_text())["counts"]
+    written = json.loads(manifest.read_text())
+    counts = written["counts"]
+    for left_out in written.get("skipped_inputs", []):
+        print(f"input {left_out['path']} not read: {left_out['reason']}")
     dropped = {r["reason"]: r["documents"] for r in counts["by_reason"]}
     exact, near = dropped.get("exact_duplicate", 0), dropped.get("near_duplicate", 0)
     print(

@@ -38,6 +38,18 @@ class InputConfig(Section):
     # binary junk, and trafilatura spends seconds on each. Larger records go to the ledger
     # as `too_large` instead of stalling a worker.
     max_record_bytes: int = Field(default=5_000_000, ge=1_000)
+    # A read that fails for a reason that may pass (connection reset, a download cut short, a
+    # disk read error) is retried this often, reopening the file at the byte where it stopped,
+    # after read_retry_wait_s and twice as long before each next try; then the run fails naming
+    # the file and the byte (curate.input_retry). 4 retries waiting 1+2+4+8 s outlast a dropped
+    # connection or an object store's throttling burst; a server really down fails in ~15 s.
+    # An id is unique only within its file (parts numbered from 0 reuse ids): `colliding`
+    # scopes an id that several files use to its file (`<file tag>/<id>`), in each of them;
+    # `always` scopes every id. No document is dropped because another file used its id; a
+    # repeat within one file is `duplicate_id`. See curate/ids.py.
+    id_scope: Literal["colliding", "always"] = "colliding"
+    read_retries: int = Field(default=4, ge=0, le=20)
+    read_retry_wait_s: float = Field(default=1.0, ge=0, le=600)
 
 
 class OutputConfig(Section):

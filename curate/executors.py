@@ -29,11 +29,21 @@ def _console_level() -> str:
     return os.environ.get(CONSOLE_LEVEL_ENV, "WARNING").upper()
 
 
+def _not_user_error(record: dict) -> bool:
+    """Console filter: datatrove logs a failed task's exception with its traceback; when it is
+    a CurateError (an input that cannot be read, a full disk) the CLI prints its one-line
+    message and the fix, and the traceback stays in the task's log file only."""
+    from curate.errors import CurateError
+
+    exc = record["exception"]
+    return not (exc is not None and exc.type is not None and issubclass(exc.type, CurateError))
+
+
 def _add_task_logger(logging_dir, rank: int, local_rank: int = 0, node_rank: int = -1):
     logger.remove()
     logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
     fmt = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {name}:{function}:{line} - {message}"
-    logger.add(sys.stderr, level=_console_level(), format=fmt, colorize=False)
+    logger.add(sys.stderr, level=_console_level(), format=fmt, colorize=False, filter=_not_user_error)
     logger.add(logfile, level="DEBUG", format=fmt, colorize=False)
     return logfile
 
@@ -46,7 +56,7 @@ def _close_task_logger(logfile) -> None:
 
 def quiet_console() -> None:
     logger.remove()
-    logger.add(sys.stderr, level=_console_level(), colorize=False)
+    logger.add(sys.stderr, level=_console_level(), colorize=False, filter=_not_user_error)
 
 
 class QuietLocalExecutor(LocalPipelineExecutor):

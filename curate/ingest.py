@@ -11,7 +11,6 @@ metadata says why, so the ledger can account for it and kept + rejected = ingest
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import re
 import zlib
@@ -24,14 +23,9 @@ import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.errors import InputError
+from curate.input_files import FORMATS, detect_format, find_inputs, resolve_inputs, source_tag  # noqa: F401 (re-exported)
+from curate.input_retry import DEFAULT_RETRY, ReadFailed, RetryPolicy, open_input
 
-FORMATS = ("warc", "jsonl", "parquet")
-_SUFFIXES = {
-    "warc": (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz", ".arc.gz"),
-    "jsonl": (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".json.gz", ".json.zst", ".ndjson", ".ndjson.gz"),
-    "parquet": (".parquet", ".pq"),
-}
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/"
 
@@ -44,62 +38,10 @@ META_DATE = "date"
 META_CONTENT = "content_type"  # "html" when the text still needs extraction
 
 
-def detect_format(path: str, declared: str = "auto") -> str | None:
-    if declared != "auto":
-        return declared
-    name = path.lower().rstrip("/")
-    for fmt, suffixes in _SUFFIXES.items():
-        if name.endswith(suffixes):
-            return fmt
-    return None
-
-
-def resolve_inputs(paths: list[str], declared_format: str = "auto") -> list[str]:
-    """Expand folders and globs into a sorted list of input files. A path that matches nothing
-    is an error naming it, raised before any work starts."""
-    if not paths:
-        raise InputError("no input given. Fix: set input.paths in the config or pass --input PATH")
-    files: list[str] = []
-    for raw in paths:
-        fs, _, expanded = fsspec.get_fs_token_paths(raw)
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        prefix = "" if protocol in ("file", "local") else f"{protocol}://"
-        found: list[str] = []
-        for path in expanded:
-            if fs.isdir(path):
-                for child in sorted(fs.find(path)):
-                    if detect_format(child, declared_format) is not None and not _hidden(child):
-                        found.append(prefix + child if prefix and not child.startswith(prefix) else child)
-            elif fs.exists(path):
-                found.append(prefix + path if prefix and not path.startswith(prefix) else path)
-        if not found:
-            raise InputError(f"input path not found or empty: {raw}. Fix: check the path, or pass --input with an existing file, folder or glob")
-        files.extend(found)
-    unknown = [f for f in files if detect_format(f, declared_format) is None]
-    if unknown:
-        raise InputError(
-            f"cannot tell the format of {unknown[0]}. Fix: name files .warc(.gz), .wet(.gz), .jsonl(.gz/.zst) "
-            "or .parquet, or set input.format"
-        )
-    return sorted(dict.fromkeys(files))
-
-
-def _hidden(path: str) -> bool:
-    return any(part.startswith((".", "_")) for part in path.split("/")[-1:])
-
-
-def source_tag(path: str) -> str:
-    """A short stable prefix for ids of records that carry none: the file's name plus a hash of
-    its full path, so two `part-0.jsonl` in different folders never collide."""
-    name = path.rstrip("/").split("/")[-1]
-    for suffix in (".gz", ".zst", ".jsonl", ".json", ".ndjson", ".parquet", ".warc", ".wet"):
-        name = name.removesuffix(suffix)
-    return f"{name}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
-
-
 @dataclass
 class Limits:
     max_record_bytes: int
+    retry: RetryPolicy = DEFAULT_RETRY  # transient read errors: see curate.input_retry
 
 
 class RecordReader(BaseReader):
@@ -116,11 +58,12 @@ class RecordReader(BaseReader):
         text_key: str = "text",
         id_key: str = "id",
         max_record_bytes: int = 5_000_000,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         super().__init__(text_key=text_key, id_key=id_key)
         self.files = files
         self.fmt = fmt
-        self.limits = Limits(max_record_bytes=max_record_bytes)
+        self.limits = Limits(max_record_bytes=max_record_bytes, retry=retry)
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
@@ -148,7 +91,9 @@ class RecordReader(BaseReader):
                     self.stat_update("documents")
                 yield doc
         except (OSError, ValueError, EOFError, zlib.error) as exc:
-            # The file could not be opened at all (or failed before its first record).
+            # The file could not be opened at all (missing, no permission), or its bytes are
+            # not what its name says. A read that broke off is not this: RetryingFile retries
+            # it, then raises ReadFailed (not an OSError), which stops the run.
             produced += 1
             yield rejected(tag, path, -1, "unreadable_file", f"{type(exc).__name__}: {exc}")
         if produced == 0:
@@ -394,24 +339,25 @@ def _split_lines(chunks: Iterator[bytes | _Damage], limit: int) -> Iterator[byte
 
 
 @contextmanager
-def _jsonl_stream(path: str, limit: int) -> Iterator[Iterator[bytes | _Long | _Damage]]:
+def _jsonl_stream(path: str, limit: int, retry: RetryPolicy) -> Iterator[Iterator[bytes | _Long | _Damage]]:
     """The lines of a JSONL file, decompressed by file name. gzip and zstd get our own member
     loop (see _decompressed); fsspec's would stop at the first damaged member, and its zstd
     reader stops after the first frame or ends silently on a truncated one."""
     name = path.lower()
     codec = "gzip" if name.endswith(".gz") else "zstd" if name.endswith(".zst") else None
     if codec is None:
-        with fsspec.open(path, "rb", compression="infer") as f:  # plain, or .bz2/.xz with input.format set
+        # plain, or .bz2/.xz with input.format set
+        with open_input(path, retry, fsspec.utils.infer_compression(path)) as f:
             yield _split_lines(_plain_chunks(f), limit)
         return
-    with fsspec.open(path, "rb") as raw:
+    with open_input(path, retry) as raw:
         yield _split_lines(_decompressed(raw, codec), limit)
 
 
 def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) -> Iterator[Document]:
     import orjson
 
-    with _jsonl_stream(path, limits.max_record_bytes) as lines:
+    with _jsonl_stream(path, limits.max_record_bytes, limits.retry) as lines:
         line_no = -1
         for raw in lines:
             if isinstance(raw, _Damage):
@@ -474,7 +420,7 @@ def read_parquet(path: str, tag: str, text_key: str, id_key: str, limits: Limits
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    with fsspec.open(path, "rb") as f:
+    with open_input(path, limits.retry) as f:
         try:
             pf = pq.ParquetFile(f)
         except (pa.ArrowInvalid, OSError) as exc:
@@ -512,7 +458,7 @@ def _str_id(value: Any) -> str | None:
 def read_warc(path: str, tag: str, limits: Limits) -> Iterator[Document]:
     """WARC and WET records. A corrupt or truncated gzip member costs only that member: we
     scan forward to the next member header and go on, so records after it are not lost."""
-    with fsspec.open(path, "rb") as raw:
+    with open_input(path, limits.retry) as raw:
         compressed = raw.read(3) == GZIP_MAGIC
         raw.seek(0)
         # No special case for other compressions (.zst): warcio cannot read them, so they fail
@@ -618,6 +564,8 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
                 continue
             pending = _warc_document(record, body, path, tag, offset, limits)
         yield from settle()
+    except ReadFailed:
+        raise  # the file could not be read, its bytes may be fine: stop the run, no ledger row
     except Exception as exc:  # warcio raises plain Exceptions for bad headers
         yield from settle()
         # The record that failed starts where the iterator stands: after the last good one.

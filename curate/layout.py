@@ -27,6 +27,10 @@ class Layout:
         return self.root / "manifest.json"
 
     @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
     def resolved_config(self) -> Path:
         return self.root / "config.resolved.yaml"
 
@@ -56,6 +60,52 @@ def prepare_output(root: Path) -> Layout:
         if not os.access(folder, os.W_OK):
             raise InputError(f"output folder {folder} is not writable. Fix: fix its permissions or choose another --output")
     return layout
+
+
+# What one finished run wrote about its shards, manifest first: the manifest is what says "these
+# shards are complete and these are their sha256", the others are read beside it.
+RESULT_FILES = ("manifest.json", "summary.json", "diversity.json")
+
+
+def begin_output(root: Path, resolved_config: bytes) -> Layout:
+    """The one way a command starts writing an output folder (`curate run`, `dedup`,
+    `generate`): prepare it, then withdraw the previous run's manifest (and summary) before
+    anything else in it changes, then write this run's resolved config. With `write_manifest`
+    writing the new manifest last, the folder holds at every moment either a manifest that
+    matches its shards byte for byte, or none: a rerun that dies half way (kill, disk full)
+    leaves no manifest beside a mix of new and old shards."""
+    layout = prepare_output(root)
+    withdraw_result(layout)
+    from curate.parquet_io import write_bytes_atomic
+
+    write_bytes_atomic(resolved_config, layout.resolved_config)
+    return layout
+
+
+def withdraw_result(layout: Layout) -> None:
+    """Remove the previous run's manifest, then the files that go with it, and make the removal
+    durable (fsync of the folder) before the caller touches a shard."""
+    from curate.errors import output_error
+
+    removed = False
+    for name in RESULT_FILES:
+        path = layout.root / name
+        try:
+            path.unlink()
+            removed = True
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            error = output_error(exc, path)
+            if error is None:
+                raise
+            raise error from None
+    if removed:
+        fd = os.open(layout.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def check_contained(root: Path) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 
 from curate import schema as S
 from curate.config import CurateConfig
+from curate.ids import colliding_ids, scoped_id
 from curate.ledger import write_ledger
 from curate.parquet_io import write_table_atomic
 
@@ -83,28 +84,30 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     return stage_expr.alias("_stage"), reason_expr.alias("_reason"), value_expr.alias("_value")
 
 
-def duplicate_id_rows(parts: list[Path], stage: pl.Expr) -> pl.DataFrame:
-    """(part index, row) of every row whose id an earlier row already has, reading no text.
-    The first occurrence in input order is the one kept. Only rows that pass every rule
-    (`stage`, the rejection stage expression, is null) compete: a record rejected for its own
-    reason (say a wrong-typed text) must not cost a valid record with the same id its place."""
+def id_decisions(parts: list[Path], stage: pl.Expr, scope: str) -> tuple[pl.DataFrame, pl.Series | None]:
+    """(part index, row) of every row whose id an earlier row of the same source file already
+    has, and the ids to scope to their file (curate.ids; None: all of them), reading no text.
+    Within a file the first occurrence is kept. Only rows that pass every rule (`stage`, the
+    rejection stage expression, is null) compete: a record rejected for its own reason (say a
+    wrong-typed text) must not cost a valid record with the same id its place."""
     frames = []
     for i, p in enumerate(parts):
-        frame = pl.scan_parquet(p).with_row_index("_row").with_columns(pl.lit(i, pl.Int32).alias("_part"))
-        frame = frame.filter(stage.is_null())  # after with_row_index: _row stays the row in the part
-        frames.append(frame.select(S.ID, "_part", "_row"))
+        frame = pl.scan_parquet(p).with_row_index("_row").with_columns(pl.lit(i, pl.Int32).alias("_part"), stage.is_null().alias("_passes"))
+        frames.append(frame.select(S.ID, S.SOURCE, "_part", "_row", "_passes"))
     if not frames:
-        return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32})
+        return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32}), None
     ids = pl.concat(frames).with_columns(pl.int_range(pl.len()).alias("_order"))
-    first = ids.group_by(S.ID).agg(pl.col("_order").min().alias("_first"))
-    dup = ids.join(first, on=S.ID).filter(pl.col("_order") != pl.col("_first"))
-    return dup.select("_part", "_row").collect()
+    passing = ids.filter(pl.col("_passes"))
+    first = passing.group_by(S.ID, S.SOURCE).agg(pl.col("_order").min().alias("_first"))
+    dup = passing.join(first, on=[S.ID, S.SOURCE]).filter(pl.col("_order") != pl.col("_first"))
+    colliding = None if scope == "always" else colliding_ids(ids.select(S.ID, S.SOURCE))
+    return dup.select("_part", "_row").collect(), colliding
 
 
 def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> tuple[list[Path], list[Path]]:
     """Split each annotated part into kept documents (DOCUMENT_SCHEMA) and ledger rows."""
     stage, reason, value = rejection_exprs(cfg)
-    duplicates = duplicate_id_rows(annotated, stage)
+    duplicates, colliding = id_decisions(annotated, stage, cfg.input.id_scope)
     kept_paths: list[Path] = []
     ledger_paths: list[Path] = []
     doc_columns = [f.name for f in S.DOCUMENT_SCHEMA]
@@ -115,8 +118,11 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
         frame = frame.with_columns(
             pl.when(is_dup).then(pl.lit(STAGE_INGEST)).otherwise(pl.col("_stage")).alias("_stage"),
             pl.when(is_dup).then(pl.lit("duplicate_id")).otherwise(pl.col("_reason")).alias("_reason"),
-            pl.when(is_dup).then(pl.lit("an earlier record has the same id")).otherwise(pl.col("_value")).alias("_value"),
+            pl.when(is_dup).then(pl.lit("an earlier record of the same file has the same id")).otherwise(pl.col("_value")).alias("_value"),
         )
+        if colliding is None or colliding.len():
+            # Ids that other files use too are scoped to their file, kept rows and ledger rows alike.
+            frame = frame.with_columns(scoped_id(frame.get_column(S.SOURCE).unique().to_list(), colliding))
         kept = frame.filter(pl.col("_stage").is_null()).select(doc_columns)
         dropped = frame.filter(pl.col("_stage").is_not_null()).select(
             S.ID,

@@ -155,13 +155,25 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_manifest(out_dir: Path, shards: list[ShardInfo], config_hash: str, name: str, inputs: list[str], counts: dict[str, Any], schema: pa.Schema = S.DOCUMENT_SCHEMA) -> Path:
+def write_manifest(
+    out_dir: Path,
+    shards: list[ShardInfo],
+    config_hash: str,
+    name: str,
+    inputs: list[str],
+    counts: dict[str, Any],
+    schema: pa.Schema = S.DOCUMENT_SCHEMA,
+    skipped_inputs: list[dict[str, str]] | None = None,
+) -> Path:
+    """The manifest, written last: the folder was withdrawn from (curate.layout.begin_output)
+    before its shards changed, and this makes it a result again."""
     manifest = {
         "name": name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "config_hash": config_hash,
         "config_file": "config.resolved.yaml",
         "inputs": inputs,
+        "skipped_inputs": skipped_inputs or [],  # files inside input folders not read, and why
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema],
         "shards": [asdict(s) for s in shards],
         "totals": {"shards": len(shards), "rows": sum(s.rows for s in shards), "bytes": sum(s.bytes for s in shards)},

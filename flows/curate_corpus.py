@@ -27,8 +27,9 @@ from curate.hygiene.stage import check_hygiene, hygiene_extra, hygiene_stage
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
-from curate.ingest import resolve_inputs
-from curate.layout import Layout, prepare_output
+from curate.input_files import find_inputs
+from curate.input_retry import RetryPolicy
+from curate.layout import Layout, begin_output
 from curate.ledger import account
 from curate.parquet_io import copy_atomic, write_bytes_atomic
 from curate.select import run_select
@@ -72,7 +73,7 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
 GENERATE_SECTIONS = ("generate", "engine", "language", "dedup", "decontam")  # engine: the model is in the provenance
-SELECT_SECTIONS = ("language", "filters", "quality")
+SELECT_SECTIONS = ("language", "filters", "quality", "input.id_scope")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 
@@ -136,7 +137,7 @@ def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
 
 
 @task(name="write")
-def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str]) -> str:
+def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str], skipped: list[dict[str, str]] | None = None) -> str:
     """Shards from the last stage's parts, the ledger gathered from every stage, the manifest."""
     _report("write", "start")
     cfg = load_config(config_path)
@@ -156,7 +157,7 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
     if contamination:
         counts["contamination"] = contamination
     counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
-    manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts)
+    manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, skipped_inputs=skipped or [])
     _report("write", "done")
     return str(manifest)
 
@@ -198,21 +199,23 @@ def curate_corpus(
     # Planned already when the CLI called `planned` with these arguments (it validates before
     # Prefect starts); a deployment's run, or any other direct call, plans here.
     arguments = (config_path, list(overrides or []), inputs, output)
-    cfg, files, layout = _planned.get(_plan_key(*arguments)) or plan(*arguments)
+    cfg, files, skipped, layout = _planned.get(_plan_key(*arguments)) or plan(*arguments)
     resolved = str(layout.resolved_config)
     work = str(layout.work)
     logger.info("curating %d input file(s) into %s", len(files), layout.root)
+    for left_out in skipped:
+        logger.warning("input %s skipped: %s", left_out["path"], left_out["reason"])
 
     annotated = annotate_task(resolved, files, work)
     selected = select_task(resolved, annotated, work)
     cleaned = hygiene_task(resolved, selected, work)
     deduped = dedup_task(resolved, cleaned, work)
     generated = generate_task(resolved, deduped, work)
-    manifest_path = write_task(resolved, [annotated, selected, cleaned, deduped, generated], str(layout.root), files)
+    manifest_path = write_task(resolved, [annotated, selected, cleaned, deduped, generated], str(layout.root), files, skipped)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)
-    write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", layout.root / "summary.json")
+    write_bytes_atomic(json.dumps(summary, indent=2).encode() + b"\n", layout.summary)
     create_table_artifact(
         key=_artifact_key(cfg.name),
         table=summary_rows(summary),
@@ -237,7 +240,7 @@ def curate_corpus(
     return manifest_path
 
 
-Plan = tuple[CurateConfig, list[str], Layout]
+Plan = tuple[CurateConfig, list[str], list[dict[str, str]], Layout]  # config, inputs, skipped inputs, output
 PlanKey = tuple[str, tuple[str, ...], tuple[str, ...], str | None]
 _planned: dict[PlanKey, Plan] = {}
 
@@ -268,12 +271,11 @@ def plan(config_path: str, overrides: list[str], inputs: list[str] | None, outpu
     cfg = load_config(config_path, extra)
     if inputs:
         cfg.input.paths = list(inputs)
-    files = resolve_inputs(cfg.input.paths, cfg.input.format)
+    files, skipped = find_inputs(cfg.input.paths, cfg.input.format, RetryPolicy.from_config(cfg.input))
     check_hygiene(cfg)  # the decontamination index loads (cached for the stage), else it is named with the fix
     check_executor(cfg)  # ray: imports and the cluster answers (a private one starts); slurm: sbatch on PATH
-    layout = prepare_output(Path(cfg.output.dir))
-    write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
-    return cfg, files, layout
+    layout = begin_output(Path(cfg.output.dir), cfg.to_yaml().encode())
+    return cfg, files, skipped, layout
 
 
 def summarize(manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -287,6 +289,7 @@ def summarize(manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
         "stages": counts.get("stages", []),
         "generate": counts.get("generate"),
         "diversity": counts.get("diversity"),
+        "skipped_inputs": manifest.get("skipped_inputs", []),
         "shards": manifest["totals"]["shards"],
         "bytes": manifest["totals"]["bytes"],
         "seconds": round(seconds, 2),

@@ -3,6 +3,7 @@ and release as an uninterrupted run, reusing the stages that had finished."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -20,13 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 SETTINGS = ["--set", "executor.workers=1", "--set", "release.enabled=true"]
 
 
-def _run(out: Path, tmp: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
+def _run(out: Path, tmp: Path, kill_after: str | None = None, extra: list[str] | None = None) -> subprocess.CompletedProcess:
     home = tmp / f"prefect-home-{kill_after or 'whole'}-{len(list(tmp.glob('prefect-home-*')))}"
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1")
     env.pop(FAULT_KILL_AFTER_ENV, None)
     if kill_after:
         env[FAULT_KILL_AFTER_ENV] = kill_after
-    cmd = [sys.executable, "-m", "curate", "run", "configs/demo.yaml", "--output", str(out), "--quiet", *SETTINGS]
+    cmd = [sys.executable, "-m", "curate", "run", "configs/demo.yaml", "--output", str(out), "--quiet", *SETTINGS, *(extra or [])]
     log = tmp / f"{home.name}.log"
     # Output to a file, not a pipe: Prefect's temporary server outlives a killed run (it runs
     # in its own session) and would hold a pipe open.
@@ -133,3 +134,38 @@ def _assert_same_output(out: Path, uninterrupted: Path) -> None:
     assert ids.is_unique().all()
     assert sorted(ids.to_list()) == sorted(pl.read_parquet(uninterrupted / "data" / "*.parquet")["id"].to_list())
     assert _release_shards(out) == _release_shards(uninterrupted)
+
+
+def _manifest_tells_the_truth(out: Path) -> bool:
+    """No manifest, or one whose every shard is on disk with its sha256 and no other shard is."""
+    if not (out / "manifest.json").exists():
+        return not (out / "summary.json").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {s["path"]: s["sha256"] for s in manifest["shards"]}
+    on_disk = {f"data/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "data").glob("part-*.parquet")}
+    return listed == on_disk
+
+
+@pytest.mark.slow
+def test_rerun_with_a_new_threshold_killed_mid_shards_leaves_no_lying_manifest(tmp_path: Path) -> None:
+    """The README invites reruns into the same folder with new thresholds. One killed with
+    shard 1 half written (shard 0 already replaced by the new run's) must not leave the
+    previous run's manifest (and summary) beside the mix of new and old shards."""
+    out = tmp_path / "out"
+    first = _run(out, tmp_path)
+    assert first.returncode == 0, first.stdout[-3000:]
+    old = json.loads((out / "manifest.json").read_text())
+    assert _manifest_tells_the_truth(out)
+
+    stricter = ["--set", "quality.min_score=0.97"]  # drops a document of shard 0
+    killed = _run(out, tmp_path, "shard:1", stricter)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    shard0 = hashlib.sha256((out / "data" / "part-00000.parquet").read_bytes()).hexdigest()
+    assert shard0 != old["shards"][0]["sha256"]  # the mix really happened: shard 0 is the new run's
+    assert _manifest_tells_the_truth(out)
+    assert not (out / "manifest.json").exists()
+
+    rerun = _run(out, tmp_path, extra=stricter)
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert _manifest_tells_the_truth(out)
+    assert json.loads((out / "manifest.json").read_text())["counts"]["kept"] < old["counts"]["kept"]

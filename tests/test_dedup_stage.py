@@ -254,3 +254,24 @@ def test_dedup_command_writes_the_usual_layout(tmp_path: Path, docs: list[tuple[
     # Run again into the same folder: same result, no stale ledger rows.
     dedup_command([str(tmp_path / "in")], tmp_path / "out", config())
     assert json.loads(manifest_path.read_text())["counts"]["rejected"] == counts["rejected"]
+
+
+def test_dedup_command_keeps_parts_numbered_from_zero(tmp_path: Path, docs: list[tuple[str, str]]) -> None:
+    """Two part files with ids 0..9 and different texts: no document is lost to another file's
+    id; the colliding ids are scoped to their file, a repeat within one file is duplicate_id."""
+    from curate.ingest import source_tag
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    parts = [folder / f"part-{p}.jsonl" for p in (0, 1)]
+    for p, path in enumerate(parts):
+        rows = [{"id": i, "text": docs[p * 10 + i][1]} for i in range(10)]
+        if p == 1:
+            rows.append({"id": 3, "text": docs[40][1]})  # id 3 again in the same file
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    manifest = json.loads(dedup_command([str(folder)], tmp_path / "out", config()).read_text())
+    kept = pl.read_parquet(tmp_path / "out" / "data").get_column("id").to_list()
+    ledger = pl.read_parquet(tmp_path / "out" / "rejected")
+    assert sorted(kept) == sorted(f"{source_tag(str(path))}/{i}" for path in parts for i in range(10))
+    assert ledger.select("id", "reason").rows() == [(f"{source_tag(str(parts[1]))}/3", "duplicate_id")]
+    assert manifest["counts"]["ingested"] == 21

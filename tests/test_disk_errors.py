@@ -152,3 +152,42 @@ def test_read_only_data_folder_mid_write_names_the_shard(tmp_path: Path, tmpfs) 
         f"cannot write {out / 'data' / 'part-00000.parquet'}: read-only file system. Fix: make that folder writable "
         "(or pass --output with a folder you can write to) and rerun the same command; finished stages are reused"
     )
+
+
+@pytest.mark.slow
+def test_output_turning_read_only_mid_run_names_the_path_and_a_rerun_resumes(
+    tmp_path: Path, tmpfs, inputs, articles, config_file, prefect_harness, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`data/` is writable when the run starts (so the check before work passes) and turns
+    read-only after the select stage (remounted, as a failing disk or an operator does)."""
+    import curate.stages as stages
+
+    corpus = inputs.jsonl("articles.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[:20]])
+    config = config_file(tmp_path / "ro.yaml", name="ro", **SMALL_SHARDS)
+    out = tmp_path / "out"
+    data = tmpfs(out / "data", "16m")
+    real_fault_point = stages.fault_point
+
+    def turn_read_only(name: str) -> None:
+        if name == "select":
+            subprocess.run(["mount", "-o", "remount,ro", str(data)], check=True)
+        real_fault_point(name)
+
+    monkeypatch.setattr(stages, "fault_point", turn_read_only)
+    argv = ["run", str(config), "--input", str(corpus), "--output", str(out), "--quiet"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: cannot write {data / 'part-00000.parquet'}: read-only file system. Fix: make that folder writable "
+        "(or pass --output with a folder you can write to) and rerun the same command; finished stages are reused\n"
+    )
+    assert not (out / "manifest.json").exists()
+
+    monkeypatch.setattr(stages, "fault_point", real_fault_point)
+    subprocess.run(["mount", "-o", "remount,rw", str(data)], check=True)
+    assert main(argv) == 0
+    capsys.readouterr()
+    manifest = json.loads((out / "manifest.json").read_text())
+    reused = {s["stage"]: s["reused"] for s in manifest["counts"]["stages"]}
+    assert reused["annotate"] and reused["select"], reused
+    assert {s["path"]: s["sha256"] for s in manifest["shards"]} == {f"data/{p.name}": _sha256(p) for p in data.glob("part-*.parquet")}
+    assert manifest["counts"]["kept"] + manifest["counts"]["rejected"] == 20

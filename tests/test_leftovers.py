@@ -143,7 +143,7 @@ def test_incremental_flow_fingerprints_each_input_once_per_run(
 def test_curate_run_plans_once(tmp_path: Path, prefect_harness: None, inputs, config_file, texts, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     source = inputs.jsonl("one.jsonl", [{"id": "good", "text": texts.GOOD}])
     config = config_file(tmp_path / "c.yaml", name="plan-once")
-    walks = _count_calls(monkeypatch, corpus, "prepare_output")
+    walks = _count_calls(monkeypatch, corpus, "begin_output")  # prepares (walks) the output folder
     plans = _count_calls(monkeypatch, corpus, "plan")
     out = tmp_path / "out"
     assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet"]) == 0, capsys.readouterr().err

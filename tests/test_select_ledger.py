@@ -12,6 +12,7 @@ import pytest
 
 from curate import schema as S
 from curate.cli import main
+from curate.ingest import source_tag
 from curate.ledger import ledger_files, reason_counts
 from curate.select import rejection_exprs, run_select
 from curate.config import load_config
@@ -32,17 +33,19 @@ def mixed_inputs(tmp_path_factory, make_inputs, sample_warc: Path, texts, articl
         {"id": "twin", "text": ["not", "a", "string"]},  # rejected; a valid "twin" follows
         {"id": "short", "text": texts.SHORT},
         {"id": "water", "text": texts.WATER},
+        {"id": "twin", "text": texts.ROCKS},  # the valid one of two records with that id
+        {"id": "water", "text": texts.CELLS},  # "water" again in the same file: duplicate_id
     ]
     jsonl = files.jsonl("a-web.jsonl.gz", jsonl_records)  # a-, b-: inputs are read in sorted order
     parquet = files.parquet(
         "b-table.parquet",
         {
-            # "water" again: a duplicate id; "twin": the valid one of two records with that id.
-            "id": ["twin", "null-text", "water", *(a["id"] for a in articles[:5])],
-            "text": [texts.ROCKS, None, texts.CELLS, *(a["text"] for a in articles[:5])],
+            # "water" again, in another file: its own document, both keep their place.
+            "id": ["null-text", "water", *(a["id"] for a in articles[:5])],
+            "text": [None, texts.CELLS, *(a["text"] for a in articles[:5])],
         },
     )
-    return [sample_warc, jsonl, parquet], 16 + len(jsonl_records) + 8
+    return [sample_warc, jsonl, parquet], 16 + len(jsonl_records) + 7
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +66,18 @@ def test_kept_plus_rejected_is_ingested(mixed_run, mixed_inputs) -> None:
 
 
 def test_every_document_is_kept_or_in_the_ledger_exactly_once(mixed_run) -> None:
-    annotated = Counter(mixed_run.annotations()["id"].to_list())
-    accounted = Counter(mixed_run.kept()["id"].to_list()) + Counter(mixed_run.ledger()["id"].to_list())
-    assert accounted == annotated
+    """Each record (its file and line, row or byte offset) once, under its id as read, or
+    scoped to its file where another file uses that id too (curate/ids.py)."""
+    def where(frame: pl.DataFrame) -> Counter:
+        return Counter(zip(frame["source"], frame["offset"]))
+
+    annotated = mixed_run.annotations()
+    kept, ledger = mixed_run.kept(), mixed_run.ledger()
+    assert where(kept) + where(ledger) == where(annotated)
+    colliding = set(annotated.group_by("id").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)["id"])
+    assert colliding == {"water"}
+    expected = Counter(f"{source_tag(s)}/{i}" if i in colliding else i for i, s in zip(annotated["id"], annotated["source"]))
+    assert Counter(kept["id"].to_list()) + Counter(ledger["id"].to_list()) == expected
 
 
 def test_every_ledger_row_says_why(mixed_run) -> None:
@@ -94,14 +106,23 @@ def test_ledger_reasons_of_the_mixed_run(mixed_run) -> None:
     assert pages["url"].null_count() == 0 and (pages["offset"] > 0).all()
 
 
-def test_duplicate_id_keeps_the_first(mixed_run, texts) -> None:
+def test_duplicate_id_within_a_file_keeps_the_first(mixed_run, texts) -> None:
     inputs = mixed_run.manifest["inputs"]
     assert inputs == sorted(inputs)
-    kept = mixed_run.kept().filter(pl.col("id") == "water")
-    assert kept.height == 1 and kept["text"][0] == texts.WATER  # from a-web.jsonl.gz, read first
-    dup = mixed_run.ledger().filter(pl.col("id") == "water").row(0, named=True)
-    assert (dup["stage"], dup["reason"], dup["offset"]) == ("ingest", "duplicate_id", 2)
-    assert dup["source"].endswith("b-table.parquet")
+    jsonl = next(i for i in inputs if i.endswith("a-web.jsonl.gz"))
+    (dup,) = mixed_run.ledger().filter(pl.col("reason") == "duplicate_id").to_dicts()
+    assert (dup["id"], dup["stage"], dup["source"], dup["offset"]) == (f"{source_tag(jsonl)}/water", "ingest", jsonl, 8)
+    kept = mixed_run.kept().filter(pl.col("id") == f"{source_tag(jsonl)}/water")
+    assert kept["text"].to_list() == [texts.WATER]  # the first of the file's two
+
+
+def test_same_id_in_two_files_keeps_both_scoped_to_their_file(mixed_run, texts) -> None:
+    """ "water" in a-web.jsonl.gz and in b-table.parquet: two documents, each id scoped."""
+    jsonl, parquet = (next(i for i in mixed_run.manifest["inputs"] if i.endswith(end)) for end in ("a-web.jsonl.gz", "b-table.parquet"))
+    kept = mixed_run.kept().filter(pl.col("id").str.ends_with("/water")).sort("id")
+    assert dict(zip(kept["id"], kept["text"])) == {f"{source_tag(jsonl)}/water": texts.WATER, f"{source_tag(parquet)}/water": texts.CELLS}
+    assert not mixed_run.kept().filter(pl.col("id") == "water").height
+    assert mixed_run.kept().filter(pl.col("id") == "good").height == 1  # an id no other file uses stays as it is
 
 
 def test_rejected_record_does_not_shadow_a_valid_one(mixed_run, texts) -> None:
@@ -109,6 +130,23 @@ def test_rejected_record_does_not_shadow_a_valid_one(mixed_run, texts) -> None:
     assert kept["text"].to_list() == [texts.ROCKS]
     rows = mixed_run.ledger().filter(pl.col("id") == "twin").to_dicts()
     assert [(r["stage"], r["reason"]) for r in rows] == [("ingest", "wrong_type")]
+
+
+@pytest.mark.parametrize("scope", ["colliding", "always"])
+def test_parts_numbered_from_zero_lose_no_document(tmp_path: Path, make_inputs, articles, config_file, run_curate, scope: str) -> None:
+    """Two part files with ids 0..9 each and different texts: twenty documents, none dropped
+    as duplicate_id; the ids that collide (all of them here) are scoped to their file."""
+    files = make_inputs(tmp_path / "in")
+    parts = [files.jsonl(f"part-{p}.jsonl", [{"id": i, "text": articles[p * 10 + i]["text"]} for i in range(10)]) for p in (0, 1)]
+    result = run_curate(config_file(tmp_path / "c.yaml", name="parts", input={"id_scope": scope}), parts, tmp_path / "out")
+    ledger = result.ledger()
+    assert "duplicate_id" not in ledger["reason"].to_list()
+    accounted = result.kept()["id"].to_list() + ledger["id"].to_list()
+    expected = [f"{source_tag(str(part))}/{i}" for part in parts for i in range(10)]
+    assert sorted(accounted) == sorted(expected)
+    # Each document under the id of its own line (line i holds id i), not its namesake's.
+    both = pl.concat([result.kept().select("id", "source", "offset"), ledger.select("id", "source", "offset")])
+    assert all(i == f"{source_tag(s)}/{o}" for i, s, o in both.iter_rows())
 
 
 def test_reason_counts_match_the_ledger(mixed_run) -> None:

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from curate import schema as S
 from curate.config import CurateConfig
+from curate.input_retry import DEFAULT_RETRY, RetryPolicy
 from curate.dedup.index import DedupIndex
 from curate.dedup.partitioned import DECISIONS_SCHEMA, cluster_partitioned, read_decisions, scan_files
 from curate.dedup.signatures import MinHashParams, params_from_config
@@ -219,34 +220,35 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
     the usual layout out (`data/` shards, `rejected/` ledger, `manifest.json`). Records that
     cannot be read (malformed JSON, empty text, ...) go to the ledger at stage `ingest`, as
     in `curate run`. Returns the manifest's path."""
-    from curate.ingest import resolve_inputs
-    from curate.layout import prepare_output
+    from curate.input_files import find_inputs
+    from curate.layout import begin_output
 
-    files = resolve_inputs(inputs, cfg.input.format)
-    layout = prepare_output(output)
-    write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
+    files, skipped = find_inputs(inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
+    layout = begin_output(output, cfg.to_yaml().encode())
     for stale in layout.rejected.glob("ingest-*.parquet"):
         stale.unlink()
     with Workers.from_config(cfg.executor) as workers:
-        return _dedup_files(cfg, files, layout, workers)
+        return _dedup_files(cfg, files, layout, workers, skipped)
 
 
-def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers) -> Path:
+def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None) -> Path:
+    from curate.ids import scope_parts
     from curate.ledger import account
     from curate.shards import write_manifest, write_shards
 
     read_dir = layout.work / "dedup-input"
-    jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet") for i, f in enumerate(files)]
+    jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet", RetryPolicy.from_config(cfg.input)) for i, f in enumerate(files)]
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
-    parts = [Path(p) for p, _ in read]
+    # One part per input file: ids that several files use are scoped to their file (curate/ids.py).
+    parts = scope_parts([Path(p) for p, _ in read], cfg.input.id_scope, layout.work / "dedup-input-scoped")
     # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
     schema = S.DOCUMENT_SCHEMA
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
     shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
 
     counts = {**account(sum(n for _, n in read), layout, sum(s.rows for s in shards)), "dedup": result.counts}
-    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, files, counts, schema=schema)
+    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, files, counts, schema=schema, skipped_inputs=skipped)
 
 
 def _size(path: str) -> int:
@@ -258,14 +260,14 @@ def _size(path: str) -> int:
         return 0
 
 
-def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path) -> tuple[str, int]:
+def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[str, int]:
     """One input file -> a part (DOCUMENT_SCHEMA + `quality_score`, from a numeric field of
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
     the records that could not be read. Returns (part, records)."""
     from curate.ingest import META_REJECT, RecordReader
     from curate.parquet_io import document_row
 
-    reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes)
+    reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes, retry=retry)
     names = [f.name for f in S.DOCUMENT_SCHEMA]
     schema = S.DOCUMENT_SCHEMA
     rows: list[dict[str, Any]] = []

@@ -319,7 +319,7 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     documents seeded by a curated release (or generate.topics_file) into the usual layout
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
     manifest's path. Reruns into the same folder resume."""
-    from curate.layout import prepare_output
+    from curate.layout import begin_output
     from curate.ledger import account
     from curate.shards import write_manifest, write_shards
 
@@ -329,8 +329,7 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
         raise ConfigError(f"--n {count}: must be at least 1")
     corpus = corpus_parts(input_dir) if input_dir is not None else []
     planned = make_plan(cfg, corpus, count)  # templates and seeds fail here, before the output folder is touched
-    layout = prepare_output(output)
-    write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)
+    layout = begin_output(output, cfg.to_yaml().encode())
     work = layout.work / STAGE
     out_part = work / "kept" / "00000.parquet"
     stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, work / "ledger" / LEDGER_NAME, planned, engine)
