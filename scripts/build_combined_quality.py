@@ -29,11 +29,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import combined_quality_data as data  # noqa: E402
 
-from curate.quality.combined import BUCKETS, Combined, feature_rows, fit_logistic, input_names, positive_probs  # noqa: E402
+from curate.quality.combined import BUCKETS, EDU_CHARS, Combined, feature_rows, fit_logistic, input_names, positive_probs  # noqa: E402
 from curate.quality.evaluate import roc_auc  # noqa: E402
 from curate.quality.model import load_fasttext_model  # noqa: E402
 from curate.quality.normalize import normalize  # noqa: E402
-from curate.quality.structure import mean_words_per_line, word_count  # noqa: E402
+from curate.quality.structure import STRUCTURE_CHARS, mean_words_per_line, word_count  # noqa: E402
 from curate.quality.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,10 +54,12 @@ GOOD_TYPES = ("article", "documentation", "forum")
 # General-quality fastText: small and fast (it runs beside the educational model).
 GENERAL = {"dim": 16, "wordNgrams": 2, "epoch": 10, "lr": 0.2, "minCount": 2, "bucket": 100_000, "thread": 1, "seed": 1, "verbose": 0}
 L2 = 1.0
-# The general classifier reads the first 2,000 characters of the normalised text (~350 words;
+NAV_ROWS = False
+# The general classifier reads the first 1,000 characters of the normalised text (~180 words;
 # FineWeb-Edu's classifier reads 512 tokens): the whole quality stage must keep >= 0.8x of one
-# bare fastText predict loop, and a second model over 20 kB would take it to ~0.5x.
-GENERAL_CHARS = 2_000
+# bare fastText predict loop (2,000 characters: ~0.2x of that loop's time on its own; its
+# regression coefficient is small either way, bench/RESULTS-quality.md).
+GENERAL_CHARS = 1_000
 
 
 def good_label(page: dict) -> int:
@@ -131,6 +133,20 @@ def news_rows(train_sites: set[str]) -> list[tuple]:
     return [r for r in rows if r[1].strip()]
 
 
+def nav_rows(test: list[dict]) -> list[tuple]:
+    """The navigation of each held-out page as a document of its own, good = 0: the lines of
+    the whole view that are not in the page's main text (menus, footers, cookie notices, link
+    lists), what the shortest junk pages of a crawl are made of. (site, text, 0, 0, "nav",
+    "wcxb-nav")."""
+    rows = []
+    for r in test:
+        main = " ".join(r["main"].split())
+        lines = [ln for ln in r["whole"].splitlines() if ln.strip() and " ".join(ln.split()) not in main]
+        if lines:
+            rows.append((r["site"], "\n".join(lines), 0, 0, "nav", "wcxb-nav"))
+    return rows
+
+
 def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Path:
     import fasttext
 
@@ -146,8 +162,10 @@ def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Pat
 
 
 def scores_of(model_path: Path, texts: list[str], chars: int = MAX_CHARS) -> list[float]:
+    """What CombinedScorer computes: one normalisation of the opening EDU_CHARS characters,
+    the model reading its first `chars`."""
     model = load_fasttext_model(model_path)
-    return positive_probs(model, [normalize(t, MAX_CHARS)[:chars] for t in texts])
+    return positive_probs(model, [normalize(t, EDU_CHARS)[:chars] for t in texts])
 
 
 def auc(s, y) -> float | None:
@@ -185,6 +203,8 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
     reg_rows = [(r["site"], r[v], r["good"], r["edu"], v, "wcxb-test") for r in test for v in VIEWS if r[v].strip()]
     news = news_rows(train_sites={r["site"] for r in train} | {site(p["url"]) for p in crawl})
     reg_rows += news
+    nav = nav_rows(test) if NAV_ROWS else []
+    reg_rows += nav
     texts = [t for _, t, *_ in reg_rows]
     y = np.array([g for _, _, g, *_ in reg_rows], dtype=float)
     edu = scores_of(edu_path, texts)
@@ -231,18 +251,18 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
             "good_rule": NOT_GOOD.pattern, "good_types": list(GOOD_TYPES),
         },
         "scorers": {
-            "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "what": "P(educational), the shipped classifier (see quality-edu.card.json)"},
+            "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "max_chars": EDU_CHARS, "what": "P(educational), the shipped classifier (see quality-edu.card.json), reading the opening max_chars characters"},
             "general": {
                 "model_file": general_path.name, "sha256": _sha(general_path), "bytes": general_path.stat().st_size, "normalized_chars": GENERAL_CHARS,
                 "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of training pages read as good; negatives whole crawl pages (navigation included) of the training sites",
                 "hyperparameters": GENERAL, "quantized": True,
                 "documents": len(general_docs),
             },
-            "structure": {"what": "curate.quality.structure.signals over the first 20,000 characters", "signals": names[:-2]},
+            "structure": {"what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000)", "signals": names[:-2]},
         },
         "regression": reg,
         "regression_training": {
-            "rows": len(reg_rows), "positives": int(y.sum()), "news_rows": len(news), "l2": L2,
+            "rows": len(reg_rows), "positives": int(y.sum()), "news_rows": len(news), "nav_rows": len(nav), "l2": L2,
             "method": "Newton (IRLS) on standardised inputs, fitted on the WCXB test pages (every view) and the held-out news pages, sites outside the general model's training; heldout_metrics are out-of-fold (2 folds by site)",
         },
         "threshold": round(threshold, 6),

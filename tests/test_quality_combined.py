@@ -17,7 +17,7 @@ from curate import schema as S
 from curate.quality.cli import add_classifier_commands, cmd_classifier
 from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, Combined, CombinedScorer, bucket, fit_logistic, input_names
 from curate.quality.config import QualityConfig, effective_min_score
-from curate.quality.structure import NAMES, signals
+from curate.quality.structure import NAMES, STRUCTURE_CHARS, signals, signals_batch
 
 PROSE = [
     "Photosynthesis is the process by which plants turn light into chemical energy. The light reactions take place in the thylakoid membranes, where water is split and oxygen is released.",
@@ -61,6 +61,32 @@ def test_structure_signals_tell_prose_from_menus() -> None:
     assert prose["prose_word_share"] == 1.0 and menu["prose_word_share"] == 0.0
     assert menu["bullet_line_share"] == 0.0 and prose["dup_line_share"] == 0.0
     assert signals("") == [0.0] * len(NAMES) and signals("   \n ") == [0.0] * len(NAMES)
+
+
+def test_structure_signals_of_a_batch_are_each_documents_own() -> None:
+    # One numpy pass over the joined batch: no line, word or duplicate may leak across the join.
+    texts = ["\n\n".join(PROSE), "", JUNK[0], "   \n ", JUNK[0] + "\n" + JUNK[0], "word", PROSE[0] * 60, "Ünïcödé “quoted” line.\n- one\n- one"]
+    batch = signals_batch(texts)
+    assert batch.shape == (len(texts), len(NAMES))
+    for row, text in zip(batch, texts):
+        assert list(row) == pytest.approx(signals(text), abs=1e-12)
+    alone = dict(zip(NAMES, signals(JUNK[0])))
+    assert alone["dup_line_share"] == 0.0 and dict(zip(NAMES, batch[4]))["dup_line_share"] == pytest.approx(0.5)
+    assert list(batch[1]) == [0.0] * len(NAMES) and list(batch[3]) == [0.0] * len(NAMES)
+    # Past STRUCTURE_CHARS only the word count moves (extrapolated by length).
+    long = dict(zip(NAMES, batch[6]))
+    assert len(PROSE[0] * 60) > STRUCTURE_CHARS and long["log_words"] > np.log1p(len((PROSE[0] * 60)[:STRUCTURE_CHARS].split()))
+
+
+def test_edu_model_reads_the_opening_the_card_names() -> None:
+    scorer = CombinedScorer()
+    chars = scorer.combined.card["scorers"]["edu"]["max_chars"]
+    assert scorer.edu_chars == chars < scorer.max_chars
+    text = "\n\n".join(PROSE * 40)[:chars]
+    tail = "\n".join(JUNK * 200)
+    a, b = scorer.score([text]), scorer.score([text + "\n" + tail])
+    assert a["edu"] == b["edu"] and a["general"] == b["general"]
+    assert a["combined"] != b["combined"]  # the structure signals still see the length
 
 
 def test_bucket_edges() -> None:

@@ -22,13 +22,22 @@ from curate.errors import ConfigError
 from curate.quality.model import POSITIVE, load_fasttext_model
 from curate.quality.normalize import normalize
 from curate.quality.structure import NAMES as STRUCTURE_NAMES
-from curate.quality.structure import signals
+from curate.quality.structure import signals_batch
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_COMBINED = MODELS / "quality-combined.json"
 BUCKETS = 20
 # A probability of exactly 0 or 1 has no logit; fastText's own floor is ~1e-5.
 EPS = 1e-5
+# Under the combined score the educational model reads the opening 5,000 characters of a
+# document (FineWeb-Edu's classifier reads 512 tokens, ~2,500 characters). Measured on the 504
+# WCXB test pages (bench/RESULTS-quality.md), ROC-AUC for "educational", 20,000 -> 5,000
+# characters: 0.900 -> 0.900 on trafilatura's extraction (what the stage sees after curate's
+# extract), 0.922 -> 0.919 on the main text, but 0.886 -> 0.839 on whole pages with navigation
+# (8,000: 0.871), where menus fill the opening. It is what keeps the stage with every scorer
+# >= 0.8x of a bare predict loop (8,000 characters: ~0.65x). The card records it
+# (scorers.edu.max_chars); `quality.scorer: edu` still reads quality.max_chars.
+EDU_CHARS = 5_000
 
 
 def logit(p: float) -> float:
@@ -112,14 +121,15 @@ class Combined:
 def feature_rows(texts: list[str], edu: list[float], general: list[float] | None, max_chars: int) -> np.ndarray:
     """One row per text: the structure signals, then logit(edu) and logit(general) (the
     order of `input_names`)."""
-    rows = []
-    for i, text in enumerate(texts):
-        row = signals(text, max_chars)
-        row.append(logit(edu[i]))
-        if general is not None:
-            row.append(logit(general[i]))
-        rows.append(row)
-    return np.asarray(rows, dtype=float).reshape(len(texts), -1)
+    cols = [signals_batch(texts, max_chars), _logits(edu)[:, None]]
+    if general is not None:
+        cols.append(_logits(general)[:, None])
+    return np.hstack(cols)
+
+
+def _logits(p: list[float]) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    return np.log(q / (1 - q))
 
 
 def input_names(with_general: bool) -> list[str]:
@@ -142,6 +152,8 @@ class CombinedScorer:
         self.general = load_fasttext_model(base / general["model_file"]) if general else None
         self.general_chars = int(general.get("normalized_chars", max_chars)) if general else 0
         self.max_chars = max_chars
+        # Both models read one normalisation of the opening edu_chars characters.
+        self.edu_chars = min(max_chars, int(scorers["edu"].get("max_chars", max_chars)))
         if self.combined.features != input_names(self.general is not None):
             raise ConfigError(f"{combined_path or DEFAULT_COMBINED}: its inputs {self.combined.features} are not the ones this curate computes. Fix: rebuild it with scripts/build_combined_quality.py")
 
@@ -149,7 +161,7 @@ class CombinedScorer:
         """{"edu": [...], "general": [...] or None, "combined": [...], "bucket": [...]}."""
         if not texts:
             return {"edu": [], "general": [] if self.general else None, "combined": [], "bucket": []}
-        norm = [normalize(t, self.max_chars) for t in texts]
+        norm = [normalize(t, self.edu_chars) for t in texts]
         edu = positive_probs(self.edu, norm)
         general = positive_probs(self.general, [t[: self.general_chars] for t in norm]) if self.general else None
         combined = self.combined.predict(feature_rows(texts, edu, general, self.max_chars))

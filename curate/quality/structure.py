@@ -1,8 +1,7 @@
 """Document-structure signals for the combined quality score: what a bag-of-words classifier
 over normalised words cannot see (how long the document is, whether its lines are prose or
-menus, how much is repeated, punctuated or symbols). Plain Python over the first `max_chars`
-characters, one pass over lines and one over words: a few microseconds per kB, cheap next to
-a fastText predict (bench/RESULTS-quality.md).
+menus, how much is repeated, punctuated or symbols), counted with numpy over a whole batch at
+once (bench/RESULTS-quality.md).
 
 Gopher/C4/FineWeb compute similar ratios, but datatrove's filters record only a verdict, not
 the value, so the numbers are computed here once, in one place, for scoring."""
@@ -20,13 +19,14 @@ BULLETS = ("-", "*", "\u2022", "\u00b7", "\u25cf", "\u25aa", ">", "|", "#")
 # coefficient -0.04 of 13 in the regression, and six substring counts per page cost ~25% of a
 # fastText predict. Repeated lines (dup_line_share) and short lines carry what it would.
 
-def _class_table() -> np.ndarray:
-    """Byte -> 0 lower/other letter, 1 upper, 2 digit, 3 space or tab, 4 symbol, 5 newline."""
-    table = np.zeros(256, dtype=np.uint8)
+def _class_table() -> bytes:
+    """Byte -> class, for bytes.translate: 0 lower/other letter, 1 upper, 2 digit, 3 symbol,
+    4 space or tab, 5 newline (blank bytes are the classes >= 4: one comparison)."""
+    table = bytearray(256)
     for code in range(128):
         c = chr(code)
-        table[code] = 5 if c in "\n\r" else 1 if c.isupper() else 2 if c.isdigit() else 3 if c.isspace() else 0 if c.isalpha() else 4
-    return table
+        table[code] = 5 if c in "\n\r" else 1 if c.isupper() else 2 if c.isdigit() else 4 if c.isspace() else 0 if c.isalpha() else 3
+    return bytes(table)
 
 
 def _byte_set(chars: tuple[str, ...]) -> np.ndarray:
@@ -55,69 +55,100 @@ NAMES = (
 )
 
 
-# The line and character signals read the opening 5,000 characters (a page's layout shows in
-# its first screens; 20,000 cost 2-3x more, ~40% of a fastText predict); the word count is
-# extrapolated from them by length, exact for pages shorter than that.
-STRUCTURE_CHARS = 5_000
+# The line and character signals read the opening 3,000 characters (a page's layout shows in
+# its first screen; more costs time the stage does not have, bench/RESULTS-quality.md); the
+# word count is extrapolated from them by length, exact for pages shorter than that.
+STRUCTURE_CHARS = 3_000
 
 
 def signals(text: str, max_chars: int = 20_000) -> list[float]:
-    """The structure signals of one document (see NAMES); all finite, zeros for empty text.
+    """The structure signals of one document (see NAMES); all finite, zeros for empty text."""
+    return [float(v) for v in signals_batch([text], max_chars)[0]]
 
-    Everything is counted over the UTF-8 bytes with numpy (one class per byte, then word
-    starts, line numbers, first and last byte of each line): no Python loop over lines or
-    words, so a 900-line menu page costs what a 50-line article does. Measured: ~40% of one
-    fastText predict as a Python loop over lines and words, ~15% like this
-    (bench/RESULTS-quality.md)."""
-    head = text[: min(max_chars, STRUCTURE_CHARS)]
-    data = head.encode("utf-8", "ignore")
-    raw = np.frombuffer(data, dtype=np.uint8)
-    if raw.size == 0:
-        return [0.0] * len(NAMES)
-    cls = _CLASS[raw]
-    blank = cls >= 3  # whitespace or newline ...
-    blank &= cls != 4  # ... not symbols
-    newline = cls == 5
+
+def signals_batch(texts: list[str], max_chars: int = 20_000) -> np.ndarray:
+    """The structure signals of many documents, one row each (see NAMES); zeros for a text
+    without words.
+
+    The opening STRUCTURE_CHARS of every text are joined by newlines into one byte array and
+    counted with numpy in one pass for the whole batch (a class per byte by bytes.translate,
+    word starts, line numbers, first and last byte of each line, per-document sums by
+    bincount): no Python loop over lines or words, and no per-document numpy calls, whose fixed
+    cost (~25 calls of a few microseconds) was most of the time on short pages. Measured
+    against a fastText predict in bench/RESULTS-quality.md."""
+    n = len(texts)
+    out = np.zeros((n, len(NAMES)))
+    if n == 0:
+        return out
+    heads = [t[: min(max_chars, STRUCTURE_CHARS)] for t in texts]
+    datas = [h.encode("utf-8", "ignore") for h in heads]
+    lens = np.fromiter((len(d) for d in datas), dtype=np.int64, count=n)
+    joined = b"\n".join(datas)  # the separator ends a line, so no line spans two documents
+    if not joined.strip():
+        return out
+    raw = np.frombuffer(joined, dtype=np.uint8)
+    classes = joined.translate(_CLASS)
+    cls = np.frombuffer(classes, dtype=np.uint8)
+    # Only byte-sized masks over the bytes; everything else is over words (~1/6 the size).
+    blank = cls >= 4  # whitespace or newline
     solid = ~blank
-    starts = solid.copy()
-    starts[1:] &= blank[:-1]  # a word starts where a non-blank byte follows a blank one
-    n_words = int(starts.sum())
-    if n_words == 0:
-        return [0.0] * len(NAMES)
-    line_of = np.cumsum(newline)  # line number of every byte
-    words_per_line = np.bincount(line_of[starts], minlength=int(line_of[-1]) + 1)
-    used = words_per_line[words_per_line > 0]
-    n_lines = int(used.size)
-    pos = np.flatnonzero(solid)
-    lid = line_of[pos]
-    change = lid[1:] != lid[:-1]
-    last = pos[np.append(change, True)]  # the last non-blank byte of every non-empty line
-    first = pos[np.concatenate(([True], change))]
-    punct = int(_TERMINAL_BYTES[raw[last]].sum())
-    bullets = int(_BULLET_BYTES[raw[first]].sum())
-    short = int((used < 4).sum())
-    prose = int(used[used >= 10].sum())
-    lines = [line.strip() for line in head.splitlines()]
-    dup = n_lines - (len(set(lines)) - ("" in lines))
-    counts = np.bincount(cls, minlength=6)
-    lower, upper, digits, symbols = int(counts[0]), int(counts[1]), int(counts[2]), int(counts[4])
-    spaces = int(counts[3] + counts[5])
-    letters = lower + upper
-    n_chars = int(raw.size)
-    total_words = n_words * min(len(text), max_chars) / max(1, len(head))
-    return [
-        math.log1p(total_words),
-        math.log1p(n_words / n_lines),
-        punct / n_lines,
-        short / n_lines,
-        min(1.0, prose / n_words),
-        max(0, dup) / n_lines,
-        bullets / n_lines,
-        min(20.0, (n_chars - spaces) / n_words),
-        symbols / n_chars,
-        digits / n_chars,
-        upper / max(1, letters),
+    starts_mask = solid.copy()
+    starts_mask[1:] &= blank[:-1]  # a word starts where a non-blank byte follows a blank one
+    ends_mask = solid  # ... and ends where a blank one follows
+    ends_mask[:-1] &= blank[1:]
+    ws, we = np.flatnonzero(starts_mask), np.flatnonzero(ends_mask)  # the k-th word is ws[k]..we[k]
+    separators = np.cumsum(lens + 1)[:-1] - 1
+    wdoc = np.searchsorted(separators, ws)
+    n_words = np.bincount(wdoc, minlength=n)
+    wline = np.searchsorted(np.flatnonzero(cls == 5), ws)  # newlines before the word: its line
+    new_line = np.empty(ws.size, dtype=bool)
+    if ws.size:
+        new_line[0] = True
+        np.not_equal(wline[1:], wline[:-1], out=new_line[1:])
+    first_word = np.flatnonzero(new_line)
+    last_word = np.append(first_word[1:] - 1, ws.size - 1) if first_word.size else first_word
+    words_per_line = last_word - first_word + 1
+    line_doc = wdoc[first_word]
+    n_lines = np.bincount(line_doc, minlength=n)
+    short = np.bincount(line_doc[words_per_line < 4], minlength=n)
+    prose_lines = words_per_line >= 10
+    prose = np.bincount(line_doc[prose_lines], weights=words_per_line[prose_lines], minlength=n)
+    punct = np.bincount(line_doc, weights=_TERMINAL_BYTES[raw[we[last_word]]], minlength=n)
+    bullets = np.bincount(line_doc, weights=_BULLET_BYTES[raw[ws[first_word]]], minlength=n)
+    counts = np.zeros((n, 6))
+    dup = np.zeros(n)
+    offset = 0
+    for i, head in enumerate(heads):
+        if n_words[i]:
+            seg = classes[offset : offset + int(lens[i])]
+            counts[i] = [0, seg.count(1), seg.count(2), seg.count(3), seg.count(4), seg.count(5)]
+            lines = [line.strip() for line in head.splitlines()]
+            dup[i] = max(0, int(n_lines[i]) - (len(set(lines)) - ("" in lines)))
+        offset += int(lens[i]) + 1
+    counts[:, 0] = lens - counts[:, 1:].sum(axis=1)
+    ok = n_words > 0
+    w = np.maximum(n_words, 1).astype(float)
+    nl = np.maximum(n_lines, 1).astype(float)
+    nc = np.maximum(lens, 1).astype(float)
+    spaces = counts[:, 4] + counts[:, 5]
+    letters = counts[:, 0] + counts[:, 1]
+    head_len = np.fromiter((max(1, len(h)) for h in heads), dtype=float, count=n)
+    full_len = np.fromiter((min(len(t), max_chars) for t in texts), dtype=float, count=n)
+    cols = [
+        np.log1p(n_words * full_len / head_len),
+        np.log1p(n_words / nl),
+        punct / nl,
+        short / nl,
+        np.minimum(1.0, prose / w),
+        dup / nl,
+        bullets / nl,
+        np.minimum(20.0, (lens - spaces) / w),
+        counts[:, 3] / nc,
+        counts[:, 2] / nc,
+        counts[:, 1] / np.maximum(1, letters),
     ]
+    out[ok] = np.stack(cols, axis=1)[ok]
+    return out
 
 
 def word_count(text: str) -> int:
