@@ -1,0 +1,337 @@
+"""PII: find e-mail addresses, IP addresses, phone numbers, payment cards, IBANs and secrets,
+and replace each with a typed placeholder (`<EMAIL>`, `<IP>`, `<PHONE>`, `<CARD>`, `<IBAN>`,
+`<SECRET>`), counting them per document.
+
+Built on datatrove's `PIIFormatter` approach (a regex finds candidates, a validator decides)
+and its e-mail regex and public-IP rule, extended to the other kinds. Every numeric kind
+has a check that ordinary numbers fail, so that years, prices, ISBNs, dates, coordinates,
+page ranges and version strings survive:
+
+- card: 13-19 digits, contiguous or in uniform groups of 4 (Amex 4-6-5), a known issuer
+  prefix (ISBN-13's 978/979 is none) and a valid Luhn check digit;
+- IBAN: a country code with its registered length and mod-97 = 1 (ISO 13616);
+- IPv4 / IPv6: a valid, globally routable address (datatrove's rule: private, loopback and
+  documentation ranges are not personal), not inside a longer dotted number (1.2.3.4.5),
+  not glued to a word (v1.2.3.4) and not after a version cue ("version 1.2.3.4");
+- phone: a `+` international number (8-15 digits), a North-American number with its
+  separators ((212) 555-0147, 212-555-0147), a 0-prefixed national number in groups
+  (020 7946 0958, 01 23 45 67 89), or any 7-15 digit number right after a cue word
+  ("tel", "phone", "fax", "call" ...). Bare digit runs and comma-grouped numbers never are;
+- nothing numeric right after "ISBN", "ISSN", "DOI" or "arXiv" is touched.
+
+Secrets: AWS access key ids (AKIA...), AWS secret keys after an `aws ... secret` cue,
+GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_), Slack tokens (xox?-) and
+webhooks, Stripe live keys, Google API keys, JWTs, PEM private-key blocks, and values of
+`api_key=`, `access_token:` ... assignments that look generated (16+ characters mixing
+letters and digits; placeholders like YOUR_API_KEY stay).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from datatrove.utils.batching import batched
+from pydantic import Field
+
+from curate.config_base import Section
+
+# The kinds, in the order counts are reported; each has its placeholder.
+PII_KINDS = ("email", "phone", "ip", "card", "iban", "secret")
+PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
+PIIKind = Literal["email", "phone", "ip", "card", "iban", "secret"]
+
+
+class PIIConfig(Section):
+    """The `pii:` section: what happens to personal data and secrets found in kept text."""
+
+    # On by default: a release that leaks e-mail addresses and API keys is worse than none.
+    enabled: bool = True
+    # redact: replace each find with its placeholder (<EMAIL>, <PHONE>, ...) in the shards;
+    # drop: send the whole document to the ledger (stage pii, reason pii, value the counts);
+    # annotate: change nothing, only count (column `pii`). Counts are kept in every mode.
+    mode: Literal["redact", "drop", "annotate"] = "redact"
+    # The kinds looked for; a recipe that keeps, say, public contact e-mails drops "email".
+    kinds: list[PIIKind] = Field(default_factory=lambda: list(PII_KINDS))
+
+# How far back a cue word ("ISBN", "version", "tel") is looked for, in characters.
+_CUE_WINDOW = 24
+_NUMBER_ID_CUE = re.compile(r"(?i)\b(?:isbn(?:-1[03])?|issn|doi|arxiv|pmid|oclc)\b[\s:#.]*[\d\s-]*$")
+_VERSION_CUE = re.compile(r"(?i)\b(?:version|versions|ver|v|release|build|firmware|kernel|update|revision|rev|patch|oid|snmp)\b[\s.:#-]*$")
+
+Span = tuple[int, int]  # the characters to replace, [start, end)
+Check = Callable[[str, re.Match[str]], "Span | None"]
+
+
+@dataclass(frozen=True)
+class Detector:
+    kind: str
+    regex: re.Pattern[str]
+    check: Check | None = None  # None: every match is PII; else the span to replace, or None
+    needs: str = ""  # a cheap prefilter: skip the regex when no character of this is in the text
+
+
+def _group_span(group: str) -> Check:
+    def check(text: str, m: re.Match[str]) -> Span | None:
+        return m.span(group)
+
+    return check
+
+
+def _before(text: str, start: int) -> str:
+    return text[max(0, start - _CUE_WINDOW) : start]
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+# ----------------------------------------------------------------------------- numbers
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+# Issuer prefixes (IIN ranges) of the card networks: Visa 4, Mastercard 51-55 and 2221-2720,
+# Amex 34/37, Diners 300-305/36/38/39, Discover 6011/644-649/65, JCB 3528-3589, UnionPay 62,
+# Maestro 50/56-69. Nothing starting with 1, 7, 8 or 9 (ISBN-13 is 978/979).
+_CARD_PREFIX = re.compile(r"^(?:4|5[0-5]|2[2-7]|3[0-9]|6)")
+
+
+def _card(text: str, m: re.Match[str]) -> Span | None:
+    digits = _digits(m.group(0))
+    if not 13 <= len(digits) <= 19 or not _CARD_PREFIX.match(digits) or len(set(digits)) < 2:
+        return None
+    if _NUMBER_ID_CUE.search(_before(text, m.start())) or not luhn_ok(digits):
+        return None
+    return m.span()
+
+
+# IBAN lengths per country (ISO 13616 registry, SWIFT release 2024).
+_IBAN_LENGTH = dict(
+    (item[:2], int(item[2:]))
+    for item in (
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DJ27 DK18 DO28 EE20 EG29 ES24 "
+        "FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 "
+        "LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 "
+        "RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20"
+    ).split()
+)
+
+
+def iban_ok(compact: str) -> bool:
+    """Registered length for the country and the ISO 7064 mod-97 check."""
+    if _IBAN_LENGTH.get(compact[:2]) != len(compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+def _iban(text: str, m: re.Match[str]) -> Span | None:
+    # The regex may run into a following word in capitals ("DE89 ... 00 BIC"): cut the match
+    # at the country's length, then check.
+    want = _IBAN_LENGTH.get(m.group(0)[:2])
+    if want is None:
+        return None
+    count = 0
+    for pos in range(m.start(), m.end()):
+        if text[pos] != " ":
+            count += 1
+            if count == want:
+                end = pos + 1
+                if end < len(text) and text[end].isalnum():
+                    return None  # the IBAN would end inside a word
+                compact = text[m.start() : end].replace(" ", "")
+                return (m.start(), end) if iban_ok(compact) else None
+    return None
+
+
+def _ip(text: str, m: re.Match[str]) -> Span | None:
+    try:
+        address = ipaddress.ip_address(m.group(0))
+    except ValueError:
+        return None
+    if not address.is_global or _VERSION_CUE.search(_before(text, m.start())):
+        return None
+    return m.span()
+
+
+def _ipv6(text: str, m: re.Match[str]) -> Span | None:
+    # At least three groups: "a::b" or "12:30" are not addresses anyone writes.
+    if m.group(0).count(":") < 3 or not any(c.isdigit() for c in m.group(0)):
+        return None
+    return _ip(text, m)
+
+
+def _phone_digits(low: int, high: int, cue_ok: bool = False) -> Check:
+    def check(text: str, m: re.Match[str]) -> Span | None:
+        span = m.span("num") if "num" in m.re.groupindex else m.span()
+        n = len(_digits(text[span[0] : span[1]]))
+        if not low <= n <= high:
+            return None
+        if not cue_ok and _NUMBER_ID_CUE.search(_before(text, span[0])):
+            return None
+        return span
+
+    return check
+
+
+# ----------------------------------------------------------------------------- regexes
+
+# datatrove's PIIFormatter e-mail regex (RFC 5322 local part, domain or [IP literal]).
+_EMAIL = (
+    r"\b[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:(?:[A-Za-z0-9](?:["
+    r"A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?|\[(?:(?:25[0-5]|2[0-4][0-9]|["
+    r"01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])"
+)
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# Not inside a longer dotted number or a word on either side ("1.2.3.4.5", "v1.2.3.4", "x1.2.3.4y").
+_IPV4 = rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)"
+_IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:]|\.\d)"
+# Cards: contiguous, or groups of four with one repeated separator, or Amex 4-6-5.
+_CARD = r"(?<![\w.,-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![\w-]|[.,]\d)"
+_IBAN = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"
+_PHONE_INTL = r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\w]|[.,]\d)"
+_PHONE_NANP = r"(?<![\w+(.,/-])(?:1[ .-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[.-])\d{3}[.-]\d{4}(?![\w-]|[.,]\d)"
+_PHONE_NATIONAL = r"(?<![\w+.,/-])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?![\w/-]|[.,]\d)"
+_PHONE_CUE = (
+    r"(?i)\b(?:tel|tele?phone|phone|ph|mobile|mob|cell|fax|call|whatsapp|hotline|t[ée]l[ée]fono?|telefon)\b\.?"
+    r"(?:\s*(?:no\.?|number|nr\.?|#))?\s*[:.]?\s*(?P<num>\+?\(?\d[\d ().-]{5,20}\d)(?![\w]|[.,]\d)"
+)
+_GENERIC_KEY = (
+    r"(?i)\b(?:api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret"
+    r"|private[_-]?key|bearer)[\"']?\s*(?:[:=]|=>)?\s*[\"']?(?P<val>(?=[A-Za-z0-9_+/=.-]*\d)(?=[A-Za-z0-9_+/=.-]*[A-Za-z])[A-Za-z0-9_+/=.-]{16,200})"
+)
+
+
+def _secret_value(text: str, m: re.Match[str]) -> Span | None:
+    return m.span("val")
+
+
+# In priority order: a span claimed by an earlier detector is never matched by a later one
+# (a key's digits are not a phone number; an e-mail's IP literal is part of the e-mail).
+DETECTORS: tuple[Detector, ...] = (
+    Detector("secret", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), needs="-"),
+    Detector("secret", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b"), needs="A"),
+    Detector("secret", re.compile(r"(?i)aws.{0,30}?(?:secret|private).{0,20}?(?:[:=]|=>)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"), _secret_value, needs="aA"),
+    Detector("secret", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), needs="_"),
+    Detector("secret", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"), needs="x/"),
+    Detector("secret", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b|\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), needs="_A"),
+    Detector("secret", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), needs="e"),
+    Detector("secret", re.compile(_GENERIC_KEY), _secret_value, needs="=:"),
+    Detector("email", re.compile(_EMAIL), needs="@"),
+    Detector("iban", re.compile(_IBAN), _iban),
+    Detector("card", re.compile(_CARD), _card),
+    Detector("phone", re.compile(_PHONE_CUE), _phone_digits(7, 15, cue_ok=True)),
+    Detector("phone", re.compile(_PHONE_INTL), _phone_digits(8, 15), needs="+"),
+    Detector("ip", re.compile(_IPV6), _ipv6, needs=":"),
+    Detector("ip", re.compile(_IPV4), _ip, needs="."),
+    Detector("phone", re.compile(_PHONE_NANP), _phone_digits(10, 11)),
+    Detector("phone", re.compile(_PHONE_NATIONAL), _phone_digits(9, 12)),
+)
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def find_pii(text: str, kinds: frozenset[str] | None = None) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kind) spans, sorted by start."""
+    claimed: list[tuple[int, int, str]] = []
+    if not text:
+        return claimed
+    has_digit = _HAS_DIGIT.search(text) is not None
+    for det in DETECTORS:
+        if kinds is not None and det.kind not in kinds:
+            continue
+        if det.needs and not any(c in text for c in det.needs):
+            continue
+        if det.kind in ("phone", "ip", "card", "iban") and not has_digit:
+            continue
+        for m in det.regex.finditer(text):
+            span = det.check(text, m) if det.check else m.span()
+            if span is None or span[1] <= span[0]:
+                continue
+            if any(s < span[1] and span[0] < e for s, e, _ in claimed):
+                continue
+            claimed.append((span[0], span[1], det.kind))
+    claimed.sort()
+    return claimed
+
+
+def redact(text: str, kinds: frozenset[str] | None = None) -> tuple[str, dict[str, int]]:
+    """(text with every PII span replaced by its placeholder, count per kind)."""
+    spans = find_pii(text, kinds)
+    counts = dict.fromkeys(PII_KINDS, 0)
+    if not spans:
+        return text, counts
+    out, last = [], 0
+    for start, end, kind in spans:
+        out += [text[last:start], PLACEHOLDERS[kind]]
+        counts[kind] += 1
+        last = end
+    out.append(text[last:])
+    return "".join(out), counts
+
+
+def count_pii(text: str, kinds: frozenset[str] | None = None) -> dict[str, int]:
+    counts = dict.fromkeys(PII_KINDS, 0)
+    for _, _, kind in find_pii(text, kinds):
+        counts[kind] += 1
+    return counts
+
+
+# ----------------------------------------------------------------------------- the step
+
+META_PII = "pii"  # {kind: count} of the document, written to the `pii` column
+META_PII_DROP = "pii_drop"  # drop mode: "email=1 phone=2", the ledger value
+
+
+def describe_counts(counts: dict[str, int]) -> str:
+    return " ".join(f"{kind}={n}" for kind, n in counts.items() if n)
+
+
+class PIIRedactor(PipelineStep):
+    """datatrove step: counts PII per document into `metadata["pii"]` and, in redact mode,
+    replaces it in `doc.text`. It never drops a document itself: in drop mode it marks the
+    document (`metadata["pii_drop"]`) and curate's selection writes the ledger row."""
+
+    type = "\U0001f575 - FORMAT"
+    name = "pii"
+
+    def __init__(self, mode: str = "redact", kinds: list[str] | None = None, skip: Callable[[object], bool] | None = None) -> None:
+        super().__init__()
+        if mode not in ("redact", "drop", "annotate"):
+            raise ValueError(f"pii mode {mode!r}: use redact, drop or annotate")
+        self.mode = mode
+        self.kinds = frozenset(kinds) if kinds is not None else None
+        self.skip = skip  # documents to leave alone (rejected upstream: their text is never shipped)
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for batch in batched(data, 256):
+            with self.track_time("batch"):
+                for doc in batch:
+                    if (self.skip is not None and self.skip(doc)) or not doc.text:
+                        continue
+                    if self.mode == "redact":
+                        doc.text, counts = redact(doc.text, self.kinds)
+                    else:
+                        counts = count_pii(doc.text, self.kinds)
+                    doc.metadata[META_PII] = counts
+                    found = describe_counts(counts)
+                    if found and self.mode == "drop":
+                        doc.metadata[META_PII_DROP] = found
+                    for kind, n in counts.items():
+                        if n:
+                            self.stat_update(kind, value=n)
+                    self.stat_update("with_pii" if found else "clean")
+            yield from batch
