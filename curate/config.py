@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.config_base import Section
 from curate.errors import ConfigError
+from curate.hygiene.pii import PIIConfig
+from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.synth.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
@@ -247,6 +249,9 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    # Release hygiene, before dedup (curate/hygiene/): URL and domain blocklists, PII.
+    urls: URLFilterConfig = Field(default_factory=URLFilterConfig)
+    pii: PIIConfig = Field(default_factory=PIIConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
@@ -390,6 +395,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         data = loaded
     data = apply_overrides(data, overrides or [])
     try:
-        return CurateConfig.model_validate(data)
+        cfg = CurateConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(explain(exc, source)) from None
+    if cfg.urls.enabled:
+        load_user_lists(cfg.urls)  # a missing or malformed list file fails here, before any work
+    return cfg

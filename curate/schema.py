@@ -20,6 +20,10 @@ QUALITY_SCORE = "quality_score"
 SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
 NUM_TOKENS = "num_tokens"
+PII = "pii"
+# The PII kinds counted per document (curate/hygiene/pii.py), in the order of the struct.
+PII_KINDS = ("email", "phone", "ip", "card", "iban", "secret")
+PII_TYPE = pa.struct([pa.field(kind, pa.int32()) for kind in PII_KINDS])
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -48,6 +52,9 @@ DOCUMENT_SCHEMA = pa.schema(
         # a release counts them (a run's shards are tokenizer-agnostic). int32: max_record_bytes
         # caps a document at 5 MB.
         pa.field(NUM_TOKENS, pa.int32()),
+        # PII found in the document, per kind (replaced by placeholders when pii.mode is
+        # redact, the default). Null when the PII step did not run (pii.enabled: false).
+        pa.field(PII, PII_TYPE),
     ]
 )
 
@@ -58,6 +65,11 @@ ANN_EXTRACT = "ann_extract"  # HTML extraction failed (extraction_timeout, no_ma
 ANN_DETAIL = "ann_detail"  # the detail behind an ingest or extract reason
 # Heuristic rules, in the order FineWeb applies them; a document's reason is the first failure.
 FILTER_STAGES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
+# Release hygiene (curate/hygiene/): the URL rule a page fails (blocklisted_domain, ...) and
+# the list and entry that matched; in pii.mode drop, the PII found ("email=1 phone=2").
+ANN_URLS = "ann_urls"
+ANN_URLS_DETAIL = "ann_urls_detail"
+ANN_PII = "ann_pii"
 
 
 def filter_column(stage: str) -> str:
@@ -68,6 +80,7 @@ ANNOTATED_SCHEMA = pa.schema(
     list(DOCUMENT_SCHEMA)
     + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
     + [pa.field(filter_column(stage), pa.string()) for stage in FILTER_STAGES]
+    + [pa.field(ANN_URLS, pa.string()), pa.field(ANN_URLS_DETAIL, pa.string()), pa.field(ANN_PII, pa.string())]
 )
 
 # The rejection ledger: one row per document that left the pipeline, so "why was this

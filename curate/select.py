@@ -20,15 +20,20 @@ STAGE_INGEST = "ingest"
 STAGE_EXTRACT = "extract"
 STAGE_LANGUAGE = "language"
 STAGE_QUALITY = "quality"
+STAGE_URLS = "urls"
+STAGE_PII = "pii"
 
 
 def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(stage, reason, value) expressions: null stage means the document is kept. The first
-    failing rule wins, in pipeline order: ingest, extract, language, heuristics."""
+    failing rule wins, in pipeline order: ingest, extract, urls, language, heuristics,
+    quality, pii."""
     rules: list[tuple[pl.Expr, str, pl.Expr, pl.Expr]] = [
         (pl.col(S.ANN_INGEST).is_not_null(), STAGE_INGEST, pl.col(S.ANN_INGEST), pl.col(S.ANN_DETAIL)),
         (pl.col(S.ANN_EXTRACT).is_not_null(), STAGE_EXTRACT, pl.col(S.ANN_EXTRACT), pl.col(S.ANN_DETAIL)),
     ]
+    if cfg.urls.enabled:  # value: "<list>: <matched entry>"
+        rules.append((pl.col(S.ANN_URLS).is_not_null(), STAGE_URLS, pl.col(S.ANN_URLS), pl.col(S.ANN_URLS_DETAIL)))
     keep = cfg.language.keep
     if keep:
         rules.append(
@@ -62,6 +67,9 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
                 pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
             )
         )
+
+    if cfg.pii.enabled and cfg.pii.mode == "drop":  # value: the counts, "email=1 phone=2"
+        rules.append((pl.col(S.ANN_PII).is_not_null(), STAGE_PII, pl.lit("pii"), pl.col(S.ANN_PII)))
 
     stage_expr: pl.Expr = pl.lit(None, pl.String)
     reason_expr: pl.Expr = pl.lit(None, pl.String)

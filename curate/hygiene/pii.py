@@ -41,8 +41,8 @@ from pydantic import Field
 
 from curate.config_base import Section
 
-# The kinds, in the order counts are reported; each has its placeholder.
-PII_KINDS = ("email", "phone", "ip", "card", "iban", "secret")
+from curate.schema import PII_KINDS  # the kinds, in the order counts are reported
+
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
 PIIKind = Literal["email", "phone", "ip", "card", "iban", "secret"]
 

@@ -70,6 +70,8 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
+    if "pii" in tables:
+        out += ["## PII", "", markdown_table(tables["pii"]), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
     out += ["## Files and checks", "", *_files(manifest), ""]
     return "\n".join(out)
