@@ -207,7 +207,7 @@ _PHONE_INTL = r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\
 _PHONE_NANP = r"(?<![\w+(.,/-])(?:1[ .-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[.-])\d{3}[.-]\d{4}(?![\w-]|[.,]\d)"
 _PHONE_NATIONAL = r"(?<![\w+.,/-])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?![\w/-]|[.,]\d)"
 _PHONE_CUE = (
-    r"(?i)\b(?:tel|tele?phone|phone|ph|mobile|mob|cell|fax|call|whatsapp|hotline|t[ée]l[ée]fono?|telefon)\b\.?"
+    r"(?i)(?<![\w./@-])(?:tel|tele?phone|phone|ph|mobile|mob|cell|fax|call|whatsapp|hotline|t[ée]l[ée]fono?|telefon)\b\.?"
     r"(?:\s*(?:no\.?|number|nr\.?|#))?\s*[:.]?\s*(?P<num>\+?\(?\d[\d ().-]{5,20}\d)(?![\w]|[.,]\d)"
 )
 _GENERIC_KEY = (
