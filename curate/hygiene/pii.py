@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -73,14 +73,9 @@ class Detector:
     kind: str
     regex: re.Pattern[str]
     check: Check | None = None  # None: every match is PII; else the span to replace, or None
-    needs: str = ""  # a cheap prefilter: skip the regex when no character of this is in the text
-
-
-def _group_span(group: str) -> Check:
-    def check(text: str, m: re.Match[str]) -> Span | None:
-        return m.span(group)
-
-    return check
+    triggers: tuple[str, ...] = ()  # run only when one of these is in the text (empty: always)
+    lower: bool = False  # look for the triggers in the lowercased text
+    numeric: bool = False  # run only on texts with a digit
 
 
 def _before(text: str, start: int) -> str:
@@ -143,7 +138,7 @@ def _iban(text: str, m: re.Match[str]) -> Span | None:
     # The regex may run into a following word in capitals ("DE89 ... 00 BIC"): cut the match
     # at the country's length, then check.
     want = _IBAN_LENGTH.get(m.group(0)[:2])
-    if want is None:
+    if want is None or not _isolated(text, m.start(), m.start()):
         return None
     count = 0
     for pos in range(m.start(), m.end()):
@@ -158,34 +153,90 @@ def _iban(text: str, m: re.Match[str]) -> Span | None:
     return None
 
 
-def _ip(text: str, m: re.Match[str]) -> Span | None:
+def _isolated(text: str, start: int, end: int, before: str = "", after: str = "") -> bool:
+    """Nothing glued to the span: the character before it is no letter, digit, '_' or one
+    of `before`; the one after it no letter, digit, '_', one of `after`, nor '.'/',' then a
+    digit (a longer number). Checked here, not as regex lookarounds: a pattern that starts
+    with a character class lets `re` skip ahead in C, several times faster on long texts."""
+    if start > 0:
+        c = text[start - 1]
+        if c.isalnum() or c == "_" or c in before:
+            return False
+    if end < len(text) and end > start:
+        c = text[end]
+        if c.isalnum() or c == "_" or c in after:
+            return False
+        if c in ".," and end + 1 < len(text) and text[end + 1].isdigit():
+            return False
+    return True
+
+
+def _address(text: str, start: int, end: int) -> Span | None:
     try:
-        address = ipaddress.ip_address(m.group(0))
+        address = ipaddress.ip_address(text[start:end])
     except ValueError:
         return None
-    if not address.is_global or _VERSION_CUE.search(_before(text, m.start())):
+    if not address.is_global or _VERSION_CUE.search(_before(text, start)):
         return None
-    return m.span()
+    return (start, end)
+
+
+def _ipv4(text: str, m: re.Match[str]) -> Span | None:
+    return _address(text, *m.span()) if _isolated(text, *m.span(), before=".") else None
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def _ipv6(text: str, m: re.Match[str]) -> Span | None:
-    # At least three groups: "a::b" or "12:30" are not addresses anyone writes.
-    if m.group(0).count(":") < 3 or not any(c.isdigit() for c in m.group(0)):
+    start, end = m.span()  # the match starts at its first ':'; the first group lies before it
+    while start > 0 and text[start - 1] in _HEX and m.start() - start < 4:
+        start -= 1
+    candidate = text[start:end]
+    # At least three colons and a digit: "a::b", "12:30" or "cafe::" are not addresses anyone writes.
+    if candidate.count(":") < 3 or not any(c.isdigit() for c in candidate) or not _isolated(text, start, end, before=":.", after=":"):
         return None
-    return _ip(text, m)
+    return _address(text, start, end)
 
 
-def _phone_digits(low: int, high: int, cue_ok: bool = False) -> Check:
+def _phone(low: int, high: int, before: str, after: str) -> Check:
     def check(text: str, m: re.Match[str]) -> Span | None:
-        span = m.span("num") if "num" in m.re.groupindex else m.span()
-        n = len(_digits(text[span[0] : span[1]]))
-        if not low <= n <= high:
+        start, end = m.span()
+        n = len(_digits(m.group(0)))
+        if not low <= n <= high or not _isolated(text, start, end, before, after):
             return None
-        if not cue_ok and _NUMBER_ID_CUE.search(_before(text, span[0])):
+        if _NUMBER_ID_CUE.search(_before(text, start)):
             return None
-        return span
+        return (start, end)
 
     return check
+
+
+# A cue word right before a number makes any 7-15 digit number a phone number.
+_PHONE_CUE = re.compile(
+    r"(?i)(?<![\w./@-])(?:tel|tele?phone|phone|ph|mobile|mob|cell|fax|call|whatsapp|hotline|t[ée]l[ée]fono?|telefon)\b\.?"
+    r"(?:\s*(?:no\.?|number|nr\.?|#))?\s*[:.]?\s*$"
+)
+
+
+def _nanp(text: str, m: re.Match[str]) -> Span | None:
+    start, end = m.span()
+    if start >= 2 and text[start - 2] == "1" and text[start - 1] in " .-":
+        start -= 2  # the country code, 1-212-555-0147
+    if not _isolated(text, start, end, "+(.,/-", "-") or _NUMBER_ID_CUE.search(_before(text, start)):
+        return None
+    return (start, end)
+
+
+def _cued_phone(text: str, m: re.Match[str]) -> Span | None:
+    start, end = m.span()
+    if not 7 <= len(_digits(m.group(0))) <= 15 or not _isolated(text, start, end):
+        return None
+    return (start, end) if _PHONE_CUE.search(text, max(0, start - 40), start) else None
+
+
+def _card_check(text: str, m: re.Match[str]) -> Span | None:
+    return _card(text, m) if _isolated(text, *m.span(), before=".,-", after="-") else None
 
 
 # ----------------------------------------------------------------------------- regexes
@@ -196,24 +247,25 @@ _EMAIL = (
     r"A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?|\[(?:(?:25[0-5]|2[0-4][0-9]|["
     r"01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])"
 )
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-# Not inside a longer dotted number or a word on either side ("1.2.3.4.5", "v1.2.3.4", "x1.2.3.4y").
-_IPV4 = rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)"
-_IPV6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![\w:]|\.\d)"
+# Numeric shapes start with a character class (fast skipping); what may not touch them is
+# checked by _isolated: "1.2.3.4.5", "v1.2.3.4" and "x1.2.3.4y" are no addresses.
+_IPV4 = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+_IPV6 = r":(?:[0-9A-Fa-f]{0,4}:){1,6}[0-9A-Fa-f]{0,4}"  # from the first ':'; _ipv6 adds the group before
 # Cards: contiguous, or groups of four with one repeated separator, or Amex 4-6-5.
-_CARD = r"(?<![\w.,-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?![\w-]|[.,]\d)"
-_IBAN = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}"
-_PHONE_INTL = r"(?<![\w+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\)|[ .-]?\d{1,5}){2,6}(?![\w]|[.,]\d)"
-_PHONE_NANP = r"(?<![\w+(.,/-])(?:1[ .-])?(?:\([2-9]\d\d\) ?|[2-9]\d\d[.-])\d{3}[.-]\d{4}(?![\w-]|[.,]\d)"
-_PHONE_NATIONAL = r"(?<![\w+.,/-])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?![\w/-]|[.,]\d)"
-_PHONE_CUE = (
-    r"(?i)(?<![\w./@-])(?:tel|tele?phone|phone|ph|mobile|mob|cell|fax|call|whatsapp|hotline|t[ée]l[ée]fono?|telefon)\b\.?"
-    r"(?:\s*(?:no\.?|number|nr\.?|#))?\s*[:.]?\s*(?P<num>\+?\(?\d[\d ().-]{5,20}\d)(?![\w]|[.,]\d)"
-)
+_CARD = r"[0-9]{4}(?:[0-9]{9,15}|([ -])[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}|([ -])[0-9]{6}\2[0-9]{5})"
+_IBAN = r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"
+_PHONE_INTL = r"\+[0-9]{1,3}(?:[ .-]?\([0-9]{1,4}\)|[ .-]?[0-9]{1,5}){2,6}"
+_PHONE_NANP = r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[.-])[0-9]{3}[.-][0-9]{4}"  # a "1-" before: _nanp
+_PHONE_NATIONAL = r"0[0-9]{1,4}(?:[ -][0-9]{2,4}){2,4}"
+_PHONE_NUMBER = r"[+(0-9][0-9 ().-]{5,20}[0-9]"  # any number; a phone only after a cue word
 _GENERIC_KEY = (
     r"(?i)\b(?:api[_-]?key|apikey|api[_-]?secret|secret[_-]?key|access[_-]?token|auth[_-]?token|client[_-]?secret"
     r"|private[_-]?key|bearer)[\"']?\s*(?:[:=]|=>)?\s*[\"']?(?P<val>(?=[A-Za-z0-9_+/=.-]*\d)(?=[A-Za-z0-9_+/=.-]*[A-Za-z])[A-Za-z0-9_+/=.-]{16,200})"
 )
+_GENERIC_TRIGGERS = ("key", "token", "secret", "bearer")
+# Access key ids: AKIA long-term, ASIA temporary (the other AWS id prefixes, AIDA users,
+# AROA roles, ..., name things, not credentials).
+_AWS_PREFIXES = ("AKIA", "ASIA")
 
 
 def _secret_value(text: str, m: re.Match[str]) -> Span | None:
@@ -222,26 +274,46 @@ def _secret_value(text: str, m: re.Match[str]) -> Span | None:
 
 # In priority order: a span claimed by an earlier detector is never matched by a later one
 # (a key's digits are not a phone number; an e-mail's IP literal is part of the e-mail).
+# `triggers`: the regex runs only when one of these strings is in the text (lowercased when
+# `lower`): a substring test costs ~1/20 of a regex scan.
 DETECTORS: tuple[Detector, ...] = (
-    Detector("secret", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), needs="-"),
-    Detector("secret", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z0-9]{16}\b"), needs="A"),
-    Detector("secret", re.compile(r"(?i)aws.{0,30}?(?:secret|private).{0,20}?(?:[:=]|=>)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"), _secret_value, needs="aA"),
-    Detector("secret", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), needs="_"),
-    Detector("secret", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"), needs="x/"),
-    Detector("secret", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b|\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), needs="_A"),
-    Detector("secret", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), needs="e"),
-    Detector("secret", re.compile(_GENERIC_KEY), _secret_value, needs="=:"),
-    Detector("email", re.compile(_EMAIL), needs="@"),
-    Detector("iban", re.compile(_IBAN), _iban),
-    Detector("card", re.compile(_CARD), _card),
-    Detector("phone", re.compile(_PHONE_CUE), _phone_digits(7, 15, cue_ok=True)),
-    Detector("phone", re.compile(_PHONE_INTL), _phone_digits(8, 15), needs="+"),
-    Detector("ip", re.compile(_IPV6), _ipv6, needs=":"),
-    Detector("ip", re.compile(_IPV4), _ip, needs="."),
-    Detector("phone", re.compile(_PHONE_NANP), _phone_digits(10, 11)),
-    Detector("phone", re.compile(_PHONE_NATIONAL), _phone_digits(9, 12)),
+    Detector("secret", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), triggers=("PRIVATE KEY",)),
+    Detector("secret", re.compile(r"\b(?:" + "|".join(_AWS_PREFIXES) + r")[A-Z0-9]{16}\b"), triggers=_AWS_PREFIXES),
+    Detector("secret", re.compile(r"(?i)aws.{0,30}?(?:secret|private).{0,20}?(?:[:=]|=>)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"), _secret_value, ("aws",), lower=True),
+    Detector("secret", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
+    Detector("secret", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"), triggers=("xox", "hooks.slack.com")),
+    Detector("secret", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b|\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), triggers=("k_live_", "AIza")),
+    Detector("secret", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), triggers=("eyJ",)),
+    Detector("secret", re.compile(_GENERIC_KEY), _secret_value, _GENERIC_TRIGGERS, lower=True),
+    Detector("email", re.compile(_EMAIL), triggers=("@",)),
+    Detector("iban", re.compile(_IBAN), _iban, numeric=True),
+    Detector("card", re.compile(_CARD), _card_check, numeric=True),
+    Detector("phone", re.compile(_PHONE_NUMBER), _cued_phone, numeric=True),
+    Detector("phone", re.compile(_PHONE_INTL), _phone(8, 15, "+", ""), ("+",), numeric=True),
+    Detector("ip", re.compile(_IPV6), _ipv6, ("::", ":"), numeric=True),
+    Detector("ip", re.compile(_IPV4), _ipv4, (".",), numeric=True),
+    Detector("phone", re.compile(_PHONE_NANP), _nanp, numeric=True),
+    Detector("phone", re.compile(_PHONE_NATIONAL), _phone(9, 12, "+.,/-", "/-"), numeric=True),
 )
-_HAS_DIGIT = re.compile(r"\d")
+_HAS_DIGIT = re.compile(r"[0-9]")
+
+
+_EMAIL_REACH = (64, 320)  # RFC 5321: local part <= 64 characters, an address <= 320
+
+
+def _matches(det: Detector, text: str) -> Iterator[re.Match[str]]:
+    """The detector's matches. E-mails are searched only around each '@' (the regex costs
+    ~0.2 us a character wherever it runs)."""
+    if det.kind != "email":
+        yield from det.regex.finditer(text)
+        return
+    end, at = -1, text.find("@")
+    while at != -1:
+        lo, hi = max(0, at - _EMAIL_REACH[0], end), min(len(text), at + _EMAIL_REACH[1])
+        for m in det.regex.finditer(text, lo, hi):
+            end = max(end, m.end())
+            yield m
+        at = text.find("@", max(at + 1, end))
 
 
 def find_pii(text: str, kinds: frozenset[str] | None = None) -> list[tuple[int, int, str]]:
@@ -250,14 +322,17 @@ def find_pii(text: str, kinds: frozenset[str] | None = None) -> list[tuple[int, 
     if not text:
         return claimed
     has_digit = _HAS_DIGIT.search(text) is not None
+    lowered: str | None = None
     for det in DETECTORS:
-        if kinds is not None and det.kind not in kinds:
+        if (kinds is not None and det.kind not in kinds) or (det.numeric and not has_digit):
             continue
-        if det.needs and not any(c in text for c in det.needs):
-            continue
-        if det.kind in ("phone", "ip", "card", "iban") and not has_digit:
-            continue
-        for m in det.regex.finditer(text):
+        if det.triggers:
+            if det.lower and lowered is None:
+                lowered = text.lower()
+            haystack = lowered if det.lower else text
+            if not any(t in haystack for t in det.triggers):
+                continue
+        for m in _matches(det, text):
             span = det.check(text, m) if det.check else m.span()
             if span is None or span[1] <= span[0]:
                 continue
