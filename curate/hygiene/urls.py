@@ -269,9 +269,10 @@ class URLBlocklistFilter(BaseFilter):
             return True
         state = self._state()
         parts = state["tld"](url)
-        registered = parts.top_domain_under_public_suffix.lower()
-        host = f"{parts.subdomain}.{registered}".lower() if registered and parts.subdomain else (registered or parts.domain.lower())
-        registered = registered or host
+        host = ".".join(p for p in (parts.subdomain, parts.domain, parts.suffix) if p).lower()
+        # The registered domain (eTLD+1); for a suffix the snapshot does not know (.example,
+        # an intranet name), the last two labels; for an IP address, the address.
+        registered = parts.top_domain_under_public_suffix.lower() or (host if parts.ipv4 or parts.ipv6 else ".".join(host.split(".")[-2:]))
         domains = self._candidates(host, registered) if host else []
         if any(d in self.allowed for d in domains):
             return True
