@@ -84,40 +84,52 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate")) / "url-blocklist"
 
 
-def shipped_domain_table() -> Path:
-    """The sorted uint64 hashes of datatrove's domain list, built once (~8 s) into the cache,
-    keyed by the tarball's size and mtime (a datatrove upgrade rebuilds it)."""
+def _shipped_tarball() -> Path:
     tarball = datatrove_assets() / _TARBALL
     if not tarball.is_file():
         raise ConfigError(f"datatrove's URL blocklist {tarball} is missing. Fix: reinstall datatrove (`make setup`), or set urls.use_datatrove_lists: false")
+    return tarball
+
+
+def shipped_lists() -> tuple[Path, Path]:
+    """(domain table, URL list) from datatrove's tarball, built once (~10 s) into the cache,
+    keyed by the tarball's size and mtime (a datatrove upgrade rebuilds them). The table is
+    the sorted uint64 hashes of the 4.56 M domains; the URL list, the 19.6 k URLs without
+    their scheme, one a line (the tarball is one gzip stream: reading it costs ~3 s a time)."""
+    tarball = _shipped_tarball()
     st = tarball.stat()
-    final = _cache_dir() / f"domains-{st.st_size}-{int(st.st_mtime)}.u64.npy"
-    if final.is_file():
-        return final
-    hashes = []
+    stem = _cache_dir() / f"{st.st_size}-{int(st.st_mtime)}"
+    table_path, urls_path = stem.with_name(stem.name + "-domains.u64.npy"), stem.with_name(stem.name + "-urls.txt")
+    if table_path.is_file() and urls_path.is_file():
+        return table_path, urls_path
+    hashes: list[int] = []
+    urls: list[str] = []
     with tarfile.open(tarball, "r:gz") as tar:
-        member = tar.extractfile("domains")
-        if member is None:
-            raise ConfigError(f"{tarball} has no 'domains' file. Fix: reinstall datatrove (`make setup`)")
-        for raw in member:
-            line = raw.strip().decode("utf-8", "replace").lower()
-            if line and not line.startswith("#"):
-                hashes.append(domain_hash(line))
-    table = np.unique(np.array(hashes, dtype=np.uint64))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, table)
-    os.replace(tmp, final)  # workers building at once each write their own temp: no torn file
-    return final
-
-
-def shipped_urls() -> set[str]:
-    tarball = datatrove_assets() / _TARBALL
-    with tarfile.open(tarball, "r:gz") as tar:
-        member = tar.extractfile("urls")
-        lines = member.read().decode("utf-8", "replace").splitlines() if member else []
-    return {_strip_scheme(line.strip()) for line in lines if line.strip() and not line.startswith("#")}
+        for member in tar:
+            f = tar.extractfile(member)
+            if f is None or member.name not in ("domains", "urls"):
+                continue
+            for raw in f:
+                line = raw.strip().decode("utf-8", "replace")
+                if not line or line.startswith("#"):
+                    continue
+                if member.name == "domains":
+                    hashes.append(domain_hash(line.lower()))
+                else:
+                    urls.append(_strip_scheme(line))
+    if not hashes:
+        raise ConfigError(f"{tarball} has no 'domains' list. Fix: reinstall datatrove (`make setup`), or set urls.use_datatrove_lists: false")
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    # Each process writes its own temp file and renames it: workers building at once never
+    # see a torn file.
+    tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        np.save(out, np.unique(np.array(hashes, dtype=np.uint64)))
+    os.replace(tmp, table_path)
+    tmp = urls_path.with_name(f".{urls_path.name}.{os.getpid()}.tmp")
+    tmp.write_text("\n".join(sorted(set(urls))) + "\n", encoding="utf-8")
+    os.replace(tmp, urls_path)
+    return table_path, urls_path
 
 
 def shipped_words(name: str) -> set[str]:
@@ -225,7 +237,8 @@ class URLBlocklistFilter(BaseFilter):
         super().__init__()
         self.cfg = cfg
         self.blocked, self.allowed = load_user_lists(cfg)
-        self.table_path = str(shipped_domain_table()) if cfg.use_datatrove_lists else None
+        # Built here, in the process that plans the run: workers only open the files.
+        self.table_path, self.urls_path = (str(p) for p in shipped_lists()) if cfg.use_datatrove_lists else (None, None)
         self.banned_words = {_normalize(w) for w in cfg.banned_words if _normalize(w)}
         self._loaded: dict[str, Any] | None = None
 
@@ -239,7 +252,7 @@ class URLBlocklistFilter(BaseFilter):
             state["table"] = np.load(self.table_path, mmap_mode="r").view(np.ndarray) if self.table_path else None  # plain view: memmap indexing is slow
             user_words = {w: "urls.banned_words" for w in self.banned_words}
             shipped = self.cfg.use_datatrove_lists
-            state["urls"] = shipped_urls() if shipped else set()
+            state["urls"] = set(Path(self.urls_path).read_text(encoding="utf-8").splitlines()) if self.urls_path else set()
             state["words"] = {**({w: f"{DATATROVE_LIST} banned_words.txt" for w in shipped_words("banned_words.txt")} if shipped else {}), **user_words}
             state["soft"] = shipped_words("soft_banned_words.txt") if shipped else set()
             automaton = None
