@@ -19,7 +19,7 @@ page ranges and version strings survive:
   ("tel", "phone", "fax", "call" ...). Bare digit runs and comma-grouped numbers never are;
 - nothing numeric right after "ISBN", "ISSN", "DOI" or "arXiv" is touched.
 
-Secrets: AWS access key ids (AKIA...), AWS secret keys after an `aws ... secret` cue,
+Secrets: AWS access key ids (AKIA..., ASIA...), AWS secret keys after an `aws ... secret` cue,
 GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_), Slack tokens (xox?-) and
 webhooks, Stripe live keys, Google API keys, JWTs, PEM private-key blocks, and values of
 `api_key=`, `access_token:` ... assignments that look generated (16+ characters mixing
@@ -40,7 +40,6 @@ from datatrove.utils.batching import batched
 from pydantic import Field
 
 from curate.config_base import Section
-
 from curate.schema import PII_KINDS  # the kinds, in the order counts are reported
 
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
@@ -58,6 +57,7 @@ class PIIConfig(Section):
     mode: Literal["redact", "drop", "annotate"] = "redact"
     # The kinds looked for; a recipe that keeps, say, public contact e-mails drops "email".
     kinds: list[PIIKind] = Field(default_factory=lambda: list(PII_KINDS))
+
 
 # How far back a cue word ("ISBN", "version", "tel") is looked for, in characters.
 _CUE_WINDOW = 24
