@@ -47,7 +47,7 @@ def hygiene_inputs(tmp_path_factory, make_inputs, articles: list[dict[str, str]]
     return [jsonl], blocklist, {r["id"]: r["text"] for r in records}
 
 
-def _recipe(config_file, root: Path, blocklist: Path, name: str) -> Path:
+def _recipe(config_file, root: Path, blocklist: Path, name: str, **extra: dict) -> Path:
     # Keep everything the hygiene steps keep: no language, heuristic or quality cut.
     off = {"enabled": False}
     return config_file(
@@ -56,13 +56,15 @@ def _recipe(config_file, root: Path, blocklist: Path, name: str) -> Path:
         language={"keep": [], "min_score": 0.0},
         filters={"gopher_repetition": off, "gopher_quality": off, "c4": off, "fineweb": off},
         urls={"block_domains_files": [str(blocklist)]},
+        **extra,
     )
 
 
 @pytest.mark.slow
 def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curate, config_file, hygiene_inputs) -> None:
     files, blocklist, originals = hygiene_inputs
-    result = run_curate(_recipe(config_file, tmp_path, blocklist, "hygiene"), files, tmp_path / "out")
+    recipe = _recipe(config_file, tmp_path, blocklist, "hygiene", release={"enabled": True, "plots": False, "count_tokens": False})
+    result = run_curate(recipe, files, tmp_path / "out")
     kept = result.kept()
     shard_text = "\n".join(kept["text"].to_list())
     for kind, values in PLANTED.items():
@@ -86,6 +88,11 @@ def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curat
         {"id": "user-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"urls.block_domains_files[0] {blocklist}: bad-site.example"},
     ]
     assert {"stage": "urls", "reason": "blocklisted_domain", "documents": 2} in result.summary["by_reason"]
+    # The release card counts what was replaced, per kind, over the released documents.
+    card = (tmp_path / "out" / "releases" / "hygiene" / "v1" / "README.md").read_text()
+    assert "## PII" in card
+    for line in ("| email | `<EMAIL>` | 1 | 1 | 33.3% |", "| secret | `<SECRET>` | 2 | 1 | 33.3% |", "| ip | `<IP>` | 0 | 0 | 0.0% |", "| any |  | 6 | 1 | 33.3% |"):
+        assert line in card
 
 
 @pytest.mark.slow
