@@ -181,3 +181,13 @@ def test_kinds_limit_what_is_looked_for() -> None:
     text = "Mail jane.doe@example.org or call (212) 555-0147."
     out = list(PIIRedactor("redact", kinds=["phone"]).run(_docs(text)))[0]
     assert out.text == "Mail jane.doe@example.org or call <PHONE>." and count_pii(text, frozenset({"email"}))["email"] == 1
+
+
+def test_hostile_texts_finish_and_count_every_find() -> None:
+    """One text with 20k addresses (a leaked contact dump), and 1 MB of '@'s: every address
+    replaced, nothing else touched. (The e-mail regex runs in merged windows around '@'s and
+    overlap checks bisect, so both stay linear; a quadratic version took minutes here.)"""
+    dump = "\n".join(f"user{i}@example{i}.com, +44 20 7946 {i % 10000:04d}" for i in range(20_000))
+    redacted, counts = redact(dump)
+    assert counts["email"] == 20_000 and counts["phone"] == 20_000 and "@" not in redacted
+    assert redact("a@" * 500_000) == ("a@" * 500_000, dict.fromkeys(counts, 0))

@@ -28,6 +28,7 @@ letters and digits; placeholders like YOUR_API_KEY stay).
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
@@ -302,23 +303,29 @@ _EMAIL_REACH = (64, 320)  # RFC 5321: local part <= 64 characters, an address <=
 
 
 def _matches(det: Detector, text: str) -> Iterator[re.Match[str]]:
-    """The detector's matches. E-mails are searched only around each '@' (the regex costs
-    ~0.2 us a character wherever it runs)."""
+    """The detector's matches. E-mails are searched only around the '@'s (the regex costs
+    ~0.2 us a character wherever it runs), in merged windows so that each character is
+    scanned at most once however many '@'s a text has."""
     if det.kind != "email":
         yield from det.regex.finditer(text)
         return
-    end, at = -1, text.find("@")
+    before, after = _EMAIL_REACH
+    lo = hi = -1
+    at = text.find("@")
     while at != -1:
-        lo, hi = max(0, at - _EMAIL_REACH[0], end), min(len(text), at + _EMAIL_REACH[1])
-        for m in det.regex.finditer(text, lo, hi):
-            end = max(end, m.end())
-            yield m
-        at = text.find("@", max(at + 1, end))
+        if at - before > hi:  # a new window: scan the finished one
+            if hi > lo:
+                yield from det.regex.finditer(text, lo, hi)
+            lo = max(0, at - before)
+        hi = min(len(text), at + after)
+        at = text.find("@", at + 1)
+    if hi > lo:
+        yield from det.regex.finditer(text, lo, hi)
 
 
 def find_pii(text: str, kinds: frozenset[str] | None = None) -> list[tuple[int, int, str]]:
     """Non-overlapping (start, end, kind) spans, sorted by start."""
-    claimed: list[tuple[int, int, str]] = []
+    claimed: list[tuple[int, int, str]] = []  # sorted by start; disjoint, so by end too
     if not text:
         return claimed
     has_digit = _HAS_DIGIT.search(text) is not None
@@ -336,10 +343,12 @@ def find_pii(text: str, kinds: frozenset[str] | None = None) -> list[tuple[int, 
             span = det.check(text, m) if det.check else m.span()
             if span is None or span[1] <= span[0]:
                 continue
-            if any(s < span[1] and span[0] < e for s, e, _ in claimed):
+            # Free when the claimed span before it ends before it starts, and the one after
+            # starts after it ends (bisect: a text with 50k e-mails stays linear-ish).
+            i = bisect.bisect_left(claimed, (span[0], span[1], ""))
+            if (i > 0 and claimed[i - 1][1] > span[0]) or (i < len(claimed) and claimed[i][0] < span[1]):
                 continue
-            claimed.append((span[0], span[1], det.kind))
-    claimed.sort()
+            claimed.insert(i, (span[0], span[1], det.kind))
     return claimed
 
 
