@@ -278,7 +278,7 @@ class URLBlocklistFilter(BaseFilter):
 
     def filter(self, document: Document) -> bool | tuple[bool, str]:
         url = document.metadata.get("url")
-        if not url:
+        if not url or not isinstance(url, str):
             return True
         state = self._state()
         parts = state["tld"](url)
