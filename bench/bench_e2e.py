@@ -1,22 +1,39 @@
 """End-to-end benchmark: `curate run` against a bare datatrove pipeline with the same reader,
-extractor and filters, on the same real pages, in the same run, one process each.
+extractor and filters, on the same real pages, one worker each, each side measured whole.
 
-Reports documents/s/core and peak memory (whole process tree) for both, and their ratio:
-our overhead. curate's run also pays a fixed cost per run (Prefect's temporary server,
-planning, the manifest), measured separately on a one-page input and reported apart.
+Sides (each its own process, its whole process tree's wall time and peak RSS measured):
+  bare      bench/bare_datatrove.py: datatrove WarcReader -> Trafilatura -> LanguageFilter ->
+            Gopher repetition -> Gopher quality -> C4 -> FineWeb -> ParquetWriter, dropping as
+            it goes; no dedup (datatrove's MinHash dedup is four more pipelines).
+  curate    `curate run` with its defaults (executor.workers=1): the same extraction and rules,
+            every rule run on every document (annotate, then select), exact + MinHash near
+            dedup, shards, manifest, ledger, inside a Prefect flow.
+  nodedup   the same `curate run` with dedup.enabled=false (the work closest to the bare side).
 
-Usage: python -m bench.bench_e2e [--copies 10] [--quick]"""
+Wall and CPU seconds (user + system of the whole tree) are both reported; on a machine
+shared with other jobs the CPU figures are the steadier ones. Each side runs at two input sizes (the 181 real pages of the article-extraction benchmark,
+served `copies` times under distinct URLs). Reported per side: wall seconds per run at each
+size, and the per-page cost as the slope between the two sizes, so each side's own fixed
+cost (imports, model loads, Prefect's temporary server) is removed from its own figure.
+Rounds alternate the order of the sides so load from other jobs falls on all alike; ratios
+are taken within each round and the median over rounds is reported.
+
+Usage: python -m bench.bench_e2e [--copies 1 2] [--rounds 3] [--sides bare,curate,nodedup]
+       python -m bench.bench_e2e --quick      # 91 and 181 pages, one round: a smoke run"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import REPO, Measured, measure, write_article_warc, write_json
+from bench.common import REPO, Measured, measure, run_header, write_article_warc, write_json
+
+SIDES = ("bare", "curate", "nodedup")
 
 
 def _env() -> dict[str, str]:
@@ -25,46 +42,90 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_curate(warc: Path, out: Path) -> Measured:
+def run_side(side: str, warc: Path, out: Path) -> tuple[Measured, int]:
+    """One whole run of `side` on `warc`; returns the measurement and the documents it kept."""
+    if side == "bare":
+        m = measure([sys.executable, "-m", "bench.bare_datatrove", str(warc), str(out)], env=_env(), cwd=REPO)
+        if m.returncode != 0:
+            sys.exit(f"bare datatrove failed:\n{m.output[-3000:]}")
+        stats = json.loads([line for line in m.output.splitlines() if line.startswith('{"stats"')][-1])["stats"]
+        writer = [s for s in stats if "Parquet" in s.get("name", "")]
+        kept = int(writer[-1]["stats"].get("total", 0)) if writer else -1
+        return m, kept
+    dedup = "true" if side == "curate" else "false"
     config = out.parent / f"{out.name}.yaml"
-    config.write_text(f"name: bench\ninput: {{paths: ['{warc}']}}\noutput: {{dir: '{out}'}}\nexecutor: {{workers: 1}}\ndedup: {{enabled: false}}\n")
-    return measure([str(REPO / ".venv/bin/curate"), "run", str(config), "--quiet"], env=_env(), cwd=REPO)
-
-
-def run_bare(warc: Path, out: Path) -> Measured:
-    return measure([sys.executable, "-m", "bench.bare_datatrove", str(warc), str(out)], env=_env(), cwd=REPO)
+    config.write_text(f"name: bench\ninput: {{paths: ['{warc}']}}\noutput: {{dir: '{out}'}}\nexecutor: {{workers: 1}}\ndedup: {{enabled: {dedup}}}\n")
+    m = measure([str(REPO / ".venv/bin/curate"), "run", str(config), "--quiet"], env=_env(), cwd=REPO)
+    if m.returncode != 0:
+        sys.exit(f"curate run ({side}) failed:\n{m.output[-3000:]}")
+    return m, int(json.loads((out / "manifest.json").read_text())["counts"]["kept"])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--copies", type=int, default=10, help="times each of the 181 real pages is served (10 -> 1,810 pages)")
-    parser.add_argument("--quick", action="store_true", help="2 copies, for a smoke run")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, nargs=2, default=[1, 2], help="copies of the 181 pages at the small and the large size")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated, from {SIDES}; bare is always run")
+    parser.add_argument("--quick", action="store_true", help="91 and 181 pages, one round, bare and curate only")
     args = parser.parse_args()
-    copies = 2 if args.quick else args.copies
-    with tempfile.TemporaryDirectory() as tmp_name:
+    sides = ["bare", *[s for s in args.sides.split(",") if s in SIDES and s != "bare"]]
+    if args.quick:
+        sizes, rounds, sides = [(1, 91), (1, None)], 1, ["bare", "curate"]
+    else:
+        sizes, rounds = [(c, None) for c in args.copies], args.rounds
+    runs: dict[str, list[dict[str, float]]] = {s: [] for s in sides}
+    with tempfile.TemporaryDirectory(prefix="curate-bench-e2e-") as tmp_name:
         tmp = Path(tmp_name)
-        warc = tmp / "pages.warc.gz"
-        pages = write_article_warc(warc, copies)
-        one = tmp / "one.warc.gz"
-        write_article_warc(one, copies=1, limit=1)
+        warcs = [tmp / f"pages-{i}.warc.gz" for i in range(2)]
+        pages = [write_article_warc(w, copies, limit) for w, (copies, limit) in zip(warcs, sizes)]
+        print(f"sizes: {pages[0]} and {pages[1]} pages; sides: {', '.join(sides)}; {rounds} round(s)", flush=True)
+        for r in range(rounds):
+            order = sides if r % 2 == 0 else sides[::-1]
+            row: dict[str, dict[str, float]] = {}
+            for side in order:
+                for i, warc in enumerate(warcs):
+                    out = tmp / f"out-{side}-{r}-{i}"
+                    m, kept = run_side(side, warc, out)
+                    row.setdefault(side, {})[f"s{i}"] = m.seconds
+                    row[side][f"rss{i}"] = m.peak_rss_mb
+                    row[side][f"cpu{i}"] = m.cpu_s
+                    row[side][f"kept{i}"] = kept
+                    print(f"round {r + 1} {side:<8} {pages[i]:>5} pages: {m.seconds:6.1f} s wall, {m.cpu_s:6.1f} s CPU, peak RSS {m.peak_rss_mb:,.0f} MB, kept {kept}", flush=True)
+            for side in sides:
+                runs[side].append(row[side])
 
-        fixed = run_curate(one, tmp / "out-fixed")
-        ours = run_curate(warc, tmp / "out-curate")
-        bare = run_bare(warc, tmp / "out-bare")
-        for name, m in (("curate (1 page)", fixed), ("curate", ours), ("bare datatrove", bare)):
-            if m.returncode != 0:
-                sys.exit(f"{name} failed:\n{m.output[-3000:]}")
-        manifest = json.loads((tmp / "out-curate" / "manifest.json").read_text())
+    def per_page(run: dict[str, float], what: str = "s") -> float:
+        return (run[f"{what}1"] - run[f"{what}0"]) / (pages[1] - pages[0])
 
-    per_doc_ours = (ours.seconds - fixed.seconds) / pages
-    per_doc_bare = bare.seconds / pages
-    result = {
-        "pages": pages,
-        "curate": {"seconds": round(ours.seconds, 2), "fixed_seconds": round(fixed.seconds, 2), "fixed_peak_rss_mb": round(fixed.peak_rss_mb), "docs_per_s_core": round(1 / per_doc_ours, 1), "peak_rss_mb": round(ours.peak_rss_mb), "kept": manifest["counts"]["kept"]},
-        "bare_datatrove": {"seconds": round(bare.seconds, 2), "docs_per_s_core": round(1 / per_doc_bare, 1), "peak_rss_mb": round(bare.peak_rss_mb)},
-        "throughput_ratio": round(per_doc_bare / per_doc_ours, 3),
-        "memory_ratio": round(ours.peak_rss_mb / bare.peak_rss_mb, 3),
-    }
+    result: dict[str, object] = {**run_header(), "command": " ".join(["python -m bench.bench_e2e", *sys.argv[1:]]), "pages": pages, "rounds": rounds}
+    for side in sides:
+        rs = runs[side]
+        slope = statistics.median(per_page(x) for x in rs)
+        result[side] = {
+            "wall_s": [statistics.median(x[f"s{i}"] for x in rs) for i in range(2)],
+            "per_page_s": slope,
+            "pages_per_s": 1 / slope if slope > 0 else float("inf"),
+            "fixed_s": statistics.median(x["s0"] - per_page(x) * pages[0] for x in rs),
+            "cpu_s": [statistics.median(x[f"cpu{i}"] for x in rs) for i in range(2)],
+            "cpu_per_page_s": statistics.median(per_page(x, "cpu") for x in rs),
+            "fixed_cpu_s": statistics.median(x["cpu0"] - per_page(x, "cpu") * pages[0] for x in rs),
+            "peak_rss_mb": [max(x[f"rss{i}"] for x in rs) for i in range(2)],
+            "kept": [rs[-1]["kept0"], rs[-1]["kept1"]],
+        }
+    for side in sides[1:]:
+        pairs = list(zip(runs["bare"], runs[side]))
+        result[f"{side}_vs_bare"] = {
+            # per-page throughput of curate / of bare (fixed costs removed): 1.0 = as fast
+            "throughput_ratio": statistics.median(per_page(b) / per_page(o) for b, o in pairs),
+            "throughput_ratio_rounds": [per_page(b) / per_page(o) for b, o in pairs],
+            # the same from CPU seconds (user + system, whole tree): steadier under others' load
+            "cpu_throughput_ratio": statistics.median(per_page(b, "cpu") / per_page(o, "cpu") for b, o in pairs),
+            "cpu_throughput_ratio_rounds": [per_page(b, "cpu") / per_page(o, "cpu") for b, o in pairs],
+            "cpu_ratio": [statistics.median(b[f"cpu{i}"] / o[f"cpu{i}"] for b, o in pairs) for i in range(2)],
+            # whole runs: bare wall / curate wall at each size (fixed costs included)
+            "wall_ratio": [statistics.median(b[f"s{i}"] / o[f"s{i}"] for b, o in pairs) for i in range(2)],
+            "memory_ratio": [max(o[f"rss{i}"] for _, o in pairs) / max(b[f"rss{i}"] for b, _ in pairs) for i in range(2)],
+        }
     print(json.dumps(result, indent=2))
     write_json(REPO / "bench" / "out" / "e2e.json", result)
 

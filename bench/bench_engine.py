@@ -19,9 +19,9 @@ import os
 import statistics
 import time
 
-from bench.common import REPO, TimedVllm, paired_rounds, run_header, shared_data, write_json
+from bench.common import REPO, results_path, TimedVllm, paired_rounds, run_header, shared_data, write_json
 
-RESULTS = REPO / "bench" / "RESULTS-engine.md"
+RESULTS = results_path("RESULTS-engine.md")
 SYSTEM = "You are a teacher who writes clear, accurate textbook sections for students."
 
 
@@ -106,7 +106,7 @@ def main() -> None:
     }
     write_json(REPO / "bench" / "out" / "engine.json", result)
     RESULTS.write_text(render(result))
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {RESULTS}")
 
 
 def render(r: dict) -> str:

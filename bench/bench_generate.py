@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, TimedVllm, paired_rounds, run_header, shared_data, write_json
+from bench.common import REPO, results_path, TimedVllm, paired_rounds, run_header, shared_data, write_json
 
-RESULTS = REPO / "bench" / "RESULTS-generate.md"
+RESULTS = results_path("RESULTS-generate.md")
 WORK = REPO / "bench" / "out" / "generate"
 
 
@@ -174,7 +174,7 @@ def main() -> None:
     }
     write_json(REPO / "bench" / "out" / "generate.json", result)
     RESULTS.write_text(render(result))
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    print(f"wrote {RESULTS}")
 
 
 def render(r: dict[str, Any]) -> str:

@@ -27,12 +27,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.common import REPO, run_header, write_json
+from bench.common import REPO, results_path, run_header, write_json
 from bench.dedup_data import synthetic_corpus
 from curate import schema as S
 from curate.config import CurateConfig, load_config
 
-RESULTS = REPO / "bench" / "RESULTS-generate.md"
+RESULTS = results_path("RESULTS-generate.md")
 WORK = REPO / "bench" / "out" / "generate-dedup"
 BEGIN = "<!-- bench_generate_dedup: begin -->"
 END = "<!-- bench_generate_dedup: end -->"
@@ -161,7 +161,7 @@ def main() -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text.rstrip("\n") + "\n")
-    print(f"old/new: {result['ratio_index']:.1f}x from the index, {result['ratio_cache']:.1f}x from the cache; wrote {RESULTS.relative_to(REPO)}")
+    print(f"old/new: {result['ratio_index']:.1f}x from the index, {result['ratio_cache']:.1f}x from the cache; wrote {RESULTS}")
 
 
 def render(r: dict[str, Any]) -> str:

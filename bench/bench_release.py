@@ -1,6 +1,6 @@
 """Benchmark: writing a release vs a bare pyarrow write_table of the same rows, same run.
 
-    python -m bench.bench_release [--gb 1.0] [--token-mb 100] [--repeat 2]
+    python -m bench.bench_release [--gb 1.0] [--repeat 3] [--token-mb 100] [--token-rounds 3]
 
 Inputs: DOCUMENT_SCHEMA Parquet parts of ~GB of real English text: sentences of the real
 documents in ../shared/data (article bodies + Wikipedia paragraphs, bench.dedup_data),
@@ -10,8 +10,10 @@ recombination). Built once into bench/out/release/ and reused.
 - baseline: pq.read_table(parts) + pq.write_table(one file, zstd 3, same row groups);
 - release: build_release with count_tokens=false (read, mix, shuffle, shard, sha256, fsync,
   stats, card, plots);
-- release + tokens: the same with the SmolLM2 tokenizer, on --token-mb of text (a second
-  input set; --token-mb 0 uses the full inputs). Tokenizing is the cost: reported as MB/s.
+- release + tokens: the default release (count_tokens=true, the SmolLM2 tokenizer), on
+  --token-mb of text (a second input set; --token-mb 0 uses the full inputs), in
+  --token-rounds interleaved rounds with the baseline and the release without tokens on the
+  same inputs. Tokenizing is the cost: reported as MB/s and as the default's wall ratio.
 Results: bench/out/release.json and a table on stdout; the figures go to bench/RESULTS-release.md."""
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def main() -> None:
     parser.add_argument("--token-mb", type=float, default=100, help="MB of text for the run with tokens (0: all)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-tokens", action="store_true", help="only the run without token counts")
+    parser.add_argument("--token-rounds", type=int, default=3, help="interleaved rounds of baseline / release / release with tokens")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -196,25 +199,38 @@ def main() -> None:
     # With tokens: its own, smaller inputs (tokenizing a GB takes many minutes on 2 cores).
     subset = parts if not args.token_mb else write_parts(OUT / f"parts-tokens-{args.token_mb:g}mb", int(args.token_mb * 1e6 / lengths.mean()), parts=2, seed=1)
     sub_mb = sum(pq.read_table(p, columns=[S.TEXT]).column(0).nbytes for p in subset) / 1e6
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    base, base_cpu = baseline(subset, work / "bare.parquet")
-    no_tok, no_tok_cpu, _ = release(subset, work, count_tokens=False)
-    with_tok, with_tok_cpu, path = release(subset, work, count_tokens=True)
-    manifest = json.loads((path / "manifest.json").read_text())
+    # The default release counts tokens (release.count_tokens: true). Rounds rotate the order
+    # of the three runs so load from other jobs falls on all alike; ratios are taken within
+    # each round and their median reported.
+    rounds: list[dict[str, float]] = []
+    for i in range(args.token_rounds):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        runs = {
+            "baseline": lambda: (*baseline(subset, work / "bare.parquet"), None),
+            "release": lambda: release(subset, work / "off", count_tokens=False),
+            "release_with_tokens": lambda: release(subset, work / "on", count_tokens=True),
+        }
+        names = list(runs)
+        names = names[i % 3 :] + names[: i % 3]
+        row: dict[str, float] = {}
+        for name in names:
+            seconds, cpu, path = runs[name]()
+            row[f"{name}_s"], row[f"{name}_cpu_s"] = seconds, cpu
+            if path is not None and name == "release_with_tokens":
+                row["tokens"] = json.loads((path / "manifest.json").read_text())["totals"]["tokens"]
+        row["ratio_with_tokens_wall"] = row["baseline_s"] / row["release_with_tokens_s"]
+        row["ratio_without_tokens_wall"] = row["baseline_s"] / row["release_s"]
+        row["load_avg_1m"] = os.getloadavg()[0]
+        rounds.append(row)
+        print({k: round(v, 3) for k, v in row.items()}, flush=True)
+    med = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     results["tokens"] = {
         "text_mb": round(sub_mb, 1),
-        "baseline_s": round(base, 2),
-        "release_s": round(no_tok, 2),
-        "release_with_tokens_s": round(with_tok, 2),
-        "baseline_cpu_s": round(base_cpu, 2),
-        "release_cpu_s": round(no_tok_cpu, 2),
-        "release_with_tokens_cpu_s": round(with_tok_cpu, 2),
-        "tokens": manifest["totals"]["tokens"],
-        "tokenize_mb_per_wall_s": round(sub_mb / max(with_tok - no_tok, 1e-9), 2),
-        "tokenize_mb_per_cpu_s": round(sub_mb / max(with_tok_cpu - no_tok_cpu, 1e-9), 2),
-        "ratio_with_tokens_wall": round(base / with_tok, 3),
-        "load_avg_1m": round(os.getloadavg()[0], 1),
+        "rounds": len(rounds),
+        **{key: round(value, 3) for key, value in med.items()},
+        "tokenize_mb_per_wall_s": round(sub_mb / max(med["release_with_tokens_s"] - med["release_s"], 1e-9), 2),
+        "tokenize_mb_per_cpu_s": round(sub_mb / max(med["release_with_tokens_cpu_s"] - med["release_cpu_s"], 1e-9), 2),
     }
     print(results["tokens"], flush=True)
     (OUT.parent / "release.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -21,6 +22,13 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
+
+
+def results_path(name: str) -> Path:
+    """Where a benchmark writes its RESULTS-*.md: bench/ (the record), or the folder in
+    CURATE_BENCH_RESULTS_DIR, which `bench.run_all` sets in quick mode so that smoke-sized
+    figures never overwrite the recorded ones."""
+    return Path(os.environ.get("CURATE_BENCH_RESULTS_DIR") or REPO / "bench") / name
 
 
 def shared_data() -> Path:
@@ -49,7 +57,10 @@ def write_article_warc(path: Path, copies: int, limit: int | None = None) -> int
             for page_id, html in pages:
                 url = f"https://bench.example/{copy}/{page_id}"
                 http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-                record = writer.create_warc_record(url, "response", payload=io.BytesIO(html), http_headers=http)
+                # Common Crawl WARCs carry the payload type; without it datatrove's WarcReader
+                # guesses with libmagic and skips most of these pages as not HTML (75 of 181 read).
+                payload_type = {"WARC-Identified-Payload-Type": "text/html"}
+                record = writer.create_warc_record(url, "response", payload=io.BytesIO(html), http_headers=http, warc_headers_dict=payload_type)
                 writer.write_record(record)
                 n += 1
     return n
@@ -61,11 +72,15 @@ class Measured:
     peak_rss_mb: float
     returncode: int
     output: str
+    # user + system CPU seconds of the whole tree (every descendant that was waited for):
+    # much steadier than wall time on a machine shared with other jobs.
+    cpu_s: float = 0.0
 
 
 def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, poll_s: float = 0.05) -> Measured:
     """Run `cmd`, polling the summed RSS of its whole process tree (workers included)."""
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd, text=True)
     root = psutil.Process(proc.pid)
     peak = 0
@@ -85,7 +100,9 @@ def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None 
         time.sleep(poll_s)
     out = proc.stdout.read() if proc.stdout else ""
     chunks.append(out)
-    return Measured(time.perf_counter() - started, peak / 1e6, proc.returncode, "".join(chunks))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Measured(time.perf_counter() - started, peak / 1e6, proc.returncode, "".join(chunks), cpu)
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -77,7 +77,8 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
     if cfg.quality.enabled:
         from curate.quality.apply import QualityAnnotator
 
-        steps.append(QualityAnnotator(cfg.quality.model_path, max_chars=cfg.quality.max_chars))
+        q = cfg.quality
+        steps.append(QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path))
     if cfg.pii.enabled:
         # Last: language, heuristics and quality score the text as written (the quality
         # model never saw placeholders); the shards, and dedup, get the redacted text.

@@ -1,5 +1,5 @@
-"""`curate` command line: run | validate | annotate | dedup | generate | classifier |
-release | verify | stats | diff | deploy | serve."""
+"""`curate` command line: run | validate | annotate | dedup | generate | decontam | classifier |
+release | verify | stats | diff | lookup | deploy | serve."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def _env_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # `curate run` starts a temporary Prefect API; Prefect gives it 20 s to come up, which a
+    # loaded 2-core machine missed (measured: the run failed and the server outlived it).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
@@ -31,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the end-to-end flow (annotate, select, write shards)")
-    p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml")
+    p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml, or the name of a shipped one: demo")
     p.add_argument("--input", dest="inputs", action="append", metavar="PATH", help="input file, folder, glob or URL; replaces input.paths (repeatable)")
     p.add_argument("--output", help="output folder; replaces output.dir")
     p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
@@ -48,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set(p)
 
     p = sub.add_parser("generate", help="synthetic textbook documents grounded in curated documents (vLLM)")
-    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml")
+    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml (or the shipped generate_demo)")
     p.add_argument("--input", default=None, help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use generate.topics_file")
     p.add_argument("--n", type=int, default=None, help="documents to generate; replaces generate.n")
     p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json")
@@ -67,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="deployments to serve (default: all)")
     p.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
 
+    from curate.hygiene.cli import add_decontam_commands
     from curate.quality.cli import add_classifier_commands
     from curate.release.cli import add_release_commands
 
+    add_decontam_commands(sub)
     add_classifier_commands(sub)
     add_release_commands(sub)
     return parser
@@ -106,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
             serve(args.names or None, limit=args.limit)
             return 0
+        if args.command == "decontam":
+            from curate.hygiene.cli import cmd_decontam
+
+            return cmd_decontam(args)
         if args.command == "classifier":
             from curate.quality.cli import cmd_classifier
 
@@ -134,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from curate.config import load_config
 
+    from curate.hygiene.stage import check_hygiene
+
     cfg = load_config(args.config, args.overrides)
+    check_hygiene(cfg)  # the files the recipe names (the decontamination index) load
     print(f"ok: {args.config} is valid (config hash {cfg.config_hash()[:12]})")
     return 0
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.config_base import Section
 from curate.errors import ConfigError
+from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.synth.config import EngineConfig
@@ -249,9 +250,11 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    # Release hygiene, before dedup (curate/hygiene/): URL and domain blocklists, PII.
+    # Release hygiene, before dedup (curate/hygiene/): URL and domain blocklists and PII
+    # (steps of annotate/select for now), benchmark decontamination (between select and dedup).
     urls: URLFilterConfig = Field(default_factory=URLFilterConfig)
     pii: PIIConfig = Field(default_factory=PIIConfig)
+    decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
@@ -357,6 +360,11 @@ def explain(error: ValidationError, source: str) -> str:
                 f"{dotted}: {item['input']!r} is not a plain name; names become folders under the output folder, so only "
                 f"letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set {dotted} to a name such as my-corpus."
             )
+        elif kind == "literal_error" and loc and isinstance(loc[-1], int):
+            # An item of a list (release.formats: [foo]): name the list, not "formats.0".
+            expected = item.get("ctx", {}).get("expected", "")
+            key = ".".join(str(p) for p in loc[:-1])
+            lines.append(f"{key}: {item['input']!r} is not accepted; accepted values: {expected}. Fix: list only accepted values in {key}.")
         elif kind == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             lines.append(f"{dotted}: got {item['input']!r}; accepted values: {expected}.")
@@ -368,12 +376,22 @@ def explain(error: ValidationError, source: str) -> str:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> CurateConfig:
     """Read a YAML recipe (or only defaults when path is None), apply `--set` overrides, validate."""
+    from curate.shipped import rebase_inputs, shipped_recipe, shipped_recipes
+
     source = str(path) if path else "(defaults)"
     data: dict[str, Any] = {}
+    shipped = None
     if path is not None:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file not found: {p}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml")
+            # Not a file here: the name of a recipe that ships with curate (`curate run demo`).
+            shipped = shipped_recipe(str(path))
+            if shipped is None:
+                raise ConfigError(
+                    f"config file not found: {p}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml, "
+                    f"or the name of one that ships with curate: {', '.join(shipped_recipes())}"
+                )
+            p = shipped
         try:
             loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.constructor.ConstructorError as exc:
@@ -392,7 +410,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"config {p} must be a mapping of sections (input:, output:, ...), got {type(loaded).__name__}")
-        data = loaded
+        data = rebase_inputs(loaded) if shipped else loaded
     data = apply_overrides(data, overrides or [])
     try:
         cfg = CurateConfig.model_validate(data)

@@ -19,14 +19,17 @@ import yaml
 
 from curate.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
 PREFECT_FILE = "prefect.yaml"
+# The checkout that holds this package; an installed curate (site-packages) has no
+# prefect.yaml there, so deployments come from the checkout in the working directory.
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+REPO = _PACKAGE_PARENT if (_PACKAGE_PARENT / PREFECT_FILE).is_file() else Path.cwd()
 
 
 def load_deployments(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The deployments of prefect.yaml (YAML anchors resolved), all or those in `names`."""
     if not prefect_file.is_file():
-        raise ConfigError(f"{prefect_file} not found. Fix: run from the curate checkout, or pass --prefect-file")
+        raise ConfigError(f"{prefect_file} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)")
     data = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
     deployments = list(data.get("deployments") or [])
     known = [d["name"] for d in deployments]
@@ -63,10 +66,8 @@ def deploy(names: list[str] | None = None, repo: Path = REPO, prefect_file: str 
     PREFECT_API_URL, creating their work pools when missing. Returns their full names
     (flow-name/deployment-name).
 
-    What `prefect deploy --all` does with the file, through the Python API: that command (and
-    Flow.deploy) ends by listing the pool's workers with JSON nulls in the request, which the
-    server of this environment (prefect 3.8.8 + fastapi 0.152) answers with HTTP 422, so it
-    fails after the first deployment. RunnerDeployment.apply only registers."""
+    What `prefect --no-prompt deploy --all` does with the file (tested beside it), through the
+    Python API so that a subset can be named and the pool is created when missing."""
     from prefect.flows import Flow
 
     path = Path(repo) / prefect_file

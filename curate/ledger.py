@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 def write_ledger(rows: pl.DataFrame, final: Path) -> Path:
-    table = rows.select([f.name for f in S.LEDGER_SCHEMA]).to_arrow().cast(S.LEDGER_SCHEMA)
+    # Columns a stage never fills (`matched` outside hygiene) are written as nulls.
+    missing = [pl.lit(None, pl.String).alias(f.name) for f in S.LEDGER_SCHEMA if f.name not in rows.columns and f.nullable]
+    table = rows.with_columns(missing).select([f.name for f in S.LEDGER_SCHEMA]).to_arrow().cast(S.LEDGER_SCHEMA)
     return write_table_atomic(table, final)
 
 

@@ -16,6 +16,8 @@ LANG = "lang"
 LANG_SCORE = "lang_score"
 METADATA = "metadata"
 QUALITY_SCORE = "quality_score"
+# The scorers behind quality_score, each a column (curate.quality.combined).
+QUALITY_EDU, QUALITY_GENERAL, QUALITY_BUCKET = "quality_edu", "quality_general", "quality_bucket"
 # Provenance of synthetic documents (null on web documents).
 SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
@@ -39,8 +41,14 @@ DOCUMENT_SCHEMA = pa.schema(
         pa.field(LANG_SCORE, pa.float32()),
         # Everything else the source record carried, as a JSON object.
         pa.field(METADATA, pa.string()),
-        # P(educational) from the textbook-quality classifier; null when it did not run.
+        # The selection score: with quality.scorer=combined (the default) P(good pretraining
+        # text) from the combined model, with quality.scorer=edu P(educational); null when
+        # quality did not run.
         pa.field(QUALITY_SCORE, pa.float32()),
+        pa.field(QUALITY_EDU, pa.float32()),  # P(educational), the educational classifier
+        pa.field(QUALITY_GENERAL, pa.float32()),  # P(good), the general-quality classifier
+        # quality_score cut into 20 equal-width buckets, 0-19 (19 best), as Nemotron-CC's.
+        pa.field(QUALITY_BUCKET, pa.int8()),
         pa.field(SYNTHETIC, pa.bool_()),  # true on generated documents
         pa.field(GEN_MODEL, pa.string()),
         pa.field(GEN_TEMPLATE, pa.string()),
@@ -97,6 +105,9 @@ LEDGER_SCHEMA = pa.schema(
         pa.field(URL, pa.string()),
         # For duplicates: the id of the document that was kept instead.
         pa.field("duplicate_of", pa.string()),
+        # For hygiene drops: the evidence (a benchmark span with its length and item share, a
+        # blocklist entry); `value` names what it matched (the benchmark, the list).
+        pa.field("matched", pa.string()),
     ]
 )
 

@@ -59,14 +59,24 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     if cfg.quality.enabled:
         from curate.quality.config import effective_min_score
 
-        rules.append(
-            (
-                pl.col(S.QUALITY_SCORE).fill_null(0.0) < effective_min_score(cfg.quality),
-                STAGE_QUALITY,
-                pl.lit("low_quality"),
-                pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
+        if cfg.quality.min_bucket is not None:  # by bucket: the value is the bucket
+            rules.append(
+                (
+                    pl.col(S.QUALITY_BUCKET).fill_null(0) < cfg.quality.min_bucket,
+                    STAGE_QUALITY,
+                    pl.lit("low_quality"),
+                    pl.col(S.QUALITY_BUCKET).cast(pl.String),
+                )
             )
-        )
+        else:
+            rules.append(
+                (
+                    pl.col(S.QUALITY_SCORE).fill_null(0.0) < effective_min_score(cfg.quality),
+                    STAGE_QUALITY,
+                    pl.lit("low_quality"),
+                    pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
+                )
+            )
 
     if cfg.pii.enabled and cfg.pii.mode == "drop":  # value: the counts, "email=1 phone=2"
         rules.append((pl.col(S.ANN_PII).is_not_null(), STAGE_PII, pl.lit("pii"), pl.col(S.ANN_PII)))
@@ -116,11 +126,15 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
             pl.when(is_dup).then(pl.lit("an earlier record has the same id")).otherwise(pl.col("_value")).alias("_value"),
         )
         kept = frame.filter(pl.col("_stage").is_null()).select(doc_columns)
+        # A URL drop's detail is "<list>: <entry>": the ledger's value names the list, matched
+        # the entry (as hygiene rows do). An entry never holds ": " (URLs lose their scheme).
+        is_url = pl.col("_stage") == STAGE_URLS
         dropped = frame.filter(pl.col("_stage").is_not_null()).select(
             S.ID,
             pl.col("_stage").alias("stage"),
             pl.col("_reason").alias("reason"),
-            pl.col("_value").alias("value"),
+            pl.when(is_url).then(pl.col("_value").str.extract(r"^(.*): (.*)$", 1)).otherwise(pl.col("_value")).alias("value"),
+            pl.when(is_url).then(pl.col("_value").str.extract(r"^(.*): (.*)$", 2)).otherwise(pl.lit(None, pl.String)).alias("matched"),
             S.SOURCE,
             S.OFFSET,
             S.URL,

@@ -21,6 +21,9 @@ from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.dedup.stage import dedup_stage, stage_extra
 from curate.executors import check_executor
+from curate.hygiene import HYGIENE_SECTIONS, hygiene_enabled
+from curate.hygiene.report import contamination_counts
+from curate.hygiene.stage import check_hygiene, hygiene_extra, hygiene_stage
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
@@ -48,7 +51,7 @@ def _report(stage: str, event: str) -> None:
         _progress_hook(stage, event)
 
 
-STAGES = ("annotate", "select", "dedup", "generate", "write", "release")
+STAGES = ("annotate", "select", "hygiene", "dedup", "generate", "write", "release")
 # Tasks that hold an accelerator carry this tag: `prefect concurrency-limit create curate-gpu 1`
 # makes runs queue for the GPU instead of fighting over its memory.
 GPU_TAG = "curate-gpu"
@@ -68,7 +71,7 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 
 RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
-GENERATE_SECTIONS = ("generate", "engine", "language", "dedup")  # engine: the model is in the provenance
+GENERATE_SECTIONS = ("generate", "engine", "language", "dedup", "decontam")  # engine: the model is in the provenance
 SELECT_SECTIONS = ("language", "filters", "quality", "urls", "pii")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
@@ -113,6 +116,13 @@ def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
     return _chained_stage("select", config_path, annotated, work_dir, SELECT_SECTIONS, lambda cfg, parts, d: run_select(cfg, parts, d / "kept", d / "ledger"))
 
 
+@task(name="hygiene")
+def hygiene_task(config_path: str, selected: dict, work_dir: str) -> dict:
+    """Release hygiene before dedup (curate.hygiene): a duplicate of a contaminated page must
+    not survive as the cluster's keeper. Off when every hygiene section is switched off."""
+    return _chained_stage("hygiene", config_path, selected, work_dir, HYGIENE_SECTIONS, hygiene_stage, hygiene_enabled, hygiene_extra)
+
+
 @task(name="dedup")
 def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
     return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled, stage_extra)
@@ -142,6 +152,9 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
     if gen_stats:
         counts["generate"] = {k: v for k, v in gen_stats.items() if k != "diversity"}
         counts["diversity"] = gen_stats["diversity"]
+    contamination = contamination_counts(cfg, layout.rejected)
+    if contamination:
+        counts["contamination"] = contamination
     counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
     manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts)
     _report("write", "done")
@@ -192,9 +205,10 @@ def curate_corpus(
 
     annotated = annotate_task(resolved, files, work)
     selected = select_task(resolved, annotated, work)
-    deduped = dedup_task(resolved, selected, work)
+    cleaned = hygiene_task(resolved, selected, work)
+    deduped = dedup_task(resolved, cleaned, work)
     generated = generate_task(resolved, deduped, work)
-    manifest_path = write_task(resolved, [annotated, selected, deduped, generated], str(layout.root), files)
+    manifest_path = write_task(resolved, [annotated, selected, cleaned, deduped, generated], str(layout.root), files)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)
@@ -255,6 +269,7 @@ def plan(config_path: str, overrides: list[str], inputs: list[str] | None, outpu
     if inputs:
         cfg.input.paths = list(inputs)
     files = resolve_inputs(cfg.input.paths, cfg.input.format)
+    check_hygiene(cfg)  # the decontamination index loads (cached for the stage), else it is named with the fix
     check_executor(cfg)  # ray: imports and the cluster answers (a private one starts); slurm: sbatch on PATH
     layout = prepare_output(Path(cfg.output.dir))
     write_bytes_atomic(cfg.to_yaml().encode(), layout.resolved_config)

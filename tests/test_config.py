@@ -104,7 +104,8 @@ def test_config_file_not_found(tmp_path: Path, capsys) -> None:
     missing = tmp_path / "nope.yaml"
     assert main(["validate", str(missing)]) == 2
     assert capsys.readouterr().err == (
-        f"error: config file not found: {missing}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml\n"
+        f"error: config file not found: {missing}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml, "
+        "or the name of one that ships with curate: demo, generate_demo, incremental_demo\n"
     )
 
 
@@ -244,3 +245,27 @@ def test_resolved_config_and_hash_in_manifest(tmp_path: Path, inputs, texts, con
     assert result.manifest["config_file"] == "config.resolved.yaml"
     # The config's own output.dir was overridden by --output: nothing was written there.
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`curate run demo` outside a checkout: the recipe and its embedded inputs come from the
+    package (curate/configs, curate/data), not from the working directory."""
+    import curate
+
+    package = Path(curate.__file__).resolve().parent
+    monkeypatch.chdir(tmp_path)  # an empty folder: no configs/ here
+    cfg = load_config("demo")
+    assert cfg.name == "demo"
+    assert cfg.input.paths == [str(package.parent / "curate" / "data" / "demo")]
+    assert Path(cfg.input.paths[0], "pages.warc.gz").is_file()
+    # A recipe given by path keeps its paths relative to the working directory.
+    (tmp_path / "demo").write_text("name: mine\ninput:\n  paths: [in]\n")
+    assert load_config("demo").input.paths == ["in"]
+    # The shipped prompt templates are package data too.
+    from curate.synth.prompts import default_templates_dir, load_templates
+
+    assert default_templates_dir() == package / "configs" / "prompts"
+    assert {t.id for t in load_templates("")} == {"exercises", "how_to", "lecture_notes", "story_children", "textbook_academic", "textbook_narrative"}
+    # Names only: a path that is not a file is still "not found", never a shipped recipe.
+    with pytest.raises(ConfigError, match="config file not found: sub/demo.yaml"):
+        load_config("sub/demo.yaml")

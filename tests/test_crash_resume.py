@@ -67,7 +67,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kill_after", ["annotate", "select", "dedup"])
+@pytest.mark.parametrize("kill_after", ["annotate", "select", "hygiene", "dedup"])
 def test_kill_and_rerun_gives_the_uninterrupted_result(uninterrupted: Path, tmp_path: Path, kill_after: str) -> None:
     out = tmp_path / "out"
     killed = _run(out, tmp_path, kill_after)
@@ -77,7 +77,8 @@ def test_kill_and_rerun_gives_the_uninterrupted_result(uninterrupted: Path, tmp_
     rerun = _run(out, tmp_path)
     assert rerun.returncode == 0, rerun.stdout[-3000:]
     stages = {s["stage"]: s for s in json.loads((out / "summary.json").read_text())["stages"]}
-    finished = ["annotate", "select", "dedup"][: ["annotate", "select", "dedup"].index(kill_after) + 1]
+    order = ["annotate", "select", "hygiene", "dedup"]
+    finished = order[: order.index(kill_after) + 1]
     for stage in finished:
         assert stages[stage]["reused"], f"{stage} finished before the kill but ran again: {stages}"
     for stage in set(stages) - set(finished) - {"generate"}:

@@ -307,3 +307,56 @@ def _serve_and_run(tmp_path: Path, server: dict[str, Any]) -> None:
         assert not (tmp_path / "out" / "batches").exists()
     finally:
         _stop(proc)
+
+
+# ------------------------------------------------------------------- Prefect's own CLI
+
+
+def _prefect(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_prefect_deploy_all_then_a_process_worker_runs_one(tmp_path: Path) -> None:
+    """As Prefect's docs do it: `prefect work-pool create`, then `prefect --no-prompt deploy
+    --all` from the repository root registers every deployment of prefect.yaml (with
+    prefect 3.8.8 + fastapi 0.152 it failed with HTTP 422 on the workers filter), and
+    `prefect worker start --run-once` runs one of them to Completed."""
+    (tmp_path / "home").mkdir()
+    with prefect_server(tmp_path / "home") as server:
+        api, env = server["api"], server["env"]
+        created = _prefect(["work-pool", "create", POOL, "--type", "process"], env, tmp_path)
+        assert created.returncode == 0, created.stdout[-3000:] + created.stderr[-3000:]
+        done = _prefect(["--no-prompt", "deploy", "--all"], env, REPO)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+        import yaml
+
+        specs = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+        found = httpx.post(f"{api}/deployments/filter", json={"limit": 50, "offset": 0}, timeout=10).json()
+        flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={"limit": 50, "offset": 0}, timeout=10).json()}
+        by_name = {d["name"]: d for d in found}
+        assert sorted(by_name) == sorted(s["name"] for s in specs)
+        for spec in specs:
+            dep = by_name[spec["name"]]
+            assert dep["entrypoint"] == spec["entrypoint"]
+            assert dep["work_pool_name"] == POOL
+            assert dep["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": str(REPO)}}]
+        assert flows[by_name["corpus"]["flow_id"]] == "curate-corpus"
+
+        # One run of curate-corpus/corpus (the demo recipe), its output outside the checkout.
+        out = tmp_path / "corpus-out"
+        params = {"output": str(out), "overrides": ["executor.workers=1"]}
+        run = httpx.post(f"{api}/deployments/{by_name['corpus']['id']}/create_flow_run", json={"parameters": params}, timeout=10)
+        run.raise_for_status()
+        log = tmp_path / "worker.log"
+        with open(log, "wb") as sink:
+            proc = subprocess.Popen(
+                [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--run-once"],
+                cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        try:
+            wait_for(api, run.json()["id"], log)
+        finally:
+            _stop(proc)
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["counts"]["kept"] > 0 and manifest["shards"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import require_or_skip
 
 from curate.cli import main
 from curate.config import OutputConfig
@@ -37,7 +38,7 @@ def tmpfs() -> Iterator[Callable[..., Path]]:
         path.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
         if done.returncode != 0:
-            pytest.skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}); these tests need root with mount rights")
+            require_or_skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}); these tests need root with mount rights")
         mounted.append(path)
         if read_only:
             subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)

@@ -82,10 +82,10 @@ def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curat
     for row in kept.filter(pl.col("id").str.starts_with("clean-")).iter_rows(named=True):
         assert row["text"] == originals[row["id"]] and set(row["pii"].values()) == {0}
     assert sorted(kept["id"]) == ["clean-0", "clean-1", "planted"]
-    ledger = result.ledger().select("id", "stage", "reason", "value").sort("id").to_dicts()
+    ledger = result.ledger().select("id", "stage", "reason", "value", "matched").sort("id").to_dicts()
     assert ledger == [
-        {"id": "shipped-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"{DATATROVE_LIST} domains: pornhub.com"},
-        {"id": "user-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"urls.block_domains_files[0] {blocklist}: bad-site.example"},
+        {"id": "shipped-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"{DATATROVE_LIST} domains", "matched": "pornhub.com"},
+        {"id": "user-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"urls.block_domains_files[0] {blocklist}", "matched": "bad-site.example"},
     ]
     assert {"stage": "urls", "reason": "blocklisted_domain", "documents": 2} in result.summary["by_reason"]
     # The release card counts what was replaced, per kind, over the released documents.

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from conftest import require_or_skip
 
 import curate.incremental as inc
 import flows.curate_corpus as corpus
@@ -235,10 +236,10 @@ def _without_file_access(tmp_path: Path) -> None:
     probe.write_text("x")
     probe.chmod(0)
     if shutil.which("setpriv") is None:
-        pytest.skip("setpriv (util-linux) is not installed: cannot run a child without root's file-access capabilities")
+        require_or_skip("setpriv (util-linux) is not installed: cannot run a child without root's file-access capabilities")
     done = subprocess.run([*NO_DAC, "cat", str(probe)], capture_output=True, text=True)
     if done.returncode == 0 or "Permission denied" not in done.stderr:
-        pytest.skip(f"cannot make a file unreadable to a child process here ({done.stderr.strip() or 'it read it'})")
+        require_or_skip(f"cannot make a file unreadable to a child process here ({done.stderr.strip() or 'it read it'})")
 
 
 def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import require_or_skip
 from datatrove.data import Document
 
 from curate.errors import ConfigError, InputError
@@ -178,7 +179,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
         if "NaN" in str(exc) and not fasttext_is_deterministic():
             # fasttext-numpy2-wheel fails training at random, more often in a long process
             # (measured: every retry in the full suite); a property of that build, see train.py.
-            pytest.xfail(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}")
+            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
         raise
     return model, card, data
 
@@ -201,7 +202,7 @@ def test_training_is_deterministic(trained: tuple[Path, dict, Path], tmp_path: P
     model, card, data = trained
     if not fasttext_is_deterministic():
         # A property of the installed fastText build, measured: see curate.quality.train.
-        pytest.xfail(f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}")
+        require_or_skip(f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}", xfail=True)
     again = train_classifier(data, tmp_path / "again.bin", params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2)
     assert again["model_sha256"] == card["model_sha256"]
     assert again["threshold"] == card["threshold"]
@@ -241,10 +242,14 @@ def test_annotator_pickles_without_the_model(trained: tuple[Path, dict, Path]) -
     import pickle
 
     model, _, _ = trained
-    step = QualityAnnotator(str(model))
+    step = QualityAnnotator(str(model), scorer="edu")
     _ = step.model
     clone = pickle.loads(pickle.dumps(step))
     assert clone._model is None and clone.model.path == model
+    combined = QualityAnnotator(str(model))  # the default scorer, with this edu model inside
+    _ = combined.model
+    clone = pickle.loads(pickle.dumps(combined))
+    assert clone._model is None and clone.model.edu_path == model
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,9 +336,12 @@ def test_cli_train_with_character_ngrams(tmp_path: Path, capsys: pytest.CaptureF
     assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
 
 
-def test_cli_eval_defaults_to_the_shipped_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_eval_defaults_to_the_shipped_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(20, seed=4))
     assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scorer"] == "combined" and {"combined", "edu"} <= set(result["scores"])
+    assert run_cli(["classifier", "eval", "--model", str(DEFAULT_MODEL), "--input", str(data)]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == str(DEFAULT_MODEL)
 
 
@@ -341,9 +349,9 @@ def test_min_score_defaults_to_the_card_threshold(trained: tuple[Path, dict, Pat
     from curate.quality.config import QualityConfig, effective_min_score
 
     model, card, _ = trained
-    assert effective_min_score(QualityConfig(model_path=str(model))) == card["threshold"]
+    assert effective_min_score(QualityConfig(model_path=str(model), scorer="edu")) == card["threshold"]
     assert effective_min_score(QualityConfig(model_path=str(model), min_score=0.9)) == 0.9
-    assert effective_min_score(QualityConfig()) == load_card(DEFAULT_MODEL)["threshold"]
+    assert effective_min_score(QualityConfig(scorer="edu")) == load_card(DEFAULT_MODEL)["threshold"]
     with pytest.raises(ValueError):
         QualityConfig(min_score=1.5)
 
@@ -356,9 +364,11 @@ def test_model_fingerprint_follows_the_file(trained: tuple[Path, dict, Path], tm
     model, card, _ = trained
     copy = tmp_path / "m.bin"
     shutil.copyfile(model, copy)
-    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) == card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy), scorer="edu")) == card["model_sha256"]
+    # The combined scorer's key also covers its JSON and the general model.
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))).startswith(card["model_sha256"] + "+")
     copy.write_bytes(b"other")
-    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy))) != card["model_sha256"]
+    assert model_fingerprint(QualityConfig(enabled=True, model_path=str(copy), scorer="edu")) != card["model_sha256"]
     assert model_fingerprint(QualityConfig(enabled=False)) == ""
 
 
@@ -478,7 +488,7 @@ def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(t
         result = build.modern_web_folds(tmp_path, seed=1)
     except RuntimeError as exc:
         if "NaN" in str(exc) and not fasttext_is_deterministic():
-            pytest.xfail(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}")
+            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
         raise
     assert seen_folds == [{1}, {0}]  # fold 0's model never saw fold 0's pages, and so on
     assert (result["n"], result["positives"]) == (60, 30)

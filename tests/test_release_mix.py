@@ -98,3 +98,27 @@ def test_token_unit_needs_token_counts() -> None:
     with pytest.raises(ValueError) as err:
         ReleaseConfig(count_tokens=False, mix=MixConfig(budget=10))
     assert "mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents" in str(err.value)
+
+
+def test_bucket_weights_drop_and_thin_the_low_buckets() -> None:
+    n = 4000
+    synthetic = np.zeros(n, dtype=bool)
+    synthetic[-100:] = True
+    buckets = np.arange(n) % 20
+    buckets[-100:] = -1  # synthetic rows are unscored
+    buckets[:50] = -1  # and some web rows too
+    cfg = MixConfig(unit="documents", bucket_weights={0: 0, 1: 0, 2: 0.5})
+    plan = plan_mix(synthetic, None, cfg, buckets)
+    picked = buckets[plan.order]
+    assert not np.isin(picked, [0, 1]).any()
+    assert 0.35 < (picked == 2).sum() / (buckets == 2).sum() < 0.65
+    assert (picked == 19).sum() == (buckets == 19).sum() and (picked == -1).sum() == 150
+    assert plan_mix(synthetic, None, cfg, buckets).order.tolist() == plan.order.tolist()
+    # Without weights the plan is the one it always was (its own generator draws the buckets).
+    assert plan_mix(synthetic, None, MixConfig(unit="documents"), buckets).order.tolist() == plan_mix(synthetic, None, MixConfig(unit="documents")).order.tolist()
+    with pytest.raises(ConfigError) as err:
+        plan_mix(synthetic, None, cfg, None)
+    assert "Fix: run with quality.enabled=true, or remove release.mix.bucket_weights" in str(err.value)
+    with pytest.raises(ValueError) as verr:
+        MixConfig(bucket_weights={19: 2.0})
+    assert "Fix: to favour the top buckets, lower the weights of the others" in str(verr.value)

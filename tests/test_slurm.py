@@ -1,7 +1,7 @@
 """executor.kind=slurm (curate/slurm.py) against a real one-node Slurm cluster.
 
 .ci/run starts the cluster with scripts/slurm_localhost.sh (Debian's slurm-wlm + munge on
-localhost). Without it, the tests that need a cluster skip with the reason; the generated
+localhost). Without it, the tests that need a cluster skip with the reason (and fail under CI=true); the generated
 sbatch script, the config checks and the completion-marker wait (driven by real processes
 that write markers and exit, standing in for nothing but the scheduler's bookkeeping) still run.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_or_skip
 from datatrove.io import get_datafolder
 
 from curate.config import load_config
@@ -53,7 +54,16 @@ def cluster_problem() -> str | None:
 
 
 _PROBLEM = cluster_problem()
-needs_cluster = pytest.mark.skipif(_PROBLEM is not None, reason=_PROBLEM or "")
+
+
+@pytest.fixture
+def slurm_cluster() -> None:
+    """Skips without a cluster (fails under CI=true, where .ci/run starts one)."""
+    if _PROBLEM is not None:
+        require_or_skip(_PROBLEM)
+
+
+needs_cluster = pytest.mark.usefixtures("slurm_cluster")
 
 
 def slurm_cfg(*overrides: str) -> Any:

@@ -4,7 +4,7 @@ allow and block lists of domains, and banned words in URLs.
 The rules are datatrove's `URLFilter`'s (FineWeb's), in its order: blocklisted domain
 (the registered domain, the full host or any domain between them), blocklisted URL, a
 banned word in the URL, `soft_word_threshold` soft-banned words, a banned sub-word in the
-normalised URL. What differs, and why (bench/RESULTS-hygiene.md measures it):
+normalised URL. What differs, and why (bench/RESULTS-pii-urls.md measures it):
 
 - The shipped domain list (4.56 M domains, one merged list: the UT1 categories adult,
   malware, phishing, ... are not told apart in datatrove's tarball) is held as a sorted array

@@ -32,8 +32,9 @@ def add_classifier_commands(subparsers: Any) -> argparse.ArgumentParser:
     t.add_argument("--maxn", type=int, default=None, help="longest character n-gram inside words (0: none)")
     t.add_argument("--provenance", default=None, metavar="FILE.json", help="where the data came from; copied into the model card")
 
-    e = sub.add_parser("eval", help="metrics of a model on labelled JSONL: n, roc_auc, precision, recall, f1, accuracy")
-    e.add_argument("--model", default=None, help="a .bin/.ftz model (default: the model that ships with curate)")
+    e = sub.add_parser("eval", help="metrics on labelled JSONL: the selection score, the combined and edu scores, and the word-count and words-per-line baselines")
+    e.add_argument("--model", default=None, help="evaluate this one .bin/.ftz model alone (n, roc_auc, precision, recall, f1, accuracy); without it: every score of the quality stage")
+    e.add_argument("--config", default=None, metavar="CONFIG", help="a recipe whose quality: section (scorer, combined_path, min_score) to evaluate (default: curate's defaults)")
     e.add_argument("--input", required=True, metavar="LABELLED.jsonl")
     e.add_argument("--text-field", default="text")
     e.add_argument("--label-field", default="label")
@@ -102,9 +103,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from curate.quality.evaluate import evaluate
+    from curate.quality.evaluate import evaluate, evaluate_selection
 
-    result = evaluate(args.model, args.input, args.text_field, args.label_field, args.score_threshold, args.threshold)
+    if args.model:
+        result = evaluate(args.model, args.input, args.text_field, args.label_field, args.score_threshold, args.threshold)
+    else:
+        quality = None
+        if args.config:
+            from curate.config import load_config
+
+            quality = load_config(args.config).quality
+        if args.threshold is not None:
+            from curate.quality.config import QualityConfig
+
+            quality = (quality or QualityConfig()).model_copy(update={"min_score": args.threshold, "min_bucket": None})
+        result = evaluate_selection(args.input, quality, args.text_field, args.label_field, args.score_threshold)
     print(json.dumps(result, indent=2))
     return 0
 

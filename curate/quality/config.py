@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, model_validator
 
 from curate.config_base import Section
 
@@ -16,22 +18,46 @@ class QualityConfig(Section):
     # A fastText .bin/.ftz written by `curate classifier train`. Empty: the model that ships
     # in curate/models/quality-edu.ftz (trained on openly licensed text; see its card).
     model_path: str = ""
-    # Documents whose P(educational) is below this go to the ledger as quality/low_quality.
-    # null: the threshold in the model's card (the max-F1 point on its held-out split; 0.809
-    # for the shipped model: on the held-out web-like set without its documentation chunks it
-    # keeps 90% of the educational documents at 69% precision; with them, 84% at 90%). Lower it to trade
-    # precision for recall: on the demo sample 0.35 keeps all 16 explanatory texts, 0.809
-    # keeps 15 (compound interest scores 0.74).
+    # Documents whose quality_score is below this go to the ledger as quality/low_quality.
+    # null: the threshold in the card of the scorer in use: scorer=combined, the max-F1 point of
+    # the out-of-fold held-out scores in quality-combined.json (0.246: recall 0.95 at precision
+    # 0.53 on held-out crawl pages, a permissive cut; raise it, or use min_bucket, for a stricter
+    # one); scorer=edu, the max-F1 point on the edu model's held-out split (quality-edu.card.json).
     min_score: float | None = Field(default=None, ge=0, le=1)
+    # Which score `quality_score` holds and min_score cuts: "combined", P(good pretraining text)
+    # from a logistic regression over the educational classifier, the general-quality classifier
+    # and structure signals (ROC-AUC 0.83 on held-out real crawl pages, site-disjoint, where the
+    # educational classifier alone gives 0.81 and word count 0.64: heldout_metrics in
+    # curate/models/quality-combined.json); or "edu", P(educational) alone (the score before the
+    # combined model; ~1.5x faster: bench/RESULTS-quality.md). quality_edu and quality_bucket are
+    # written either way, quality_general only by "combined".
+    scorer: Literal["combined", "edu"] = "combined"
+    # The combined model's JSON (coefficients, scorers). Empty: curate/models/quality-combined.json.
+    combined_path: str = ""
+    # Select by bucket instead of score: documents with quality_bucket below this (0-19) go to
+    # the ledger as quality/low_quality. null: cut by min_score. Set one of the two, not both.
+    min_bucket: int | None = Field(default=None, ge=0, le=19)
     # Only the first 20k characters (~3.5k words) are scored, so a 5 MB record costs what
     # a long article does (FineWeb-Edu's classifier reads even less: its first 512 tokens).
     max_chars: int = Field(default=20_000, ge=100)
 
 
+    @model_validator(mode="after")
+    def _one_cut(self) -> "QualityConfig":
+        if self.min_score is not None and self.min_bucket is not None:
+            raise ValueError("quality.min_score and quality.min_bucket are both set. Fix: keep one of them and set the other to null")
+        return self
+
+
 def effective_min_score(cfg: QualityConfig) -> float:
-    """`min_score`, or the model card's threshold when it is null (0.5 without a card)."""
+    """`min_score`, or the threshold in the card of the scorer in use when it is null (0.5
+    without a card)."""
     if cfg.min_score is not None:
         return cfg.min_score
+    if cfg.scorer == "combined":
+        from curate.quality.combined import DEFAULT_COMBINED, Combined
+
+        return Combined.load(cfg.combined_path or DEFAULT_COMBINED).threshold
     from curate.quality.model import DEFAULT_MODEL, DEFAULT_THRESHOLD, load_card
 
     return float(load_card(cfg.model_path or DEFAULT_MODEL).get("threshold", DEFAULT_THRESHOLD))
@@ -47,7 +73,20 @@ def model_fingerprint(cfg: QualityConfig) -> str:
     from curate.parquet_io import sha256_file
     from curate.quality.model import DEFAULT_MODEL
 
-    path = Path(cfg.model_path or DEFAULT_MODEL)
-    if not path.is_file():
-        return f"missing:{path}"  # the annotator then stops the run with the fix
-    return sha256_file(path)
+    paths = [Path(cfg.model_path or DEFAULT_MODEL)]
+    if cfg.scorer == "combined":
+        import json
+
+        from curate.quality.combined import DEFAULT_COMBINED
+
+        combined = Path(cfg.combined_path or DEFAULT_COMBINED)
+        paths.append(combined)
+        if combined.is_file():
+            general = json.loads(combined.read_text(encoding="utf-8")).get("scorers", {}).get("general")
+            if general:
+                paths.append(combined.parent / general["model_file"])
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        return f"missing:{missing[0]}"  # the annotator then stops the run with the fix
+    fingerprints = [sha256_file(p) for p in paths]
+    return fingerprints[0] if len(fingerprints) == 1 else "+".join(fingerprints)

@@ -113,3 +113,59 @@ def evaluate(
     out = metrics(scores, labels, cut)
     out.update({"model": str(qm.path), "input": str(input_jsonl), "label_kind": info["label_kind"]})
     return out
+
+
+def top_precision(scores: Sequence[float], labels: Sequence[int], fraction: float = 0.1) -> float | None:
+    """Share of positives among the top `fraction` by score (ties broken by input order)."""
+    if not scores:
+        return None
+    k = max(1, int(len(scores) * fraction))
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[:k]
+    return sum(labels[i] for i in order) / k
+
+
+def _summary(scores: Sequence[float], labels: Sequence[int], threshold: float | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"roc_auc": roc_auc(scores, labels), "top10_precision": top_precision(scores, labels)}
+    if threshold is not None:
+        m = binary_metrics(scores, labels, threshold)
+        out.update({"threshold": threshold, "precision": m["precision"], "recall": m["recall"], "f1": m["f1"]})
+    return out
+
+
+def evaluate_selection(
+    input_jsonl: str | Path,
+    quality_cfg: Any = None,
+    text_field: str = "text",
+    label_field: str = "label",
+    score_threshold: float = 3,
+) -> dict[str, Any]:
+    """Every score the quality stage writes, on labelled JSONL: the default selection score
+    (quality.scorer of `quality_cfg`, default combined) at its threshold, the combined and the
+    educational scores, the general classifier, and the baselines a user would try first (word
+    count, mean words per line: thresholdless, so roc_auc and top-10% precision only). A
+    selection score below a baseline shows at once."""
+    from curate.quality.combined import CombinedScorer
+    from curate.quality.config import QualityConfig, effective_min_score
+    from curate.quality.structure import mean_words_per_line, word_count
+
+    cfg = quality_cfg or QualityConfig()
+    texts, labels, info = read_labelled(input_jsonl, text_field, label_field, score_threshold)
+    scorer = CombinedScorer(cfg.combined_path, edu_path=cfg.model_path, max_chars=cfg.max_chars)
+    s = scorer.score(texts)
+    cut = effective_min_score(cfg)
+    combined_cut = cut if cfg.scorer == "combined" else scorer.combined.threshold
+    from curate.quality.model import load_card
+
+    edu_cut = cut if cfg.scorer == "edu" else float(load_card(scorer.edu_path).get("threshold", 0.5))
+    scores = {"combined": _summary(s["combined"], labels, combined_cut), "edu": _summary(s["edu"], labels, edu_cut)}
+    if s["general"] is not None:
+        scores["general"] = _summary(s["general"], labels, None)
+    out: dict[str, Any] = {"n": len(labels), "positives": sum(labels), "input": str(input_jsonl), "label_kind": info["label_kind"], "scorer": cfg.scorer}
+    out["models"] = {"edu": str(scorer.edu_path), "combined": str(cfg.combined_path or scorer.combined_path)}
+    out.update(scores[cfg.scorer])  # the default selection score at the top level
+    out["scores"] = scores
+    out["baselines"] = {
+        "word_count": _summary([float(word_count(t)) for t in texts], labels, None),
+        "mean_words_per_line": _summary([mean_words_per_line(t) for t in texts], labels, None),
+    }
+    return out

@@ -42,6 +42,8 @@ from curate.release.mix import MixPlan, plan_mix
 from curate.release.schema import NUM_TOKENS, SYNTHETIC, release_schema, schema_json, score_columns
 from curate.release.sharding import FILE_FRAME_BYTES, TRAIN, Chunk, Measured, PartInfo, ShardPlan, describe_part, plan_chunks, plan_groups, plan_shards, row_estimates, shard_name
 from curate.release.stats import StatsAccumulator
+from curate.release.tokenized import TokenizedShard
+from curate.release.tokenized import summary as tokenized_summary
 from curate.release.tokens import TokenCounter
 from curate.stages import fault_point
 
@@ -112,11 +114,13 @@ def build_release(
         counter = TokenCounter.load(rcfg.tokenizer)
     if not rcfg.count_tokens:
         counter = None
+    # Before any work: the end-of-document token must be in the vocabulary.
+    eos_id = counter.eos_id(rcfg.eos_token) if counter is not None and rcfg.tokenized_formats else None
 
     sized = rcfg.mix.budget > 0 or rcfg.mix.synthetic_fraction is not None
     tokens = _count_parts(parts, counter) if counter is not None and sized and rcfg.mix.unit == "tokens" else None
     synthetic = _synthetic_flags(parts)
-    plan = plan_mix(synthetic, tokens, rcfg.mix)
+    plan = plan_mix(synthetic, tokens, rcfg.mix, _buckets(parts) if rcfg.mix.bucket_weights else None)
     _, memory = row_estimates(parts, plan.order)
     chunks = plan_chunks(plan.n_rows, plan.n_validation, memory, rcfg.row_group_mb)
     groups = plan_groups(chunks, memory, rcfg.shuffle_memory_mb)
@@ -147,7 +151,7 @@ def build_release(
                 write_plots(_manifest(cfg, rcfg, name, version, parts, synthetic, run_dirs, plan, schema, [], counter), stats, staging)
             return stats
 
-        with _ShardWriter(staging, schema, rcfg, counter, acc, counting) as writer:
+        with _ShardWriter(staging, schema, rcfg, counter, acc, counting, eos_id) as writer:
             summary: Future[dict[str, Any]] | None = None
             for group, rows, order in _shuffled_groups(parts, plan, synthetic, tokens, groups, schema, staging, raw):
                 if writer.plan is None:  # every row has been read by now: every size is known
@@ -171,6 +175,8 @@ def build_release(
             stats = summary.result() if summary is not None else summarize([])
             shards = writer.close()
         manifest = _manifest(cfg, rcfg, name, version, parts, synthetic, run_dirs, plan, schema, shards, counter)
+        if eos_id is not None and counter is not None:
+            manifest["tokenized"] = tokenized_summary(writer.tokenized, rcfg.tokenized_formats, counter, rcfg.eos_token, eos_id)
         _write_json(staging / "manifest.json", manifest)
         _write_json(staging / "stats.json", stats)
         from curate.release.card import write_card
@@ -276,6 +282,20 @@ def _synthetic_flags(parts: list[PartInfo]) -> np.ndarray:
         column = pf.read(columns=[SYNTHETIC]).column(0)
         flags.append(column.cast(pa.bool_()).fill_null(False).to_numpy(zero_copy_only=False).astype(bool))
     return np.concatenate(flags) if flags else np.zeros(0, dtype=bool)
+
+
+def _buckets(parts: list[PartInfo]) -> np.ndarray | None:
+    """quality_bucket of every input row (-1: null or no such column); None when no part has it."""
+    out, found = [], False
+    for part in parts:
+        pf = pq.ParquetFile(part.path) if part.rows else None
+        if pf is None or S.QUALITY_BUCKET not in pf.schema_arrow.names:
+            out.append(np.full(part.rows, -1, dtype=np.int64))
+            continue
+        found = True
+        column = pf.read(columns=[S.QUALITY_BUCKET]).column(0)
+        out.append(column.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64))
+    return np.concatenate(out) if found and out else None
 
 
 def _count_parts(parts: list[PartInfo], counter: TokenCounter) -> np.ndarray:
@@ -499,7 +519,7 @@ class _Rows:
 def _add_stats(acc: StatsAccumulator, group: list[Chunk], rows: _Rows, order: np.ndarray) -> None:
     """A group's rows into the stats, row group by row group in release order, gathering only
     what the stats read (text lengths come from the views: no text is touched)."""
-    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, *acc.score_columns] + ([S.PII] if S.PII in rows.schema.names else [])
+    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns] + ([S.PII] if S.PII in rows.schema.names else [])
     base = group[0].start
     for chunk in group:
         acc.add(rows.take(order[chunk.start - base : chunk.stop - base], columns), chunk.split, chunk.start)
@@ -525,6 +545,7 @@ class _OpenShard:
     sink: Any  # pa.OSFile
     writer: Any  # pq.ParquetWriter
     follower: _Follower
+    tokenized: TokenizedShard | None = None
     rows: int = 0
     tokens: int = 0
 
@@ -539,7 +560,12 @@ class _ShardWriter:
     so the same inputs give the same bytes whatever the number of threads. A background
     thread seals each finished shard (fsync, sha256) while the others are compressed."""
 
-    def __init__(self, staging: Path, schema: pa.Schema, rcfg: ReleaseConfig, counter: TokenCounter | None, acc: StatsAccumulator, counting: bool) -> None:
+    def __init__(
+        self, staging: Path, schema: pa.Schema, rcfg: ReleaseConfig, counter: TokenCounter | None, acc: StatsAccumulator, counting: bool, eos_id: int | None = None
+    ) -> None:
+        self.staging = staging
+        self.eos_id = eos_id  # set: the tokenized formats are written beside each shard
+        self.tokenized: list[dict[str, Any]] = []  # their manifest entries, once closed
         self.data = staging / "data"
         self.data.mkdir(exist_ok=True)
         self.schema, self.rcfg, self.counter, self.acc = schema, rcfg, counter, acc
@@ -549,6 +575,7 @@ class _ShardWriter:
         self.plan: list[ShardPlan] | None = None
         self.shards: list[_OpenShard | None] = []
         self._sealed: list[Future[tuple[int, str]] | None] = []
+        self._tok_sealed: list[Future[list[dict[str, Any]]] | None] = []
         self._pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="curate-write")
         self._sealer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-seal")
 
@@ -562,6 +589,7 @@ class _ShardWriter:
         self.count = Counter(s.split for s in plan)
         self.shards = [None] * len(plan)
         self._sealed = [None] * len(plan)
+        self._tok_sealed = [None] * len(plan)
 
     def _measure(self, first: Chunk, raw: np.ndarray, rows: _Rows, order: np.ndarray) -> Measured:
         """Compressed bytes per uncompressed byte and the footer's size, by writing the first
@@ -624,7 +652,16 @@ class _ShardWriter:
         shard = self.shards[k] or self._open(k)
         for rg in row_groups:
             piece = rows.take(order[rg.start - base : rg.stop - base])
-            if self.counter is not None and piece.num_rows and piece.column(NUM_TOKENS).null_count == piece.num_rows:
+            if shard.tokenized is not None:
+                # One tokenization for both: the ids go to the trainer files, their counts
+                # to num_tokens (or are checked against the counts taken up front).
+                counted = shard.tokenized.add(piece)
+                column = piece.column(NUM_TOKENS)
+                if column.null_count == piece.num_rows:
+                    piece = piece.set_column(piece.schema.get_field_index(NUM_TOKENS), self.file_schema.field(NUM_TOKENS), pa.array(counted, pa.int32()))
+                elif not np.array_equal(column.to_numpy(zero_copy_only=False), counted):
+                    raise RuntimeError(f"release shard {shard.path.name}: tokens counted up front differ from the tokenized files'")
+            elif self.counter is not None and piece.num_rows and piece.column(NUM_TOKENS).null_count == piece.num_rows:
                 counted = pa.array(self.counter.count(piece.column(S.TEXT)), pa.int32())
                 piece = piece.set_column(piece.schema.get_field_index(NUM_TOKENS), self.file_schema.field(NUM_TOKENS), counted)
             shard.writer.write_table(piece, row_group_size=max(1, piece.num_rows))
@@ -643,7 +680,10 @@ class _ShardWriter:
         plan = self.plan[k]  # type: ignore[index]
         path = self.data / shard_name(plan.split, plan.index, self.count[plan.split])
         sink = pa.OSFile(str(path), "wb")
-        self.shards[k] = _OpenShard(path, sink, self._parquet_writer(sink), _Follower(path))
+        tokenized = None
+        if self.eos_id is not None and self.counter is not None:
+            tokenized = TokenizedShard(self.staging, plan.split, path.stem, self.rcfg.tokenized_formats, self.counter, self.eos_id)
+        self.shards[k] = _OpenShard(path, sink, self._parquet_writer(sink), _Follower(path), tokenized)
         return self.shards[k]  # type: ignore[return-value]
 
     def _close(self, k: int) -> None:
@@ -654,6 +694,9 @@ class _ShardWriter:
         size = shard.sink.tell()
         shard.sink.close()
         self._sealed[k] = self._sealer.submit(shard.follower.seal, size)
+        if shard.tokenized is not None:
+            shard.tokenized.close()
+            self._tok_sealed[k] = self._sealer.submit(shard.tokenized.seal, f"data/{shard.path.name}")
 
     def finish(self) -> None:
         """No more rows. An empty release gets one empty train shard (so loaders and verify
@@ -671,6 +714,7 @@ class _ShardWriter:
             size, digest = sealed.result()
             tokens = shard.tokens if self.counter is not None else None
             out.append({"path": f"data/{shard.path.name}", "split": plan.split, "rows": shard.rows, "tokens": tokens, "bytes": size, "sha256": digest})
+        self.tokenized = [entry for task in self._tok_sealed if task is not None for entry in task.result()]
         return out
 
     def __enter__(self) -> _ShardWriter:
@@ -686,6 +730,8 @@ class _ShardWriter:
                 with suppress(Exception):
                     shard.writer.close()
                     shard.sink.close()
+                if shard.tokenized is not None:
+                    shard.tokenized.abandon()
         self._sealer.shutdown(wait=True)
         for shard in self.shards:
             if shard is not None:

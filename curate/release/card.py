@@ -67,12 +67,22 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     out += [markdown_table(tables["funnel"]), "", *_image(release_dir, "funnel"), ""]
     if "reasons" in tables:
         out += ["## Drop reasons", "", "Every dropped document has a row in the run's ledger (`rejected/`) saying why.", "", markdown_table(tables["reasons"]), ""]
+    if "contamination" in tables:
+        t = tables["contamination"]
+        out += ["## Benchmark contamination", "", "Documents that reproduce an evaluation item (curate's decontam stage and generation checks), per benchmark.", "",
+                markdown_table(t), ""]
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
+    if "quality_buckets" in tables:
+        out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "", markdown_table(tables["quality_buckets"]), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
     if "pii" in tables:
         out += ["## PII", "", markdown_table(tables["pii"]), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
+    if manifest.get("tokenized"):
+        from curate.release.card_trainers import trainer_section
+
+        out += ["## Training with Megatron-LM, NeMo or nanotron", "", *trainer_section(manifest, location), ""]
     out += ["## Files and checks", "", *_files(manifest), ""]
     return "\n".join(out)
 
@@ -139,7 +149,8 @@ def _files(manifest: dict[str, Any]) -> list[str]:
     lines = [
         "- `data/`: the shards; `manifest.json`: every shard's rows, tokens, bytes and sha256, totals, inputs, config hash and versions;"
         " `stats.json`: the numbers behind this card.",
-        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are unique.",
+        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are unique"
+        + (" (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet shard)." if manifest.get("tokenized") else "."),
         "",
         "| column | type | nullable |",
         "|---|---|---|",

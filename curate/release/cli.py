@@ -1,4 +1,4 @@
-"""Command line of releases: `curate release | verify | stats | diff`.
+"""Command line of releases: `curate release | verify | stats | diff | lookup`.
 
 curate/cli.py hooks these in with `add_release_commands(sub)` in build_parser and
 `if args.command in RELEASE_COMMANDS: return dispatch(args)` in main. `main` here runs them
@@ -13,7 +13,7 @@ from typing import Any
 
 from curate.errors import CurateError
 
-RELEASE_COMMANDS = ("release", "verify", "stats", "diff")
+RELEASE_COMMANDS = ("release", "verify", "stats", "diff", "lookup")
 
 
 def add_release_commands(sub: Any) -> None:
@@ -32,6 +32,11 @@ def add_release_commands(sub: Any) -> None:
     p = sub.add_parser("stats", help="print a release's card tables")
     p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
 
+    p = sub.add_parser("lookup", help="which document a token of a tokenized shard (megatron/nanotron) belongs to")
+    p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
+    p.add_argument("--file", required=True, help="tokenized file as listed in manifest.json, e.g. megatron/train-00000-of-00004.bin")
+    p.add_argument("--token", required=True, type=int, help="0-based token position in that file")
+
     p = sub.add_parser("diff", help="what changed between two releases (documents added, removed, tokens)")
     p.add_argument("a", help="the older release folder")
     p.add_argument("b", help="the newer release folder")
@@ -42,7 +47,7 @@ def dispatch(args: argparse.Namespace) -> int:
 
     # Through a link leading outside a release folder, verify would vouch for files that are
     # not the release's; `release` writes and deletes under its output folder as `run` does.
-    for folder in [args.release] if args.command in ("verify", "stats") else [args.a, args.b] if args.command == "diff" else []:
+    for folder in [args.release] if args.command in ("verify", "stats", "lookup") else [args.a, args.b] if args.command == "diff" else []:
         check_contained(Path(folder))
     if args.command == "release":
         path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
@@ -54,7 +59,8 @@ def dispatch(args: argparse.Namespace) -> int:
         manifest, _ = load_release(path)
         totals = manifest["totals"]
         tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
-        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s) -> {path}")
+        trainer = "".join(f", {fmt} ({human(t['tokens'])} tokens with end-of-document)" for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()) if manifest.get("tokenized") else ""
+        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s){trainer} -> {path}")
         return 0
     if args.command == "verify":
         return verify_command(Path(args.release))
@@ -62,6 +68,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return stats_command(Path(args.release))
     if args.command == "diff":
         return diff_command(Path(args.a), Path(args.b))
+    if args.command == "lookup":
+        return lookup_command(Path(args.release), args.file, args.token)
     raise ValueError(f"not a release command: {args.command}")
 
 
@@ -110,7 +118,17 @@ def verify_command(release_dir: Path) -> int:
         print(f"FAILED {release_dir}: {exc}", file=sys.stderr)
         return 1
     tokens = f", {num(found.tokens)} tokens" if found.tokens is not None else ""
-    Console().print(f"ok {release_dir}: {found.shards} shard(s), {num(found.rows)} documents{tokens}, {num(found.bytes)} bytes; checksums, schema, totals and ids verified")
+    trainer = "".join(f"; {fmt}: {num(n)} tokens" for fmt, n in (found.tokenized or {}).items())
+    Console().print(f"ok {release_dir}: {found.shards} shard(s), {num(found.rows)} documents{tokens}, {num(found.bytes)} bytes{trainer}; checksums, schema, totals and ids verified")
+    return 0
+
+
+def lookup_command(release_dir: Path, file: str, token: int) -> int:
+    import json
+
+    from curate.release.tokenized_read import lookup
+
+    print(json.dumps(lookup(release_dir, file, token), indent=2))
     return 0
 
 

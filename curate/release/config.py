@@ -30,6 +30,24 @@ class MixConfig(Section):
     # Cap on the validation split: 1% of a billion documents is more than anyone evaluates on;
     # 0 = no cap.
     validation_max_documents: int = Field(default=0, ge=0)
+    # Share of each quality bucket's web documents kept before mixing (quality_bucket 0-19, the
+    # combined score cut in 20; unlisted buckets and unscored documents: 1). {0: 0, 1: 0, 2: 0.5}
+    # drops the two bottom buckets and half of the third. Weights above 1 (repeating the top
+    # buckets) are refused: a release holds each document once (ids are unique); keep less of
+    # the lower buckets instead, which gives the top the same relative weight.
+    bucket_weights: dict[int, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bucket_weights(self) -> "MixConfig":
+        for bucket, weight in self.bucket_weights.items():
+            if not 0 <= bucket <= 19:
+                raise ValueError(f"release.mix.bucket_weights has bucket {bucket}. Fix: use quality buckets 0-19")
+            if not 0 <= weight <= 1:
+                raise ValueError(
+                    f"release.mix.bucket_weights[{bucket}]={weight}: a weight is the share kept, 0-1. "
+                    "Fix: to favour the top buckets, lower the weights of the others"
+                )
+        return self
 
 
 class ReleaseConfig(Section):
@@ -60,10 +78,31 @@ class ReleaseConfig(Section):
     shuffle_memory_mb: float = Field(default=2048.0, gt=0)
     # PNG plots beside the dataset card (matplotlib).
     plots: bool = True
+    # What is written: the Parquet shards (always: every other format is written from the
+    # same rows and checked against them), plus pre-tokenized shards for trainers:
+    # megatron (Megatron-LM / NeMo / GPT-NeoX indexed dataset, .bin + .idx) and nanotron
+    # (datatrove's tokenized .ds files). One tokenized shard per Parquet shard, same order.
+    formats: list[Literal["parquet", "megatron", "nanotron"]] = Field(default_factory=lambda: ["parquet"])
+    # Written after every document in the tokenized formats. <|endoftext|>: the document
+    # separator SmolLM2 (the default tokenizer, id 0) and GPT-2-style tokenizers were trained with.
+    eos_token: str = "<|endoftext|>"
 
     @model_validator(mode="after")
     def _tokens_needed(self) -> ReleaseConfig:
         sized = self.mix.budget > 0 or self.mix.synthetic_fraction is not None
         if sized and self.mix.unit == "tokens" and not self.count_tokens:
             raise ValueError("mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents")
+        if "parquet" not in self.formats:
+            raise ValueError(
+                f"formats {self.formats} lacks parquet; the Parquet shards are always written (the tokenized formats are written from them and checked against them). "
+                "Fix: set release.formats to [parquet] plus megatron and/or nanotron, e.g. [parquet,megatron]"
+            )
+        if len(set(self.formats)) != len(self.formats):
+            raise ValueError(f"formats {self.formats} names a format twice. Fix: list each of parquet, megatron, nanotron once")
+        if self.tokenized_formats and not self.count_tokens:
+            raise ValueError(f"formats {self.formats} need the tokenizer but count_tokens is false. Fix: set release.count_tokens=true, or release.formats=[parquet]")
         return self
+
+    @property
+    def tokenized_formats(self) -> list[str]:
+        return [f for f in self.formats if f != "parquet"]

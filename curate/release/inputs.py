@@ -66,14 +66,21 @@ def run_counts(run_dirs: list[Path]) -> dict[str, Any] | None:
         return None
     total: dict[str, Any] = {"ingested": 0, "kept": 0, "rejected": 0, "by_reason": []}
     reasons: dict[tuple[str, str], int] = {}
+    contamination = []
     for folder in run_dirs:
         counts = read_manifest(folder).get("counts") or {}
+        contamination.append(counts.get("contamination"))
         for key in ("ingested", "kept", "rejected"):
             total[key] += int(counts.get(key, 0))
         for row in counts.get("by_reason", []):
             key = (row["stage"], row["reason"])
             reasons[key] = reasons.get(key, 0) + int(row["documents"])
     total["by_reason"] = [{"stage": s, "reason": r, "documents": n} for (s, r), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+    from curate.hygiene.report import merge_contamination
+
+    merged = merge_contamination(contamination)
+    if merged:
+        total["contamination"] = merged
     return total
 
 

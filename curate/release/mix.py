@@ -32,14 +32,25 @@ class MixPlan:
         return int(self.order.size)
 
 
-def plan_mix(synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig) -> MixPlan:
-    """synthetic: bool per global row; tokens: int per row, or None when not counted."""
+def plan_mix(synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig, buckets: np.ndarray | None = None) -> MixPlan:
+    """synthetic: bool per global row; tokens: int per row, or None when not counted; buckets:
+    quality_bucket per row (-1: unscored), needed when cfg.bucket_weights is set."""
     synthetic = np.asarray(synthetic, dtype=bool)
+    eligible = np.ones(synthetic.size, dtype=bool)
+    if cfg.bucket_weights:
+        if buckets is None:
+            raise ConfigError("release.mix.bucket_weights is set but the inputs have no quality_bucket column. Fix: run with quality.enabled=true, or remove release.mix.bucket_weights")
+        weight = np.ones(21)  # index 20: unscored (-1)
+        for b, w in cfg.bucket_weights.items():
+            weight[b] = w
+        # Its own generator: the draws of the mix below stay what they were without weights.
+        keep = np.random.default_rng([cfg.seed, 1]).random(synthetic.size) < weight[np.asarray(buckets, dtype=np.int64)]
+        eligible = keep | synthetic
     if cfg.unit == "tokens" and tokens is None and (cfg.budget or cfg.synthetic_fraction is not None):
         raise ConfigError("release.mix.unit is tokens but no tokens were counted. Fix: set release.count_tokens=true or release.mix.unit=documents")
     # Unsized (take everything): no sizes needed, so tokens may still be uncounted here.
     size = np.asarray(tokens, dtype=np.int64) if cfg.unit == "tokens" and tokens is not None else np.ones(synthetic.size, dtype=np.int64)
-    web_rows, syn_rows = np.flatnonzero(~synthetic), np.flatnonzero(synthetic)
+    web_rows, syn_rows = np.flatnonzero(~synthetic & eligible), np.flatnonzero(synthetic)
     have_web, have_syn = int(size[web_rows].sum()), int(size[syn_rows].sum())
     want_web, want_syn = _targets(have_web, have_syn, cfg)
 

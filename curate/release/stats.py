@@ -38,6 +38,7 @@ class StatsAccumulator:
         self.count_tokens = count_tokens
         self.splits: dict[str, dict[str, int]] = defaultdict(_counter)
         self.sources: dict[str, dict[str, int]] = defaultdict(_counter)
+        self.buckets: dict[str, dict[str, int]] = defaultdict(_counter)
         self.languages: dict[str, dict[str, int]] = defaultdict(_counter)
         self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []  # (start, sampled columns)
         self.first: dict[str, int] = {}  # each split's first position: splits in release order
@@ -64,6 +65,10 @@ class StatsAccumulator:
         # take; language codes are a few bytes, so the cast to string costs nothing.
         per_lang = pa.table({"lang": table[S.LANG].cast(pa.string()).fill_null("unknown"), "tokens": tokens, "text_bytes": text_bytes})
         languages = per_lang.group_by("lang").aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist()
+        buckets: list[dict[str, Any]] = []
+        if S.QUALITY_BUCKET in table.column_names:  # documents and tokens per quality bucket (null: unscored)
+            per_bucket = pa.table({"bucket": table[S.QUALITY_BUCKET].cast(pa.int32()).fill_null(-1), "tokens": tokens, "text_bytes": text_bytes})
+            buckets = per_bucket.group_by("bucket").aggregate([("bucket", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist()
         take = min(n, SAMPLE_ROWS - start)
         sampled: dict[str, np.ndarray] = {}
         if take > 0:
@@ -88,6 +93,12 @@ class StatsAccumulator:
                 bucket["documents"] += row["lang_count"]
                 bucket["tokens"] += row["tokens_sum"]
                 bucket["text_bytes"] += row["text_bytes_sum"]
+            for row in buckets:
+                key = "unscored" if row["bucket"] < 0 else str(row["bucket"])
+                bucket = self.buckets[key]
+                bucket["documents"] += row["bucket_count"]
+                bucket["tokens"] += row["tokens_sum"]
+                bucket["text_bytes"] += row["text_bytes_sum"]
             if sampled:
                 self.pieces.append((start, sampled))
 
@@ -107,6 +118,8 @@ class StatsAccumulator:
             "splits": {split: self.splits[split] for split in sorted(self.splits, key=self.first.__getitem__)},
             "sources": {k: self.sources.get(k, _counter()) for k in ("web", "synthetic")},
             "languages": languages,
+            # Best bucket first (19 .. 0), then unscored documents.
+            "quality_buckets": dict(sorted(self.buckets.items(), key=lambda kv: -int(kv[0]) if kv[0].isdigit() else 1)),
             "lengths": lengths,
             "scores": scores,
             "pii": {"scanned": self.pii_scanned, "documents": self.pii_documents, "kinds": self.pii},

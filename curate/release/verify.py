@@ -5,7 +5,10 @@ stops at the first problem (its message names the shard and the fix):
 2. no unlisted file sits in data/ (a loader globbing data/ would read it);
 3. each shard's schema, row count and token sum match the manifest;
 4. row, token and byte totals add up, per split and overall;
-5. ids are unique across the release (reads only the id column)."""
+5. the tokenized shards (release.formats: megatron, nanotron), when there are any: checksums,
+   sizes against their indexes, sequences and tokens against the Parquet shards
+   (curate.release.tokenized_read);
+6. ids are unique across the release (reads only the id column)."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ class Verified:
     rows: int
     tokens: int | None
     bytes: int
+    tokenized: dict[str, int] | None = None  # tokens per trainer format (end-of-document tokens included)
 
 
 def verify_release(release_dir: Path) -> Verified:
@@ -85,7 +89,11 @@ def verify_release(release_dir: Path) -> Verified:
         if rows != expected["rows"]:
             raise VerifyError(f"manifest.json: splits.{split}.rows is {expected['rows']}, its shards add up to {rows}. {rebuild}")
 
+    from curate.release.tokenized_read import verify_tokenized
+
+    verify_tokenized(release_dir, manifest)
     _check_unique_ids(release_dir, shards)
+    found.tokenized = {fmt: t["tokens"] for fmt, t in manifest["tokenized"]["totals"].items()} if manifest.get("tokenized") else {}
     return found
 
 

@@ -204,8 +204,8 @@ def _document_row(gen: GenerateConfig, model: str, p: Prompt, text: str, lang: s
     }
 
 
-def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | None = None) -> dict[str, Any]:
-    return {S.ID: f"synth-{p.id}", "stage": STAGE, "reason": reason, "value": value, S.SOURCE: f"generate:{p.template.id}@v{p.template.version}", S.OFFSET: p.index, S.URL: None, "duplicate_of": duplicate_of}
+def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | None = None, matched: str | None = None) -> dict[str, Any]:
+    return {S.ID: f"synth-{p.id}", "stage": STAGE, "reason": reason, "value": value, S.SOURCE: f"generate:{p.template.id}@v{p.template.version}", S.OFFSET: p.index, S.URL: None, "duplicate_of": duplicate_of, "matched": matched}
 
 
 def check_and_dedup(
@@ -219,7 +219,7 @@ def check_and_dedup(
     from curate.synth.postprocess import OutputChecker
 
     gen = cfg.generate
-    checker = OutputChecker(gen, cfg.language)
+    checker = OutputChecker(gen, cfg.language, cfg.decontam)
     raws = {r["prompt_id"]: r for path in raw_paths for r in pq.read_table(path).to_pylist()}
     kept: list[dict[str, Any]] = []
     ledger: list[dict[str, Any]] = []
@@ -229,7 +229,7 @@ def check_and_dedup(
         v = checker.check(raw["text"] or "", raw["finish_reason"], raw["error"], f"synth-{p.id}")
         stripped += v.stripped
         if v.reason is not None:
-            ledger.append(_ledger_row(p, v.reason, v.value))
+            ledger.append(_ledger_row(p, v.reason, v.value, matched=v.matched))
         else:
             kept.append(_document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw))
     table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)

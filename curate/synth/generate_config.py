@@ -41,7 +41,7 @@ class GenerateConfig(Section):
     # Decides which seeds and template/audience pairs each prompt gets, and each request's
     # sampling seed: the same seed and config give the same prompts and (with vLLM) texts.
     seed: int = 0
-    # Folder of prompt templates (*.yaml); "" = configs/prompts of this repository.
+    # Folder of prompt templates (*.yaml); "" = the shipped ones (configs/prompts, package data).
     templates_dir: str = ""
     # Template ids to use ("formats": textbook_academic, story_children, ...); empty = all.
     templates: list[str] = Field(default_factory=list)

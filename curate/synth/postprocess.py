@@ -5,8 +5,11 @@ In order, a generation is dropped (reason in the ledger) when: the request faile
 left after stripping chat artifacts (`empty`); it is too short or long (`too_short`,
 `too_long`); it is not in a kept language (`wrong_language`, lid.176 as in filters.language);
 it repeats itself (`repetitive`, datatrove's Gopher repetition rules); the quality classifier
-scores it below generate.min_quality (`low_quality`). Dedup runs after, on the survivors
-(curate.synth.generate)."""
+scores it below generate.min_quality (`low_quality`). Right after the length checks, a
+generation that reproduces an evaluation item is dropped (`contaminated`, the benchmark in
+`value`, the span in `matched`: curate.hygiene.decontam with the run's decontam: section;
+synthetic text regurgitates benchmarks more than the web does).
+Dedup runs after, on the survivors (curate.synth.generate)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
 
 from curate.config import LanguageConfig
+from curate.hygiene.config import DecontamConfig
 from curate.synth.generate_config import GenerateConfig
 
 GENERATION_ERROR = "generation_error"
@@ -27,6 +31,7 @@ TOO_LONG = "too_long"
 WRONG_LANGUAGE = "wrong_language"
 REPETITIVE = "repetitive"
 LOW_QUALITY = "low_quality"
+CONTAMINATED = "contaminated"
 
 # Special tokens that leak into text when a template or server skips them (ChatML for
 # SmolLM2/Qwen, Llama 2/3, Mistral, GPT-style end of text).
@@ -76,13 +81,14 @@ class Verdict:
     lang_score: float | None = None
     quality: float | None = None
     stripped: bool = False  # clean() changed something (counted in the report)
+    matched: str | None = None  # the evidence behind the reason (a benchmark span)
     extra: dict = field(default_factory=dict)
 
 
 class OutputChecker:
     """Applies the rules above to one generation at a time; models load once."""
 
-    def __init__(self, cfg: GenerateConfig, language: LanguageConfig) -> None:
+    def __init__(self, cfg: GenerateConfig, language: LanguageConfig, decontam: DecontamConfig | None = None) -> None:
         from filters.language import LanguageAnnotator
 
         self.cfg = cfg
@@ -95,6 +101,11 @@ class OutputChecker:
             top_n_grams=((2, cfg.max_top_2gram_frac), (3, cfg.max_top_2gram_frac * 0.9), (4, cfg.max_top_2gram_frac * 0.8)),
             dup_n_grams=tuple((n, cfg.max_dup_5gram_frac * (1 - 0.0667 * (n - 5))) for n in range(5, 11)),  # type: ignore[arg-type]
         )
+        self.decontam = None
+        if decontam is not None and decontam.enabled:
+            from curate.hygiene.decontam import Decontaminator
+
+            self.decontam = Decontaminator(decontam)  # fails now, naming the index, if missing
         self.quality = None
         if cfg.score_quality:
             from curate.quality.model import load_quality_model
@@ -120,6 +131,12 @@ class OutputChecker:
             return verdict
         if words > self.cfg.max_words:
             verdict.reason, verdict.value = TOO_LONG, str(words)
+            return verdict
+        # Before the language check: a section that copies a code prompt may read as "not
+        # English", and the ledger should say what matters most, that it copies a benchmark.
+        drop = self.decontam.check(text) if self.decontam is not None else None
+        if drop is not None:
+            verdict.reason, verdict.value, verdict.matched = CONTAMINATED, drop.value, drop.matched
             return verdict
         doc = Document(text=text, id=doc_id)
         self.lid.annotate(doc)

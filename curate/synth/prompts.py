@@ -1,4 +1,4 @@
-"""Prompt templates (one YAML file each in configs/prompts/) and the prompt plan.
+"""Prompt templates (one YAML file each in configs/prompts/, shipped as package data) and the prompt plan.
 
 A template has an id, a version (bumped when its wording changes, so outputs record which
 wording made them), a `format` name, optionally a fixed `audience`, a `system` message and a
@@ -33,7 +33,10 @@ WORDS_PER_TOKEN = 0.75
 
 
 def default_templates_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "configs" / "prompts"
+    """The shipped templates (configs/prompts in a checkout, package data in a wheel)."""
+    from curate.shipped import PROMPTS_DIR
+
+    return PROMPTS_DIR
 
 
 @dataclass(frozen=True)

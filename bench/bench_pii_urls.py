@@ -8,7 +8,7 @@ en.wikipedia.org URLs), in one process, alternating sides each round (median of 
 Also each filter's start-up: datatrove loads its 4.56 M blocklisted domains as a Python set
 in every worker; curate memory-maps a 36 MB hash table built once.
 
-    PYTHONPATH=$PWD .venv/bin/python -m bench.bench_hygiene [--rounds 3]
+    PYTHONPATH=$PWD .venv/bin/python -m bench.bench_pii_urls [--rounds 3]
 """
 
 from __future__ import annotations

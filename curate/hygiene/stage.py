@@ -1,0 +1,91 @@
+"""The hygiene stage of `curate run`: select's kept parts -> the steps of
+curate.hygiene.build_steps -> kept parts (DOCUMENT_SCHEMA) and one ledger part per input part.
+
+Streams one record batch at a time, so memory is a batch plus whatever the steps hold (the
+decontamination index), never the corpus. Parts run in parallel on `executor.workers`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate import schema as S
+from curate.config import CurateConfig
+from curate.hygiene import Drop, HygieneStep, build_steps
+from curate.ledger import ledger_polars_schema, write_ledger
+from curate.parquet_io import tmp_path, writing
+
+BATCH_ROWS = 2_000
+# Below this many documents one process is quicker than starting a pool (~1-2 s a worker;
+# decontamination checks ~100-160 web pages/s per core, bench/RESULTS-hygiene.md).
+PARALLEL_MIN_ROWS = 2_000
+
+
+def apply_steps(steps: list[HygieneStep], doc: dict) -> Drop | None:
+    for step in steps:
+        drop = step.apply(doc)
+        if drop is not None:
+            return drop
+    return None
+
+
+def hygiene_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    """One job per part, on `executor.workers` processes (dedup's pool: local or Ray) when
+    there is enough work to pay for starting them; each process loads the steps once."""
+    from curate.dedup.workers import Workers
+
+    build_steps(cfg)  # a missing or corrupt index fails here, naming it, before any job starts
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    jobs = [(cfg, part, index, stage_dir) for index, part in enumerate(parts)]
+    with Workers.from_config(cfg.executor) as workers:
+        done = workers.map(clean_part, jobs, parallel=rows >= PARALLEL_MIN_ROWS)
+    return [k for k, _ in done], [led for _, led in done]
+
+
+_STEPS: dict[str, list[HygieneStep]] = {}
+
+
+def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path) -> tuple[Path, Path]:
+    """One part through the steps: its kept documents (streamed, a batch at a time) and its
+    ledger part (the dropped documents only)."""
+    key = cfg.model_dump_json()
+    steps = _STEPS.get(key)
+    if steps is None:
+        steps = _STEPS[key] = build_steps(cfg)
+    ledger: list[dict] = []
+    kept_path = stage_dir / "kept" / f"{index:05d}.parquet"
+    kept_path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(kept_path):
+        with pq.ParquetWriter(tmp_path(kept_path), S.DOCUMENT_SCHEMA, compression="zstd") as writer:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS):
+                kept: list[dict] = []
+                for doc in batch.to_pylist():
+                    drop = apply_steps(steps, doc)
+                    if drop is None:
+                        kept.append(doc)
+                    else:
+                        ledger.append({S.ID: doc[S.ID], "stage": drop.stage, "reason": drop.reason, "value": drop.value, "matched": drop.matched,
+                                       S.SOURCE: doc[S.SOURCE], S.OFFSET: doc[S.OFFSET], S.URL: doc[S.URL], "duplicate_of": None})
+                writer.write_table(pa.Table.from_pylist(kept, schema=S.DOCUMENT_SCHEMA))
+        os.replace(tmp_path(kept_path), kept_path)
+    ledger_path = write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), stage_dir / "ledger" / f"hygiene-{index:05d}.parquet")
+    return kept_path, ledger_path
+
+
+def hygiene_extra(cfg: CurateConfig) -> list[str]:
+    """What decides the stage's result besides its input and config: the index's content
+    (a rebuilt index at the same path reruns the stage). For curate.stages.stage_key."""
+    from curate.hygiene.decontam import index_path
+    from curate.parquet_io import sha256_file
+
+    return [f"decontam-index:{sha256_file(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []
+
+
+def check_hygiene(cfg: CurateConfig) -> None:
+    """Before any work: every enabled step's files load (a missing or corrupt index fails
+    here, naming the file and the fix)."""
+    build_steps(cfg)

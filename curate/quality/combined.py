@@ -1,0 +1,157 @@
+"""The combined quality score: a logistic regression over the scorers (the educational
+fastText classifier, the general-quality fastText classifier, the structure signals of
+curate.quality.structure), stored as coefficients in a small JSON beside the models
+(curate/models/quality-combined.json) and applied in numpy: no scikit-learn at run time
+(it is not in the lock; a dot product needs none).
+
+The output is P(good pretraining text) under the training labels, calibrated by the
+regression itself (log loss), in [0, 1]; `bucket` cuts it into 20 equal-width buckets
+0-19 (as Nemotron-CC's score buckets), 19 the best."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.errors import ConfigError
+from curate.quality.model import POSITIVE, load_fasttext_model
+from curate.quality.normalize import normalize
+from curate.quality.structure import NAMES as STRUCTURE_NAMES
+from curate.quality.structure import signals
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_COMBINED = MODELS / "quality-combined.json"
+BUCKETS = 20
+# A probability of exactly 0 or 1 has no logit; fastText's own floor is ~1e-5.
+EPS = 1e-5
+
+
+def logit(p: float) -> float:
+    p = min(1 - EPS, max(EPS, p))
+    return math.log(p / (1 - p))
+
+
+def bucket(score: float, buckets: int = BUCKETS) -> int:
+    """0..buckets-1, equal-width over [0, 1]; a score of 1.0 is in the top bucket."""
+    return min(buckets - 1, max(0, int(score * buckets)))
+
+
+def positive_probs(model: Any, texts: list[str], positive: str = POSITIVE) -> list[float]:
+    """P(positive label) of each normalised text in one batched fastText call."""
+    if not texts:
+        return []
+    k = len(model.get_labels())
+    labels, probs = model.predict(texts, k=k)
+    out = []
+    for lab, pr in zip(labels, probs):
+        p = 0.0
+        for name, value in zip(lab, pr):
+            if name == positive:
+                p = float(value)
+                break
+        out.append(min(1.0, max(0.0, p)))
+    return out
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (IRLS) on standardised inputs;
+    deterministic (no random init, no SGD). The intercept is not penalised."""
+    n, d = x.shape
+    xa = np.hstack([x, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    penalty = np.full(d + 1, l2)
+    penalty[-1] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(xa @ w)))
+        grad = xa.T @ (p - y) + penalty * w
+        hess = (xa * (p * (1 - p))[:, None]).T @ xa + np.diag(penalty) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return w[:-1], float(w[-1])
+
+
+@dataclass
+class Combined:
+    """The regression: input names, standardisation, coefficients."""
+
+    features: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+    card: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Combined":
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"combined quality model {p} not found. Fix: set quality.combined_path to a file written by scripts/build_combined_quality.py, or leave it empty for the shipped one")
+        try:
+            card = json.loads(p.read_text(encoding="utf-8"))
+            reg = card["regression"]
+            return cls(
+                list(reg["features"]), np.asarray(reg["mean"], float), np.asarray(reg["scale"], float),
+                np.asarray(reg["coef"], float), float(reg["intercept"]), float(card.get("threshold", 0.5)), card,
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"combined quality model {p} is not a combined-model JSON ({type(exc).__name__}: {exc}). Fix: rebuild it with scripts/build_combined_quality.py") from None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1 / (1 + np.exp(-z))
+
+
+def feature_rows(texts: list[str], edu: list[float], general: list[float] | None, max_chars: int) -> np.ndarray:
+    """One row per text: the structure signals, then logit(edu) and logit(general) (the
+    order of `input_names`)."""
+    rows = []
+    for i, text in enumerate(texts):
+        row = signals(text, max_chars)
+        row.append(logit(edu[i]))
+        if general is not None:
+            row.append(logit(general[i]))
+        rows.append(row)
+    return np.asarray(rows, dtype=float).reshape(len(texts), -1)
+
+
+def input_names(with_general: bool) -> list[str]:
+    return list(STRUCTURE_NAMES) + ["edu_logit"] + (["general_logit"] if with_general else [])
+
+
+class CombinedScorer:
+    """Every scorer of a document in one call: P(educational), P(good) from the general
+    classifier, the combined score and its bucket. Texts are normalised once for both
+    fastText models."""
+
+    def __init__(self, combined_path: str | Path = "", edu_path: str | Path = "", max_chars: int = 20_000) -> None:
+        self.combined_path = Path(combined_path or DEFAULT_COMBINED)
+        self.combined = Combined.load(self.combined_path)
+        base = Path(combined_path or DEFAULT_COMBINED).parent
+        scorers = self.combined.card.get("scorers", {})
+        self.edu_path = Path(edu_path) if edu_path else base / scorers["edu"]["model_file"]
+        self.edu = load_fasttext_model(self.edu_path)
+        general = scorers.get("general")
+        self.general = load_fasttext_model(base / general["model_file"]) if general else None
+        self.general_chars = int(general.get("normalized_chars", max_chars)) if general else 0
+        self.max_chars = max_chars
+        if self.combined.features != input_names(self.general is not None):
+            raise ConfigError(f"{combined_path or DEFAULT_COMBINED}: its inputs {self.combined.features} are not the ones this curate computes. Fix: rebuild it with scripts/build_combined_quality.py")
+
+    def score(self, texts: list[str]) -> dict[str, list]:
+        """{"edu": [...], "general": [...] or None, "combined": [...], "bucket": [...]}."""
+        if not texts:
+            return {"edu": [], "general": [] if self.general else None, "combined": [], "bucket": []}
+        norm = [normalize(t, self.max_chars) for t in texts]
+        edu = positive_probs(self.edu, norm)
+        general = positive_probs(self.general, [t[: self.general_chars] for t in norm]) if self.general else None
+        combined = self.combined.predict(feature_rows(texts, edu, general, self.max_chars))
+        scores = [float(s) for s in combined]
+        return {"edu": edu, "general": general, "combined": scores, "bucket": [bucket(s) for s in scores]}
