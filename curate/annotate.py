@@ -14,18 +14,15 @@ from curate.config import CurateConfig
 from curate.errors import DependencyError
 from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
-from curate.hygiene.pii import PIIRedactor
-from curate.hygiene.urls import URLBlocklistFilter, list_fingerprints
-from curate.parquet_io import URLS_STAGE, AnnotatedWriter
+from curate.parquet_io import AnnotatedWriter
 from curate.schema import FILTER_STAGES
-from filters.annotate import FilterAnnotator, is_rejected_upstream
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator
 
 # The config sections (or single keys) whose values change what annotate writes; anything
 # else (language.keep, language.min_score, output layout) changes without re-annotating.
-ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars", "urls", "pii")
+ANNOTATE_SECTIONS = ("input", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars")
 
 # (module, distribution, why) checked before any work: a missing extra must stop the run at
 # the start, not turn every page into a silent extraction failure.
@@ -62,8 +59,6 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
             max_record_bytes=cfg.input.max_record_bytes,
         )
     ]
-    if cfg.urls.enabled:  # from the URL alone: a blocked page's verdict needs no text
-        steps.append(FilterAnnotator(URLS_STAGE, URLBlocklistFilter(cfg.urls)))
     if any(detect_format(f, cfg.input.format) == "warc" for f in files):
         steps.append(
             AccountedTrafilatura(
@@ -79,10 +74,6 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
 
         q = cfg.quality
         steps.append(QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path))
-    if cfg.pii.enabled:
-        # Last: language, heuristics and quality score the text as written (the quality
-        # model never saw placeholders); the shards, and dedup, get the redacted text.
-        steps.append(PIIRedactor(cfg.pii.mode, cfg.pii.kinds, skip=is_rejected_upstream))
     steps.append(AnnotatedWriter(str(out_dir / "parts")))
     return steps
 
@@ -105,7 +96,7 @@ def annotate_key_extra(cfg: CurateConfig, files: list[str]) -> list[str]:
     (a model rebuilt at the same path re-scores)."""
     from curate.quality.config import model_fingerprint
 
-    return file_fingerprints(files) + [model_fingerprint(cfg.quality)] + list_fingerprints(cfg.urls)
+    return file_fingerprints(files) + [model_fingerprint(cfg.quality)]
 
 
 def file_fingerprints(files: list[str]) -> list[str]:

@@ -250,8 +250,8 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    # Release hygiene, before dedup (curate/hygiene/): URL and domain blocklists and PII
-    # (steps of annotate/select for now), benchmark decontamination (between select and dedup).
+    # Release hygiene (curate.hygiene), between select and dedup, in this order: URL and
+    # domain blocklists, benchmark decontamination, PII.
     urls: URLFilterConfig = Field(default_factory=URLFilterConfig)
     pii: PIIConfig = Field(default_factory=PIIConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)

@@ -20,13 +20,10 @@ from datatrove.pipeline.base import PipelineStep
 from curate import schema as S
 from curate.errors import output_error
 from curate.ingest import META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
-from curate.hygiene.pii import META_PII, META_PII_DROP
-from curate.hygiene.urls import META_URL_MATCH
 from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
 from filters.language import META_LANG, META_LANG_SCORE
 
 TMP_SUFFIX = ".tmp"
-URLS_STAGE = "urls"  # the annotation key (and ledger stage) of the URL filter
 COPY_BUFFER_BYTES = 1 << 20  # copy_atomic's chunk: few syscalls, little memory
 
 
@@ -126,10 +123,6 @@ def document_row(doc: Document) -> dict[str, Any]:
     }
     for stage in S.FILTER_STAGES:
         row[S.filter_column(stage)] = annotations.get(stage)
-    row[S.PII] = meta.get(META_PII)
-    row[S.ANN_URLS] = annotations.get(URLS_STAGE)
-    row[S.ANN_URLS_DETAIL] = meta.get(META_URL_MATCH)
-    row[S.ANN_PII] = meta.get(META_PII_DROP)
     return row
 
 

@@ -73,11 +73,6 @@ ANN_EXTRACT = "ann_extract"  # HTML extraction failed (extraction_timeout, no_ma
 ANN_DETAIL = "ann_detail"  # the detail behind an ingest or extract reason
 # Heuristic rules, in the order FineWeb applies them; a document's reason is the first failure.
 FILTER_STAGES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
-# Release hygiene (curate/hygiene/): the URL rule a page fails (blocklisted_domain, ...) and
-# the list and entry that matched; in pii.mode drop, the PII found ("email=1 phone=2").
-ANN_URLS = "ann_urls"
-ANN_URLS_DETAIL = "ann_urls_detail"
-ANN_PII = "ann_pii"
 
 
 def filter_column(stage: str) -> str:
@@ -88,7 +83,6 @@ ANNOTATED_SCHEMA = pa.schema(
     list(DOCUMENT_SCHEMA)
     + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
     + [pa.field(filter_column(stage), pa.string()) for stage in FILTER_STAGES]
-    + [pa.field(ANN_URLS, pa.string()), pa.field(ANN_URLS_DETAIL, pa.string()), pa.field(ANN_PII, pa.string())]
 )
 
 # The rejection ledger: one row per document that left the pipeline, so "why was this

@@ -20,20 +20,15 @@ STAGE_INGEST = "ingest"
 STAGE_EXTRACT = "extract"
 STAGE_LANGUAGE = "language"
 STAGE_QUALITY = "quality"
-STAGE_URLS = "urls"
-STAGE_PII = "pii"
 
 
 def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """(stage, reason, value) expressions: null stage means the document is kept. The first
-    failing rule wins, in pipeline order: ingest, extract, urls, language, heuristics,
-    quality, pii."""
+    failing rule wins, in pipeline order: ingest, extract, language, heuristics."""
     rules: list[tuple[pl.Expr, str, pl.Expr, pl.Expr]] = [
         (pl.col(S.ANN_INGEST).is_not_null(), STAGE_INGEST, pl.col(S.ANN_INGEST), pl.col(S.ANN_DETAIL)),
         (pl.col(S.ANN_EXTRACT).is_not_null(), STAGE_EXTRACT, pl.col(S.ANN_EXTRACT), pl.col(S.ANN_DETAIL)),
     ]
-    if cfg.urls.enabled:  # value: "<list>: <matched entry>"
-        rules.append((pl.col(S.ANN_URLS).is_not_null(), STAGE_URLS, pl.col(S.ANN_URLS), pl.col(S.ANN_URLS_DETAIL)))
     keep = cfg.language.keep
     if keep:
         rules.append(
@@ -77,9 +72,6 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
                     pl.col(S.QUALITY_SCORE).round(4).cast(pl.String),
                 )
             )
-
-    if cfg.pii.enabled and cfg.pii.mode == "drop":  # value: the counts, "email=1 phone=2"
-        rules.append((pl.col(S.ANN_PII).is_not_null(), STAGE_PII, pl.lit("pii"), pl.col(S.ANN_PII)))
 
     stage_expr: pl.Expr = pl.lit(None, pl.String)
     reason_expr: pl.Expr = pl.lit(None, pl.String)
@@ -126,15 +118,11 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
             pl.when(is_dup).then(pl.lit("an earlier record has the same id")).otherwise(pl.col("_value")).alias("_value"),
         )
         kept = frame.filter(pl.col("_stage").is_null()).select(doc_columns)
-        # A URL drop's detail is "<list>: <entry>": the ledger's value names the list, matched
-        # the entry (as hygiene rows do). An entry never holds ": " (URLs lose their scheme).
-        is_url = pl.col("_stage") == STAGE_URLS
         dropped = frame.filter(pl.col("_stage").is_not_null()).select(
             S.ID,
             pl.col("_stage").alias("stage"),
             pl.col("_reason").alias("reason"),
-            pl.when(is_url).then(pl.col("_value").str.extract(r"^(.*): (.*)$", 1)).otherwise(pl.col("_value")).alias("value"),
-            pl.when(is_url).then(pl.col("_value").str.extract(r"^(.*): (.*)$", 2)).otherwise(pl.lit(None, pl.String)).alias("matched"),
+            pl.col("_value").alias("value"),
             S.SOURCE,
             S.OFFSET,
             S.URL,

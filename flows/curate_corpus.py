@@ -72,7 +72,7 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
 GENERATE_SECTIONS = ("generate", "engine", "language", "dedup", "decontam")  # engine: the model is in the provenance
-SELECT_SECTIONS = ("language", "filters", "quality", "urls", "pii")
+SELECT_SECTIONS = ("language", "filters", "quality")
 DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 

@@ -133,22 +133,19 @@ def test_select_is_pure_and_repeatable(mixed_run, tmp_path: Path) -> None:
 
 
 def test_first_failing_rule_wins() -> None:
-    """Pure selection over a hand-made annotated frame: rule order is ingest, extract, urls,
+    """Pure selection over a hand-made annotated frame: rule order is ingest, extract,
     language, then the heuristic stages in FineWeb's order."""
     cfg = load_config(None)
     frame = pl.DataFrame(
         {
-            S.ANN_INGEST: [None, None, None, None, "too_large", None],
-            S.ANN_EXTRACT: [None, None, None, "no_main_content", None, None],
-            S.ANN_DETAIL: [None, None, None, "d", "20000000 bytes", None],
-            S.ANN_URLS: [None, None, None, None, None, "blocklisted_domain"],
-            S.ANN_URLS_DETAIL: [None, None, None, None, None, "urls.block_domains: bad.example"],
-            S.ANN_PII: [None] * 6,
-            S.LANG: ["en", "en", "de", "en", None, "de"],
-            S.LANG_SCORE: [0.99, 0.99, 0.99, 0.99, None, 0.99],
-            **{S.filter_column(s): [None, "dup_line_frac" if s == "gopher_repetition" else "x", "y", None, None, "z"] for s in S.FILTER_STAGES},
+            S.ANN_INGEST: [None, None, None, None, "too_large"],
+            S.ANN_EXTRACT: [None, None, None, "no_main_content", None],
+            S.ANN_DETAIL: [None, None, None, "d", "20000000 bytes"],
+            S.LANG: ["en", "en", "de", "en", None],
+            S.LANG_SCORE: [0.99, 0.99, 0.99, 0.99, None],
+            **{S.filter_column(s): [None, "dup_line_frac" if s == "gopher_repetition" else "x", "y", None, None] for s in S.FILTER_STAGES},
         },
-        schema_overrides={S.LANG_SCORE: pl.Float32, S.ANN_PII: pl.String},
+        schema_overrides={S.LANG_SCORE: pl.Float32},
     )
     stage, reason, value = rejection_exprs(cfg)
     out = frame.select(stage, reason, value).rows()
@@ -158,7 +155,6 @@ def test_first_failing_rule_wins() -> None:
         ("language", "language_not_kept", "de"),
         ("extract", "no_main_content", "d"),
         ("ingest", "too_large", "20000000 bytes"),
-        ("urls", "blocklisted_domain", "urls.block_domains: bad.example"),
     ]
 
 

@@ -419,3 +419,27 @@ class PIIRedactor(PipelineStep):
                             self.stat_update(kind, value=n)
                     self.stat_update("with_pii" if found else "clean")
             yield from batch
+
+
+class PIIStep:
+    """The PII step of the hygiene stage (curate.hygiene.build_steps): counts into the row's
+    `pii` column, redacts `text` (redact) or returns a Drop (drop). Runs last, on the kept
+    documents only, after every check that reads the text as written."""
+
+    name = "pii"
+
+    def __init__(self, cfg: PIIConfig) -> None:
+        self.mode = cfg.mode
+        self.kinds = frozenset(cfg.kinds)
+
+    def apply(self, doc: dict) -> object | None:
+        from curate.hygiene import Drop
+
+        text = doc.get("text") or ""
+        if self.mode == "redact":
+            doc["text"], counts = redact(text, self.kinds)
+        else:
+            counts = count_pii(text, self.kinds)
+        doc["pii"] = counts
+        found = describe_counts(counts)
+        return Drop("pii", "pii", found) if found and self.mode == "drop" else None

@@ -325,3 +325,23 @@ class URLBlocklistFilter(BaseFilter):
         state = self.__dict__.copy()
         state["_loaded"] = None  # the memory map and the automaton are opened in each worker
         return state
+
+
+class URLStep:
+    """The URL step of the hygiene stage (curate.hygiene.build_steps): a Drop with the list
+    as `value` and the matched entry as `matched`, or None. Runs first: it reads the URL only."""
+
+    name = "urls"
+
+    def __init__(self, cfg: URLFilterConfig) -> None:
+        self.filter = URLBlocklistFilter(cfg)
+
+    def apply(self, doc: dict) -> object | None:
+        from curate.hygiene import Drop
+
+        probe = Document(text="", id=str(doc.get("id")), metadata={"url": doc.get("url")})
+        result = self.filter.filter(probe)
+        if result is True:
+            return None
+        listed, _, entry = probe.metadata[META_URL_MATCH].rpartition(": ")
+        return Drop("urls", result[1], listed, entry)

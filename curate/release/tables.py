@@ -9,7 +9,7 @@ from typing import Any
 from curate import schema as S
 
 # The order stages drop documents in a run (curate.select, then dedup); others follow.
-STAGE_ORDER = ("ingest", "extract", "urls", "language", *S.FILTER_STAGES, "quality", "pii", "decontam", "dedup")
+STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "urls", "decontam", "pii", "dedup")
 TOP_LANGUAGES = 20
 TOP_REASONS = 30
 
