@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from curate.config_base import Section
 from curate.errors import ConfigError
 from curate.hygiene.config import DecontamConfig
+from curate.hygiene.pii import PIIConfig
+from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.synth.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
@@ -260,7 +262,10 @@ class CurateConfig(Section):
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
     language: LanguageConfig = Field(default_factory=LanguageConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
-    # Release hygiene (curate.hygiene), between select and dedup.
+    # Release hygiene (curate.hygiene), between select and dedup, in this order: URL and
+    # domain blocklists, benchmark decontamination, PII.
+    urls: URLFilterConfig = Field(default_factory=URLFilterConfig)
+    pii: PIIConfig = Field(default_factory=PIIConfig)
     decontam: DecontamConfig = Field(default_factory=DecontamConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
@@ -420,6 +425,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         data = rebase_inputs(loaded) if shipped else loaded
     data = apply_overrides(data, overrides or [])
     try:
-        return CurateConfig.model_validate(data)
+        cfg = CurateConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(explain(exc, source)) from None
+    if cfg.urls.enabled:
+        load_user_lists(cfg.urls)  # a missing or malformed list file fails here, before any work
+    return cfg

@@ -22,6 +22,10 @@ QUALITY_EDU, QUALITY_GENERAL, QUALITY_BUCKET = "quality_edu", "quality_general",
 SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
 NUM_TOKENS = "num_tokens"
+PII = "pii"
+# The PII kinds counted per document (curate/hygiene/pii.py), in the order of the struct.
+PII_KINDS = ("email", "phone", "ip", "card", "iban", "secret")
+PII_TYPE = pa.struct([pa.field(kind, pa.int32()) for kind in PII_KINDS])
 
 DOCUMENT_SCHEMA = pa.schema(
     [
@@ -56,6 +60,9 @@ DOCUMENT_SCHEMA = pa.schema(
         # a release counts them (a run's shards are tokenizer-agnostic). int32: max_record_bytes
         # caps a document at 5 MB.
         pa.field(NUM_TOKENS, pa.int32()),
+        # PII found in the document, per kind (replaced by placeholders when pii.mode is
+        # redact, the default). Null when the PII step did not run (pii.enabled: false).
+        pa.field(PII, PII_TYPE),
     ]
 )
 

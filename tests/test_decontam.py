@@ -115,8 +115,11 @@ def test_clean_real_articles_are_not_flagged(decontaminator: Decontaminator, art
 
 def test_switched_off_by_a_recipe(tmp_path: Path) -> None:
     cfg = load_config(None, ["decontam.enabled=false"])
+    assert [s.name for s in build_steps(cfg)] == ["urls", "pii"]  # the other hygiene steps stay on
+    cfg = load_config(None, ["decontam.enabled=false", "urls.enabled=false", "pii.enabled=false"])
     assert not hygiene_enabled(cfg) and build_steps(cfg) == []
     assert hygiene_enabled(load_config(None))  # on by default
+    assert [s.name for s in build_steps(load_config(None))] == ["urls", "decontam", "pii"]
 
 
 # -------------------------------------------------------------------- generated text

@@ -35,7 +35,7 @@ class HygieneStep(Protocol):
 
 
 # Config sections the hygiene stage reads: its cache key. Add a section here with its step.
-HYGIENE_SECTIONS: tuple[str, ...] = ("decontam",)
+HYGIENE_SECTIONS: tuple[str, ...] = ("urls", "decontam", "pii")
 
 
 def build_steps(cfg: CurateConfig) -> list[HygieneStep]:
@@ -43,13 +43,21 @@ def build_steps(cfg: CurateConfig) -> list[HygieneStep]:
     any step that rewrites text (redaction would break a benchmark span)."""
     steps: list[HygieneStep] = []
     # URL / domain filter (issue 17 item 3) goes first: it drops on the URL alone.
+    if cfg.urls.enabled:
+        from curate.hygiene.urls import URLStep
+
+        steps.append(URLStep(cfg.urls))
     if cfg.decontam.enabled:
         from curate.hygiene.decontam import DecontamStep
 
         steps.append(DecontamStep(cfg.decontam))
     # PII redaction (issue 17 item 2) goes last: it rewrites doc["text"] of kept documents.
+    if cfg.pii.enabled:
+        from curate.hygiene.pii import PIIStep
+
+        steps.append(PIIStep(cfg.pii))
     return steps
 
 
 def hygiene_enabled(cfg: CurateConfig) -> bool:
-    return cfg.decontam.enabled
+    return cfg.urls.enabled or cfg.decontam.enabled or cfg.pii.enabled

@@ -82,7 +82,10 @@ def hygiene_extra(cfg: CurateConfig) -> list[str]:
     from curate.hygiene.decontam import index_path
     from curate.parquet_io import sha256_file
 
-    return [f"decontam-index:{sha256_file(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []
+    from curate.hygiene.urls import list_fingerprints
+
+    extra = [f"decontam-index:{sha256_file(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []
+    return extra + (list_fingerprints(cfg.urls) if cfg.urls.enabled else [])  # an edited domain list reruns the stage
 
 
 def check_hygiene(cfg: CurateConfig) -> None:

@@ -380,8 +380,8 @@ def _selected_rows(parts: list[PartInfo], position: np.ndarray, synthetic: np.nd
         for f, array in zip(work, arrays):
             if pa.types.is_large_string(f.type):
                 row_bytes += pc.binary_length(array).fill_null(0).to_numpy()
-            elif f.name != POS and f.type.bit_width >= 8:
-                row_bytes += f.type.bit_width // 8
+            elif f.name != POS:
+                row_bytes += _fixed_bytes(f.type)
         raw[pos] = row_bytes  # each job its own positions
         return pa.Table.from_arrays(arrays, schema=work)
 
@@ -397,6 +397,16 @@ def _selected_rows(parts: list[PartInfo], position: np.ndarray, synthetic: np.nd
             table = task.result()
             if table is not None:
                 yield table
+
+
+def _fixed_bytes(t: pa.DataType) -> int:
+    """Bytes per row of a fixed-width column, or of a struct of them (the `pii` counts)."""
+    if pa.types.is_struct(t):
+        return sum(_fixed_bytes(t.field(i).type) for i in range(t.num_fields))
+    try:
+        return t.bit_width // 8  # bool: 0
+    except ValueError:  # not fixed width
+        return 0
 
 
 def _shuffled_groups(
@@ -509,7 +519,7 @@ class _Rows:
 def _add_stats(acc: StatsAccumulator, group: list[Chunk], rows: _Rows, order: np.ndarray) -> None:
     """A group's rows into the stats, row group by row group in release order, gathering only
     what the stats read (text lengths come from the views: no text is touched)."""
-    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns]
+    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns] + ([S.PII] if S.PII in rows.schema.names else [])
     base = group[0].start
     for chunk in group:
         acc.add(rows.take(order[chunk.start - base : chunk.stop - base], columns), chunk.split, chunk.start)

@@ -76,6 +76,8 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     if "quality_buckets" in tables:
         out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "", markdown_table(tables["quality_buckets"]), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
+    if "pii" in tables:
+        out += ["## PII", "", markdown_table(tables["pii"]), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
     if manifest.get("tokenized"):
         from curate.release.card_trainers import trainer_section

@@ -42,6 +42,10 @@ class StatsAccumulator:
         self.languages: dict[str, dict[str, int]] = defaultdict(_counter)
         self.pieces: list[tuple[int, dict[str, np.ndarray]]] = []  # (start, sampled columns)
         self.first: dict[str, int] = {}  # each split's first position: splits in release order
+        # PII found per kind: occurrences and documents (S.PII; null rows were never scanned).
+        self.pii: dict[str, dict[str, int]] = {kind: {"found": 0, "documents": 0} for kind in S.PII_KINDS}
+        self.pii_scanned = 0
+        self.pii_documents = 0
         self._lock = threading.Lock()
 
     @property
@@ -71,7 +75,14 @@ class StatsAccumulator:
             sampled = {"text_bytes": text_bytes[:take], "tokens": tokens[:take], "synthetic": synthetic[:take]}
             for column in self.score_columns:
                 sampled[column] = table[column].slice(0, take).to_numpy(zero_copy_only=False).astype(np.float64)
+        pii = _pii_counts(table)
         with self._lock:
+            if pii is not None:
+                self.pii_scanned += pii.pop("_scanned")
+                self.pii_documents += pii.pop("_documents")
+                for kind, (found, docs) in pii.items():
+                    self.pii[kind]["found"] += found
+                    self.pii[kind]["documents"] += docs
             self.first[split] = min(start, self.first.get(split, start))
             _add(self.splits[split], text_bytes, tokens)
             for source, mask in (("web", ~synthetic), ("synthetic", synthetic)):
@@ -111,7 +122,28 @@ class StatsAccumulator:
             "quality_buckets": dict(sorted(self.buckets.items(), key=lambda kv: -int(kv[0]) if kv[0].isdigit() else 1)),
             "lengths": lengths,
             "scores": scores,
+            "pii": {"scanned": self.pii_scanned, "documents": self.pii_documents, "kinds": self.pii},
         }
+
+
+def _pii_counts(table: pa.Table) -> dict[str, Any] | None:
+    """{kind: (occurrences, documents)} plus _scanned and _documents (with any PII), or None
+    when the shard has no PII column."""
+    if S.PII not in table.column_names:
+        return None
+    column = table[S.PII].combine_chunks()
+    scanned = len(column) - column.null_count
+    if scanned == 0:
+        return {"_scanned": 0, "_documents": 0}
+    out: dict[str, Any] = {}
+    any_pii = np.zeros(len(column), bool)
+    for kind in S.PII_KINDS:
+        values = column.field(kind).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        out[kind] = (int(values.sum()), int((values > 0).sum()))
+        any_pii |= values > 0
+    out["_scanned"] = scanned
+    out["_documents"] = int(any_pii.sum())
+    return out
 
 
 def _byte_lengths(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

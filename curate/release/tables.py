@@ -9,7 +9,7 @@ from typing import Any
 from curate import schema as S
 
 # The order stages drop documents in a run (curate.select, then dedup); others follow.
-STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "decontam", "dedup")
+STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "urls", "decontam", "pii", "dedup")
 TOP_LANGUAGES = 20
 TOP_REASONS = 30
 
@@ -109,7 +109,23 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     t.note = "" if buckets else "no quality scores (quality.enabled is off)"
     tables.append(t)
     tables.append(_distributions(stats))
+    if stats.get("pii"):
+        tables.append(_pii(stats["pii"], totals["rows"]))
     return tables
+
+
+def _pii(pii: dict[str, Any], rows: int) -> Table:
+    t = Table("pii", "PII found in the released documents", ["kind", "placeholder", "found", "documents", "of documents"])
+    for kind, v in pii["kinds"].items():
+        t.rows.append([kind, f"`<{kind.upper()}>`", num(v["found"]), num(v["documents"]), pct(v["documents"], rows)])
+    t.rows.append(["any", "", num(sum(v["found"] for v in pii["kinds"].values())), num(pii["documents"]), pct(pii["documents"], rows)])
+    t.note = (
+        f"{num(pii['scanned'])} of {num(rows)} documents scanned (column `pii`); with pii.mode redact, the default, each find was "
+        "replaced by its placeholder in the text, with pii.mode annotate the text still holds it"
+    )
+    if not pii["scanned"]:
+        t.note = "no document was scanned for PII (pii.enabled was false)"
+    return t
 
 
 def _contamination(c: dict[str, Any]) -> Table:
