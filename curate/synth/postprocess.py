@@ -4,7 +4,8 @@ In order, a generation is dropped (reason in the ledger) when: the request faile
 (`generation_error`); it was cut off by max_tokens (`truncated`, unless trimmed); nothing is
 left after stripping chat artifacts (`empty`); it is too short or long (`too_short`,
 `too_long`); it is not in a kept language (`wrong_language`, lid.176 as in filters.language);
-it repeats itself (`repetitive`, datatrove's Gopher repetition rules); the quality classifier
+it repeats itself (`repetitive`, datatrove's Gopher repetition rules); a rephrasing breaks a
+faithfulness limit (`unfaithful`, curate.synth.faithfulness: the value names the measure); the quality classifier
 scores it below generate.min_quality (`low_quality`). Dedup runs after, on the survivors
 (curate.synth.generate)."""
 
@@ -27,6 +28,7 @@ TOO_LONG = "too_long"
 WRONG_LANGUAGE = "wrong_language"
 REPETITIVE = "repetitive"
 LOW_QUALITY = "low_quality"
+UNFAITHFUL = "unfaithful"
 
 # Special tokens that leak into text when a template or server skips them (ChatML for
 # SmolLM2/Qwen, Llama 2/3, Mistral, GPT-style end of text).
@@ -101,7 +103,9 @@ class OutputChecker:
 
             self.quality = load_quality_model(cfg.quality_model or None)
 
-    def check(self, raw: str, finish_reason: str, error: str | None, doc_id: str) -> Verdict:
+    def check(self, raw: str, finish_reason: str, error: str | None, doc_id: str, source: str | None = None) -> Verdict:
+        """`source`: the document a rephrase template rewrote (faithfulness is checked against
+        it, and its measures are in verdict.extra["faithfulness"]); None for generation."""
         if finish_reason == "error":
             return Verdict("", GENERATION_ERROR, (error or "")[:500])
         text = clean(raw)
@@ -132,6 +136,15 @@ class OutputChecker:
         if ok is not True:
             verdict.reason, verdict.value = REPETITIVE, ok[1] if isinstance(ok, tuple) else "repetition"
             return verdict
+        if source is not None:
+            from curate.synth.faithfulness import measure, violation
+
+            faith = measure(source, text)
+            verdict.extra["faithfulness"] = faith.as_dict()
+            broken = violation(faith, self.cfg.faithfulness)
+            if broken is not None:
+                verdict.reason, verdict.value = UNFAITHFUL, broken
+                return verdict
         if self.quality is not None:
             verdict.quality = self.quality.score([text])[0]
             if self.cfg.min_quality is not None and verdict.quality < self.cfg.min_quality:
