@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=12)
     parser.add_argument("--variants", default="", help="JSON list of generate.sampling mappings")
     parser.add_argument("--templates", default="", help="comma-separated template ids (default: all generate templates)")
+    parser.add_argument("--min-words", type=int, default=100, help="generate.min_words")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from bench.bench_generate import write_corpus
@@ -47,7 +48,7 @@ def main() -> None:
     write_corpus(WORK / "corpus")
     variants = json.loads(args.variants) if args.variants else VARIANTS
     templates = [t for t in args.templates.split(",") if t]
-    base = {"name": "sweep", "generate": {"n": args.prompts, "templates": templates, "truncated": "trim", "score_quality": False}, "engine": {"kind": "vllm"}}
+    base = {"name": "sweep", "generate": {"n": args.prompts, "templates": templates, "truncated": "trim", "score_quality": False, "min_words": args.min_words}, "engine": {"kind": "vllm"}}
     cfg = CurateConfig.model_validate(base)
     results: list[dict[str, Any]] = []
     with open_engine(cfg.engine) as engine:
@@ -60,10 +61,15 @@ def main() -> None:
             seconds = time.perf_counter() - started
             reasons: Counter[str] = Counter()
             words: list[int] = []
+            faith: list[dict[str, Any]] = []
             per_template: dict[str, list[int]] = {}
             for p, g in zip(prompts, gens, strict=True):
                 v = checker.check(g.text, g.finish_reason, g.error, p.id, p.seed.text if p.template.rephrase else None)
                 reasons[v.reason or "kept"] += 1
+                if p.template.rephrase and g.text.strip():  # measured on every answer, kept or not
+                    from curate.synth.faithfulness import measure
+
+                    faith.append(measure(p.seed.text, g.text).as_dict())
                 per_template.setdefault(p.template.id, [0, 0])[1] += 1
                 if v.reason is None:
                     words.append(len(v.text.split()))
@@ -80,6 +86,13 @@ def main() -> None:
                 "tokens": tokens,
                 "tokens_per_s": round(tokens / seconds, 1),
             }
+            if faith:
+                row["faithfulness_median"] = {
+                    "word_recall": statistics.median(f["word_recall"] for f in faith),
+                    "number_recall": statistics.median([f["number_recall"] for f in faith if f["number_recall"] is not None] or [0]),
+                    "novel_numbers": statistics.median(len(f["novel_numbers"]) for f in faith),
+                    "length_ratio": statistics.median(f["length_ratio"] for f in faith),
+                }
             results.append(row)
             print(json.dumps(row), flush=True)
     (REPO / "bench" / "out").mkdir(exist_ok=True)

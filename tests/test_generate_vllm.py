@@ -13,6 +13,7 @@ import pytest
 
 from curate import schema as S
 from curate.synth import generate as G
+from curate.synth.generate_config import SAMPLING_DEFAULTS
 from tests.test_generate import ENGLISH, HEART, TIDES, corpus, make_cfg
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,7 +49,7 @@ def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(
         assert r["synthetic"] is True and r["gen_model"] == G.EMBEDDED_MODEL
         assert r["gen_template"] in {"textbook_academic", "lecture_notes"} and r["gen_template_version"] == "1"
         assert r["gen_seed_doc"] in {"web-heart", "web-tides", "web-plants"}
-        assert json.loads(r["gen_sampling"]) == {"max_tokens": 200, "temperature": 0.6, "top_p": 0.95}
+        assert json.loads(r["gen_sampling"]) == {**SAMPLING_DEFAULTS, "max_tokens": 200}  # neither template sets its own
         assert isinstance(r["gen_random_seed"], int) and r["quality_score"] is not None
         meta = json.loads(r[S.METADATA])
         assert meta["audience"] == ("college students" if r["gen_template"] == "lecture_notes" else "high school students")

@@ -72,8 +72,11 @@ class FaithfulnessConfig(Section):
     measured values on the demo release (bench/RESULTS-generate.md, "Rephrasing"): a larger
     model keeps more, so raise them with it."""
 
-    # A faithful rewrite keeps a third of the extract's distinct content words.
-    min_word_recall: float = Field(default=0.3, ge=0, le=1)
+    # Share of the extract's distinct content words the rewrite uses. Measured on the embedded
+    # model's rewrites of the demo release: those about something else or about the task
+    # ("The text is reorganized into ...") kept 0.03-0.17, the rewrites that kept the subject
+    # 0.26-0.56; 0.2 lies between.
+    min_word_recall: float = Field(default=0.2, ge=0, le=1)
     # Share of the source's numbers kept (ignored when the source has none). 0 = not checked:
     # a rewrite into Q&A may fairly leave out minor figures; invented ones are what mislead.
     min_number_recall: float = Field(default=0.0, ge=0, le=1)
