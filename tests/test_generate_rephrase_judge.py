@@ -29,7 +29,7 @@ def test_sampling_resolves_defaults_then_template_then_recipe() -> None:
     [story] = load_templates("", ["story_children"])
     assert template_sampling(story, None) == {**SAMPLING_DEFAULTS, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in story.sampling}}
     resolved = template_sampling(qa, None)
-    assert resolved["repetition_penalty"] == 1.0 and resolved["temperature"] == 0.3  # the template's own
+    assert resolved["repetition_penalty"] == 1.0 and resolved["temperature"] == 0.2  # the template's own
     assert resolved["min_p"] == SAMPLING_DEFAULTS["min_p"]  # not set by the template: the default
     mine = template_sampling(qa, SamplingConfig(temperature=0.9, stop=["\n\n\n"]))
     assert mine["temperature"] == 0.9 and mine["stop"] == ["\n\n\n"] and mine["repetition_penalty"] == 1.0  # the recipe wins where it says something
