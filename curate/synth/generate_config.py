@@ -92,7 +92,11 @@ class JudgeConfig(Section):
     """LLM-as-judge (curate.synth.judge): after the checks and dedup, every kept generated
     document is scored 1-5 on a rubric (educational value, correctness, coherence); the
     overall score is parsed from the answer, one unreadable answer is retried, and documents
-    under min_score, or still unreadable, go to the ledger."""
+    under min_score, or still unreadable, go to the ledger.
+
+    Off by default, and not for the embedded SmolLM2-135M: on the demo it gave a readable score
+    for 1 of 12 documents after the retry (bench/RESULTS-generate.md, "Judge"), so enabling it
+    with that model drops nearly everything. Point `engine` at a larger instruction model."""
 
     enabled: bool = False
     # null: the engine that generated (engine: section, opened once for both); otherwise
