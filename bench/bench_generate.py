@@ -118,12 +118,12 @@ def main() -> None:
         load_s = time.perf_counter() - load_started
         llm = engine.llm  # type: ignore[attr-defined]
         tokenizer = llm.get_tokenizer()
-        sampling = cfg.generate.sampling
         rendered = [
             tokenizer.apply_chat_template(([{"role": "system", "content": p.system}] if p.system else []) + [{"role": "user", "content": p.user}], tokenize=False, add_generation_prompt=True)
             for p in prompts
         ]
-        params = [vllm.SamplingParams(temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed) for p in prompts]
+        # Each prompt's own resolved sampling (defaults < template < recipe): penalties, min_p, stop.
+        params = [vllm.SamplingParams(seed=p.random_seed, **{**p.sampling, "stop": p.sampling["stop"] or None}) for p in prompts]
 
         vllm_timer = TimedVllm(llm)
 
@@ -141,14 +141,23 @@ def main() -> None:
             gen = manifest["counts"]["generate"]["generation"]
             assert gen["requests"] == args.prompts, gen
             breakdown.append({"total": seconds, "vllm": vllm_timer.inside, **phases, "kept": manifest["counts"]["kept"]})
+            last_tokens.update(manifest["counts"]["generate"]["tokens"])
             raw = pq.read_table(out / "_work" / "generate" / "raw").to_pylist()
             by_index = {r["index"]: r["text"] for r in raw}
             return seconds, int(gen["completion_tokens"]), [by_index[p.index] for p in prompts]
 
         breakdown: list[dict[str, float]] = []
+        last_tokens: dict[str, Any] = {}  # the stage's token accounting (kept / dropped, per template)
         bare(), ours()  # warm-up: first-call allocations, model files (lid, quality), imports
         breakdown.clear()
         rounds = paired_rounds(bare, ours, args.rounds)
+        # Tokens/s per template: bare vLLM on each template's prompts alone (smaller batches
+        # than the full run, so lower rates; they compare templates with each other).
+        per_template: dict[str, dict[str, float]] = {}
+        for tid in sorted({p.template.id for p in prompts}):
+            idx = [i for i, p in enumerate(prompts) if p.template.id == tid]
+            seconds, produced, _ = vllm_timer.bare([rendered[i] for i in idx], [params[i] for i in idx])
+            per_template[tid] = {"prompts": len(idx), "tokens": produced, "tokens_per_s": round(produced / seconds, 1)}
 
     rates, tokens, ratio = rounds.rates, rounds.tokens, rounds.ratio
     same = rounds.texts["bare"] == rounds.texts["ours"]
@@ -171,9 +180,16 @@ def main() -> None:
         "breakdown": breakdown,
         "identical_outputs": same,
         "load_s": load_s,
+        "per_template": per_template,
+        "tokens_accounting": last_tokens,
     }
     write_json(REPO / "bench" / "out" / "generate.json", result)
-    RESULTS.write_text(render(result))
+    # Sections other scripts own (between "<!-- name: begin -->" and "<!-- name: end -->") stay.
+    import re
+
+    previous = RESULTS.read_text() if RESULTS.exists() else ""
+    blocks = [m.group(0) for m in re.finditer(r"<!-- ([\w-]+): begin -->.*?<!-- \1: end -->", previous, re.S)]
+    RESULTS.write_text(render(result) + "".join("\n" + b + "\n" for b in blocks))
     print(f"wrote {RESULTS}")
 
 
@@ -192,6 +208,12 @@ def render(r: dict[str, Any]) -> str:
         )
     )
     ratio = r["ratio"]
+    acc = r.get("tokens_accounting", {})
+    per = acc.get("per_template", {})
+    template_rows = "\n".join(
+        f"| {tid} | {v['prompts']} | {v['tokens']} | {v['tokens_per_s']:.1f} | {per.get(tid, {}).get('kept', '?')} | {per.get(tid, {}).get('dropped_tokens', '?')} |"
+        for tid, v in sorted(r.get("per_template", {}).items())
+    )
     return f"""# Generation stage: `curate generate` vs bare vLLM
 
 `python -m bench.bench_generate --prompts {r['prompts']} --max-tokens {r['max_tokens']} --rounds {r['rounds']}`, {r['date']},
@@ -203,8 +225,8 @@ The stage end to end (`generate_command`: seeds from a curated release of {r['do
 prompt plan over the six shipped templates, engine kind=vllm, checks with language ID, Gopher repetition
 and the quality classifier, dedup against the corpus, shards, ledger, manifest, diversity report) against
 a bare `vllm.LLM.generate` on the stage's own {r['prompts']} prompts, pre-rendered with the chat template,
-with the same sampling (temperature 0.6, top_p 0.95, up to {r['max_tokens']} new tokens) and the same
-per-request seeds. The same loaded `vllm.LLM` serves both sides (model load, {r['load_s']:.0f} s, is in neither);
+with the same sampling (each prompt's resolved defaults: temperature, min_p, repetition and frequency
+penalties, stop strings of its template; up to {r['max_tokens']} new tokens) and the same per-request seeds. The same loaded `vllm.LLM` serves both sides (model load, {r['load_s']:.0f} s, is in neither);
 each stage run writes into a fresh folder; runs alternate; one untimed warm-up each.
 
 | | output tokens/s (median) | runs |
@@ -229,6 +251,15 @@ jobs), so the end-to-end ratio resolves only differences of that size; the direc
 better. The stage's own time is mostly fixed per run (loading the language-ID and quality models,
 dedup's setup, writing files), not per token, so its share falls as runs grow. One part grows with
 the corpus instead: dedup against the corpus signs every corpus document the first time (then reuses the dedup index or its kept tables, `bench/bench_generate_dedup.py`) ({r['documents']} here).
+Per template (bare vLLM on that template's prompts alone; smaller batches than the full run, so
+lower rates) and the share of the stage's completion tokens spent on outputs it then dropped:
+
+| template | prompts | tokens | tokens/s (bare) | kept | dropped tokens |
+|---|---|---|---|---|---|
+{template_rows}
+
+**Compute spent on dropped text: {100 * acc.get('dropped_share', 0):.1f} %** of {acc.get('completion_tokens', 0)} completion tokens.
+
 The stage kept {statistics.median(b.get('kept', 0) for b in r['breakdown']):.0f} of {r['prompts']} outputs (the 135M model's short or looping answers are dropped; the
 ledger says why). The engine alone adds 0.07 % (`bench/RESULTS-engine.md`: chat template, tokenising
 and result handling, measured the same way).

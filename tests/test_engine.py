@@ -45,6 +45,7 @@ class FakeOpenAI:
         self.in_flight = 0
         self.peak = 0
         self.auth: list[str | None] = []
+        self.bodies: list[dict[str, object]] = []  # every completion request as sent
         self.lock = threading.Lock()
         fake = self
 
@@ -75,6 +76,7 @@ class FakeOpenAI:
                     fake.in_flight += 1
                     fake.peak = max(fake.peak, fake.in_flight)
                     fake.auth.append(self.headers.get("Authorization"))
+                    fake.bodies.append(request)
                     status = fake.script.pop(0) if fake.script else fake.then
                 time.sleep(fake.delay_s)
                 # Done before the answer is sent: once the client has it, it may send the next
@@ -131,6 +133,16 @@ def test_chat_request_rejects_what_no_engine_accepts() -> None:
         ChatRequest(messages=())
     req = ChatRequest.of("hi", system="be brief", seed=3)
     assert [m["role"] for m in req.messages] == ["system", "user"]
+
+
+def test_openai_requests_carry_penalties_min_p_and_stop_only_when_set(fake: Callable[..., FakeOpenAI]) -> None:
+    server = fake()
+    with open_engine(_openai([server.url])) as engine:
+        engine.generate([ChatRequest.of("plain"), ChatRequest.of("tuned", min_p=0.05, repetition_penalty=1.1, frequency_penalty=0.3, stop=["Exercise 4"])])
+    plain, tuned = sorted(server.bodies, key=lambda b: b["messages"][-1]["content"])  # type: ignore[index]
+    assert not {"min_p", "repetition_penalty", "frequency_penalty", "presence_penalty", "stop"} & set(plain)  # an endpoint without vLLM's extensions is not sent them
+    assert (tuned["min_p"], tuned["repetition_penalty"], tuned["frequency_penalty"], tuned["stop"]) == (0.05, 1.1, 0.3, ["Exercise 4"])
+    assert "presence_penalty" not in tuned
 
 
 def test_config_rejects_a_url_without_scheme() -> None:

@@ -20,7 +20,7 @@ from curate.synth import generate as G
 from curate.synth.diversity import diversity_report
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.postprocess import EMPTY, REPETITIVE, TOO_SHORT, TRUNCATED, WRONG_LANGUAGE, OutputChecker, clean
-from curate.synth.prompts import load_templates, plan
+from curate.synth.prompts import load_templates, plan, template_sampling
 from curate.synth.seeds import Seed, collect_seeds, topic_of
 
 # Until CurateConfig carries `generate:` itself, a config class that does (the same field).
@@ -141,7 +141,7 @@ def test_template_with_unknown_placeholder_fails_naming_both(tmp_path: Path) -> 
 
 
 def test_unknown_template_id_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown template id\(s\) textbok; .* has exercises, how_to, lecture_notes, story_children, textbook_academic, textbook_narrative"):
+    with pytest.raises(ConfigError, match=r"unknown template id\(s\) textbok; .* has exercises, how_to, lecture_notes, rephrase_encyclopedia, rephrase_qa, rephrase_textbook, story_children, textbook_academic, textbook_narrative"):
         load_templates("", ["textbok"])
 
 
@@ -305,7 +305,9 @@ def test_command_from_cached_batches_checks_dedups_and_accounts(tmp_path: Path) 
     assert [(r[S.ID], r[S.TEXT]) for r in rows] == [(f"synth-{ids[0]}", HEART)]
     for r in rows:
         assert r["synthetic"] is True and r["gen_model"] == str(tmp_path / "no-model") and r["gen_template"] and r["gen_template_version"] == "1"
-        assert r["gen_seed_doc"] in {"web-1", "web-2"} and json.loads(r["gen_sampling"])["max_tokens"] == 1024 and r["gen_random_seed"] is not None
+        assert r["gen_seed_doc"] in {"web-1", "web-2"} and r["gen_random_seed"] is not None
+        # the sampling this template's prompts used: defaults, then the template's own
+        assert json.loads(r["gen_sampling"]) == template_sampling(load_templates("", [r["gen_template"]])[0], None)
         assert r[S.LANG] == "en" and 0 <= r["quality_score"] <= 1
     ledger = {r["id"]: r for r in pq.read_table(out / "rejected").to_pylist()}
     assert {k: (v["stage"], v["reason"], v["duplicate_of"]) for k, v in ledger.items()} == {

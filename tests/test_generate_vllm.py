@@ -13,6 +13,7 @@ import pytest
 
 from curate import schema as S
 from curate.synth import generate as G
+from curate.synth.generate_config import SAMPLING_DEFAULTS
 from tests.test_generate import ENGLISH, HEART, TIDES, corpus, make_cfg
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,7 +49,7 @@ def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(
         assert r["synthetic"] is True and r["gen_model"] == G.EMBEDDED_MODEL
         assert r["gen_template"] in {"textbook_academic", "lecture_notes"} and r["gen_template_version"] == "1"
         assert r["gen_seed_doc"] in {"web-heart", "web-tides", "web-plants"}
-        assert json.loads(r["gen_sampling"]) == {"max_tokens": 200, "temperature": 0.6, "top_p": 0.95}
+        assert json.loads(r["gen_sampling"]) == {**SAMPLING_DEFAULTS, "max_tokens": 200}  # neither template sets its own
         assert isinstance(r["gen_random_seed"], int) and r["quality_score"] is not None
         meta = json.loads(r[S.METADATA])
         assert meta["audience"] == ("college students" if r["gen_template"] == "lecture_notes" else "high school students")
@@ -63,3 +64,26 @@ def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(
     again = json.loads(G.generate_command(cfg, release, None, out).read_text())["counts"]["generate"]["generation"]
     assert again["requests"] == 0 and again["batches_reused"] == 2
     assert {r[S.ID]: r[S.TEXT] for r in pq.read_table(out / "data").to_pylist()} == first
+
+
+@pytest.mark.slow
+def test_rephrase_writes_source_ids_and_faithfulness_with_real_vllm(tmp_path: Path) -> None:
+    """Rephrase templates on the embedded model: every prompt is kept or in the ledger; a kept
+    rewrite names its source and carries its measures; an unfaithful one says which limit it broke."""
+    sources = {"web-heart": "# How the heart pumps blood\n\n" + HEART, "web-tides": "# What causes the tides\n\n" + TIDES, "web-plants": "# Photosynthesis\n\n" + ENGLISH}
+    release = corpus(tmp_path, sources)
+    cfg = make_cfg(tmp_path, n=6, templates=["rephrase_encyclopedia", "rephrase_textbook"], truncated="trim", engine={"max_num_seqs": 8})
+    out = tmp_path / "out"
+    counts = json.loads(G.generate_command(cfg, release, None, out).read_text())["counts"]
+    assert counts["ingested"] == 6 and counts["kept"] + counts["rejected"] == 6
+    measured = 0
+    for r in pq.read_table(out / "data").to_pylist():
+        faith = json.loads(r[S.METADATA])["faithfulness"]
+        assert r["gen_seed_doc"] in sources and faith["word_recall"] >= cfg.generate.faithfulness.min_word_recall and faith["novel_numbers"] == []
+        measured += 1
+    for x in pq.read_table(out / "rejected").to_pylist():
+        if x["reason"] == "unfaithful":
+            assert x["value"].split("=")[0] in {"word_recall", "number_recall", "novel_numbers", "length_ratio"}
+            measured += 1
+    assert measured >= 1, counts["by_reason"]
+    assert counts["generate"]["tokens"]["completion_tokens"] > 0

@@ -11,7 +11,7 @@ import gzip
 import json
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,25 +147,37 @@ def annotate_documents(
     return stats.as_dict()
 
 
-def _annotate(engine: Any, docs: list[dict[str, Any]], seed: int, max_chars: int, max_tokens: int, temperature: float) -> tuple[list[dict[str, Any]], AnnotationStats]:
+def ask_with_retry(
+    engine: Any, prompts: list[str], system: str, parse: Callable[[str], Any], retry_suffix: str, *, temperature: float, max_tokens: int, seed: int
+) -> tuple[list[Any], list[int], int]:
+    """One answer per prompt, asked again once (with `retry_suffix` restating the format) when
+    the engine failed or `parse` found nothing in the answer. Returns the final Generations,
+    the attempts each took, and how many first answers were unparseable (engine errors not
+    counted). What is still unparseable stays so: the caller counts it, never scores it.
+    Shared by LLM annotation and the generate stage's judge (curate.synth.judge)."""
     from curate.synth.engine import ChatRequest
 
-    stats = AnnotationStats(documents=len(docs))
-    prompts = [build_prompt(d["text"], max_chars) for d in docs]
-    first = engine.generate([ChatRequest.of(p, system=SYSTEM, temperature=temperature, max_tokens=max_tokens, seed=seed + i) for i, p in enumerate(prompts)])
+    first = engine.generate([ChatRequest.of(p, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed + i) for i, p in enumerate(prompts)])
     answers: list[Any] = list(first)
-    attempts = [1] * len(docs)
-    retry = [i for i, g in enumerate(first) if not g.ok or parse_score(g.text) is None]
-    stats.unparseable_first = sum(1 for i in retry if first[i].ok)
+    attempts = [1] * len(prompts)
+    retry = [i for i, g in enumerate(first) if not g.ok or parse(g.text) is None]
+    unparseable_first = sum(1 for i in retry if first[i].ok)
     if retry:
         # The retry samples (temperature >= 0.7, a new seed): greedy decoding would repeat
         # the same unreadable answer, and the added line restates the required format.
         again = engine.generate(
-            [ChatRequest.of(prompts[i] + RETRY_SUFFIX, system=SYSTEM, temperature=max(temperature, 0.7), max_tokens=max_tokens, seed=seed + 100_003 + i) for i in retry]
+            [ChatRequest.of(prompts[i] + retry_suffix, system=system, temperature=max(temperature, 0.7), max_tokens=max_tokens, seed=seed + 100_003 + i) for i in retry]
         )
         for i, g in zip(retry, again):
             answers[i] = g
             attempts[i] = 2
+    return answers, attempts, unparseable_first
+
+
+def _annotate(engine: Any, docs: list[dict[str, Any]], seed: int, max_chars: int, max_tokens: int, temperature: float) -> tuple[list[dict[str, Any]], AnnotationStats]:
+    stats = AnnotationStats(documents=len(docs))
+    prompts = [build_prompt(d["text"], max_chars) for d in docs]
+    answers, attempts, stats.unparseable_first = ask_with_retry(engine, prompts, SYSTEM, parse_score, RETRY_SUFFIX, temperature=temperature, max_tokens=max_tokens, seed=seed)
     rows: list[dict[str, Any]] = []
     histogram: Counter[int] = Counter()
     for doc, gen, tries in zip(docs, answers, attempts):

@@ -62,12 +62,20 @@ class ChatRequest:
     temperature: float = 1.0
     top_p: float = 1.0
     max_tokens: int = 256
+    # Neutral unless set (vLLM's and the OpenAI API's own defaults): penalties and min_p are
+    # what keep a small model out of loops (curate.synth.generate_config.SAMPLING_DEFAULTS).
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0  # vLLM/HF-style: prompt and output tokens
+    frequency_penalty: float = 0.0  # OpenAI-style: output tokens, per repeat
+    presence_penalty: float = 0.0
+    stop: tuple[str, ...] = ()
     # With a seed, vLLM samples from a generator of its own for this request: the same request
     # gives the same text again, whatever else is in the batch.
     seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", tuple(dict(m) for m in self.messages))
+        object.__setattr__(self, "stop", tuple(self.stop))
         if not self.messages:
             raise ValueError("ChatRequest needs at least one message")
         for m in self.messages:
@@ -208,7 +216,17 @@ class VLLMEngine(Engine):
             slots.append(i)
             prompts.append({"prompt_token_ids": ids})
             params.append(
-                self._vllm.SamplingParams(temperature=req.temperature, top_p=req.top_p, max_tokens=req.max_tokens, seed=req.seed)
+                self._vllm.SamplingParams(
+                    temperature=req.temperature,
+                    top_p=req.top_p,
+                    max_tokens=req.max_tokens,
+                    seed=req.seed,
+                    min_p=req.min_p,
+                    repetition_penalty=req.repetition_penalty,
+                    frequency_penalty=req.frequency_penalty,
+                    presence_penalty=req.presence_penalty,
+                    stop=list(req.stop) or None,
+                )
             )
         if prompts:
             with self._lock:
@@ -449,6 +467,13 @@ class OpenAIEngine(Engine):
         }
         if req.seed is not None:
             body["seed"] = req.seed
+        # Standard OpenAI fields only when set; min_p and repetition_penalty are vLLM's (and
+        # other open servers') extensions, which an endpoint without them may refuse.
+        for key, neutral in (("frequency_penalty", 0.0), ("presence_penalty", 0.0), ("min_p", 0.0), ("repetition_penalty", 1.0)):
+            if getattr(req, key) != neutral:
+                body[key] = getattr(req, key)
+        if req.stop:
+            body["stop"] = list(req.stop)
         attempts = self._cfg.max_retries + 1
         last = ""
         tried: set[int] = set()

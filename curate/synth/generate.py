@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -86,8 +86,13 @@ def make_plan(cfg: CurateConfig, corpus: list[Path], n: int) -> tuple[list[Promp
     templates = load_templates(gen.templates_dir, gen.templates)
     # Only the first n seeds of the order can be used by n prompts: keep no more (bounded memory).
     seeds = collect_seeds(corpus, gen.topics_file, gen.seed_chars, gen.min_seed_words, gen.seed, limit=n)
-    sampling = gen.sampling.model_dump(mode="json")
-    return plan(seeds, templates, gen.audiences, n, gen.seed, model_label(cfg.engine), sampling), seeds, templates
+    rephrase = [t.id for t in templates if t.rephrase]
+    if rephrase and any(not s.text for s in seeds):
+        raise ConfigError(
+            f"generate.templates: {', '.join(rephrase)} rewrite documents, and topics have none. "
+            "Fix: pass --input with a curated release and no generate.topics_file, or leave out the rephrase templates"
+        )
+    return plan(seeds, templates, gen.audiences, n, gen.seed, model_label(cfg.engine), gen.sampling), seeds, templates
 
 
 def corpus_parts(input_dir: Path) -> list[Path]:
@@ -112,11 +117,16 @@ def corpus_parts(input_dir: Path) -> list[Path]:
 # ---------------------------------------------------------------------------- generation
 
 
+def request_sampling(sampling: dict[str, Any]) -> dict[str, Any]:
+    """A prompt's resolved sampling as ChatRequest keyword arguments."""
+    return {**sampling, "stop": tuple(sampling.get("stop") or ())}
+
+
 def _batch_digest(prompts: list[Prompt]) -> str:
     return hashlib.sha256("\n".join(p.id for p in prompts).encode()).hexdigest()[:16]
 
 
-def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Prompt], raw_dir: Path, engine: Engine | None = None) -> tuple[list[Path], dict[str, Any]]:
+def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Prompt], raw_dir: Path, engine: Engine | LazyEngine | None = None) -> tuple[list[Path], dict[str, Any]]:
     """Raw generations for every prompt, one Parquet file per batch of `batch_size` prompts,
     written atomically. Existing batches are reused; their error rows are retried. An open
     `engine` is used as given (and left open); otherwise one opens from `engine_cfg`, only
@@ -135,17 +145,15 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     stats: dict[str, Any] = {"batches": len(batches), "batches_reused": len(batches) - len(todo), "requests": 0, "completion_tokens": 0, "generate_s": 0.0}
     if not todo:
         return paths, stats
-    sampling = gen.sampling
+    if isinstance(engine, LazyEngine):
+        engine = engine.get()
     with nullcontext(engine) if engine is not None else open_engine(engine_cfg) as engine:
         for b in todo:
             batch = batches[b]
             # A batch to retry is read whole here, once: its good rows are written back with it.
             by_id = {r["prompt_id"]: r for r in (pq.read_table(paths[b]).to_pylist() if paths[b].is_file() else [])}
             wanted = [p for p in batch if p.id not in by_id or by_id[p.id][FINISH_REASON] == ERROR]
-            requests = [
-                ChatRequest.of(p.user, system=p.system, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_tokens, seed=p.random_seed)
-                for p in wanted
-            ]
+            requests = [ChatRequest.of(p.user, system=p.system, seed=p.random_seed, **request_sampling(p.sampling)) for p in wanted]
             started = time.perf_counter()
             gens = engine.generate(requests)
             stats["generate_s"] += time.perf_counter() - started
@@ -175,10 +183,31 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     return paths, stats
 
 
+class LazyEngine:
+    """An engine opened on first use (within `stack`), so that a rerun whose generations and
+    judgements are all on disk never loads the model; and opened once for both generation and
+    the judge when they share it."""
+
+    def __init__(self, cfg: EngineConfig, stack: ExitStack, engine: Engine | None = None) -> None:
+        self._cfg, self._stack, self._engine = cfg, stack, engine
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            from curate.synth.engine import open_engine
+
+            self._engine = self._stack.enter_context(open_engine(self._cfg))
+        return self._engine
+
+    def generate(self, requests: Any) -> Any:
+        return self.get().generate(requests)
+
+
 # ------------------------------------------------------------------------- quality control
 
 
-def _document_row(gen: GenerateConfig, model: str, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any]) -> dict[str, Any]:
+def _document_row(
+    gen: GenerateConfig, model: str, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         S.ID: f"synth-{p.id}",
         S.TEXT: text,
@@ -190,7 +219,16 @@ def _document_row(gen: GenerateConfig, model: str, p: Prompt, text: str, lang: s
         S.LANG: lang,
         S.LANG_SCORE: lang_score,
         S.METADATA: json.dumps(
-            {"topic": p.seed.topic, "audience": p.audience, "format": p.template.format, "seed_id": p.seed.id, "prompt_tokens": raw["prompt_tokens"], "completion_tokens": raw["completion_tokens"]},
+            {
+                "topic": p.seed.topic,
+                "audience": p.audience,
+                "format": p.template.format,
+                "kind": p.template.kind,
+                "seed_id": p.seed.id,
+                "prompt_tokens": raw["prompt_tokens"],
+                "completion_tokens": raw["completion_tokens"],
+                **(extra or {}),  # rephrase: "faithfulness" (curate.synth.faithfulness)
+            },
             sort_keys=True,
         ),
         SYNTHETIC: True,
@@ -198,7 +236,7 @@ def _document_row(gen: GenerateConfig, model: str, p: Prompt, text: str, lang: s
         GEN_TEMPLATE: p.template.id,
         GEN_TEMPLATE_VERSION: p.template.version,
         GEN_SEED_DOC: p.seed.doc_id,
-        GEN_SAMPLING: gen.sampling_json(),
+        GEN_SAMPLING: json.dumps(p.sampling, sort_keys=True),
         GEN_RANDOM_SEED: p.random_seed,
         QUALITY: quality,
     }
@@ -209,13 +247,22 @@ def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | N
 
 
 def check_and_dedup(
-    cfg: CurateConfig, prompts: list[Prompt], raw_paths: list[Path], corpus: list[Path], out_part: Path, ledger_path: Path, work: Path, corpus_sigs: Path | None = None
+    cfg: CurateConfig,
+    prompts: list[Prompt],
+    raw_paths: list[Path],
+    corpus: list[Path],
+    out_part: Path,
+    ledger_path: Path,
+    work: Path,
+    corpus_sigs: Path | None = None,
+    judge_engine: LazyEngine | None = None,
 ) -> tuple[dict[str, Any], pa.Table]:
     """Checks every raw generation, dedups the survivors against each other and `corpus`,
     writes the kept documents (GENERATED_SCHEMA, plan order) and one ledger row per drop.
     Returns counts (every prompt ends up either kept or in the ledger) and the kept
     documents as written, so the report needs no second read. `corpus_sigs`: where the
-    corpus's signature tables are kept between runs (default `work/corpus-signatures`)."""
+    corpus's signature tables are kept between runs (default `work/corpus-signatures`).
+    `judge_engine`: the generating engine, for a judge (generate.judge) that shares it."""
     from curate.synth.postprocess import OutputChecker
 
     gen = cfg.generate
@@ -226,12 +273,12 @@ def check_and_dedup(
     stripped = 0
     for p in prompts:
         raw = raws[p.id]
-        v = checker.check(raw["text"] or "", raw["finish_reason"], raw["error"], f"synth-{p.id}")
+        v = checker.check(raw["text"] or "", raw["finish_reason"], raw["error"], f"synth-{p.id}", p.seed.text if p.template.rephrase else None)
         stripped += v.stripped
         if v.reason is not None:
             ledger.append(_ledger_row(p, v.reason, v.value, matched=v.matched))
         else:
-            kept.append(_document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw))
+            kept.append(_document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw, v.extra))
     table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)
     dedup_counts: dict[str, Any] = {}
     if gen.dedup and kept and (cfg.dedup.exact or cfg.dedup.near):
@@ -240,10 +287,62 @@ def check_and_dedup(
         table, dropped, dedup_counts = dedup_against_corpus(cfg, table, corpus, work, corpus_sigs or work / "corpus-signatures")
         by_doc = {f"synth-{p.id}": p for p in prompts}
         ledger += [_ledger_row(by_doc[d[S.ID]], d["reason"], d["value"], d["duplicate_of"]) for d in dropped]
+    judge_stats: dict[str, Any] = {}
+    if gen.judge.enabled and table.num_rows:
+        table, judged_drops, judge_stats = _judge(cfg, table, work, judge_engine)
+        by_doc = {f"synth-{p.id}": p for p in prompts}
+        ledger += [_ledger_row(by_doc[doc_id], reason, value) for doc_id, reason, value in judged_drops]
     write_table_atomic(table, out_part)
     write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), ledger_path)
     reasons = Counter(r["reason"] for r in ledger)
-    return {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}, table
+    counts = {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}
+    if judge_stats:
+        counts["judge"] = judge_stats
+    counts["tokens"] = token_accounting(prompts, raws, set(table.column(S.ID).to_pylist()))
+    return counts, table
+
+
+def token_accounting(prompts: list[Prompt], raws: dict[str, dict[str, Any]], kept_ids: set[str]) -> dict[str, Any]:
+    """Completion tokens per template, and the share spent on text that was then dropped
+    (by any check, dedup or the judge): the compute that bought nothing."""
+    per: dict[str, dict[str, int]] = {}
+    for p in prompts:
+        t = per.setdefault(p.template.id, {"prompts": 0, "kept": 0, "completion_tokens": 0, "dropped_tokens": 0})
+        tokens = int(raws[p.id]["completion_tokens"] or 0)
+        t["prompts"] += 1
+        t["completion_tokens"] += tokens
+        if f"synth-{p.id}" in kept_ids:
+            t["kept"] += 1
+        else:
+            t["dropped_tokens"] += tokens
+    total = sum(t["completion_tokens"] for t in per.values())
+    dropped = sum(t["dropped_tokens"] for t in per.values())
+    return {"completion_tokens": total, "dropped_tokens": dropped, "dropped_share": round(dropped / total, 3) if total else 0.0, "per_template": per}
+
+
+def _judge(cfg: CurateConfig, table: pa.Table, work: Path, engine: LazyEngine | None) -> tuple[pa.Table, list[tuple[str, str, str]], dict[str, Any]]:
+    """The judge over the kept documents: the table without the dropped ones and with the
+    judge's verdict in each row's metadata ("judge"), the drops, and the counts."""
+    from curate.synth.judge import judge_documents
+
+    judge = cfg.generate.judge
+    with ExitStack() as stack:
+        if judge.engine is not None:  # another endpoint or model: its own engine, for this pass only
+            engine, label = LazyEngine(judge.engine, stack), model_label(judge.engine)
+        elif engine is None:
+            engine, label = LazyEngine(cfg.engine, stack), model_label(cfg.engine)
+        else:
+            label = model_label(cfg.engine)
+        rows = table.to_pylist()
+        judged, drops, stats = judge_documents(
+            engine, label, [r[S.ID] for r in rows], [r[S.TEXT] for r in rows], judge, work / "judge" / "answers.parquet", cfg.generate.seed, [r[QUALITY] for r in rows]
+        )
+    kept = []
+    for r in rows:
+        if r[S.ID] in judged:
+            r[S.METADATA] = json.dumps({**json.loads(r[S.METADATA]), "judge": judged[r[S.ID]]}, sort_keys=True)
+            kept.append(r)
+    return pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA), drops, stats.as_dict()
 
 
 # ------------------------------------------------------------------------------ reporting
@@ -283,8 +382,11 @@ def run_generate(
     started = time.perf_counter()
     prompts, seeds, templates = planned or make_plan(cfg, corpus, n)
     gen = cfg.generate
-    raw_paths, gen_stats = generate_raw(gen, cfg.engine, prompts, raw_dir, engine)
-    counts, kept = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work, corpus_sigs)
+    with ExitStack() as stack:
+        # Opened on first use, once, for generation and a judge that shares it.
+        lazy = LazyEngine(cfg.engine, stack, engine)
+        raw_paths, gen_stats = generate_raw(gen, cfg.engine, prompts, raw_dir, lazy)
+        counts, kept = check_and_dedup(cfg, prompts, raw_paths, corpus, out_part, ledger_path, work, corpus_sigs, lazy)
     stats = {
         **counts,
         "seeds": len(seeds),

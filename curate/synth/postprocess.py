@@ -4,11 +4,12 @@ In order, a generation is dropped (reason in the ledger) when: the request faile
 (`generation_error`); it was cut off by max_tokens (`truncated`, unless trimmed); nothing is
 left after stripping chat artifacts (`empty`); it is too short or long (`too_short`,
 `too_long`); it is not in a kept language (`wrong_language`, lid.176 as in filters.language);
-it repeats itself (`repetitive`, datatrove's Gopher repetition rules); the quality classifier
-scores it below generate.min_quality (`low_quality`). Right after the length checks, a
-generation that reproduces an evaluation item is dropped (`contaminated`, the benchmark in
-`value`, the span in `matched`: curate.hygiene.decontam with the run's decontam: section;
-synthetic text regurgitates benchmarks more than the web does).
+it repeats itself (`repetitive`, datatrove's Gopher repetition rules); a rephrasing breaks a
+faithfulness limit (`unfaithful`, curate.synth.faithfulness: the value names the measure); the
+quality classifier scores it below generate.min_quality (`low_quality`). Right after the length
+checks, a generation that reproduces an evaluation item is dropped (`contaminated`, the
+benchmark in `value`, the span in `matched`: curate.hygiene.decontam with the run's decontam:
+section; synthetic text regurgitates benchmarks more than the web does).
 Dedup runs after, on the survivors (curate.synth.generate)."""
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ WRONG_LANGUAGE = "wrong_language"
 REPETITIVE = "repetitive"
 LOW_QUALITY = "low_quality"
 CONTAMINATED = "contaminated"
+UNFAITHFUL = "unfaithful"
 
 # Special tokens that leak into text when a template or server skips them (ChatML for
 # SmolLM2/Qwen, Llama 2/3, Mistral, GPT-style end of text).
@@ -112,7 +114,9 @@ class OutputChecker:
 
             self.quality = load_quality_model(cfg.quality_model or None)
 
-    def check(self, raw: str, finish_reason: str, error: str | None, doc_id: str) -> Verdict:
+    def check(self, raw: str, finish_reason: str, error: str | None, doc_id: str, source: str | None = None) -> Verdict:
+        """`source`: the document a rephrase template rewrote (faithfulness is checked against
+        it, and its measures are in verdict.extra["faithfulness"]); None for generation."""
         if finish_reason == "error":
             return Verdict("", GENERATION_ERROR, (error or "")[:500])
         text = clean(raw)
@@ -149,6 +153,15 @@ class OutputChecker:
         if ok is not True:
             verdict.reason, verdict.value = REPETITIVE, ok[1] if isinstance(ok, tuple) else "repetition"
             return verdict
+        if source is not None:
+            from curate.synth.faithfulness import measure, violation
+
+            faith = measure(source, text)
+            verdict.extra["faithfulness"] = faith.as_dict()
+            broken = violation(faith, self.cfg.faithfulness)
+            if broken is not None:
+                verdict.reason, verdict.value = UNFAITHFUL, broken
+                return verdict
         if self.quality is not None:
             verdict.quality = self.quality.score([text])[0]
             if self.cfg.min_quality is not None and verdict.quality < self.cfg.min_quality:

@@ -26,7 +26,11 @@ from curate.synth.seeds import Seed
 
 PLACEHOLDERS = frozenset({"seed_text", "topic", "audience", "format", "words"})
 REQUIRED_KEYS = ("id", "version", "format", "user")
-OPTIONAL_KEYS = ("system", "audience", "user_topic_only", "description")
+OPTIONAL_KEYS = ("system", "audience", "user_topic_only", "description", "sampling", "kind")
+# generate: a new document inspired by the seed (Cosmopedia). rephrase: the seed document
+# rewritten in another style, keeping its facts (WRAP, Maini et al. 2024); its output is
+# checked for faithfulness to the source (curate.synth.faithfulness).
+KINDS = ("generate", "rephrase")
 # ~0.75 English words per SmolLM2/Llama token; 0.8 of the budget asked for, so the model has
 # room to finish its last sentence instead of being cut off.
 WORDS_PER_TOKEN = 0.75
@@ -49,6 +53,13 @@ class Template:
     audience: str | None = None  # fixed audience (e.g. a story for young children)
     user_topic_only: str | None = None
     path: str = ""
+    # The template's sampling (keys of generate.sampling), over SAMPLING_DEFAULTS.
+    sampling: tuple[tuple[str, Any], ...] = ()
+    kind: str = "generate"
+
+    @property
+    def rephrase(self) -> bool:
+        return self.kind == "rephrase"
 
 
 def _placeholders(text: str, where: str) -> set[str]:
@@ -84,6 +95,12 @@ def load_template(path: Path) -> Template:
                 f"prompt template '{tid}' ({path}), {key}: unknown placeholder {{{bad[0]}}}. "
                 f"Fix: use only {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}, or write literal braces as {{{{ }}}}"
             )
+    sampling = _template_sampling(data.get("sampling"), f"prompt template '{tid}' ({path})")
+    kind = str(data.get("kind") or "generate")
+    if kind not in KINDS:
+        raise ConfigError(f"prompt template '{tid}' ({path}): kind '{kind}' is unknown. Fix: write kind: generate or kind: rephrase")
+    if kind == "rephrase" and "seed_text" not in _placeholders(str(data["user"]), where):
+        raise ConfigError(f"prompt template '{tid}' ({path}): a rephrase template must show the document. Fix: put {{seed_text}} in its user message")
     return Template(
         id=tid,
         version=str(data["version"]),
@@ -93,7 +110,28 @@ def load_template(path: Path) -> Template:
         audience=str(data["audience"]) if data.get("audience") else None,
         user_topic_only=str(data["user_topic_only"]) if data.get("user_topic_only") else None,
         path=str(path),
+        sampling=sampling,
+        kind=kind,
     )
+
+
+def _template_sampling(value: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """A template's `sampling:` mapping, validated as generate.sampling is (same keys, ranges)."""
+    from pydantic import ValidationError
+
+    from curate.synth.generate_config import SamplingConfig
+
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: sampling must be a mapping. Fix: e.g. sampling: {{max_tokens: 300}}")
+    try:
+        checked = SamplingConfig.model_validate(value).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{where}: sampling.{key}: {first['msg']}. Fix: use the keys and ranges of generate.sampling ({', '.join(SamplingConfig.model_fields)})") from None
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in checked.items() if v is not None))
 
 
 def load_templates(folder: str | Path, wanted: list[str] | None = None) -> list[Template]:
@@ -114,7 +152,8 @@ def load_templates(folder: str | Path, wanted: list[str] | None = None) -> list[
         if unknown:
             raise ConfigError(f"generate.templates: unknown template id(s) {', '.join(unknown)}; {root} has {', '.join(sorted(templates))}")
         return [templates[w] for w in wanted]
-    return [templates[k] for k in sorted(templates)]
+    # Rephrasing rewrites documents instead of writing new ones: only when asked for by id.
+    return [templates[k] for k in sorted(templates) if not templates[k].rephrase]
 
 
 @dataclass(frozen=True)
@@ -127,6 +166,7 @@ class Prompt:
     system: str | None
     user: str
     random_seed: int
+    sampling: dict[str, Any]  # resolved: defaults < template < recipe (generate.sampling)
 
 
 def combos(templates: list[Template], audiences: list[str]) -> list[tuple[Template, str]]:
@@ -155,17 +195,31 @@ def render(template: Template, seed: Seed, audience: str, max_tokens: int) -> tu
     return system, user.format(**values).strip()
 
 
-def plan(seeds: list[Seed], templates: list[Template], audiences: list[str], n: int, seed: int, model: str, sampling: dict[str, Any]) -> list[Prompt]:
-    """The first n prompts of the (infinite, deterministic) plan."""
+def template_sampling(template: Template, sampling: Any) -> dict[str, Any]:
+    """`sampling` (a generate.sampling SamplingConfig, or None for the defaults) resolved for
+    `template`."""
+    from curate.synth.generate_config import SamplingConfig
+
+    own = {k: list(v) if isinstance(v, tuple) else v for k, v in template.sampling}
+    if isinstance(sampling, dict):
+        sampling = SamplingConfig.model_validate(sampling)
+    return (sampling or SamplingConfig()).resolve(own)
+
+
+def plan(seeds: list[Seed], templates: list[Template], audiences: list[str], n: int, seed: int, model: str, sampling: Any = None) -> list[Prompt]:
+    """The first n prompts of the (infinite, deterministic) plan. `sampling`: the recipe's
+    generate.sampling (None: defaults), resolved per template."""
     pairs = combos(templates, audiences)
+    resolved = {t.id: template_sampling(t, sampling) for t in templates}
     prompts: list[Prompt] = []
     for k in range(n):
         s = seeds[k % len(seeds)]
         round_ = k // len(seeds)
         t, audience = pairs[(_hash_int(seed, s.id) + round_) % len(pairs)]
-        system, user = render(t, s, audience, int(sampling["max_tokens"]))
+        params = resolved[t.id]
+        system, user = render(t, s, audience, int(params["max_tokens"]))
         # Everything that decides the output; the prompt text covers seed, template wording and
         # audience, the version covers nothing more but makes the provenance readable.
-        pid = hashlib.sha256(json.dumps([model, t.id, t.version, system, user, sampling, seed, k], sort_keys=True).encode()).hexdigest()[:20]
-        prompts.append(Prompt(k, pid, s, t, audience, system, user, _hash_int("request", seed, k) % (2**31 - 1)))
+        pid = hashlib.sha256(json.dumps([model, t.id, t.version, system, user, params, seed, k], sort_keys=True).encode()).hexdigest()[:20]
+        prompts.append(Prompt(k, pid, s, t, audience, system, user, _hash_int("request", seed, k) % (2**31 - 1), params))
     return prompts
