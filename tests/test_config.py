@@ -105,7 +105,7 @@ def test_config_file_not_found(tmp_path: Path, capsys) -> None:
     assert main(["validate", str(missing)]) == 2
     assert capsys.readouterr().err == (
         f"error: config file not found: {missing}. Fix: pass the path of a YAML recipe, e.g. configs/demo.yaml, "
-        "or the name of one that ships with curate: demo, generate_demo, incremental_demo\n"
+        "or the name of one that ships with curate: demo, generate_demo, incremental_demo, rephrase_demo\n"
     )
 
 
