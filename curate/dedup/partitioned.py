@@ -66,7 +66,7 @@ from curate.parquet_io import tmp_path
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
-    from curate.dedup.index import DedupIndex, Segment
+    from curate.dedup.index import DedupIndex
     from curate.dedup.workers import Workers
 
 EXACT = "exact_duplicate"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ConfigError
-from curate.quality.model import POSITIVE, load_fasttext_model
+from curate.quality.model import load_fasttext_model, positive_probs
 from curate.quality.normalize import normalize
 from curate.quality.structure import NAMES as STRUCTURE_NAMES
 from curate.quality.structure import signals_batch
@@ -48,23 +48,6 @@ def logit(p: float) -> float:
 def bucket(score: float, buckets: int = BUCKETS) -> int:
     """0..buckets-1, equal-width over [0, 1]; a score of 1.0 is in the top bucket."""
     return min(buckets - 1, max(0, int(score * buckets)))
-
-
-def positive_probs(model: Any, texts: list[str], positive: str = POSITIVE) -> list[float]:
-    """P(positive label) of each normalised text in one batched fastText call."""
-    if not texts:
-        return []
-    k = len(model.get_labels())
-    labels, probs = model.predict(texts, k=k)
-    out = []
-    for lab, pr in zip(labels, probs):
-        p = 0.0
-        for name, value in zip(lab, pr):
-            if name == positive:
-                p = float(value)
-                break
-        out.append(min(1.0, max(0.0, p)))
-    return out
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:

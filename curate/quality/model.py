@@ -65,17 +65,7 @@ class QualityModel:
         fastText's multi-line predict stays in C++ (~1.5x faster than one call per text)."""
         if not texts:
             return []
-        labels, probs = self.model.predict(texts, k=self._k)
-        out: list[float] = []
-        for lab, pr in zip(labels, probs):
-            p = 0.0
-            for name, value in zip(lab, pr):
-                if name == POSITIVE:
-                    p = float(value)
-                    break
-            # fastText's softmax adds 1e-5 before normalising; clamp so scores stay in [0, 1].
-            out.append(min(1.0, max(0.0, p)))
-        return out
+        return positive_probs(self.model, texts, POSITIVE, self._k)
 
     def score(self, texts: list[str]) -> list[float]:
         return self.score_normalized([normalize(t, self.max_chars) for t in texts])
@@ -84,3 +74,20 @@ class QualityModel:
 def load_quality_model(path: str | Path | None = None, max_chars: int = 20_000) -> QualityModel:
     """The model at `path`, or the one that ships with curate when path is empty."""
     return QualityModel(path or DEFAULT_MODEL, max_chars=max_chars)
+
+
+def positive_probs(model: Any, texts: list[str], positive: str = POSITIVE, k: int | None = None) -> list[float]:
+    """P(positive label) of each normalised text in one batched fastText call (k: all labels)."""
+    if not texts:
+        return []
+    labels, probs = model.predict(texts, k=k or len(model.get_labels()))
+    out: list[float] = []
+    for lab, pr in zip(labels, probs):
+        p = 0.0
+        for name, value in zip(lab, pr):
+            if name == positive:
+                p = float(value)
+                break
+        # fastText's softmax adds 1e-5 before normalising; clamp so scores stay in [0, 1].
+        out.append(min(1.0, max(0.0, p)))
+    return out

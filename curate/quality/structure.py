@@ -8,7 +8,6 @@ the value, so the numbers are computed here once, in one place, for scoring."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
