@@ -61,8 +61,8 @@ def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPol
 # marks of hidden, temporary and bookkeeping files (.DS_Store, .part-0.crc, _SUCCESS,
 # _delta_log/...): Spark, Hadoop and datatrove skip them too. Named on the command line, such
 # a file is read.
-SKIP_HIDDEN = "its name starts with '.' (a hidden or temporary file)"
-SKIP_UNDERSCORE = "its name starts with '_' (a marker or bookkeeping file such as _SUCCESS)"
+SKIP_HIDDEN = "its name, or a folder's below the input folder, starts with '.' (a hidden or temporary file)"
+SKIP_UNDERSCORE = "its name, or a folder's below the input folder, starts with '_' (bookkeeping such as _SUCCESS, _delta_log/, _temporary/)"
 SKIP_FORMAT = "not a format curate reads, by its name; set input.format to read it"
 
 
@@ -79,7 +79,7 @@ def _expand(raw: str, declared_format: str) -> tuple[list[str], list[dict[str, s
     for path in expanded:
         if fs.isdir(path):
             for child in sorted(fs.find(path)):
-                why = _skip_reason(child, declared_format)
+                why = _skip_reason(child, declared_format, root=path)
                 if why is None:
                     found.append(full(child))
                 else:
@@ -89,11 +89,14 @@ def _expand(raw: str, declared_format: str) -> tuple[list[str], list[dict[str, s
     return found, skipped
 
 
-def _skip_reason(path: str, declared_format: str) -> str | None:
-    name = path.rstrip("/").split("/")[-1]
-    if name.startswith("."):
+def _skip_reason(path: str, declared_format: str, root: str = "") -> str | None:
+    # Every folder below the input root counts too: `_delta_log/`, Spark's `_temporary/`
+    # attempt folders (partial or duplicate output) and `.git/` are not data.
+    below = path.rstrip("/")[len(root.rstrip("/")):] if root and path.startswith(root.rstrip("/")) else path.rstrip("/").split("/")[-1]
+    parts = [p for p in below.split("/") if p]
+    if any(p.startswith(".") for p in parts):
         return SKIP_HIDDEN
-    if name.startswith("_"):
+    if any(p.startswith("_") for p in parts):
         return SKIP_UNDERSCORE
     if detect_format(path, declared_format) is None:
         return SKIP_FORMAT

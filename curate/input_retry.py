@@ -73,13 +73,18 @@ class ReadFailed(InputError):
         return (InputError, (str(self),))
 
 
+MAX_WAIT_S = 60.0  # the longest single wait between two read attempts
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     retries: int  # further attempts after the first failed one, per place in the file
     wait_s: float  # before the first retry; doubled for each next one
 
     def wait(self, attempt: int) -> None:
-        time.sleep(self.wait_s * (2 ** (attempt - 1)))
+        # Doubling, capped: 20 retries from 1 s would otherwise end in a 6-day sleep that
+        # looks like a hang; past a minute a longer wait tells nothing new about the server.
+        time.sleep(min(MAX_WAIT_S, self.wait_s * (2 ** (attempt - 1))))
 
     @classmethod
     def from_config(cls, cfg: InputConfig) -> RetryPolicy:

@@ -225,7 +225,7 @@ def test_ngram_must_match_the_index() -> None:
         open_index(DecontamConfig(ngram=8))
     assert str(err.value) == (
         f"decontam.ngram is 8 but the index {DEFAULT_INDEX} holds 13-word n-grams. "
-        "Fix: set decontam.ngram: 13, or rebuild the index with `curate decontam build-index --ngram 8`"
+        f"Fix: set decontam.ngram: 13, or rebuild the index with `curate decontam build-index --input BENCHMARK_FILES --output {DEFAULT_INDEX} --ngram 8`"
     )
 
 

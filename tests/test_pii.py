@@ -98,6 +98,10 @@ SURVIVORS = [
     "Phone sales rose 12% to 1,500,000 units in 2023.",
     "doi:10.1016/j.cell.2008.10.015, pmid 18984148, arXiv:2411.03923 and PMC2701104.",
     "Timestamps like 1700000000000 and ids like 9780306406157 are not cards.",
+    # Found in review: dotted section numbers looked like public IPv4 addresses, and a run of
+    # lottery numbers like a French phone number.
+    "See section 4.1.2.3 of the contract; clause 3.2.1.4 and § 8.8.8.8 apply.",
+    "Lottery numbers 07 14 21 28 35 42 were drawn on Saturday.",
     "Room 0-12-345 on floor 0, seat 04-12.",
 ]
 

@@ -56,3 +56,21 @@ def test_skipped_inputs_in_manifest_summary_and_cli(tmp_path: Path, inputs, text
     flat = "".join(printed.split())  # rich wraps long lines, inside a path too
     for left_out in skipped:
         assert "".join(f"{left_out['path']}: {left_out['reason']}".split()) in flat
+
+
+def test_files_inside_underscore_or_dot_folders_are_skipped_and_listed(tmp_path: Path) -> None:
+    """Spark's `_temporary/` attempt folders and `_delta_log/` hold partial or duplicate
+    output: a file inside them is skipped like a `_SUCCESS` marker, and listed with why."""
+
+    root = tmp_path / "in"
+    (root / "_temporary" / "0" / "attempt_1").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "part-00000.jsonl").write_text('{"text": "kept"}\n')
+    (root / "_temporary" / "0" / "attempt_1" / "part-00000.jsonl").write_text('{"text": "partial"}\n')
+    (root / ".git" / "x.jsonl").write_text('{"text": "no"}\n')
+    files, skipped = find_inputs([str(root)])
+    assert files == [str(root / "part-00000.jsonl")]
+    assert skipped == [
+        {"path": str(root / ".git" / "x.jsonl"), "reason": SKIP_HIDDEN},
+        {"path": str(root / "_temporary" / "0" / "attempt_1" / "part-00000.jsonl"), "reason": SKIP_UNDERSCORE},
+    ]

@@ -63,7 +63,12 @@ class PIIConfig(Section):
 # How far back a cue word ("ISBN", "version", "tel") is looked for, in characters.
 _CUE_WINDOW = 24
 _NUMBER_ID_CUE = re.compile(r"(?i)\b(?:isbn(?:-1[03])?|issn|doi|arxiv|pmid|oclc)\b[\s:#.]*[\d\s-]*$")
-_VERSION_CUE = re.compile(r"(?i)\b(?:version|versions|ver|v|release|build|firmware|kernel|update|revision|rev|patch|oid|snmp)\b[\s.:#-]*$")
+_VERSION_CUE = re.compile(
+    r"(?i)(?:\b(?:version|versions|ver|v|release|build|firmware|kernel|update|revision|rev|patch|oid|snmp"
+    # Dotted numbering of documents: "section 4.1.2.3", "clause 3.2.1.4", "§ 1.2.3.4" (review).
+    r"|section|sections|sec|clause|clauses|chapter|ch|article|art|paragraph|para|table|figure|fig|rule|step|item|part"
+    r"|appendix|annex|exercise|equation|eq|theorem|lemma|definition|no|nr|score)\b|§)[\s.:#-]*$"
+)
 
 Span = tuple[int, int]  # the characters to replace, [start, end)
 Check = Callable[[str, re.Match[str]], "Span | None"]
@@ -200,11 +205,19 @@ def _ipv6(text: str, m: re.Match[str]) -> Span | None:
     return _address(text, start, end)
 
 
+def _in_number_run(text: str, start: int, end: int) -> bool:
+    """The match is part of a longer run of space-separated number groups ("07 14 21 28 35
+    42", a table row): a phone number does not continue past its last group (review)."""
+    after = re.match(r" [0-9]", text[end : end + 2])
+    before = re.search(r"[0-9] $", text[max(0, start - 2) : start])
+    return bool(after or before)
+
+
 def _phone(low: int, high: int, before: str, after: str) -> Check:
     def check(text: str, m: re.Match[str]) -> Span | None:
         start, end = m.span()
         n = len(_digits(m.group(0)))
-        if not low <= n <= high or not _isolated(text, start, end, before, after):
+        if not low <= n <= high or not _isolated(text, start, end, before, after) or _in_number_run(text, start, end):
             return None
         if _NUMBER_ID_CUE.search(_before(text, start)):
             return None

@@ -52,7 +52,9 @@ _STEPS: dict[str, list[HygieneStep]] = {}
 def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path) -> tuple[Path, Path]:
     """One part through the steps: its kept documents (streamed, a batch at a time) and its
     ledger part (the dropped documents only)."""
-    key = cfg.model_dump_json()
+    # Keyed by the files the steps load too: an edited list or a rebuilt index at the same
+    # path must not reuse steps built from the old files in a long-lived process.
+    key = "\n".join([cfg.model_dump_json(), *hygiene_extra(cfg)])
     steps = _STEPS.get(key)
     if steps is None:
         steps = _STEPS[key] = build_steps(cfg)
