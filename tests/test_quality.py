@@ -227,7 +227,7 @@ def test_apply_scores_every_document_with_text(trained: tuple[Path, dict, Path])
     docs = [Document(text=r["text"], id=str(i), metadata={}) for i, r in enumerate(rows)]
     docs.append(Document(text="", id="empty", metadata={}))
     docs.append(Document(text="add to cart", id="rejected", metadata={META_REJECT: ("too_large", "x")}))
-    out = list(QualityAnnotator(str(model)).run(iter(docs)))
+    out = list(QualityAnnotator(str(model), scorer="edu").run(iter(docs)))
     assert [d.id for d in out] == [d.id for d in docs]  # drops nothing, keeps order
     scored = out[:40]
     assert all(0.0 <= d.metadata[META_QUALITY] <= 1.0 for d in scored)
@@ -246,10 +246,10 @@ def test_annotator_pickles_without_the_model(trained: tuple[Path, dict, Path]) -
     _ = step.model
     clone = pickle.loads(pickle.dumps(step))
     assert clone._model is None and clone.model.path == model
-    combined = QualityAnnotator(str(model))  # the default scorer, with this edu model inside
+    combined = QualityAnnotator()  # the default scorer, with the edu model it was fitted on
     _ = combined.model
     clone = pickle.loads(pickle.dumps(combined))
-    assert clone._model is None and clone.model.edu_path == model
+    assert clone._model is None and clone.model.edu_path == DEFAULT_MODEL
 
 
 # ---------------------------------------------------------------------------------------

@@ -172,3 +172,25 @@ def test_cli_eval_reports_the_selection_score_and_the_baselines(tmp_path: Path, 
     assert run_cli(["classifier", "eval", "--input", str(data), "--threshold", "0.99"]) == 0
     strict = json.loads(capsys.readouterr().out)
     assert strict["threshold"] == 0.99 and strict["recall"] <= result["recall"]
+
+
+def test_a_user_edu_model_the_combined_model_was_not_fitted_on_is_refused(tmp_path: Path) -> None:
+    """The regression weighs the logits of the edu model it was fitted on: another model's
+    scores would silently make its threshold and buckets meaningless."""
+    from curate.errors import ConfigError
+    from curate.quality.apply import QualityAnnotator
+
+    other = tmp_path / "mine.ftz"
+    other.write_bytes((DEFAULT_COMBINED.parent / "quality-general.ftz").read_bytes())  # a real model, not the fitted one
+    with pytest.raises(ConfigError) as err:
+        QualityAnnotator(model_path=str(other))
+    fitted = json.loads(DEFAULT_COMBINED.read_text())["scorers"]["edu"]["sha256"]
+    assert str(err.value) == (
+        f"quality.model_path is {other}, but the combined model {DEFAULT_COMBINED} was fitted on quality-edu.ftz "
+        f"(sha256 {fitted[:12]}...). Fix: set quality.scorer: edu to select by your model alone, or leave "
+        "quality.model_path empty to use the combined score"
+    )
+    QualityAnnotator(model_path=str(other), scorer="edu")  # by itself it is fine
+    same = tmp_path / "copy.ftz"
+    same.write_bytes((DEFAULT_COMBINED.parent / "quality-edu.ftz").read_bytes())
+    QualityAnnotator(model_path=str(same))  # the fitted model, at another path, is fine

@@ -28,6 +28,7 @@ class QualityAnnotator(PipelineStep):
 
     def __init__(self, model_path: str = "", max_chars: int = 20_000, batch_size: int = 512, scorer: str = "combined", combined_path: str = "") -> None:
         super().__init__()
+        self.user_model_path = model_path  # only a model the user named is checked against the combined model's card
         self.model_path = model_path or str(DEFAULT_MODEL)
         self.max_chars = max_chars
         self.batch_size = batch_size
@@ -38,7 +39,7 @@ class QualityAnnotator(PipelineStep):
 
     def _load(self) -> QualityModel | CombinedScorer:
         if self.scorer == "combined":
-            return CombinedScorer(self.combined_path, edu_path=self.model_path, max_chars=self.max_chars)
+            return CombinedScorer(self.combined_path, edu_path=self.user_model_path, max_chars=self.max_chars)
         return QualityModel(self.model_path, max_chars=self.max_chars)
 
     @property

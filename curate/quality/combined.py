@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from curate.errors import ConfigError
+from curate.parquet_io import sha256_file
 from curate.quality.model import load_fasttext_model, positive_probs
 from curate.quality.normalize import normalize
 from curate.quality.structure import NAMES as STRUCTURE_NAMES
@@ -130,6 +131,15 @@ class CombinedScorer:
         base = Path(combined_path or DEFAULT_COMBINED).parent
         scorers = self.combined.card.get("scorers", {})
         self.edu_path = Path(edu_path) if edu_path else base / scorers["edu"]["model_file"]
+        fitted_on = scorers["edu"].get("sha256")
+        if edu_path and fitted_on and Path(edu_path).is_file() and sha256_file(Path(edu_path)) != fitted_on:
+            # The regression's weights are for the logits of the model it was fitted on; another
+            # model's scores would make its threshold and buckets meaningless (review).
+            raise ConfigError(
+                f"quality.model_path is {edu_path}, but the combined model {self.combined_path} was fitted on "
+                f"{scorers['edu']['model_file']} (sha256 {fitted_on[:12]}...). Fix: set quality.scorer: edu to select by "
+                "your model alone, or leave quality.model_path empty to use the combined score"
+            )
         self.edu = load_fasttext_model(self.edu_path)
         general = scorers.get("general")
         self.general = load_fasttext_model(base / general["model_file"]) if general else None
