@@ -177,6 +177,70 @@ def test_verify_checks_sizes_against_the_index(built: dict, tmp_path: Path) -> N
         verify_release(copy)
 
 
+def test_verify_checks_every_sequence_against_its_row(built: dict, tmp_path: Path) -> None:
+    """Sums alone pass a permutation: two sequences of a .idx swapped (checksum updated) and a
+    provenance index naming other ids both fail, row by row; a shard left without its files
+    in one format fails too."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.parquet_io import sha256_file
+    from curate.release.tokenized_read import read_megatron_index
+
+    def broken(edit) -> Path:
+        copy = tmp_path / f"r{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(built["release"], copy)
+        manifest = json.loads((copy / "manifest.json").read_text())
+        edit(copy, manifest)
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        return copy
+
+    def swap_sequences(copy: Path, manifest: dict) -> None:
+        entry = next(e for e in manifest["tokenized"]["shards"] if e["format"] == "megatron")
+        idx_path = copy / entry["files"][1]["path"]
+        index = read_megatron_index(idx_path)
+        lengths = index.lengths.copy()
+        j = int(np.argmax(lengths != lengths[0]))  # a sequence of another length than the first
+        assert j > 0
+        lengths[[0, j]] = lengths[[j, 0]]
+        raw = bytearray(idx_path.read_bytes())
+        at = raw.find(index.lengths.astype("<i4").tobytes())
+        raw[at : at + lengths.size * 4] = lengths.astype("<i4").tobytes()
+        idx_path.write_bytes(bytes(raw))
+        pointers = np.concatenate([[0], np.cumsum(lengths.astype(np.int64))[:-1]]) * index.dtype.itemsize
+        raw = bytearray(idx_path.read_bytes())
+        at = raw.find(index.pointers.astype("<i8").tobytes())
+        raw[at : at + pointers.size * 8] = pointers.astype("<i8").tobytes()
+        idx_path.write_bytes(bytes(raw))
+        entry["files"][1]["sha256"] = sha256_file(idx_path)
+
+    with pytest.raises(VerifyError, match=r"megatron/.*\.bin: sequence 0 does not hold its row's num_tokens \+ 1 tokens"):
+        verify_release(broken(swap_sequences))
+
+    def other_ids(copy: Path, manifest: dict) -> None:
+        entry = next(e for e in manifest["tokenized"]["shards"] if e["format"] == "tokens-index")
+        path = copy / entry["files"][0]["path"]
+        table = pq.read_table(path)
+        ids = table.column("id").to_pylist()
+        table = table.set_column(table.schema.get_field_index("id"), table.schema.field("id"), pa.array(ids[::-1], pa.string()))
+        pq.write_table(table, path)
+        entry["files"][0]["sha256"] = sha256_file(path)
+
+    with pytest.raises(VerifyError, match=r"tokens-index/.*: its ids are not those of"):
+        verify_release(broken(other_ids))
+
+    def drop_a_format(copy: Path, manifest: dict) -> None:
+        entries = manifest["tokenized"]["shards"]
+        gone = next(e for e in entries if e["format"] == "megatron")
+        entries.remove(gone)
+        for f in gone["files"]:
+            (copy / f["path"]).unlink()
+
+    with pytest.raises(VerifyError, match=r"has no megatron files"):
+        verify_release(broken(drop_a_format))
+
+
 def test_lookup_from_token_to_document(built: dict, capsys: pytest.CaptureFixture[str]) -> None:
     release = built["release"]
     for entry in entries(release, "megatron")[:2] + entries(release, "nanotron")[:1]:

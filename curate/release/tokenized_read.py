@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate import schema as S
 from curate.errors import InputError
 from curate.parquet_io import sha256_file
 from curate.release.tokenized import INDEX_DIR, MEGATRON, MEGATRON_DTYPE_CODES, NANOTRON
@@ -78,10 +80,26 @@ def verify_tokenized(release_dir: Path, manifest: dict[str, Any]) -> None:
                     raise VerifyError(f"{relative} is not listed in manifest.json; a trainer reading {folder}/ would include it. Fix: remove it, or rebuild the release")
 
     shards = {s["path"]: s for s in manifest["shards"]}
+    formats = sorted({e["format"] for e in entries} | set(section["totals"]))
+    have = {(e["shard"], e["format"]) for e in entries}
+    for shard_path in shards:
+        for fmt in formats:
+            if (shard_path, fmt) not in have:
+                raise VerifyError(f"manifest.json: shard {shard_path} has no {fmt} files; every Parquet shard has one per format. {REBUILD}")
+    rows_of: dict[str, tuple[np.ndarray, list[str]]] = {}
     for entry in entries:
         problem = _check_entry(release_dir, entry, shards.get(entry["shard"]), section)
+        if problem is None and entry["shard"] in shards:
+            if entry["shard"] not in rows_of:  # each Parquet shard's ids and lengths, read once
+                table = pq.read_table(release_dir / entry["shard"], columns=[S.ID, S.NUM_TOKENS])
+                rows_of[entry["shard"]] = (table.column(S.NUM_TOKENS).to_numpy().astype(np.int64) + 1, table.column(S.ID).cast(pa.string()).to_pylist())
+            problem = _check_rows(release_dir, entry, *rows_of[entry["shard"]])
         if problem:
             raise VerifyError(f"{problem}. {REBUILD}")
+    rows, tokens = sum(s["rows"] for s in shards.values()), sum(s["tokens"] or 0 for s in shards.values())
+    for fmt, expected in section["totals"].items():
+        if expected["tokens"] != tokens + rows:
+            raise VerifyError(f"manifest.json: tokenized.totals.{fmt}.tokens is {expected['tokens']}, but the shards hold {tokens} tokens + {rows} end-of-document tokens. {REBUILD}")
     for fmt, expected in section["totals"].items():
         mine = [e for e in entries if e["format"] == fmt]
         found = {"sequences": sum(e["sequences"] for e in mine), "tokens": sum(e["tokens"] for e in mine)}
@@ -132,6 +150,27 @@ def _check_entry(release_dir: Path, entry: dict[str, Any], shard: dict[str, Any]
         starts, counts = table.column("token_start").to_numpy(), table.column("tokens").to_numpy().astype(np.int64)
         if table.num_rows != sequences or int(counts.sum()) != tokens or not np.array_equal(starts, np.cumsum(counts) - counts):
             return f"{first}: {table.num_rows} rows of {int(counts.sum())} tokens with gaps or overlaps, the manifest says {sequences} sequences of {tokens} tokens"
+    return None
+
+
+def _check_rows(release_dir: Path, entry: dict[str, Any], lengths: np.ndarray, ids: list[str]) -> str | None:
+    """Sequence by sequence: each holds its Parquet row's num_tokens + 1 tokens, in the
+    Parquet order, and the provenance index names each row's id (sums alone would pass a
+    permutation or a swapped file)."""
+    fmt, first = entry["format"], entry["files"][0]["path"]
+    if fmt == MEGATRON:
+        found = read_megatron_index(release_dir / entry["files"][1]["path"]).lengths.astype(np.int64)
+    elif fmt == NANOTRON:
+        ends = np.fromfile(release_dir / entry["files"][1]["path"], dtype="<u8").astype(np.int64)
+        found = np.diff(np.concatenate([[0], ends]))
+    else:
+        table = pq.read_table(release_dir / first, columns=["tokens", S.ID])
+        if table.column(S.ID).to_pylist() != ids:
+            return f"{first}: its ids are not those of {entry['shard']}, row by row"
+        found = table.column("tokens").to_numpy().astype(np.int64)
+    if not np.array_equal(found, lengths):
+        bad = int(np.argmax(found != lengths)) if found.size == lengths.size else min(found.size, lengths.size)
+        return f"{first}: sequence {bad} does not hold its row's num_tokens + 1 tokens (row {bad} of {entry['shard']})"
     return None
 
 
