@@ -142,3 +142,27 @@ def test_bad_inline_domain_fails(tmp_path: Path) -> None:
 
 def test_disabled_filter_does_not_read_its_lists(tmp_path: Path) -> None:
     _load(tmp_path, {"enabled": False, "block_domains_files": [str(tmp_path / "nope.txt")]})
+
+
+@pytest.mark.slow  # builds the 4.56 M-domain table twice (~10 s of CPU each)
+def test_a_torn_blocklist_cache_is_rebuilt_and_an_unwritable_one_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache file cut short (power loss) is rebuilt, not trusted; a cache folder that
+    cannot be written fails naming it and the fix (review)."""
+    from curate.errors import ConfigError
+    from curate.hygiene.urls import shipped_lists
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    table, urls = shipped_lists()
+    whole = table.read_bytes()
+    table.write_bytes(whole[:100])  # torn
+    assert shipped_lists() == (table, urls)
+    assert table.read_bytes() == whole
+    assert not [p for p in table.parent.iterdir() if p.name.endswith(".tmp")]
+
+    blocked = tmp_path / "ro"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("CURATE_CACHE", str(blocked))
+    with pytest.raises(ConfigError) as err:
+        shipped_lists()
+    assert str(err.value).startswith(f"cannot write the URL blocklist cache in {blocked / 'url-blocklist'}: ")
+    assert str(err.value).endswith("Fix: set CURATE_CACHE to a writable folder, or set urls.use_datatrove_lists: false")

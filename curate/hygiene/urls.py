@@ -27,7 +27,7 @@ import hashlib
 import os
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,11 @@ def shipped_lists() -> tuple[Path, Path]:
     stem = _cache_dir() / f"{st.st_size}-{int(st.st_mtime)}"
     table_path, urls_path = stem.with_name(stem.name + "-domains.u64.npy"), stem.with_name(stem.name + "-urls.txt")
     if table_path.is_file() and urls_path.is_file():
-        return table_path, urls_path
+        try:  # a file cut short by a power loss must not fail every later run: rebuild it
+            if np.load(table_path, mmap_mode="r").dtype == np.uint64:
+                return table_path, urls_path
+        except (ValueError, OSError, EOFError):
+            pass
     hashes: list[int] = []
     urls: list[str] = []
     with tarfile.open(tarball, "r:gz") as tar:
@@ -119,17 +123,30 @@ def shipped_lists() -> tuple[Path, Path]:
                     urls.append(_strip_scheme(line))
     if not hashes:
         raise ConfigError(f"{tarball} has no 'domains' list. Fix: reinstall datatrove (`make setup`), or set urls.use_datatrove_lists: false")
-    table_path.parent.mkdir(parents=True, exist_ok=True)
-    # Each process writes its own temp file and renames it: workers building at once never
-    # see a torn file.
-    tmp = table_path.with_name(f".{table_path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        np.save(out, np.unique(np.array(hashes, dtype=np.uint64)))
-    os.replace(tmp, table_path)
-    tmp = urls_path.with_name(f".{urls_path.name}.{os.getpid()}.tmp")
-    tmp.write_text("\n".join(sorted(set(urls))) + "\n", encoding="utf-8")
-    os.replace(tmp, urls_path)
+    # Each process writes its own temp file, syncs it and renames it: workers building at once
+    # never see a torn file, nor does a run after a power loss.
+    try:
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_synced(table_path, lambda out: np.save(out, np.unique(np.array(hashes, dtype=np.uint64))))
+        _write_synced(urls_path, lambda out: out.write(("\n".join(sorted(set(urls))) + "\n").encode("utf-8")))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the URL blocklist cache in {table_path.parent}: {exc.strerror or exc}. "
+            "Fix: set CURATE_CACHE to a writable folder, or set urls.use_datatrove_lists: false"
+        ) from None
     return table_path, urls_path
+
+
+def _write_synced(path: Path, write: Callable[[Any], object]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def shipped_words(name: str) -> set[str]:
