@@ -157,7 +157,12 @@ def test_rerun_with_a_new_threshold_killed_mid_shards_leaves_no_lying_manifest(t
     old = json.loads((out / "manifest.json").read_text())
     assert _manifest_tells_the_truth(out)
 
-    stricter = ["--set", "quality.min_score=0.97"]  # drops a document of shard 0
+    # A threshold just above the lowest quality score in shard 0: drops that document (and any
+    # as low elsewhere), so shard 0 changes while later shards remain to be killed in.
+    import pyarrow.parquet as pq
+
+    lowest = min(pq.read_table(out / "data" / "part-00000.parquet", columns=["quality_score"]).column("quality_score").to_pylist())
+    stricter = ["--set", f"quality.min_score={lowest + 1e-6:.8f}"]
     killed = _run(out, tmp_path, "shard:1", stricter)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
     shard0 = hashlib.sha256((out / "data" / "part-00000.parquet").read_bytes()).hexdigest()
