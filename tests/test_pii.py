@@ -195,3 +195,20 @@ def test_hostile_texts_finish_and_count_every_find() -> None:
     redacted, counts = redact(dump)
     assert counts["email"] == 20_000 and counts["phone"] == 20_000 and "@" not in redacted
     assert redact("a@" * 500_000) == ("a@" * 500_000, dict.fromkeys(counts, 0))
+
+
+def test_metadata_fields_are_redacted_too() -> None:
+    """The source record's other fields ship in `metadata`: an e-mail there is as much in
+    the shard as one in the text. Clean metadata keeps its exact bytes."""
+    from curate.hygiene.pii import PIIConfig, PIIStep
+
+    doc = {"text": "Write to me.", "metadata": json.dumps({"author_email": "jane.roe@mailhost.net", "year": 2021, "tags": ["call +44 20 7946 0958"]})}
+    assert PIIStep(PIIConfig()).apply(doc) is None
+    assert json.loads(doc["metadata"]) == {"author_email": "<EMAIL>", "year": 2021, "tags": ["call <PHONE>"]}
+    assert doc["pii"]["email"] == 1 and doc["pii"]["phone"] == 1
+    clean = {"text": "Nothing here.", "metadata": '{"year":2021,  "isbn": "978-0-306-40615-7"}'}
+    PIIStep(PIIConfig()).apply(clean)
+    assert clean["metadata"] == '{"year":2021,  "isbn": "978-0-306-40615-7"}' and not any(clean["pii"].values())
+    dropped = {"text": "Nothing here.", "metadata": json.dumps({"contact": "jane.roe@mailhost.net"})}
+    drop = PIIStep(PIIConfig(mode="drop")).apply(dropped)
+    assert drop is not None and drop.value == "email=1"

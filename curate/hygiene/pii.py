@@ -33,7 +33,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
@@ -453,6 +453,42 @@ class PIIStep:
             doc["text"], counts = redact(text, self.kinds)
         else:
             counts = count_pii(text, self.kinds)
+        # The source record's other fields ship in `metadata` (JSON): an `author_email` there
+        # is as much in the shard as one in the text (review). Same mode, counted together.
+        if doc.get("metadata"):
+            doc["metadata"], extra = self._metadata(doc["metadata"])
+            counts = {k: v + extra.get(k, 0) for k, v in counts.items()}
         doc["pii"] = counts
         found = describe_counts(counts)
         return Drop("pii", "pii", found) if found and self.mode == "drop" else None
+
+    def _metadata(self, raw: str) -> tuple[str, dict[str, int]]:
+        """Every string value in the metadata JSON, redacted (redact) or counted; the JSON
+        is rewritten only when something was replaced, so clean rows keep their bytes."""
+        import json
+
+        try:
+            value = json.loads(raw)
+        except (TypeError, ValueError):
+            return raw, {}
+        totals: dict[str, int] = {}
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, str):
+                if self.mode == "redact":
+                    node, found = redact(node, self.kinds)
+                else:
+                    found = count_pii(node, self.kinds)
+                for k, v in found.items():
+                    totals[k] = totals.get(k, 0) + v
+                return node
+            if isinstance(node, dict):
+                return {k: walk(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [walk(v) for v in node]
+            return node
+
+        cleaned = walk(value)
+        if self.mode == "redact" and any(totals.values()):
+            return json.dumps(cleaned, ensure_ascii=False), totals
+        return raw, totals
