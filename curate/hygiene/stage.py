@@ -40,7 +40,10 @@ def hygiene_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tupl
 
     build_steps(cfg)  # a missing or corrupt index fails here, naming it, before any job starts
     rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
-    jobs = [(cfg, part, index, stage_dir) for index, part in enumerate(parts)]
+    # The steps are cached per process by the config and the files they load (an edited list
+    # or a rebuilt index at the same path must not reuse old steps); hashed once here, not per part.
+    steps_key = "\n".join([cfg.model_dump_json(), *hygiene_extra(cfg)])
+    jobs = [(cfg, part, index, stage_dir, steps_key) for index, part in enumerate(parts)]
     with Workers.from_config(cfg.executor) as workers:
         done = workers.map(clean_part, jobs, parallel=rows >= PARALLEL_MIN_ROWS)
     return [k for k, _ in done], [led for _, led in done]
@@ -49,15 +52,12 @@ def hygiene_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tupl
 _STEPS: dict[str, list[HygieneStep]] = {}
 
 
-def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path) -> tuple[Path, Path]:
+def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path, steps_key: str) -> tuple[Path, Path]:
     """One part through the steps: its kept documents (streamed, a batch at a time) and its
     ledger part (the dropped documents only)."""
-    # Keyed by the files the steps load too: an edited list or a rebuilt index at the same
-    # path must not reuse steps built from the old files in a long-lived process.
-    key = "\n".join([cfg.model_dump_json(), *hygiene_extra(cfg)])
-    steps = _STEPS.get(key)
+    steps = _STEPS.get(steps_key)
     if steps is None:
-        steps = _STEPS[key] = build_steps(cfg)
+        steps = _STEPS[steps_key] = build_steps(cfg)
     ledger: list[dict] = []
     kept_path = stage_dir / "kept" / f"{index:05d}.parquet"
     kept_path.parent.mkdir(parents=True, exist_ok=True)
