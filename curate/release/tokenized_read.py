@@ -21,12 +21,11 @@ import pyarrow.parquet as pq
 
 from curate import schema as S
 from curate.errors import InputError
-from curate.parquet_io import sha256_file
 from curate.release.tokenized import INDEX_DIR, MEGATRON, MEGATRON_DTYPE_CODES, NANOTRON
+from curate.release.verify import REBUILD, VerifyError, check_listed_file
 
 MEGATRON_MAGIC = b"MMIDIDX\x00\x00"
 _CODE_DTYPES = {code: dtype for dtype, code in MEGATRON_DTYPE_CODES.items()}
-REBUILD = "Fix: restore the release from a good copy, or rebuild it with `curate release`"
 
 
 @dataclass
@@ -57,20 +56,13 @@ def read_megatron_index(path: Path) -> MegatronIndex:
 
 
 def verify_tokenized(release_dir: Path, manifest: dict[str, Any]) -> None:
-    from curate.release.verify import VerifyError
-
     section = manifest.get("tokenized")
     if not section:
         return
     entries = section["shards"]
     for entry in entries:
         for file in entry["files"]:
-            path = release_dir / file["path"]
-            if not path.is_file():
-                raise VerifyError(f"{file['path']} is missing (listed in manifest.json). {REBUILD}")
-            digest = sha256_file(path)
-            if digest != file["sha256"]:
-                raise VerifyError(f"{file['path']}: sha256 {digest[:16]}... does not match the manifest's {file['sha256'][:16]}...; the file changed after the release was built. {REBUILD}")
+            check_listed_file(release_dir, file["path"], file["sha256"], file["path"])
     listed = {f["path"] for e in entries for f in e["files"]}
     for folder in (MEGATRON, NANOTRON, INDEX_DIR):
         if (release_dir / folder).is_dir():

@@ -40,6 +40,20 @@ class Verified:
     tokenized: dict[str, int] | None = None  # tokens per trainer format (end-of-document tokens included)
 
 
+REBUILD = "Fix: restore the release from a good copy, or rebuild it with `curate release`"
+
+
+def check_listed_file(release_dir: Path, relative: str, sha256: str, name: str) -> None:
+    """A file the manifest lists exists and has its listed sha256 (any changed byte fails,
+    naming it as `name`): Parquet shards and tokenized files alike."""
+    file = release_dir / relative
+    if not file.is_file():
+        raise VerifyError(f"{name} is missing (listed in manifest.json). {REBUILD}")
+    digest = sha256_file(file)
+    if digest != sha256:
+        raise VerifyError(f"{name}: sha256 {digest[:16]}... does not match the manifest's {sha256[:16]}...; the file changed after the release was built. {REBUILD}")
+
+
 def verify_release(release_dir: Path) -> Verified:
     release_dir = Path(release_dir)
     path = release_dir / "manifest.json"
@@ -50,15 +64,8 @@ def verify_release(release_dir: Path) -> Verified:
         shards = manifest["shards"]
     except (ValueError, KeyError) as exc:
         raise VerifyError(f"{path} is not a release manifest ({exc}). Fix: rebuild the release with `curate release`") from None
-    rebuild = "Fix: restore the release from a good copy, or rebuild it with `curate release`"
-
     for shard in shards:
-        file = release_dir / shard["path"]
-        if not file.is_file():
-            raise VerifyError(f"shard {shard['path']} is missing (listed in manifest.json). {rebuild}")
-        digest = sha256_file(file)
-        if digest != shard["sha256"]:
-            raise VerifyError(f"shard {shard['path']}: sha256 {digest[:16]}... does not match the manifest's {shard['sha256'][:16]}...; the file changed after the release was built. {rebuild}")
+        check_listed_file(release_dir, shard["path"], shard["sha256"], f"shard {shard['path']}")
 
     listed = {Path(s["path"]).name for s in shards}
     data = release_dir / "data"
@@ -71,23 +78,23 @@ def verify_release(release_dir: Path) -> Verified:
         file = release_dir / shard["path"]
         pf = pq.ParquetFile(file)
         if schema_json(pf.schema_arrow) != manifest["schema"]:
-            raise VerifyError(f"shard {shard['path']}: schema {_names(pf.schema_arrow)} differs from the manifest's {[f['name'] for f in manifest['schema']]}. {rebuild}")
+            raise VerifyError(f"shard {shard['path']}: schema {_names(pf.schema_arrow)} differs from the manifest's {[f['name'] for f in manifest['schema']]}. {REBUILD}")
         if pf.metadata.num_rows != shard["rows"]:
-            raise VerifyError(f"shard {shard['path']}: {pf.metadata.num_rows} rows, the manifest says {shard['rows']}. {rebuild}")
+            raise VerifyError(f"shard {shard['path']}: {pf.metadata.num_rows} rows, the manifest says {shard['rows']}. {REBUILD}")
         if counted:
             tokens = pc.sum(pf.read(columns=[NUM_TOKENS]).column(0)).as_py() or 0
             if tokens != shard["tokens"]:
-                raise VerifyError(f"shard {shard['path']}: {tokens} tokens, the manifest says {shard['tokens']}. {rebuild}")
+                raise VerifyError(f"shard {shard['path']}: {tokens} tokens, the manifest says {shard['tokens']}. {REBUILD}")
 
     found = Verified(len(shards), sum(s["rows"] for s in shards), sum(s["tokens"] for s in shards) if counted else None, sum(s["bytes"] for s in shards))
     totals = manifest["totals"]
     for key in ("shards", "rows", "tokens", "bytes"):
         if getattr(found, key) != totals.get(key):
-            raise VerifyError(f"manifest.json: totals.{key} is {totals.get(key)}, the shards add up to {getattr(found, key)}. {rebuild}")
+            raise VerifyError(f"manifest.json: totals.{key} is {totals.get(key)}, the shards add up to {getattr(found, key)}. {REBUILD}")
     for split, expected in manifest.get("splits", {}).items():
         rows = sum(s["rows"] for s in shards if s["split"] == split)
         if rows != expected["rows"]:
-            raise VerifyError(f"manifest.json: splits.{split}.rows is {expected['rows']}, its shards add up to {rows}. {rebuild}")
+            raise VerifyError(f"manifest.json: splits.{split}.rows is {expected['rows']}, its shards add up to {rows}. {REBUILD}")
 
     from curate.release.tokenized_read import verify_tokenized
 
