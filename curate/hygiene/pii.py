@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -465,8 +466,6 @@ class PIIStep:
     def _metadata(self, raw: str) -> tuple[str, dict[str, int]]:
         """Every string value in the metadata JSON, redacted (redact) or counted; the JSON
         is rewritten only when something was replaced, so clean rows keep their bytes."""
-        import json
-
         try:
             value = json.loads(raw)
         except (TypeError, ValueError):
