@@ -55,7 +55,7 @@ import pyarrow.parquet as pq
 from curate.dedup.clusters import clusters, star_edges
 from curate.dedup.signatures import MinHashParams, band_column
 from curate.dedup.sigtable import SIG
-from curate.parquet_io import tmp_path
+from curate.core.parquet_io import tmp_path
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from bench.common import results_path
 from bench.dedup_data import near_duplicate_pairs, real_documents, synthetic_corpus
-from curate import schema as S
-from curate.shards import conform
+from curate.core import schema as S
+from curate.core.shards import conform
 from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import near_words
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config

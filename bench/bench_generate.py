@@ -42,7 +42,7 @@ def write_corpus(folder: Path, min_chars: int = 1_500) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curate import schema as S
+    from curate.core import schema as S
 
     truth = json.loads((shared_data() / "article-extraction-benchmark" / "ground-truth.json").read_text())
     # Mostly-ASCII bodies only: the curated corpus is English (language.keep: [en]); a few
@@ -82,7 +82,7 @@ def main() -> None:
     import pyarrow.parquet as pq
     import vllm
 
-    import curate.shards
+    import curate.core.shards
     from curate.config import CurateConfig
     from curate.synth import generate as G
     from curate.synth.engine import open_engine
@@ -110,8 +110,8 @@ def main() -> None:
     G.make_plan = timed(phases, "plan", G.make_plan)  # type: ignore[assignment]
     G.check_and_dedup = timed(phases, "checks_dedup", G.check_and_dedup)  # type: ignore[assignment]
     G.report = timed(phases, "diversity", G.report)  # type: ignore[assignment]
-    curate.shards.write_shards = timed(phases, "shards_manifest", curate.shards.write_shards)  # type: ignore[assignment]
-    curate.shards.write_manifest = timed(phases, "shards_manifest", curate.shards.write_manifest)  # type: ignore[assignment]
+    curate.core.shards.write_shards = timed(phases, "shards_manifest", curate.core.shards.write_shards)  # type: ignore[assignment]
+    curate.core.shards.write_manifest = timed(phases, "shards_manifest", curate.core.shards.write_manifest)  # type: ignore[assignment]
 
     load_started = time.perf_counter()
     with open_engine(cfg.engine) as engine:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from bench.common import REPO, results_path, run_header, write_json
 from bench.dedup_data import synthetic_corpus
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig, load_config
 
 RESULTS = results_path("RESULTS-generate.md")

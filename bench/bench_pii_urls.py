@@ -86,7 +86,7 @@ def main() -> None:
     from curate.config import load_config
     from curate.hygiene.pii import PIIRedactor
     from curate.hygiene.urls import URLBlocklistFilter, URLFilterConfig
-    from curate.schema import FILTER_STAGES
+    from curate.core.schema import FILTER_STAGES
     from filters.heuristics import heuristic_annotators
     from filters.language import LanguageAnnotator
 

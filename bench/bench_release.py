@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 
 OUT = Path(__file__).resolve().parent / "out" / "release"
 ROWS_PER_GROUP = 10_000

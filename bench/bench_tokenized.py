@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from bench.bench_release import cpu_seconds, sentence_pool, write_parts
-from curate import schema as S
+from curate.core import schema as S
 
 OUT = Path(__file__).resolve().parent / "out" / "tokenized"
 BARE_BATCH = 10_000

@@ -11,12 +11,12 @@ from pathlib import Path
 from datatrove.pipeline.base import PipelineStep
 
 from curate.config import CurateConfig
-from curate.errors import CurateError, DependencyError
+from curate.core.errors import CurateError, DependencyError
 from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
-from curate.input_retry import RetryPolicy
-from curate.parquet_io import AnnotatedWriter
-from curate.schema import FILTER_STAGES
+from curate.core.input_retry import RetryPolicy
+from curate.core.parquet_io import AnnotatedWriter
+from curate.core.schema import FILTER_STAGES
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator

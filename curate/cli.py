@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from curate.errors import CurateError
+from curate.core.errors import CurateError
 
 
 def _env_defaults() -> None:
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         # A full disk or read-only path hit by code that does not name its file (a library's
         # own writer), or a file this user may not access: still a message and the fix, not a
         # traceback. Which call failed is unknown here, so an unreadable input is not "cannot write".
-        from curate.errors import last_resort_error
+        from curate.core.errors import last_resort_error
 
         error = last_resort_error(exc, getattr(args, "output", None))
         if error is None:
@@ -204,14 +204,14 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from curate.annotate import run_annotate
     from curate.config import load_config
     from curate.ingest import resolve_inputs
-    from curate.input_retry import RetryPolicy
-    from curate.layout import prepare_output
+    from curate.core.input_retry import RetryPolicy
+    from curate.core.layout import prepare_output
 
     cfg = load_config(args.config, args.overrides)
     files = resolve_inputs(args.inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
     layout = prepare_output(Path(args.output))
     from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra
-    from curate.stages import run_stage, stage_key
+    from curate.core.stages import run_stage, stage_key
 
     key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
     parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from curate.config_base import Section
-from curate.errors import ConfigError
+from curate.core.section import Section
+from curate.core.errors import ConfigError
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
@@ -43,12 +43,12 @@ class InputConfig(Section):
     # A read that fails for a reason that may pass (connection reset, a download cut short, a
     # disk read error) is retried this often, reopening the file at the byte where it stopped,
     # after read_retry_wait_s and twice as long before each next try; then the run fails naming
-    # the file and the byte (curate.input_retry). 4 retries waiting 1+2+4+8 s outlast a dropped
+    # the file and the byte (curate.core.input_retry). 4 retries waiting 1+2+4+8 s outlast a dropped
     # connection or an object store's throttling burst; a server really down fails in ~15 s.
     # An id is unique only within its file (parts numbered from 0 reuse ids): `colliding`
     # scopes an id that several files use to its file (`<file tag>/<id>`), in each of them;
     # `always` scopes every id. No document is dropped because another file used its id; a
-    # repeat within one file is `duplicate_id`. See curate/ids.py.
+    # repeat within one file is `duplicate_id`. See curate/core/ids.py.
     id_scope: Literal["colliding", "always"] = "colliding"
     read_retries: int = Field(default=4, ge=0, le=20)
     read_retry_wait_s: float = Field(default=1.0, ge=0, le=600)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 
 PREFECT_FILE = "prefect.yaml"
 # The checkout that holds this package; an installed curate (site-packages) has no

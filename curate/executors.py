@@ -33,7 +33,7 @@ def _not_user_error(record: dict) -> bool:
     """Console filter: datatrove logs a failed task's exception with its traceback; when it is
     a CurateError (an input that cannot be read, a full disk) the CLI prints its one-line
     message and the fix, and the traceback stays in the task's log file only."""
-    from curate.errors import CurateError
+    from curate.core.errors import CurateError
 
     exc = record["exception"]
     return not (exc is not None and exc.type is not None and issubclass(exc.type, CurateError))

@@ -24,8 +24,8 @@ from typing import Any
 import fasteners
 import fsspec
 
-from curate.errors import CurateError
-from curate.parquet_io import write_bytes_atomic
+from curate.core.errors import CurateError
+from curate.core.parquet_io import write_bytes_atomic
 
 STATE_FORMAT = 1
 

@@ -23,8 +23,8 @@ import fsspec
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseReader
 
-from curate.input_files import FORMATS, detect_format, find_inputs, resolve_inputs, source_tag  # noqa: F401 (re-exported)
-from curate.input_retry import DEFAULT_RETRY, ReadFailed, RetryPolicy, open_input
+from curate.core.input_files import FORMATS, detect_format, find_inputs, resolve_inputs, source_tag  # noqa: F401 (re-exported)
+from curate.core.input_retry import DEFAULT_RETRY, ReadFailed, RetryPolicy, open_input
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/"
@@ -41,7 +41,7 @@ META_CONTENT = "content_type"  # "html" when the text still needs extraction
 @dataclass
 class Limits:
     max_record_bytes: int
-    retry: RetryPolicy = DEFAULT_RETRY  # transient read errors: see curate.input_retry
+    retry: RetryPolicy = DEFAULT_RETRY  # transient read errors: see curate.core.input_retry
 
 
 class RecordReader(BaseReader):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from curate.errors import ConfigError, DependencyError
+from curate.core.errors import ConfigError, DependencyError
 
 if TYPE_CHECKING:
     from curate.config import ExecutorConfig

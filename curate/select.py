@@ -10,11 +10,11 @@ from pathlib import Path
 
 import polars as pl
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
-from curate.ids import colliding_ids, scoped_id
-from curate.ledger import write_ledger
-from curate.parquet_io import write_table_atomic
+from curate.core.ids import colliding_ids, scoped_id
+from curate.core.ledger import write_ledger
+from curate.core.parquet_io import write_table_atomic
 
 # The ledger's stage names, in the order rules are applied.
 STAGE_INGEST = "ingest"
@@ -86,7 +86,7 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 
 def id_decisions(parts: list[Path], stage: pl.Expr, scope: str) -> tuple[pl.DataFrame, pl.Series | None]:
     """(part index, row) of every row whose id an earlier row of the same source file already
-    has, and the ids to scope to their file (curate.ids; None: all of them), reading no text.
+    has, and the ids to scope to their file (curate.core.ids; None: all of them), reading no text.
     Within a file the first occurrence is kept. Only rows that pass every rule (`stage`, the
     rejection stage expression, is null) compete: a record rejected for its own reason (say a
     wrong-typed text) must not cost a valid record with the same id its place."""

@@ -30,7 +30,7 @@ from datatrove.io import DataFolder
 from datatrove.utils.stats import PipelineStats
 
 from curate.config import CurateConfig
-from curate.errors import ConfigError, CurateError
+from curate.core.errors import ConfigError, CurateError
 
 # Slurm job states after which a task will not run again (squeue/scontrol spelling).
 TERMINAL_STATES = frozenset(

@@ -11,7 +11,7 @@ from datatrove.pipeline.filters.language_filter import LanguageFilter
 from datatrove.utils.batching import batched
 from datatrove.utils.lid import FastTextLID
 
-from curate.errors import ConfigError, DependencyError
+from curate.core.errors import ConfigError, DependencyError
 from filters.annotate import is_rejected_upstream
 
 META_LANG = "language"

@@ -27,14 +27,14 @@ from curate.hygiene.stage import check_hygiene, hygiene_extra, hygiene_stage
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
 from curate.synth.generate import generate_stage, read_generate_stats
-from curate.input_files import find_inputs
-from curate.input_retry import RetryPolicy
-from curate.layout import Layout, begin_output
-from curate.ledger import account
-from curate.parquet_io import copy_atomic, write_bytes_atomic
+from curate.core.input_files import find_inputs
+from curate.core.input_retry import RetryPolicy
+from curate.core.layout import Layout, begin_output
+from curate.core.ledger import account
+from curate.core.parquet_io import copy_atomic, write_bytes_atomic
 from curate.select import run_select
-from curate.shards import write_manifest, write_shards
-from curate.stages import StageOutput, run_stage, stage_key
+from curate.core.shards import write_manifest, write_shards
+from curate.core.stages import StageOutput, run_stage, stage_key
 
 # The CLI sets this to drive its progress display: (stage, event) with event in
 # {"start", "done"}. Tasks run in threads of the calling process, so a plain callable works.

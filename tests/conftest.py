@@ -408,7 +408,7 @@ class RunResult:
         return pl.concat([pl.read_parquet(self.root / s["path"]) for s in self.manifest["shards"]])
 
     def ledger(self) -> Any:
-        from curate.ledger import read_ledger
+        from curate.core.ledger import read_ledger
 
         return read_ledger(self.root / "rejected")
 

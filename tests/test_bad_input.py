@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from curate.cli import main
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.ingest import META_OFFSET, META_REJECT, META_URL, resolve_inputs, source_tag
-from curate.layout import prepare_output
+from curate.core.layout import prepare_output
 
 BIG = 20_000_000  # a 20 MB document: four times input.max_record_bytes
 

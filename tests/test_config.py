@@ -11,7 +11,7 @@ import yaml
 
 from curate.cli import main
 from curate.config import CurateConfig, LanguageConfig, load_config
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import polars as pl
 import psutil
 import pytest
 
-from curate.stages import FAULT_KILL_AFTER_ENV
+from curate.core.stages import FAULT_KILL_AFTER_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 SETTINGS = ["--set", "executor.workers=1", "--set", "release.enabled=true"]

@@ -17,16 +17,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.cli import main
 from curate.config import load_config
-from curate.errors import ConfigError, InputError
+from curate.core.errors import ConfigError, InputError
 from curate.hygiene import build_steps, hygiene_enabled
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.decontam import Decontaminator, open_index
 from curate.hygiene.index import DEFAULT_INDEX, load_index
 from curate.hygiene.stage import hygiene_stage
-from curate.ledger import read_ledger
+from curate.core.ledger import read_ledger
 
 GSM8K_TEST_0 = (
     "Janet\u2019s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends every day "

@@ -16,11 +16,11 @@ import pytest
 import curate.dedup.sigtable as sigtable
 import curate.dedup.stage as stage
 from bench.dedup_data import edit, real_documents, true_jaccard
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import exact_key
 from curate.dedup.stage import dedup_command, run_dedup
-from curate.shards import conform
+from curate.core.shards import conform
 
 
 def write_part(path: Path, records: list[tuple[str, str]], quality: list[float | None] | None = None, row_group: int = 10_000) -> Path:

@@ -36,7 +36,7 @@ def test_two_runs_one_and_two_workers_are_byte_identical(tmp_path: Path, run_cur
     assert two.ledger().sort("id", "stage").equals(one.ledger().sort("id", "stage"))
     assert two.manifest["counts"]["by_reason"] == one.manifest["counts"]["by_reason"]
     # And the bytes on disk are what the manifests say.
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
 
     assert [sha256_file(two.root / p) for p, _, _ in shards] == [h for _, h, _ in shards]
     assert pl.read_parquet(two.root / "data" / "*.parquet")["id"].is_unique().all()

@@ -22,8 +22,8 @@ from conftest import require_or_skip
 
 from curate.cli import main
 from curate.config import OutputConfig
-from curate.errors import OutputError
-from curate.shards import write_shards
+from curate.core.errors import OutputError
+from curate.core.shards import write_shards
 
 PAGE = 4096
 # Small shards (a few documents each), so that the disk fills in the middle of them.
@@ -140,7 +140,7 @@ def test_read_only_data_folder_mid_write_names_the_shard(tmp_path: Path, tmpfs) 
     """The shard writer itself, when its folder turns read-only after the run started."""
     import pyarrow.parquet as pq
 
-    from curate import schema as S
+    from curate.core import schema as S
 
     part = tmp_path / "part.parquet"
     pq.write_table(S.DOCUMENT_SCHEMA.empty_table(), part)
@@ -160,7 +160,7 @@ def test_output_turning_read_only_mid_run_names_the_path_and_a_rerun_resumes(
 ) -> None:
     """`data/` is writable when the run starts (so the check before work passes) and turns
     read-only after the select stage (remounted, as a failing disk or an operator does)."""
-    import curate.stages as stages
+    import curate.core.stages as stages
 
     corpus = inputs.jsonl("articles.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[:20]])
     config = config_file(tmp_path / "ro.yaml", name="ro", **SMALL_SHARDS)

@@ -11,9 +11,9 @@ import pytest
 from datatrove.data import Document
 
 from curate.config import FiltersConfig, load_config
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.ingest import META_REJECT
-from curate.schema import FILTER_STAGES, filter_column
+from curate.core.schema import FILTER_STAGES, filter_column
 from curate.select import run_select
 from filters.annotate import META_ANNOTATIONS, FilterAnnotator
 from filters.heuristics import build_filter, heuristic_annotators

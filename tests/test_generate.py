@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import Field
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig, LanguageConfig
-from curate.errors import ConfigError, InputError
+from curate.core.errors import ConfigError, InputError
 from curate.synth import generate as G
 from curate.synth.diversity import diversity_report
 from curate.synth.generate_config import GenerateConfig

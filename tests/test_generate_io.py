@@ -16,7 +16,7 @@ import pytest
 
 from bench.bench_generate_dedup import old_dedup
 from bench.dedup_data import real_documents
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig, load_config
 from curate.dedup.index import PROBE_TEXT
 from curate.dedup.signatures import Signer

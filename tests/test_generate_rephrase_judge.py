@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from curate import schema as S
-from curate.errors import ConfigError
+from curate.core import schema as S
+from curate.core.errors import ConfigError
 from curate.synth import generate as G
 from curate.synth.engine import ChatRequest, Generation
 from curate.synth.faithfulness import measure, numbers, violation

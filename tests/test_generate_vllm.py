@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.synth import generate as G
 from curate.synth.generate_config import SAMPLING_DEFAULTS
 from tests.test_generate import ENGLISH, HEART, TIDES, corpus, make_cfg

@@ -227,7 +227,7 @@ def hostile_run(tmp_path_factory: pytest.TempPathFactory, make_inputs, warc_reco
 
 
 def _ledger(out: Path) -> pl.DataFrame:
-    from curate.ledger import read_ledger
+    from curate.core.ledger import read_ledger
 
     return read_ledger(out / "rejected")
 

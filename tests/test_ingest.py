@@ -11,7 +11,7 @@ import fsspec
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.ingest import META_CONTENT, META_DATE, META_OFFSET, META_SOURCE, META_URL, detect_format, resolve_inputs, source_tag
 
 HTML = "<html><head><title>T</title></head><body><article><p>{}</p></article></body></html>"

@@ -20,7 +20,7 @@ from conftest import require_or_skip
 import curate.incremental as inc
 import flows.curate_corpus as corpus
 from curate.cli import main
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.incremental import Batch, Fingerprint, State, load_state, new_fingerprints, record_batch, state_path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,8 +184,8 @@ _UNREADABLE_PROBE = textwrap.dedent(
     from pathlib import Path
     from datatrove.pipeline.readers import JsonlReader
     from curate.cli import main
-    from curate.errors import last_resort_error
-    from curate.parquet_io import AnnotatedWriter, copy_atomic
+    from curate.core.errors import last_resort_error
+    from curate.core.parquet_io import AnnotatedWriter, copy_atomic
 
     root = Path(sys.argv[1])
     result = {}
@@ -208,7 +208,7 @@ _UNREADABLE_PROBE = textwrap.dedent(
     result["annotate_left"] = sorted(p.name for p in (root / "out" / "parts").iterdir())
 
     from curate.config import OutputConfig
-    from curate.shards import write_shards
+    from curate.core.shards import write_shards
 
     result["shards"] = outcome(lambda: write_shards([root / "in" / "part.parquet"], root / "out" / "release", OutputConfig()))
 
@@ -254,7 +254,7 @@ def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> N
     part = tmp_path / "in" / "part.parquet"
     import pyarrow.parquet as pq
 
-    from curate.schema import DOCUMENT_SCHEMA
+    from curate.core.schema import DOCUMENT_SCHEMA
 
     pq.write_table(DOCUMENT_SCHEMA.empty_table(), part)
     part.chmod(0)
@@ -303,7 +303,7 @@ def test_loading_the_config_does_not_import_the_engine() -> None:
 
 
 def test_a_permission_error_naming_no_file_says_so() -> None:
-    from curate.errors import last_resort_error
+    from curate.core.errors import last_resort_error
 
     error = last_resort_error(PermissionError(13, "Permission denied"), None)
     assert str(error) == (

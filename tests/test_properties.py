@@ -122,7 +122,7 @@ def _annotate(texts: list[str]) -> list[tuple[object, ...]]:
     from curate.config import FiltersConfig
     from filters.heuristics import heuristic_annotators
     from filters.language import LanguageAnnotator
-    from curate.schema import FILTER_STAGES
+    from curate.core.schema import FILTER_STAGES
 
     docs = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(texts)]
     steps = [LanguageAnnotator(), *heuristic_annotators(FiltersConfig(), FILTER_STAGES)]

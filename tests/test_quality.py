@@ -14,7 +14,7 @@ import pytest
 from conftest import require_or_skip
 from datatrove.data import Document
 
-from curate.errors import ConfigError, InputError
+from curate.core.errors import ConfigError, InputError
 from curate.quality.apply import META_QUALITY, QualityAnnotator
 from curate.quality.cli import add_classifier_commands, cmd_classifier
 from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.quality.cli import add_classifier_commands, cmd_classifier
 from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, Combined, CombinedScorer, bucket, fit_logistic, input_names
 from curate.quality.config import QualityConfig, effective_min_score
@@ -177,7 +177,7 @@ def test_cli_eval_reports_the_selection_score_and_the_baselines(tmp_path: Path, 
 def test_a_user_edu_model_the_combined_model_was_not_fitted_on_is_refused(tmp_path: Path) -> None:
     """The regression weighs the logits of the edu model it was fitted on: another model's
     scores would silently make its threshold and buckets meaningless."""
-    from curate.errors import ConfigError
+    from curate.core.errors import ConfigError
     from curate.quality.apply import QualityAnnotator
 
     other = tmp_path / "mine.ftz"

@@ -23,11 +23,11 @@ import curate.dedup.partitioned as partitioned
 import curate.dedup.sigtable as sigtable
 import curate.dedup.stage as stage
 from bench.dedup_data import edit, real_documents
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import load_config
 from curate.dedup.clusters import connected_components
 from curate.dedup.workers import RayWorkers, Workers
-from curate.errors import DependencyError
+from curate.core.errors import DependencyError
 from tests.test_dedup_stage import write_part
 
 REPO = Path(__file__).resolve().parents[1]

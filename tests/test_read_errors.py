@@ -26,9 +26,9 @@ import pytest
 from fsspec.implementations.local import LocalFileSystem
 
 from curate.cli import main
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.ingest import RecordReader
-from curate.input_retry import RetryPolicy
+from curate.core.input_retry import RetryPolicy
 
 FAST_RETRY = {"input": {"read_retries": 2, "read_retry_wait_s": 0.01}}
 FIX = (

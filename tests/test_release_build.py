@@ -18,9 +18,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
-from curate.errors import ConfigError, InputError
+from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
 from curate.release.card import card_markdown
 from curate.release.config import MixConfig, ReleaseConfig
@@ -210,7 +210,7 @@ def test_part_without_text_column_fails(data: dict, tmp_path: Path) -> None:
     pq.write_table(pq.read_table(data["web"][0]).drop_columns(["text"]), bad)
     with pytest.raises(InputError) as err:
         build_release(CurateConfig(name="t"), [bad], [], release=rcfg(data), output_root=tmp_path)
-    assert str(err.value) == f"{bad} has no column 'text'. Fix: pass Parquet parts with curate's document schema (curate/schema.py)"
+    assert str(err.value) == f"{bad} has no column 'text'. Fix: pass Parquet parts with curate's document schema (curate/core/schema.py)"
 
 
 def test_missing_tokenizer_fails_naming_the_key(data: dict, tmp_path: Path) -> None:
@@ -231,10 +231,10 @@ def test_without_token_counts(data: dict, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
-    """A run-like output folder (curate.shards writes it, with counts), released with plots."""
+    """A run-like output folder (curate.core.shards writes it, with counts), released with plots."""
     from curate.config import OutputConfig
     from curate.release.build import build_release_from_run
-    from curate.shards import write_manifest, write_shards
+    from curate.core.shards import write_manifest, write_shards
 
     run = tmp_path / "run"
     shards = write_shards(data["web"], run, OutputConfig())
@@ -286,7 +286,7 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     from curate.config import OutputConfig
     from curate.release.build import build_release_from_run
     from curate.release.cli import main as release_main
-    from curate.shards import write_manifest, write_shards
+    from curate.core.shards import write_manifest, write_shards
 
     run = tmp_path / "run"
     # Web rows of a run carry synthetic=null (the curation stages never set it).

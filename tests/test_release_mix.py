@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.release.config import MixConfig, ReleaseConfig
 from curate.release.mix import plan_mix
 

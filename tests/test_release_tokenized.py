@@ -21,7 +21,7 @@ import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
 from curate.config import CurateConfig, load_config
-from curate.errors import ConfigError, InputError
+from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
 from curate.release.cli import main as release_main
 from curate.release.config import MixConfig, ReleaseConfig
@@ -162,7 +162,7 @@ def test_verify_checks_sizes_against_the_index(built: dict, tmp_path: Path) -> N
     entry = next(e for e in manifest["tokenized"]["shards"] if e["format"] == "megatron")
     path = copy / entry["files"][0]["path"]
     path.write_bytes(path.read_bytes()[:-2])
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
 
     entry["files"][0]["sha256"] = sha256_file(path)
     (copy / "manifest.json").write_text(json.dumps(manifest))
@@ -185,7 +185,7 @@ def test_verify_checks_every_sequence_against_its_row(built: dict, tmp_path: Pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
     from curate.release.tokenized_read import read_megatron_index
 
     def broken(edit) -> Path:
@@ -357,7 +357,7 @@ def test_card_tells_trainers_where_the_files_are(built: dict) -> None:
 
 
 def test_empty_release_has_empty_verified_tokenized_shards(tmp_path: Path) -> None:
-    from curate import schema as S
+    from curate.core import schema as S
 
     pq.write_table(S.DOCUMENT_SCHEMA.empty_table(), tmp_path / "empty.parquet")
     rcfg = ReleaseConfig(plots=False, formats=FORMATS)

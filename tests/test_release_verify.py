@@ -15,7 +15,7 @@ from curate.config import CurateConfig, OutputConfig
 from curate.release.build import build_release
 from curate.release.cli import main
 from curate.release.config import ReleaseConfig
-from curate.shards import write_manifest, write_shards
+from curate.core.shards import write_manifest, write_shards
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_one_changed_byte_fails_naming_the_shard(release: Path, capsys: pytest.C
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
 
     assert main(["verify", str(release)]) == 1
     err = capsys.readouterr().err
@@ -88,7 +88,7 @@ def test_a_wrong_token_total_fails(release: Path, capsys: pytest.CaptureFixture[
 
 def test_duplicate_ids_fail(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A shard rewritten with a copied id (and its manifest entry updated to match)."""
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
 
     manifest = json.loads((release / "manifest.json").read_text())
     entry = manifest["shards"][0]

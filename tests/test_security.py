@@ -17,8 +17,8 @@ import pytest
 
 from curate.cli import main
 from curate.config import load_config
-from curate.errors import ConfigError, InputError
-from curate.layout import prepare_output
+from curate.core.errors import ConfigError, InputError
+from curate.core.layout import prepare_output
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-curate-planted-7f3a9c2e51d04b86"

@@ -10,10 +10,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.cli import main
 from curate.ingest import source_tag
-from curate.ledger import ledger_files, reason_counts
+from curate.core.ledger import ledger_files, reason_counts
 from curate.select import rejection_exprs, run_select
 from curate.config import load_config
 
@@ -67,7 +67,7 @@ def test_kept_plus_rejected_is_ingested(mixed_run, mixed_inputs) -> None:
 
 def test_every_document_is_kept_or_in_the_ledger_exactly_once(mixed_run) -> None:
     """Each record (its file and line, row or byte offset) once, under its id as read, or
-    scoped to its file where another file uses that id too (curate/ids.py)."""
+    scoped to its file where another file uses that id too (curate/core/ids.py)."""
     def where(frame: pl.DataFrame) -> Counter:
         return Counter(zip(frame["source"], frame["offset"]))
 

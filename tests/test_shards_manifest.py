@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import curate
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import OutputConfig
-from curate.shards import write_shards
+from curate.core.shards import write_shards
 
 TARGET_MB = 0.01  # 10 kB: the module's ~20 kept documents make several shards
 

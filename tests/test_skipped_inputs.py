@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from curate.cli import main
-from curate.input_files import SKIP_FORMAT, SKIP_HIDDEN, SKIP_UNDERSCORE, find_inputs
+from curate.core.input_files import SKIP_FORMAT, SKIP_HIDDEN, SKIP_UNDERSCORE, find_inputs
 
 
 def _folder(inputs, texts) -> tuple[Path, list[dict[str, str]]]:

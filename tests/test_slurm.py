@@ -22,7 +22,7 @@ from conftest import require_or_skip
 from datatrove.io import get_datafolder
 
 from curate.config import load_config
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.slurm import (
     SlurmJobError,
     TaskState,

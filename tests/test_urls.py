@@ -13,7 +13,7 @@ from datatrove.data import Document
 from warcio.archiveiterator import ArchiveIterator
 
 from curate.config import load_config
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.hygiene.urls import DATATROVE_LIST, URLBlocklistFilter, URLFilterConfig, datatrove_assets
 
 SHIPPED = DATATROVE_LIST  # "datatrove url_filterblacklistsv0_3_0"
@@ -148,7 +148,7 @@ def test_disabled_filter_does_not_read_its_lists(tmp_path: Path) -> None:
 def test_a_torn_blocklist_cache_is_rebuilt_and_an_unwritable_one_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cache file cut short (power loss) is rebuilt, not trusted; a cache folder that
     cannot be written fails naming it and the fix (review)."""
-    from curate.errors import ConfigError
+    from curate.core.errors import ConfigError
     from curate.hygiene.urls import shipped_lists
 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))

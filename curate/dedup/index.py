@@ -36,8 +36,8 @@ import pyarrow.parquet as pq
 
 from curate.dedup.normalize import NORMALIZE_VERSION
 from curate.dedup.signatures import MinHashParams, Signer, band_column
-from curate.errors import CurateError
-from curate.parquet_io import sha256_file, write_bytes_atomic
+from curate.core.errors import CurateError
+from curate.core.parquet_io import sha256_file, write_bytes_atomic
 
 INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"

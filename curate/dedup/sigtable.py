@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.dedup.normalize import exact_key, is_blank
 from curate.dedup.signatures import MinHashParams, Signer, band_column
 
@@ -135,7 +135,7 @@ def sign_unit(unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool,
 
 
 def write_atomic(table: pa.Table, final: Path, compression: str = "zstd", row_group_rows: int = UNIT_ROWS) -> Path:
-    """Write under a temporary name, rename when complete (curate.parquet_io's contract,
+    """Write under a temporary name, rename when complete (curate.core.parquet_io's contract,
     without importing it: it pulls datatrove, ~0.5 s more in every spawned worker)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp")

@@ -36,17 +36,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
-from curate.input_retry import DEFAULT_RETRY, RetryPolicy
+from curate.core.input_retry import DEFAULT_RETRY, RetryPolicy
 from curate.dedup.index import DedupIndex
 from curate.dedup.partitioned import DECISIONS_SCHEMA, cluster_partitioned, read_decisions, scan_files
 from curate.dedup.signatures import MinHashParams, params_from_config
 from curate.dedup.sigtable import QUALITY, Unit, plan_units, sign_unit
 from curate.dedup.workers import Workers
-from curate.ledger import ledger_polars_schema, write_ledger
-from curate.stages import fault_point
-from curate.parquet_io import tmp_path, write_bytes_atomic
+from curate.core.ledger import ledger_polars_schema, write_ledger
+from curate.core.stages import fault_point
+from curate.core.parquet_io import tmp_path, write_bytes_atomic
 
 STAGE = "dedup"
 LEDGER_PATTERN = "dedup-{:05d}.parquet"
@@ -76,7 +76,7 @@ def run_dedup(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: 
 
 
 def dedup_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
-    """The body for `curate.stages.run_stage`: (deduplicated parts, this stage's ledger parts)."""
+    """The body for `curate.core.stages.run_stage`: (deduplicated parts, this stage's ledger parts)."""
     ledger_dir = stage_dir / "ledger"
     kept = run_dedup(cfg, parts, stage_dir / "kept", ledger_dir)
     return kept, [ledger_dir / LEDGER_PATTERN.format(i) for i in range(len(parts))]
@@ -85,7 +85,7 @@ def dedup_stage(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[
 def stage_extra(cfg: CurateConfig) -> list[str]:
     """What decides a dedup result besides its input and config: the earlier releases in
     the index (not this release's own segment, which the stage itself rewrites). For the
-    `extra` of curate.stages.stage_key, so a release added to the index reruns dedup."""
+    `extra` of curate.core.stages.stage_key, so a release added to the index reruns dedup."""
     if not cfg.dedup.index_dir:
         return []
     meta_path = Path(cfg.dedup.index_dir) / "index.json"
@@ -220,8 +220,8 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
     the usual layout out (`data/` shards, `rejected/` ledger, `manifest.json`). Records that
     cannot be read (malformed JSON, empty text, ...) go to the ledger at stage `ingest`, as
     in `curate run`. Returns the manifest's path."""
-    from curate.input_files import find_inputs
-    from curate.layout import begin_output
+    from curate.core.input_files import find_inputs
+    from curate.core.layout import begin_output
 
     files, skipped = find_inputs(inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
     layout = begin_output(output, cfg.to_yaml().encode())
@@ -232,15 +232,15 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
 
 
 def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None) -> Path:
-    from curate.ids import scope_parts
-    from curate.ledger import account
-    from curate.shards import write_manifest, write_shards
+    from curate.core.ids import scope_parts
+    from curate.core.ledger import account
+    from curate.core.shards import write_manifest, write_shards
 
     read_dir = layout.work / "dedup-input"
     jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet", RetryPolicy.from_config(cfg.input)) for i, f in enumerate(files)]
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
-    # One part per input file: ids that several files use are scoped to their file (curate/ids.py).
+    # One part per input file: ids that several files use are scoped to their file (curate/core/ids.py).
     parts = scope_parts([Path(p) for p, _ in read], cfg.input.id_scope, layout.work / "dedup-input-scoped")
     # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
     schema = S.DOCUMENT_SCHEMA
@@ -265,7 +265,7 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
     the records that could not be read. Returns (part, records)."""
     from curate.ingest import META_REJECT, RecordReader
-    from curate.parquet_io import document_row
+    from curate.core.parquet_io import document_row
 
     reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes, retry=retry)
     names = [f.name for f in S.DOCUMENT_SCHEMA]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 
 def add_decontam_commands(subparsers: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from curate.config_base import Section
+from curate.core.section import Section
 
 
 class DecontamConfig(Section):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.hygiene import Drop
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.index import DEFAULT_INDEX, DecontamIndex, load_index

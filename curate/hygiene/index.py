@@ -25,7 +25,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.hygiene.ngrams import NORM, ngram_hashes, word_hashes, words
 
 FORMAT = "curate-decontam-index/1"

@@ -41,8 +41,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 from pydantic import Field
 
-from curate.config_base import Section
-from curate.schema import PII_KINDS  # the kinds, in the order counts are reported
+from curate.core.section import Section
+from curate.core.schema import PII_KINDS  # the kinds, in the order counts are reported
 
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
 PIIKind = Literal["email", "phone", "ip", "card", "iban", "secret"]

@@ -11,7 +11,7 @@ import polars as pl
 from curate.config import CurateConfig
 from curate.hygiene.decontam import REASON, index_path
 from curate.hygiene.index import load_index
-from curate.ledger import read_ledger
+from curate.core.ledger import read_ledger
 
 
 def contamination_counts(cfg: CurateConfig, rejected: Path) -> dict[str, Any] | None:

@@ -13,11 +13,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
 from curate.hygiene import Drop, HygieneStep, build_steps
-from curate.ledger import ledger_polars_schema, write_ledger
-from curate.parquet_io import tmp_path, writing
+from curate.core.ledger import ledger_polars_schema, write_ledger
+from curate.core.parquet_io import tmp_path, writing
 
 BATCH_ROWS = 2_000
 # Below this many documents one process is quicker than starting a pool (~1-2 s a worker;
@@ -80,9 +80,9 @@ def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path, steps
 
 def hygiene_extra(cfg: CurateConfig) -> list[str]:
     """What decides the stage's result besides its input and config: the index's content
-    (a rebuilt index at the same path reruns the stage). For curate.stages.stage_key."""
+    (a rebuilt index at the same path reruns the stage). For curate.core.stages.stage_key."""
     from curate.hygiene.decontam import index_path
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
 
     from curate.hygiene.urls import list_fingerprints
 

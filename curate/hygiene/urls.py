@@ -36,8 +36,8 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from pydantic import Field
 
-from curate.config_base import Section
-from curate.errors import ConfigError
+from curate.core.section import Section
+from curate.core.errors import ConfigError
 
 META_URL_MATCH = "url_match"  # "<list>: <entry>" of a dropped document, the ledger value
 DATATROVE_LIST = "datatrove url_filterblacklistsv0_3_0"

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.quality.prompts import RETRY_SUFFIX, SYSTEM, build_prompt, justification, parse_score
 
 

@@ -8,7 +8,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.quality.combined import CombinedScorer, bucket
 from curate.quality.model import DEFAULT_MODEL, QualityModel
 from curate.quality.normalize import normalize

@@ -68,7 +68,7 @@ def cmd_classifier(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from curate.errors import InputError
+    from curate.core.errors import InputError
     from curate.quality.train import TrainParams, train_classifier
 
     params = replace(TrainParams(), seed=args.seed)

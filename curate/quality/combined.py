@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.errors import ConfigError
-from curate.parquet_io import sha256_file
+from curate.core.errors import ConfigError
+from curate.core.parquet_io import sha256_file
 from curate.quality.model import load_fasttext_model, positive_probs
 from curate.quality.normalize import normalize
 from curate.quality.structure import NAMES as STRUCTURE_NAMES

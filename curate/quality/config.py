@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from curate.config_base import Section
+from curate.core.section import Section
 
 
 class QualityConfig(Section):
@@ -70,7 +70,7 @@ def model_fingerprint(cfg: QualityConfig) -> str:
         return ""
     from pathlib import Path
 
-    from curate.parquet_io import sha256_file
+    from curate.core.parquet_io import sha256_file
     from curate.quality.model import DEFAULT_MODEL
 
     paths = [Path(cfg.model_path or DEFAULT_MODEL)]

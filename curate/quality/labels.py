@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 LabelKind = Literal["auto", "binary", "score"]
 MAX_SCORE = 5

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.quality.normalize import normalize
 
 # The positive class: "educational" (label 1). fastText prefixes labels with __label__.

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.errors import ConfigError, InputError
-from curate.parquet_io import sha256_file
+from curate.core.errors import ConfigError, InputError
+from curate.core.parquet_io import sha256_file
 from curate.quality.evaluate import best_f1_threshold, metrics
 from curate.quality.labels import LabelKind, read_labelled
 from curate.quality.model import NEGATIVE, POSITIVE, card_path

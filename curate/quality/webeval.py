@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 # Page-id prefix -> label, for the English pages of the article-extraction benchmark: the
 # first reading (12 of 161 educational: the benchmark is news, and news is mostly not). The

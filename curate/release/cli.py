@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from curate.errors import CurateError
+from curate.core.errors import CurateError
 
 RELEASE_COMMANDS = ("release", "verify", "stats", "diff", "lookup")
 
@@ -43,7 +43,7 @@ def add_release_commands(sub: Any) -> None:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from curate.layout import check_contained
+    from curate.core.layout import check_contained
 
     # Through a link leading outside a release folder, verify would vouch for files that are
     # not the release's; `release` writes and deletes under its output folder as `run` does.
@@ -84,8 +84,8 @@ def release_command(
 ) -> Path:
     """`curate release`: a new release from earlier stages' outputs. Returns its folder."""
     from curate.config import load_config
-    from curate.errors import InputError
-    from curate.layout import check_contained
+    from curate.core.errors import InputError
+    from curate.core.layout import check_contained
     from curate.release.build import build_release, release_config, with_overrides
     from curate.release.inputs import resolve_parts
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from curate.config_base import Section
+from curate.core.section import Section
 
 
 class MixConfig(Section):

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.release.inputs import read_manifest
 from curate.release.schema import NUM_TOKENS
 

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 MANIFEST = "manifest.json"
 
@@ -104,10 +104,10 @@ def check_part_schema(part: Path, schema: pa.Schema) -> pa.Schema:
     for f in schema:
         if f.name not in have.names:
             if not f.nullable and f.name not in ("num_tokens", "synthetic"):
-                raise InputError(f"{part} has no column '{f.name}'. Fix: pass Parquet parts with curate's document schema (curate/schema.py)")
+                raise InputError(f"{part} has no column '{f.name}'. Fix: pass Parquet parts with curate's document schema (curate/core/schema.py)")
             continue
         if not pa.types.is_null(have.field(f.name).type) and not _castable(have.field(f.name).type, f.type):
-            raise InputError(f"{part}: column '{f.name}' is {have.field(f.name).type}, expected {f.type}. Fix: write it with curate's document schema (curate/schema.py)")
+            raise InputError(f"{part}: column '{f.name}' is {have.field(f.name).type}, expected {f.type}. Fix: write it with curate's document schema (curate/core/schema.py)")
     return have
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.release.config import MixConfig
 
 WEB = "web"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.release.tables import funnel
 
 # key -> (file name, alt text)

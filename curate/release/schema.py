@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from curate import schema as S
+from curate.core import schema as S
 
 NUM_TOKENS = S.NUM_TOKENS
 SYNTHETIC = S.SYNTHETIC

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.release.schema import NUM_TOKENS, SYNTHETIC
 
 # 1M rows x (8 + 4 + 4 + 4 per score column) bytes: ~20 MB, and percentiles to ~0.1%.

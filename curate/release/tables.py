@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate import schema as S
+from curate.core import schema as S
 
 # The order stages drop documents in a run (curate.select, then dedup); others follow.
 STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "urls", "decontam", "pii", "dedup")

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import schema as S
-from curate.errors import InputError
+from curate.core import schema as S
+from curate.core.errors import InputError
 from curate.release.tokenized import INDEX_DIR, MEGATRON, MEGATRON_DTYPE_CODES, NANOTRON
 from curate.release.verify import REBUILD, VerifyError, check_listed_file
 

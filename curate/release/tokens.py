@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 
 DEFAULT_NAMES = ("", "default")
 # Texts per encode call: large enough for the Rust thread pool to spread over every core,

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate import schema as S
-from curate.errors import CurateError
-from curate.parquet_io import sha256_file
+from curate.core import schema as S
+from curate.core.errors import CurateError
+from curate.core.parquet_io import sha256_file
 from curate.release.schema import NUM_TOKENS, schema_json
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from curate.config_base import Section
+from curate.core.section import Section
 
 
 class EngineConfig(Section):

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
 from curate.dedup.index import DedupIndex, Segment
 from curate.dedup.normalize import exact_key
@@ -44,7 +44,7 @@ from curate.dedup.signatures import MinHashParams, band_column, params_from_conf
 from curate.dedup.sigtable import Unit, plan_units, sign_unit, table_schema, write_atomic
 from curate.dedup.stage import PARALLEL_MIN_ROWS
 from curate.dedup.workers import Workers
-from curate.parquet_io import write_table_atomic
+from curate.core.parquet_io import write_table_atomic
 
 # Counts of the decisions that generation reports (the others are dedup-internal).
 REPORTED = ("exact_duplicate", "near_duplicate", "from_index")

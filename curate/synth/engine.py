@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from curate.errors import CurateError, DependencyError
+from curate.core.errors import CurateError, DependencyError
 from curate.synth.config import EngineConfig
 from curate.synth.model import DEFAULT_NAMES, resolve_model
 

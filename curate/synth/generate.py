@@ -30,11 +30,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import CurateConfig
-from curate.errors import ConfigError, InputError
-from curate.ledger import ledger_polars_schema, write_ledger
-from curate.parquet_io import write_bytes_atomic, write_table_atomic
+from curate.core.errors import ConfigError, InputError
+from curate.core.ledger import ledger_polars_schema, write_ledger
+from curate.core.parquet_io import write_bytes_atomic, write_table_atomic
 from curate.synth.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.prompts import Prompt, Template, load_templates, plan
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "generate"
 LEDGER_NAME = "generate-00000.parquet"
-# Column names of synthetic provenance: declared once, in curate.schema.DOCUMENT_SCHEMA
+# Column names of synthetic provenance: declared once, in curate.core.schema.DOCUMENT_SCHEMA
 # (null on web documents); generated parts are written with that same schema.
 QUALITY = S.QUALITY_SCORE
 SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = S.SYNTHETIC, S.GEN_MODEL, S.GEN_TEMPLATE, S.GEN_TEMPLATE_VERSION
@@ -404,7 +404,7 @@ def run_generate(
 
 
 def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
-    """The body for curate.stages.run_stage in `curate run`: the curated parts seed the
+    """The body for curate.core.stages.run_stage in `curate run`: the curated parts seed the
     prompts, and the result is those parts plus one part of synthetic documents. Raw
     generations live beside the stage folder (`_work/generate-raw/`), so a changed check
     threshold (a new stage key) reuses them instead of regenerating; so do the corpus's
@@ -421,9 +421,9 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     documents seeded by a curated release (or generate.topics_file) into the usual layout
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
     manifest's path. Reruns into the same folder resume."""
-    from curate.layout import begin_output
-    from curate.ledger import account
-    from curate.shards import write_manifest, write_shards
+    from curate.core.layout import begin_output
+    from curate.core.ledger import account
+    from curate.core.shards import write_manifest, write_shards
 
     gen = cfg.generate
     count = gen.n if n is None else n

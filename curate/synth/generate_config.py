@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from curate.config_base import Section
+from curate.core.section import Section
 from curate.synth.config import EngineConfig
 
 # The engine used to be configured here as well as at the top level; two sections for one

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.parquet_io import write_table_atomic
+from curate.core.parquet_io import write_table_atomic
 
 JUDGE_LOW_SCORE = "judge_low_score"
 JUDGE_UNPARSEABLE = "judge_unparseable"

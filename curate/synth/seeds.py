@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from curate import schema as S
-from curate.errors import ConfigError, InputError
+from curate.core import schema as S
+from curate.core.errors import ConfigError, InputError
 
 # A heading: markdown "# ..." or a short line without final punctuation. 100 chars: longer
 # lines are sentences of running text, not titles.

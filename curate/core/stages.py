@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from curate import __version__
 from curate.config import CurateConfig
-from curate.parquet_io import write_bytes_atomic
+from curate.core.parquet_io import write_bytes_atomic
 
 MARKER = "_done.json"
 # Fault injection for crash tests: SIGKILL this process, as a machine failure would, at the

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
-from curate import schema as S
-from curate.errors import output_error
+from curate.core import schema as S
+from curate.core.errors import output_error
 from curate.ingest import META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
 from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
 from filters.language import META_LANG, META_LANG_SCORE
@@ -36,7 +36,7 @@ def writing(final: Path) -> Iterator[None]:
     """Around the write calls of `final` (through its temp file): a full disk or a read-only
     path becomes an OutputError naming `final` and the fix, and the half-written temp file is
     removed (it holds space the rerun needs, and is never a result). Only write calls: a
-    permission failure while reading is not "cannot write" (curate.errors.output_error)."""
+    permission failure while reading is not "cannot write" (curate.core.errors.output_error)."""
     try:
         yield
     except Exception as exc:

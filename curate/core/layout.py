@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def begin_output(root: Path, resolved_config: bytes) -> Layout:
     leaves no manifest beside a mix of new and old shards."""
     layout = prepare_output(root)
     withdraw_result(layout)
-    from curate.parquet_io import write_bytes_atomic
+    from curate.core.parquet_io import write_bytes_atomic
 
     write_bytes_atomic(resolved_config, layout.resolved_config)
     return layout
@@ -85,7 +85,7 @@ def begin_output(root: Path, resolved_config: bytes) -> Layout:
 def withdraw_result(layout: Layout) -> None:
     """Remove the previous run's manifest, then the files that go with it, and make the removal
     durable (fsync of the folder) before the caller touches a shard."""
-    from curate.errors import output_error
+    from curate.core.errors import output_error
 
     removed = False
     for name in RESULT_FILES:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from curate import schema as S
-from curate.input_files import source_tag
+from curate.core import schema as S
+from curate.core.input_files import source_tag
 
 def colliding_ids(ids: pl.LazyFrame) -> pl.Series:
     """The ids that more than one source uses (`ids`: columns id and source)."""
@@ -48,7 +48,7 @@ def scope_parts(parts: list[Path], scope: str, out_dir: Path) -> list[Path]:
     id needs it."""
     import pyarrow.parquet as pq
 
-    from curate.parquet_io import tmp_path
+    from curate.core.parquet_io import tmp_path
 
     colliding = None if scope == "always" else colliding_ids(pl.concat([pl.scan_parquet(p).select(S.ID, S.SOURCE) for p in parts]))
     if colliding is not None and not colliding.len():

@@ -1,6 +1,6 @@
 """Which files a run reads: formats by file name, folders, globs and fsspec URLs expanded
 into a sorted list of input files, with the files inside folders left out (and why), and the
-tag that scopes a file's ids (curate.ids) and names records that carry no id."""
+tag that scopes a file's ids (curate.core.ids) and names records that carry no id."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import hashlib
 
 import fsspec
 
-from curate.errors import InputError
-from curate.input_retry import DEFAULT_RETRY, RetryPolicy, with_retries
+from curate.core.errors import InputError
+from curate.core.input_retry import DEFAULT_RETRY, RetryPolicy, with_retries
 
 FORMATS = ("warc", "jsonl", "parquet")
 _SUFFIXES = {

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, TypeVar
 import fsspec
 
 from curate.config import InputConfig
-from curate.errors import InputError
+from curate.core.errors import InputError
 
 T = TypeVar("T")
 

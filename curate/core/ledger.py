@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from curate import schema as S
-from curate.parquet_io import write_table_atomic
+from curate.core import schema as S
+from curate.core.parquet_io import write_table_atomic
 
 if TYPE_CHECKING:
-    from curate.layout import Layout
+    from curate.core.layout import Layout
 
 
 def write_ledger(rows: pl.DataFrame, final: Path) -> Path:

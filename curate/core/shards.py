@@ -15,11 +15,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import __version__
-from curate import schema as S
+from curate.core import schema as S
 from curate.config import OutputConfig
-from curate.errors import output_error
-from curate.parquet_io import sha256_file, tmp_path, write_bytes_atomic, write_table_atomic
-from curate.stages import fault_point
+from curate.core.errors import output_error
+from curate.core.parquet_io import sha256_file, tmp_path, write_bytes_atomic, write_table_atomic
+from curate.core.stages import fault_point
 
 SHARD_PATTERN = "part-{:05d}.parquet"
 # Versions that change what a release contains; recorded so a release says how it was made.
@@ -165,7 +165,7 @@ def write_manifest(
     schema: pa.Schema = S.DOCUMENT_SCHEMA,
     skipped_inputs: list[dict[str, str]] | None = None,
 ) -> Path:
-    """The manifest, written last: the folder was withdrawn from (curate.layout.begin_output)
+    """The manifest, written last: the folder was withdrawn from (curate.core.layout.begin_output)
     before its shards changed, and this makes it a result again."""
     manifest = {
         "name": name,
