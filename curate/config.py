@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from curate.core.section import Section
 from curate.core.errors import ConfigError
+from curate.core.input_config import InputConfig
+from curate.core.shards import OutputConfig
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
@@ -25,44 +27,6 @@ from curate.synth.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
-
-
-class InputConfig(Section):
-    # Files, folders, globs or fsspec URLs (s3://, https://, memory://). Relative paths are
-    # resolved against the working directory, like any command-line tool.
-    paths: list[str] = Field(default_factory=list)
-    # auto: decided per file from its name (.warc/.warc.gz/.wet -> warc, .jsonl/.json(.gz/.zst)
-    # -> jsonl, .parquet -> parquet). Set it when names carry no extension.
-    format: Literal["auto", "warc", "jsonl", "parquet"] = "auto"
-    text_key: str = "text"
-    id_key: str = "id"
-    # 5 MB: the largest real articles are ~0.5 MB of text; bigger records are dumps, logs or
-    # binary junk, and trafilatura spends seconds on each. Larger records go to the ledger
-    # as `too_large` instead of stalling a worker.
-    max_record_bytes: int = Field(default=5_000_000, ge=1_000)
-    # A read that fails for a reason that may pass (connection reset, a download cut short, a
-    # disk read error) is retried this often, reopening the file at the byte where it stopped,
-    # after read_retry_wait_s and twice as long before each next try; then the run fails naming
-    # the file and the byte (curate.core.input_retry). 4 retries waiting 1+2+4+8 s outlast a dropped
-    # connection or an object store's throttling burst; a server really down fails in ~15 s.
-    # An id is unique only within its file (parts numbered from 0 reuse ids): `colliding`
-    # scopes an id that several files use to its file (`<file tag>/<id>`), in each of them;
-    # `always` scopes every id. No document is dropped because another file used its id; a
-    # repeat within one file is `duplicate_id`. See curate/core/ids.py.
-    id_scope: Literal["colliding", "always"] = "colliding"
-    read_retries: int = Field(default=4, ge=0, le=20)
-    read_retry_wait_s: float = Field(default=1.0, ge=0, le=600)
-
-
-class OutputConfig(Section):
-    dir: str = "out/curated"
-    # 256 MB shards: large enough that a 1 TB release is ~4k files (listing stays cheap),
-    # small enough that one shard downloads in seconds and a loader can shuffle at shard level.
-    shard_target_mb: float = Field(default=256.0, gt=0)
-    # 10k rows per row group keeps a streaming loader's read at ~20-50 MB of web text.
-    row_group_rows: int = Field(default=10_000, ge=1)
-    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
-    compression_level: int = Field(default=3, ge=1, le=22)  # zstd 3: ~4x on text at >100 MB/s
 
 
 class ExecutorConfig(Section):

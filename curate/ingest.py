@@ -25,17 +25,10 @@ from datatrove.pipeline.readers.base import BaseReader
 
 from curate.core.input_files import FORMATS, detect_format, find_inputs, resolve_inputs, source_tag  # noqa: F401 (re-exported)
 from curate.core.input_retry import DEFAULT_RETRY, ReadFailed, RetryPolicy, open_input
+from curate.core.schema import META_CONTENT, META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
 WARC_MAGIC = b"WARC/"
-
-# Metadata keys that carry ingest facts through the pipeline.
-META_REJECT = "ingest_reject"  # (reason, detail) for a record that could not be read
-META_SOURCE = "source"
-META_OFFSET = "offset"
-META_URL = "url"
-META_DATE = "date"
-META_CONTENT = "content_type"  # "html" when the text still needs extraction
 
 
 @dataclass

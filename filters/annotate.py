@@ -9,10 +9,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
 from datatrove.utils.batching import batched
 
-from curate.ingest import META_REJECT
+from curate.core.schema import META_ANNOTATIONS, META_EXTRACT_FAIL, META_REJECT
 
-META_ANNOTATIONS = "annotations"  # {stage: reason or None}
-META_EXTRACT_FAIL = "extract_fail"
 
 
 def is_rejected_upstream(doc: Document) -> bool:

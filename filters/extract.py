@@ -6,8 +6,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.extractors.base import ExtractorSandbox
 from datatrove.pipeline.extractors.trafilatura import Trafilatura
 
-from curate.ingest import META_CONTENT, META_REJECT
-from filters.annotate import META_EXTRACT_FAIL
+from curate.core.schema import META_CONTENT, META_EXTRACT_FAIL, META_REJECT
 
 
 class AccountedTrafilatura(Trafilatura):

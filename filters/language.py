@@ -13,9 +13,8 @@ from datatrove.utils.lid import FastTextLID
 
 from curate.core.errors import ConfigError, DependencyError
 from filters.annotate import is_rejected_upstream
+from curate.core.schema import META_LANG, META_LANG_SCORE
 
-META_LANG = "language"
-META_LANG_SCORE = "language_score"
 
 
 def default_lid_model() -> Path:

@@ -357,7 +357,7 @@ def read_docs(path: str | Path, **kwargs: Any) -> list[Any]:
 
 
 def reject_reason(doc: Any) -> str | None:
-    from curate.ingest import META_REJECT
+    from curate.core.schema import META_REJECT
 
     reject = doc.metadata.get(META_REJECT)
     return reject[0] if reject else None

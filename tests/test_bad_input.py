@@ -13,7 +13,8 @@ import pytest
 
 from curate.cli import main
 from curate.core.errors import InputError
-from curate.ingest import META_OFFSET, META_REJECT, META_URL, resolve_inputs, source_tag
+from curate.ingest import resolve_inputs, source_tag
+from curate.core.schema import META_OFFSET, META_REJECT, META_URL
 from curate.core.layout import prepare_output
 
 BIG = 20_000_000  # a 20 MB document: four times input.max_record_bytes

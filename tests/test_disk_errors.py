@@ -21,7 +21,7 @@ import pytest
 from conftest import require_or_skip
 
 from curate.cli import main
-from curate.config import OutputConfig
+from curate.core.shards import OutputConfig
 from curate.core.errors import OutputError
 from curate.core.shards import write_shards
 

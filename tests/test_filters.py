@@ -12,12 +12,14 @@ from datatrove.data import Document
 
 from curate.config import FiltersConfig, load_config
 from curate.core.errors import ConfigError
-from curate.ingest import META_REJECT
+from curate.core.schema import META_REJECT
 from curate.core.schema import FILTER_STAGES, filter_column
 from curate.select import run_select
-from filters.annotate import META_ANNOTATIONS, FilterAnnotator
+from filters.annotate import FilterAnnotator
+from curate.core.schema import META_ANNOTATIONS
 from filters.heuristics import build_filter, heuristic_annotators
-from filters.language import META_LANG, META_LANG_SCORE, LanguageAnnotator
+from filters.language import LanguageAnnotator
+from curate.core.schema import META_LANG, META_LANG_SCORE
 
 GOOD_IDS = ("good", "water", "rocks", "cells")
 

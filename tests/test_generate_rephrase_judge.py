@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -19,7 +18,7 @@ from curate.synth.faithfulness import measure, numbers, violation
 from curate.synth.generate_config import SAMPLING_DEFAULTS, FaithfulnessConfig, JudgeConfig, SamplingConfig
 from curate.synth.judge import JUDGE_LOW_SCORE, JUDGE_UNPARSEABLE, judge_documents, parse_judgement
 from curate.synth.prompts import load_template, load_templates, template_sampling
-from tests.test_generate import ENGLISH, HEART, TIDES, _write_raw, corpus, make_cfg
+from tests.test_generate import HEART, TIDES, _write_raw, corpus, make_cfg
 
 # ------------------------------------------------------------------------ sampling defaults
 

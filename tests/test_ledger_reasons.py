@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 import curate.annotate
-from curate.ingest import META_REJECT
+from curate.core.schema import META_REJECT
 from filters.extract import AccountedTrafilatura
 
 

@@ -207,7 +207,7 @@ _UNREADABLE_PROBE = textwrap.dedent(
     result["annotate"] = outcome(annotate_unreadable)
     result["annotate_left"] = sorted(p.name for p in (root / "out" / "parts").iterdir())
 
-    from curate.config import OutputConfig
+    from curate.core.shards import OutputConfig
     from curate.core.shards import write_shards
 
     result["shards"] = outcome(lambda: write_shards([root / "in" / "part.parquet"], root / "out" / "release", OutputConfig()))

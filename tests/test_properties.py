@@ -16,7 +16,8 @@ from datatrove.data import Document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.ingest import META_REJECT, RecordReader
+from curate.ingest import RecordReader
+from curate.core.schema import META_REJECT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUFFIXES = ["x.jsonl", "x.jsonl.gz", "x.jsonl.zst", "x.warc", "x.warc.gz", "x.parquet"]

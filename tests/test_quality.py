@@ -15,16 +15,15 @@ from conftest import require_or_skip
 from datatrove.data import Document
 
 from curate.core.errors import ConfigError, InputError
-from curate.quality.apply import META_QUALITY, QualityAnnotator
+from curate.quality.apply import QualityAnnotator
+from curate.core.schema import META_QUALITY
 from curate.quality.cli import add_classifier_commands, cmd_classifier
 from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc
 from curate.quality.labels import read_labelled
 from curate.quality.model import DEFAULT_MODEL, QualityModel, card_path, load_card
 from curate.quality.normalize import normalize
 from curate.quality.train import DETERMINISTIC_FIX, TrainParams, fasttext_distribution, fasttext_is_deterministic, heldout_mask, train_classifier
-from curate.ingest import META_REJECT
-
-# ---------------------------------------------------------------------------------------
+from curate.core.schema import META_REJECT
 # Metrics, against brute force
 
 

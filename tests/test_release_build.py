@@ -232,7 +232,7 @@ def test_without_token_counts(data: dict, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
     """A run-like output folder (curate.core.shards writes it, with counts), released with plots."""
-    from curate.config import OutputConfig
+    from curate.core.shards import OutputConfig
     from curate.release.build import build_release_from_run
     from curate.core.shards import write_manifest, write_shards
 
@@ -283,7 +283,7 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     """`curate run` with generation writes synthetic documents (synthetic=true) into the same
     shards as web ones. Its release step (build_release_from_run) and `curate release RUN`
     tell them apart by that column, so mix ratios work without --synthetic."""
-    from curate.config import OutputConfig
+    from curate.core.shards import OutputConfig
     from curate.release.build import build_release_from_run
     from curate.release.cli import main as release_main
     from curate.core.shards import write_manifest, write_shards

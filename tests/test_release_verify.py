@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
-from curate.config import CurateConfig, OutputConfig
+from curate.config import CurateConfig
+from curate.core.shards import OutputConfig
 from curate.release.build import build_release
 from curate.release.cli import main
 from curate.release.config import ReleaseConfig

@@ -15,7 +15,7 @@ import pytest
 
 import curate
 from curate.core import schema as S
-from curate.config import OutputConfig
+from curate.core.shards import OutputConfig
 from curate.core.shards import write_shards
 
 TARGET_MB = 0.01  # 10 kB: the module's ~20 kept documents make several shards

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import fsspec
 
-from curate.config import InputConfig
+from curate.core.input_config import InputConfig
 from curate.core.errors import InputError
 
 T = TypeVar("T")
@@ -91,7 +91,7 @@ class RetryPolicy:
         return cls(cfg.read_retries, cfg.read_retry_wait_s)
 
 
-DEFAULT_RETRY = RetryPolicy.from_config(InputConfig())  # the defaults, and why: curate.config.InputConfig
+DEFAULT_RETRY = RetryPolicy.from_config(InputConfig())  # the defaults, and why: curate.core.input_config.InputConfig
 
 
 class RetryingFile(io.RawIOBase):

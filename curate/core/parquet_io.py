@@ -19,9 +19,17 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.core import schema as S
 from curate.core.errors import output_error
-from curate.ingest import META_DATE, META_OFFSET, META_REJECT, META_SOURCE, META_URL
-from filters.annotate import META_ANNOTATIONS, META_EXTRACT_FAIL
-from filters.language import META_LANG, META_LANG_SCORE
+from curate.core.schema import (
+    META_ANNOTATIONS,
+    META_DATE,
+    META_EXTRACT_FAIL,
+    META_LANG,
+    META_LANG_SCORE,
+    META_OFFSET,
+    META_REJECT,
+    META_SOURCE,
+    META_URL,
+)
 
 TMP_SUFFIX = ".tmp"
 COPY_BUFFER_BYTES = 1 << 20  # copy_atomic's chunk: few syscalls, little memory

@@ -27,6 +27,27 @@ PII = "pii"
 PII_KINDS = ("email", "phone", "ip", "card", "iban", "secret")
 PII_TYPE = pa.struct([pa.field(kind, pa.int32()) for kind in PII_KINDS])
 
+# Document metadata keys: what each step leaves in a datatrove Document's metadata on the way
+# to the Parquet columns. Declared here, with the columns, so the writer (curate.core.parquet_io)
+# needs no step to know them.
+# Reading (curate.readers):
+META_REJECT = "ingest_reject"  # (reason, detail) for a record that could not be read
+META_SOURCE = "source"
+META_OFFSET = "offset"
+META_URL = "url"
+META_DATE = "date"
+META_CONTENT = "content_type"  # "html" when the text still needs extraction
+# Annotators (filters.annotate, filters.extract, filters.language):
+META_ANNOTATIONS = "annotations"  # {stage: reason or None}
+META_EXTRACT_FAIL = "extract_fail"
+META_LANG = "language"
+META_LANG_SCORE = "language_score"
+# Hygiene (curate.hygiene.pii, curate.hygiene.urls) and quality (curate.quality.apply):
+META_PII = "pii"  # {kind: count} of the document, written to the `pii` column
+META_PII_DROP = "pii_drop"  # drop mode: "email=1 phone=2", the ledger value
+META_URL_MATCH = "url_match"  # "<list>: <entry>" of a dropped document, the ledger value
+META_QUALITY = QUALITY_SCORE
+
 DOCUMENT_SCHEMA = pa.schema(
     [
         pa.field(ID, pa.string(), nullable=False),

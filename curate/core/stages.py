@@ -16,12 +16,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
 from curate import __version__
-from curate.config import CurateConfig
 from curate.core.parquet_io import write_bytes_atomic
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above this layer (curate.config)
+    from curate.config import CurateConfig
 
 MARKER = "_done.json"
 # Fault injection for crash tests: SIGKILL this process, as a machine failure would, at the

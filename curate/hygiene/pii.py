@@ -42,7 +42,7 @@ from datatrove.utils.batching import batched
 from pydantic import Field
 
 from curate.core.section import Section
-from curate.core.schema import PII_KINDS  # the kinds, in the order counts are reported
+from curate.core.schema import META_PII, META_PII_DROP, PII_KINDS  # PII_KINDS: the order counts are reported in
 
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
 PIIKind = Literal["email", "phone", "ip", "card", "iban", "secret"]
@@ -390,8 +390,6 @@ def count_pii(text: str, kinds: frozenset[str] | None = None) -> dict[str, int]:
 
 # ----------------------------------------------------------------------------- the step
 
-META_PII = "pii"  # {kind: count} of the document, written to the `pii` column
-META_PII_DROP = "pii_drop"  # drop mode: "email=1 phone=2", the ledger value
 
 
 def describe_counts(counts: dict[str, int]) -> str:

@@ -38,8 +38,8 @@ from pydantic import Field
 
 from curate.core.section import Section
 from curate.core.errors import ConfigError
+from curate.core.schema import META_URL_MATCH
 
-META_URL_MATCH = "url_match"  # "<list>: <entry>" of a dropped document, the ledger value
 DATATROVE_LIST = "datatrove url_filterblacklistsv0_3_0"
 _TARBALL = "url_filterblacklistsv0_3_0.tar.gz"
 _DOMAIN = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)+$")

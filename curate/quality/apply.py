@@ -14,7 +14,6 @@ from curate.quality.model import DEFAULT_MODEL, QualityModel
 from curate.quality.normalize import normalize
 from filters.annotate import is_rejected_upstream
 
-META_QUALITY = S.QUALITY_SCORE
 
 
 class QualityAnnotator(PipelineStep):
