@@ -12,8 +12,8 @@ from datatrove.pipeline.base import PipelineStep
 
 from curate.config import CurateConfig
 from curate.core.errors import CurateError, DependencyError
-from curate.executors import build_executor
-from curate.ingest import RecordReader, detect_format
+from curate.executors.build import build_executor
+from curate.readers.reader import RecordReader, detect_format
 from curate.core.input_retry import RetryPolicy
 from curate.core.parquet_io import AnnotatedWriter
 from curate.core.schema import FILTER_STAGES

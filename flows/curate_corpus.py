@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra, run_annotate
 from curate.config import CurateConfig, load_config
 from curate.dedup.stage import dedup_stage, stage_extra
-from curate.executors import check_executor
+from curate.executors.build import check_executor
 from curate.hygiene import HYGIENE_SECTIONS, hygiene_enabled
 from curate.hygiene.report import contamination_counts
 from curate.hygiene.stage import check_hygiene, hygiene_extra, hygiene_stage

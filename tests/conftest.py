@@ -351,7 +351,7 @@ def warc_records() -> Callable[[Path], list[dict[str, Any]]]:
 
 def read_docs(path: str | Path, **kwargs: Any) -> list[Any]:
     """Every Document the reader yields for one input, rejected records included."""
-    from curate.ingest import RecordReader
+    from curate.readers.reader import RecordReader
 
     return list(RecordReader([str(path)], **kwargs).run())
 

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from curate import demo_data as D
-from curate.ingest import RecordReader
+from curate.readers.reader import RecordReader
 from curate.core.schema import META_REJECT
 
 REPO = Path(__file__).resolve().parents[1]

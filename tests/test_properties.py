@@ -16,7 +16,7 @@ from datatrove.data import Document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.ingest import RecordReader
+from curate.readers.reader import RecordReader
 from curate.core.schema import META_REJECT
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -182,7 +182,7 @@ def test_partition_count_grows_with_the_corpus_not_the_memory() -> None:
 
 
 def test_ray_kind_without_ray_names_the_key_and_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from curate.executors import check_executor
+    from curate.executors.build import check_executor
 
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(DependencyError) as err:

@@ -27,7 +27,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from curate.cli import main
 from curate.core.errors import InputError
-from curate.ingest import RecordReader
+from curate.readers.reader import RecordReader
 from curate.core.input_retry import RetryPolicy
 
 FAST_RETRY = {"input": {"read_retries": 2, "read_retry_wait_s": 0.01}}

@@ -1,4 +1,4 @@
-"""executor.kind=slurm (curate/slurm.py) against a real one-node Slurm cluster.
+"""executor.kind=slurm (curate/executors/slurm.py) against a real one-node Slurm cluster.
 
 .ci/run starts the cluster with scripts/slurm_localhost.sh (Debian's slurm-wlm + munge on
 localhost). Without it, the tests that need a cluster skip with the reason (and fail under CI=true); the generated
@@ -23,7 +23,7 @@ from datatrove.io import get_datafolder
 
 from curate.config import load_config
 from curate.core.errors import ConfigError
-from curate.slurm import (
+from curate.executors.slurm import (
     SlurmJobError,
     TaskState,
     build_slurm_executor,

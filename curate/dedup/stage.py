@@ -264,7 +264,7 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     """One input file -> a part (DOCUMENT_SCHEMA + `quality_score`, from a numeric field of
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
     the records that could not be read. Returns (part, records)."""
-    from curate.ingest import RecordReader
+    from curate.readers.reader import RecordReader
     from curate.core.schema import META_REJECT
     from curate.core.parquet_io import document_row
 

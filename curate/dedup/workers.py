@@ -72,7 +72,7 @@ class RayWorkers(Workers):
         jobs = list(jobs)
         if not jobs or not parallel:
             return [fn(*job) for job in jobs]
-        from curate.ray_cluster import ensure_ray, ray_module
+        from curate.executors.ray_cluster import ensure_ray, ray_module
 
         ensure_ray(self.cfg)
         ray = ray_module()

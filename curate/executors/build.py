@@ -5,7 +5,7 @@ every task's stats at INFO to stderr, which buries curate's own progress display
 still go to each task's log file under the stage's `logs/` folder.
 
 `ray` is datatrove's Ray executor with the same quieter logs (the driver must be connected:
-curate.ray_cluster.ensure_ray), `slurm` an sbatch array (curate.slurm). `build_executor`
+curate.executors.ray_cluster.ensure_ray), `slurm` an sbatch array (curate.executors.slurm). `build_executor`
 picks one from `executor.kind`; the pipeline, and so the output, is the same for all."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class QuietLocalExecutor(LocalPipelineExecutor):
 
 
 def _quiet_ray_class() -> type[PipelineExecutor]:
-    """Defined on first use so that `import curate.executors` never imports Ray."""
+    """Defined on first use so that `import curate.executors.build` never imports Ray."""
     import datatrove.executor.ray as dt_ray
     from datatrove.executor.ray import RayPipelineExecutor
 
@@ -101,11 +101,11 @@ def check_executor(cfg: CurateConfig) -> None:
     cluster answers; this also starts the private Ray that later stages share; kind slurm:
     Slurm's client commands are on PATH)."""
     if cfg.executor.kind == "ray":
-        from curate.ray_cluster import ensure_ray
+        from curate.executors.ray_cluster import ensure_ray
 
         ensure_ray(cfg.executor)
     elif cfg.executor.kind == "slurm":
-        from curate.slurm import check_slurm_available
+        from curate.executors.slurm import check_slurm_available
 
         check_slurm_available()
 
@@ -118,7 +118,7 @@ def build_executor(cfg: CurateConfig, pipeline: list[PipelineStep], logging_dir:
     if kind == "local":
         return QuietLocalExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, skip_completed=True)
     if kind == "ray":
-        from curate.ray_cluster import ensure_ray
+        from curate.executors.ray_cluster import ensure_ray
 
         ensure_ray(cfg.executor)
         # datatrove warns on every run that a local logging_dir must be shared by all nodes;
@@ -137,7 +137,7 @@ def build_executor(cfg: CurateConfig, pipeline: list[PipelineStep], logging_dir:
         finally:
             logger.enable("datatrove.executor.ray")
     if kind == "slurm":
-        from curate.slurm import slurm_executor
+        from curate.executors.slurm import slurm_executor
 
         return slurm_executor(cfg, pipeline, logging_dir, tasks, job_name)
     raise ValueError(f"executor.kind {kind!r} has no executor")  # the config's Literal forbids it
