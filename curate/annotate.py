@@ -13,7 +13,8 @@ from datatrove.pipeline.base import PipelineStep
 from curate.config import CurateConfig
 from curate.core.errors import CurateError, DependencyError
 from curate.executors.build import build_executor
-from curate.readers.reader import RecordReader, detect_format
+from curate.readers.reader import RecordReader
+from curate.core.input_files import detect_format
 from curate.core.input_retry import RetryPolicy
 from curate.core.parquet_io import AnnotatedWriter
 from curate.core.schema import FILTER_STAGES

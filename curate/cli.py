@@ -203,7 +203,7 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 def cmd_annotate(args: argparse.Namespace) -> int:
     from curate.annotate import run_annotate
     from curate.config import load_config
-    from curate.readers.reader import resolve_inputs
+    from curate.core.input_files import resolve_inputs
     from curate.core.input_retry import RetryPolicy
     from curate.core.layout import prepare_output
 

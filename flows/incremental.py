@@ -22,7 +22,7 @@ from prefect.artifacts import create_table_artifact
 from curate.config import load_config
 from curate.core.errors import InputError
 from curate.incremental import Batch, load_state, new_fingerprints, now, record_batch, save_state, state_path, stream_lock
-from curate.readers.reader import resolve_inputs
+from curate.core.input_files import resolve_inputs
 from curate.release.build import build_release_from_run, release_config, with_overrides
 from flows.curate_corpus import _artifact_key, curate_corpus
 

@@ -13,7 +13,7 @@ import pytest
 
 from curate.cli import main
 from curate.core.errors import InputError
-from curate.readers.reader import resolve_inputs, source_tag
+from curate.core.input_files import resolve_inputs, source_tag
 from curate.core.schema import META_OFFSET, META_REJECT, META_URL
 from curate.core.layout import prepare_output
 

@@ -259,7 +259,7 @@ def test_dedup_command_writes_the_usual_layout(tmp_path: Path, docs: list[tuple[
 def test_dedup_command_keeps_parts_numbered_from_zero(tmp_path: Path, docs: list[tuple[str, str]]) -> None:
     """Two part files with ids 0..9 and different texts: no document is lost to another file's
     id; the colliding ids are scoped to their file, a repeat within one file is duplicate_id."""
-    from curate.readers.reader import source_tag
+    from curate.core.input_files import source_tag
 
     folder = tmp_path / "in"
     folder.mkdir()

@@ -125,7 +125,7 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
     files.bytes("types.jsonl", b"\n".join(lines) + b"\n")
     corpus.valid.discard(ok[1]["id"])
     corpus.valid.discard(ok[2]["id"])
-    from curate.readers.reader import source_tag
+    from curate.core.input_files import source_tag
 
     corpus.valid.update({f"{source_tag(str(root / 'types.jsonl'))}/6", "t-nul"})
     corpus.rejects |= {

@@ -12,7 +12,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from curate.core.errors import InputError
-from curate.readers.reader import detect_format, resolve_inputs, source_tag
+from curate.core.input_files import detect_format, resolve_inputs, source_tag
 from curate.core.schema import META_CONTENT, META_DATE, META_OFFSET, META_SOURCE, META_URL
 
 HTML = "<html><head><title>T</title></head><body><article><p>{}</p></article></body></html>"

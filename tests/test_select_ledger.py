@@ -12,7 +12,7 @@ import pytest
 
 from curate.core import schema as S
 from curate.cli import main
-from curate.readers.reader import source_tag
+from curate.core.input_files import source_tag
 from curate.core.ledger import ledger_files, reason_counts
 from curate.select import rejection_exprs, run_select
 from curate.config import load_config

@@ -3,7 +3,7 @@
 An id is only unique within the file it came from: parts numbered from 0 (`part-0.jsonl`,
 `part-1.jsonl`, each with ids 0, 1, 2, ...) are common. So an id that more than one input
 file uses is scoped to its file: `<source tag>/<id>`, the tag being the file's name plus a
-hash of its full path (`curate.readers.reader.source_tag`, also the prefix of generated ids), so two
+hash of its full path (`curate.core.input_files.source_tag`, also the prefix of generated ids), so two
 files of one name in different folders get different tags. `input.id_scope`:
 
 - `colliding` (default): only ids used by more than one file are scoped, in every file that
