@@ -43,8 +43,8 @@ def main() -> None:
 
     import vllm
 
-    from curate.synth.config import EngineConfig
-    from curate.synth.engine import ChatRequest, open_engine
+    from curate.llm.config import EngineConfig
+    from curate.llm.engine import ChatRequest, open_engine
 
     requests = [
         ChatRequest.of(f"Rewrite this as a short textbook section:\n\n{p}", system=SYSTEM, temperature=0.7, top_p=0.95, max_tokens=args.max_tokens, seed=i)

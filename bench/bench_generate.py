@@ -85,7 +85,7 @@ def main() -> None:
     import curate.core.shards
     from curate.config import CurateConfig
     from curate.synth import generate as G
-    from curate.synth.engine import open_engine
+    from curate.llm.engine import open_engine
 
     shutil.rmtree(WORK, ignore_errors=True)
     corpus_dir = WORK / "corpus"

@@ -23,7 +23,7 @@ from curate.core.shards import OutputConfig
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
-from curate.synth.config import EngineConfig
+from curate.llm.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig

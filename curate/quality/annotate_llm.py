@@ -97,7 +97,7 @@ def engine_config(recipe: str | Path | None = None, **overrides: Any) -> Any:
     section generation uses, so both run on one model), then the command line's `overrides`
     (kind, model, urls; None = not given). Without a recipe, the engine defaults."""
     from curate.config import load_config
-    from curate.synth.config import EngineConfig
+    from curate.llm.config import EngineConfig
 
     base = load_config(recipe).engine.model_dump() if recipe else {}
     return EngineConfig.model_validate({**base, **{k: v for k, v in overrides.items() if v is not None}})
@@ -131,8 +131,8 @@ def annotate_documents(
         rows, stats = _annotate(engine, docs, seed, max_chars, max_tokens, temperature)
         model = getattr(engine, "model", "?")
     else:
-        from curate.synth.config import EngineConfig
-        from curate.synth.engine import open_engine
+        from curate.llm.config import EngineConfig
+        from curate.llm.engine import open_engine
 
         with open_engine(engine_cfg or EngineConfig()) as opened:
             rows, stats = _annotate(opened, docs, seed, max_chars, max_tokens, temperature)
@@ -155,7 +155,7 @@ def ask_with_retry(
     the attempts each took, and how many first answers were unparseable (engine errors not
     counted). What is still unparseable stays so: the caller counts it, never scores it.
     Shared by LLM annotation and the generate stage's judge (curate.synth.judge)."""
-    from curate.synth.engine import ChatRequest
+    from curate.llm.engine import ChatRequest
 
     first = engine.generate([ChatRequest.of(p, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed + i) for i, p in enumerate(prompts)])
     answers: list[Any] = list(first)

