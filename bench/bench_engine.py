@@ -44,7 +44,8 @@ def main() -> None:
     import vllm
 
     from curate.llm.config import EngineConfig
-    from curate.llm.engine import ChatRequest, open_engine
+    from curate.llm.engines.base import ChatRequest
+    from curate.llm.engine import open_engine
 
     requests = [
         ChatRequest.of(f"Rewrite this as a short textbook section:\n\n{p}", system=SYSTEM, temperature=0.7, top_p=0.95, max_tokens=args.max_tokens, seed=i)

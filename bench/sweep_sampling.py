@@ -41,7 +41,8 @@ def main() -> None:
     from bench.bench_generate import write_corpus
     from curate.config import CurateConfig
     from curate.synth import generate as G
-    from curate.llm.engine import ChatRequest, open_engine
+    from curate.llm.engines.base import ChatRequest
+    from curate.llm.engine import open_engine
     from curate.synth.postprocess import OutputChecker
 
     shutil.rmtree(WORK, ignore_errors=True)

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from curate.llm.config import EngineConfig
-from curate.llm.engine import ChatRequest, Engine, EngineError, VLLMServer, _free_port, open_engine, replica_env
+from curate.llm.engines.base import ChatRequest, Engine, EngineError
+from curate.llm.engines.vllm_server import VLLMServer, _free_port, replica_env
+from curate.llm.engine import open_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -455,7 +457,7 @@ def test_a_server_does_not_outlive_a_killed_curate(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         import threading, time
         from curate.llm.config import EngineConfig
-        from curate.llm.engine import VLLMServer
+        from curate.llm.engines.vllm_server import VLLMServer
         server = VLLMServer(EngineConfig(kind="vllm_server", server_log_dir={str(tmp_path)!r}))
         threading.Thread(target=server.start, daemon=True).start()
         while server.pid is None:

@@ -331,7 +331,7 @@ def test_error_rows_are_retried_and_open_the_engine(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path, topics_file=str(topics), engine={"model": str(tmp_path / "no-model")})
     out = tmp_path / "out"
     _write_raw(cfg, None, out, [(ENGLISH, "stop"), ("", "error")])
-    from curate.llm.engine import EngineError
+    from curate.llm.engines.base import EngineError
 
     with pytest.raises(EngineError, match=r"engine.model: the folder .*no-model does not exist\. Fix:"):
         G.generate_command(cfg, None, 2, out)

@@ -238,7 +238,7 @@ def test_resume_reads_only_the_status_of_finished_batches_and_retries_failed_one
     reads: list[Any] = []
     real_read = pq.read_table
     monkeypatch.setattr(pq, "read_table", lambda source, *a, **k: reads.append((Path(source).name, k.get("columns"))) or real_read(source, *a, **k))
-    from curate.llm.engine import EngineError
+    from curate.llm.engines.base import EngineError
 
     # The second batch holds a failed request: it is read whole, then the engine is asked
     # (and cannot open here, which proves it was asked).

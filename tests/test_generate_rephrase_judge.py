@@ -13,7 +13,7 @@ import pytest
 from curate.core import schema as S
 from curate.core.errors import ConfigError
 from curate.synth import generate as G
-from curate.llm.engine import ChatRequest, Generation
+from curate.llm.engines.base import ChatRequest, Generation
 from curate.synth.faithfulness import measure, numbers, violation
 from curate.synth.generate_config import SAMPLING_DEFAULTS, FaithfulnessConfig, JudgeConfig, SamplingConfig
 from curate.synth.judge import JUDGE_LOW_SCORE, JUDGE_UNPARSEABLE, judge_documents, parse_judgement

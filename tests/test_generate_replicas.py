@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from curate.llm.config import EngineConfig
-from curate.llm.engine import ChatRequest, open_engine
+from curate.llm.engines.base import ChatRequest
+from curate.llm.engine import open_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

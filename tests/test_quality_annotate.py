@@ -12,7 +12,7 @@ from conftest import require_or_skip
 from curate.quality.annotate_llm import annotate_documents, sample_documents
 from curate.quality.labels import read_labelled
 from curate.quality.prompts import RETRY_SUFFIX, build_prompt, justification, parse_score
-from curate.llm.engine import ChatRequest, Generation
+from curate.llm.engines.base import ChatRequest, Generation
 
 
 @pytest.mark.parametrize(

@@ -293,7 +293,8 @@ def test_key_from_a_prefect_secret_block(key_server: KeyCheckingServer, prefect_
     from prefect.blocks.system import Secret
 
     from curate.llm.config import EngineConfig
-    from curate.llm.engine import ChatRequest, EngineError, open_engine
+    from curate.llm.engines.base import ChatRequest, EngineError
+    from curate.llm.engine import open_engine
 
     Secret(value=SECRET).save("curate-test-key", overwrite=True)
     cfg = EngineConfig(kind="openai", urls=[key_server.url], api_key_secret="curate-test-key", max_retries=0)
@@ -315,7 +316,8 @@ def test_key_from_a_prefect_secret_block(key_server: KeyCheckingServer, prefect_
 
 def test_a_model_name_not_on_disk_fails_without_a_network_attempt(monkeypatch, tmp_path: Path) -> None:
     from curate.llm.config import EngineConfig
-    from curate.llm.engine import EngineError, open_engine
+    from curate.llm.engines.base import EngineError
+    from curate.llm.engine import open_engine
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # an empty cache
     attempts: list[object] = []

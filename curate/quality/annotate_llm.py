@@ -155,7 +155,7 @@ def ask_with_retry(
     the attempts each took, and how many first answers were unparseable (engine errors not
     counted). What is still unparseable stays so: the caller counts it, never scores it.
     Shared by LLM annotation and the generate stage's judge (curate.synth.judge)."""
-    from curate.llm.engine import ChatRequest
+    from curate.llm.engines.base import ChatRequest
 
     first = engine.generate([ChatRequest.of(p, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed + i) for i, p in enumerate(prompts)])
     answers: list[Any] = list(first)

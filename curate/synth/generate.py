@@ -41,7 +41,7 @@ from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
 
 if TYPE_CHECKING:
-    from curate.llm.engine import Engine
+    from curate.llm.engines.base import Engine
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,8 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     written atomically. Existing batches are reused; their error rows are retried. An open
     `engine` is used as given (and left open); otherwise one opens from `engine_cfg`, only
     when something is missing."""
-    from curate.llm.engine import ChatRequest, open_engine
+    from curate.llm.engines.base import ChatRequest
+    from curate.llm.engine import open_engine
 
     raw_dir.mkdir(parents=True, exist_ok=True)
     size = gen.batch_size
