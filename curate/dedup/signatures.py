@@ -33,7 +33,7 @@ import xxhash
 from curate.dedup.normalize import near_tokens
 
 if TYPE_CHECKING:
-    from curate.config import DedupConfig
+    from curate.dedup.config import DedupConfig
 
 SCHEME = "affine32"
 SHINGLE_HASH = "xxh64-words-linear-v1"  # stored in the index; bump on any change below

@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -37,7 +37,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.config import CurateConfig
 from curate.core.input_retry import DEFAULT_RETRY, RetryPolicy
 from curate.dedup.index import DedupIndex
 from curate.dedup.partitioned import DECISIONS_SCHEMA, cluster_partitioned, read_decisions, scan_files
@@ -47,6 +46,9 @@ from curate.dedup.workers import Workers
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.stages import fault_point
 from curate.core.parquet_io import tmp_path, write_bytes_atomic
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 STAGE = "dedup"
 LEDGER_PATTERN = "dedup-{:05d}.parquet"

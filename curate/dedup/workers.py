@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from curate.config import ExecutorConfig
+    from curate.executors.config import ExecutorConfig
 
 
 class Workers:

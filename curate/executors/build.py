@@ -10,6 +10,8 @@ picks one from `executor.kind`; the pipeline, and so the output, is the same for
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 import sys
 
@@ -20,7 +22,9 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils import logging as dt_logging
 from loguru import logger
 
-from curate.config import CurateConfig
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
+
 
 CONSOLE_LEVEL_ENV = "CURATE_LOG_LEVEL"  # e.g. INFO to see datatrove's per-task stats
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from curate.core.errors import ConfigError, DependencyError
 
 if TYPE_CHECKING:
-    from curate.config import ExecutorConfig
+    from curate.executors.config import ExecutorConfig
 
 # Seconds to wait for a TCP answer from `HOST:PORT` before calling ray.init, which itself
 # retries a dead address for about a minute before failing.

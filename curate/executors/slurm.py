@@ -23,14 +23,16 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.io import DataFolder
 from datatrove.utils.stats import PipelineStats
 
-from curate.config import CurateConfig
 from curate.core.errors import ConfigError, CurateError
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 # Slurm job states after which a task will not run again (squeue/scontrol spelling).
 TERMINAL_STATES = frozenset(

@@ -4,14 +4,16 @@ runs by a release and shown as the card's contamination table."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import polars as pl
 
-from curate.config import CurateConfig
 from curate.hygiene.decontam import REASON, index_path
 from curate.hygiene.index import load_index
 from curate.core.ledger import read_ledger
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 
 def contamination_counts(cfg: CurateConfig, rejected: Path) -> dict[str, Any] | None:

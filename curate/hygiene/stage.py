@@ -6,6 +6,8 @@ decontamination index), never the corpus. Parts run in parallel on `executor.wor
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import os
 from pathlib import Path
 
@@ -14,10 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.config import CurateConfig
 from curate.hygiene import Drop, HygieneStep, build_steps
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import tmp_path, writing
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 BATCH_ROWS = 2_000
 # Below this many documents one process is quicker than starting a pool (~1-2 s a worker;

@@ -27,7 +27,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -36,7 +36,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.config import CurateConfig
 from curate.dedup.index import DedupIndex, Segment
 from curate.dedup.normalize import exact_key
 from curate.dedup.partitioned import cluster_partitioned, read_decisions
@@ -45,6 +44,9 @@ from curate.dedup.sigtable import Unit, plan_units, sign_unit, table_schema, wri
 from curate.dedup.stage import PARALLEL_MIN_ROWS
 from curate.dedup.workers import Workers
 from curate.core.parquet_io import write_table_atomic
+
+if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
+    from curate.config import CurateConfig
 
 # Counts of the decisions that generation reports (the others are dedup-internal).
 REPORTED = ("exact_duplicate", "near_duplicate", "from_index")

@@ -31,7 +31,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.config import CurateConfig
 from curate.core.errors import ConfigError, InputError
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import write_bytes_atomic, write_table_atomic
@@ -41,6 +40,7 @@ from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
 
 if TYPE_CHECKING:
+    from curate.config import CurateConfig
     from curate.llm.engines.base import Engine
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
 
-from curate.config import LanguageConfig
+from filters.language import LanguageConfig
 from curate.hygiene.config import DecontamConfig
 from curate.synth.generate_config import GenerateConfig
 

@@ -38,7 +38,7 @@ WORDS_PER_TOKEN = 0.75
 
 def default_templates_dir() -> Path:
     """The shipped templates (configs/prompts in a checkout, package data in a wheel)."""
-    from curate.shipped import PROMPTS_DIR
+    from curate.core.shipped import PROMPTS_DIR
 
     return PROMPTS_DIR
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # curate/ (this file is in curate/core/)
 # The folder that holds the `curate` package: the checkout's root, or site-packages.
 INSTALL_ROOT = PACKAGE_DIR.parent
 CONFIGS_DIR = PACKAGE_DIR / "configs"
