@@ -45,7 +45,7 @@ def rss_mb() -> float:
 
 
 def clean_corpora() -> dict[str, list[str]]:
-    from curate.quality.webeval import wiki_articles
+    from bench.webeval import wiki_articles
 
     shared = shared_data()
     gold = json.loads((shared / "article-extraction-benchmark" / "ground-truth.json").read_text(encoding="utf-8"))

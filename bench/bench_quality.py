@@ -12,7 +12,7 @@
    and with the educational model alone (quality.scorer=edu).
    Goal: the stage with every scorer keeps >= 0.8x of the bare loop's documents per second.
 2. Quality: the model card's held-out metrics (its training sources), and metrics on the
-   real web documents of ../shared/data that the model never saw (curate.quality.webeval):
+   real web documents of ../shared/data that the model never saw (bench.webeval):
    news bodies with hand labels, page boilerplate, held-out Wikipedia articles.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from curate.quality.evaluate import metrics
 from curate.quality.model import DEFAULT_MODEL, QualityModel
-from curate.quality.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles
+from bench.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles
 
 MAX_CHARS = 20_000
 

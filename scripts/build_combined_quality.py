@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for bench.webeval
 import combined_quality_data as data  # noqa: E402
 
 from curate.quality.combined import BUCKETS, EDU_CHARS, Combined, feature_rows, fit_logistic, input_names  # noqa: E402
@@ -35,7 +36,7 @@ from curate.quality.evaluate import roc_auc  # noqa: E402
 from curate.quality.model import load_fasttext_model  # noqa: E402
 from curate.quality.normalize import normalize  # noqa: E402
 from curate.quality.structure import STRUCTURE_CHARS, mean_words_per_line, word_count  # noqa: E402
-from curate.quality.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
+from bench.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "curate" / "models"
@@ -120,7 +121,7 @@ def news_rows(train_sites: set[str]) -> list[tuple]:
     around it (0) and the whole page (1: an article with its navigation)."""
     from build_quality_data import site
 
-    from curate.quality.webeval import article_pages, boilerplate_text
+    from bench.webeval import article_pages, boilerplate_text
 
     rows = []
     for page in article_pages(shared_data_dir()):

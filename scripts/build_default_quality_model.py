@@ -4,7 +4,7 @@
     .venv/bin/python scripts/build_default_quality_model.py [--data ~/.cache/curate/quality-data]
 
 1. scripts/build_quality_data.py gathers the training data (skipped if the folder has it,
-   built with the hand labels curate/quality/webeval.py has now);
+   built with the hand labels bench/webeval.py has now);
 2. `curate classifier train --input DATA/train.jsonl --output curate/models/quality-edu.ftz
    --provenance DATA/provenance.json` trains it (same parser and code as the CLI);
 3. `curate classifier eval` on DATA/eval-web.jsonl: real web documents the model never saw,
@@ -34,7 +34,7 @@ from curate.quality.cli import add_classifier_commands, cmd_classifier  # noqa: 
 from curate.quality.evaluate import evaluate  # noqa: E402
 from curate.quality.model import DEFAULT_MODEL, card_path  # noqa: E402
 from curate.quality.train import DETERMINISTIC_FIX, fasttext_distribution, fasttext_is_deterministic  # noqa: E402
-from curate.quality.webeval import labels_fingerprint  # noqa: E402
+from bench.webeval import labels_fingerprint  # noqa: E402
 
 
 def curate_classifier(argv: list[str]) -> int:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     card = json.loads(card_file.read_text(encoding="utf-8"))
     card["web_eval"] = {
         "what": "real web-like documents never trained on (sources or sites held out whole), labels by reading with the rubric "
-        "in curate/quality/webeval.py: the evaluation half of the article-extraction benchmark's English pages (bodies; "
+        "in bench/webeval.py: the evaluation half of the article-extraction benchmark's English pages (bodies; "
         "their boilerplate 0), a fifth of the Wikipedia sample (1), sqlite3-doc pages (1), Debian FAQ chunks (61 of 67 are 1), "
         "sci.space Usenet posts (4 of 100 are 1), package catalogue pages of held-out archive sections (0), changelogs of "
         "held-out packages (0), the 16 pages of the shared Common Crawl WARC (0)",
@@ -209,13 +209,13 @@ def _report(name: str, result: dict) -> None:
 
 def _labels_current(data: Path) -> bool:
     """False when the cached data was built with other hand labels (a label corrected in
-    curate/quality/webeval.py since): its training and evaluation sets are then stale."""
+    bench/webeval.py since): its training and evaluation sets are then stale."""
     prov = data / "provenance.json"
     if not prov.is_file():
         return False
     if json.loads(prov.read_text(encoding="utf-8")).get("labels_sha256") == labels_fingerprint():
         return True
-    print(f"{data}: built with other hand labels than curate/quality/webeval.py has now; rebuilding it", file=sys.stderr)
+    print(f"{data}: built with other hand labels than bench/webeval.py has now; rebuilding it", file=sys.stderr)
     return False
 
 

@@ -14,7 +14,7 @@ Positives (1, textbook-like explanatory prose), from openly licensed text:
   - the 6 educational pages of the training half of the article benchmark (hand labels).
 Negatives (0, typical web text):
   - the news/blog bodies of the training half of the article benchmark in ../shared/data
-    (MIT), hand labelled (see curate/quality/webeval.py), re-chunked 3 times;
+    (MIT), hand labelled (see bench/webeval.py), re-chunked 3 times;
   - the boilerplate of those pages (navigation, footers, related links, prompts), and pages
     re-assembled from the pooled boilerplate lines of all training pages;
   - the `fortunes` Debian package (quotes, jokes, dialogue: informal chatter);
@@ -35,7 +35,7 @@ label, reason, reader, and the sha256 of the text read). They are what the class
 in production; folded by site (modern-web.jsonl), they also estimate how it does on sites it
 never saw (scripts/build_default_quality_model.py).
 Held out for evaluation (not trained on; labels by reading, rubric in
-curate/quality/webeval.py): the other half of the article benchmark, a fifth of the
+bench/webeval.py): the other half of the article benchmark, a fifth of the
 Wikipedia articles, sqlite3-doc (a documentation site the model never saw), the Debian FAQ,
 sci.space Usenet posts, catalogue pages of held-out sections, changelogs of held-out
 packages, and the pages of the shared Common Crawl WARC.
@@ -64,7 +64,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.quality.webeval import (  # noqa: E402
+from bench.webeval import (  # noqa: E402
     FAQ_NOT_EDUCATIONAL,
     FORUM_EDUCATIONAL,
     MODERN_WEB_LABELS,
@@ -112,7 +112,7 @@ DEBIAN = [
     ("gnucash-docs", "GFDL-1.1+ or GPL-2+", "pos", 250),
     ("sqlite3-doc", "public domain", "eval", 300),
     # The Debian FAQ: questions answered in prose, held out as a site, labelled by reading
-    # (curate/quality/webeval.py).
+    # (bench/webeval.py).
     ("debian-faq", "GPL-2+", "eval", 1000),
 ]
 # The gensim wheel bundles real corpora in its test data (LGPL-2.1 package; the texts are
@@ -614,7 +614,7 @@ def gensim_corpora(wheel: Path) -> dict[str, list[tuple[str, str]]]:
     "forum_train": [(id, post)], "forum_eval": [(id, post)]} from the wheel's test data."""
     import zipfile
 
-    from curate.quality.webeval import FORUM_HELDOUT_GROUP, newsgroup_posts
+    from bench.webeval import FORUM_HELDOUT_GROUP, newsgroup_posts
 
     with zipfile.ZipFile(wheel) as z:
         lee = [line for name in ("lee_background.cor", "lee.cor") for line in z.read(f"gensim/test/test_data/{name}").decode("utf-8", "replace").splitlines()]

@@ -383,7 +383,7 @@ def test_newsgroup_posts_reads_the_bunch_and_strips_headers(tmp_path: Path) -> N
     import pickle
     import zlib
 
-    from curate.quality.webeval import newsgroup_posts
+    from bench.webeval import newsgroup_posts
 
     bunch = Bunch(
         data=["From: a@b\nSubject: orbits\n\nKepler's laws describe orbits.", "Subject: hi\n\nme too"],
@@ -401,7 +401,7 @@ def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) ->
     import pickle
     import zlib
 
-    from curate.quality.webeval import newsgroup_posts
+    from bench.webeval import newsgroup_posts
 
     class Evil:
         def __reduce__(self) -> tuple:
@@ -414,7 +414,7 @@ def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) ->
 
 
 def test_web_eval_labels_name_real_items() -> None:
-    from curate.quality.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, RELABELLED, article_pages, shared_data_dir
+    from bench.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, RELABELLED, article_pages, shared_data_dir
 
     assert all(len(k) == 5 and k.isdigit() for k in FORUM_EDUCATIONAL)  # Usenet article numbers
     assert all(name.endswith(".en.html") for name in FAQ_NOT_EDUCATIONAL)
@@ -439,7 +439,7 @@ def _build_script():  # scripts/ is not a package: load the build script by path
 
 
 def test_cached_data_built_with_other_labels_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import curate.quality.webeval as webeval
+    import bench.webeval as webeval
 
     build = _build_script()
     assert not build._labels_current(tmp_path)  # no provenance: build the data
@@ -495,7 +495,7 @@ def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(t
 
 
 def test_modern_web_labels_are_complete_and_fingerprinted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import curate.quality.webeval as webeval
+    import bench.webeval as webeval
 
     rows = [json.loads(line) for line in webeval.MODERN_WEB_LABELS.read_text(encoding="utf-8").splitlines()]
     assert len(rows) == len({r["id"] for r in rows}) == 1000

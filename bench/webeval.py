@@ -72,7 +72,7 @@ WIKI = "reference-text/enwiki-sample-pages-articles.xml.bz2"
 
 def shared_data_dir(path: str | Path | None = None) -> Path:
     """../shared/data from the repository root (or `path`), failing with the fix."""
-    p = Path(path) if path else Path(__file__).resolve().parents[3] / "shared" / "data"
+    p = Path(path) if path else Path(__file__).resolve().parents[2] / "shared" / "data"
     if not (p / ARTICLES / "ground-truth.json").is_file():
         raise InputError(f"shared data not found at {p}. Fix: run from a checkout with ../shared/data beside it, or pass --shared PATH")
     return p
@@ -279,7 +279,7 @@ FAQ_NOT_EDUCATIONAL = {"index.en.html", "faqinfo.en.html", "nextrelease.en.html"
 # page. None is educational: all 0.
 CC_WARC = "cc-main-2020-34-sample.warc.gz"
 # Labels by reading of 1,000 modern web pages (scripts/build_quality_data.py reads the pages).
-MODERN_WEB_LABELS = Path(__file__).resolve().parents[2] / "bench" / "data" / "modern-web-labels.jsonl"
+MODERN_WEB_LABELS = Path(__file__).resolve().parents[1] / "bench" / "data" / "modern-web-labels.jsonl"
 WCXB_TEST_LABELS = MODERN_WEB_LABELS.with_name("wcxb-test-labels.jsonl")
 
 
