@@ -143,11 +143,12 @@ def test_same_bytes_and_stats_whatever_the_number_of_threads(data: dict, tmp_pat
     """Shards are planned before they are written and several are compressed at once; stats
     arrive from several threads in any order. One thread, three threads and a spilled shuffle
     give the same shards and the same stats.json, byte for byte."""
-    import curate.release.build as B
+    import curate.release.shuffle as shuffle
+    import curate.release.writer as writer
 
     def release(root: Path, threads: int, **kwargs: object) -> tuple[list[tuple[str, str]], str]:
-        monkeypatch.setattr(B, "WRITE_THREADS", threads)
-        monkeypatch.setattr(B, "READ_THREADS", threads)
+        monkeypatch.setattr(writer, "WRITE_THREADS", threads)
+        monkeypatch.setattr(shuffle, "READ_THREADS", threads)
         path = build(data, root, synthetic=True, mix=MixConfig(validation_fraction=0.1), **kwargs)
         shards = [(s["path"], s["sha256"]) for s in json.loads((path / "manifest.json").read_text())["shards"]]
         return shards, (path / "stats.json").read_text()

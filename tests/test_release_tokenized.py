@@ -394,11 +394,11 @@ def test_large_vocabulary_gets_four_byte_tokens(built: dict, tmp_path: Path) -> 
 
 
 def test_tokenized_bytes_do_not_depend_on_the_number_of_threads(built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import curate.release.build as B
+    import curate.release.writer as writer
 
     digests = []
     for threads in (1, 3):
-        monkeypatch.setattr(B, "WRITE_THREADS", threads)
+        monkeypatch.setattr(writer, "WRITE_THREADS", threads)
         rcfg = ReleaseConfig(shard_target_mb=0.2, row_group_mb=0.05, plots=False, formats=FORMATS)
         release = build_release(CurateConfig(name="t"), built["web"], [], release=rcfg, output_root=tmp_path / str(threads))
         manifest = json.loads((release / "manifest.json").read_text())
