@@ -349,7 +349,8 @@ def fake_tables(n: int, folder: Path, dup_fraction: float = 0.15) -> list[Path]:
     """Signature tables (phase 1's output) for n documents without signing any text:
     random band hashes, with dup_fraction of documents sharing 10 of 14 bands with another.
     Lets the clustering phase be measured beyond what signing fits in the time box."""
-    from curate.dedup.sigtable import table_schema, write_atomic
+    from curate.core.parquet_io import write_table_atomic
+    from curate.dedup.sigtable import UNIT_ROWS, table_schema
 
     p = params()
     folder.mkdir(parents=True, exist_ok=True)
@@ -374,7 +375,7 @@ def fake_tables(n: int, folder: Path, dup_fraction: float = 0.15) -> list[Path]:
             *[pa.array(bands[:, b]) for b in range(p.bands)],
         ]
         table = pa.Table.from_arrays(arrays, schema=table_schema(p.bands, p.num_perm, False))
-        tables.append(write_atomic(table, folder / f"unit-{start // PART_ROWS:05d}.parquet", compression="lz4"))
+        tables.append(write_table_atomic(table, folder / f"unit-{start // PART_ROWS:05d}.parquet", compression="lz4", row_group_rows=UNIT_ROWS))
     return tables
 
 

@@ -37,7 +37,8 @@ import curate.dedup.partitioned as new
 from curate.config import CurateConfig, load_config
 from curate.dedup.index import DedupIndex
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config
-from curate.dedup.sigtable import UNIT_ROWS, table_schema, write_atomic
+from curate.core.parquet_io import write_table_atomic
+from curate.dedup.sigtable import UNIT_ROWS, table_schema
 from curate.dedup.workers import Workers
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def synthetic_run(folder: Path, n: int, params: MinHashParams, segment_rows: lis
             pa.FixedSizeListArray.from_arrays(pa.array(sig[part].reshape(-1)), params.num_perm),
         ]
         assert len(arrays[0]) == m
-        tables.append(write_atomic(pa.Table.from_arrays(arrays, schema=schema), folder / "tables" / f"unit-{len(tables):05d}.parquet", compression="lz4"))
+        tables.append(write_table_atomic(pa.Table.from_arrays(arrays, schema=schema), folder / "tables" / f"unit-{len(tables):05d}.parquet", compression="lz4", row_group_rows=UNIT_ROWS))
 
     root = folder / "index"
     index = DedupIndex.open(root, params)

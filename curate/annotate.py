@@ -17,7 +17,7 @@ from curate.executors.build import build_executor
 from curate.readers.reader import RecordReader
 from curate.core.input_files import detect_format
 from curate.core.input_retry import RetryPolicy
-from curate.core.parquet_io import AnnotatedWriter
+from curate.writers import AnnotatedWriter
 from curate.core.schema import FILTER_STAGES
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators

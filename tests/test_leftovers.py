@@ -185,7 +185,8 @@ _UNREADABLE_PROBE = textwrap.dedent(
     from datatrove.pipeline.readers import JsonlReader
     from curate.cli import main
     from curate.core.errors import last_resort_error
-    from curate.core.parquet_io import AnnotatedWriter, copy_atomic
+    from curate.writers import AnnotatedWriter
+    from curate.core.parquet_io import copy_atomic
 
     root = Path(sys.argv[1])
     result = {}

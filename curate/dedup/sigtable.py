@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
+from curate.core.parquet_io import write_table_atomic
 from curate.dedup.normalize import exact_key, is_blank
 from curate.dedup.signatures import MinHashParams, Signer, band_column
 
@@ -131,14 +132,4 @@ def sign_unit(unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool,
         doc += n
     table = pa.Table.from_batches(batches, schema=schema)
     # lz4: band hashes do not compress; ids and lengths do, and lz4 costs ~nothing.
-    return write_atomic(table, out_path, compression="lz4")
-
-
-def write_atomic(table: pa.Table, final: Path, compression: str = "zstd", row_group_rows: int = UNIT_ROWS) -> Path:
-    """Write under a temporary name, rename when complete (curate.core.parquet_io's contract,
-    without importing it: it pulls datatrove, ~0.5 s more in every spawned worker)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp")
-    pq.write_table(table, tmp, compression=compression, row_group_size=row_group_rows)
-    os.replace(tmp, final)
-    return final
+    return write_table_atomic(table, out_path, compression="lz4", row_group_rows=UNIT_ROWS)

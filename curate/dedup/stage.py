@@ -268,7 +268,7 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     the records that could not be read. Returns (part, records)."""
     from curate.readers.reader import RecordReader
     from curate.core.schema import META_REJECT
-    from curate.core.parquet_io import document_row
+    from curate.writers import document_row
 
     reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes, retry=retry)
     names = [f.name for f in S.DOCUMENT_SCHEMA]

@@ -40,7 +40,7 @@ from curate.dedup.index import DedupIndex, Segment
 from curate.dedup.normalize import exact_key
 from curate.dedup.partitioned import cluster_partitioned, read_decisions
 from curate.dedup.signatures import MinHashParams, band_column, params_from_config
-from curate.dedup.sigtable import Unit, plan_units, sign_unit, table_schema, write_atomic
+from curate.dedup.sigtable import UNIT_ROWS, Unit, plan_units, sign_unit, table_schema
 from curate.dedup.stage import PARALLEL_MIN_ROWS
 from curate.dedup.workers import Workers
 from curate.core.parquet_io import write_table_atomic
@@ -217,4 +217,4 @@ class _SegmentCursor:
             rows.column("has_shingles"),
             *[rows.column(band_column(b)) for b in range(params.bands)],
         ]
-        return write_atomic(pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=schema), out, compression="lz4")
+        return write_table_atomic(pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=schema), out, compression="lz4", row_group_rows=UNIT_ROWS)
