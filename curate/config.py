@@ -1,7 +1,7 @@
-"""The recipe: every knob of a curate run, its default, and why.
-
-This module is the one place where defaults live. YAML files in `configs/` only say what
-differs from here. Models reject unknown keys (`extra="forbid"`) so a misspelt key fails
+"""The recipe: every section of a curate run, assembled. Each section's knobs, defaults and reasons
+are in its class beside the code that uses it (the imports below say where); the filter rules'
+sections, and CurateConfig's own fields, are here. YAML files in `configs/` only say what differs
+from the defaults. Models reject unknown keys (`extra="forbid"`) so a misspelt key fails
 at load time, before any work, with its path and the accepted names.
 """
 
