@@ -119,7 +119,7 @@ def annotate_documents(
 ) -> dict[str, Any]:
     """Sample `n` documents from `inputs`, ask the LLM for an educational score 0-5, write one
     JSON line per document (id, text, score or null, justification, answer, attempts) to
-    `output_jsonl`, and return the counts. `engine` (an open curate.synth Engine) is used as
+    `output_jsonl`, and return the counts. `engine` (an open curate.llm Engine) is used as
     given; otherwise one is opened from `engine_cfg` (default: the embedded model on CPU).
 
     4,000 characters (~1k tokens) per document: the embedded model's context is 2,048 tokens,
