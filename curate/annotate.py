@@ -17,6 +17,7 @@ from curate.ingest import RecordReader, detect_format
 from curate.input_retry import RetryPolicy
 from curate.parquet_io import AnnotatedWriter
 from curate.schema import FILTER_STAGES
+from curate.stages import Stage
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator
@@ -100,6 +101,10 @@ def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Pat
     return parts
 
 
+def _annotate_body(cfg: CurateConfig, files: list[str], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    return run_annotate(cfg, files, stage_dir), []  # annotate drops nothing: no ledger parts
+
+
 def annotate_key_extra(cfg: CurateConfig, files: list[str]) -> list[str]:
     """What besides config values changes annotations: the input files and the model file
     (a model rebuilt at the same path re-scores)."""
@@ -122,3 +127,7 @@ def file_fingerprints(files: list[str]) -> list[str]:
         except (OSError, ValueError):
             prints.append(path)
     return prints
+
+
+# Reads the input files; an object store's hiccup is retried by the flow.
+ANNOTATE = Stage("annotate", ANNOTATE_SECTIONS, _annotate_body, extra=annotate_key_extra, first=True, retry=True)

@@ -152,13 +152,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.curate_corpus import STAGES, curate_corpus, planned, set_progress_hook
+    from flows.curate_corpus import curate_corpus, planned, set_progress_hook
+    from flows.stages import STEPS
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet)
-    ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STAGES}
+    ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STEPS}
 
     def hook(stage: str, event: str) -> None:
         if stage in ids:
@@ -201,20 +202,17 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from curate.annotate import run_annotate
     from curate.config import load_config
     from curate.ingest import resolve_inputs
     from curate.input_retry import RetryPolicy
     from curate.layout import prepare_output
+    from flows.stages import stage_named
 
     cfg = load_config(args.config, args.overrides)
     files = resolve_inputs(args.inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
     layout = prepare_output(Path(args.output))
-    from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra
-    from curate.stages import run_stage, stage_key
-
-    key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
-    parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]
+    # The annotate stage of `curate run`, same key and folder: a later run reuses this work.
+    parts = [Path(p) for p in stage_named("annotate").run(cfg, layout.work, files).parts]
     target = layout.root / "annotated"
     target.mkdir(exist_ok=True)
     for stale in target.glob("part-*.parquet"):  # from an earlier run over more files

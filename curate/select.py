@@ -15,12 +15,15 @@ from curate.config import CurateConfig
 from curate.ids import colliding_ids, scoped_id
 from curate.ledger import write_ledger
 from curate.parquet_io import write_table_atomic
+from curate.stages import Stage
 
 # The ledger's stage names, in the order rules are applied.
 STAGE_INGEST = "ingest"
 STAGE_EXTRACT = "extract"
 STAGE_LANGUAGE = "language"
 STAGE_QUALITY = "quality"
+# What keys select's cache: its thresholds, and how ids are scoped.
+SELECT_SECTIONS = ("language", "filters", "quality", "input.id_scope")
 
 
 def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -139,3 +142,10 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
         ledger_paths.append(write_ledger(dropped, ledger_dir / f"select-{index:05d}.parquet"))
         kept_paths.append(kept_path)
     return kept_paths, ledger_paths
+
+
+def _select_body(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    return run_select(cfg, parts, stage_dir / "kept", stage_dir / "ledger")
+
+
+SELECT = Stage("select", SELECT_SECTIONS, _select_body)

@@ -15,9 +15,10 @@ import pyarrow.parquet as pq
 
 from curate import schema as S
 from curate.config import CurateConfig
-from curate.hygiene import Drop, HygieneStep, build_steps
+from curate.hygiene import HYGIENE_SECTIONS, Drop, HygieneStep, build_steps, hygiene_enabled
 from curate.ledger import ledger_polars_schema, write_ledger
 from curate.parquet_io import tmp_path, writing
+from curate.stages import Stage
 
 BATCH_ROWS = 2_000
 # Below this many documents one process is quicker than starting a pool (~1-2 s a worker;
@@ -94,3 +95,8 @@ def check_hygiene(cfg: CurateConfig) -> None:
     """Before any work: every enabled step's files load (a missing or corrupt index fails
     here, naming the file and the fix)."""
     build_steps(cfg)
+
+
+# Release hygiene before dedup: a duplicate of a contaminated page must not survive as the
+# cluster's keeper. Off when every hygiene section is switched off.
+HYGIENE = Stage("hygiene", HYGIENE_SECTIONS, hygiene_stage, enabled=hygiene_enabled, extra=lambda cfg, inputs: hygiene_extra(cfg))
