@@ -16,10 +16,10 @@ from curate.executors import build_executor
 from curate.ingest import RecordReader, detect_format
 from curate.input_retry import RetryPolicy
 from curate.parquet_io import AnnotatedWriter
-from curate.schema import FILTER_STAGES
 from curate.stages import Stage
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
+from filters.registry import filter_stages
 from filters.language import LanguageAnnotator
 
 # The config sections (or single keys) whose values change what annotate writes; anything
@@ -73,13 +73,13 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
             )
         )
     steps.append(LanguageAnnotator(cfg.language.model_path))
-    steps.extend(heuristic_annotators(cfg.filters, FILTER_STAGES))
+    steps.extend(heuristic_annotators(cfg.filters, filter_stages()))
     if cfg.quality.enabled:
         from curate.quality.apply import QualityAnnotator
 
         q = cfg.quality
         steps.append(QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path))
-    steps.append(AnnotatedWriter(str(out_dir / "parts")))
+    steps.append(AnnotatedWriter(str(out_dir / "parts"), filter_stages()))
     return steps
 
 

@@ -25,6 +25,7 @@ from curate.synth.config import EngineConfig
 from curate.quality.config import QualityConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
+from filters.config import FiltersConfig  # the heuristic rules' sections, next to their registration
 
 
 class InputConfig(Section):
@@ -140,65 +141,6 @@ class ExtractConfig(Section):
     include_tables: bool = False
     # A page that takes trafilatura longer than this is almost always pathological HTML.
     timeout_s: float = Field(default=10.0, gt=0)
-
-
-class GopherQualityConfig(Section):
-    """Gopher (Rae et al. 2021, appendix A) document rules, as datatrove implements them."""
-
-    enabled: bool = True
-    min_doc_words: int = Field(default=50, ge=0)
-    max_doc_words: int = Field(default=100_000, ge=1)
-    min_avg_word_length: float = Field(default=3, ge=0)
-    max_avg_word_length: float = Field(default=10, ge=0)
-    max_symbol_word_ratio: float = Field(default=0.1, ge=0, le=1)
-    max_bullet_lines_ratio: float = Field(default=0.9, ge=0, le=1)
-    max_ellipsis_lines_ratio: float = Field(default=0.3, ge=0, le=1)
-    max_non_alpha_words_ratio: float = Field(default=0.8, ge=0, le=1)
-    min_stop_words: int = Field(default=2, ge=0)
-
-
-class GopherRepetitionConfig(Section):
-    """Gopher repetition rules: duplicated lines, paragraphs and n-grams."""
-
-    enabled: bool = True
-    dup_line_frac: float = Field(default=0.3, ge=0, le=1)
-    dup_para_frac: float = Field(default=0.3, ge=0, le=1)
-    dup_line_char_frac: float = Field(default=0.2, ge=0, le=1)
-    dup_para_char_frac: float = Field(default=0.2, ge=0, le=1)
-
-
-class C4Config(Section):
-    """C4 rules. Defaults follow FineWeb: no per-line terminal-punctuation cut (it removed too
-    much good text in FineWeb's ablations), everything else as in C4."""
-
-    enabled: bool = True
-    filter_no_terminal_punct: bool = False
-    min_num_sentences: int = Field(default=5, ge=-1)
-    min_words_per_line: int = Field(default=3, ge=-1)
-    max_word_length: int = Field(default=1000, ge=-1)
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-
-
-class FineWebConfig(Section):
-    """FineWeb's own three rules (Penedo et al. 2024), values from their ablations."""
-
-    enabled: bool = True
-    line_punct_thr: float = Field(default=0.12, ge=0, le=1)
-    short_line_thr: float = Field(default=0.67, ge=0, le=1)
-    short_line_length: int = Field(default=30, ge=1)
-    char_duplicates_ratio: float = Field(default=0.01, ge=0, le=1)
-    new_line_ratio: float = Field(default=0.3, ge=0, le=1)
-
-
-class FiltersConfig(Section):
-    # Applied in this order (FineWeb's); a document's drop reason is the first rule it fails.
-    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
-    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
-    c4: C4Config = Field(default_factory=C4Config)
-    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
 
 
 class LanguageConfig(Section):

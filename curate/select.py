@@ -16,6 +16,7 @@ from curate.ids import colliding_ids, scoped_id
 from curate.ledger import write_ledger
 from curate.parquet_io import write_table_atomic
 from curate.stages import Stage
+from filters.registry import filter_stages
 
 # The ledger's stage names, in the order rules are applied.
 STAGE_INGEST = "ingest"
@@ -51,7 +52,7 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
             pl.col(S.LANG_SCORE).round(4).cast(pl.String),
         )
     )
-    for stage in S.FILTER_STAGES:
+    for stage in filter_stages():  # the registered heuristic rules, in their order
         if getattr(cfg.filters, stage).enabled:
             column = S.filter_column(stage)
             rules.append((pl.col(column).is_not_null(), stage, pl.col(column), pl.lit(None, pl.String)))

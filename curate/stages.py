@@ -140,7 +140,9 @@ class Stage:
     def key(self, cfg: CurateConfig, previous_key: str, inputs: Sequence[str]) -> str:
         return stage_key(previous_key, cfg, self.sections, self.extra(cfg, inputs))
 
-    def run(self, cfg: CurateConfig, work: Path, inputs: Sequence[str], previous: StageOutput | None = None) -> StageOutput:
+    def run(
+        self, cfg: CurateConfig, work: Path, inputs: Sequence[str], previous: StageOutput | None = None
+    ) -> StageOutput:
         """Run (or reuse) this stage under `work/<name>-<key>/`. `inputs`: the input files for
         the first stage, else `previous.parts`. A disabled stage passes its input through."""
         if previous is not None and not self.enabled(cfg):
@@ -196,4 +198,6 @@ def write_output(
         counts.update(more_counts(layout))
     for name, data in (side_files or {}).items():
         write_bytes_atomic(data, layout.root / name)
-    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=schema, skipped_inputs=skipped or [])
+    return write_manifest(
+        layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=schema, skipped_inputs=skipped or []
+    )

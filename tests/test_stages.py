@@ -13,7 +13,7 @@ import pytest
 
 from curate import schema as S
 from curate.config import CurateConfig
-from curate.layout import begin_output
+from curate.layout import Layout, begin_output
 from curate.ledger import write_ledger
 from curate.parquet_io import write_table_atomic
 from curate.stages import MARKER, Stage, StageOutput, _value, write_output
@@ -29,7 +29,8 @@ def test_stages_are_one_ordered_list_whose_sections_are_config_keys():
         for section in stage.sections:
             _value(cfg, section)  # an AttributeError here: a section that keys nothing
     assert pipeline.stage_named("dedup").sections == ("dedup", "name")
-    with pytest.raises(KeyError, match="no stage named 'nope'; the stages are annotate, select, hygiene, dedup, generate"):
+    stages = "annotate, select, hygiene, dedup, generate"
+    with pytest.raises(KeyError, match=f"no stage named 'nope'; the stages are {stages}"):
         pipeline.stage_named("nope")
 
 
@@ -45,7 +46,7 @@ def _drop_first(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[
     for i, part in enumerate(parts):
         frame = pl.read_parquet(part)
         out = write_table_atomic(frame.slice(1).to_arrow(), stage_dir / "kept" / f"{i:05d}.parquet")
-        rows = frame.head(1).select(S.ID, pl.lit("toy").alias("stage"), pl.lit("toy_rule").alias("reason"), S.SOURCE, S.OFFSET)
+        rows = frame.head(1).select(S.ID, pl.lit("toy").alias("stage"), pl.lit("toy_rule").alias("reason"))
         kept.append(out)
         ledger.append(write_ledger(rows, stage_dir / "ledger" / f"toy-{i:05d}.parquet"))
     return kept, ledger
@@ -68,7 +69,8 @@ def test_a_stage_chains_its_key_reuses_its_work_and_passes_through_when_off(tmp_
     again = TOY.run(cfg, tmp_path / "_work", previous.parts, previous)
     assert (again.key, again.reused, again.parts) == (first.key, True, first.parts)
     # Another value of its own section: another key; of a section it does not read: the same.
-    assert TOY.key(cfg.model_copy(update={"dedup": cfg.dedup.model_copy(update={"seed": 2})}), "prev-key", []) != first.key
+    reseeded = cfg.model_copy(update={"dedup": cfg.dedup.model_copy(update={"seed": 2})})
+    assert TOY.key(reseeded, "prev-key", []) != first.key
     assert TOY.key(cfg.model_copy(update={"name": "other"}), "prev-key", []) == first.key
     assert TOY.key(cfg, "another-previous-key", []) != first.key  # a changed earlier stage reruns it
 
@@ -86,19 +88,25 @@ def test_a_new_stage_is_one_entry_in_the_list(run_curate, config_file, inputs, t
     run = run_curate(config_file(tmp_path / "recipe.yaml", name="toy-stage"), [source], tmp_path / "out")
     assert len(list((run.root / "_work").glob("toy-*"))) == 1
     assert {"stage": "toy", "reason": "toy_rule", "documents": 1} in run.manifest["counts"]["by_reason"]
-    assert [s["stage"] for s in run.manifest["counts"]["stages"]] == ["annotate", "select", "toy", "hygiene", "dedup", "generate"]
-    assert run.manifest["counts"]["kept"] + run.manifest["counts"]["rejected"] == run.manifest["counts"]["ingested"] == 2
+    counts = run.manifest["counts"]
+    assert [s["stage"] for s in counts["stages"]] == ["annotate", "select", "toy", "hygiene", "dedup", "generate"]
+    assert counts["kept"] + counts["rejected"] == counts["ingested"] == 2
 
 
 def test_write_output_writes_shards_then_ledger_then_the_manifest_last(tmp_path: Path):
     cfg = CurateConfig()
     work = tmp_path / "work"
     part = write_table_atomic(_documents(["a", "b"]), work / "kept.parquet")
-    ledger = write_ledger(pl.DataFrame({S.ID: ["c"], "stage": ["toy"], "reason": ["toy_rule"]}), work / "toy-00000.parquet")
+    rows = pl.DataFrame({S.ID: ["c"], "stage": ["toy"], "reason": ["toy_rule"]})
+    ledger = write_ledger(rows, work / "toy-00000.parquet")
     layout = begin_output(tmp_path / "out", cfg.to_yaml().encode())
     (layout.rejected / "select-00007.parquet").write_bytes(b"an earlier run's ledger part")
 
-    manifest_path = write_output(cfg, layout, [part], [ledger], 3, ["in.jsonl"], lambda lay: {"seen": sorted(p.name for p in lay.rejected.iterdir())}, side_files={"extra.json": b"{}\n"})
+    def seen(lay: Layout) -> dict[str, list[str]]:
+        return {"seen": sorted(p.name for p in lay.rejected.iterdir())}
+
+    side = {"extra.json": b"{}\n"}
+    manifest_path = write_output(cfg, layout, [part], [ledger], 3, ["in.jsonl"], seen, side_files=side)
 
     manifest = json.loads(manifest_path.read_text())
     assert manifest_path == layout.manifest
@@ -107,7 +115,8 @@ def test_write_output_writes_shards_then_ledger_then_the_manifest_last(tmp_path:
     assert (manifest["counts"]["ingested"], manifest["counts"]["kept"], manifest["counts"]["rejected"]) == (3, 2, 1)
     assert manifest["inputs"] == ["in.jsonl"] and manifest["skipped_inputs"] == []
     assert (layout.root / "extra.json").read_bytes() == b"{}\n"
-    assert layout.manifest.stat().st_mtime_ns >= max(p.stat().st_mtime_ns for p in layout.root.rglob("*") if p.is_file() and "work" not in p.parts)
+    written = [p.stat().st_mtime_ns for p in layout.root.rglob("*") if p.is_file()]
+    assert layout.manifest.stat().st_mtime_ns == max(written)  # the manifest came last
 
 
 def test_write_output_writes_no_manifest_when_the_ledger_does_not_add_up(tmp_path: Path):

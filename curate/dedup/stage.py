@@ -99,7 +99,9 @@ def stage_extra(cfg: CurateConfig) -> list[str]:
         return ["unreadable index"]  # the stage then runs, and DedupIndex.open explains
 
 
-DEDUP = Stage(STAGE, SECTIONS, dedup_stage, enabled=lambda cfg: cfg.dedup.enabled, extra=lambda cfg, inputs: stage_extra(cfg))
+DEDUP = Stage(
+    STAGE, SECTIONS, dedup_stage, enabled=lambda cfg: cfg.dedup.enabled, extra=lambda cfg, inputs: stage_extra(cfg)
+)
 
 
 def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: Path, workers: Workers, columns: list[str] | None = None) -> DedupResult:
@@ -250,7 +252,8 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     # Both ledgers were written into rejected/ in place: ingest's by read_records, dedup's by deduplicate.
     ledger = [layout.rejected / f"ingest-{i:05d}.parquet" for i in range(len(files))]
     ledger += [layout.rejected / LEDGER_PATTERN.format(i) for i in range(len(result.parts))]
-    return write_output(cfg, layout, result.parts, ledger, sum(n for _, n in read), files, lambda _: {"dedup": result.counts}, skipped, schema)
+    ingested = sum(n for _, n in read)
+    return write_output(cfg, layout, result.parts, ledger, ingested, files, lambda _: {"dedup": result.counts}, skipped, schema)
 
 
 def _size(path: str) -> int:

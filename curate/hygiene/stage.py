@@ -99,4 +99,6 @@ def check_hygiene(cfg: CurateConfig) -> None:
 
 # Release hygiene before dedup: a duplicate of a contaminated page must not survive as the
 # cluster's keeper. Off when every hygiene section is switched off.
-HYGIENE = Stage("hygiene", HYGIENE_SECTIONS, hygiene_stage, enabled=hygiene_enabled, extra=lambda cfg, inputs: hygiene_extra(cfg))
+HYGIENE = Stage(
+    "hygiene", HYGIENE_SECTIONS, hygiene_stage, enabled=hygiene_enabled, extra=lambda cfg, inputs: hygiene_extra(cfg)
+)

@@ -440,7 +440,8 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     more = {"generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
     diversity = json.dumps(stats["diversity"], indent=2).encode() + b"\n"
     # Every prompt is an input: kept or in the ledger.
-    return write_output(cfg, layout, [out_part], [ledger], count, inputs, lambda _: more, schema=GENERATED_SCHEMA, side_files={"diversity.json": diversity})
+    side = {"diversity.json": diversity}
+    return write_output(cfg, layout, [out_part], [ledger], count, inputs, lambda _: more, schema=GENERATED_SCHEMA, side_files=side)
 
 
 def read_generate_stats(ledger_part: Path) -> dict[str, Any]:
@@ -458,4 +459,6 @@ def _generate_extra(cfg: CurateConfig, inputs: object) -> list[str]:
 
 # Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts are the
 # corpus parts followed by the generated ones. Holds the accelerator; a server hiccup is retried.
-GENERATE = Stage(STAGE, SECTIONS, generate_stage, enabled=lambda cfg: cfg.generate.enabled, extra=_generate_extra, retry=True, accelerator=True)
+GENERATE = Stage(
+    STAGE, SECTIONS, generate_stage, enabled=lambda cfg: cfg.generate.enabled, extra=_generate_extra, retry=True, accelerator=True
+)
