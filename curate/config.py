@@ -22,7 +22,7 @@ from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.synth.config import EngineConfig
-from curate.quality.config import QualityConfig
+from curate.quality.config import ClassifierConfig, QualityConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
 from filters.config import FiltersConfig  # the heuristic rules' sections, next to their registration
@@ -213,6 +213,8 @@ class CurateConfig(Section):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    # Settings of `curate classifier train | eval | annotate`: see NOT_IN_RUN.
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,
@@ -221,10 +223,15 @@ class CurateConfig(Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=True).encode()).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=False)
+
+
+# Sections no run reads (the classifier commands' settings): left out of the config hash and of
+# config.resolved.yaml, so a run's manifest and resolved config do not change with them.
+NOT_IN_RUN = {"classifier"}
 
 
 # --------------------------------------------------------------------------------------
