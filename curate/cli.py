@@ -89,7 +89,8 @@ class Command:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="curate", description="Curate raw web text into textbook-quality pretraining shards.")
+    description = "Curate raw web text into textbook-quality pretraining shards."
+    parser = argparse.ArgumentParser(prog="curate", description=description)
     parser.add_argument("--version", action="version", version=f"curate {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
@@ -262,24 +263,52 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # Every command of `curate`, in the order `curate --help` lists them.
+R = release_cli
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run the end-to-end flow (annotate, select, write shards)", _run_arguments, cmd_run),
     Command("validate", "check a config without running anything", _validate_arguments, cmd_validate),
     Command("dedup", "remove exact and near-duplicate documents from JSONL or Parquet files", _dedup_arguments, cmd_dedup),
-    Command("generate", "synthetic textbook documents grounded in curated documents (vLLM)", _generate_arguments, cmd_generate),
-    Command("annotate", "write annotated Parquet, dropping nothing (for tuning thresholds)", _annotate_arguments, cmd_annotate),
+    Command(
+        "generate", "synthetic textbook documents grounded in curated documents (vLLM)", _generate_arguments, cmd_generate
+    ),
+    Command(
+        "annotate", "write annotated Parquet, dropping nothing (for tuning thresholds)", _annotate_arguments, cmd_annotate
+    ),
     Command(
         "deploy",
-        "register the Prefect deployments of prefect.yaml with the server in PREFECT_API_URL (creates the curate-process work pool if missing)",
+        "register the Prefect deployments of prefect.yaml with the server in PREFECT_API_URL "
+        "(creates the curate-process work pool if missing)",
         _deploy_arguments,
         cmd_deploy,
     ),
-    Command("serve", "serve the deployments of prefect.yaml, schedules included, from this process (no work pool or worker)", _serve_arguments, cmd_serve),
-    Command("decontam", "benchmark decontamination: build or inspect an n-gram index of evaluation sets", decontam_arguments, cmd_decontam),
-    Command("classifier", "train, evaluate, or label data for the textbook-quality classifier", classifier_arguments, cmd_classifier),
-    Command("release", "build a versioned dataset release from the outputs of `curate run`", release_cli.release_arguments, release_cli.run_release),
-    Command("verify", "re-check a release against its manifest (checksums, schema, totals, unique ids)", release_cli.release_folder_arguments, release_cli.run_verify),
-    Command("stats", "print a release's card tables", release_cli.release_folder_arguments, release_cli.run_stats),
-    Command("lookup", "which document a token of a tokenized shard (megatron/nanotron) belongs to", release_cli.lookup_arguments, release_cli.run_lookup),
-    Command("diff", "what changed between two releases (documents added, removed, tokens)", release_cli.diff_arguments, release_cli.run_diff),
+    Command(
+        "serve",
+        "serve the deployments of prefect.yaml, schedules included, from this process (no work pool or worker)",
+        _serve_arguments,
+        cmd_serve,
+    ),
+    Command(
+        "decontam",
+        "benchmark decontamination: build or inspect an n-gram index of evaluation sets",
+        decontam_arguments,
+        cmd_decontam,
+    ),
+    Command(
+        "classifier",
+        "train, evaluate, or label data for the textbook-quality classifier",
+        classifier_arguments,
+        cmd_classifier,
+    ),
+    Command("release", "build a versioned dataset release from the outputs of `curate run`", R.release_arguments, R.run_release),
+    Command(
+        "verify",
+        "re-check a release against its manifest (checksums, schema, totals, unique ids)",
+        R.release_folder_arguments,
+        R.run_verify,
+    ),
+    Command("stats", "print a release's card tables", R.release_folder_arguments, R.run_stats),
+    Command(
+        "lookup", "which document a token of a tokenized shard (megatron/nanotron) belongs to", R.lookup_arguments, R.run_lookup
+    ),
+    Command("diff", "what changed between two releases (documents added, removed, tokens)", R.diff_arguments, R.run_diff),
 )

@@ -223,7 +223,8 @@ class CurateConfig(Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=True).encode()).hexdigest()
+        data = self.model_dump(mode="json", exclude=NOT_IN_RUN)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=False)

@@ -37,7 +37,8 @@ def register_rule(name: str, config: type[Section], filter: Callable[..., BaseFi
         raise ValueError(f"a heuristic rule named {name!r} is registered already")
     if "enabled" not in config.model_fields:
         raise TypeError(
-            f"{config.__name__} needs an `enabled: bool` field: every rule can be switched off with filters.{name}.enabled"
+            f"{config.__name__} needs an `enabled: bool` field: "
+            f"every rule can be switched off with filters.{name}.enabled"
         )
     RULES[name] = Rule(name, config, filter)
     return RULES[name]

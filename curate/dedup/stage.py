@@ -253,7 +253,8 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     ledger = [layout.rejected / f"ingest-{i:05d}.parquet" for i in range(len(files))]
     ledger += [layout.rejected / LEDGER_PATTERN.format(i) for i in range(len(result.parts))]
     ingested = sum(n for _, n in read)
-    return write_output(cfg, layout, result.parts, ledger, ingested, files, lambda _: {"dedup": result.counts}, skipped, schema)
+    more = {"dedup": result.counts}
+    return write_output(cfg, layout, result.parts, ledger, ingested, files, lambda _: more, skipped, schema)
 
 
 def _size(path: str) -> int:

@@ -22,23 +22,28 @@ class SetAlias(argparse.Action):
         super().__init__(*args, **kwargs)
         self.key, self.text = key, text
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, option: str | None = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, option: str | None = None
+    ) -> None:
         overrides = list(getattr(namespace, "overrides", None) or [])
         overrides.append(f"{self.key}={json.dumps(value) if self.text else value}")
         namespace.overrides = overrides
 
 
-def _aliases(p: argparse.ArgumentParser, section: str, flags: dict[str, tuple[str, bool]]) -> None:
-    for flag, (key, text) in flags.items():
-        names = flag.split("|")
-        p.add_argument(*names, dest=f"_alias_{key}", action=SetAlias, key=f"classifier.{section}.{key}", text=text, help=argparse.SUPPRESS)
+def _aliases(p: argparse.ArgumentParser, section: str, numbers: str, texts: str = "") -> None:
+    """Hidden flags for keys of classifier.<section>: `--word-ngrams` for word_ngrams; "-n|--n"
+    gives a flag two names. `texts`: the keys whose values are text."""
+    for names, text in [(n, False) for n in numbers.split()] + [(n, True) for n in texts.split()]:
+        key = names.split("|")[-1].lstrip("-").replace("-", "_")
+        flags = names.split("|")
+        p.add_argument(*flags, dest=f"_alias_{key}", action=SetAlias, key=f"classifier.{section}.{key}", text=text, help=argparse.SUPPRESS)
 
 
 def _recipe(p: argparse.ArgumentParser, section: str, uses: str) -> None:
     p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys in curate/quality/config.py)",
+        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys: curate/quality/config.py)",
     )
 
 
@@ -50,33 +55,27 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--input", required=True, metavar="LABELLED.jsonl", help="one JSON object a line with a text and a label (0/1, or a score 0-5)")
     t.add_argument("--output", required=True, metavar="MODEL", help="model path: .ftz is quantised (small), .bin is full")
     _recipe(t, "train", "its classifier.train section (fields, split, fastText hyper-parameters)")
-    _aliases(t, "train", {
-        "--text-field": ("text_field", True), "--label-field": ("label_field", True), "--score-threshold": ("score_threshold", False),
-        "--label-kind": ("label_kind", True), "--group-field": ("group_field", True), "--heldout": ("heldout", False),
-        "--seed": ("seed", False), "--epoch": ("epoch", False), "--lr": ("lr", False), "--dim": ("dim", False),
-        "--word-ngrams": ("word_ngrams", False), "--minn": ("minn", False), "--maxn": ("maxn", False), "--provenance": ("provenance", True),
-    })
+    _aliases(
+        t,
+        "train",
+        "--score-threshold --heldout --seed --epoch --lr --dim --word-ngrams --minn --maxn",
+        "--text-field --label-field --label-kind --group-field --provenance",
+    )
 
     e = sub.add_parser("eval", help="metrics on labelled JSONL: the selection score, the combined and edu scores, and the word-count and words-per-line baselines")
     e.add_argument("--model", default=None, help="evaluate this one .bin/.ftz model alone (n, roc_auc, precision, recall, f1, accuracy); without it: every score of the quality stage")
     e.add_argument("--input", required=True, metavar="LABELLED.jsonl")
-    _recipe(e, "eval", "its quality: section (scorer, combined_path, min_score) is what is evaluated, and classifier.eval")
-    _aliases(e, "eval", {
-        "--text-field": ("text_field", True), "--label-field": ("label_field", True), "--score-threshold": ("score_threshold", False),
-        "--threshold": ("threshold", False),
-    })
+    _recipe(e, "eval", "its quality: section (scorer, combined_path, min_score), and classifier.eval")
+    _aliases(e, "eval", "--score-threshold --threshold", "--text-field --label-field")
 
     a = sub.add_parser("annotate", help="label a sample of documents 0-5 with an LLM (educational value)")
     a.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL(.gz) or Parquet files of documents")
     a.add_argument("--output", required=True, metavar="FILE.jsonl")
-    _recipe(a, "annotate", "its top-level engine: section (default: the embedded SmolLM2-135M-Instruct on CPU) and classifier.annotate")
-    _aliases(a, "annotate", {
-        "-n|--n": ("n", False), "--seed": ("seed", False), "--text-field": ("text_field", True), "--id-field": ("id_field", True),
-        "--max-chars": ("max_chars", False), "--max-tokens": ("max_tokens", False),
-    })
+    _recipe(a, "annotate", "its top-level engine: section (default: the embedded SmolLM2-135M-Instruct), classifier.annotate")
+    _aliases(a, "annotate", "-n|--n --seed --max-chars --max-tokens", "--text-field --id-field")
     # The engine flags alias keys of the top-level engine: section.
-    a.add_argument("--engine-kind", dest="_alias_engine_kind", action=SetAlias, key="engine.kind", text=True, help=argparse.SUPPRESS)
-    a.add_argument("--engine-model", dest="_alias_engine_model", action=SetAlias, key="engine.model", text=True, help=argparse.SUPPRESS)
+    for flag, key in (("--engine-kind", "engine.kind"), ("--engine-model", "engine.model")):
+        a.add_argument(flag, dest=f"_alias_{key}", action=SetAlias, key=key, text=True, help=argparse.SUPPRESS)
     a.add_argument("--engine-url", dest="engine_urls", action="append", default=None, help=argparse.SUPPRESS)
 
 
@@ -110,7 +109,9 @@ def _train(args: argparse.Namespace, cfg: Any) -> int:
     if s.provenance:
         path = Path(s.provenance)
         if not path.is_file():
-            raise InputError(f"classifier.train.provenance {path}: file not found. Fix: set it to the provenance.json written with the data")
+            raise InputError(
+                f"classifier.train.provenance {path}: file not found. Fix: set it to the provenance.json written with the data"
+            )
         provenance = json.loads(path.read_text(encoding="utf-8"))
     card = train_classifier(
         args.input,

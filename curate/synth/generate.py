@@ -441,7 +441,9 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     diversity = json.dumps(stats["diversity"], indent=2).encode() + b"\n"
     # Every prompt is an input: kept or in the ledger.
     side = {"diversity.json": diversity}
-    return write_output(cfg, layout, [out_part], [ledger], count, inputs, lambda _: more, schema=GENERATED_SCHEMA, side_files=side)
+    return write_output(
+        cfg, layout, [out_part], [ledger], count, inputs, lambda _: more, schema=GENERATED_SCHEMA, side_files=side
+    )
 
 
 def read_generate_stats(ledger_part: Path) -> dict[str, Any]:
@@ -460,5 +462,11 @@ def _generate_extra(cfg: CurateConfig, inputs: object) -> list[str]:
 # Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts are the
 # corpus parts followed by the generated ones. Holds the accelerator; a server hiccup is retried.
 GENERATE = Stage(
-    STAGE, SECTIONS, generate_stage, enabled=lambda cfg: cfg.generate.enabled, extra=_generate_extra, retry=True, accelerator=True
+    STAGE,
+    SECTIONS,
+    generate_stage,
+    enabled=lambda cfg: cfg.generate.enabled,
+    extra=_generate_extra,
+    retry=True,
+    accelerator=True,
 )
