@@ -81,4 +81,4 @@ class FineWebConfig(Section):
 register_rule("fineweb", FineWebConfig, FineWebQualityFilter)
 
 # Applied in registration order (FineWeb's); a document's drop reason is the first rule it fails.
-FiltersConfig = filters_config_model()
+FiltersConfig = filters_config_model(__name__)

@@ -51,13 +51,14 @@ def filter_stages() -> tuple[str, ...]:
     return tuple(RULES)
 
 
-def filters_config_model(base: type[Section] = Section) -> type[Section]:
+def filters_config_model(module: str, base: type[Section] = Section) -> type[Section]:
     """The `filters:` section: one field per registered rule, in registration order, each
-    defaulting to its config class's defaults. `base`: a model to extend (a FiltersConfig built
-    before a later registration)."""
+    defaulting to its config class's defaults. `module`: where the class is assigned to the name
+    `FiltersConfig` (pickle finds it there: configs travel to worker processes). `base`: a model
+    to extend (a FiltersConfig built before a later registration)."""
     fields: dict[str, Any] = {
         rule.name: (rule.config, Field(default_factory=rule.config))
         for rule in RULES.values()
         if rule.name not in base.model_fields
     }
-    return create_model("FiltersConfig", __base__=base, __module__=__name__, **fields)
+    return create_model("FiltersConfig", __base__=base, __module__=module, **fields)

@@ -4,6 +4,7 @@ selection and in the ledger; the built-in rules pass their section through uncha
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import polars as pl
@@ -52,6 +53,8 @@ def toy_rule():
 def test_builtin_rules_in_fineweb_order_and_sections_passed_through() -> None:
     assert filter_stages() == ("gopher_repetition", "gopher_quality", "c4", "fineweb")
     assert list(FiltersConfig.model_fields) == list(filter_stages())  # the recipe's section follows the registry
+    cfg = load_config(None, ["filters.c4.enabled=false"])
+    assert pickle.loads(pickle.dumps(cfg)) == cfg  # configs travel to worker processes
     cfg = load_config(None, ["filters.gopher_quality.min_doc_words=7", "filters.c4.filter_policy=false"]).filters
     gopher, c4 = build_filter("gopher_quality", cfg), build_filter("c4", cfg)
     assert (gopher.min_doc_words, gopher.min_stop_words) == (7, 2)
@@ -73,7 +76,7 @@ def test_a_rule_without_an_enabled_switch_is_refused() -> None:
 def test_a_new_rule_is_one_class_and_one_registration(toy_rule, texts, tmp_path: Path) -> None:
     assert filter_stages()[-1] == "toy"
     cfg = CurateConfig()
-    cfg.filters = filters_config_model(base=FiltersConfig)()  # the section as a recipe would now hold it
+    cfg.filters = filters_config_model(__name__, base=FiltersConfig)()  # the section as a recipe would now hold it
     assert cfg.filters.toy.word == "vapour"
 
     annotators = heuristic_annotators(cfg.filters, filter_stages())
