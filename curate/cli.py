@@ -263,7 +263,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 # Every command of `curate`, in the order `curate --help` lists them.
-R = release_cli
+R = release_cli  # short: the release commands' arguments and runs
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run the end-to-end flow (annotate, select, write shards)", _run_arguments, cmd_run),
     Command("validate", "check a config without running anything", _validate_arguments, cmd_validate),

@@ -77,7 +77,8 @@ def run_one_stage(name: str, config_path: str, work_dir: str, files: list[str], 
     stage = pipeline.stage_named(name)
     cfg = load_config(config_path)
     before = StageOutput.from_dict(previous) if previous is not None else None
-    out = stage.run(cfg, Path(work_dir), files if stage.first else before.parts if before else [], before)
+    inputs = files if stage.first else (before.parts if before is not None else [])
+    out = stage.run(cfg, Path(work_dir), inputs, before)
     _report(name, "done")
     return out.to_dict()
 
