@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from curate import __version__
-from curate.config import CurateConfig
 from curate.parquet_io import copy_atomic, write_bytes_atomic
 
+# Type hints only: the stage runner sits below the config that gathers every stage's section.
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from curate.config import CurateConfig
     from curate.layout import Layout
 
 MARKER = "_done.json"
@@ -105,7 +106,7 @@ def run_stage(stage: str, key: str, work: Path, body: Callable[[Path], tuple[lis
 
 # (cfg, inputs, stage folder) -> (document parts, ledger parts). The inputs are the previous
 # stage's parts (Paths), or for the first stage the input files as given (str: URLs stay URLs).
-StageBody = Callable[[CurateConfig, list[Any], Path], tuple[list[Path], list[Path]]]
+StageBody = Callable[["CurateConfig", list[Any], Path], tuple[list[Path], list[Path]]]
 
 
 def _always(cfg: CurateConfig) -> bool:
