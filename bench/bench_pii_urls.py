@@ -86,7 +86,7 @@ def main() -> None:
     from curate.config import load_config
     from curate.hygiene.pii import PIIRedactor
     from curate.hygiene.urls import URLBlocklistFilter, URLFilterConfig
-    from curate.core.schema import FILTER_STAGES
+    from filters.registry import filter_stages
     from filters.heuristics import heuristic_annotators
     from filters.language import LanguageAnnotator
 
@@ -100,7 +100,7 @@ def main() -> None:
     theirs_url.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)  # offline, as curate's
     theirs_pii = PIIFormatter()
     cfg = load_config(None)
-    run_steps = [LanguageAnnotator(cfg.language.model_path), *heuristic_annotators(cfg.filters, FILTER_STAGES)]
+    run_steps = [LanguageAnnotator(cfg.language.model_path), *heuristic_annotators(cfg.filters, filter_stages())]
 
     def ours() -> None:
         docs = _docs(pairs)

@@ -18,9 +18,10 @@ from curate.readers.reader import RecordReader
 from curate.core.input_files import detect_format
 from curate.core.input_retry import RetryPolicy
 from curate.writers import AnnotatedWriter
-from curate.core.schema import FILTER_STAGES
+from curate.core.stages import Stage
 from filters.extract import AccountedTrafilatura
 from filters.heuristics import heuristic_annotators
+from filters.registry import filter_stages
 from filters.language import LanguageAnnotator
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
@@ -77,13 +78,13 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
             )
         )
     steps.append(LanguageAnnotator(cfg.language.model_path))
-    steps.extend(heuristic_annotators(cfg.filters, FILTER_STAGES))
+    steps.extend(heuristic_annotators(cfg.filters, filter_stages()))
     if cfg.quality.enabled:
         from curate.quality.apply import QualityAnnotator
 
         q = cfg.quality
         steps.append(QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path))
-    steps.append(AnnotatedWriter(str(out_dir / "parts")))
+    steps.append(AnnotatedWriter(str(out_dir / "parts"), filter_stages()))
     return steps
 
 
@@ -103,6 +104,10 @@ def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Pat
     if missing:
         raise RuntimeError(f"annotate finished without writing {missing[0]}; see the logs in {out_dir / 'logs'}")
     return parts
+
+
+def _annotate_body(cfg: CurateConfig, files: list[str], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    return run_annotate(cfg, files, stage_dir), []  # annotate drops nothing: no ledger parts
 
 
 def annotate_key_extra(cfg: CurateConfig, files: list[str]) -> list[str]:
@@ -127,3 +132,7 @@ def file_fingerprints(files: list[str]) -> list[str]:
         except (OSError, ValueError):
             prints.append(path)
     return prints
+
+
+# Reads the input files; an object store's hiccup is retried by the flow.
+ANNOTATE = Stage("annotate", ANNOTATE_SECTIONS, _annotate_body, extra=annotate_key_extra, first=True, retry=True)

@@ -8,10 +8,15 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from curate.core.errors import CurateError
+from curate.hygiene.cli import cmd_decontam, decontam_arguments
+from curate.quality.cli import classifier_arguments, cmd_classifier
+from curate.release import cli as release_cli
 
 
 def _env_defaults() -> None:
@@ -28,55 +33,68 @@ def _add_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set language.min_score=0.8 (repeatable)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="curate", description="Curate raw web text into textbook-quality pretraining shards.")
-    parser.add_argument("--version", action="version", version=f"curate {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("run", help="run the end-to-end flow (annotate, select, write shards)")
+def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml, or the name of a shipped one: demo")
     p.add_argument("--input", dest="inputs", action="append", metavar="PATH", help="input file, folder, glob or URL; replaces input.paths (repeatable)")
     p.add_argument("--output", help="output folder; replaces output.dir")
     p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
     _add_set(p)
 
-    p = sub.add_parser("validate", help="check a config without running anything")
+
+def _validate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
     _add_set(p)
 
-    p = sub.add_parser("dedup", help="remove exact and near-duplicate documents from JSONL or Parquet files")
+
+def _dedup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (.gz/.zst) or Parquet files, folders or globs of records with id and text")
     p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json")
     p.add_argument("--config", default=None, help="recipe whose dedup: section applies (defaults if omitted)")
     _add_set(p)
 
-    p = sub.add_parser("generate", help="synthetic textbook documents grounded in curated documents (vLLM)")
+
+def _generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml (or the shipped generate_demo)")
     p.add_argument("--input", default=None, help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use generate.topics_file")
     p.add_argument("--n", type=int, default=None, help="documents to generate; replaces generate.n")
     p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json")
     _add_set(p)
 
-    p = sub.add_parser("annotate", help="write annotated Parquet, dropping nothing (for tuning thresholds)")
+
+def _annotate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--output", required=True)
     p.add_argument("--config", default=None, help="recipe for annotator settings (defaults if omitted)")
     _add_set(p)
 
-    p = sub.add_parser("deploy", help="register the Prefect deployments of prefect.yaml with the server in PREFECT_API_URL (creates the curate-process work pool if missing)")
+
+def _deploy_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="deployments to register (default: all): corpus, incremental, synthetic, release")
 
-    p = sub.add_parser("serve", help="serve the deployments of prefect.yaml, schedules included, from this process (no work pool or worker)")
+
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="deployments to serve (default: all)")
     p.add_argument("--limit", type=int, default=None, help="at most this many flow runs at once")
 
-    from curate.hygiene.cli import add_decontam_commands
-    from curate.quality.cli import add_classifier_commands
-    from curate.release.cli import add_release_commands
 
-    add_decontam_commands(sub)
-    add_classifier_commands(sub)
-    add_release_commands(sub)
+@dataclass(frozen=True)
+class Command:
+    """One `curate` command: its arguments (a recipe and `--set` for the commands that take a
+    config) and the function that runs it. A new command is one entry in COMMANDS."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    description = "Curate raw web text into textbook-quality pretraining shards."
+    parser = argparse.ArgumentParser(prog="curate", description=description)
+    parser.add_argument("--version", action="version", version=f"curate {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.arguments(sub.add_parser(command.name, help=command.help))
     return parser
 
 
@@ -90,39 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     _env_defaults()
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "validate":
-            return cmd_validate(args)
-        if args.command == "run":
-            return cmd_run(args)
-        if args.command == "annotate":
-            return cmd_annotate(args)
-        if args.command == "dedup":
-            return cmd_dedup(args)
-        if args.command == "generate":
-            return cmd_generate(args)
-        if args.command == "deploy":
-            from curate.deploy import deploy
-
-            for name in deploy(args.names or None):
-                print(f"deployed {name}")
-            return 0
-        if args.command == "serve":
-            from curate.deploy import serve
-
-            serve(args.names or None, limit=args.limit)
-            return 0
-        if args.command == "decontam":
-            from curate.hygiene.cli import cmd_decontam
-
-            return cmd_decontam(args)
-        if args.command == "classifier":
-            from curate.quality.cli import cmd_classifier
-
-            return cmd_classifier(args)
-        from curate.release.cli import RELEASE_COMMANDS, dispatch
-
-        if args.command in RELEASE_COMMANDS:
-            return dispatch(args)
+        return next(c for c in COMMANDS if c.name == args.command).run(args)
     except CurateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -137,7 +123,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 1
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from curate.deploy import deploy
+
+    for name in deploy(args.names or None):
+        print(f"deployed {name}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from curate.deploy import serve
+
+    serve(args.names or None, limit=args.limit)
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -152,13 +152,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.curate_corpus import STAGES, curate_corpus, planned, set_progress_hook
+    from flows.curate_corpus import curate_corpus, planned, set_progress_hook
+    from flows.stages import STEPS
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet)
-    ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STAGES}
+    ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STEPS}
 
     def hook(stage: str, event: str) -> None:
         if stage in ids:
@@ -201,20 +202,17 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    from curate.annotate import run_annotate
     from curate.config import load_config
     from curate.core.input_files import resolve_inputs
     from curate.core.input_retry import RetryPolicy
     from curate.core.layout import prepare_output
+    from flows.stages import stage_named
 
     cfg = load_config(args.config, args.overrides)
     files = resolve_inputs(args.inputs, cfg.input.format, RetryPolicy.from_config(cfg.input))
     layout = prepare_output(Path(args.output))
-    from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra
-    from curate.core.stages import run_stage, stage_key
-
-    key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
-    parts = [Path(p) for p in run_stage("annotate", key, layout.work, lambda d: (run_annotate(cfg, files, d), [])).parts]
+    # The annotate stage of `curate run`, same key and folder: a later run reuses this work.
+    parts = [Path(p) for p in stage_named("annotate").run(cfg, layout.work, files).parts]
     target = layout.root / "annotated"
     target.mkdir(exist_ok=True)
     for stale in target.glob("part-*.parquet"):  # from an earlier run over more files
@@ -262,3 +260,55 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"topics covered {topics['covered']}/{topics['planned']}; shards in {Path(args.output) / 'data'}"
     )
     return 0
+
+
+# Every command of `curate`, in the order `curate --help` lists them.
+R = release_cli  # short: the release commands' arguments and runs
+COMMANDS: tuple[Command, ...] = (
+    Command("run", "run the end-to-end flow (annotate, select, write shards)", _run_arguments, cmd_run),
+    Command("validate", "check a config without running anything", _validate_arguments, cmd_validate),
+    Command("dedup", "remove exact and near-duplicate documents from JSONL or Parquet files", _dedup_arguments, cmd_dedup),
+    Command(
+        "generate", "synthetic textbook documents grounded in curated documents (vLLM)", _generate_arguments, cmd_generate
+    ),
+    Command(
+        "annotate", "write annotated Parquet, dropping nothing (for tuning thresholds)", _annotate_arguments, cmd_annotate
+    ),
+    Command(
+        "deploy",
+        "register the Prefect deployments of prefect.yaml with the server in PREFECT_API_URL "
+        "(creates the curate-process work pool if missing)",
+        _deploy_arguments,
+        cmd_deploy,
+    ),
+    Command(
+        "serve",
+        "serve the deployments of prefect.yaml, schedules included, from this process (no work pool or worker)",
+        _serve_arguments,
+        cmd_serve,
+    ),
+    Command(
+        "decontam",
+        "benchmark decontamination: build or inspect an n-gram index of evaluation sets",
+        decontam_arguments,
+        cmd_decontam,
+    ),
+    Command(
+        "classifier",
+        "train, evaluate, or label data for the textbook-quality classifier",
+        classifier_arguments,
+        cmd_classifier,
+    ),
+    Command("release", "build a versioned dataset release from the outputs of `curate run`", R.release_arguments, R.run_release),
+    Command(
+        "verify",
+        "re-check a release against its manifest (checksums, schema, totals, unique ids)",
+        R.release_folder_arguments,
+        R.run_verify,
+    ),
+    Command("stats", "print a release's card tables", R.release_folder_arguments, R.run_stats),
+    Command(
+        "lookup", "which document a token of a tokenized shard (megatron/nanotron) belongs to", R.lookup_arguments, R.run_lookup
+    ),
+    Command("diff", "what changed between two releases (documents added, removed, tokens)", R.diff_arguments, R.run_diff),
+)

@@ -1,6 +1,6 @@
 """The recipe: every section of a curate run, assembled. Each section's knobs, defaults and reasons
-are in its class beside the code that uses it (the imports below say where); the filter rules'
-sections, and CurateConfig's own fields, are here. YAML files in `configs/` only say what differs
+are in its class beside the code that uses it (the imports below say where; the filter rules'
+sections are registered with their rules in filters/config.py); CurateConfig's own fields are here. YAML files in `configs/` only say what differs
 from the defaults. Models reject unknown keys (`extra="forbid"`) so a misspelt key fails
 at load time, before any work, with its path and the accepted names.
 """
@@ -26,70 +26,12 @@ from curate.hygiene.config import DecontamConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.llm.config import EngineConfig
-from curate.quality.config import QualityConfig
+from curate.quality.config import ClassifierConfig, QualityConfig
 from filters.extract import ExtractConfig
 from filters.language import LanguageConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
-
-
-class GopherQualityConfig(Section):
-    """Gopher (Rae et al. 2021, appendix A) document rules, as datatrove implements them."""
-
-    enabled: bool = True
-    min_doc_words: int = Field(default=50, ge=0)
-    max_doc_words: int = Field(default=100_000, ge=1)
-    min_avg_word_length: float = Field(default=3, ge=0)
-    max_avg_word_length: float = Field(default=10, ge=0)
-    max_symbol_word_ratio: float = Field(default=0.1, ge=0, le=1)
-    max_bullet_lines_ratio: float = Field(default=0.9, ge=0, le=1)
-    max_ellipsis_lines_ratio: float = Field(default=0.3, ge=0, le=1)
-    max_non_alpha_words_ratio: float = Field(default=0.8, ge=0, le=1)
-    min_stop_words: int = Field(default=2, ge=0)
-
-
-class GopherRepetitionConfig(Section):
-    """Gopher repetition rules: duplicated lines, paragraphs and n-grams."""
-
-    enabled: bool = True
-    dup_line_frac: float = Field(default=0.3, ge=0, le=1)
-    dup_para_frac: float = Field(default=0.3, ge=0, le=1)
-    dup_line_char_frac: float = Field(default=0.2, ge=0, le=1)
-    dup_para_char_frac: float = Field(default=0.2, ge=0, le=1)
-
-
-class C4Config(Section):
-    """C4 rules. Defaults follow FineWeb: no per-line terminal-punctuation cut (it removed too
-    much good text in FineWeb's ablations), everything else as in C4."""
-
-    enabled: bool = True
-    filter_no_terminal_punct: bool = False
-    min_num_sentences: int = Field(default=5, ge=-1)
-    min_words_per_line: int = Field(default=3, ge=-1)
-    max_word_length: int = Field(default=1000, ge=-1)
-    filter_lorem_ipsum: bool = True
-    filter_javascript: bool = True
-    filter_curly_bracket: bool = True
-    filter_policy: bool = True
-
-
-class FineWebConfig(Section):
-    """FineWeb's own three rules (Penedo et al. 2024), values from their ablations."""
-
-    enabled: bool = True
-    line_punct_thr: float = Field(default=0.12, ge=0, le=1)
-    short_line_thr: float = Field(default=0.67, ge=0, le=1)
-    short_line_length: int = Field(default=30, ge=1)
-    char_duplicates_ratio: float = Field(default=0.01, ge=0, le=1)
-    new_line_ratio: float = Field(default=0.3, ge=0, le=1)
-
-
-class FiltersConfig(Section):
-    # Applied in this order (FineWeb's); a document's drop reason is the first rule it fails.
-    gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
-    gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)
-    c4: C4Config = Field(default_factory=C4Config)
-    fineweb: FineWebConfig = Field(default_factory=FineWebConfig)
+from filters.config import FiltersConfig  # the heuristic rules' sections, next to their registration
 
 
 class CurateConfig(Section):
@@ -110,6 +52,8 @@ class CurateConfig(Section):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    # Settings of `curate classifier train | eval | annotate`: see NOT_IN_RUN.
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,
@@ -118,10 +62,16 @@ class CurateConfig(Section):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        data = self.model_dump(mode="json", exclude=NOT_IN_RUN)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return yaml.safe_dump(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=False)
+
+
+# Sections no run reads (the classifier commands' settings): left out of the config hash and of
+# config.resolved.yaml, so a run's manifest and resolved config do not change with them.
+NOT_IN_RUN = {"classifier"}
 
 
 # --------------------------------------------------------------------------------------

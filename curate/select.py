@@ -16,6 +16,8 @@ from curate.core import schema as S
 from curate.core.ids import colliding_ids, scoped_id
 from curate.core.ledger import write_ledger
 from curate.core.parquet_io import write_table_atomic
+from curate.core.stages import Stage
+from filters.registry import filter_stages
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -25,6 +27,8 @@ STAGE_INGEST = "ingest"
 STAGE_EXTRACT = "extract"
 STAGE_LANGUAGE = "language"
 STAGE_QUALITY = "quality"
+# What keys select's cache: its thresholds, and how ids are scoped.
+SELECT_SECTIONS = ("language", "filters", "quality", "input.id_scope")
 
 
 def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -52,7 +56,7 @@ def rejection_exprs(cfg: CurateConfig) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
             pl.col(S.LANG_SCORE).round(4).cast(pl.String),
         )
     )
-    for stage in S.FILTER_STAGES:
+    for stage in filter_stages():  # the registered heuristic rules, in their order
         if getattr(cfg.filters, stage).enabled:
             column = S.filter_column(stage)
             rules.append((pl.col(column).is_not_null(), stage, pl.col(column), pl.lit(None, pl.String)))
@@ -143,3 +147,10 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
         ledger_paths.append(write_ledger(dropped, ledger_dir / f"select-{index:05d}.parquet"))
         kept_paths.append(kept_path)
     return kept_paths, ledger_paths
+
+
+def _select_body(cfg: CurateConfig, parts: list[Path], stage_dir: Path) -> tuple[list[Path], list[Path]]:
+    return run_select(cfg, parts, stage_dir / "kept", stage_dir / "ledger")
+
+
+SELECT = Stage("select", SELECT_SECTIONS, _select_body)

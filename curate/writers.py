@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from curate.core.schema import (
 )
 
 
-def document_row(doc: Document) -> dict[str, Any]:
-    """A Document as a row of ANNOTATED_SCHEMA."""
+def document_row(doc: Document, filter_stages: Sequence[str] = ()) -> dict[str, Any]:
+    """A Document as a row of `annotated_schema(filter_stages)`."""
     meta = doc.metadata
     annotations = meta.get(META_ANNOTATIONS, {})
     ingest = meta.get(META_REJECT)
@@ -56,7 +56,7 @@ def document_row(doc: Document) -> dict[str, Any]:
         S.ANN_EXTRACT: extract[0] if extract else None,
         S.ANN_DETAIL: detail,
     }
-    for stage in S.FILTER_STAGES:
+    for stage in filter_stages:
         row[S.filter_column(stage)] = annotations.get(stage)
     return row
 
@@ -67,14 +67,17 @@ def rows_to_table(rows: Iterable[dict[str, Any]], schema: pa.Schema) -> pa.Table
 
 class AnnotatedWriter(PipelineStep):
     """Last step of the annotate pipeline: every document of this rank, rejected ones included,
-    into `{folder}/{rank:05d}.parquet` (written whole, then renamed)."""
+    into `{folder}/{rank:05d}.parquet` (written whole, then renamed). `filter_stages`: the
+    heuristic rules whose verdict columns it writes (filters.registry.filter_stages())."""
 
     type = "💽 - WRITER"
     name = "annotated parquet"
 
-    def __init__(self, folder: str, batch_rows: int = 5_000) -> None:
+    def __init__(self, folder: str, filter_stages: Sequence[str], batch_rows: int = 5_000) -> None:
         super().__init__()
         self.folder = folder
+        self.filter_stages = tuple(filter_stages)
+        self.schema = S.annotated_schema(self.filter_stages)
         self.batch_rows = batch_rows
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -82,13 +85,13 @@ class AnnotatedWriter(PipelineStep):
         tmp = tmp_path(final)
         with writing(final):
             final.parent.mkdir(parents=True, exist_ok=True)
-            writer = pq.ParquetWriter(tmp, S.ANNOTATED_SCHEMA, compression="zstd")
+            writer = pq.ParquetWriter(tmp, self.schema, compression="zstd")
         try:
             # Pulling documents runs every upstream step (reading inputs, loading models), so
             # only the write calls are inside writing(): an unreadable input is not "cannot write".
             for rows in self._row_batches(data):
                 with writing(final):
-                    writer.write_table(rows_to_table(rows, S.ANNOTATED_SCHEMA))
+                    writer.write_table(rows_to_table(rows, self.schema))
             with writing(final):
                 writer.close()
                 fsync_file(tmp)
@@ -106,7 +109,7 @@ class AnnotatedWriter(PipelineStep):
     def _row_batches(self, data: DocumentsPipeline) -> Iterator[list[dict[str, Any]]]:
         batch: list[dict[str, Any]] = []
         for doc in data:
-            batch.append(document_row(doc))
+            batch.append(document_row(doc, self.filter_stages))
             self.stat_update("written")
             if len(batch) >= self.batch_rows:
                 yield batch

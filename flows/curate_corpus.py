@@ -1,4 +1,5 @@
-"""The end-to-end flow: raw inputs -> annotate -> select -> shards + manifest + ledger.
+"""The end-to-end flow: raw inputs -> the stages of flows.stages.STAGES in order (annotate,
+select, hygiene, dedup, generate) -> shards + manifest + ledger (curate.stages.write_output).
 
 Tasks take and return paths (Prefect issue #10952: DataFrames crossing task boundaries are
 kept in memory by the result machinery). Each task's heavy lifting lives in `curate.*` so it
@@ -17,24 +18,20 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from curate.annotate import ANNOTATE_SECTIONS, annotate_key_extra, run_annotate
 from curate.config import CurateConfig, load_config
-from curate.dedup.stage import dedup_stage, stage_extra
 from curate.executors.build import check_executor
-from curate.hygiene import HYGIENE_SECTIONS, hygiene_enabled
 from curate.hygiene.report import contamination_counts
-from curate.hygiene.stage import check_hygiene, hygiene_extra, hygiene_stage
-from curate.release.build import build_release_from_run
-from curate.release.card import card_markdown
-from curate.synth.generate import generate_stage, read_generate_stats
+from curate.hygiene.stage import check_hygiene
 from curate.core.input_files import find_inputs
 from curate.core.input_retry import RetryPolicy
 from curate.core.layout import Layout, begin_output
-from curate.core.ledger import account
-from curate.core.parquet_io import copy_atomic, write_bytes_atomic
-from curate.select import run_select
-from curate.core.shards import write_manifest, write_shards
-from curate.core.stages import StageOutput, run_stage, stage_key
+from curate.core.parquet_io import write_bytes_atomic
+from curate.release.build import build_release_from_run
+from curate.release.card import card_markdown
+from curate.core.stages import Stage, StageOutput, write_output
+from curate.synth.generate import read_generate_stats
+from flows import stages as pipeline
+from flows.stages import RELEASE, WRITE
 
 # The CLI sets this to drive its progress display: (stage, event) with event in
 # {"start", "done"}. Tasks run in threads of the calling process, so a plain callable works.
@@ -52,7 +49,6 @@ def _report(stage: str, event: str) -> None:
         _progress_hook(stage, event)
 
 
-STAGES = ("annotate", "select", "hygiene", "dedup", "generate", "write", "release")
 # Tasks that hold an accelerator carry this tag: `prefect concurrency-limit create curate-gpu 1`
 # makes runs queue for the GPU instead of fighting over its memory.
 GPU_TAG = "curate-gpu"
@@ -72,93 +68,60 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
 
 
 RETRY = {"retries": 2, "retry_delay_seconds": [10, 60], "retry_condition_fn": transient_failure}
-GENERATE_SECTIONS = ("generate", "engine", "language", "dedup", "decontam")  # engine: the model is in the provenance
-SELECT_SECTIONS = ("language", "filters", "quality", "input.id_scope")
-DEDUP_SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 
 
-@task(name="annotate", **RETRY)
-def annotate_task(config_path: str, files: list[str], work_dir: str) -> dict:
-    _report("annotate", "start")
+def run_one_stage(name: str, config_path: str, work_dir: str, files: list[str], previous: dict | None) -> dict:
+    """A stage of STAGES as a task body: the input files for the first stage, else the
+    previous stage's output (a StageOutput as a dict). Paths in, paths out."""
+    _report(name, "start")
+    stage = pipeline.stage_named(name)
     cfg = load_config(config_path)
-    key = stage_key("", cfg, ANNOTATE_SECTIONS, annotate_key_extra(cfg, files))
-    out = run_stage("annotate", key, Path(work_dir), lambda d: (run_annotate(cfg, files, d), []))
-    _report("annotate", "done")
+    before = StageOutput.from_dict(previous) if previous is not None else None
+    inputs = files if stage.first else (before.parts if before is not None else [])
+    out = stage.run(cfg, Path(work_dir), inputs, before)
+    _report(name, "done")
     return out.to_dict()
 
 
-def _chained_stage(
-    stage: str,
-    config_path: str,
-    previous_out: dict,
-    work_dir: str,
-    sections: tuple[str, ...],
-    body: Callable[[CurateConfig, list[Path], Path], tuple[list[Path], list[Path]]],
-    enabled: Callable[[CurateConfig], bool] = lambda cfg: True,
-    extra: Callable[[CurateConfig], list[str] | None] = lambda cfg: None,
-) -> dict:
-    """A stage that reads the previous stage's parts; keyed on the previous key plus its
-    own config sections. A disabled stage passes the parts through unchanged."""
-    _report(stage, "start")
-    cfg = load_config(config_path)
-    previous = StageOutput.from_dict(previous_out)
-    if not enabled(cfg):
-        out = StageOutput(stage, previous.key, previous.parts, [], True, 0.0)
-    else:
-        key = stage_key(previous.key, cfg, sections, extra(cfg))
-        parts = [Path(p) for p in previous.parts]
-        out = run_stage(stage, key, Path(work_dir), lambda d: body(cfg, parts, d))
-    _report(stage, "done")
-    return out.to_dict()
+_tasks: dict[Stage, Any] = {}
 
 
-@task(name="select")
-def select_task(config_path: str, annotated: dict, work_dir: str) -> dict:
-    return _chained_stage("select", config_path, annotated, work_dir, SELECT_SECTIONS, lambda cfg, parts, d: run_select(cfg, parts, d / "kept", d / "ledger"))
+def stage_task(stage: Stage) -> Any:
+    """The Prefect task of a stage (made once): named after it, retried on transient errors
+    when it says so, tagged when it holds the accelerator."""
+    if stage not in _tasks:
+        options: dict[str, Any] = {"name": stage.name, "tags": [GPU_TAG] if stage.accelerator else []}
+        _tasks[stage] = task(**options, **(RETRY if stage.retry else {}))(run_one_stage)
+    return _tasks[stage]
 
 
-@task(name="hygiene")
-def hygiene_task(config_path: str, selected: dict, work_dir: str) -> dict:
-    """Release hygiene before dedup (curate.hygiene): a duplicate of a contaminated page must
-    not survive as the cluster's keeper. Off when every hygiene section is switched off."""
-    return _chained_stage("hygiene", config_path, selected, work_dir, HYGIENE_SECTIONS, hygiene_stage, hygiene_enabled, hygiene_extra)
-
-
-@task(name="dedup")
-def dedup_task(config_path: str, selected: dict, work_dir: str) -> dict:
-    return _chained_stage("dedup", config_path, selected, work_dir, DEDUP_SECTIONS, dedup_stage, lambda cfg: cfg.dedup.enabled, stage_extra)
-
-
-@task(name="generate", tags=[GPU_TAG], **RETRY)
-def generate_task(config_path: str, deduped: dict, work_dir: str) -> dict:
-    """Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts
-    are the corpus parts followed by the generated ones."""
-    return _chained_stage("generate", config_path, deduped, work_dir, GENERATE_SECTIONS, generate_stage, lambda cfg: cfg.generate.enabled, stage_extra)
-
-
-@task(name="write")
+@task(name=WRITE)
 def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str], skipped: list[dict[str, str]] | None = None) -> str:
     """Shards from the last stage's parts, the ledger gathered from every stage, the manifest."""
-    _report("write", "start")
+    _report(WRITE, "start")
     cfg = load_config(config_path)
-    layout = Layout(Path(out_dir))
     outputs = [StageOutput.from_dict(s) for s in stages]
-    shards = write_shards([Path(p) for p in outputs[-1].parts], layout.root, cfg.output)
-    gather_ledger([Path(p) for o in outputs for p in o.ledger], layout.rejected)
     ingested = sum(pq.ParquetFile(p).metadata.num_rows for p in outputs[0].parts)
     # Every generation prompt is either a kept document or a ledger row, so it counts as input.
     gen_out = next((o for o in outputs if o.stage == "generate" and o.ledger), None)
     gen_stats = read_generate_stats(Path(gen_out.ledger[0])) if gen_out else None
-    counts = account(ingested + (gen_stats["prompts"] if gen_stats else 0), layout, sum(s.rows for s in shards))
-    if gen_stats:
-        counts["generate"] = {k: v for k, v in gen_stats.items() if k != "diversity"}
-        counts["diversity"] = gen_stats["diversity"]
-    contamination = contamination_counts(cfg, layout.rejected)
-    if contamination:
-        counts["contamination"] = contamination
-    counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
-    manifest = write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, skipped_inputs=skipped or [])
-    _report("write", "done")
+
+    def more_counts(layout: Layout) -> dict[str, Any]:
+        counts: dict[str, Any] = {}
+        if gen_stats:
+            counts["generate"] = {k: v for k, v in gen_stats.items() if k != "diversity"}
+            counts["diversity"] = gen_stats["diversity"]
+        contamination = contamination_counts(cfg, layout.rejected)
+        if contamination:
+            counts["contamination"] = contamination
+        counts["stages"] = [{"stage": o.stage, "reused": o.reused, "seconds": o.seconds} for o in outputs]
+        return counts
+
+    parts = [Path(p) for p in outputs[-1].parts]
+    ledger = [Path(p) for o in outputs for p in o.ledger]
+    total = ingested + (gen_stats["prompts"] if gen_stats else 0)
+    manifest = write_output(cfg, Layout(Path(out_dir)), parts, ledger, total, inputs, more_counts, skipped or [])
+    _report(WRITE, "done")
     return str(manifest)
 
 
@@ -166,24 +129,10 @@ def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[
 def release_task(config_path: str, out_dir: str) -> str:
     """A versioned release (shuffled, token-counted shards, manifest, dataset card, plots)
     at OUTPUT/releases/<name>/<version>/ from this run's shards."""
-    _report("release", "start")
+    _report(RELEASE, "start")
     path = build_release_from_run(load_config(config_path), Path(out_dir))
-    _report("release", "done")
+    _report(RELEASE, "done")
     return str(path)
-
-
-def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
-    """Make `rejected/` hold exactly this run's ledger parts (stage-prefixed names), so a
-    rerun with other thresholds never leaves an earlier run's rows behind."""
-    ledger_dir.mkdir(parents=True, exist_ok=True)
-    wanted = {p.name for p in parts}
-    if len(wanted) != len(parts):
-        raise RuntimeError("two stages wrote ledger parts with the same name")
-    for stale in ledger_dir.iterdir():
-        if stale.name not in wanted:
-            stale.unlink()
-    for part in parts:
-        copy_atomic(part, ledger_dir / part.name)
 
 
 @flow(name="curate-corpus", log_prints=True)
@@ -206,12 +155,10 @@ def curate_corpus(
     for left_out in skipped:
         logger.warning("input %s skipped: %s", left_out["path"], left_out["reason"])
 
-    annotated = annotate_task(resolved, files, work)
-    selected = select_task(resolved, annotated, work)
-    cleaned = hygiene_task(resolved, selected, work)
-    deduped = dedup_task(resolved, cleaned, work)
-    generated = generate_task(resolved, deduped, work)
-    manifest_path = write_task(resolved, [annotated, selected, cleaned, deduped, generated], str(layout.root), files, skipped)
+    outputs: list[dict] = []
+    for stage in pipeline.STAGES:  # in order: each is keyed on the one before it
+        outputs.append(stage_task(stage)(stage.name, resolved, work, files, outputs[-1] if outputs else None))
+    manifest_path = write_task(resolved, outputs, str(layout.root), files, skipped)
 
     manifest = json.loads(Path(manifest_path).read_text())
     summary = summarize(manifest, time.perf_counter() - started)
@@ -235,8 +182,8 @@ def curate_corpus(
         )
         logger.info("release written to %s", release_dir)
     else:  # off: the stage is skipped, and the progress display says so
-        _report("release", "start")
-        _report("release", "done")
+        _report(RELEASE, "start")
+        _report(RELEASE, "done")
     return manifest_path
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.quality.cli import add_classifier_commands, cmd_classifier  # noqa: E402
+from curate.cli import build_parser  # noqa: E402
+from curate.quality.cli import cmd_classifier  # noqa: E402
 from curate.quality.evaluate import evaluate  # noqa: E402
 from curate.quality.model import DEFAULT_MODEL, card_path  # noqa: E402
 from curate.quality.train import DETERMINISTIC_FIX, fasttext_distribution, fasttext_is_deterministic  # noqa: E402
@@ -39,10 +40,8 @@ from bench.webeval import labels_fingerprint  # noqa: E402
 
 def curate_classifier(argv: list[str]) -> int:
     """`curate classifier ...`, in this process (the exact parser the CLI uses)."""
-    parser = argparse.ArgumentParser(prog="curate")
-    add_classifier_commands(parser.add_subparsers(dest="command", required=True))
     print("$ curate " + " ".join(argv), file=sys.stderr)
-    return cmd_classifier(parser.parse_args(argv))
+    return cmd_classifier(build_parser().parse_args(argv))
 
 
 def main(argv: list[str] | None = None) -> int:

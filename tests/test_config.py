@@ -51,7 +51,7 @@ def test_validate_unknown_nested_key(tmp_path: Path, capsys) -> None:
 
 def test_validate_unknown_key_three_levels_deep(tmp_path: Path) -> None:
     path = write_yaml(tmp_path, "filters:\n  c4:\n    lorem: true\n")
-    from curate.config import C4Config
+    from filters.config import C4Config
 
     with pytest.raises(ConfigError) as err:
         load_config(path)

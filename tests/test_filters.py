@@ -13,13 +13,14 @@ from datatrove.data import Document
 from curate.config import FiltersConfig, load_config
 from curate.core.errors import ConfigError
 from curate.core.schema import META_REJECT
-from curate.core.schema import FILTER_STAGES, filter_column
+from curate.core.schema import filter_column
 from curate.select import run_select
 from filters.annotate import FilterAnnotator
 from curate.core.schema import META_ANNOTATIONS
 from filters.heuristics import build_filter, heuristic_annotators
-from filters.language import LanguageAnnotator
+from filters.registry import filter_stages
 from curate.core.schema import META_LANG, META_LANG_SCORE
+from filters.language import LanguageAnnotator
 
 GOOD_IDS = ("good", "water", "rocks", "cells")
 
@@ -77,7 +78,7 @@ def test_good_paragraphs_pass_everything(filter_run, filter_docs) -> None:
     assert set(kept["lang"].to_list()) == {"en"}
     assert kept["lang_score"].min() >= 0.65
     annotated = filter_run.annotations().filter(pl.col("id").is_in(list(GOOD_IDS)))
-    for stage in FILTER_STAGES:
+    for stage in filter_stages():
         assert annotated[filter_column(stage)].null_count() == len(GOOD_IDS), stage
     # Kept text is the input text (C4 only drops lines it judges boilerplate; these have none).
     assert dict(zip(kept["id"], kept["text"])) == {k: filter_docs[k] for k in GOOD_IDS}
@@ -167,14 +168,14 @@ def test_filter_annotator_keeps_every_document(texts) -> None:
 def test_filter_thresholds_come_from_config(texts) -> None:
     """Lowering Gopher's minimum word count lets the short text through."""
     cfg = load_config(None, ["filters.gopher_quality.min_doc_words=10"]).filters
-    (annotator,) = [a for a in heuristic_annotators(cfg, FILTER_STAGES) if a.stage == "gopher_quality"]
+    (annotator,) = [a for a in heuristic_annotators(cfg, filter_stages()) if a.stage == "gopher_quality"]
     (doc,) = annotator.run(iter([Document(text=texts.SHORT, id="short", metadata={})]))
     assert doc.metadata[META_ANNOTATIONS]["gopher_quality"] is None
 
 
 def test_disabled_filters_build_no_annotator() -> None:
     cfg = load_config(None, ["filters.c4.enabled=false", "filters.fineweb.enabled=false"]).filters
-    assert [a.stage for a in heuristic_annotators(cfg, FILTER_STAGES)] == ["gopher_repetition", "gopher_quality"]
+    assert [a.stage for a in heuristic_annotators(cfg, filter_stages())] == ["gopher_repetition", "gopher_quality"]
 
 
 def test_language_annotator_labels(texts) -> None:

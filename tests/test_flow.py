@@ -16,7 +16,8 @@ import pytest
 import yaml
 from warcio.archiveiterator import ArchiveIterator
 
-from flows.curate_corpus import STAGES, curate_corpus, set_progress_hook
+from flows.curate_corpus import curate_corpus, set_progress_hook
+from flows.stages import STEPS
 
 RUN_NAME = "Flow_Test.1"
 ARTIFACT_KEY = "curate-summary-flow-test-1"  # lowercase, dashes only: Prefect's key rules
@@ -109,7 +110,7 @@ def test_summary_artifact_rows_match_the_summary(flow_run) -> None:
 
 def test_progress_hook_sees_every_stage(flow_run) -> None:
     _, events, _ = flow_run
-    assert events == [(stage, event) for stage in STAGES for event in ("start", "done")]
+    assert events == [(stage, event) for stage in STEPS for event in ("start", "done")]
 
 
 def test_resolved_config_of_the_flow(flow_run, flow_inputs) -> None:

@@ -202,7 +202,7 @@ _UNREADABLE_PROBE = textwrap.dedent(
 
     def annotate_unreadable():
         data = JsonlReader(str(root / "in"), glob_pattern="secret.jsonl").run(None)
-        for _ in AnnotatedWriter(str(root / "out" / "parts")).run(data):
+        for _ in AnnotatedWriter(str(root / "out" / "parts"), ()).run(data):
             pass
 
     result["annotate"] = outcome(annotate_unreadable)

@@ -123,10 +123,10 @@ def _annotate(texts: list[str]) -> list[tuple[object, ...]]:
     from curate.config import FiltersConfig
     from filters.heuristics import heuristic_annotators
     from filters.language import LanguageAnnotator
-    from curate.core.schema import FILTER_STAGES
+    from filters.registry import filter_stages
 
     docs = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(texts)]
-    steps = [LanguageAnnotator(), *heuristic_annotators(FiltersConfig(), FILTER_STAGES)]
+    steps = [LanguageAnnotator(), *heuristic_annotators(FiltersConfig(), filter_stages())]
     stream = iter(docs)
     for step in steps:
         stream = step.run(stream)

@@ -3,7 +3,6 @@ train -> eval -> apply round trip with real fastText, the shipped model, and the
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import json
@@ -15,9 +14,10 @@ from conftest import require_or_skip
 from datatrove.data import Document
 
 from curate.core.errors import ConfigError, InputError
-from curate.quality.apply import QualityAnnotator
 from curate.core.schema import META_QUALITY
-from curate.quality.cli import add_classifier_commands, cmd_classifier
+from curate.quality.apply import QualityAnnotator
+from curate.cli import build_parser
+from curate.quality.cli import cmd_classifier
 from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc
 from curate.quality.labels import read_labelled
 from curate.quality.model import DEFAULT_MODEL, QualityModel, card_path, load_card
@@ -306,9 +306,7 @@ def test_shipped_model_is_small_documented_and_sensible() -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="curate")
-    add_classifier_commands(parser.add_subparsers(dest="command", required=True))
-    return cmd_classifier(parser.parse_args(argv))
+    return cmd_classifier(build_parser().parse_args(argv))
 
 
 def test_cli_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -332,7 +330,7 @@ def test_cli_train_with_character_ngrams(tmp_path: Path, capsys: pytest.CaptureF
     assert "<ph" in subwords and "hesi" in subwords and all(len(w) in (3, 4) for w in subwords if w != "photosynthesis")
     with pytest.raises(ConfigError) as err:
         run_cli(["classifier", "train", "--input", str(data), "--output", str(tmp_path / "x.bin"), "--minn", "5", "--maxn", "3"])
-    assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
+    assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --set classifier.train.minn=3 --set classifier.train.maxn=6, or classifier.train.maxn=0 for none"
 
 
 def test_cli_eval_defaults_to_the_shipped_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,6 @@ card, the annotator's columns, selection by bucket, and `curate classifier eval`
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
@@ -14,7 +13,8 @@ import numpy as np
 import pytest
 
 from curate.core import schema as S
-from curate.quality.cli import add_classifier_commands, cmd_classifier
+from curate.cli import build_parser
+from curate.quality.cli import cmd_classifier
 from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, Combined, CombinedScorer, bucket, fit_logistic, input_names
 from curate.quality.config import QualityConfig, effective_min_score
 from curate.quality.structure import NAMES, STRUCTURE_CHARS, signals, signals_batch
@@ -47,9 +47,7 @@ def labelled_set(n: int, seed: int) -> list[dict]:
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="curate")
-    add_classifier_commands(parser.add_subparsers(dest="command", required=True))
-    return cmd_classifier(parser.parse_args(argv))
+    return cmd_classifier(build_parser().parse_args(argv))
 
 
 def test_structure_signals_tell_prose_from_menus() -> None:

@@ -286,7 +286,7 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     tell them apart by that column, so mix ratios work without --synthetic."""
     from curate.core.shards import OutputConfig
     from curate.release.build import build_release_from_run
-    from curate.release.cli import main as release_main
+    from curate.cli import main as release_main
     from curate.core.shards import write_manifest, write_shards
 
     run = tmp_path / "run"

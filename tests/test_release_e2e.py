@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.release.cli import main as release_main
+from curate.cli import main as release_main
 
 REPO = Path(__file__).resolve().parents[1]
 

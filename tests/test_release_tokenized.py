@@ -23,7 +23,7 @@ from bench.bench_release import word_tokenizer, write_parts
 from curate.config import CurateConfig, load_config
 from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
-from curate.release.cli import main as release_main
+from curate.cli import main as release_main
 from curate.release.config import MixConfig, ReleaseConfig
 from curate.release.tokenized_read import lookup
 from curate.release.tokens import TokenCounter

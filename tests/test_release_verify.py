@@ -1,5 +1,5 @@
 """`curate verify`, `curate stats`, `curate diff` and `curate release` on the command line
-(curate.release.cli.main: the same dispatcher curate/cli.py hooks in)."""
+(curate.cli.main, the entries of its command table that curate.release.cli provides)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bench.bench_release import word_tokenizer, write_parts
 from curate.config import CurateConfig
 from curate.core.shards import OutputConfig
 from curate.release.build import build_release
-from curate.release.cli import main
+from curate.cli import main
 from curate.release.config import ReleaseConfig
 from curate.core.shards import write_manifest, write_shards
 

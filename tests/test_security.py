@@ -105,7 +105,7 @@ def test_symlink_in_output_leading_outside_is_refused(tmp_path: Path, inputs, co
 
 def test_release_commands_refuse_a_symlink_leading_outside(tmp_path: Path, capsys) -> None:
     from bench.bench_release import write_parts
-    from curate.release.cli import main as release_main
+    from curate.cli import main as release_main
 
     outside = tmp_path / "outside"
     outside.mkdir()

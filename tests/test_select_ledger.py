@@ -16,8 +16,9 @@ from curate.core.input_files import source_tag
 from curate.core.ledger import ledger_files, reason_counts
 from curate.select import rejection_exprs, run_select
 from curate.config import load_config
+from filters.registry import filter_stages
 
-LEDGER_STAGES = {"ingest", "extract", "language", *S.FILTER_STAGES}
+LEDGER_STAGES = {"ingest", "extract", "language", *filter_stages()}
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +182,10 @@ def test_first_failing_rule_wins() -> None:
             S.ANN_DETAIL: [None, None, None, "d", "20000000 bytes"],
             S.LANG: ["en", "en", "de", "en", None],
             S.LANG_SCORE: [0.99, 0.99, 0.99, 0.99, None],
-            **{S.filter_column(s): [None, "dup_line_frac" if s == "gopher_repetition" else "x", "y", None, None] for s in S.FILTER_STAGES},
+            **{
+                S.filter_column(s): [None, "dup_line_frac" if s == "gopher_repetition" else "x", "y", None, None]
+                for s in filter_stages()
+            },
         },
         schema_overrides={S.LANG_SCORE: pl.Float32},
     )
@@ -210,7 +214,7 @@ def test_annotate_only_writes_every_document(tmp_path: Path, mixed_inputs, capsy
     assert [p.name for p in parts] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     frame = pl.concat([pl.read_parquet(p) for p in parts])
     assert frame.height == records  # nothing dropped: bad records and French text included
-    assert pq.read_schema(parts[0]).names == S.ANNOTATED_SCHEMA.names
+    assert pq.read_schema(parts[0]).names == S.annotated_schema(filter_stages()).names
     assert {"french", "int-text", "null-text", "short"} <= set(frame["id"])
     assert frame.filter(pl.col(S.ANN_INGEST).is_not_null()).height == 4  # malformed, int text, list text, null text
     assert frame.filter(pl.col("id") == "french")["lang"][0] == "fr"

@@ -3,6 +3,8 @@ writer; a shard that does not match is a bug, not a variant."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 
 # Column names, so no module spells them twice.
@@ -92,19 +94,21 @@ DOCUMENT_SCHEMA = pa.schema(
 ANN_INGEST = "ann_ingest"  # the record could not be read (malformed_json, too_large, ...)
 ANN_EXTRACT = "ann_extract"  # HTML extraction failed (extraction_timeout, no_main_content, ...)
 ANN_DETAIL = "ann_detail"  # the detail behind an ingest or extract reason
-# Heuristic rules, in the order FineWeb applies them; a document's reason is the first failure.
-FILTER_STAGES = ("gopher_repetition", "gopher_quality", "c4", "fineweb")
 
 
 def filter_column(stage: str) -> str:
+    """The annotation column of a heuristic rule (its verdict, null when the document passes)."""
     return f"ann_{stage}"
 
 
-ANNOTATED_SCHEMA = pa.schema(
-    list(DOCUMENT_SCHEMA)
-    + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
-    + [pa.field(filter_column(stage), pa.string()) for stage in FILTER_STAGES]
-)
+def annotated_schema(filter_stages: Sequence[str]) -> pa.Schema:
+    """A document row plus its annotations: ingest, extract, and one column per heuristic rule.
+    The rules are those of the registry (filters.registry.filter_stages()), in their order."""
+    return pa.schema(
+        list(DOCUMENT_SCHEMA)
+        + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
+        + [pa.field(filter_column(stage), pa.string()) for stage in filter_stages]
+    )
 
 # The rejection ledger: one row per document that left the pipeline, so "why was this
 # dropped?" always has an answer.

@@ -4,7 +4,12 @@
 The key chains the previous stage's key with the config sections this stage reads, so a
 changed threshold invalidates `select` and what follows, never `annotate` before it. The
 marker is written last (atomically), so a crash mid-stage leaves no marker and the stage
-reruns; datatrove's own completion files let annotate skip the input files it finished."""
+reruns; datatrove's own completion files let annotate skip the input files it finished.
+
+The contract: a `Stage` is a name, the config sections that key its cache, `enabled(cfg)` and
+a body; each stage package declares its own, and `flows.stages.STAGES` orders them (the flow,
+`curate run` and the standalone commands all take them from there). `write_output` is the one
+ending of every command that writes the usual output folder."""
 
 from __future__ import annotations
 
@@ -13,18 +18,22 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from curate import __version__
-from curate.core.parquet_io import write_bytes_atomic
+from curate.core.parquet_io import copy_atomic, write_bytes_atomic
 
-if TYPE_CHECKING:  # annotations only: the recipe is assembled above this layer (curate.config)
+# Type hints only: the stage runner sits below the config that gathers every stage's section.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
     from curate.config import CurateConfig
+    from curate.core.layout import Layout
 
 MARKER = "_done.json"
 # Fault injection for crash tests: SIGKILL this process, as a machine failure would, at the
@@ -93,3 +102,103 @@ def run_stage(stage: str, key: str, work: Path, body: Callable[[Path], tuple[lis
     write_bytes_atomic(json.dumps(out.to_dict(), indent=2).encode(), marker)
     fault_point(stage)
     return out
+
+
+# (cfg, inputs, stage folder) -> (document parts, ledger parts). The inputs are the previous
+# stage's parts (Paths), or for the first stage the input files as given (str: URLs stay URLs).
+StageBody = Callable[["CurateConfig", list[Any], Path], tuple[list[Path], list[Path]]]
+
+
+def _always(cfg: CurateConfig) -> bool:
+    return True
+
+
+def _no_extra(cfg: CurateConfig, inputs: Sequence[str]) -> list[str]:
+    return []
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One resumable stage of `curate run`. A new stage is one `Stage(...)` in its package plus
+    its place in `flows.stages.STAGES`; the flow, its Prefect task and the progress display
+    follow from the list.
+
+    `sections`: the config sections (or dotted keys) that key its cache (curate.stages.stage_key).
+    `extra(cfg, inputs)`: what else decides its result (input fingerprints, an index's content).
+    `first`: it reads the input files, not a previous stage's parts; its key starts the chain.
+    `retry`: transient errors (connection, timeout) are retried by the flow.
+    `accelerator`: it holds a GPU while it runs (the flow tags its task for a concurrency limit)."""
+
+    name: str
+    sections: tuple[str, ...]
+    body: StageBody
+    enabled: Callable[[CurateConfig], bool] = _always
+    extra: Callable[[CurateConfig, Sequence[str]], list[str]] = _no_extra
+    first: bool = False
+    retry: bool = False
+    accelerator: bool = False
+
+    def key(self, cfg: CurateConfig, previous_key: str, inputs: Sequence[str]) -> str:
+        return stage_key(previous_key, cfg, self.sections, self.extra(cfg, inputs))
+
+    def run(
+        self, cfg: CurateConfig, work: Path, inputs: Sequence[str], previous: StageOutput | None = None
+    ) -> StageOutput:
+        """Run (or reuse) this stage under `work/<name>-<key>/`. `inputs`: the input files for
+        the first stage, else `previous.parts`. A disabled stage passes its input through."""
+        if previous is not None and not self.enabled(cfg):
+            return StageOutput(self.name, previous.key, list(previous.parts), [], True, 0.0)
+        key = self.key(cfg, previous.key if previous is not None else "", inputs)
+        given = list(inputs) if self.first else [Path(p) for p in inputs]
+        return run_stage(self.name, key, work, lambda stage_dir: self.body(cfg, given, stage_dir))
+
+
+def gather_ledger(parts: list[Path], ledger_dir: Path) -> None:
+    """Make `rejected/` hold exactly these ledger parts (stage-prefixed names), so a rerun
+    with other thresholds never leaves an earlier run's rows behind."""
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    wanted = {p.name for p in parts}
+    if len(wanted) != len(parts):
+        raise RuntimeError("two stages wrote ledger parts with the same name")
+    for stale in ledger_dir.iterdir():
+        if stale.name not in wanted:
+            stale.unlink()
+    for part in parts:
+        if part.parent.resolve() != ledger_dir.resolve():  # written in place (`curate dedup`): nothing to copy
+            copy_atomic(part, ledger_dir / part.name)
+
+
+def write_output(
+    cfg: CurateConfig,
+    layout: Layout,
+    parts: list[Path],
+    ledger: list[Path],
+    ingested: int,
+    inputs: list[str],
+    more_counts: Callable[[Layout], dict[str, Any]] | None = None,
+    skipped: list[dict[str, str]] | None = None,
+    schema: pa.Schema | None = None,
+    side_files: dict[str, bytes] | None = None,
+) -> Path:
+    """The one ending of a command that writes the usual output (`curate run`, `dedup`,
+    `generate`), opened before any work by curate.layout.begin_output (folder checked, old
+    manifest withdrawn, resolved config written). In this order: shards from `parts`;
+    `rejected/` made to hold exactly `ledger`; the counts, which check kept + rejected =
+    `ingested`, plus `more_counts(layout)` (read after the ledger is in place); `side_files`
+    (name -> bytes, beside the manifest); the manifest last, so it always matches its shards.
+    Returns the manifest's path."""
+    from curate.core import schema as S
+    from curate.core.ledger import account
+    from curate.core.shards import write_manifest, write_shards
+
+    schema = S.DOCUMENT_SCHEMA if schema is None else schema
+    shards = write_shards(parts, layout.root, cfg.output, schema=schema)
+    gather_ledger(ledger, layout.rejected)
+    counts = account(ingested, layout, sum(s.rows for s in shards))
+    if more_counts is not None:
+        counts.update(more_counts(layout))
+    for name, data in (side_files or {}).items():
+        write_bytes_atomic(data, layout.root / name)
+    return write_manifest(
+        layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=schema, skipped_inputs=skipped or []
+    )

@@ -44,13 +44,14 @@ from curate.dedup.signatures import MinHashParams, params_from_config
 from curate.dedup.sigtable import QUALITY, Unit, plan_units, sign_unit
 from curate.dedup.workers import Workers
 from curate.core.ledger import ledger_polars_schema, write_ledger
-from curate.core.stages import fault_point
+from curate.core.stages import Stage, fault_point, write_output
 from curate.core.parquet_io import tmp_path, write_bytes_atomic
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
 
 STAGE = "dedup"
+SECTIONS = ("dedup", "name")  # name keys this release's segment in the dedup index
 LEDGER_PATTERN = "dedup-{:05d}.parquet"
 # Below this many documents a run is faster inline than with a pool (spawning workers costs
 # ~1-2 s of imports; signing runs at ~5k documents/s per core).
@@ -98,6 +99,11 @@ def stage_extra(cfg: CurateConfig) -> list[str]:
         return []
     except (ValueError, TypeError, AttributeError, KeyError, OSError):
         return ["unreadable index"]  # the stage then runs, and DedupIndex.open explains
+
+
+DEDUP = Stage(
+    STAGE, SECTIONS, dedup_stage, enabled=lambda cfg: cfg.dedup.enabled, extra=lambda cfg, inputs: stage_extra(cfg)
+)
 
 
 def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: Path, workers: Workers, columns: list[str] | None = None) -> DedupResult:
@@ -235,8 +241,6 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
 
 def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None) -> Path:
     from curate.core.ids import scope_parts
-    from curate.core.ledger import account
-    from curate.core.shards import write_manifest, write_shards
 
     read_dir = layout.work / "dedup-input"
     jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet", RetryPolicy.from_config(cfg.input)) for i, f in enumerate(files)]
@@ -247,10 +251,12 @@ def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Work
     # quality_score is a nullable column of DOCUMENT_SCHEMA: null when records have none.
     schema = S.DOCUMENT_SCHEMA
     result = deduplicate(cfg, parts, layout.work / "dedup", layout.rejected, workers, columns=schema.names)
-    shards = write_shards(result.parts, layout.root, cfg.output, schema=schema)
-
-    counts = {**account(sum(n for _, n in read), layout, sum(s.rows for s in shards)), "dedup": result.counts}
-    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, files, counts, schema=schema, skipped_inputs=skipped)
+    # Both ledgers were written into rejected/ in place: ingest's by read_records, dedup's by deduplicate.
+    ledger = [layout.rejected / f"ingest-{i:05d}.parquet" for i in range(len(files))]
+    ledger += [layout.rejected / LEDGER_PATTERN.format(i) for i in range(len(result.parts))]
+    ingested = sum(n for _, n in read)
+    more = {"dedup": result.counts}
+    return write_output(cfg, layout, result.parts, ledger, ingested, files, lambda _: more, skipped, schema)
 
 
 def _size(path: str) -> int:

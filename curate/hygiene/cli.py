@@ -1,17 +1,16 @@
-"""`curate decontam build-index | info | check`: make, inspect and try a decontamination index."""
+"""`curate decontam build-index | info | check`: make, inspect and try a decontamination index.
+The arguments and the run of the `decontam` entry of curate.cli's command table."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from curate.core.errors import InputError
 
 
-def add_decontam_commands(subparsers: Any) -> None:
-    p = subparsers.add_parser("decontam", help="benchmark decontamination: build or inspect an n-gram index of evaluation sets")
+def decontam_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="decontam_command", required=True)
     b = sub.add_parser("build-index", help="index local benchmark files (JSONL/JSON lines, Parquet or CSV; .gz ok)")
     b.add_argument("--input", dest="inputs", action="append", required=True, metavar="[NAME=]FILE",

@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.hygiene import Drop, HygieneStep, build_steps
+from curate.hygiene import HYGIENE_SECTIONS, Drop, HygieneStep, build_steps, hygiene_enabled
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import tmp_path, writing
+from curate.core.stages import Stage
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -98,3 +99,10 @@ def check_hygiene(cfg: CurateConfig) -> None:
     """Before any work: every enabled step's files load (a missing or corrupt index fails
     here, naming the file and the fix)."""
     build_steps(cfg)
+
+
+# Release hygiene before dedup: a duplicate of a contaminated page must not survive as the
+# cluster's keeper. Off when every hygiene section is switched off.
+HYGIENE = Stage(
+    "hygiene", HYGIENE_SECTIONS, hygiene_stage, enabled=hygiene_enabled, extra=lambda cfg, inputs: hygiene_extra(cfg)
+)

@@ -1,5 +1,10 @@
-"""`curate classifier train | eval | annotate`: hooked into curate.cli by
-`add_classifier_commands(subparsers)` and dispatched to `cmd_classifier(args)`."""
+"""`curate classifier train | eval | annotate`: the arguments and the run of the `classifier`
+entry of curate.cli's command table.
+
+Settings follow the convention of every command: a recipe (`--config`, whose `quality:` and
+`engine:` sections eval and annotate use) and `--set KEY=VALUE`, the classifier's own keys under
+`classifier.train`, `classifier.eval` and `classifier.annotate` (curate.quality.config). The older
+flags (`--epoch 5`, `-n 500`, `--engine-kind openai`, ...) still work, as hidden aliases of those keys."""
 
 from __future__ import annotations
 
@@ -9,88 +14,114 @@ from pathlib import Path
 from typing import Any
 
 
-def add_classifier_commands(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `classifier` with its three subcommands to the top-level subparsers."""
-    p = subparsers.add_parser("classifier", help="train, evaluate, or label data for the textbook-quality classifier")
+class SetAlias(argparse.Action):
+    """An older flag kept working: `--epoch 5` is `--set classifier.train.epoch=5`, in the order
+    given among the `--set`s (the last one wins). Text values are quoted so YAML keeps them text."""
+
+    def __init__(self, *args: Any, key: str, text: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key, self.text = key, text
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, option: str | None = None
+    ) -> None:
+        overrides = list(getattr(namespace, "overrides", None) or [])
+        overrides.append(f"{self.key}={json.dumps(value) if self.text else value}")
+        namespace.overrides = overrides
+
+
+def _aliases(p: argparse.ArgumentParser, section: str, numbers: str, texts: str = "") -> None:
+    """Hidden flags for keys of classifier.<section>: `--word-ngrams` for word_ngrams; "-n|--n"
+    gives a flag two names. `texts`: the keys whose values are text."""
+    for names, text in [(n, False) for n in numbers.split()] + [(n, True) for n in texts.split()]:
+        key = names.split("|")[-1].lstrip("-").replace("-", "_")
+        flags = names.split("|")
+        p.add_argument(*flags, dest=f"_alias_{key}", action=SetAlias, key=f"classifier.{section}.{key}", text=text, help=argparse.SUPPRESS)
+
+
+def _recipe(p: argparse.ArgumentParser, section: str, uses: str) -> None:
+    p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys: curate/quality/config.py)",
+    )
+
+
+def classifier_arguments(p: argparse.ArgumentParser) -> None:
+    """The `classifier` command's subcommands and their arguments."""
     sub = p.add_subparsers(dest="classifier_command", required=True)
 
     t = sub.add_parser("train", help="train a fastText quality model on labelled JSONL; writes the model and its card")
     t.add_argument("--input", required=True, metavar="LABELLED.jsonl", help="one JSON object a line with a text and a label (0/1, or a score 0-5)")
     t.add_argument("--output", required=True, metavar="MODEL", help="model path: .ftz is quantised (small), .bin is full")
-    t.add_argument("--text-field", default="text")
-    t.add_argument("--label-field", default="label")
-    t.add_argument("--score-threshold", type=float, default=3, help="scores >= this are positive (FineWeb-Edu: 3)")
-    t.add_argument("--label-kind", choices=["auto", "binary", "score"], default="auto")
-    t.add_argument("--group-field", default="group", help="chunks sharing this field stay on one side of the split (absent: each line is its own group)")
-    t.add_argument("--heldout", type=float, default=0.1, help="fraction held out for metrics and the threshold")
-    t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--epoch", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--dim", type=int, default=None)
-    t.add_argument("--word-ngrams", type=int, default=None)
-    t.add_argument("--minn", type=int, default=None, help="shortest character n-gram inside words (0: none)")
-    t.add_argument("--maxn", type=int, default=None, help="longest character n-gram inside words (0: none)")
-    t.add_argument("--provenance", default=None, metavar="FILE.json", help="where the data came from; copied into the model card")
+    _recipe(t, "train", "its classifier.train section (fields, split, fastText hyper-parameters)")
+    _aliases(
+        t,
+        "train",
+        "--score-threshold --heldout --seed --epoch --lr --dim --word-ngrams --minn --maxn",
+        "--text-field --label-field --label-kind --group-field --provenance",
+    )
 
     e = sub.add_parser("eval", help="metrics on labelled JSONL: the selection score, the combined and edu scores, and the word-count and words-per-line baselines")
     e.add_argument("--model", default=None, help="evaluate this one .bin/.ftz model alone (n, roc_auc, precision, recall, f1, accuracy); without it: every score of the quality stage")
-    e.add_argument("--config", default=None, metavar="CONFIG", help="a recipe whose quality: section (scorer, combined_path, min_score) to evaluate (default: curate's defaults)")
     e.add_argument("--input", required=True, metavar="LABELLED.jsonl")
-    e.add_argument("--text-field", default="text")
-    e.add_argument("--label-field", default="label")
-    e.add_argument("--score-threshold", type=float, default=3)
-    e.add_argument("--threshold", type=float, default=None, help="decision threshold (default: the model card's)")
+    _recipe(e, "eval", "its quality: section (scorer, combined_path, min_score), and classifier.eval")
+    _aliases(e, "eval", "--score-threshold --threshold", "--text-field --label-field")
 
     a = sub.add_parser("annotate", help="label a sample of documents 0-5 with an LLM (educational value)")
     a.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL(.gz) or Parquet files of documents")
     a.add_argument("--output", required=True, metavar="FILE.jsonl")
-    a.add_argument("-n", "--n", type=int, default=100, help="documents to sample")
-    a.add_argument("--seed", type=int, default=1)
-    a.add_argument("--text-field", default="text")
-    a.add_argument("--id-field", default="id")
-    a.add_argument("--max-chars", type=int, default=4000, help="characters of each document shown to the model")
-    a.add_argument("--max-tokens", type=int, default=256, help="length of the model's answer")
-    a.add_argument("--config", default=None, metavar="CONFIG", help="a recipe whose top-level engine: section to use (the flags below override it)")
-    a.add_argument("--engine-kind", choices=["vllm", "vllm_server", "openai"], default=None, help="default: vllm in this process")
-    a.add_argument("--engine-model", default=None, help="default: the embedded SmolLM2-135M-Instruct")
-    a.add_argument("--engine-url", action="append", default=None, help="for --engine-kind openai (repeatable)")
-    return p
+    _recipe(a, "annotate", "its top-level engine: section (default: the embedded SmolLM2-135M-Instruct), classifier.annotate")
+    _aliases(a, "annotate", "-n|--n --seed --max-chars --max-tokens", "--text-field --id-field")
+    # The engine flags alias keys of the top-level engine: section.
+    for flag, key in (("--engine-kind", "engine.kind"), ("--engine-model", "engine.model")):
+        a.add_argument(flag, dest=f"_alias_{key}", action=SetAlias, key=key, text=True, help=argparse.SUPPRESS)
+    a.add_argument("--engine-url", dest="engine_urls", action="append", default=None, help=argparse.SUPPRESS)
 
 
 def cmd_classifier(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+
+    overrides = list(args.overrides)
+    if getattr(args, "engine_urls", None):  # --engine-url, repeatable: one list
+        overrides.append(f"engine.urls={json.dumps(args.engine_urls)}")
+    cfg = load_config(args.config, overrides)
     if args.classifier_command == "train":
-        return _train(args)
+        return _train(args, cfg)
     if args.classifier_command == "eval":
-        return _eval(args)
-    return _annotate(args)
+        return _eval(args, cfg)
+    return _annotate(args, cfg)
 
 
-def _train(args: argparse.Namespace) -> int:
+def _train(args: argparse.Namespace, cfg: Any) -> int:
     from dataclasses import replace
 
     from curate.core.errors import InputError
     from curate.quality.train import TrainParams, train_classifier
 
-    params = replace(TrainParams(), seed=args.seed)
+    s = cfg.classifier.train
+    params = replace(TrainParams(), seed=s.seed)
     for name in ("epoch", "lr", "dim", "word_ngrams", "minn", "maxn"):
-        value = getattr(args, name)
+        value = getattr(s, name)
         if value is not None:
             params = replace(params, **{name: value})
     provenance = None
-    if args.provenance:
-        path = Path(args.provenance)
+    if s.provenance:
+        path = Path(s.provenance)
         if not path.is_file():
-            raise InputError(f"--provenance {path}: file not found. Fix: pass the provenance.json written with the data")
+            raise InputError(
+                f"classifier.train.provenance {path}: file not found. Fix: set it to the provenance.json written with the data"
+            )
         provenance = json.loads(path.read_text(encoding="utf-8"))
     card = train_classifier(
         args.input,
         args.output,
-        text_field=args.text_field,
-        label_field=args.label_field,
-        score_threshold=args.score_threshold,
-        label_kind=args.label_kind,
-        group_field=args.group_field or None,
-        heldout=args.heldout,
+        text_field=s.text_field,
+        label_field=s.label_field,
+        score_threshold=s.score_threshold,
+        label_kind=s.label_kind,
+        group_field=s.group_field or None,
+        heldout=s.heldout,
         params=params,
         provenance=provenance,
     )
@@ -102,40 +133,35 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _eval(args: argparse.Namespace, cfg: Any) -> int:
     from curate.quality.evaluate import evaluate, evaluate_selection
 
+    s = cfg.classifier.eval
     if args.model:
-        result = evaluate(args.model, args.input, args.text_field, args.label_field, args.score_threshold, args.threshold)
+        result = evaluate(args.model, args.input, s.text_field, s.label_field, s.score_threshold, s.threshold)
     else:
-        quality = None
-        if args.config:
-            from curate.config import load_config
-
-            quality = load_config(args.config).quality
-        if args.threshold is not None:
-            from curate.quality.config import QualityConfig
-
-            quality = (quality or QualityConfig()).model_copy(update={"min_score": args.threshold, "min_bucket": None})
-        result = evaluate_selection(args.input, quality, args.text_field, args.label_field, args.score_threshold)
+        quality = cfg.quality
+        if s.threshold is not None:
+            quality = quality.model_copy(update={"min_score": s.threshold, "min_bucket": None})
+        result = evaluate_selection(args.input, quality, s.text_field, s.label_field, s.score_threshold)
     print(json.dumps(result, indent=2))
     return 0
 
 
-def _annotate(args: argparse.Namespace) -> int:
-    from curate.quality.annotate_llm import annotate_documents, engine_config
+def _annotate(args: argparse.Namespace, cfg: Any) -> int:
+    from curate.quality.annotate_llm import annotate_documents
 
-    engine_cfg = engine_config(args.config, kind=args.engine_kind, model=args.engine_model, urls=args.engine_url)
+    s = cfg.classifier.annotate
     stats = annotate_documents(
         args.inputs,
         args.output,
-        engine_cfg,
-        args.n,
-        seed=args.seed,
-        max_chars=args.max_chars,
-        max_tokens=args.max_tokens,
-        text_field=args.text_field,
-        id_field=args.id_field,
+        cfg.engine,
+        s.n,
+        seed=s.seed,
+        max_chars=s.max_chars,
+        max_tokens=s.max_tokens,
+        text_field=s.text_field,
+        id_field=s.id_field,
     )
     print(json.dumps(stats, indent=2))
     print(f"wrote {args.output}: {stats['scored']} scored, {stats['unparseable']} unparseable after one retry, {stats['engine_errors']} engine errors")

@@ -90,3 +90,51 @@ def model_fingerprint(cfg: QualityConfig) -> str:
         return f"missing:{missing[0]}"  # the annotator then stops the run with the fix
     fingerprints = [sha256_file(p) for p in paths]
     return fingerprints[0] if len(fingerprints) == 1 else "+".join(fingerprints)
+
+
+# ------------------------------------------------------------ `curate classifier` settings
+# The settings of the classifier commands, under `classifier:` in a recipe or as
+# `--set classifier.train.epoch=5`. They change no run's output, so they are left out of the
+# config hash and of config.resolved.yaml (curate.config.NOT_IN_RUN).
+
+
+class ClassifierTrainConfig(Section):
+    text_field: str = "text"
+    label_field: str = "label"  # 0/1, or a score 0-5
+    score_threshold: float = 3  # scores >= this are positive (FineWeb-Edu: 3)
+    label_kind: Literal["auto", "binary", "score"] = "auto"
+    # Chunks sharing this field stay on one side of the split ("" or absent: each line is its own group).
+    group_field: str = "group"
+    heldout: float = 0.1  # the share held out for metrics and the threshold
+    seed: int = 1
+    # fastText hyper-parameters; null: curate.quality.train.TrainParams's default (and its reason).
+    epoch: int | None = None
+    lr: float | None = None
+    dim: int | None = None
+    word_ngrams: int | None = None
+    minn: int | None = None  # shortest character n-gram inside words (0: none)
+    maxn: int | None = None  # longest character n-gram inside words (0: none)
+    provenance: str | None = None  # a JSON file saying where the data came from; copied into the card
+
+
+class ClassifierEvalConfig(Section):
+    text_field: str = "text"
+    label_field: str = "label"
+    score_threshold: float = 3
+    # Decision threshold; null: the model card's (with --model), else quality.min_score's.
+    threshold: float | None = None
+
+
+class ClassifierAnnotateConfig(Section):
+    n: int = Field(default=100, ge=1)  # documents to sample
+    seed: int = 1
+    text_field: str = "text"
+    id_field: str = "id"
+    max_chars: int = Field(default=4_000, ge=1)  # characters of each document shown to the model
+    max_tokens: int = Field(default=256, ge=1)  # length of the model's answer
+
+
+class ClassifierConfig(Section):
+    train: ClassifierTrainConfig = Field(default_factory=ClassifierTrainConfig)
+    eval: ClassifierEvalConfig = Field(default_factory=ClassifierEvalConfig)
+    annotate: ClassifierAnnotateConfig = Field(default_factory=ClassifierAnnotateConfig)

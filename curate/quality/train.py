@@ -179,7 +179,7 @@ def train_classifier(
     if params.maxn and not 1 <= params.minn <= params.maxn:
         raise ConfigError(
             f"minn={params.minn}, maxn={params.maxn}: character n-grams need 1 <= minn <= maxn. "
-            "Fix: e.g. --minn 3 --maxn 6, or --maxn 0 for none"
+            "Fix: e.g. --set classifier.train.minn=3 --set classifier.train.maxn=6, or classifier.train.maxn=0 for none"
         )
     raw_texts, labels, info = read_labelled(input_jsonl, text_field, label_field, score_threshold, label_kind, group_field)
     texts = [normalize(t) for t in raw_texts]

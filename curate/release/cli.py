@@ -1,23 +1,14 @@
-"""Command line of releases: `curate release | verify | stats | diff | lookup`.
-
-curate/cli.py hooks these in with `add_release_commands(sub)` in build_parser and
-`if args.command in RELEASE_COMMANDS: return dispatch(args)` in main. `main` here runs them
-on their own (tests, `python -m curate.release.cli`)."""
+"""Command line of releases: `curate release | verify | stats | diff | lookup`: the arguments
+and the run of each, entries of curate.cli's command table."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-from curate.core.errors import CurateError
-
-RELEASE_COMMANDS = ("release", "verify", "stats", "diff", "lookup")
 
 
-def add_release_commands(sub: Any) -> None:
-    p = sub.add_parser("release", help="build a versioned dataset release from the outputs of `curate run`")
+def release_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="output folder of `curate run`, or Parquet files / folders / globs of documents")
     p.add_argument("--synthetic", action="append", default=[], metavar="PATH", help="synthetic documents: Parquet files, folders or globs (repeatable)")
     p.add_argument("--config", default=None, help="recipe for the release: section (default: the run's config.resolved.yaml)")
@@ -26,51 +17,65 @@ def add_release_commands(sub: Any) -> None:
     p.add_argument("--version", dest="release_version", metavar="VERSION", default=None, help="release version (default: release.version, else the next vN)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set release.mix.seed=7 (repeatable)")
 
-    p = sub.add_parser("verify", help="re-check a release against its manifest (checksums, schema, totals, unique ids)")
+
+def release_folder_arguments(p: argparse.ArgumentParser) -> None:
+    """`verify` and `stats`: one release folder."""
     p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
 
-    p = sub.add_parser("stats", help="print a release's card tables")
-    p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
 
-    p = sub.add_parser("lookup", help="which document a token of a tokenized shard (megatron/nanotron) belongs to")
+def lookup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
     p.add_argument("--file", required=True, help="tokenized file as listed in manifest.json, e.g. megatron/train-00000-of-00004.bin")
     p.add_argument("--token", required=True, type=int, help="0-based token position in that file")
 
-    p = sub.add_parser("diff", help="what changed between two releases (documents added, removed, tokens)")
+
+def diff_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", help="the older release folder")
     p.add_argument("b", help="the newer release folder")
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def _contained(*folders: str) -> None:
     from curate.core.layout import check_contained
 
     # Through a link leading outside a release folder, verify would vouch for files that are
     # not the release's; `release` writes and deletes under its output folder as `run` does.
-    for folder in [args.release] if args.command in ("verify", "stats", "lookup") else [args.a, args.b] if args.command == "diff" else []:
+    for folder in folders:
         check_contained(Path(folder))
-    if args.command == "release":
-        path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
-        from rich.console import Console
 
-        from curate.release.card import load_release
-        from curate.release.tables import human, num
 
-        manifest, _ = load_release(path)
-        totals = manifest["totals"]
-        tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
-        trainer = "".join(f", {fmt} ({human(t['tokens'])} tokens with end-of-document)" for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()) if manifest.get("tokenized") else ""
-        Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s){trainer} -> {path}")
-        return 0
-    if args.command == "verify":
-        return verify_command(Path(args.release))
-    if args.command == "stats":
-        return stats_command(Path(args.release))
-    if args.command == "diff":
-        return diff_command(Path(args.a), Path(args.b))
-    if args.command == "lookup":
-        return lookup_command(Path(args.release), args.file, args.token)
-    raise ValueError(f"not a release command: {args.command}")
+def run_release(args: argparse.Namespace) -> int:
+    path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
+    from rich.console import Console
+
+    from curate.release.card import load_release
+    from curate.release.tables import human, num
+
+    manifest, _ = load_release(path)
+    totals = manifest["totals"]
+    tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
+    trainer = "".join(f", {fmt} ({human(t['tokens'])} tokens with end-of-document)" for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()) if manifest.get("tokenized") else ""
+    Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s){trainer} -> {path}")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    _contained(args.release)
+    return verify_command(Path(args.release))
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    _contained(args.release)
+    return stats_command(Path(args.release))
+
+
+def run_lookup(args: argparse.Namespace) -> int:
+    _contained(args.release)
+    return lookup_command(Path(args.release), args.file, args.token)
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    _contained(args.a, args.b)
+    return diff_command(Path(args.a), Path(args.b))
 
 
 def release_command(
@@ -176,21 +181,3 @@ def diff_command(a: Path, b: Path) -> int:
     for key, change in result["changed"].items():
         console.print(f"[bold]{key}[/bold] changed: A {json.dumps(change['a'], sort_keys=True)}  B {json.dumps(change['b'], sort_keys=True)}", soft_wrap=True)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    parser = argparse.ArgumentParser(prog="curate")
-    add_release_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return dispatch(args)
-    except CurateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

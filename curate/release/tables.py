@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from curate.core import schema as S
+from filters.registry import filter_stages
 
-# The order stages drop documents in a run (curate.select, then dedup); others follow.
-STAGE_ORDER = ("ingest", "extract", "language", *S.FILTER_STAGES, "quality", "urls", "decontam", "pii", "dedup")
+
+def stage_order() -> tuple[str, ...]:
+    """The order stages drop documents in a run (curate.select, then dedup); others follow."""
+    return ("ingest", "extract", "language", *filter_stages(), "quality", "urls", "decontam", "pii", "dedup")
+
+
 TOP_LANGUAGES = 20
 TOP_REASONS = 30
 
@@ -54,7 +59,8 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         by_stage: dict[str, int] = {}
         for row in counts.get("by_reason", []):
             by_stage[row["stage"]] = by_stage.get(row["stage"], 0) + row["documents"]
-        for stage in sorted(by_stage, key=lambda s: (STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER), s)):
+        order = stage_order()
+        for stage in sorted(by_stage, key=lambda s: (order.index(s) if s in order else len(order), s)):
             left -= by_stage[stage]
             steps.append({"step": stage, "dropped": by_stage[stage], "added": 0, "documents": left})
         steps.append({"step": "kept by the run(s)", "dropped": 0, "added": 0, "documents": counts["kept"]})

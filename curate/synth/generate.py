@@ -38,6 +38,7 @@ from curate.llm.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
+from curate.core.stages import Stage, write_output
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STAGE = "generate"
+SECTIONS = ("generate", "engine", "language", "dedup", "decontam")  # engine: the model is in the provenance
 LEDGER_NAME = "generate-00000.parquet"
 # Column names of synthetic provenance: declared once, in curate.core.schema.DOCUMENT_SCHEMA
 # (null on web documents); generated parts are written with that same schema.
@@ -423,8 +425,6 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the
     manifest's path. Reruns into the same folder resume."""
     from curate.core.layout import begin_output
-    from curate.core.ledger import account
-    from curate.core.shards import write_manifest, write_shards
 
     gen = cfg.generate
     count = gen.n if n is None else n
@@ -435,16 +435,16 @@ def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, o
     layout = begin_output(output, cfg.to_yaml().encode())
     work = layout.work / STAGE
     out_part = work / "kept" / "00000.parquet"
-    stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, work / "ledger" / LEDGER_NAME, planned, engine)
-    for stale in layout.rejected.glob("*.parquet"):
-        stale.unlink()
-    write_table_atomic(pq.read_table(work / "ledger" / LEDGER_NAME), layout.rejected / LEDGER_NAME)
-    shards = write_shards([out_part], layout.root, cfg.output, schema=GENERATED_SCHEMA)
-    counts = account(count, layout, sum(s.rows for s in shards))  # every prompt is an input: kept or in the ledger
-    write_bytes_atomic(json.dumps(stats["diversity"], indent=2).encode() + b"\n", layout.root / "diversity.json")
-    counts |= {"generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
+    ledger = work / "ledger" / LEDGER_NAME
+    stats = run_generate(cfg, corpus, count, work / "raw", work, out_part, ledger, planned, engine)
     inputs = [str(p) for p in corpus] + ([gen.topics_file] if gen.topics_file else [])
-    return write_manifest(layout.root, shards, cfg.config_hash(), cfg.name, inputs, counts, schema=GENERATED_SCHEMA)
+    more = {"generate": {k: v for k, v in stats.items() if k != "diversity"}, "diversity": stats["diversity"]}
+    diversity = json.dumps(stats["diversity"], indent=2).encode() + b"\n"
+    # Every prompt is an input: kept or in the ledger.
+    side = {"diversity.json": diversity}
+    return write_output(
+        cfg, layout, [out_part], [ledger], count, inputs, lambda _: more, schema=GENERATED_SCHEMA, side_files=side
+    )
 
 
 def read_generate_stats(ledger_part: Path) -> dict[str, Any]:
@@ -452,3 +452,22 @@ def read_generate_stats(ledger_part: Path) -> dict[str, Any]:
     `ledger[0]`): prompts (for the ledger invariant: every prompt is kept or in the ledger),
     counts and the diversity report (for the run summary)."""
     return json.loads((ledger_part.parent.parent / "generate-stats.json").read_text())
+
+
+def _generate_extra(cfg: CurateConfig, inputs: object) -> list[str]:
+    from curate.dedup.stage import stage_extra  # the corpus dedup reads the same index
+
+    return stage_extra(cfg)
+
+
+# Synthetic documents seeded by the kept ones (off unless generate.enabled); its parts are the
+# corpus parts followed by the generated ones. Holds the accelerator; a server hiccup is retried.
+GENERATE = Stage(
+    STAGE,
+    SECTIONS,
+    generate_stage,
+    enabled=lambda cfg: cfg.generate.enabled,
+    extra=_generate_extra,
+    retry=True,
+    accelerator=True,
+)
