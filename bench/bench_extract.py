@@ -209,8 +209,13 @@ def write_markdown(payload: dict, path: Path) -> None:
         )
     step = payload["step_pages_per_cpu_s"]
     lines += ["", f"Through curate's accounted step (sandbox process, pipe, accounting): trafilatura (curate's default: favor_recall) {step['trafilatura']} pages/CPU-s, resiliparse {step['resiliparse']} pages/CPU-s."]
+    # The reading of the figures, written by hand under the marker, survives a rerun.
+    kept = path.read_text().split(MARKER, 1)[1] if path.is_file() and MARKER in path.read_text() else "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n\n" + MARKER + kept)
+
+
+MARKER = "<!-- generated above by bench/bench_extract.py; written by hand below -->"
 
 
 if __name__ == "__main__":
