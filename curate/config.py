@@ -137,11 +137,11 @@ class ExtractConfig(Section):
     (`python -m bench.bench_extract`, bench/RESULTS-extract.md; shingle F1 on the test half of a
     split by site, pages per CPU second of the extraction call):
 
-    - trafilatura favour_recall 0.951 at ~130 pages/s: the default, the fastest setting with
+    - trafilatura favour_recall 0.951 at ~126 pages/s: the default, the fastest setting with
       F1 >= 0.90 that keeps the demo's boilerplate out (tests/test_demo.py);
-    - trafilatura favour_precision (the default until issue 18) 0.953 at ~64 pages/s: it drops
-      tables, link-dense paragraphs and sometimes the whole body (recall 0.957 vs 0.973);
-    - resiliparse 0.934 at ~1,150 pages/s: 9x faster again, but precision 0.889 (captions,
+    - trafilatura favour_precision (the default until issue 18) 0.953 at ~72 pages/s: it drops
+      tables, link-dense paragraphs and sometimes the whole body (recall 0.952 vs 0.965);
+    - resiliparse 0.934 at ~1,180 pages/s: 9x faster again, but precision 0.891 (captions,
       share buttons, footers kept; the demo's table-layout footer leaks): for raw throughput."""
 
     # Which extractor runs (filters/extract.py).
