@@ -157,8 +157,8 @@ def step_throughput(pages: list[Page], engine: str, rounds: int) -> float:
 
     from datatrove.data import Document
 
-    from curate.config import ExtractConfig
     from curate.annotate import build_extractor
+    from curate.config import ExtractConfig
 
     cpu = []
     for _ in range(rounds):

@@ -47,7 +47,8 @@ class _Accounted(BaseExtractor):
                     except Exception as exc:  # both engines raise many kinds on broken HTML
                         text, failure = "", ("extraction_error", f"{type(exc).__name__}: {exc}")
                     else:
-                        failure = None if text and text.strip() else ("no_main_content", f"{self.engine} found no main text")
+                        empty = not (text and text.strip())
+                        failure = ("no_main_content", f"{self.engine} found no main text") if empty else None
                 doc.text = text or ""
                 doc.metadata[META_CONTENT] = "text"
                 if failure:
@@ -68,10 +69,14 @@ class AccountedTrafilatura(_Accounted, Trafilatura):
     name = "⛏ Trafilatura (accounted)"
     engine = "trafilatura"
 
-    def __init__(self, favour_precision: bool = True, timeout: float = 10.0, include_tables: bool = False, favour_recall: bool = False) -> None:
+    def __init__(
+        self, favour_precision: bool = True, timeout: float = 10.0, include_tables: bool = False, favour_recall: bool = False
+    ) -> None:
         # favor_recall only when set: an unset key keeps the kwargs (and the datatrove call) as they were.
         extra = {"favor_recall": True} if favour_recall else {}
-        Trafilatura.__init__(self, favour_precision=favour_precision, timeout=timeout, deduplicate=False, include_tables=include_tables, **extra)
+        Trafilatura.__init__(
+            self, favour_precision=favour_precision, timeout=timeout, deduplicate=False, include_tables=include_tables, **extra
+        )
 
 
 class AccountedResiliparse(_Accounted):
@@ -82,7 +87,7 @@ class AccountedResiliparse(_Accounted):
 
     name = "⛏ Resiliparse (accounted)"
     engine = "resiliparse"
-    _requires_dependencies = ["resiliparse"]
+    _requires_dependencies = ("resiliparse",)
 
     def __init__(self, timeout: float = 10.0) -> None:
         super().__init__(timeout)

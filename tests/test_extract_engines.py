@@ -27,7 +27,8 @@ def _html_docs(pages: dict[str, str]) -> list[Document]:
 
 
 def _page(title: str, body: str) -> str:
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
+    head = f"<html><head><title>{title}</title></head>"
+    return f"{head}<body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
 
 
 def test_bad_engine_fails_naming_the_key_and_the_fix() -> None:
@@ -44,7 +45,8 @@ def test_engine_switch_builds_the_named_step() -> None:
     assert type(build_extractor(ExtractConfig(engine="resiliparse", timeout_s=3))) is AccountedResiliparse
     default = build_extractor(ExtractConfig())
     assert type(default) is AccountedTrafilatura
-    assert (default.favour_precision, default.kwargs, default.deduplicate) == (False, {"include_tables": False, "favor_recall": True}, False)
+    recall = {"include_tables": False, "favor_recall": True}
+    assert (default.favour_precision, default.kwargs, default.deduplicate) == (False, recall, False)
     # A config written before favour_recall existed (favour_precision: true) still means precision mode.
     precise = build_extractor(ExtractConfig(favour_precision=True, include_tables=True))
     assert (precise.favour_precision, precise.kwargs) == (True, {"include_tables": True})
@@ -63,7 +65,7 @@ def test_real_article_extracted_and_empty_page_counted(engine: str, shared_data:
     a page with no text is kept with `no_main_content`, naming the engine."""
     root = shared_data / "article-extraction-benchmark"
     truth = json.loads((root / "ground-truth.json").read_text())
-    key = sorted(truth)[0]
+    key = min(truth)
     html = gzip.decompress((root / "html" / f"{key}.html.gz").read_bytes()).decode("utf-8")
     step = build_extractor(ExtractConfig(engine=engine, timeout_s=30))
     docs = list(step.run(iter(_html_docs({"real": html, "empty": "<html><body><div></div></body></html>"}))))
@@ -111,12 +113,17 @@ def test_resiliparse_failures_each_have_their_reason(texts) -> None:
 
 
 @pytest.mark.slow
-def test_resiliparse_run_ledger(tmp_path: Path, texts, make_inputs, config_file, run_curate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resiliparse_run_ledger(
+    tmp_path: Path, texts, make_inputs, config_file, run_curate, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A whole `curate run` with extract.engine: resiliparse: a failing page is a ledger row with
     its reason, a good page reaches the shards."""
     monkeypatch.setattr(curate.annotate, "AccountedResiliparse", MisbehavingResiliparse)
     files = make_inputs(tmp_path / "in")
-    pages = {"https://example.org/good": _page("Plants", texts.GOOD), "https://example.org/error": _page("RAISE-NOW", texts.WATER)}
+    pages = {
+        "https://example.org/good": _page("Plants", texts.GOOD),
+        "https://example.org/error": _page("RAISE-NOW", texts.WATER),
+    }
     warc = files.warc("pages.warc.gz", [{"url": url, "body": body} for url, body in pages.items()])
     config = config_file(tmp_path / "c.yaml", name="resi", extract={"engine": "resiliparse", "timeout_s": 5})
     result = run_curate(config, [warc], tmp_path / "out")

@@ -38,9 +38,14 @@ def test_counts_identical_across_thread_counts(articles, tmp_path: Path) -> None
     one_at_a_time = [len(counter.tokenizer.encode(t or "", add_special_tokens=False)) for t in texts]
     assert one_at_a_time[5] == one_at_a_time[BATCH_DOCS] == 0 and sum(one_at_a_time) > 100_000
     # Thread-pool settings are read when the pool starts: each setting in its own process.
-    settings = {"1 thread": {"RAYON_NUM_THREADS": "1"}, "2 threads": {"RAYON_NUM_THREADS": "2"}, "pool off": {"TOKENIZERS_PARALLELISM": "false"}}
+    settings = {
+        "1 thread": {"RAYON_NUM_THREADS": "1"},
+        "2 threads": {"RAYON_NUM_THREADS": "2"},
+        "pool off": {"TOKENIZERS_PARALLELISM": "false"},
+    }
     for name, extra in settings.items():
         env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1") | extra
-        proc = subprocess.run([sys.executable, "-c", _COUNT, str(path)], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+        cmd = [sys.executable, "-c", _COUNT, str(path)]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert json.loads(proc.stdout.strip().splitlines()[-1]) == one_at_a_time, name
