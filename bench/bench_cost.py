@@ -71,7 +71,12 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs=2, default=[1, 3], help="the two sizes, in copies of the 181 pages")
     parser.add_argument("--rounds", type=int, default=1, help="runs per recipe and size (median)")
     parser.add_argument("--recipes", help="comma-separated subset of the recipe names' first words (default: all)")
+    parser.add_argument("--from-json", action="store_true", help="rewrite the section from bench/out/cost.json, run nothing")
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads((OUT / "cost.json").read_text())
+        write_section(saved["recipes"], tuple(saved["sizes"]))
+        return
     WORK.mkdir(parents=True, exist_ok=True)
     sizes = {}
     for copies in args.copies:
@@ -91,8 +96,9 @@ def main() -> None:
         (small, n_small), (big, n_big) = [(statistics.median(cpu[c]), sizes[c][1]) for c in args.copies]
         per_page = (big - small) / (n_big - n_small)
         results[name] = {"cpu_s": {n_small: small, n_big: big}, "ms_per_page": round(1000 * per_page, 2), "fixed_cpu_s": round(small - per_page * n_small, 1), "counts": counts}
-    write_json(OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "recipes": results})
-    write_section(results, (sizes[args.copies[0]][1], sizes[args.copies[1]][1]))
+    pages = (sizes[args.copies[0]][1], sizes[args.copies[1]][1])
+    write_json(OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "recipes": results})
+    write_section(results, pages)
 
 
 def token_rate() -> tuple[float, str]:
@@ -102,6 +108,31 @@ def token_rate() -> tuple[float, str]:
         data = json.loads(path.read_text())
         return data["sides"]["rayon, 1 core"]["mb_per_cpu_s"], f"bench/bench_token_count.py, {data['date']}"
     return 2.31, "bench/RESULTS-release.md, 2026-12-04"
+
+
+def derived_rows(default: dict | None) -> list[str]:
+    """Each extractor in the default recipe, from the default's slope and the extractors' own
+    per-page CPU (bench/out/extract.json: through the step for the engines' defaults, the bare
+    call's difference for precision mode): steadier than a whole-run slope on a loaded machine."""
+    path = OUT / "extract.json"
+    if default is None or not path.is_file():
+        return []
+    ext = json.loads(path.read_text())
+    step = {k: 1000 / v for k, v in ext["step_pages_per_cpu_s"].items()}
+    bare = {k: v["ms_per_page"] for k, v in ext["settings"].items()}
+    recall = next(v for k, v in bare.items() if k.startswith("trafilatura favor_recall ("))
+    precision = next(v for k, v in bare.items() if k.startswith("trafilatura favor_precision ("))
+    extractors = {
+        "trafilatura favor_recall (the default)": step["trafilatura"],
+        "trafilatura favor_precision": step["trafilatura"] + precision - recall,
+        "resiliparse": step["resiliparse"],
+    }
+    rest = default["ms_per_page"] - step["trafilatura"]
+    hours = lambda ms: ms * 1e9 / 1000 / 3600
+    rows = []
+    for name, ms in extractors.items():
+        rows.append(f"| derived: default recipe, {name} ({ms:.1f} ms extraction + {rest:.1f} ms the rest) | {rest + ms:.1f} | {hours(rest + ms):,.0f} | - |")
+    return rows
 
 
 def write_section(results: dict[str, dict], sizes: tuple[int, int]) -> None:
@@ -123,17 +154,22 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int]) -> None:
     ]
     for name, r in results.items():
         lines.append(f"| {name} | {r['ms_per_page']:.1f} | {hours(r['ms_per_page']):,.0f} | {r['fixed_cpu_s']:.0f} s |")
+    lines += derived_rows(default)
     lines.append(
         f"| + a release with token counts (per kept page of {kb:.1f} kB; {mb_s} MB/CPU-s, {source}) | {token_ms:.1f} | {hours(token_ms):,.0f} | - |"
     )
-    if default:
-        per = default["ms_per_page"] / 1000
+    nodedup = results.get("default without dedup")
+    if default and nodedup:
+        per = nodedup["ms_per_page"] / 1000
         lines += [
             "",
-            "Curve, default recipe, one run over N documents (CPU-hours; linear part = the slope above x N; dedup =",
-            "bench/RESULTS-dedup.md's measured stage at that N, 2 workers, wall x 2 as CPU, 2026-11-23, not rerun):",
+            "Differences under ~5 ms a page are below this machine's noise (one round each; the quality row came out",
+            "below the default's): the derived rows swap only the extraction term, measured alone in bench_extract.",
             "",
-            "| N | linear part (extract, LID, rules, write) | fixed per run | dedup stage (of which clustering) | total |",
+            "Curve, default recipe, one run over N documents, CPU-hours: linear part = the slope without dedup x N;",
+            "dedup = bench/RESULTS-dedup.md's measured stage at that N (2 workers, wall x 2 as CPU; 2026-11-23, not rerun):",
+            "",
+            "| N | linear part (extract, LID, rules, select, write) | fixed per run | dedup stage (of which clustering) | total |",
             "|---:|---:|---:|---:|---:|",
         ]
         for n, (wall, cluster) in DEDUP_MEASURED.items():
@@ -144,7 +180,8 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int]) -> None:
             "Linear in N: extraction, language ID, the heuristic rules, quality scoring, Parquet writing and token counting",
             "(per document, no shared state). Not linear: dedup's clustering (0.1 s at 10k, 11.4 s at 1M: x114 for x100",
             "documents; its signatures are linear and dominate up to 1M) and the cross-run dedup index (one more",
-            "signature table to match against, growing with every batch; not measured here); the fixed cost per run (Prefect's server, imports, model loads) is amortised away above ~10k.",
+            "signature table to match against, growing with every batch; not measured here). The fixed cost per run",
+            "(Prefect's server, imports, model loads) is amortised away above ~10k documents.",
         ]
     path = results_path("RESULTS.md")  # bench/, or bench/out/quick/ in run_all's quick mode
     text = path.read_text() if path.is_file() else "# Benchmark results (quick run)\n"
