@@ -91,6 +91,7 @@ class MisbehavingResiliparse(AccountedResiliparse):
         return super().extract(text)
 
 
+@pytest.mark.slow  # the hanging page waits out its 3 s timeout
 def test_resiliparse_failures_each_have_their_reason(texts) -> None:
     step = MisbehavingResiliparse(timeout=3)
     pages = {
