@@ -75,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.from_json:
         saved = json.loads((OUT / "cost.json").read_text())
-        write_section(saved["recipes"], tuple(saved["sizes"]))
+        write_section(saved["recipes"], tuple(saved["sizes"]), saved.get("rounds", 1))
         return
     WORK.mkdir(parents=True, exist_ok=True)
     sizes = {}
@@ -97,8 +97,8 @@ def main() -> None:
         per_page = (big - small) / (n_big - n_small)
         results[name] = {"cpu_s": {n_small: small, n_big: big}, "ms_per_page": round(1000 * per_page, 2), "fixed_cpu_s": round(small - per_page * n_small, 1), "counts": counts}
     pages = (sizes[args.copies[0]][1], sizes[args.copies[1]][1])
-    write_json(OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "recipes": results})
-    write_section(results, pages)
+    write_json(OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "rounds": args.rounds, "recipes": results})
+    write_section(results, pages, args.rounds)
 
 
 def token_rate() -> tuple[float, str]:
@@ -135,7 +135,7 @@ def derived_rows(default: dict | None) -> list[str]:
     return rows
 
 
-def write_section(results: dict[str, dict], sizes: tuple[int, int]) -> None:
+def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int) -> None:
     hours = lambda ms: ms * 1e9 / 1000 / 3600
     mb_s, source = token_rate()
     default = results.get("default (trafilatura favor_recall, dedup)")
@@ -163,8 +163,9 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int]) -> None:
         per = nodedup["ms_per_page"] / 1000
         lines += [
             "",
-            "Differences under ~5 ms a page are below this machine's noise (one round each; the quality row came out",
-            "below the default's): the derived rows swap only the extraction term, measured alone in bench_extract.",
+            f"Differences under ~5 ms a page are below this machine's noise (median of {rounds} round(s) per size; the",
+            "quality row came out below the default's, and resiliparse's measured row 6 ms above its derived one): the",
+            "derived rows swap only the extraction term, measured alone in bench_extract, and are the ones to compare.",
             "",
             "Curve, default recipe, one run over N documents, CPU-hours: linear part = the slope without dedup x N;",
             "dedup = bench/RESULTS-dedup.md's measured stage at that N (2 workers, wall x 2 as CPU; 2026-11-23, not rerun):",
