@@ -164,7 +164,7 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int)
         lines += [
             "",
             f"Differences under ~5 ms a page are below this machine's noise (median of {rounds} round(s) per size; the",
-            "quality row came out below the default's, and resiliparse's measured row 6 ms above its derived one): the",
+            "quality row came out below the default's, and resiliparse's measured row apart from its derived one): the",
             "derived rows swap only the extraction term, measured alone in bench_extract, and are the ones to compare.",
             "",
             "Curve, default recipe, one run over N documents, CPU-hours: linear part = the slope without dedup x N;",
