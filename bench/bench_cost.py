@@ -97,7 +97,7 @@ def main() -> None:
         per_page = (big - small) / (n_big - n_small)
         results[name] = {"cpu_s": {n_small: small, n_big: big}, "ms_per_page": round(1000 * per_page, 2), "fixed_cpu_s": round(small - per_page * n_small, 1), "counts": counts}
     pages = (sizes[args.copies[0]][1], sizes[args.copies[1]][1])
-    write_json(OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "rounds": args.rounds, "recipes": results})
+    write_json(results_path("cost.json") if os.environ.get("CURATE_BENCH_RESULTS_DIR") else OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "rounds": args.rounds, "recipes": results})
     write_section(results, pages, args.rounds)
 
 
