@@ -33,6 +33,9 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "scale": (["--quick"], []),
     "engine": (["--prompts", "2", "--max-tokens", "16", "--rounds", "1"], ["--prompts", "16", "--max-tokens", "128", "--rounds", "5"]),
     "generate": (["--prompts", "2", "--max-tokens", "16", "--rounds", "1"], ["--prompts", "32", "--max-tokens", "256", "--rounds", "3"]),
+    "extract": (["--quick"], ["--rounds", "3"]),
+    "token_count": (["--mb", "1", "--rounds", "1"], ["--mb", "8", "--rounds", "3"]),
+    "cost": (["--copies", "1", "2", "--recipes", "default ("], ["--copies", "1", "3"]),
 }
 
 

@@ -19,7 +19,7 @@ from curate.core.input_files import detect_format
 from curate.core.input_retry import RetryPolicy
 from curate.writers import AnnotatedWriter
 from curate.core.stages import Stage
-from filters.extract import AccountedTrafilatura
+from filters.extract import AccountedResiliparse, AccountedTrafilatura, ExtractConfig
 from filters.heuristics import heuristic_annotators
 from filters.registry import filter_stages
 from filters.language import LanguageAnnotator
@@ -39,6 +39,7 @@ _REQUIRED = [
     ("warcio", "warcio", "reading WARC files"),
     ("cchardet", "faust-cchardet", "detecting the charset of web pages"),
     ("trafilatura", "trafilatura", "extracting text from HTML"),
+    ("resiliparse", "resiliparse", "extracting text from HTML with extract.engine: resiliparse"),
     ("lxml_html_clean", "lxml_html_clean", "trafilatura's HTML cleaning (split out of lxml)"),
     ("fasttext", "fasttext-numpy2-wheel", "language ID"),
     ("orjson", "orjson", "reading JSONL"),
@@ -47,10 +48,12 @@ _REQUIRED = [
 ]
 
 
-def check_dependencies(files: list[str], fmt: str) -> None:
+def check_dependencies(files: list[str], fmt: str, engine: str = "trafilatura") -> None:
     needs_html = any(detect_format(f, fmt) == "warc" for f in files)
     for module, dist, why in _REQUIRED:
-        if not needs_html and module in ("trafilatura", "lxml_html_clean", "cchardet", "warcio"):
+        if not needs_html and module in ("trafilatura", "lxml_html_clean", "cchardet", "warcio", "resiliparse"):
+            continue
+        if module == "resiliparse" and engine != "resiliparse":
             continue
         try:
             importlib.import_module(module)
@@ -70,13 +73,7 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
         )
     ]
     if any(detect_format(f, cfg.input.format) == "warc" for f in files):
-        steps.append(
-            AccountedTrafilatura(
-                favour_precision=cfg.extract.favour_precision,
-                timeout=cfg.extract.timeout_s,
-                include_tables=cfg.extract.include_tables,
-            )
-        )
+        steps.append(build_extractor(cfg.extract))
     steps.append(LanguageAnnotator(cfg.language.model_path))
     steps.extend(heuristic_annotators(cfg.filters, filter_stages()))
     if cfg.quality.enabled:
@@ -88,10 +85,18 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
     return steps
 
 
+def build_extractor(extract: ExtractConfig) -> PipelineStep:
+    """The HTML extractor step that `extract.engine` names (config validation has checked it)."""
+    if extract.engine == "resiliparse":
+        return AccountedResiliparse(timeout=extract.timeout_s)
+    recall = extract.favour_recall and not extract.favour_precision
+    return AccountedTrafilatura(favour_precision=extract.favour_precision, timeout=extract.timeout_s, include_tables=extract.include_tables, favour_recall=recall)
+
+
 def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Path]:
     """Annotate `files` into `out_dir/parts/NNNNN.parquet`, one part per input file, in order.
     datatrove's completion markers in `out_dir/logs` let a rerun skip the files already done."""
-    check_dependencies(files, cfg.input.format)
+    check_dependencies(files, cfg.input.format, cfg.extract.engine)
     executor = build_executor(cfg, annotate_pipeline(cfg, files, out_dir), str(out_dir / "logs"), len(files), f"curate-annotate-{cfg.name}")
     try:
         executor.run()
