@@ -183,8 +183,10 @@ def test_cli_eval_reports_the_selection_score_and_the_baselines(tmp_path: Path, 
     assert {"n", "roc_auc", "precision", "recall", "top10_precision", "threshold", "baselines", "scores"} <= set(result)
     assert result["n"] == 40 and result["positives"] == 20 and result["scorer"] == "combined"
     assert set(result["baselines"]) == {"word_count", "mean_words_per_line"}
+    kept = round(result["recall"] * result["positives"] / result["precision"])  # what the selection score keeps
     for base in result["baselines"].values():
-        assert {"roc_auc", "top10_precision"} <= set(base) and 0 <= base["roc_auc"] <= 1
+        assert {"roc_auc", "top10_precision", "at_selection_share"} <= set(base) and 0 <= base["roc_auc"] <= 1
+        assert base["at_selection_share"]["kept"] == kept and 0 <= base["at_selection_share"]["recall"] <= 1
     assert set(result["scores"]) == {"combined", "edu", "general"}
     # Explanatory prose against menus and shop pages: easy for every scorer.
     assert result["roc_auc"] > 0.95 and result["top10_precision"] == 1.0 and result["recall"] > 0.5
