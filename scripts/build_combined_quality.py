@@ -205,7 +205,7 @@ def regression_data(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
         "rows": reg_rows, "texts": texts, "y": np.array([g for _, _, g, *_ in reg_rows], dtype=float),
         "edu": edu, "general": gen, "x": feature_rows(texts, [prose_lines(t, PROSE_MIN_WORDS, MAX_CHARS) for t in texts], edu, gen, MAX_CHARS),
         "fold": np.array([int(hash01(f"combined-fold:{site_}") * FOLDS) for site_, *_ in reg_rows]),
-        "split": split_info, "general_docs": docs, "crawl": len(crawl), "wiki": len(wiki), "news": len(news),
+        "split": split_info, "general_docs": docs, "train_rows": train, "crawl": len(crawl), "wiki": len(wiki), "news": len(news),
         "edu_path": edu_path, "general_path": general_path,
     }
 
@@ -313,6 +313,21 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
             "split": d["split"],
         },
         "heldout_metrics": metrics,
+    }
+    edu_card = json.loads((MODELS / "quality-edu.card.json").read_text(encoding="utf-8"))
+    card["scorers"]["edu"]["training"] = {
+        "documents": edu_card["data"]["documents"], "positives": edu_card["data"]["positives"],
+        "chunks_by_source_and_label": edu_card["data"]["provenance"]["chunks_in_train"],
+        "who_labelled": "by source for reference text, documentation, textbooks (1) and forums, catalogues, changelogs, boilerplate (0); "
+        "the 990 modern-web pages and the article benchmark's news pages by reading (LLM agents and hand labels, bench/data/README.md)",
+        "card": "quality-edu.card.json",
+    }
+    card["scorers"]["general"]["training"] = {
+        "sources": {
+            "wikipedia (1)": d["wiki"], "modern-web main text read as good (1)": sum(1 for r in d["train_rows"] if r["good"]),
+            "modern-web whole pages not good (0)": sum(1 for r in d["train_rows"] if not r["good"]), "unlabelled WCXB dev whole pages (0)": d["crawl"],
+        },
+        "who_labelled": "source rule for Wikipedia and unlabelled crawl pages; modern-web pages by reading (LLM agents), `good` derived as in labels",
     }
     path = out_dir / "quality-combined.json"
     path.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -216,3 +216,21 @@ def test_a_user_edu_model_the_combined_model_was_not_fitted_on_is_refused(tmp_pa
     same = tmp_path / "copy.ftz"
     same.write_bytes((DEFAULT_COMBINED.parent / "quality-edu.ftz").read_bytes())
     QualityAnnotator(model_path=str(same))  # the fitted model, at another path, is fine
+
+
+@pytest.mark.slow
+def test_combined_build_is_byte_identical_to_the_shipped_files() -> None:
+    # ~1 min with the page cache (~/.cache/curate/quality-data/combined), more on a first run.
+    import importlib.util
+    import os
+    import sys
+
+    gits = [Path(os.environ.get(k, "")) for k in ("CURATE_WCXB_GIT", "CURATE_MODERN_WEB_GIT")]
+    if not all(str(g) != "." and g.is_dir() for g in gits):
+        pytest.skip("needs bare clones of the two WCXB benchmarks. Fix: set CURATE_WCXB_GIT and CURATE_MODERN_WEB_GIT (README: Combined quality score)")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    spec = importlib.util.spec_from_file_location("build_combined_quality", scripts / "build_combined_quality.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.main(["--wcxb-git", str(gits[0]), "--modern-web-git", str(gits[1]), "--check"]) == 0
