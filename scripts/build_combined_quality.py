@@ -291,7 +291,7 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
             },
             "structure": {
                 "what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000), "
-                "and log_prose_words: log(1 + words in the prose lines the fastText scorers read)",
+                "and log_prose_chars: log(1 + characters of the prose lines the fastText scorers read)",
                 "signals": names[:-2],
             },
         },
