@@ -37,7 +37,7 @@ def _lr(x_fit: np.ndarray, y_fit: np.ndarray, x_out: np.ndarray) -> np.ndarray:
     return build.predict(build.fit_combined(x_fit, y_fit), x_out)
 
 
-def _hgb(monotonic: list[int] | None):  # noqa: ANN202 (a fit-predict function)
+def _hgb(monotonic: list[int] | None):  # returns a fit-predict function
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     def fit(x_fit: np.ndarray, y_fit: np.ndarray, x_out: np.ndarray) -> np.ndarray:
@@ -50,9 +50,10 @@ def _hgb(monotonic: list[int] | None):  # noqa: ANN202 (a fit-predict function)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import build_combined_quality as build
     from sklearn.metrics import roc_auc_score
 
-    import build_combined_quality as build
+    from curate.quality.combined import PROSE_LENGTH
     from curate.quality.structure import mean_words_per_line, word_count
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     singles["general fastText"] = np.asarray(d["general"])
     for name, s in singles.items():
         table.append((name, aucs(s), [0.0] * len(subsets)))
-    mono = [1 if n in (build.PROSE_LENGTH, "edu_logit", "general_logit") else 0 for n in names]
+    mono = [1 if n in (PROSE_LENGTH, "edu_logit", "general_logit") else 0 for n in names]
     for name, fit in (("logistic regression (shipped)", _lr), ("gradient-boosted trees, monotonic", _hgb(mono)), ("gradient-boosted trees", _hgb(None))):
         runs = []
         for seed in SEEDS:

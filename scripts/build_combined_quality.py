@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import combined_quality_data as data  # noqa: E402
 
-from curate.quality.combined import BUCKETS, EDU_CHARS, PROSE_LENGTH, PROSE_MIN_WORDS, Combined, feature_rows, fit_logistic, input_names, prose_lines  # noqa: E402
+from curate.quality.combined import BUCKETS, EDU_CHARS, PROSE_MIN_WORDS, Combined, feature_rows, fit_logistic, input_names, prose_lines  # noqa: E402
 from curate.quality.model import positive_probs  # noqa: E402
 from curate.quality.evaluate import roc_auc  # noqa: E402
 from curate.quality.model import load_fasttext_model  # noqa: E402

@@ -70,7 +70,7 @@ def prose_lines(text: str, min_words: int, max_chars: int) -> str:
 @functools.lru_cache(maxsize=8)
 def _prose_re(min_words: int) -> re.Pattern[str]:
     # A line: optional blanks, then min_words runs of non-blanks separated by blanks (newline excluded).
-    return re.compile(r"^[^\S\n]*(?:\S+[^\S\n]+){%d}\S[^\n]*" % (min_words - 1), re.M)
+    return re.compile(rf"^[^\S\n]*(?:\S+[^\S\n]+){{{min_words - 1}}}\S[^\n]*", re.MULTILINE)
 
 
 def bucket(score: float, buckets: int = BUCKETS) -> int:
