@@ -9,9 +9,12 @@ method, JSON with sorted keys and rounded numbers); `--check` builds into a temp
 compares sha256 with the shipped files.
 
 Data (scripts/combined_quality_data.py): the WCXB pages' HTML in three views, the labels by
-reading in bench/data/, and the Wikipedia sample of ../shared/data. Train: the modern-web
-labelled pages (WCXB dev). Test: the WCXB test pages of sites that never train and with no
-near-duplicate (MinHash Jaccard >= 0.5 on word 5-grams) of a training page."""
+reading in bench/data/, and the Wikipedia sample of ../shared/data. Scorer training: the
+modern-web labelled pages (WCXB dev; the edu model trained on them, the general model trains on
+them). Regression and its out-of-fold estimate: the WCXB test pages and the WCXB dev pages read
+for it (bench/data/wcxb-dev-labels.jsonl), of sites (registered domains) no scorer trained on and
+with no near-duplicate (curate.quality.neardup) of a scorer's training text; the card records
+what was dropped and that none is left after filtering."""
 
 from __future__ import annotations
 
