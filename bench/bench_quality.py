@@ -7,7 +7,7 @@
    same documents in the same run, both on the first 20,000 characters of each document (the
    stage's max_chars), best of 5 interleaved runs in CPU seconds of the process (`_clock`). The baseline is the faster of a per-document
    predict loop and one batched predict over the whole list. Under the combined score the
-   educational model reads the opening 8,000 characters (curate.quality.combined.EDU_CHARS). The stage is measured with every scorer
+   educational model reads the opening 5,000 characters of the prose lines (curate.quality.combined.EDU_CHARS, PROSE_MIN_WORDS). The stage is measured with every scorer
    (quality.scorer=combined: both fastText models, the structure signals and the regression)
    and with the educational model alone (quality.scorer=edu).
    Goal: the stage with every scorer keeps >= 0.8x of the bare loop's documents per second.

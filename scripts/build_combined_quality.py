@@ -9,9 +9,12 @@ method, JSON with sorted keys and rounded numbers); `--check` builds into a temp
 compares sha256 with the shipped files.
 
 Data (scripts/combined_quality_data.py): the WCXB pages' HTML in three views, the labels by
-reading in bench/data/, and the Wikipedia sample of ../shared/data. Train: the modern-web
-labelled pages (WCXB dev). Test: the WCXB test pages of sites that never train and with no
-near-duplicate (MinHash Jaccard >= 0.5 on word 5-grams) of a training page."""
+reading in bench/data/, and the Wikipedia sample of ../shared/data. Scorer training: the
+modern-web labelled pages (WCXB dev; the edu model trained on them, the general model trains on
+them). Regression and its out-of-fold estimate: the WCXB test pages and the WCXB dev pages read
+for it (bench/data/wcxb-dev-labels.jsonl), of sites (registered domains) no scorer trained on and
+with no near-duplicate (curate.quality.neardup) of a scorer's training text; the card records
+what was dropped and that none is left after filtering."""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import re
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for bench.webeval
 import combined_quality_data as data  # noqa: E402
 
-from curate.quality.combined import BUCKETS, EDU_CHARS, Combined, feature_rows, fit_logistic, input_names  # noqa: E402
+from curate.quality.combined import BUCKETS, EDU_CHARS, PROSE_MIN_WORDS, Combined, feature_rows, fit_logistic, input_names, prose_lines  # noqa: E402
 from curate.quality.model import positive_probs  # noqa: E402
 from curate.quality.evaluate import roc_auc  # noqa: E402
 from curate.quality.model import load_fasttext_model  # noqa: E402
+from curate.quality.neardup import RULE as NEAR_RULE  # noqa: E402
+from curate.quality.neardup import near_duplicates  # noqa: E402
 from curate.quality.normalize import normalize  # noqa: E402
 from curate.quality.structure import STRUCTURE_CHARS, mean_words_per_line, word_count  # noqa: E402
 from bench.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
@@ -42,7 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "curate" / "models"
 CACHE = Path.home() / ".cache" / "curate" / "quality-data" / "combined"
 VIEWS = ("whole", "extracted", "main")
-FOLDS = 4
+# Folds by site for the regression's out-of-fold estimate.
+FOLDS = 5
 MAX_CHARS = 20_000
 # "Good pretraining text", derived from the readers' labels: every page read as educational,
 # and the articles, documentation pages and forum threads whose reader's reason names none of
@@ -56,7 +63,6 @@ GOOD_TYPES = ("article", "documentation", "forum")
 # General-quality fastText: small and fast (it runs beside the educational model).
 GENERAL = {"dim": 16, "wordNgrams": 2, "epoch": 10, "lr": 0.2, "minCount": 2, "bucket": 100_000, "thread": 1, "seed": 1, "verbose": 0}
 L2 = 1.0
-NAV_ROWS = False
 # The general classifier reads the first 1,000 characters of the normalised text (~180 words;
 # FineWeb-Edu's classifier reads 512 tokens): the whole quality stage must keep >= 0.8x of one
 # bare fastText predict loop (2,000 characters: ~0.2x of that loop's time on its own; its
@@ -71,37 +77,28 @@ def good_label(page: dict) -> int:
 
 
 def split(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
-    """Train: modern-web pages. Test: WCXB test pages of other sites, without near-duplicates of
-    a training page in any view."""
-    from datasketch import MinHash, MinHashLSH
-
+    """Scorer training pages (modern-web: the edu model trained on them, the general model trains on
+    them) and the regression's pages (WCXB test and the WCXB dev pages read for it), kept apart by
+    site (registered domain) and by MinHash near-duplicates in any view."""
     train = [r for r in rows if r["origin"] == "modern-web"]
     train_sites = {r["site"] for r in train}
-    candidates = [r for r in rows if r["origin"] == "wcxb-test"]
+    candidates = [r for r in rows if r["origin"] != "modern-web"]
     same_site = [r for r in candidates if r["site"] in train_sites]
-    test = [r for r in candidates if r["site"] not in train_sites]
-
-    def sketch(text: str) -> MinHash:
-        words = text.lower().split()
-        m = MinHash(num_perm=64, seed=1)
-        for i in range(max(1, len(words) - 4)):
-            m.update(" ".join(words[i : i + 5]).encode())
-        return m
-
-    lsh = MinHashLSH(threshold=0.5, num_perm=64)
-    for i, r in enumerate(train):
-        for v in VIEWS:
-            if r[v].strip():
-                lsh.insert(f"{i}:{v}", sketch(r[v]))
-    near = [r for r in test if any(r[v].strip() and lsh.query(sketch(r[v])) for v in VIEWS)]
-    near_ids = {r["wcxb_id"] for r in near}
-    test = [r for r in test if r["wcxb_id"] not in near_ids]
+    pool = [r for r in candidates if r["site"] not in train_sites]
+    views = [(i, r[v]) for i, r in enumerate(pool) for v in VIEWS]
+    near_views = near_duplicates([r[v] for r in train for v in VIEWS], [t for _, t in views])
+    near = {views[k][0] for k in near_views}
+    kept = [r for i, r in enumerate(pool) if i not in near]
     info = {
-        "train_pages": len(train), "train_sites": len(train_sites), "test_candidates": len(candidates),
-        "test_dropped_same_site": len(same_site), "test_dropped_near_duplicate": len(near), "test_pages": len(test),
-        "near_duplicate_rule": "MinHash (datasketch, 64 permutations, seed 1) of word 5-grams, LSH Jaccard >= 0.5, any view against any training view",
+        "scorer_training_pages": len(train), "scorer_training_sites": len(train_sites),
+        "candidates": dict(Counter(r["origin"] for r in candidates)),
+        "dropped_same_site": dict(Counter(r["origin"] for r in same_site)),
+        "dropped_near_duplicate": dict(Counter(pool[i]["origin"] for i in sorted(near))),
+        "regression_pages": dict(Counter(r["origin"] for r in kept)), "regression_sites": len({r["site"] for r in kept}),
+        "site_rule": "registered domain (scripts/build_quality_data.py site: tldextract's bundled public-suffix list)",
+        "near_duplicate_rule": f"{NEAR_RULE}; any view of a page against any view of the other",
     }
-    return train, test, info
+    return train, kept, info
 
 
 def general_rows(train: list[dict], others: list[dict], wiki: list[str]) -> list[tuple[int, str]]:
@@ -135,27 +132,13 @@ def news_rows(train_sites: set[str]) -> list[tuple]:
     return [r for r in rows if r[1].strip()]
 
 
-def nav_rows(test: list[dict]) -> list[tuple]:
-    """The navigation of each held-out page as a document of its own, good = 0: the lines of
-    the whole view that are not in the page's main text (menus, footers, cookie notices, link
-    lists), what the shortest junk pages of a crawl are made of. (site, text, 0, 0, "nav",
-    "wcxb-nav")."""
-    rows = []
-    for r in test:
-        main = " ".join(r["main"].split())
-        lines = [ln for ln in r["whole"].splitlines() if ln.strip() and " ".join(ln.split()) not in main]
-        if lines:
-            rows.append((r["site"], "\n".join(lines), 0, 0, "nav", "wcxb-nav"))
-    return rows
-
-
 def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Path:
     import fasttext
 
     rows = sorted(rows, key=lambda r: hashlib.sha256(r[1].encode()).hexdigest())  # fixed order
     with tempfile.TemporaryDirectory() as tmp:
         f = Path(tmp) / "train.txt"
-        f.write_text("".join(f"__label__{y} {normalize(t, MAX_CHARS)[:GENERAL_CHARS]}\n" for y, t in rows), encoding="utf-8")
+        f.write_text("".join(f"__label__{y} {scorer_text(t)[:GENERAL_CHARS]}\n" for y, t in rows), encoding="utf-8")
         model = fasttext.train_supervised(input=str(f), **GENERAL)
         if quantize:
             model.quantize(input=str(f), qnorm=True, retrain=True, cutoff=50_000, dsub=2, thread=1, verbose=0)
@@ -164,10 +147,15 @@ def train_general(rows: list[tuple[int, str]], out: Path, quantize: bool) -> Pat
 
 
 def scores_of(model_path: Path, texts: list[str], chars: int = MAX_CHARS) -> list[float]:
-    """What CombinedScorer computes: one normalisation of the opening EDU_CHARS characters,
-    the model reading its first `chars`."""
+    """What CombinedScorer computes: one normalisation of the opening EDU_CHARS characters of the
+    prose lines, the model reading its first `chars`."""
     model = load_fasttext_model(model_path)
-    return positive_probs(model, [normalize(t, EDU_CHARS)[:chars] for t in texts])
+    return positive_probs(model, [scorer_text(t)[:chars] for t in texts])
+
+
+def scorer_text(text: str) -> str:
+    """The normalised text both fastText scorers read (CombinedScorer.score)."""
+    return normalize(prose_lines(text, PROSE_MIN_WORDS, MAX_CHARS), EDU_CHARS)
 
 
 def auc(s, y) -> float | None:
@@ -175,76 +163,120 @@ def auc(s, y) -> float | None:
     return None if a is None else round(a, 4)
 
 
-def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
+def regression_data(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
+    """Everything the regression is fitted and judged on: the split, the general model (trained
+    into out_dir), each regression row's scores and inputs, and its fold (by site)."""
+    from build_quality_data import site
+
     pages = data.wcxb_pages(wcxb_git, CACHE)
     rows = data.labelled(pages, modern_git, CACHE)
     for r in rows:
         r["good"] = good_label(r)
-    train, test, split_info = split(rows)
-    test_sites = {r["site"] for r in test}
+    train, pool, split_info = split(rows)
+    pool_sites = {r["site"] for r in pool}
     labelled_urls = {r["url"] for r in rows}
-    from build_quality_data import site
-
-    # Unlabelled dev pages of sites that are not test sites: random crawl for the general model.
-    crawl = [p for p in pages if p["split"] == "dev" and p["url"] not in labelled_urls and site(p["url"]) not in test_sites]
+    # Unlabelled dev pages of sites that are not regression sites: random crawl for the general model.
+    crawl = [p for p in pages if p["split"] == "dev" and p["url"] not in labelled_urls and site(p["url"]) not in pool_sites]
     wiki = [t for _, t, held in wiki_articles(shared_data_dir()) if not held]
-    for r in train:
-        r["fold"] = int(hash01(f"combined-fold:{r['site']}") * FOLDS)
+
+    # The regression learns from pages no scorer trained on: the WCXB pages of `pool` in every view
+    # and the news pages of the article benchmark that the edu model held out (bodies 1, the
+    # boilerplate around them 0, the whole page 1), of sites no scorer trained on.
+    reg_rows = [(r["site"], r[v], r["good"], r["edu"], v, r["origin"]) for r in pool for v in VIEWS if r[v].strip()]
+    news = news_rows(train_sites={r["site"] for r in train} | {site(p["url"]) for p in crawl})
+    reg_rows += news
+    texts = [t for _, t, *_ in reg_rows]
+    # The general model's documents, less any near-duplicate of a regression text (syndicated
+    # copies across sites); then the check that must find none: every regression text against
+    # every text a scorer trained on that this build knows (the edu model's other sources are
+    # checked by its own build).
+    docs = general_rows(train, crawl, wiki)
+    near_docs = set(near_duplicates(texts, [t for _, t in docs]))
+    docs = [d for i, d in enumerate(docs) if i not in near_docs]
+    after = near_duplicates([t for _, t in docs] + [r[v] for r in train for v in VIEWS], texts)
+    if after:
+        raise SystemExit(f"{len(after)} regression texts are near-duplicates of scorer training texts after filtering. Fix: the split in scripts/build_combined_quality.py")
+    split_info["general_documents_dropped_near_duplicate"] = len(near_docs)
+    split_info["near_duplicates_after_filtering"] = len(after)
 
     edu_path = MODELS / "quality-edu.ftz"
     out_dir.mkdir(parents=True, exist_ok=True)
     general_path = out_dir / "quality-general.ftz"
-    general_docs = general_rows(train, crawl, wiki)
-    train_general(general_docs, general_path, quantize=True)
-
-    # The regression learns from pages no scorer trained on: the held-out WCXB test pages and the
-    # news pages of the article benchmark that the edu model held out (bodies 1, the boilerplate
-    # around them 0, the whole page 1), of sites that are not training sites. Two folds by site:
-    # each page is scored by a regression that never saw its site (the held-out metrics); the
-    # shipped regression is fitted on all of them.
-    reg_rows = [(r["site"], r[v], r["good"], r["edu"], v, "wcxb-test") for r in test for v in VIEWS if r[v].strip()]
-    news = news_rows(train_sites={r["site"] for r in train} | {site(p["url"]) for p in crawl})
-    reg_rows += news
-    nav = nav_rows(test) if NAV_ROWS else []
-    reg_rows += nav
-    texts = [t for _, t, *_ in reg_rows]
-    y = np.array([g for _, _, g, *_ in reg_rows], dtype=float)
+    train_general(docs, general_path, quantize=True)
     edu = scores_of(edu_path, texts)
     gen = scores_of(general_path, texts, GENERAL_CHARS)
-    x = feature_rows(texts, edu, gen, MAX_CHARS)
-    names = input_names(True)
-    fold = np.array([int(hash01(f"combined-fold:{site_}") * 2) for site_, *_ in reg_rows])
-    oof = np.zeros(len(y))
-    for f in (0, 1):
-        fit, held = fold != f, fold == f
-        mean, scale = x[fit].mean(axis=0), x[fit].std(axis=0) + 1e-9
-        coef, intercept = fit_logistic((x[fit] - mean) / scale, y[fit], l2=L2)
-        oof[held] = Combined(names, mean, scale, coef, intercept, 0.5, {}).predict(x[held])
+    return {
+        "rows": reg_rows, "texts": texts, "y": np.array([g for _, _, g, *_ in reg_rows], dtype=float),
+        "edu": edu, "general": gen, "x": feature_rows(texts, [prose_lines(t, PROSE_MIN_WORDS, MAX_CHARS) for t in texts], edu, gen, MAX_CHARS),
+        "fold": np.array([int(hash01(f"combined-fold:{site_}") * FOLDS) for site_, *_ in reg_rows]),
+        "split": split_info, "general_docs": docs, "train_rows": train, "crawl": len(crawl), "wiki": len(wiki), "news": len(news),
+        "edu_path": edu_path, "general_path": general_path,
+    }
+
+
+def fit_combined(x: np.ndarray, y: np.ndarray) -> dict:
+    """The shipped regression: standardised inputs, L2 logistic regression by Newton's method."""
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     coef, intercept = fit_logistic((x - mean) / scale, y, l2=L2)
-    reg = {"features": names, "mean": _r(mean), "scale": _r(scale), "coef": _r(coef), "intercept": round(intercept, 6)}
-    threshold = _best_f1(oof, y)
+    return {"mean": _r(mean), "scale": _r(scale), "coef": _r(coef), "intercept": round(intercept, 6)}
 
+
+def predict(reg: dict, x: np.ndarray) -> np.ndarray:
+    names = input_names(True)
+    return Combined(names, np.asarray(reg["mean"]), np.asarray(reg["scale"]), np.asarray(reg["coef"]), reg["intercept"], 0.5, {}).predict(x)
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row scored by a regression fitted without its site's fold."""
+    oof = np.zeros(len(y))
+    for f in range(FOLDS):
+        held = fold == f
+        oof[held] = predict(fit_combined(x[~held], y[~held]), x[held])
+    return oof
+
+
+def heldout_metrics(d: dict, oof: np.ndarray, threshold: float) -> dict:
+    """ROC-AUC of the combined score (out-of-fold), of each scorer and of each structure signal
+    alone, per subset and view, for `good` and for the readers' `edu` label."""
+    rows, texts, x = d["rows"], d["texts"], d["x"]
+    names = input_names(True)
     metrics: dict = {}
+    subsets = {"crawl": ("wcxb-test", "wcxb-dev"), "wcxb-test": ("wcxb-test",), "wcxb-dev": ("wcxb-dev",)}
     for label in ("good", "edu"):
         metrics[label] = {}
-        for v in VIEWS + ("all",):
-            idx = [i for i, row in enumerate(reg_rows) if row[5] == "wcxb-test" and (v == "all" or row[4] == v)]
-            yy = [reg_rows[i][2] if label == "good" else reg_rows[i][3] for i in idx]
-            c = oof[idx]
-            t = [texts[i] for i in idx]
-            top = np.argsort(-c, kind="stable")[: max(1, len(c) // 10)]
-            metrics[label][v] = {
-                "n": len(idx), "positives": int(sum(yy)),
-                "combined": auc(c, yy), "edu": auc([edu[i] for i in idx], yy), "general": auc([gen[i] for i in idx], yy),
-                "word_count": auc([word_count(s) for s in t], yy), "mean_words_per_line": auc([mean_words_per_line(s) for s in t], yy),
-                "combined_top10_precision": round(float(np.mean([yy[i] for i in top])), 4),
-                "combined_at_threshold": _prec_rec(c, yy, threshold),
-            }
-    news_idx = [i for i, row in enumerate(reg_rows) if row[5] == "news"]
+        for subset, origins in subsets.items():
+            for v in VIEWS + ("all",):
+                idx = [i for i, row in enumerate(rows) if row[5] in origins and (v == "all" or row[4] == v)]
+                yy = [rows[i][2] if label == "good" else rows[i][3] for i in idx]
+                c = oof[idx]
+                top = np.argsort(-c, kind="stable")[: max(1, len(c) // 10)]
+                signals = {n: auc(x[idx, k], yy) for k, n in enumerate(names[:-2])}  # structure signals and prose length
+                metrics[label][f"{subset}/{v}"] = {
+                    "n": len(idx), "positives": int(sum(yy)),
+                    "combined": auc(c, yy), "edu": auc([d["edu"][i] for i in idx], yy), "general": auc([d["general"][i] for i in idx], yy),
+                    "word_count": auc([word_count(texts[i]) for i in idx], yy), "mean_words_per_line": auc([mean_words_per_line(texts[i]) for i in idx], yy),
+                    "best_single_signal": max((max(a, 1 - a), n) for n, a in signals.items() if a is not None)[::-1] if yy and 0 < sum(yy) < len(yy) else None,
+                    "signals": signals,
+                    "combined_top10_precision": round(float(np.mean([yy[i] for i in top])), 4),
+                    "combined_at_threshold": _prec_rec(c, yy, threshold),
+                }
+    news_idx = [i for i, row in enumerate(rows) if row[5] == "news"]
+    y = d["y"]
     metrics["news_pages"] = {"n": len(news_idx), "combined": auc(oof[news_idx], y[news_idx]), "word_count": auc([word_count(texts[i]) for i in news_idx], y[news_idx])}
+    return metrics
+
+
+def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
+    d = regression_data(out_dir, wcxb_git, modern_git)
+    x, y, fold = d["x"], d["y"], d["fold"]
+    names = input_names(True)
+    oof = out_of_fold(x, y, fold)
+    reg = {"features": names, **fit_combined(x, y)}
+    threshold = _best_f1(oof, y)
+    metrics = heldout_metrics(d, oof, threshold)
+    edu_path, general_path = d["edu_path"], d["general_path"]
     card = {
-        "card_version": 1,
+        "card_version": 2,
         "task": "P(good pretraining text) of a web document: a logistic regression over the scorers below",
         "labels": {
             "who": "Every label is a label by reading: LLM agents reading each page against a written rubric (bench/data/README.md), not humans. "
@@ -253,19 +285,24 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
             "good_rule": NOT_GOOD.pattern, "good_types": list(GOOD_TYPES),
         },
         "scorers": {
-            "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "max_chars": EDU_CHARS, "what": "P(educational), the shipped classifier (see quality-edu.card.json), reading the opening max_chars characters"},
+            "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "max_chars": EDU_CHARS, "prose_min_words": PROSE_MIN_WORDS,
+                "what": "P(educational), the shipped classifier (see quality-edu.card.json: its data, sizes and labels), reading the opening max_chars characters of the prose lines (lines of >= prose_min_words words); the general model reads the same text"},
             "general": {
                 "model_file": general_path.name, "sha256": _sha(general_path), "bytes": general_path.stat().st_size, "normalized_chars": GENERAL_CHARS,
-                "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of training pages read as good; negatives whole crawl pages (navigation included) of the training sites",
+                "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of modern-web pages read as good; negatives whole crawl pages (navigation included) of the modern-web sites and unlabelled WCXB dev pages of other sites",
                 "hyperparameters": GENERAL, "quantized": True,
-                "documents": len(general_docs),
+                "documents": len(d["general_docs"]), "positives": sum(1 for lab, _ in d["general_docs"] if lab == 1),
             },
-            "structure": {"what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000)", "signals": names[:-2]},
+            "structure": {
+                "what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000), "
+                "and log_prose_chars: log(1 + characters of the prose lines the fastText scorers read)",
+                "signals": names[:-2],
+            },
         },
         "regression": reg,
         "regression_training": {
-            "rows": len(reg_rows), "positives": int(y.sum()), "news_rows": len(news), "nav_rows": len(nav), "l2": L2,
-            "method": "Newton (IRLS) on standardised inputs, fitted on the WCXB test pages (every view) and the held-out news pages, sites outside the general model's training; heldout_metrics are out-of-fold (2 folds by site)",
+            "rows": len(y), "positives": int(y.sum()), "news_rows": d["news"], "l2": L2, "folds": FOLDS,
+            "method": f"Newton (IRLS) on standardised inputs, fitted on the regression pages (every view) and the held-out news pages; heldout_metrics are out-of-fold ({FOLDS} folds by site)",
         },
         "threshold": round(threshold, 6),
         "threshold_rule": "max F1 of the out-of-fold scores",
@@ -274,12 +311,27 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
             "wcxb": {"repository": "https://github.com/Murrough-Foley/web-content-extraction-benchmark", "commit": data.WCXB_COMMIT, "licence": "CC-BY-4.0"},
             "modern_web": {"repository": "https://github.com/tiptopjaw/web-content-extraction-benchmark", "commit": data.MODERN_WEB_COMMIT, "licence": "Apache-2.0"},
             "wikipedia": "../shared/data reference-text sample (CC BY-SA), 80% of articles by title hash",
-            "labels": {"modern-web": _sha(data.MODERN_WEB_LABELS), "wcxb-test": _sha(data.WCXB_TEST_LABELS)},
+            "labels": {origin: {"file": f"bench/data/{path.name}", "sha256": _sha(path)} for origin, path in data.LABEL_FILES},
             "views": "whole page (inscriptis), trafilatura extraction, benchmark main text; each labelled page in every view, one label",
-            "unlabelled_crawl_pages": len(crawl), "wikipedia_articles": len(wiki),
-            "split": split_info,
+            "unlabelled_crawl_pages": d["crawl"], "wikipedia_articles": d["wiki"],
+            "split": d["split"],
         },
         "heldout_metrics": metrics,
+    }
+    edu_card = json.loads((MODELS / "quality-edu.card.json").read_text(encoding="utf-8"))
+    card["scorers"]["edu"]["training"] = {
+        "documents": edu_card["data"]["documents"], "positives": edu_card["data"]["positives"],
+        "chunks_by_source_and_label": edu_card["data"]["provenance"]["chunks_in_train"],
+        "who_labelled": "by source for reference text, documentation, textbooks (1) and forums, catalogues, changelogs, boilerplate (0); "
+        "the 990 modern-web pages and the article benchmark's news pages by reading (LLM agents and hand labels, bench/data/README.md)",
+        "card": "quality-edu.card.json",
+    }
+    card["scorers"]["general"]["training"] = {
+        "sources": {
+            "wikipedia (1)": d["wiki"], "modern-web main text read as good (1)": sum(1 for r in d["train_rows"] if r["good"]),
+            "modern-web whole pages not good (0)": sum(1 for r in d["train_rows"] if not r["good"]), "unlabelled WCXB dev whole pages (0)": d["crawl"],
+        },
+        "who_labelled": "source rule for Wikipedia and unlabelled crawl pages; modern-web pages by reading (LLM agents), `good` derived as in labels",
     }
     path = out_dir / "quality-combined.json"
     path.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -322,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             print("byte-identical" if not bad else f"differ: {bad}")
             return 1 if bad else 0
     card = build(args.out, args.wcxb_git, args.modern_web_git)
-    print(json.dumps({k: card["heldout_metrics"]["good"][k] for k in ("all", "whole")}, indent=1))
+    print(json.dumps({k: {m: card["heldout_metrics"]["good"][k][m] for m in ("n", "combined", "edu", "word_count", "best_single_signal")} for k in ("crawl/all", "crawl/whole", "wcxb-test/all")}, indent=1))
     return 0
 
 

@@ -479,12 +479,27 @@ MODERN_WEB_FOLDS = 4
 
 
 def site(url: str) -> str:
-    """The registered-domain-ish key that keeps a site's pages in one fold (docs.x.org and
-    www.x.org together)."""
+    """The registered domain (public-suffix rule: docs.x.org and www.x.org together, bbc.co.uk
+    and nhs.uk apart), the key that keeps a site's pages on one side of every split.
+    tldextract's bundled suffix list, never fetched (offline, the same on every build); a host
+    with no known suffix (an IP address) is its own site. The shipped edu model's folds were cut
+    by the last two host labels (bbc.co.uk and gov.uk sites together); 27 of WCXB's sites move."""
     from urllib.parse import urlparse
 
-    host = urlparse(url).netloc.lower().removeprefix("www.")
-    return ".".join(host.split(".")[-2:])
+    host = urlparse(url).netloc.lower().split("@")[-1].split(":")[0].removeprefix("www.")
+    return _registered_domain(host) or host
+
+
+def _registered_domain(host: str) -> str:
+    import tldextract
+
+    global _EXTRACT
+    if _EXTRACT is None:
+        _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return _EXTRACT(host).top_domain_under_public_suffix
+
+
+_EXTRACT = None
 
 
 def modern_web_pages(out: Path, root: Path) -> list[dict]:
@@ -678,7 +693,16 @@ def release_notes(out: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str
     return train, held, licences
 
 
-def boilerplate_pages(lines: list[str], n: int, rng: random.Random) -> list[tuple[str, str]]:
+# Pools of boilerplate lines for the re-assembled pages: each pool's pages come from its own
+# sites, so a held-out group never shares a line with a training one (issue 15).
+BOILERPLATE_POOLS = 8
+
+
+def boilerplate_pool(site_key: str) -> int:
+    return int(hash01(f"boilerplate-pool:{site_key}") * BOILERPLATE_POOLS)
+
+
+def boilerplate_pages(lines: list[str], n: int, rng: random.Random, prefix: str = "") -> list[tuple[str, str]]:
     """Pages re-assembled from runs of real boilerplate lines (navigation, footers, related
     links) of different sites: what a crawler gets from hubs, tag pages and shop listings."""
     out = []
@@ -687,8 +711,30 @@ def boilerplate_pages(lines: list[str], n: int, rng: random.Random) -> list[tupl
         while sum(len(p.split()) for p in parts) < rng.randint(MIN_WORDS, MAX_WORDS):
             start = rng.randrange(len(lines))
             parts += lines[start : start + rng.randint(5, 40)]
-        out.append((f"mix{i}", "\n".join(parts)))
+        out.append((f"{prefix}mix{i}", "\n".join(parts)))
     return out
+
+
+def boilerplate_rows(train: list[dict], boiler: list[tuple[str, str]], page_site: dict[str, str], rng: random.Random) -> tuple[list[dict], dict[str, int]]:
+    """The re-assembled boilerplate pages, built inside disjoint pools (pages assigned to a pool
+    by site), and one group per pool for every chunk of it: its source pages' `boilerplate`
+    rows (regrouped in `train`, in place) and its mixed pages. The held-out split of `curate
+    classifier train` moves whole groups, so no boilerplate line sits on both sides of it (it did
+    when one pool fed every mixed page: issue 15)."""
+    pools: dict[int, list[tuple[str, str]]] = {}
+    for page_id, text in boiler:
+        pools.setdefault(boilerplate_pool(page_site[page_id]), []).append((page_id, text))
+    rows: list[dict] = []
+    counts: dict[str, int] = {}
+    for k in sorted(pools):
+        lines = [line for _, text in pools[k] for line in paragraphs(text)]
+        mixed = rows_for("boilerplate_mix", boilerplate_pages(lines, 800 // BOILERPLATE_POOLS, rng, f"pool{k}-"), 0, rng)
+        counts[f"boilerplate_mix:pool{k}"] = len(mixed)
+        rows += [dict(r, group=f"boilerplate-pool:{k}") for r in mixed]
+    for r in train:
+        if r["source"] == "boilerplate":
+            r["group"] = f"boilerplate-pool:{boilerplate_pool(page_site[r['group'].split(':', 1)[1]])}"
+    return rows, counts
 
 
 # ---------------------------------------------------------------------------------------
@@ -719,8 +765,10 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
     # evaluate): with it every one of the 161 bodies is scored by a model that never saw it.
     swap_docs: dict[str, list[tuple[str, str]]] = {"news_edu": [], "news": [], "boilerplate": []}
     swap_eval: list[dict] = []
+    page_site: dict[str, str] = {}
     for page in article_pages(shared):
         pid = page.page_id[:8]
+        page_site[pid] = site(page.url)
         if page.heldout:
             swap_docs["news_edu" if page.label else "news"].append((pid, page.body))
             swap_docs["boilerplate"].append((pid, boilerplate_text(page.html, page.body)))
@@ -734,9 +782,8 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
         rows = rows_for(source, docs, label, rng, repeats)
         counts[source] = len(rows)
         train += rows
-    pool = [line for _, text in boiler for line in paragraphs(text)]
-    rows = rows_for("boilerplate_mix", boilerplate_pages(pool, 800, rng), 0, rng)
-    counts["boilerplate_mix"] = len(rows)
+    rows, pool_counts = boilerplate_rows(train, boiler, page_site, rng)
+    counts.update(pool_counts)
     train += rows
 
     for name, _licence, role, cap in DEBIAN:

@@ -26,6 +26,10 @@ WCXB_COMMIT = "c039d5ee9f5a3a984a0e167e63aacd04e76e78a9"
 MODERN_WEB_COMMIT = "977613a3a90de65c9ed5e1db251eeede7b9d9714"
 MODERN_WEB_LABELS = REPO / "bench" / "data" / "modern-web-labels.jsonl"
 WCXB_TEST_LABELS = REPO / "bench" / "data" / "wcxb-test-labels.jsonl"
+# WCXB dev pages that are not modern-web pages, of sites no modern-web page comes from, read for
+# the combined score (issue 15): more real crawl pages that no scorer trained on.
+WCXB_DEV_LABELS = REPO / "bench" / "data" / "wcxb-dev-labels.jsonl"
+LABEL_FILES = (("modern-web", MODERN_WEB_LABELS), ("wcxb-test", WCXB_TEST_LABELS), ("wcxb-dev", WCXB_DEV_LABELS))
 
 
 def git_show(gdir: Path, commit: str, path: str) -> bytes:
@@ -88,14 +92,15 @@ def modern_web_urls(gdir: Path) -> dict[str, tuple[str, str]]:
 
 def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]:
     """The WCXB pages that carry a label by reading: the modern-web pages (their WCXB dev twin,
-    joined by URL) and the WCXB test pages (by id, their text checked against the sha256 that
-    was read). Adds `edu` (the reader's label), `why`, `site`, `origin`."""
+    joined by URL), the WCXB test pages and the WCXB dev pages read for issue 15 (by id, their
+    text checked against the sha256 that was read). Adds `key` (split/id), `edu` (the reader's
+    label), `why`, `site`, `origin`."""
     urls = cached_jsonl(cache_dir / f"modern-web-urls-{MODERN_WEB_COMMIT[:12]}.jsonl", lambda: [[k, *v] for k, v in sorted(modern_web_urls(modern_git).items())])
     by_url = {p["url"]: p for p in pages if p["split"] == "dev"}
-    by_id = {p["wcxb_id"]: p for p in pages if p["split"] == "test"}
+    by_id = {(p["split"], p["wcxb_id"]): p for p in pages}
     mw = {k: (u, h) for k, u, h in urls}
     rows, seen = [], set()
-    for origin, path in (("modern-web", MODERN_WEB_LABELS), ("wcxb-test", WCXB_TEST_LABELS)):
+    for origin, path in LABEL_FILES:
         for line in path.open(encoding="utf-8"):
             lab = json.loads(line)
             if origin == "modern-web":
@@ -104,11 +109,11 @@ def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]
                     raise SystemExit(f"modern-web page {lab['id']}: not the text that was read. Fix: pin MODERN_WEB_COMMIT to {MODERN_WEB_COMMIT}")
                 page = by_url.get(url)
             else:
-                page = by_id.get(lab["id"])
+                page = by_id.get((origin.removeprefix("wcxb-"), lab["id"]))
                 if page and hashlib.sha256(page["main"].encode()).hexdigest()[:16] != lab["sha256"]:
-                    raise SystemExit(f"WCXB test page {lab['id']}: not the text that was read. Fix: pin WCXB_COMMIT to {WCXB_COMMIT}")
+                    raise SystemExit(f"WCXB {origin} page {lab['id']}: not the text that was read. Fix: pin WCXB_COMMIT to {WCXB_COMMIT}")
             if page is None or not page["main"].strip() or page["url"] in seen:
                 continue
             seen.add(page["url"])
-            rows.append(dict(page, edu=int(lab["label"]), why=lab.get("why", ""), site=site(page["url"]), origin=origin))
+            rows.append(dict(page, key=f"{page['split']}/{page['wcxb_id']}", edu=int(lab["label"]), why=lab.get("why", ""), site=site(page["url"]), origin=origin))
     return rows

@@ -190,7 +190,9 @@ def test_train_writes_model_and_card(trained: tuple[Path, dict, Path]) -> None:
     assert on_disk == card
     assert on_disk["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert on_disk["data"]["documents"] == 400 and on_disk["data"]["provenance"] == {"source": "generated in test"}
-    assert on_disk["split"]["heldout"] + on_disk["split"]["train"] == 400
+    split = on_disk["split"]
+    assert split["heldout"] + split["train"] + split["heldout_near_duplicates_dropped"] == 400
+    assert split["heldout_near_duplicates_dropped"] == 0 and split["near_duplicates_after_filtering"] == 0  # independent random texts
     assert on_disk["hyperparameters"]["seed"] == 1 and on_disk["hyperparameters"]["thread"] == 1
     m = on_disk["heldout_metrics"]
     assert m["n"] == on_disk["split"]["heldout"] and m["roc_auc"] > 0.9

@@ -15,7 +15,7 @@ import pytest
 from curate.core import schema as S
 from curate.cli import build_parser
 from curate.quality.cli import cmd_classifier
-from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, Combined, CombinedScorer, bucket, fit_logistic, input_names
+from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, PROSE_MIN_WORDS, Combined, CombinedScorer, bucket, fit_logistic, input_names, prose_lines
 from curate.quality.config import QualityConfig, effective_min_score
 from curate.quality.structure import NAMES, STRUCTURE_CHARS, signals, signals_batch
 
@@ -80,11 +80,26 @@ def test_edu_model_reads_the_opening_the_card_names() -> None:
     scorer = CombinedScorer()
     chars = scorer.combined.card["scorers"]["edu"]["max_chars"]
     assert scorer.edu_chars == chars < scorer.max_chars
-    text = "\n\n".join(PROSE * 40)[:chars]
+    text = "\n".join(PROSE * 8)  # longer than the edu window, shorter than max_chars
+    assert len(text) > chars
     tail = "\n".join(JUNK * 200)
     a, b = scorer.score([text]), scorer.score([text + "\n" + tail])
     assert a["edu"] == b["edu"] and a["general"] == b["general"]
     assert a["combined"] != b["combined"]  # the structure signals still see the length
+
+
+def test_fasttext_scorers_read_the_prose_lines_only() -> None:
+    # Menus, cart lines and footers (lines under prose_min_words words) in front of an article do
+    # not reach the fastText models: on a whole page they used to fill the opening they read.
+    scorer = CombinedScorer()
+    assert scorer.prose_min_words == scorer.combined.card["scorers"]["edu"]["prose_min_words"] == PROSE_MIN_WORDS == 6
+    menu = "Home\nShop\nCart (0)\nSign in\nMenu | About\nPrivacy policy\nCookie settings\nFollow us"
+    article = "\n".join(PROSE)
+    a, b = scorer.score([article]), scorer.score([menu * 20 + "\n" + article])
+    assert a["edu"] == b["edu"] and a["general"] == b["general"]
+    assert b["combined"] != a["combined"]  # the structure signals see the menus
+    assert prose_lines("one two three\nfour five six seven eight nine\n\n" + "x " * 3, 6, 100) == "four five six seven eight nine"
+    assert prose_lines("a b\nc", 0, 3) == "a b"  # 0: no filter, the opening cut only
 
 
 def test_bucket_edges() -> None:
@@ -110,12 +125,21 @@ def test_shipped_card_records_every_scorer_with_its_bytes() -> None:
     assert card["regression"]["features"] == input_names(True)
     assert "not humans" in card["labels"]["who"]
     split = card["data"]["split"]
-    assert split["test_dropped_same_site"] > 0 and split["test_pages"] > 300
-    good = card["heldout_metrics"]["good"]["all"]
-    # The acceptance line of the combined score on held-out crawl pages: above every structure
-    # baseline by a clear margin, and above the educational classifier alone.
-    assert good["combined"] > max(good["word_count"], good["mean_words_per_line"]) + 0.1
-    assert good["combined"] > good["edu"]
+    # Kept apart by site and by near-duplicates, and the check after filtering found none.
+    assert split["dropped_same_site"]["wcxb-test"] > 0 and split["near_duplicates_after_filtering"] == 0
+    assert split["regression_pages"]["wcxb-test"] > 300 and split["regression_pages"]["wcxb-dev"] > 300
+    for subset in ("crawl/all", "crawl/whole", "wcxb-test/all"):
+        good = card["heldout_metrics"]["good"][subset]
+        # The acceptance line of the combined score on held-out crawl pages (out-of-fold, by site):
+        # above every single structure signal and both baselines by a clear margin, and above the
+        # educational classifier alone.
+        best = max(good["word_count"], good["mean_words_per_line"], good["best_single_signal"][1])
+        assert good["combined"] > best + 0.1, (subset, good["combined"], best)
+    # Above the educational classifier alone over all views; on whole pages only level with it
+    # (0.820 vs 0.826 at this build: bench/RESULTS-quality.md).
+    metrics = card["heldout_metrics"]["good"]
+    assert metrics["crawl/all"]["combined"] > metrics["crawl/all"]["edu"] + 0.01
+    assert metrics["crawl/whole"]["combined"] > metrics["crawl/whole"]["edu"] - 0.02
     assert DEFAULT_COMBINED.stat().st_size + (DEFAULT_COMBINED.parent / card["scorers"]["general"]["model_file"]).stat().st_size < 2_000_000
 
 
@@ -161,8 +185,10 @@ def test_cli_eval_reports_the_selection_score_and_the_baselines(tmp_path: Path, 
     assert {"n", "roc_auc", "precision", "recall", "top10_precision", "threshold", "baselines", "scores"} <= set(result)
     assert result["n"] == 40 and result["positives"] == 20 and result["scorer"] == "combined"
     assert set(result["baselines"]) == {"word_count", "mean_words_per_line"}
+    kept = round(result["recall"] * result["positives"] / result["precision"])  # what the selection score keeps
     for base in result["baselines"].values():
-        assert {"roc_auc", "top10_precision"} <= set(base) and 0 <= base["roc_auc"] <= 1
+        assert {"roc_auc", "top10_precision", "at_selection_share"} <= set(base) and 0 <= base["roc_auc"] <= 1
+        assert base["at_selection_share"]["kept"] == kept and 0 <= base["at_selection_share"]["recall"] <= 1
     assert set(result["scores"]) == {"combined", "edu", "general"}
     # Explanatory prose against menus and shop pages: easy for every scorer.
     assert result["roc_auc"] > 0.95 and result["top10_precision"] == 1.0 and result["recall"] > 0.5
@@ -192,3 +218,21 @@ def test_a_user_edu_model_the_combined_model_was_not_fitted_on_is_refused(tmp_pa
     same = tmp_path / "copy.ftz"
     same.write_bytes((DEFAULT_COMBINED.parent / "quality-edu.ftz").read_bytes())
     QualityAnnotator(model_path=str(same))  # the fitted model, at another path, is fine
+
+
+@pytest.mark.slow
+def test_combined_build_is_byte_identical_to_the_shipped_files() -> None:
+    # ~1 min with the page cache (~/.cache/curate/quality-data/combined), more on a first run.
+    import importlib.util
+    import os
+    import sys
+
+    gits = [Path(os.environ.get(k, "")) for k in ("CURATE_WCXB_GIT", "CURATE_MODERN_WEB_GIT")]
+    if not all(str(g) != "." and g.is_dir() for g in gits):
+        pytest.skip("needs bare clones of the two WCXB benchmarks. Fix: set CURATE_WCXB_GIT and CURATE_MODERN_WEB_GIT (README: Combined quality score)")
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    spec = importlib.util.spec_from_file_location("build_combined_quality", scripts / "build_combined_quality.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.main(["--wcxb-git", str(gits[0]), "--modern-web-git", str(gits[1]), "--check"]) == 0

@@ -20,13 +20,13 @@ class QualityConfig(Section):
     model_path: str = ""
     # Documents whose quality_score is below this go to the ledger as quality/low_quality.
     # null: the threshold in the card of the scorer in use: scorer=combined, the max-F1 point of
-    # the out-of-fold held-out scores in quality-combined.json (0.428: recall 0.85 at precision
-    # 0.63 on held-out crawl pages; raise it, or use min_bucket, for a stricter cut); scorer=edu, the max-F1 point on the edu model's held-out split (quality-edu.card.json).
+    # the out-of-fold held-out scores in quality-combined.json (0.385: recall 0.87 at precision
+    # 0.65 on held-out crawl pages; raise it, or use min_bucket, for a stricter cut); scorer=edu, the max-F1 point on the edu model's held-out split (quality-edu.card.json).
     min_score: float | None = Field(default=None, ge=0, le=1)
     # Which score `quality_score` holds and min_score cuts: "combined", P(good pretraining text)
     # from a logistic regression over the educational classifier, the general-quality classifier
-    # and structure signals (ROC-AUC 0.83 on held-out real crawl pages, site-disjoint, where the
-    # educational classifier alone gives 0.80 and word count 0.64: heldout_metrics in
+    # and structure signals (ROC-AUC 0.85 on held-out real crawl pages, site-disjoint, where the
+    # educational classifier alone gives 0.83 and word count 0.64: heldout_metrics in
     # curate/models/quality-combined.json); or "edu", P(educational) alone over max_chars (the
     # score before the combined model; no faster: the combined score reads shorter openings,
     # bench/RESULTS-quality.md). quality_edu and quality_bucket are

@@ -124,6 +124,14 @@ def top_precision(scores: Sequence[float], labels: Sequence[int], fraction: floa
     return sum(labels[i] for i in order) / k
 
 
+def at_same_share(scores: Sequence[float], labels: Sequence[int], kept: int) -> dict[str, Any]:
+    """Precision and recall of the `kept` top-scoring documents (ties by input order): a
+    thresholdless baseline cut where it keeps as many documents as the selection score does."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[:kept]
+    tp, pos = sum(labels[i] for i in order), sum(labels)
+    return {"kept": kept, "precision": tp / kept if kept else 0.0, "recall": tp / pos if pos else 0.0}
+
+
 def _summary(scores: Sequence[float], labels: Sequence[int], threshold: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {"roc_auc": roc_auc(scores, labels), "top10_precision": top_precision(scores, labels)}
     if threshold is not None:
@@ -142,7 +150,8 @@ def evaluate_selection(
     """Every score the quality stage writes, on labelled JSONL: the default selection score
     (quality.scorer of `quality_cfg`, default combined) at its threshold, the combined and the
     educational scores, the general classifier, and the baselines a user would try first (word
-    count, mean words per line: thresholdless, so roc_auc and top-10% precision only). A
+    count, mean words per line: thresholdless, so roc_auc, top-10% precision, and precision and
+    recall when cut to keep as many documents as the selection score keeps at its threshold). A
     selection score below a baseline shows at once."""
     from curate.quality.combined import CombinedScorer
     from curate.quality.config import QualityConfig, effective_min_score
@@ -164,8 +173,8 @@ def evaluate_selection(
     out["models"] = {"edu": str(scorer.edu_path), "combined": str(cfg.combined_path or scorer.combined_path)}
     out.update(scores[cfg.scorer])  # the default selection score at the top level
     out["scores"] = scores
-    out["baselines"] = {
-        "word_count": _summary([float(word_count(t)) for t in texts], labels, None),
-        "mean_words_per_line": _summary([mean_words_per_line(t) for t in texts], labels, None),
-    }
+    kept = sum(1 for v in (s["combined"] if cfg.scorer == "combined" else s["edu"]) if v >= cut)
+    out["baselines"] = {}
+    for name, values in (("word_count", [float(word_count(t)) for t in texts]), ("mean_words_per_line", [mean_words_per_line(t) for t in texts])):
+        out["baselines"][name] = {**_summary(values, labels, None), "at_selection_share": at_same_share(values, labels, kept)}
     return out

@@ -114,16 +114,20 @@ def signals_batch(texts: list[str], max_chars: int = 20_000) -> np.ndarray:
     prose = np.bincount(line_doc[prose_lines], weights=words_per_line[prose_lines], minlength=n)
     punct = np.bincount(line_doc, weights=_TERMINAL_BYTES[raw[we[last_word]]], minlength=n)
     bullets = np.bincount(line_doc, weights=_BULLET_BYTES[raw[ws[first_word]]], minlength=n)
+    # Bytes of each class per document: one reduceat per class over the class array, padded with
+    # a newline so that every document's segment (its bytes and the newline after them) is
+    # non-empty; that newline is taken off again (a Python count per document cost ~3x more).
+    starts = np.concatenate(([0], np.cumsum(lens + 1)[:-1]))
+    padded = np.append(cls, np.uint8(5))
     counts = np.zeros((n, 6))
+    for c in range(1, 6):
+        counts[:, c] = np.add.reduceat(padded == c, starts, dtype=np.int64)
+    counts[:, 5] -= 1
     dup = np.zeros(n)
-    offset = 0
     for i, head in enumerate(heads):
         if n_words[i]:
-            seg = classes[offset : offset + int(lens[i])]
-            counts[i] = [0, seg.count(1), seg.count(2), seg.count(3), seg.count(4), seg.count(5)]
             lines = [line.strip() for line in head.splitlines()]
             dup[i] = max(0, int(n_lines[i]) - (len(set(lines)) - ("" in lines)))
-        offset += int(lens[i]) + 1
     counts[:, 0] = lens - counts[:, 1:].sum(axis=1)
     ok = n_words > 0
     w = np.maximum(n_words, 1).astype(float)

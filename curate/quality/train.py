@@ -188,6 +188,14 @@ def train_classifier(
     mask = heldout_mask(groups, heldout, params.seed)
     train_idx = [i for i, h in enumerate(mask) if not h and texts[i]]
     test_idx = [i for i, h in enumerate(mask) if h and texts[i]]
+    # Groups keep a document's chunks together, but not two documents that share most of their
+    # text (syndicated copies, pages re-assembled from shared boilerplate): such held-out lines
+    # are dropped from the estimate, counted in the card (issue 15).
+    from curate.quality.neardup import RULE, near_duplicates
+
+    near = set(near_duplicates([texts[i] for i in train_idx], [texts[i] for i in test_idx]))
+    test_idx = [i for k, i in enumerate(test_idx) if k not in near]
+    near_after = len(near_duplicates([texts[i] for i in train_idx], [texts[i] for i in test_idx])) if near else 0
     for name, idx in (("training", train_idx), ("held-out", test_idx)):
         classes = {labels[i] for i in idx}
         if classes != {0, 1}:
@@ -236,7 +244,10 @@ def train_classifier(
             "skipped_unlabelled": info["skipped_unlabelled"],
             "provenance": provenance or {},
         },
-        "split": {"heldout_fraction": heldout, "group_field": group_field, "seed": params.seed, "train": len(train_idx), "heldout": len(test_idx)},
+        "split": {
+            "heldout_fraction": heldout, "group_field": group_field, "seed": params.seed, "train": len(train_idx), "heldout": len(test_idx),
+            "heldout_near_duplicates_dropped": len(near), "near_duplicates_after_filtering": near_after, "near_duplicate_rule": RULE,
+        },
         "hyperparameters": {**asdict(params), "loss": "softmax", "quantize": bool(quantize)},
         "fasttext": {"distribution": fasttext_distribution(), "deterministic": fasttext_is_deterministic()},
         "heldout_metrics": metrics(scores, held_labels, threshold),

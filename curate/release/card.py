@@ -13,6 +13,16 @@ from curate.release.plots import PLOTS
 from curate.release.tables import card_tables, human, markdown_table, num
 
 MAX_LISTED_PARTS = 20
+# Who made the quality columns, in one paragraph; the model JSON holds the figures (each scorer's
+# sha256, training sources and sizes, the regression, its held-out metrics).
+QUALITY_SCORERS = (
+    "Scorers: `quality_edu`, P(educational) from a fastText classifier (curate/models/quality-edu.card.json: its "
+    "training sources and sizes); `quality_general`, P(good text) from a second fastText trained the DCLM way "
+    "(reference text and pages read as good against whole crawl pages); `quality_score`, a logistic regression over "
+    "both and structure signals, fitted on real crawl pages of sites no scorer trained on. Labels: by source, or by "
+    "LLM agents reading pages against a written rubric, not by humans (`labels` and `scorers` in "
+    "curate/models/quality-combined.json)."
+)
 
 
 def load_release(release_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -74,7 +84,8 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
     if "quality_buckets" in tables:
-        out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "", markdown_table(tables["quality_buckets"]), ""]
+        out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "",
+                QUALITY_SCORERS, "", markdown_table(tables["quality_buckets"]), ""]
     out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
     if "pii" in tables:
         out += ["## PII", "", markdown_table(tables["pii"]), ""]
