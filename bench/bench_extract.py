@@ -4,7 +4,7 @@
 
 Data: the 181 pages of the article-extraction benchmark in ../shared/data (HTML as served and
 the gold article body of each). HTML is decoded as curate's WARC reader decodes it
-(curate.ingest._decode), then each setting extracts every page.
+(curate.readers.charset.decode), then each setting extracts every page.
 
 Quality: the benchmark's own scoring (scrapinghub/article-extraction-benchmark evaluate.py,
 reimplemented here): per page, true/false positive and false negative counts of 4-word

@@ -2,7 +2,7 @@
 
 A new rule is one config class plus one `register_rule` call (filters/config.py); from the
 registry follow the `filters.<name>` section of the recipe (FiltersConfig), the annotator
-(filters.heuristics), the annotation column `ann_<name>` (curate.schema.annotated_schema) and
+(filters.heuristics), the annotation column `ann_<name>` (curate.core.schema.annotated_schema) and
 the selection rule with its ledger stage `<name>` (curate.select). Registration order is the
 order rules apply in: a document's drop reason is the first rule it fails."""
 

@@ -1,5 +1,5 @@
 """The end-to-end flow: raw inputs -> the stages of flows.stages.STAGES in order (annotate,
-select, hygiene, dedup, generate) -> shards + manifest + ledger (curate.stages.write_output).
+select, hygiene, dedup, generate) -> shards + manifest + ledger (curate.core.stages.write_output).
 
 Tasks take and return paths (Prefect issue #10952: DataFrames crossing task boundaries are
 kept in memory by the result machinery). Each task's heavy lifting lives in `curate.*` so it

@@ -2,7 +2,7 @@
 (flows/curate_corpus.py), `curate run`'s progress display and the standalone commands
 (`curate annotate`, `dedup`, `generate`) take their stages from.
 
-Each stage is declared in its own package (curate.stages.Stage: name, the config sections
+Each stage is declared in its own package (curate.core.stages.Stage: name, the config sections
 that key its cache, enabled, body); a new stage is its `Stage(...)` plus one entry here. The
 cache keys chain in this order, so the order is part of every `_work/<stage>-<key>/` name."""
 
@@ -16,7 +16,7 @@ from curate.core.stages import Stage
 from curate.synth.generate import GENERATE
 
 STAGES: tuple[Stage, ...] = (ANNOTATE, SELECT, HYGIENE, DEDUP, GENERATE)
-# After the stages: `write` (curate.stages.write_output: shards, ledger, manifest) and, when
+# After the stages: `write` (curate.core.stages.write_output: shards, ledger, manifest) and, when
 # release.enabled, `release`. With the stages, the steps the progress display shows.
 WRITE, RELEASE = "write", "release"
 STEPS: tuple[str, ...] = (*(s.name for s in STAGES), WRITE, RELEASE)

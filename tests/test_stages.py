@@ -1,4 +1,4 @@
-"""The Stage contract (curate.stages.Stage, flows.stages.STAGES) and the one write_output:
+"""The Stage contract (curate.core.stages.Stage, flows.stages.STAGES) and the one write_output:
 a new stage is one entry in the list; a stage's cache key chains on the one before it and
 on its own sections only; every command's output ends with shards, ledger, manifest last."""
 
