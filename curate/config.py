@@ -194,6 +194,10 @@ class FineWebConfig(Section):
 
 
 class FiltersConfig(Section):
+    # fused: the four rule sets in one step, one word tokenisation per document
+    # (filters/fused_rules.py; the same decisions as datatrove's filters on every real page
+    # measured, bench/bench_fused_rules.py). datatrove: each rule through datatrove's own filter.
+    engine: Literal["fused", "datatrove"] = "fused"
     # Applied in this order (FineWeb's); a document's drop reason is the first rule it fails.
     gopher_repetition: GopherRepetitionConfig = Field(default_factory=GopherRepetitionConfig)
     gopher_quality: GopherQualityConfig = Field(default_factory=GopherQualityConfig)

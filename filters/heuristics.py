@@ -8,6 +8,7 @@ from datatrove.pipeline.filters import (
     GopherQualityFilter,
     GopherRepetitionFilter,
 )
+from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from curate.config import FiltersConfig
@@ -60,5 +61,10 @@ def build_filter(stage: str, cfg: FiltersConfig) -> BaseFilter:
     raise ValueError(f"unknown filter stage {stage}")
 
 
-def heuristic_annotators(cfg: FiltersConfig, stages: tuple[str, ...]) -> list[FilterAnnotator]:
-    return [FilterAnnotator(stage, build_filter(stage, cfg)) for stage in stages if getattr(cfg, stage).enabled]
+def heuristic_annotators(cfg: FiltersConfig, stages: tuple[str, ...]) -> list[PipelineStep]:
+    enabled = [stage for stage in stages if getattr(cfg, stage).enabled]
+    if cfg.engine == "fused" and enabled:
+        from filters.fused_rules import FusedRules
+
+        return [FusedRules({stage: build_filter(stage, cfg) for stage in enabled})]
+    return [FilterAnnotator(stage, build_filter(stage, cfg)) for stage in enabled]
