@@ -28,6 +28,8 @@ quality scorers and the shards see the same text."""
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
@@ -40,12 +42,7 @@ from datatrove.pipeline.filters import (
 )
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
-from datatrove.pipeline.filters.gopher_repetition_filter import (
-    find_all_duplicate,
-    find_duplicates,
-    find_top_duplicate,
-    get_n_grams,
-)
+from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.batching import batched
 from datatrove.utils.text import PUNCTUATION_SET, split_into_sentences
 from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
@@ -53,30 +50,128 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 from filters.annotate import META_ANNOTATIONS, is_rejected_upstream
 
 Verdict = str | None  # None: the document passes the rule; else datatrove's reason
+_PUNCTUATION_CHARS = "".join(PUNCTUATION_SET)
 
 
 class WordTokenizer:
-    """datatrove's word tokenisation (`split_into_words`) without the sentencizer pass."""
+    """datatrove's `split_into_words` for English (spaCy's blank tokenizer, stripped tokens,
+    empty ones dropped), with the tokens of each whitespace-separated chunk cached.
+
+    spaCy tokenises each chunk between whitespace on its own (its own cache is keyed the same
+    way) except for one pass: a PhraseMatcher over the whole document for the special cases
+    that contain affixes (tokenizer.pyx, `_apply_special_cases`). A match there that spans two
+    chunks has no rule (no rule string holds a space besides whitespace itself) and leaves its
+    tokens as they are, but it can shadow an overlapping match inside one of the chunks (seen
+    on wiki markup: `''` quotes). So the chunk cache is used only when no two neighbouring
+    chunks could be joined by such a match (one ends with a pattern token x, the next starts
+    with the token y that follows x in some pattern) while one of them holds a special-case
+    string; otherwise spaCy tokenises the whole text, exactly as datatrove does. Chunks are
+    kept in a bounded dict, so memory stays flat over a crawl; spaCy's memory zone frees what
+    each miss allocates."""
+
+    MAX_CACHED_CHUNKS = 200_000  # ~40 MB of short strings; cleared whole when full
 
     def __init__(self, language: str) -> None:
         self.language = language
         self._dt = load_word_tokenizer(language)
+        self._chunks: dict[str, list[str]] = {}
+        self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
+        self._pairs_loaded = False
+        self._keys: re.Pattern[str] = re.compile("(?!)")  # any special-case string
 
-    def words(self, text: str) -> list[str]:
+    def _spacy(self) -> Any:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
-            return dt.word_tokenize(text)  # other tokenizers: datatrove's own call
+            return None  # other tokenizers: datatrove's own call, uncached
         nlp = dt.tokenizer
+        if not self._pairs_loaded:
+            self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True
+            tk = nlp.tokenizer
+            # the rules spaCy hands to its PhraseMatcher (Tokenizer.add_special_case)
+            keys = [k for k in tk.rules if not tk.faster_heuristics or tk.find_prefix(k) or tk.find_infix(k) or tk.find_suffix(k) or " " in k]
+            self._keys = re.compile("|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)))
+        return nlp
+
+    def whole(self, text: str) -> list[str]:
+        """The words as datatrove computes them (`SpaCyTokenizer.word_tokenize`), without the
+        sentencizer pass, which does not change tokens."""
+        nlp = self._spacy()
+        if nlp is None:
+            return self._dt.word_tokenize(text)
         with nlp.memory_zone():
             try:
                 doc = nlp.tokenizer(text)
             except Exception:
-                # the same retry as datatrove's SpaCyTokenizer._do_tokenize
-                if "IS_ALPHA" not in text:
+                if "IS_ALPHA" not in text:  # the same retry as datatrove's _do_tokenize
                     raise
                 doc = nlp.tokenizer(text.replace("IS_ALPHA", ""))
-            # datatrove's strip_strings: stripped tokens, empty ones dropped
             return [s for s in (t.text.strip() for t in doc) if s]
+
+    def words(self, text: str) -> list[str]:
+        nlp = self._spacy()
+        if nlp is None or self._pairs is None or "IS_ALPHA" in text:
+            return self.whole(text)
+        cache, pairs, keys = self._chunks, self._pairs, self._keys
+        if len(cache) >= self.MAX_CACHED_CHUNKS:
+            cache.clear()
+        chunks = text.split()
+        missing = list(dict.fromkeys(c for c in chunks if c not in cache))
+        if missing:
+            # One spaCy call for all new chunks, one per line: no pattern holds a whitespace
+            # token, so nothing matches across the newlines and each chunk is split on its own.
+            with nlp.memory_zone():
+                toks_all = [t.text for t in nlp.tokenizer("\n".join(missing))]
+            got: list[list[str]] = [[]]
+            for t in toks_all:
+                if t.isspace():
+                    got.append([])
+                else:
+                    got[-1].append(t)
+            if len(got) != len(missing):  # not one newline token per gap: never seen; be exact
+                return self.whole(text)
+            cache.update(zip(missing, got))
+        out: list[str] = []
+        prev, prev_toks = "", [""]
+        for chunk in chunks:
+            toks = cache[chunk]
+            for x, y in pairs.get(prev[-1:], ()):
+                if prev.endswith(x) and chunk.startswith(y):
+                    # A chunk holding no matcher string had no match inside it, so its cached
+                    # tokens are the ones the matcher saw; otherwise assume the worst.
+                    a_key, b_key = keys.search(prev) is not None, keys.search(chunk) is not None
+                    if (a_key or b_key) and (a_key or prev_toks[-1] == x) and (b_key or toks[0] == y):
+                        return self.whole(text)  # a match spanning both could shadow one inside
+            out.extend(toks)
+            prev, prev_toks = chunk, toks
+        return out
+
+
+def special_case_pairs(tokenizer: Any) -> dict[str, list[tuple[str, str]]] | None:
+    """Every two neighbouring tokens (x, y) of spaCy's multi-token special-case patterns (the
+    rules' strings split by the affix rules alone: what its PhraseMatcher looks for), keyed by
+    x's last character. A match spanning two chunks must have one chunk end with such an x and
+    the next start with its y. None when a pattern holds a whitespace token (then no chunk is
+    safe alone)."""
+    from spacy.tokenizer import Tokenizer
+
+    affixes_only = Tokenizer(
+        tokenizer.vocab,
+        rules={},
+        prefix_search=tokenizer.prefix_search,
+        suffix_search=tokenizer.suffix_search,
+        infix_finditer=tokenizer.infix_finditer,
+        token_match=tokenizer.token_match,
+        url_match=tokenizer.url_match,
+    )
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for key in tokenizer.rules:
+        toks = [t.text for t in affixes_only(key)]
+        if len(toks) > 1 and any(c.isspace() for t in toks for c in t):
+            return None
+        for x, y in zip(toks, toks[1:]):
+            if (x, y) not in pairs.setdefault(x[-1], []):
+                pairs[x[-1]].append((x, y))
+    return pairs
 
 
 class _Words:
@@ -91,6 +186,33 @@ class _Words:
         if self._words is None:
             self._words = self._tok.words(self.text)
         return self._words
+
+
+def _top_duplicate_chars(joined: str, starts: list[int], ends: list[int], n: int) -> int:
+    """datatrove's `find_top_duplicate(get_n_grams(words, n))`, with each n-gram sliced from
+    `joined` = " ".join(words) (word i spans starts[i]:ends[i]) instead of joined anew: the
+    same strings in the same order, so `Counter.most_common` breaks ties the same way."""
+    counter = Counter(joined[starts[i] : ends[i + n - 1]] for i in range(len(starts) - n + 1))
+    gram, count = counter.most_common(1)[0]
+    return len(gram) * count
+
+
+def _all_duplicate_chars(joined: str, bounds: list[int], n: int) -> int:
+    """datatrove's `find_all_duplicate(words, n)` (the same greedy scan, the same keys: the n
+    words joined without a separator), with each key sliced from `joined` = "".join(words);
+    `bounds[i]` is where word i starts, `bounds[-1]` the end."""
+    n_words = len(bounds) - 1
+    unique: set[str] = set()
+    repeated_chars, idx = 0, 0
+    while idx < n_words - n + 1:
+        n_gram = joined[bounds[idx] : bounds[idx + n]]
+        if n_gram in unique:
+            repeated_chars += len(n_gram)
+            idx += n
+        else:
+            unique.add(n_gram)
+            idx += 1
+    return repeated_chars
 
 
 def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Verdict:
@@ -110,28 +232,45 @@ def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Ve
     if f.dup_line_char_frac and char_duplicates / len(text) > f.dup_line_char_frac:
         return "dup_line_char_frac"
     ws = words.get()
+    spaced = " ".join(ws)
+    starts, pos = [], 0
+    for w in ws:
+        starts.append(pos)
+        pos += len(w) + 1
+    ends = [s + len(w) for s, w in zip(starts, ws)]
     for n, n_frac in f.top_n_grams:
-        n_grams = get_n_grams(ws, n)
-        if n_grams and find_top_duplicate(n_grams) / len(text) > n_frac:
+        if len(ws) - n + 1 > 0 and _top_duplicate_chars(spaced, starts, ends, n) / len(text) > n_frac:
             return f"top_{n}_gram"
+    joined = "".join(ws)
+    bounds = [0]
+    for w in ws:
+        bounds.append(bounds[-1] + len(w))
     for n, n_frac in f.dup_n_grams:
-        if find_all_duplicate(ws, n) / len(text) > n_frac:
+        if _all_duplicate_chars(joined, bounds, n) / len(text) > n_frac:
             return f"duplicated_{n}_n_grams"
     return None
 
 
 def gopher_quality(f: GopherQualityFilter, text: str, words: _Words) -> Verdict:
-    """`GopherQualityFilter.filter`, words given. The mean word length is the exact integer sum
-    divided once, as numpy's mean of integers is."""
+    """`GopherQualityFilter.filter`, words given. Each distinct word is looked at once (counts
+    from a Counter); the mean word length is the exact integer sum divided once, as numpy's
+    mean of integers is. A word is a symbol iff every character is in PUNCTUATION_SET, i.e.
+    iff stripping those characters leaves nothing."""
     ws = words.get()
     n_words = len(ws)
-    lengths = [len(w) for w in ws if any(ch not in PUNCTUATION_SET for ch in w)]
-    n_non_symbol = len(lengths)
+    counts = Counter(ws)
+    n_non_symbol = chars = n_alpha = 0
+    for w, k in counts.items():
+        if w.strip(_PUNCTUATION_CHARS):
+            n_non_symbol += k
+            chars += len(w) * k
+        if w.isalpha() or any(c.isalpha() for c in w):
+            n_alpha += k
     if f.min_doc_words and n_non_symbol < f.min_doc_words:
         return "gopher_short_doc"
     if f.max_doc_words and n_non_symbol > f.max_doc_words:
         return "gopher_long_doc"
-    avg = sum(lengths) / n_non_symbol if n_non_symbol else float("nan")  # np.mean([]) is nan
+    avg = chars / n_non_symbol if n_non_symbol else float("nan")  # np.mean([]) is nan
     if f.min_avg_word_length and avg < f.min_avg_word_length:
         return "gopher_below_avg_threshold"
     if f.max_avg_word_length and avg > f.max_avg_word_length:
@@ -149,10 +288,9 @@ def gopher_quality(f: GopherQualityFilter, text: str, words: _Words) -> Verdict:
         ellipsis = sum(s.rstrip().endswith("...") or s.rstrip().endswith("…") for s in lines)
         if ellipsis / len(lines) > f.max_ellipsis_lines_ratio:
             return "gopher_too_many_end_ellipsis"
-    if f.max_non_alpha_words_ratio:
-        if sum(any(c.isalpha() for c in w) for w in ws) / n_words < f.max_non_alpha_words_ratio:
-            return "gopher_below_alpha_threshold"
-    if f.min_stop_words and len(f.stop_words.intersection(ws)) < f.min_stop_words:
+    if f.max_non_alpha_words_ratio and n_alpha / n_words < f.max_non_alpha_words_ratio:
+        return "gopher_below_alpha_threshold"
+    if f.min_stop_words and len(f.stop_words.intersection(counts)) < f.min_stop_words:
         return "gopher_enough_stop_words"
     return None
 
