@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from itertools import accumulate
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
@@ -74,7 +75,7 @@ class WordTokenizer:
     def __init__(self, language: str) -> None:
         self.language = language
         self._dt = load_word_tokenizer(language)
-        self._chunks: dict[str, list[str]] = {}
+        self._chunks: dict[str, tuple[list[str], bool]] = {}  # chunk: (tokens, holds a matcher string)
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
         self._pairs_loaded = False
         self._keys: re.Pattern[str] = re.compile("(?!)")  # any special-case string
@@ -129,21 +130,28 @@ class WordTokenizer:
                     got[-1].append(t)
             if len(got) != len(missing):  # not one newline token per gap: never seen; be exact
                 return self.whole(text)
-            cache.update(zip(missing, got))
+            for chunk, toks in zip(missing, got):
+                # whether the chunk holds a string spaCy's PhraseMatcher looks for
+                cache[chunk] = (toks, keys.search(chunk) is not None)
         out: list[str] = []
-        prev, prev_toks = "", [""]
+        prev, prev_toks, prev_key = "", [""], False
         for chunk in chunks:
-            toks = cache[chunk]
-            for x, y in pairs.get(prev[-1:], ()):
-                if prev.endswith(x) and chunk.startswith(y):
-                    # A chunk holding no matcher string had no match inside it, so its cached
-                    # tokens are the ones the matcher saw; otherwise assume the worst.
-                    a_key, b_key = keys.search(prev) is not None, keys.search(chunk) is not None
-                    if (a_key or b_key) and (a_key or prev_toks[-1] == x) and (b_key or toks[0] == y):
-                        return self.whole(text)  # a match spanning both could shadow one inside
+            toks, has_key = cache[chunk]
+            # A match spanning two chunks only matters if it can shadow a match inside one of
+            # them, so only chunks holding a matcher string are checked. A chunk holding none
+            # had no match inside it, so its cached tokens are the ones the matcher saw;
+            # otherwise any token it ends (starts) with is assumed.
+            if (has_key or prev_key) and self._may_span(prev, prev_toks[-1], prev_key, chunk, toks[0], has_key):
+                return self.whole(text)
             out.extend(toks)
-            prev, prev_toks = chunk, toks
+            prev, prev_toks, prev_key = chunk, toks, has_key
         return out
+
+    def _may_span(self, a: str, a_last: str, a_key: bool, b: str, b_first: str, b_key: bool) -> bool:
+        for x, y in self._pairs.get(a[-1:], ()):  # type: ignore[union-attr]
+            if (a.endswith(x) if a_key else a_last == x) and (b.startswith(y) if b_key else b_first == y):
+                return True
+        return False
 
 
 def special_case_pairs(tokenizer: Any) -> dict[str, list[tuple[str, str]]] | None:
@@ -232,19 +240,14 @@ def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Ve
     if f.dup_line_char_frac and char_duplicates / len(text) > f.dup_line_char_frac:
         return "dup_line_char_frac"
     ws = words.get()
-    spaced = " ".join(ws)
-    starts, pos = [], 0
-    for w in ws:
-        starts.append(pos)
-        pos += len(w) + 1
-    ends = [s + len(w) for s, w in zip(starts, ws)]
+    bounds = [0, *accumulate(map(len, ws))]  # word i spans bounds[i]:bounds[i + 1] of "".join(ws)
+    spaced = " ".join(ws)  # there word i spans starts[i]:ends[i]
+    starts = [b + i for i, b in enumerate(bounds[:-1])]
+    ends = [b + i for i, b in enumerate(bounds[1:])]
     for n, n_frac in f.top_n_grams:
         if len(ws) - n + 1 > 0 and _top_duplicate_chars(spaced, starts, ends, n) / len(text) > n_frac:
             return f"top_{n}_gram"
     joined = "".join(ws)
-    bounds = [0]
-    for w in ws:
-        bounds.append(bounds[-1] + len(w))
     for n, n_frac in f.dup_n_grams:
         if _all_duplicate_chars(joined, bounds, n) / len(text) > n_frac:
             return f"duplicated_{n}_n_grams"
