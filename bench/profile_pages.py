@@ -21,17 +21,22 @@ Usage: python -m bench.profile_pages [--copies 1] [--rounds 3] [--skip-fixed]"""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import REPO, measure, run_header, shared_data, write_article_warc, write_json
+from bench.common import (
+    REPO,
+    measure,
+    run_header,
+    shared_data,
+    write_article_warc,
+    write_json,
+)
 
 IMPORTS = {
     "import datatrove + readers/filters": "import datatrove.pipeline.filters, datatrove.pipeline.readers",
@@ -94,8 +99,8 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
         return [Document(text=t, id=str(i), metadata=dict(m)) for i, (t, m) in enumerate(snapshot)]
 
     for stage, f in filters.items():
-        batch = fresh()
-        step(f"rule {stage} (datatrove, FilterAnnotator)", lambda: list(FilterAnnotator(stage, f).run(iter(batch))))
+        annotator, batch = FilterAnnotator(stage, f), fresh()
+        step(f"rule {stage} (datatrove, FilterAnnotator)", lambda a=annotator, b=batch: list(a.run(iter(b))))
     fused = FusedRules(filters)
     fused.annotate("warm up the tokenizer.")
     batch = fresh()

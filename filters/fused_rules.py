@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
@@ -42,7 +42,12 @@ from datatrove.pipeline.filters import (
     GopherRepetitionFilter,
 )
 from datatrove.pipeline.filters.base_filter import BaseFilter
-from datatrove.pipeline.filters.c4_filters import CITATION_REGEX, ELLIPSIS, END_PUNCTUATION, POLICY_SUBSTRINGS
+from datatrove.pipeline.filters.c4_filters import (
+    CITATION_REGEX,
+    ELLIPSIS,
+    END_PUNCTUATION,
+    POLICY_SUBSTRINGS,
+)
 from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.batching import batched
 from datatrove.utils.text import PUNCTUATION_SET, split_into_sentences
@@ -89,7 +94,11 @@ class WordTokenizer:
             self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True
             tk = nlp.tokenizer
             # the rules spaCy hands to its PhraseMatcher (Tokenizer.add_special_case)
-            keys = [k for k in tk.rules if not tk.faster_heuristics or tk.find_prefix(k) or tk.find_infix(k) or tk.find_suffix(k) or " " in k]
+            keys = [
+                k
+                for k in tk.rules
+                if not tk.faster_heuristics or tk.find_prefix(k) or tk.find_infix(k) or tk.find_suffix(k) or " " in k
+            ]
             self._keys = re.compile("|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)))
         return nlp
 
@@ -112,7 +121,7 @@ class WordTokenizer:
         nlp = self._spacy()
         if nlp is None or self._pairs is None or "IS_ALPHA" in text:
             return self.whole(text)
-        cache, pairs, keys = self._chunks, self._pairs, self._keys
+        cache, keys = self._chunks, self._keys
         if len(cache) >= self.MAX_CACHED_CHUNKS:
             cache.clear()
         chunks = text.split()
@@ -176,7 +185,7 @@ def special_case_pairs(tokenizer: Any) -> dict[str, list[tuple[str, str]]] | Non
         toks = [t.text for t in affixes_only(key)]
         if len(toks) > 1 and any(c.isspace() for t in toks for c in t):
             return None
-        for x, y in zip(toks, toks[1:]):
+        for x, y in pairwise(toks):
             if (x, y) not in pairs.setdefault(x[-1], []):
                 pairs[x[-1]].append((x, y))
     return pairs
@@ -185,7 +194,7 @@ def special_case_pairs(tokenizer: Any) -> dict[str, list[tuple[str, str]]] | Non
 class _Words:
     """A document's words, tokenised on first use."""
 
-    __slots__ = ("text", "_tok", "_words")
+    __slots__ = ("_tok", "_words", "text")
 
     def __init__(self, text: str, tok: WordTokenizer) -> None:
         self.text, self._tok, self._words = text, tok, None
@@ -364,10 +373,17 @@ class FusedRules(PipelineStep):
 
     def __init__(self, filters: dict[str, BaseFilter]) -> None:
         super().__init__()
-        known = {"gopher_repetition": GopherRepetitionFilter, "gopher_quality": GopherQualityFilter, "c4": C4QualityFilter, "fineweb": FineWebQualityFilter}
+        known = {
+            "gopher_repetition": GopherRepetitionFilter,
+            "gopher_quality": GopherQualityFilter,
+            "c4": C4QualityFilter,
+            "fineweb": FineWebQualityFilter,
+        }
         for stage, f in filters.items():
             if type(f) is not known.get(stage):
-                raise ValueError(f"FusedRules has no fused form of {stage} ({type(f).__name__}). Fix: set filters.engine: datatrove")
+                raise ValueError(
+                    f"FusedRules has no fused form of {stage} ({type(f).__name__}). Fix: set filters.engine: datatrove"
+                )
         c = filters.get("c4")
         if isinstance(c, C4QualityFilter) and not c.split_paragraph:
             raise ValueError("FusedRules reproduces C4 in line mode only. Fix: set filters.engine: datatrove")
