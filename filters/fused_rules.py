@@ -427,6 +427,12 @@ class FusedRules(PipelineStep):
             yield from batch
 
 
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_tok"] = None  # spaCy and the chunk cache stay in their process; each worker builds its own
+        return state
+
+
 def datatrove_verdicts(filters: dict[str, BaseFilter], text: str) -> tuple[dict[str, Verdict], str]:
     """The reference: datatrove's filters one after the other on one document's text, as
     `FilterAnnotator` runs them (C4 rewrites the text for the filters after it). For the
