@@ -86,7 +86,7 @@ class LanguageAnnotator(PipelineStep):
     def annotate_batch(self, docs: list[Document]) -> None:
         """`annotate` for many documents in one fastText call (the loop stays in C++), top label
         only (k=1): datatrove asks for all 176 labels (k=-1) and keeps the best, the same label
-        and probability (tests/test_fused_rules.py checks it on real pages)."""
+        and probability (tests/test_fused_rules.py checks it on the real gold article texts)."""
         model = self._filter().model.model
         labels, probs = model.predict([doc.text.replace("\n", " ") for doc in docs], k=1)
         for doc, label, prob in zip(docs, labels, probs):

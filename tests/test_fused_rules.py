@@ -120,3 +120,22 @@ def test_both_engines_annotate_the_same(texts) -> None:
     assert [(d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in fused] == [(d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in datatrove]
     assert fused[1].metadata[META_ANNOTATIONS]["gopher_quality"] == "gopher_short_doc"
     assert META_ANNOTATIONS not in fused[3].metadata
+
+
+def test_batched_language_id_matches_datatrove(shared_data: Path, texts) -> None:
+    """One fastText call per batch, top label only, gives datatrove's label and score (its
+    LanguageFilter asks for all 176 labels per document) on the 181 real gold article texts."""
+    import json
+
+    from filters.language import LanguageAnnotator
+
+    gold = json.loads((shared_data / "article-extraction-benchmark" / "ground-truth.json").read_text())
+    samples = [v["articleBody"] for _, v in sorted(gold.items())] + [texts.FRENCH, texts.GOOD, "x\ny"]
+    lid = LanguageAnnotator()
+    one = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(samples)]
+    batch = [Document(text=t, id=str(i), metadata={}) for i, t in enumerate(samples)]
+    for doc in one:
+        lid.annotate(doc)  # datatrove's LanguageFilter, one document at a time
+    lid.annotate_batch(batch)
+    assert [d.metadata for d in batch] == [d.metadata for d in one]
+    assert {d.metadata["language"] for d in batch} >= {"en", "fr"}
