@@ -24,7 +24,8 @@ from bench.common import REPO
 
 # name -> (quick arguments, full arguments). The full ones are the commands RESULTS*.md cite.
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
-    "e2e": (["--quick"], ["--copies", "1", "2", "--rounds", "3"]),
+    "e2e": (["--quick"], ["--copies", "1", "2", "--rounds", "3", "--sides", "bare,curate,dtrules"]),
+    "fused_rules": (["--rounds", "1", "--json", "bench/out/quick/fused_rules.json"], ["--rounds", "3"]),
     "dedup": (["--quick", "--sizes", "2000,10000", "--cluster-sizes", "20000,50000", "--workdir", "/tmp/curate-bench-dedup-quick"], []),
     "dedup_io": (["--docs", "20000", "--segments", "6000", "6000", "6000", "--rounds", "1", "--workdir", "/tmp/curate-bench-dedup-io-quick"], ["--docs", "50000", "--segments", "15000", "15000", "15000", "--rounds", "3"]),
     "quality": (["--repeat", "1", "--json", "bench/out/quick/quality.json"], []),

@@ -6,6 +6,8 @@ is FineWeb's order of application; `filters.<name>` keys, YAML and stage keys fo
 
 from __future__ import annotations
 
+from typing import Literal
+
 from datatrove.pipeline.filters import (
     C4QualityFilter,
     FineWebQualityFilter,
@@ -80,5 +82,15 @@ class FineWebConfig(Section):
 
 register_rule("fineweb", FineWebConfig, FineWebQualityFilter)
 
+
+class FiltersEngine(Section):
+    """The `filters:` keys that are not a rule: how the registered rules run."""
+
+    # fused: the four rule sets in one step, one word tokenisation per document
+    # (filters/fused_rules.py; the same decisions as datatrove's filters on every real page
+    # measured, bench/bench_fused_rules.py). datatrove: each rule through datatrove's own filter.
+    engine: Literal["fused", "datatrove"] = "fused"
+
+
 # Applied in registration order (FineWeb's); a document's drop reason is the first rule it fails.
-FiltersConfig = filters_config_model(__name__)
+FiltersConfig = filters_config_model(__name__, base=FiltersEngine)

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CC_WARC = ROOT.parent / "shared" / "data" / "cc-main-2020-34-sample.warc.gz"
 
 
-def _run(out: Path, extra: list[str]) -> dict[str, str]:
-    cmd = [str(ROOT / ".venv" / "bin" / "curate"), "run", "demo", "--quiet", "--output", str(out), *extra]
+def _run(out: Path, extra: list[str], overrides: list[str]) -> dict[str, str]:
+    sets = [arg for kv in overrides for arg in ("--set", kv)]
+    cmd = [str(ROOT / ".venv" / "bin" / "curate"), "run", "demo", "--quiet", "--output", str(out), *extra, *sets]
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     hashes = {}
     for sub in ("data", "rejected"):
@@ -37,11 +38,12 @@ def main() -> int:
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", type=Path)
     g.add_argument("--compare", type=Path)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="passed to both runs, e.g. --set filters.engine=datatrove")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-hashes-") as tmp:
         got = {
-            "demo": _run(Path(tmp) / "demo", []),
-            "cc_sample": _run(Path(tmp) / "cc", ["--input", str(CC_WARC)]),
+            "demo": _run(Path(tmp) / "demo", [], args.overrides),
+            "cc_sample": _run(Path(tmp) / "cc", ["--input", str(CC_WARC)], args.overrides),
         }
     if args.write:
         args.write.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")

@@ -167,14 +167,14 @@ def test_filter_annotator_keeps_every_document(texts) -> None:
 
 def test_filter_thresholds_come_from_config(texts) -> None:
     """Lowering Gopher's minimum word count lets the short text through."""
-    cfg = load_config(None, ["filters.gopher_quality.min_doc_words=10"]).filters
+    cfg = load_config(None, ["filters.gopher_quality.min_doc_words=10", "filters.engine=datatrove"]).filters
     (annotator,) = [a for a in heuristic_annotators(cfg, filter_stages()) if a.stage == "gopher_quality"]
     (doc,) = annotator.run(iter([Document(text=texts.SHORT, id="short", metadata={})]))
     assert doc.metadata[META_ANNOTATIONS]["gopher_quality"] is None
 
 
 def test_disabled_filters_build_no_annotator() -> None:
-    cfg = load_config(None, ["filters.c4.enabled=false", "filters.fineweb.enabled=false"]).filters
+    cfg = load_config(None, ["filters.c4.enabled=false", "filters.fineweb.enabled=false", "filters.engine=datatrove"]).filters
     assert [a.stage for a in heuristic_annotators(cfg, filter_stages())] == ["gopher_repetition", "gopher_quality"]
 
 
