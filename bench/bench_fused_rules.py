@@ -34,7 +34,7 @@ SOURCES = ("articles", "gold", "cc", "demo", "wiki")
 
 def extracted(files: list[str]) -> list[str]:
     """Texts of the documents curate's reader and trafilatura step produce from `files`."""
-    from curate.ingest import RecordReader
+    from curate.readers.reader import RecordReader
     from filters.annotate import is_rejected_upstream
     from filters.extract import AccountedTrafilatura
 
@@ -67,12 +67,12 @@ def corpus(tmp: Path) -> dict[str, list[str]]:
 def compare(texts: dict[str, list[str]], cfg=None) -> dict:
     """Per-rule and overall agreement of the fused engine with datatrove's filters."""
     from curate.config import FiltersConfig
-    from curate.schema import FILTER_STAGES
+    from filters.registry import filter_stages
     from filters.fused_rules import FusedRules, datatrove_verdicts
     from filters.heuristics import build_filter
 
     cfg = cfg or FiltersConfig()
-    filters = {stage: build_filter(stage, cfg) for stage in FILTER_STAGES if getattr(cfg, stage).enabled}
+    filters = {stage: build_filter(stage, cfg) for stage in filter_stages() if getattr(cfg, stage).enabled}
     fused = FusedRules(filters)
     per_rule = {stage: 0 for stage in filters}
     same_reason = {stage: 0 for stage in filters}
@@ -108,13 +108,13 @@ def speed(texts: list[str], rounds: int) -> dict:
     from datatrove.data import Document
 
     from curate.config import FiltersConfig
-    from curate.schema import FILTER_STAGES
+    from filters.registry import filter_stages
     from filters.annotate import FilterAnnotator
     from filters.fused_rules import FusedRules, datatrove_verdicts
     from filters.heuristics import build_filter
 
     cfg = FiltersConfig()
-    filters = {stage: build_filter(stage, cfg) for stage in FILTER_STAGES}
+    filters = {stage: build_filter(stage, cfg) for stage in filter_stages()}
     fused = FusedRules(filters)
     datatrove_verdicts(filters, texts[0]), fused.annotate(texts[0])  # load spaCy outside the timing
 

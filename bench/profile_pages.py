@@ -65,10 +65,10 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
     from curate.dedup.stage import dedup_stage
     from curate.hygiene import hygiene_enabled
     from curate.hygiene.stage import hygiene_stage
-    from curate.ingest import RecordReader
-    from curate.parquet_io import AnnotatedWriter
+    from curate.readers.reader import RecordReader
+    from curate.writers import AnnotatedWriter
     from curate.quality.apply import QualityAnnotator
-    from curate.schema import FILTER_STAGES
+    from filters.registry import filter_stages
     from curate.select import run_select
     from filters.annotate import FilterAnnotator
     from filters.extract import AccountedTrafilatura
@@ -92,7 +92,7 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
     lid = LanguageAnnotator()
     lid.annotate_batch([Document(text="warm up", id="w")])
     docs = step("language ID (fastText, batched)", lambda: list(lid.run(iter(docs))))  # type: ignore[assignment]
-    filters = {s: build_filter(s, cfg.filters) for s in FILTER_STAGES}
+    filters = {s: build_filter(s, cfg.filters) for s in filter_stages()}
     snapshot = [(d.text, dict(d.metadata)) for d in docs]
 
     def fresh() -> list[Document]:
@@ -108,7 +108,7 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
     quality = QualityAnnotator()
     quality.model  # noqa: B018  (load outside the timing: a fixed cost)
     docs = step("quality scorers (off by default)", lambda: list(quality.run(iter(docs))))  # type: ignore[assignment]
-    writer = AnnotatedWriter(str(work / "parts"))
+    writer = AnnotatedWriter(str(work / "parts"), filter_stages())
     step("Parquet write (annotated part)", lambda: list(writer.run(iter(docs))))
     parts = [work / "parts" / "00000.parquet"]
     kept, _ = step("select", lambda: run_select(cfg, parts, work / "kept", work / "ledger"))  # type: ignore[misc]

@@ -364,6 +364,22 @@ def fineweb(f: FineWebQualityFilter, text: str, words: _Words) -> Verdict:
     return None
 
 
+# The rules FusedRules reproduces: stage name -> the datatrove filter it computes the verdict of.
+FUSED_FORMS: dict[str, type[BaseFilter]] = {
+    "gopher_repetition": GopherRepetitionFilter,
+    "gopher_quality": GopherQualityFilter,
+    "c4": C4QualityFilter,
+    "fineweb": FineWebQualityFilter,
+}
+
+
+def has_fused_form(stage: str, f: BaseFilter) -> bool:
+    """Whether FusedRules computes this stage's verdict (a rule registered later runs on its own)."""
+    if type(f) is not FUSED_FORMS.get(stage):
+        return False
+    return not isinstance(f, C4QualityFilter) or f.split_paragraph
+
+
 class FusedRules(PipelineStep):
     """Annotates `annotations[stage]` for each enabled rule set, as `FilterAnnotator` around the
     datatrove filter would, with one tokenisation per document. `filters` maps stage name to
@@ -374,14 +390,8 @@ class FusedRules(PipelineStep):
 
     def __init__(self, filters: dict[str, BaseFilter]) -> None:
         super().__init__()
-        known = {
-            "gopher_repetition": GopherRepetitionFilter,
-            "gopher_quality": GopherQualityFilter,
-            "c4": C4QualityFilter,
-            "fineweb": FineWebQualityFilter,
-        }
         for stage, f in filters.items():
-            if type(f) is not known.get(stage):
+            if not has_fused_form(stage, f):
                 raise ValueError(
                     f"FusedRules has no fused form of {stage} ({type(f).__name__}). Fix: set filters.engine: datatrove"
                 )

@@ -18,9 +18,20 @@ def build_filter(stage: str, cfg: FiltersConfig) -> BaseFilter:
 
 
 def heuristic_annotators(cfg: FiltersConfig, stages: tuple[str, ...]) -> list[PipelineStep]:
-    enabled = [stage for stage in stages if getattr(cfg, stage).enabled]
-    if cfg.engine == "fused" and enabled:
-        from filters.fused_rules import FusedRules
+    built = {stage: build_filter(stage, cfg) for stage in stages if getattr(cfg, stage).enabled}
+    steps: list[PipelineStep] = []
+    if cfg.engine == "fused":
+        from filters.fused_rules import FusedRules, has_fused_form
 
-        return [FusedRules({stage: build_filter(stage, cfg) for stage in enabled})]
-    return [FilterAnnotator(stage, build_filter(stage, cfg)) for stage in enabled]
+        # The leading rules FusedRules reproduces run as one step (one tokenisation); a rule
+        # registered later, with no fused form, then runs as its own filter, on the text as
+        # the rules before it left it (C4 rewrites lines), in registration order.
+        fused: dict[str, BaseFilter] = {}
+        for stage, f in built.items():
+            if not has_fused_form(stage, f):
+                break
+            fused[stage] = f
+        if fused:
+            steps.append(FusedRules(fused))
+        built = {stage: f for stage, f in built.items() if stage not in fused}
+    return steps + [FilterAnnotator(stage, f) for stage, f in built.items()]

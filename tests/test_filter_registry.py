@@ -52,7 +52,8 @@ def toy_rule():
 
 def test_builtin_rules_in_fineweb_order_and_sections_passed_through() -> None:
     assert filter_stages() == ("gopher_repetition", "gopher_quality", "c4", "fineweb")
-    assert list(FiltersConfig.model_fields) == list(filter_stages())  # the recipe's section follows the registry
+    # the recipe's section follows the registry (after `engine`, how the rules run)
+    assert list(FiltersConfig.model_fields) == ["engine", *filter_stages()]
     cfg = load_config(None, ["filters.c4.enabled=false"])
     assert pickle.loads(pickle.dumps(cfg)) == cfg  # configs travel to worker processes
     cfg = load_config(None, ["filters.gopher_quality.min_doc_words=7", "filters.c4.filter_policy=false"]).filters
@@ -73,6 +74,11 @@ def test_a_rule_without_an_enabled_switch_is_refused() -> None:
         register_rule("c4", ToyConfig, ToyFilter)
 
 
+def _stages(annotators: list) -> list[str]:
+    """The rules a list of annotator steps covers, in order (FusedRules covers several)."""
+    return [stage for a in annotators for stage in (list(a.filters) if hasattr(a, "filters") else [a.stage])]
+
+
 def test_a_new_rule_is_one_class_and_one_registration(toy_rule, texts, tmp_path: Path) -> None:
     assert filter_stages()[-1] == "toy"
     cfg = CurateConfig()
@@ -80,7 +86,9 @@ def test_a_new_rule_is_one_class_and_one_registration(toy_rule, texts, tmp_path:
     assert cfg.filters.toy.word == "vapour"
 
     annotators = heuristic_annotators(cfg.filters, filter_stages())
-    assert [a.stage for a in annotators] == ["gopher_repetition", "gopher_quality", "c4", "fineweb", "toy"]
+    # filters.engine: fused (the default) runs the four built-in rules as one step, the new one after it
+    assert _stages(annotators) == ["gopher_repetition", "gopher_quality", "c4", "fineweb", "toy"]
+    assert [type(a).__name__ for a in annotators] == ["FusedRules", "FilterAnnotator"]
     docs = [
         Document(text=texts.GOOD, id="good", metadata={"source": "t.jsonl", "offset": 0}),
         Document(text=texts.WATER, id="water", metadata={"source": "t.jsonl", "offset": 1}),
@@ -99,6 +107,6 @@ def test_a_new_rule_is_one_class_and_one_registration(toy_rule, texts, tmp_path:
     assert pl.read_parquet(ledger[0]).select("id", "stage", "reason").rows() == [("water", "toy", "toy_word")]
 
     cfg.filters.toy.enabled = False  # switched off: neither annotated nor selected on
-    assert "toy" not in [a.stage for a in heuristic_annotators(cfg.filters, filter_stages())]
+    assert "toy" not in _stages(heuristic_annotators(cfg.filters, filter_stages()))
     kept, _ = run_select(cfg, [part], tmp_path / "kept-off", tmp_path / "ledger-off")
     assert pl.read_parquet(kept[0])[S.ID].to_list() == ["good", "water"]
