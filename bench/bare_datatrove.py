@@ -38,7 +38,9 @@ def main(input_warc: str, output_dir: str) -> None:
         FineWebQualityFilter(),
         ParquetWriter(output_dir),
     ]
-    executor = LocalPipelineExecutor(pipeline, tasks=1, workers=1, logging_dir=str(Path(output_dir) / "logs"), skip_completed=False)
+    executor = LocalPipelineExecutor(
+        pipeline, tasks=1, workers=1, logging_dir=str(Path(output_dir) / "logs"), skip_completed=False
+    )
     stats = executor.run()
     reader_stats = json.loads(stats.to_json())
     print(json.dumps({"stats": reader_stats}))

@@ -52,10 +52,10 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
+from curate.core.parquet_io import tmp_path
 from curate.dedup.clusters import clusters, star_edges
 from curate.dedup.signatures import MinHashParams, band_column
 from curate.dedup.sigtable import SIG
-from curate.core.parquet_io import tmp_path
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
@@ -114,15 +114,25 @@ def cluster_partitioned(
     bases = np.cumsum([0] + [s.rows for s in segments])  # index node = num_docs + base + row
     qs = range(P)
 
-    blanks = workers.map(bucket_unit, [(t, scratch, u, P, dedup.exact, dedup.near, params.bands) for u, t in enumerate(tables)], parallel)
+    blanks = workers.map(
+        bucket_unit, [(t, scratch, u, P, dedup.exact, dedup.near, params.bands) for u, t in enumerate(tables)], parallel
+    )
     counts = {"blank_skipped": int(sum(blanks))}
     workers.map(repeated_ids, [(scratch, q) for q in qs], parallel)
     verify_threshold = dedup.verify_threshold if dedup.near else 0.0
-    workers.map(partition_edges, [(scratch, q, P, params.bands, tables, verify_threshold, index, segments, bases, num_docs) for q in qs], parallel)
+    workers.map(
+        partition_edges,
+        [(scratch, q, P, params.bands, tables, verify_threshold, index, segments, bases, num_docs) for q in qs],
+        parallel,
+    )
 
     labels = star_rounds(scratch, P, workers, parallel)
     outs = [scratch / f"decisions-{q:05d}.parquet" for q in qs]
-    found = workers.map(decide, [(cfg, labels, q, tables, num_docs, segments, bases, index, quality, scratch, out) for q, out in zip(qs, outs)], parallel)
+    found = workers.map(
+        decide,
+        [(cfg, labels, q, tables, num_docs, segments, bases, index, quality, scratch, out) for q, out in zip(qs, outs)],
+        parallel,
+    )
     for key in (EXACT, NEAR, DUPLICATE_ID, "clusters", "from_index"):
         counts[key] = int(sum(f[key] for f in found))
     return outs, counts
@@ -172,17 +182,34 @@ def _write_buckets(frame: pl.DataFrame, by: str, P: int, folder: Path, source: i
 def bucket_unit(table: Path, scratch: Path, unit: int, P: int, exact: bool, near: bool, bands: int) -> int:
     """One signature table -> its key rows and ids, shuffled to partitions. Returns the
     number of blank documents (skipped by both exact and near dedup)."""
-    frame = pl.read_parquet(table, columns=["doc", "id", "blank", "has_shingles", "exact_hi", "exact_lo", *[band_column(b) for b in range(bands)]])
+    frame = pl.read_parquet(
+        table,
+        columns=["doc", "id", "blank", "has_shingles", "exact_hi", "exact_lo", *[band_column(b) for b in range(bands)]],
+    )
     # polars' hash is stable within a version, and every job runs the same pinned version.
     ids = frame.select("doc", "id", (pl.col("id").hash(seed=0) % P).alias("_h"))
     _write_buckets(ids, "_h", P, scratch / "ids", unit)
     parts: list[pl.DataFrame] = []
     if exact:
-        parts.append(frame.filter(~pl.col("blank")).select("doc", pl.lit(EXACT_COLUMN, pl.Int16).alias("column"), pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2")))
+        parts.append(
+            frame.filter(~pl.col("blank")).select(
+                "doc",
+                pl.lit(EXACT_COLUMN, pl.Int16).alias("column"),
+                pl.col("exact_hi").alias("k1"),
+                pl.col("exact_lo").alias("k2"),
+            )
+        )
     if near:
         shingled = frame.filter(~pl.col("blank") & pl.col("has_shingles"))
         for b in range(bands):
-            parts.append(shingled.select("doc", pl.lit(b, pl.Int16).alias("column"), pl.col(band_column(b)).alias("k1"), pl.lit(0, pl.UInt64).alias("k2")))
+            parts.append(
+                shingled.select(
+                    "doc",
+                    pl.lit(b, pl.Int16).alias("column"),
+                    pl.col(band_column(b)).alias("k1"),
+                    pl.lit(0, pl.UInt64).alias("k2"),
+                )
+            )
     keys = pl.concat(parts) if parts else pl.DataFrame(schema=_KEYS)
     _write_buckets(keys, "k1", P, scratch / "keys", unit)
     return int(frame.get_column("blank").sum())
@@ -192,8 +219,12 @@ def repeated_ids(scratch: Path, q: int) -> int:
     """Records whose id an earlier record (smaller doc) has: only the first record of an id
     takes part in dedup, the others are dropped, since `duplicate_of` could not tell which of
     two documents with one id was kept."""
-    ids = scan_files(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select("doc", "id")
-    repeated = ids.filter(pl.col("id").is_duplicated()).filter(pl.col("doc") != pl.col("doc").min().over("id")).collect()
+    ids = scan_files(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select(
+        "doc", "id"
+    )
+    repeated = (
+        ids.filter(pl.col("id").is_duplicated()).filter(pl.col("doc") != pl.col("doc").min().over("id")).collect()
+    )
     out = scratch / "dupids" / f"{q:05d}.parquet"
     out.parent.mkdir(exist_ok=True)
     repeated.write_parquet(out)
@@ -230,12 +261,23 @@ def partition_edges(
         for s, segment in enumerate(segments):
             assert index is not None
             if column == EXACT_COLUMN:
-                side = index.scan(segment, ["exact_hi", "exact_lo"]).select("row", pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2"))
+                side = index.scan(segment, ["exact_hi", "exact_lo"]).select(
+                    "row", pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2")
+                )
             else:
                 name = band_column(column)
-                side = index.scan(segment, [name, "has_shingles"]).filter(pl.col("has_shingles")).select("row", pl.col(name).alias("k1"), pl.lit(0, pl.UInt64).alias("k2"))
+                side = (
+                    index.scan(segment, [name, "has_shingles"])
+                    .filter(pl.col("has_shingles"))
+                    .select("row", pl.col(name).alias("k1"), pl.lit(0, pl.UInt64).alias("k2"))
+                )
             # Streaming join on this partition's keys only: the index is never held whole.
-            hits = side.filter(pl.col("k1") % P == q).join(frame.lazy(), on=["k1", "k2"]).select("doc", "row").collect(engine="streaming")
+            hits = (
+                side.filter(pl.col("k1") % P == q)
+                .join(frame.lazy(), on=["k1", "k2"])
+                .select("doc", "row")
+                .collect(engine="streaming")
+            )
             us.append(hits.get_column("doc").to_numpy().astype(np.int64))
             vs.append(hits.get_column("row").to_numpy().astype(np.int64) + num_docs + bases[s])
         del frame
@@ -264,9 +306,17 @@ def large_star(adjacency: Path, smaller: Path, labels: Path, q: int, P: int) -> 
         return True
     hood = adj.group_by("u").agg(pl.col("nb").min().alias("min_nb"), pl.len().alias("n"))
     hood = hood.with_columns(pl.min_horizontal("u", "min_nb").alias("m"))
-    star = bool(hood.select(((pl.col("min_nb") > pl.col("u")) | ((pl.col("n") == 1) & (pl.col("min_nb") < pl.col("u")))).all()).item())
+    star = bool(
+        hood.select(
+            ((pl.col("min_nb") > pl.col("u")) | ((pl.col("n") == 1) & (pl.col("min_nb") < pl.col("u")))).all()
+        ).item()
+    )
     _write_buckets(hood.select(pl.col("u").alias("node"), pl.col("m").alias("label")), "label", P, labels, q)
-    out = adj.join(hood.select("u", "m"), on="u").filter(pl.col("nb") > pl.col("u")).select(pl.col("nb").alias("u"), pl.col("m").alias("nb"))
+    out = (
+        adj.join(hood.select("u", "m"), on="u")
+        .filter(pl.col("nb") > pl.col("u"))
+        .select(pl.col("nb").alias("u"), pl.col("m").alias("nb"))
+    )
     _write_buckets(out, "u", P, smaller, q)
     return star
 
@@ -281,7 +331,12 @@ def small_star(smaller: Path, adjacency: Path, q: int, P: int) -> int:
         return 0
     m = adj.group_by("u").agg(pl.col("nb").min().alias("m"))
     members = pl.concat([adj.select("u", pl.col("nb").alias("v")), m.select("u", pl.col("u").alias("v"))])
-    edges = members.join(m, on="u").filter(pl.col("v") != pl.col("m")).select(pl.col("v").alias("u"), pl.col("m").alias("nb")).unique()
+    edges = (
+        members.join(m, on="u")
+        .filter(pl.col("v") != pl.col("m"))
+        .select(pl.col("v").alias("u"), pl.col("m").alias("nb"))
+        .unique()
+    )
     _write_adjacency(edges, P, adjacency, q)
     return edges.height
 
@@ -366,7 +421,9 @@ def keepers(
         return no_decisions()
     frame = pl.DataFrame({"node": nodes, "label": labels})
     docs = frame.filter(pl.col("node") < num_docs).join(
-        meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"), on="node", how="left"
+        meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"),
+        on="node",
+        how="left",
     )
     docs = docs.with_columns(pl.lit(False).alias("from_index"), pl.lit(None, pl.String).alias("release"))
     parts = [docs]
@@ -379,8 +436,17 @@ def keepers(
             if not mine.any():
                 continue
             rows = offsets[mine] - bases[s]
-            keys = index.scan(segment, ["id", "exact_hi", "exact_lo"]).filter(pl.col("row").is_in(pl.Series(rows).implode())).collect()
-            part = earlier.filter(pl.Series(mine)).with_columns(pl.Series("row", rows, dtype=pl.UInt32)).join(keys, on="row").drop("row")
+            keys = (
+                index.scan(segment, ["id", "exact_hi", "exact_lo"])
+                .filter(pl.col("row").is_in(pl.Series(rows).implode()))
+                .collect()
+            )
+            part = (
+                earlier.filter(pl.Series(mine))
+                .with_columns(pl.Series("row", rows, dtype=pl.UInt32))
+                .join(keys, on="row")
+                .drop("row")
+            )
             parts.append(
                 part.with_columns(
                     pl.lit(0, pl.Int64).alias("length"),
@@ -406,13 +472,17 @@ def keepers(
     order.append(pl.col("node"))
     descending.append(False)
     ranked = every.sort(order, descending=descending)
-    best = ranked.group_by("label", maintain_order=True).first().select(
-        "label",
-        pl.col("node").alias("keeper"),
-        pl.col("id").alias("duplicate_of"),
-        pl.col("exact_hi").alias("k_hi"),
-        pl.col("exact_lo").alias("k_lo"),
-        pl.col("release").alias("k_release"),
+    best = (
+        ranked.group_by("label", maintain_order=True)
+        .first()
+        .select(
+            "label",
+            pl.col("node").alias("keeper"),
+            pl.col("id").alias("duplicate_of"),
+            pl.col("exact_hi").alias("k_hi"),
+            pl.col("exact_lo").alias("k_lo"),
+            pl.col("release").alias("k_release"),
+        )
     )
     sizes = every.group_by("label").agg(pl.len().alias("size"))
     dropped = docs.join(best, on="label").join(sizes, on="label").filter(pl.col("node") != pl.col("keeper"))

@@ -54,15 +54,26 @@ def run(recipe: list[str], warc: Path, out: Path) -> tuple[float, float, dict]:
     shutil.rmtree(out, ignore_errors=True)
     sets = [a for s in recipe for a in ("--set", s)]
     cmd = [str(Path(sys.executable).parent / "curate"), "run", str(config), "--output", str(out), "--quiet", *sets]
-    env = dict(os.environ, PREFECT_HOME=str(out.parent / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PREFECT_HOME=str(out.parent / "prefect-home"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        HF_HUB_OFFLINE="1",
+    )
     m = measure(cmd, env=env, cwd=REPO)
     if m.returncode != 0:
         sys.exit(f"curate run failed ({m.returncode}): {m.output[-2000:]}")
     manifest = json.loads((out / "manifest.json").read_text())
     import pyarrow.parquet as pq
 
-    texts = [t for f in sorted((out / "data").glob("*.parquet")) for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()]
-    counts = dict(manifest.get("counts", {}), mean_text_bytes=round(sum(len(t.encode()) for t in texts) / max(1, len(texts))))
+    texts = [
+        t
+        for f in sorted((out / "data").glob("*.parquet"))
+        for t in pq.read_table(f, columns=["text"]).column(0).to_pylist()
+    ]
+    counts = dict(
+        manifest.get("counts", {}), mean_text_bytes=round(sum(len(t.encode()) for t in texts) / max(1, len(texts)))
+    )
     return m.cpu_s, m.seconds, counts
 
 
@@ -71,7 +82,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, nargs=2, default=[1, 3], help="the two sizes, in copies of the 181 pages")
     parser.add_argument("--rounds", type=int, default=1, help="runs per recipe and size (median)")
     parser.add_argument("--recipes", help="comma-separated subset of the recipe names' first words (default: all)")
-    parser.add_argument("--from-json", action="store_true", help="rewrite the section from bench/out/cost.json, run nothing")
+    parser.add_argument(
+        "--from-json", action="store_true", help="rewrite the section from bench/out/cost.json, run nothing"
+    )
     args = parser.parse_args()
     if args.from_json:
         saved = json.loads((OUT / "cost.json").read_text())
@@ -82,7 +95,11 @@ def main() -> None:
     for copies in args.copies:
         warc = WORK / f"articles-x{copies}.warc.gz"
         sizes[copies] = (warc, write_article_warc(warc, copies))
-    recipes = RECIPES if not args.recipes else {k: v for k, v in RECIPES.items() if any(k.startswith(p) or p in k for p in args.recipes.split(","))}
+    recipes = (
+        RECIPES
+        if not args.recipes
+        else {k: v for k, v in RECIPES.items() if any(k.startswith(p) or p in k for p in args.recipes.split(","))}
+    )
     results: dict[str, dict] = {}
     for name, recipe in recipes.items():
         cpu: dict[int, list[float]] = {c: [] for c in args.copies}
@@ -95,9 +112,17 @@ def main() -> None:
                 print(f"{name}, {n} pages: {seconds:.1f} CPU s ({wall:.1f} s wall)", flush=True)
         (small, n_small), (big, n_big) = [(statistics.median(cpu[c]), sizes[c][1]) for c in args.copies]
         per_page = (big - small) / (n_big - n_small)
-        results[name] = {"cpu_s": {n_small: small, n_big: big}, "ms_per_page": round(1000 * per_page, 2), "fixed_cpu_s": round(small - per_page * n_small, 1), "counts": counts}
+        results[name] = {
+            "cpu_s": {n_small: small, n_big: big},
+            "ms_per_page": round(1000 * per_page, 2),
+            "fixed_cpu_s": round(small - per_page * n_small, 1),
+            "counts": counts,
+        }
     pages = (sizes[args.copies[0]][1], sizes[args.copies[1]][1])
-    write_json(results_path("cost.json") if os.environ.get("CURATE_BENCH_RESULTS_DIR") else OUT / "cost.json", run_header() | {"load_average": os.getloadavg(), "sizes": pages, "rounds": args.rounds, "recipes": results})
+    write_json(
+        results_path("cost.json") if os.environ.get("CURATE_BENCH_RESULTS_DIR") else OUT / "cost.json",
+        run_header() | {"load_average": os.getloadavg(), "sizes": pages, "rounds": args.rounds, "recipes": results},
+    )
     write_section(results, pages, args.rounds)
 
 
@@ -128,15 +153,18 @@ def derived_rows(default: dict | None) -> list[str]:
         "resiliparse": step["resiliparse"],
     }
     rest = default["ms_per_page"] - step["trafilatura"]
-    hours = lambda ms: ms * 1e9 / 1000 / 3600
+    hours = lambda ms: ms * 1e9 / 1000 / 3600  # noqa: E731
     rows = []
     for name, ms in extractors.items():
-        rows.append(f"| derived: default recipe, {name} ({ms:.1f} ms extraction + {rest:.1f} ms the rest) | {rest + ms:.1f} | {hours(rest + ms):,.0f} | - |")
+        rows.append(
+            f"| derived: default recipe, {name} ({ms:.1f} ms extraction + {rest:.1f} ms the rest) | {rest + ms:.1f} | "
+            f"{hours(rest + ms):,.0f} | - |"
+        )
     return rows
 
 
 def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int) -> None:
-    hours = lambda ms: ms * 1e9 / 1000 / 3600
+    hours = lambda ms: ms * 1e9 / 1000 / 3600  # noqa: E731
     mb_s, source = token_rate()
     default = results.get("default (trafilatura favor_recall, dedup)")
     kb = (next(iter(default["counts"].values()))["mean_text_bytes"] / 1000) if default else 4.4
@@ -144,8 +172,10 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int)
     lines = [
         "## Cost per billion pages",
         "",
-        "`python -m bench.bench_cost` (regenerates this section). CPU per page = the slope of `curate run`'s whole-tree CPU",
-        f"between {sizes[0]} and {sizes[1]} real article pages in one WARC (one worker), so each run's fixed cost drops out; CPU-hours",
+        "`python -m bench.bench_cost` (regenerates this section). CPU per page = the slope of `curate run`'s "
+        "whole-tree CPU",
+        f"between {sizes[0]} and {sizes[1]} real article pages in one WARC (one worker), so each run's fixed cost "
+        "drops out; CPU-hours",
         "per 10^9 pages = that slope x 10^9. Machine: 2 shared cores (other jobs ran: slopes move by ~1.5x between",
         "rounds, see the end-to-end section); read the ratios between rows, not the third digit.",
         "",
@@ -156,7 +186,8 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int)
         lines.append(f"| {name} | {r['ms_per_page']:.1f} | {hours(r['ms_per_page']):,.0f} | {r['fixed_cpu_s']:.0f} s |")
     lines += derived_rows(default)
     lines.append(
-        f"| + a release with token counts (per kept page of {kb:.1f} kB; {mb_s} MB/CPU-s, {source}) | {token_ms:.1f} | {hours(token_ms):,.0f} | - |"
+        f"| + a release with token counts (per kept page of {kb:.1f} kB; {mb_s} MB/CPU-s, {source}) | {token_ms:.1f} "
+        f"| {hours(token_ms):,.0f} | - |"
     )
     nodedup = results.get("default without dedup")
     if default and nodedup:
@@ -168,18 +199,25 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int)
             "derived rows swap only the extraction term, measured alone in bench_extract, and are the ones to compare.",
             "",
             "Curve, default recipe, one run over N documents, CPU-hours: linear part = the slope without dedup x N;",
-            "dedup = bench/RESULTS-dedup.md's measured stage at that N (2 workers, wall x 2 as CPU; 2026-11-23, not rerun):",
+            "dedup = bench/RESULTS-dedup.md's measured stage at that N (2 workers, wall x 2 as CPU; 2026-11-23, not "
+            "rerun):",
             "",
-            "| N | linear part (extract, LID, rules, select, write) | fixed per run | dedup stage (of which clustering) | total |",
+            "| N | linear part (extract, LID, rules, select, write) | fixed per run | dedup stage (of which "
+            "clustering) | total |",
             "|---:|---:|---:|---:|---:|",
         ]
         for n, (wall, cluster) in DEDUP_MEASURED.items():
             linear, fixed, dedup = per * n / 3600, default["fixed_cpu_s"] / 3600, 2 * wall / 3600
-            lines.append(f"| {n:,} | {linear:.2f} | {fixed:.3f} | {dedup:.3f} ({2 * cluster / 3600:.4f}) | {linear + fixed + dedup:.2f} |")
+            lines.append(
+                f"| {n:,} | {linear:.2f} | {fixed:.3f} | {dedup:.3f} ({2 * cluster / 3600:.4f}) | "
+                f"{linear + fixed + dedup:.2f} |"
+            )
         lines += [
             "",
-            "Linear in N: extraction, language ID, the heuristic rules, quality scoring, Parquet writing and token counting",
-            "(per document, no shared state). Not linear: dedup's clustering (0.1 s at 10k, 11.4 s at 1M: x114 for x100",
+            "Linear in N: extraction, language ID, the heuristic rules, quality scoring, Parquet writing and token "
+            "counting",
+            "(per document, no shared state). Not linear: dedup's clustering (0.1 s at 10k, 11.4 s at 1M: x114 for "
+            "x100",
             "documents; its signatures are linear and dominate up to 1M) and the cross-run dedup index (one more",
             "signature table to match against, growing with every batch; not measured here). The fixed cost per run",
             "(Prefect's server, imports, model loads) is amortised away above ~10k documents.",

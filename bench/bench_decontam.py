@@ -52,14 +52,20 @@ def clean_corpora() -> dict[str, list[str]]:
     articles = [v["articleBody"] for _, v in sorted(gold.items()) if v.get("articleBody", "").strip()]
     wiki = [text for _, text, _ in wiki_articles(shared)]
     demo = []  # the demo file plants malformed lines on purpose: skip them
-    for line in gzip.open(REPO / "curate" / "data" / "demo" / "web.jsonl.gz").read().decode("utf-8", "replace").splitlines():
+    for line in (
+        gzip.open(REPO / "curate" / "data" / "demo" / "web.jsonl.gz").read().decode("utf-8", "replace").splitlines()
+    ):
         try:
             record = json.loads(line)
         except ValueError:
             continue
         if isinstance(record, dict) and isinstance(record.get("text"), str):
             demo.append(record["text"])
-    return {"article bodies (article-extraction-benchmark gold)": articles, "Wikipedia sample articles": wiki, "demo JSONL documents": demo}
+    return {
+        "article bodies (article-extraction-benchmark gold)": articles,
+        "Wikipedia sample articles": wiki,
+        "demo JSONL documents": demo,
+    }
 
 
 def benchmark_items() -> dict[str, list[str]]:
@@ -109,15 +115,23 @@ def main() -> int:
     before = rss_mb()
     ours = Decontaminator(DecontamConfig())
     results["curate_index_rss_mb"] = round(rss_mb() - before, 1)
-    results["curate_index_bytes"] = int(sum(a.nbytes for a in (ours.index.hashes, ours.index.item, ours.index.item_ngrams, ours.index.item_bench)))
+    results["curate_index_bytes"] = int(
+        sum(a.nbytes for a in (ours.index.hashes, ours.index.item, ours.index.item_ngrams, ours.index.item_bench))
+    )
     # 1. false alarms on clean text
     clean = {}
     for label, texts in corpora.items():
         matches = [ours.match(t) for t in texts]
         flagged = [m for m in matches if m and m.contaminated]
         spans = [m.span_words for m in matches if m]
-        clean[label] = {"documents": len(texts), "words": sum(len(t.split()) for t in texts), "with_any_hit": sum(m is not None for m in matches),
-                        "flagged": len(flagged), "longest_span": max(spans, default=0), "flagged_examples": [(m.benchmark, m.describe()[:200]) for m in flagged[:5]]}
+        clean[label] = {
+            "documents": len(texts),
+            "words": sum(len(t.split()) for t in texts),
+            "with_any_hit": sum(m is not None for m in matches),
+            "flagged": len(flagged),
+            "longest_span": max(spans, default=0),
+            "flagged_examples": [(m.benchmark, m.describe()[:200]) for m in flagged[:5]],
+        }
         print(label, clean[label], flush=True)
     results["clean"] = clean
     # 2. recall on planted items
@@ -148,14 +162,22 @@ def main() -> int:
         rates: dict[str, list[float]] = {"curate": [], "datatrove": []}
         flags: dict[str, int] = {}
         for r in range(ROUNDS):
-            sides = [("curate", lambda: sum(ours.check(t) is not None for t in docs)), ("datatrove", lambda: sum(theirs.filter(d) is not True for d in dt_docs))]
+            sides = [
+                ("curate", lambda: sum(ours.check(t) is not None for t in docs)),
+                ("datatrove", lambda: sum(theirs.filter(d) is not True for d in dt_docs)),
+            ]
             for name, fn in sides if r % 2 == 0 else sides[::-1]:
                 t0 = time.perf_counter()
                 flags[name] = fn()
                 rates[name].append(len(docs) / (time.perf_counter() - t0))
                 print(f"round {r + 1} {name}: {rates[name][-1]:.1f} docs/s ({flags[name]} flagged)", flush=True)
-    results["speed"] = {"documents": len(docs), "words": sum(len(t.split()) for t in docs), "docs_per_s": rates, "flagged": flags,
-                        "ratio_median_paired": round(statistics.median(c / d for c, d in zip(rates["curate"], rates["datatrove"])), 2)}
+    results["speed"] = {
+        "documents": len(docs),
+        "words": sum(len(t.split()) for t in docs),
+        "docs_per_s": rates,
+        "flagged": flags,
+        "ratio_median_paired": round(statistics.median(c / d for c, d in zip(rates["curate"], rates["datatrove"])), 2),
+    }
     print(json.dumps(results["speed"]), flush=True)
     (REPO / "bench" / "RESULTS-hygiene.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     return 0

@@ -31,16 +31,27 @@ import pyarrow.parquet as pq
 
 from bench.common import results_path
 from bench.dedup_data import near_duplicate_pairs, real_documents, synthetic_corpus
+from curate.config import CurateConfig, load_config
 from curate.core import schema as S
 from curate.core.shards import conform
-from curate.config import CurateConfig, load_config
 from curate.dedup.normalize import near_words
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config
 from curate.dedup.stage import MAIN_MB_PER_MILLION
 
 RESULTS = results_path("RESULTS-dedup.md")
 PAIRED_ROUNDS = 7  # curate vs the strongest baseline, alternating order
-BUCKETS = [(0.0, 0.3), (0.3, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.75), (0.75, 0.8), (0.8, 0.85), (0.85, 0.9), (0.9, 0.95), (0.95, 1.0001)]
+BUCKETS = [
+    (0.0, 0.3),
+    (0.3, 0.5),
+    (0.5, 0.6),
+    (0.6, 0.7),
+    (0.7, 0.75),
+    (0.75, 0.8),
+    (0.8, 0.85),
+    (0.85, 0.9),
+    (0.9, 0.95),
+    (0.95, 1.0001),
+]
 # Edit rates that spread true 5-gram Jaccard over 0.1-1 (each edit touches up to 5 shingles).
 EDIT_RATES = [0.003, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.35]
 
@@ -108,7 +119,10 @@ def throughput(texts: list[str], slow_sample: int) -> dict[str, Any]:
                 m = MinHash(num_perm=p.num_perm, seed=p.seed, hashfunc=identity)
                 m.update_batch(shingles[offsets[i] : offsets[i + 1]].tolist())
 
-    dt_step = MinhashDedupSignature(output_folder=tempfile.mkdtemp(prefix="dt-sig-"), config=MinhashConfig(n_grams=p.ngram, num_buckets=p.bands, hashes_per_bucket=p.rows, seed=p.seed))
+    dt_step = MinhashDedupSignature(
+        output_folder=tempfile.mkdtemp(prefix="dt-sig-"),
+        config=MinhashConfig(n_grams=p.ngram, num_buckets=p.bands, hashes_per_bucket=p.rows, seed=p.seed),
+    )
 
     def datatrove_core(docs: list[str]) -> None:
         for text in docs:
@@ -128,7 +142,10 @@ def throughput(texts: list[str], slow_sample: int) -> dict[str, Any]:
             [exact_key(t) for t in chunk]
             signer.band_hashes(signer.signatures(chunk).sig)
 
-    print(f"signature throughput, one core, {len(texts)} real documents ({out['words_per_doc']:.0f} words each on average)")
+    print(
+        f"signature throughput, one core, {len(texts)} real documents ({out['words_per_doc']:.0f} words each on "
+        "average)"
+    )
     timed("datasketch plain update() loop (a)", slow, plain_loop)
     timed("datasketch update_batch + xxh32", slow, update_batch_xxh)
     timed("datasketch bulk + LeanMinHash + xxh32", slow, bulk_lean)
@@ -149,11 +166,18 @@ def throughput(texts: list[str], slow_sample: int) -> dict[str, Any]:
             fn(same)
             seconds[name] = time.perf_counter() - started
         rounds.append(seconds["bulk"] / seconds["ours"])
-        print(f"  paired round {r + 1}: bulk+Lean {len(same) / seconds['bulk']:,.0f} docs/s, curate {len(same) / seconds['ours']:,.0f} docs/s, ratio {rounds[-1]:.2f}x", flush=True)
+        print(
+            f"  paired round {r + 1}: bulk+Lean {len(same) / seconds['bulk']:,.0f} docs/s, curate "
+            f"{len(same) / seconds['ours']:,.0f} docs/s, ratio {rounds[-1]:.2f}x",
+            flush=True,
+        )
     out["vs_strongest"] = float(np.median(rounds))
     out["vs_strongest_rounds"] = [round(x, 2) for x in rounds]
     out["paired_documents"] = len(same)
-    print(f"  -> curate vs datasketch bulk + LeanMinHash (strongest baseline), median of {PAIRED_ROUNDS} paired rounds: {out['vs_strongest']:.2f}x")
+    print(
+        f"  -> curate vs datasketch bulk + LeanMinHash (strongest baseline), median of {PAIRED_ROUNDS} paired rounds: "
+        f"{out['vs_strongest']:.2f}x"
+    )
     out["vs_plain"] = out["curate Signer"] / out["datasketch plain update() loop (a)"]
     out["vs_datatrove"] = out["curate Signer"] / out["datatrove MinhashDedupSignature (b)"]
     print(f"  -> curate vs plain loop: {out['vs_plain']:.1f}x, vs datatrove: {out['vs_datatrove']:.1f}x")
@@ -183,8 +207,19 @@ def quality(docs: list[tuple[str, str]], workdir: Path) -> dict[str, Any]:
         if not mask.any():
             continue
         theory = float(np.mean([p.candidate_probability(s) for s in jaccard[mask]]))
-        rows.append({"bucket": f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}", "pairs": int(mask.sum()), "recall": float(candidate[mask].mean()), "s_curve": theory})
-        print(f"  J in {rows[-1]['bucket']:<14} pairs {rows[-1]['pairs']:>6}  detected {rows[-1]['recall']:.4f}  S-curve {theory:.4f}", flush=True)
+        rows.append(
+            {
+                "bucket": f"[{lo:.2f}, {min(hi, 1.0):.2f}{']' if hi > 1 else ')'}",
+                "pairs": int(mask.sum()),
+                "recall": float(candidate[mask].mean()),
+                "s_curve": theory,
+            }
+        )
+        print(
+            f"  J in {rows[-1]['bucket']:<14} pairs {rows[-1]['pairs']:>6}  detected {rows[-1]['recall']:.4f}  "
+            f"S-curve {theory:.4f}",
+            flush=True,
+        )
 
     # End to end: originals + one copy each with J >= 0.9, through run_dedup.
     rng = random.Random(5)
@@ -195,17 +230,33 @@ def quality(docs: list[tuple[str, str]], workdir: Path) -> dict[str, Any]:
             chosen[a] = (b, t, j)
     records = [(i, t) for i, t in docs] + [(b, t) for b, t, _ in chosen.values()]
     kept, ledger = _run(records, workdir / "quality-e2e")
-    copies_removed = sum(1 for a, (b, _, _) in chosen.items() if (a in kept) != (b in kept) and (a in kept or b in kept))
+    copies_removed = sum(
+        1 for a, (b, _, _) in chosen.items() if (a in kept) != (b in kept) and (a in kept or b in kept)
+    )
     e2e_recall = copies_removed / len(chosen) if chosen else float("nan")
-    print(f"  end to end, J >= 0.9: {copies_removed}/{len(chosen)} pairs reduced to one document (recall {e2e_recall:.4f})")
+    print(
+        f"  end to end, J >= 0.9: {copies_removed}/{len(chosen)} pairs reduced to one document (recall "
+        f"{e2e_recall:.4f})"
+    )
 
     # False positives: the distinct real documents alone.
     kept, ledger = _run(list(docs), workdir / "quality-fpr")
     dropped = ledger.filter(pl.col("stage") == "dedup")
     true_j = [_true(originals[r["id"]], originals[r["duplicate_of"]]) for r in dropped.iter_rows(named=True)]
     fpr = dropped.height / len(docs)
-    print(f"  distinct real documents: {dropped.height}/{len(docs)} dropped (FPR {fpr:.4%}); their true J with the kept one: {[round(j, 2) for j in true_j]}")
-    return {"buckets": rows, "e2e_pairs": len(chosen), "e2e_recall": e2e_recall, "distinct": len(docs), "false_positives": dropped.height, "fpr": fpr, "fp_true_jaccard": true_j}
+    print(
+        f"  distinct real documents: {dropped.height}/{len(docs)} dropped (FPR {fpr:.4%}); their true J with the kept "
+        f"one: {[round(j, 2) for j in true_j]}"
+    )
+    return {
+        "buckets": rows,
+        "e2e_pairs": len(chosen),
+        "e2e_recall": e2e_recall,
+        "distinct": len(docs),
+        "false_positives": dropped.height,
+        "fpr": fpr,
+        "fp_true_jaccard": true_j,
+    }
 
 
 def _true(a: str, b: str) -> float:
@@ -341,7 +392,8 @@ def scale_child(n: int, workdir: Path, workers: int) -> dict[str, Any]:
         "rss_before_mb": before / 2**20,
         "peak_rss_main_mb": peak.main / 2**20,
         "peak_rss_workers_mb": peak.children / 2**20,
-        "text_mb": sum(m.row_group(g).column(1).total_uncompressed_size for m in meta for g in range(m.num_row_groups)) / 1e6,
+        "text_mb": sum(m.row_group(g).column(1).total_uncompressed_size for m in meta for g in range(m.num_row_groups))
+        / 1e6,
     }
 
 
@@ -375,7 +427,11 @@ def fake_tables(n: int, folder: Path, dup_fraction: float = 0.15) -> list[Path]:
             *[pa.array(bands[:, b]) for b in range(p.bands)],
         ]
         table = pa.Table.from_arrays(arrays, schema=table_schema(p.bands, p.num_perm, False))
-        tables.append(write_table_atomic(table, folder / f"unit-{start // PART_ROWS:05d}.parquet", compression="lz4", row_group_rows=UNIT_ROWS))
+        tables.append(
+            write_table_atomic(
+                table, folder / f"unit-{start // PART_ROWS:05d}.parquet", compression="lz4", row_group_rows=UNIT_ROWS
+            )
+        )
     return tables
 
 
@@ -389,7 +445,13 @@ def cluster_child(n: int, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     with PeakSampler() as peak:
         _, counts = cluster(CurateConfig(), params(), tables, n, None, False)
-    return {"documents": n, "seconds": time.perf_counter() - started, "rss_before_mb": before / 2**20, "peak_rss_main_mb": peak.main / 2**20, "dropped": counts["near_duplicate"]}
+    return {
+        "documents": n,
+        "seconds": time.perf_counter() - started,
+        "rss_before_mb": before / 2**20,
+        "peak_rss_main_mb": peak.main / 2**20,
+        "dropped": counts["near_duplicate"],
+    }
 
 
 REPEATS = 2
@@ -401,7 +463,12 @@ def cluster_scaling(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
     for n in sizes:
         runs = []
         for _ in range(REPEATS):  # the fastest of REPEATS: the machine is shared, noise only adds time
-            done = subprocess.run([sys.executable, "-m", "bench.bench_dedup", "--cluster-child", str(n), "--workdir", str(workdir)], capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.bench_dedup", "--cluster-child", str(n), "--workdir", str(workdir)],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).resolve().parents[1],
+            )
             if done.returncode != 0:
                 print(done.stderr[-3000:])
                 raise SystemExit(f"cluster run at {n} failed")
@@ -410,7 +477,11 @@ def cluster_scaling(sizes: list[int], workdir: Path) -> list[dict[str, Any]]:
         row["all_seconds"] = [round(r["seconds"], 1) for r in runs]
         row["all_peak_mb"] = [round(r["peak_rss_main_mb"]) for r in runs]
         rows.append(row)
-        print(f"  {n:>9,} documents: {row['seconds']:6.1f} s (runs {row['all_seconds']}), RSS {row['rss_before_mb']:.0f} -> peak {row['peak_rss_main_mb']:.0f} MB (runs {row['all_peak_mb']})", flush=True)
+        print(
+            f"  {n:>9,} documents: {row['seconds']:6.1f} s (runs {row['all_seconds']}), RSS "
+            f"{row['rss_before_mb']:.0f} -> peak {row['peak_rss_main_mb']:.0f} MB (runs {row['all_peak_mb']})",
+            flush=True,
+        )
     return rows
 
 
@@ -420,11 +491,27 @@ def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> li
     root = Path(__file__).resolve().parents[1]
     for n in sizes:
         made = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "bench.bench_dedup", "--make-corpus", str(n), "--workdir", str(workdir)], check=True, cwd=root)
+        subprocess.run(
+            [sys.executable, "-m", "bench.bench_dedup", "--make-corpus", str(n), "--workdir", str(workdir)],
+            check=True,
+            cwd=root,
+        )
         print(f"  ({n:,} documents generated or found in {time.perf_counter() - made:.0f} s)", flush=True)
-        cmd = [sys.executable, "-m", "bench.bench_dedup", "--scale-child", str(n), "--workdir", str(workdir), "--workers", str(workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.bench_dedup",
+            "--scale-child",
+            str(n),
+            "--workdir",
+            str(workdir),
+            "--workers",
+            str(workers),
+        ]
         # Own process group: on timeout the pool's workers go too, not only the child.
-        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, start_new_session=True)
+        child = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, start_new_session=True
+        )
         try:
             stdout, stderr = child.communicate(timeout=limit_s)
         except subprocess.TimeoutExpired:
@@ -441,7 +528,8 @@ def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> li
         rows.append(row)
         print(
             f"  {n:>9,} documents: {row['seconds']:7.1f} s ({n / row['seconds']:,.0f} docs/s, phases {row['phases']}), "
-            f"RSS main {row['rss_before_mb']:.0f} -> peak {row['peak_rss_main_mb']:.0f} MB, workers (sum) {row['peak_rss_workers_mb']:.0f} MB; "
+            f"RSS main {row['rss_before_mb']:.0f} -> peak {row['peak_rss_main_mb']:.0f} MB, workers (sum) "
+            f"{row['peak_rss_workers_mb']:.0f} MB; "
             f"dropped {row['counts'].get('exact_duplicate', 0) + row['counts'].get('near_duplicate', 0):,}",
             flush=True,
         )
@@ -451,17 +539,21 @@ def scaling(sizes: list[int], workdir: Path, workers: int, limit_s: float) -> li
 # --------------------------------------------------------------------------------- report
 
 
-def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: list[dict[str, Any]], cl: list[dict[str, Any]]) -> str:
+def report(
+    args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: list[dict[str, Any]], cl: list[dict[str, Any]]
+) -> str:
     p = params()
     lines = [
         "## Deduplication (`curate/dedup/`)",
         "",
-        f"`{' '.join(['python -m bench.bench_dedup', *sys.argv[1:]])}` on {platform.machine()}, {os.cpu_count()} cores, "
+        f"`{' '.join(['python -m bench.bench_dedup', *sys.argv[1:]])}` on {platform.machine()}, {os.cpu_count()} "
+        "cores, "
         f"Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}. Settings: {p.ngram}-word shingles, "
         f"{p.bands} bands x {p.rows} rows ({p.num_perm} permutations, datasketch affine32), seed {p.seed}.",
         "The machine is shared with other jobs: absolute rates move between runs, ratios within a run do not.",
         "",
-        f"### Signature throughput (one core, {tp['documents']:,} real documents, {tp['words_per_doc']:.0f} words on average)",
+        f"### Signature throughput (one core, {tp['documents']:,} real documents, {tp['words_per_doc']:.0f} words on "
+        "average)",
         "",
         "| method | docs/s | vs datasketch bulk + LeanMinHash |",
         "|---|---:|---:|",
@@ -477,19 +569,30 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         "curate Signer + exact key + bands",
     ):
         lines.append(f"| {name} | {tp[name]:,.0f} | {tp[name] / base:.2f}x |")
-    lines[5:5] = [
-        f"**curate's Signer vs the strongest baseline a user would write, datasketch `MinHash.bulk` + `LeanMinHash` (xxh32): "
-        f"{tp['vs_strongest']:.2f}x** (median of {PAIRED_ROUNDS} paired rounds on the same {tp['paired_documents']:,} documents, "
-        f"alternating order; rounds {tp['vs_strongest_rounds']}). The table below times each method once; its ratios against "
-        "the per-shingle `update()` loop are secondary (that loop is the weakest way to use datasketch).",
-        "",
-    ] if "vs_strongest" in tp else []
+    lines[5:5] = (
+        [
+            "**curate's Signer vs the strongest baseline a user would write, datasketch `MinHash.bulk` + "
+            "`LeanMinHash` (xxh32): "
+            f"{tp['vs_strongest']:.2f}x** (median of {PAIRED_ROUNDS} paired rounds on the same "
+            f"{tp['paired_documents']:,} documents, "
+            f"alternating order; rounds {tp['vs_strongest_rounds']}). The table below times each method once; its "
+            "ratios against "
+            "the per-shingle `update()` loop are secondary (that loop is the weakest way to use datasketch).",
+            "",
+        ]
+        if "vs_strongest" in tp
+        else []
+    )
     lines += [
         "",
-        f"Secondary (single timings): curate's signer is {tp['vs_plain']:.1f}x datasketch's per-shingle `update()` loop, the weakest way to use it, and {tp['vs_datatrove']:.1f}x "
-        "datatrove's MinhashDedupSignature (goal >= 1x; datatrove timed on `get_shingles` + `get_signature` only, without "
-        "its file writing and sorting; ~90% of its time is its spaCy English word tokenizer, per cProfile). The slow baselines ran on the first "
-        f"{args.slow_sample} documents. Signatures are bit-identical to datasketch's `MinHash(hashfunc=identity).update_batch` "
+        f"Secondary (single timings): curate's signer is {tp['vs_plain']:.1f}x datasketch's per-shingle `update()` "
+        f"loop, the weakest way to use it, and {tp['vs_datatrove']:.1f}x "
+        "datatrove's MinhashDedupSignature (goal >= 1x; datatrove timed on `get_shingles` + `get_signature` only, "
+        "without "
+        "its file writing and sorting; ~90% of its time is its spaCy English word tokenizer, per cProfile). The slow "
+        "baselines ran on the first "
+        f"{args.slow_sample} documents. Signatures are bit-identical to datasketch's "
+        "`MinHash(hashfunc=identity).update_batch` "
         "on the same shingle hashes (tests/test_dedup_signatures.py).",
         "",
         f"### Detection quality ({len(EDIT_RATES)} edited copies of each of {q['distinct']:,} real documents)",
@@ -505,17 +608,21 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         lines.append(f"| {row['bucket']} | {row['pairs']:,} | {row['recall']:.4f} | {row['s_curve']:.4f} |")
     lines += [
         "",
-        f"- End to end (`run_dedup` on the originals plus one copy with J >= 0.9 each): {q['e2e_recall']:.4f} of {q['e2e_pairs']:,} pairs "
+        f"- End to end (`run_dedup` on the originals plus one copy with J >= 0.9 each): {q['e2e_recall']:.4f} of "
+        f"{q['e2e_pairs']:,} pairs "
         "reduced to one document (goal >= 0.95).",
-        f"- False positives on the {q['distinct']:,} distinct real documents: {q['false_positives']} dropped, FPR {q['fpr']:.3%} "
-        f"(goal <= 0.5%); true Jaccard of each with its kept document: {[round(j, 2) for j in q['fp_true_jaccard']] or 'none'}.",
+        f"- False positives on the {q['distinct']:,} distinct real documents: {q['false_positives']} dropped, FPR "
+        f"{q['fpr']:.3%} "
+        "(goal <= 0.5%); true Jaccard of each with its kept document: "
+        f"{[round(j, 2) for j in q['fp_true_jaccard']] or 'none'}.",
         "",
         "### Cost at scale",
         "",
         "Synthetic documents replicated from the real paragraphs (30% of words edited: distinct; 20% of documents are "
         f"3%-edited copies of a recent one), {args.workers} workers, parts of {PART_ROWS:,} rows.",
         "",
-        "| documents | text MB | wall s | docs/s | sign s | cluster s | write s | main RSS before -> peak MB | workers' peak RSS (sum) MB | dropped |",
+        "| documents | text MB | wall s | docs/s | sign s | cluster s | write s | main RSS before -> peak MB | "
+        "workers' peak RSS (sum) MB | dropped |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     done = [r for r in sc if not r.get("timed_out")]
@@ -526,8 +633,10 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         ph = r["phases"]
         dropped = r["counts"].get("exact_duplicate", 0) + r["counts"].get("near_duplicate", 0)
         lines.append(
-            f"| {r['documents']:,} | {r['text_mb']:.0f} | {r['seconds']:.1f} | {r['documents'] / r['seconds']:,.0f} | {ph.get('sign', 0):.1f} | "
-            f"{ph.get('cluster', 0):.1f} | {ph.get('write', 0):.1f} | {r['rss_before_mb']:.0f} -> {r['peak_rss_main_mb']:.0f} | {r['peak_rss_workers_mb']:.0f} | {dropped:,} |"
+            f"| {r['documents']:,} | {r['text_mb']:.0f} | {r['seconds']:.1f} | {r['documents'] / r['seconds']:,.0f} | "
+            f"{ph.get('sign', 0):.1f} | "
+            f"{ph.get('cluster', 0):.1f} | {ph.get('write', 0):.1f} | {r['rss_before_mb']:.0f} -> "
+            f"{r['peak_rss_main_mb']:.0f} | {r['peak_rss_workers_mb']:.0f} | {dropped:,} |"
         )
     if len(done) >= 2:
         a, b = done[-2], done[-1]
@@ -536,7 +645,8 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         m_slope = (b["peak_rss_main_mb"] - a["peak_rss_main_mb"]) / (b["documents"] - a["documents"]) * 1e6
         lines += [
             "",
-            f"From {a['documents']:,} to {b['documents']:,} documents ({ratio_n:.0f}x): time x{b['seconds'] / a['seconds']:.1f}, "
+            f"From {a['documents']:,} to {b['documents']:,} documents ({ratio_n:.0f}x): time "
+            f"x{b['seconds'] / a['seconds']:.1f}, "
             f"main-process peak RSS x{b['peak_rss_main_mb'] / a['peak_rss_main_mb']:.1f}. Marginal cost: "
             f"{t_slope:.0f} s and {m_slope:.0f} MB of main-process RSS per million documents.",
         ]
@@ -547,7 +657,11 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         "",
         f"| documents | seconds (fastest of {REPEATS}) | all runs, s | RSS before -> peak MB | all runs' peaks, MB |",
         "|---:|---:|---|---:|---|",
-        *[f"| {r['documents']:,} | {r['seconds']:.1f} | {r.get('all_seconds', '')} | {r['rss_before_mb']:.0f} -> {r['peak_rss_main_mb']:.0f} | {r.get('all_peak_mb', '')} |" for r in cl],
+        *[
+            f"| {r['documents']:,} | {r['seconds']:.1f} | {r.get('all_seconds', '')} | {r['rss_before_mb']:.0f} -> "
+            f"{r['peak_rss_main_mb']:.0f} | {r.get('all_peak_mb', '')} |"
+            for r in cl
+        ],
     ]
     if len(cl) >= 2:
         a, b = cl[0], cl[-1]
@@ -555,8 +669,10 @@ def report(args: argparse.Namespace, tp: dict[str, Any], q: dict[str, Any], sc: 
         verdict = "within" if per_million <= MAIN_MB_PER_MILLION else "OVER"
         lines += [
             "",
-            f"Marginal clustering memory: {per_million:.0f} MB per million documents ({verdict} the {MAIN_MB_PER_MILLION} MB "
-            f"budget stated in curate/dedup/stage.py); time x{b['seconds'] / a['seconds']:.1f} for x{b['documents'] / a['documents']:.0f} documents.",
+            f"Marginal clustering memory: {per_million:.0f} MB per million documents ({verdict} the "
+            f"{MAIN_MB_PER_MILLION} MB "
+            f"budget stated in curate/dedup/stage.py); time x{b['seconds'] / a['seconds']:.1f} for "
+            f"x{b['documents'] / a['documents']:.0f} documents.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -570,9 +686,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--make-corpus", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cluster-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--cluster-sizes", type=str, default="", help="clustering-only sizes (default 1000000,3000000)")
-    parser.add_argument("--sizes", type=str, default="", help="comma-separated corpus sizes (default 10000,100000,1000000)")
+    parser.add_argument(
+        "--sizes", type=str, default="", help="comma-separated corpus sizes (default 10000,100000,1000000)"
+    )
     parser.add_argument("--limit-s", type=float, default=900, help="time limit of one scaling run")
-    parser.add_argument("--skip", type=str, default="", help="comma-separated sections to skip: throughput,quality,scaling,cluster")
+    parser.add_argument(
+        "--skip", type=str, default="", help="comma-separated sections to skip: throughput,quality,scaling,cluster"
+    )
     args = parser.parse_args(argv)
     if args.make_corpus:
         make_corpus(args.make_corpus, args.workdir / f"corpus-{args.make_corpus}")
@@ -595,16 +715,26 @@ def main(argv: list[str] | None = None) -> int:
         results["throughput"] = throughput(texts[:1500] if args.quick else texts, args.slow_sample)
     if "quality" not in skip:
         results["quality"] = quality(docs[:1500] if args.quick else docs, args.workdir)
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000])
+    )
     if "scaling" not in skip:
         results["scaling"] = scaling(sizes, args.workdir, args.workers, args.limit_s)
     if "cluster" not in skip:
-        cluster_sizes = [int(s) for s in args.cluster_sizes.split(",")] if args.cluster_sizes else ([1_000_000] if args.quick else [1_000_000, 3_000_000])
+        cluster_sizes = (
+            [int(s) for s in args.cluster_sizes.split(",")]
+            if args.cluster_sizes
+            else ([1_000_000] if args.quick else [1_000_000, 3_000_000])
+        )
         results["cluster"] = cluster_scaling(cluster_sizes, args.workdir)
     cache.write_text(json.dumps(results))
     # Sections skipped in this run come from the last run that measured them (same workdir).
     if all(k in results for k in ("throughput", "quality", "scaling", "cluster")):
-        RESULTS.write_text(report(args, results["throughput"], results["quality"], results["scaling"], results["cluster"]))
+        RESULTS.write_text(
+            report(args, results["throughput"], results["quality"], results["scaling"], results["cluster"])
+        )
         print(f"wrote {RESULTS}")
     return 0
 

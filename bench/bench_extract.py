@@ -117,7 +117,9 @@ def settings() -> dict[str, Callable[[str], str]]:
         "resiliparse main_content, no alt texts": resi(alt_texts=False),
         "resiliparse main_content, no alt texts, no bullets": resi(alt_texts=False, list_bullets=False),
         "resiliparse main_content, no alt texts, no comments": resi(alt_texts=False, comments=False),
-        "resiliparse main_content, no alt texts, no comments, no post meta (curate's)": resi(alt_texts=False, comments=False, post_meta=False),
+        "resiliparse main_content, no alt texts, no comments, no post meta (curate's)": resi(
+            alt_texts=False, comments=False, post_meta=False
+        ),
     }
 
 
@@ -133,15 +135,27 @@ def evaluate(pages: list[Page], rounds: int) -> dict[str, dict]:
                 fn(p.html)
             cpu.append(time.process_time() - started)
         seconds = statistics.median(cpu)
-        row: dict = {"pages_per_cpu_s": round(len(pages) / seconds, 1), "ms_per_page": round(1000 * seconds / len(pages), 2), "mb_per_cpu_s": round(mb / seconds, 2)}
+        row: dict = {
+            "pages_per_cpu_s": round(len(pages) / seconds, 1),
+            "ms_per_page": round(1000 * seconds / len(pages), 2),
+            "mb_per_cpu_s": round(mb / seconds, 2),
+        }
         for level, n in (("shingle", 4), ("word", 1)):
             counts = [shingle_counts(p.gold, t, n) for p, t in zip(pages, texts)]
-            for part, keep in (("all", lambda p: True), ("tuning", lambda p: p.tuning), ("test", lambda p: not p.tuning)):
+            for part, keep in (
+                ("all", lambda p: True),
+                ("tuning", lambda p: p.tuning),
+                ("test", lambda p: not p.tuning),
+            ):
                 row[f"{level}_{part}"] = scores([c for p, c in zip(pages, counts) if keep(p)])
         row["per_page_word_f1"] = {p.page_id: _f1(shingle_counts(p.gold, t, 1)) for p, t in zip(pages, texts)}
         row["empty_pages"] = sum(1 for t in texts if not t.strip())
         results[name] = row
-        print(f"{name}: {row['pages_per_cpu_s']} pages/CPU-s, shingle all {row['shingle_all']}, word all {row['word_all']}", flush=True)
+        print(
+            f"{name}: {row['pages_per_cpu_s']} pages/CPU-s, shingle all {row['shingle_all']}, word all "
+            f"{row['word_all']}",
+            flush=True,
+        )
     return results
 
 
@@ -183,7 +197,12 @@ def main() -> None:
     results = evaluate(pages, args.rounds)
     step = {engine: step_throughput(pages, engine, args.rounds) for engine in ("trafilatura", "resiliparse")}
     print("through the accounted step, pages/CPU-s:", step, flush=True)
-    payload = run_header() | {"pages": len(pages), "tuning_pages": sum(p.tuning for p in pages), "settings": results, "step_pages_per_cpu_s": step}
+    payload = run_header() | {
+        "pages": len(pages),
+        "tuning_pages": sum(p.tuning for p in pages),
+        "settings": results,
+        "step_pages_per_cpu_s": step,
+    }
     write_json(OUT / ("extract-quick.json" if args.quick else "extract.json"), payload)
     write_markdown(payload, results_path("RESULTS-extract.md") if not args.quick else OUT / "RESULTS-extract-quick.md")
 
@@ -193,22 +212,30 @@ def write_markdown(payload: dict, path: Path) -> None:
     lines = [
         "# Extraction: quality and speed per setting",
         "",
-        f"`python -m bench.bench_extract` on {payload['date']} ({payload['machine']}, {payload['cpus']} cores, shared).",
+        f"`python -m bench.bench_extract` on {payload['date']} ({payload['machine']}, {payload['cpus']} cores, "
+        "shared).",
         f"{n} real article pages with gold bodies (article-extraction benchmark); tuning half {tuning} pages,",
         f"test half {n - tuning} pages, split by site. Quality: the benchmark's 4-word-shingle P / R / F1",
         "(macro over pages); word level beside it. Speed: CPU time of the extraction call, one thread.",
         "",
-        "| setting | F1 test half | F1 tuning half | P / R / F1 all (shingles) | P / R / F1 all (words) | pages / CPU-s | ms / page | empty |",
+        "| setting | F1 test half | F1 tuning half | P / R / F1 all (shingles) | P / R / F1 all (words) | pages / "
+        "CPU-s | ms / page | empty |",
         "|---|---:|---:|---|---|---:|---:|---:|",
     ]
     for name, r in payload["settings"].items():
         a, w = r["shingle_all"], r["word_all"]
         lines.append(
-            f"| {name} | {r['shingle_test']['f1']:.3f} | {r['shingle_tuning']['f1']:.3f} | {a['precision']:.3f} / {a['recall']:.3f} / {a['f1']:.3f} "
-            f"| {w['precision']:.3f} / {w['recall']:.3f} / {w['f1']:.3f} | {r['pages_per_cpu_s']} | {r['ms_per_page']} | {r['empty_pages']} |"
+            f"| {name} | {r['shingle_test']['f1']:.3f} | {r['shingle_tuning']['f1']:.3f} | {a['precision']:.3f} / "
+            f"{a['recall']:.3f} / {a['f1']:.3f} "
+            f"| {w['precision']:.3f} / {w['recall']:.3f} / {w['f1']:.3f} | {r['pages_per_cpu_s']} | "
+            f"{r['ms_per_page']} | {r['empty_pages']} |"
         )
     step = payload["step_pages_per_cpu_s"]
-    lines += ["", f"Through curate's accounted step (sandbox process, pipe, accounting): trafilatura (curate's default: favor_recall) {step['trafilatura']} pages/CPU-s, resiliparse {step['resiliparse']} pages/CPU-s."]
+    lines += [
+        "",
+        "Through curate's accounted step (sandbox process, pipe, accounting): trafilatura (curate's default: "
+        f"favor_recall) {step['trafilatura']} pages/CPU-s, resiliparse {step['resiliparse']} pages/CPU-s.",
+    ]
     # The reading of the figures, written by hand under the marker, survives a rerun.
     kept = path.read_text().split(MARKER, 1)[1] if path.is_file() and MARKER in path.read_text() else "\n"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,9 +67,9 @@ def corpus(tmp: Path) -> dict[str, list[str]]:
 def compare(texts: dict[str, list[str]], cfg=None) -> dict:
     """Per-rule and overall agreement of the fused engine with datatrove's filters."""
     from curate.config import FiltersConfig
-    from filters.registry import filter_stages
     from filters.fused_rules import FusedRules, datatrove_verdicts
     from filters.heuristics import build_filter
+    from filters.registry import filter_stages
 
     cfg = cfg or FiltersConfig()
     filters = {stage: build_filter(stage, cfg) for stage in filter_stages() if getattr(cfg, stage).enabled}
@@ -90,7 +90,9 @@ def compare(texts: dict[str, list[str]], cfg=None) -> dict:
             kept += all(v is None for v in want.values())
             same_text += want_text == got_text
             if want != got or want_text != got_text:
-                differences.append({"source": source, "doc": i, "datatrove": want, "fused": got, "text_same": want_text == got_text})
+                differences.append(
+                    {"source": source, "doc": i, "datatrove": want, "fused": got, "text_same": want_text == got_text}
+                )
     return {
         "documents": n,
         "per_rule_decision_agreement": {s: per_rule[s] / n for s in filters},
@@ -108,10 +110,10 @@ def speed(texts: list[str], rounds: int) -> dict:
     from datatrove.data import Document
 
     from curate.config import FiltersConfig
-    from filters.registry import filter_stages
     from filters.annotate import FilterAnnotator
     from filters.fused_rules import FusedRules, datatrove_verdicts
     from filters.heuristics import build_filter
+    from filters.registry import filter_stages
 
     cfg = FiltersConfig()
     filters = {stage: build_filter(stage, cfg) for stage in filter_stages()}
@@ -143,7 +145,11 @@ def speed(texts: list[str], rounds: int) -> dict:
             times[name].append(time.process_time() - started)
         print(f"round {r + 1}: " + ", ".join(f"{s} {times[s][-1]:.2f} CPU-s" for s in sides), flush=True)
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    out: dict = {"documents": len(texts), "mb": round(mb, 2), "cpu_s_median": {s: statistics.median(v) for s, v in times.items()}}
+    out: dict = {
+        "documents": len(texts),
+        "mb": round(mb, 2),
+        "cpu_s_median": {s: statistics.median(v) for s, v in times.items()},
+    }
     out["cpu_s_rounds"] = times
     for base in ("datatrove_per_doc", "datatrove_batched"):
         ratios = [b / f for b, f in zip(times[base], times["fused"])]
@@ -169,7 +175,10 @@ def main() -> None:
     # what the rules see in a run (extracted web text), then everything (wiki markup included,
     # where spaCy's special cases often span chunks and the whole text is tokenised)
     web = [t for s in ("articles", "cc", "demo") for t in texts[s]]
-    timing = {"extracted web pages": speed(web, args.rounds), "all sources": speed([t for v in texts.values() for t in v], args.rounds)}
+    timing = {
+        "extracted web pages": speed(web, args.rounds),
+        "all sources": speed([t for v in texts.values() for t in v], args.rounds),
+    }
     print(json.dumps(timing, indent=1))
     header = {**run_header(), "command": " ".join(["python -m bench.bench_fused_rules", *sys.argv[1:]])}
     write_json(args.json, {**header, "fidelity": fidelity, "speed": timing})

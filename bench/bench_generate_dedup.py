@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 
 from bench.common import REPO, results_path, run_header, write_json
 from bench.dedup_data import synthetic_corpus
-from curate.core import schema as S
 from curate.config import CurateConfig, load_config
+from curate.core import schema as S
 
 RESULTS = results_path("RESULTS-generate.md")
 WORK = REPO / "bench" / "out" / "generate-dedup"
@@ -38,7 +38,9 @@ BEGIN = "<!-- bench_generate_dedup: begin -->"
 END = "<!-- bench_generate_dedup: end -->"
 
 
-def old_dedup(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
+def old_dedup(
+    cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path
+) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
     """The previous implementation of generation's dedup, verbatim: the whole dedup stage over
     corpus + generated (signing every corpus document, copying out every corpus id). The
     reference the current path must match (also used by tests/test_generate_io.py)."""
@@ -50,12 +52,18 @@ def old_dedup(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path
     pq.write_table(table, work / "checked.parquet")
     ledger_dir = work / "dedup-ledger"
     with Workers.from_config(cfg.executor) as workers:
-        result = deduplicate(dcfg, [*corpus, work / "checked.parquet"], work / "dedup", ledger_dir, workers, columns=[S.ID])
+        result = deduplicate(
+            dcfg, [*corpus, work / "checked.parquet"], work / "dedup", ledger_dir, workers, columns=[S.ID]
+        )
     mine = pl.read_parquet(ledger_dir / LEDGER_PATTERN.format(len(corpus)))
     dropped = mine.select(S.ID, "reason", "value", "duplicate_of").to_dicts()
     gone = {d[S.ID] for d in dropped}
     mask = pa.array([i not in gone for i in table.column(S.ID).to_pylist()])
-    return table.filter(mask), dropped, {k: v for k, v in result.counts.items() if k in ("exact_duplicate", "near_duplicate", "from_index")}
+    return (
+        table.filter(mask),
+        dropped,
+        {k: v for k, v in result.counts.items() if k in ("exact_duplicate", "near_duplicate", "from_index")},
+    )
 
 
 def write_parts(folder: Path, docs: int, parts: int) -> list[Path]:
@@ -102,7 +110,9 @@ def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     inputs = write_parts(WORK / "input", args.docs, 2)
     index = WORK / "index"
-    cfg = load_config(None, ["name=bench", f"dedup.index_dir={json.dumps(str(index))}", f"executor.workers={args.workers}"])
+    cfg = load_config(
+        None, ["name=bench", f"dedup.index_dir={json.dumps(str(index))}", f"executor.workers={args.workers}"]
+    )
     started = time.perf_counter()
     corpus = run_dedup(cfg, inputs, WORK / "dedup", WORK / "dedup-ledger")
     stage_s = time.perf_counter() - started
@@ -161,31 +171,38 @@ def main() -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     RESULTS.write_text(text.rstrip("\n") + "\n")
-    print(f"old/new: {result['ratio_index']:.1f}x from the index, {result['ratio_cache']:.1f}x from the cache; wrote {RESULTS}")
+    print(
+        f"old/new: {result['ratio_index']:.1f}x from the index, {result['ratio_cache']:.1f}x from the cache; wrote "
+        f"{RESULTS}"
+    )
 
 
 def render(r: dict[str, Any]) -> str:
-    rows = "\n".join(f"| {k + 1} | {x['old']:.2f} | {x['index']:.2f} | {x['cache']:.2f} | {x['old'] / x['index']:.1f} | {x['old'] / x['cache']:.1f} |" for k, x in enumerate(r["rounds"]))
+    rows = "\n".join(
+        f"| {k + 1} | {x['old']:.2f} | {x['index']:.2f} | {x['cache']:.2f} | {x['old'] / x['index']:.1f} | "
+        f"{x['old'] / x['cache']:.1f} |"
+        for k, x in enumerate(r["rounds"])
+    )
     med = {k: statistics.median(x[k] for x in r["rounds"]) for k in ("old", "index", "cache")}
     return f"""{BEGIN}
 ## Dedup against the corpus: reused signatures instead of re-signing
 
-`python -m bench.bench_generate_dedup --docs {r['docs_in']} --rounds {len(r['rounds'])} --workers {r['workers']}`, {r['date']},
-{r['cpus']} CPU cores shared with other work. Corpus: {r['docs_in']:,} documents of `bench.dedup_data.synthetic_corpus`
-(real paragraphs, edited), deduplicated by the dedup stage into an index ({r['corpus_docs']:,} kept: the corpus);
-{r['generated']} generated documents, a quarter of them copies or near-copies of corpus documents
-({r['dropped']['exact_duplicate']} exact and {r['dropped']['near_duplicate']} near duplicates dropped). Same process, rounds alternating;
+`python -m bench.bench_generate_dedup --docs {r["docs_in"]} --rounds {len(r["rounds"])} --workers {r["workers"]}`, {r["date"]},
+{r["cpus"]} CPU cores shared with other work. Corpus: {r["docs_in"]:,} documents of `bench.dedup_data.synthetic_corpus`
+(real paragraphs, edited), deduplicated by the dedup stage into an index ({r["corpus_docs"]:,} kept: the corpus);
+{r["generated"]} generated documents, a quarter of them copies or near-copies of corpus documents
+({r["dropped"]["exact_duplicate"]} exact and {r["dropped"]["near_duplicate"]} near duplicates dropped). Same process, rounds alternating;
 every run's kept rows, ledger rows and counts are identical to the old path's (the script asserts it).
 
 | round | old: sign corpus + generated, s | new, corpus from the index, s | new, corpus from its own earlier tables, s | old/index | old/cache |
 |---|---|---|---|---|---|
 {rows}
 
-**old/new: {r['ratio_index']:.1f}x with the dedup index, {r['ratio_cache']:.1f}x from the stage's own earlier tables**
-(median of per-round ratios; medians {med['old']:.2f} s -> {med['index']:.2f} s / {med['cache']:.2f} s). The first run without
+**old/new: {r["ratio_index"]:.1f}x with the dedup index, {r["ratio_cache"]:.1f}x from the stage's own earlier tables**
+(median of per-round ratios; medians {med["old"]:.2f} s -> {med["index"]:.2f} s / {med["cache"]:.2f} s). The first run without
 an index still signs the corpus once (as before) and keeps the tables (~150 B per document) for its reruns.
 {END}
-"""
+"""  # noqa: E501
 
 
 if __name__ == "__main__":

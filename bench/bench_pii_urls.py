@@ -59,7 +59,8 @@ def startup(which: str) -> dict[str, float]:
     """Load time and peak RSS of one URL filter, in a fresh process (as a worker pays it)."""
     code = {
         "curate": "from curate.hygiene.urls import URLBlocklistFilter, URLFilterConfig\n"
-        "f = URLBlocklistFilter(URLFilterConfig()); f.filter(Document(text='x', id='x', metadata={'url': 'https://example.com/'}))",
+        "f = URLBlocklistFilter(URLFilterConfig()); f.filter(Document(text='x', id='x', metadata={'url': "
+        "'https://example.com/'}))",
         "datatrove": "from datatrove.pipeline.filters import URLFilter\nfrom tldextract import TLDExtract\n"
         "f = URLFilter(); f.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)\n"
         "f.filter(Document(text='x', id='x', metadata={'url': 'https://example.com/'}))",
@@ -70,7 +71,9 @@ def startup(which: str) -> dict[str, float]:
         f"{code}\nhwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
         "print(time.perf_counter() - started, int(hwm) / 1024)"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    ).stdout.split()
     return {"seconds": float(out[-2]), "peak_rss_mb": float(out[-1])}
 
 
@@ -86,9 +89,9 @@ def main() -> None:
     from curate.config import load_config
     from curate.hygiene.pii import PIIRedactor
     from curate.hygiene.urls import URLBlocklistFilter, URLFilterConfig
-    from filters.registry import filter_stages
     from filters.heuristics import heuristic_annotators
     from filters.language import LanguageAnnotator
+    from filters.registry import filter_stages
 
     starts = {"curate": startup("curate"), "datatrove": startup("datatrove")}  # before this process grows
     pairs = documents()
@@ -156,8 +159,10 @@ def main() -> None:
         f"{per_doc_ms['datatrove']:.2f} ms/doc ({result['ours_vs_datatrove']:.2f}x the time, 6 PII kinds vs 2); "
         f"{100 * result['hygiene_share_of_run']:.1f} % of a run's per-document work "
         f"(extraction {per_doc_ms['extraction']:.1f} + language and rules {per_doc_ms['run_core']:.1f} ms/doc); "
-        f"URL filter start-up {result['startup']['curate']['seconds']:.2f} s / {result['startup']['curate']['peak_rss_mb']:.0f} MB "
-        f"vs datatrove {result['startup']['datatrove']['seconds']:.2f} s / {result['startup']['datatrove']['peak_rss_mb']:.0f} MB per worker"
+        f"URL filter start-up {result['startup']['curate']['seconds']:.2f} s / "
+        f"{result['startup']['curate']['peak_rss_mb']:.0f} MB "
+        f"vs datatrove {result['startup']['datatrove']['seconds']:.2f} s / "
+        f"{result['startup']['datatrove']['peak_rss_mb']:.0f} MB per worker"
     )
 
 

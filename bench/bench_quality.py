@@ -14,7 +14,7 @@
 2. Quality: the model card's held-out metrics (its training sources), and metrics on the
    real web documents of ../shared/data that the model never saw (bench.webeval):
    news bodies with hand labels, page boilerplate, held-out Wikipedia articles.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles
 from curate.quality.evaluate import metrics
 from curate.quality.model import DEFAULT_MODEL, QualityModel
-from bench.webeval import article_pages, boilerplate_text, shared_data_dir, web_eval_set, wiki_articles
 
 MAX_CHARS = 20_000
 
@@ -109,7 +109,11 @@ def web_metrics(model_path: Path, shared: Path) -> dict[str, Any]:
     rows = web_eval_set(shared)
     scores = qm.score([r["text"] for r in rows])
     out: dict[str, Any] = {}
-    subsets = {"all": lambda r: True, "news_body": lambda r: r["subset"] == "news_body", "news_body+boilerplate": lambda r: r["subset"] != "wikipedia"}
+    subsets = {
+        "all": lambda r: True,
+        "news_body": lambda r: r["subset"] == "news_body",
+        "news_body+boilerplate": lambda r: r["subset"] != "wikipedia",
+    }
     for name, keep in subsets.items():
         pick = [(s, r["label"]) for s, r in zip(scores, rows) if keep(r)]
         m = metrics([s for s, _ in pick], [y for _, y in pick], qm.threshold)
@@ -120,7 +124,9 @@ def web_metrics(model_path: Path, shared: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(DEFAULT_MODEL))
-    parser.add_argument("--repeat", type=int, default=10, help="passes over the ~500 shared documents (more: steadier timing)")
+    parser.add_argument(
+        "--repeat", type=int, default=10, help="passes over the ~500 shared documents (more: steadier timing)"
+    )
     parser.add_argument("--json", default="bench/out/quality.json")
     args = parser.parse_args(argv)
     shared = shared_data_dir()
@@ -140,12 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     t = result["throughput"]
-    print(f"throughput on {t['documents']} documents ({t['mb']} MB): stage with every scorer {t['stage_docs_per_s']} docs/s, bare predict of one model {t['bare_docs_per_s']} docs/s ({t['baseline']}; loop {t['bare_loop_docs_per_s']}, batched {t['bare_batched_docs_per_s']}) -> {t['stage_vs_bare']}x (goal >= 0.8x); educational model alone {t['edu_only_stage_vs_bare']}x")
+    print(
+        f"throughput on {t['documents']} documents ({t['mb']} MB): stage with every scorer {t['stage_docs_per_s']} "
+        f"docs/s, bare predict of one model {t['bare_docs_per_s']} docs/s ({t['baseline']}; loop "
+        f"{t['bare_loop_docs_per_s']}, batched {t['bare_batched_docs_per_s']}) -> {t['stage_vs_bare']}x (goal >= "
+        f"0.8x); educational model alone {t['edu_only_stage_vs_bare']}x"
+    )
     for name, m in result["web_eval"].items():
-        print(f"web eval {name}: n={m['n']} positives={m['positives']} roc_auc={m['roc_auc']} precision={m['precision']} recall={m['recall']} f1={m['f1']} accuracy={m['accuracy']}")
+        print(
+            f"web eval {name}: n={m['n']} positives={m['positives']} roc_auc={m['roc_auc']} "
+            f"precision={m['precision']} recall={m['recall']} f1={m['f1']} accuracy={m['accuracy']}"
+        )
     two = result["card_news_body_2fold"]
     if two:
-        print(f"news bodies, both halves (model card): n={two['n']} positives={two['positives']} roc_auc={two['roc_auc']:.3f}")
+        print(
+            f"news bodies, both halves (model card): n={two['n']} positives={two['positives']} "
+            f"roc_auc={two['roc_auc']:.3f}"
+        )
     print(f"wrote {out}")
     return 0
 

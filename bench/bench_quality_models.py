@@ -42,7 +42,13 @@ def _hgb(monotonic: list[int] | None):  # returns a fit-predict function
 
     def fit(x_fit: np.ndarray, y_fit: np.ndarray, x_out: np.ndarray) -> np.ndarray:
         clf = HistGradientBoostingClassifier(
-            max_iter=200, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=20, l2_regularization=1.0, monotonic_cst=monotonic, random_state=0
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=8,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            monotonic_cst=monotonic,
+            random_state=0,
         )
         return clf.fit(x_fit, y_fit).predict_proba(x_out)[:, 1]
 
@@ -68,15 +74,23 @@ def main(argv: list[str] | None = None) -> int:
     origin = np.array([r[5] for r in rows])
     crawl = np.isin(origin, ["wcxb-test", "wcxb-dev"])
     subsets = {
-        "crawl, all views": crawl, "whole page": crawl & (views == "whole"), "trafilatura": crawl & (views == "extracted"),
-        "main text": crawl & (views == "main"), "WCXB test": origin == "wcxb-test", "WCXB dev": origin == "wcxb-dev", "news pages": origin == "news",
+        "crawl, all views": crawl,
+        "whole page": crawl & (views == "whole"),
+        "trafilatura": crawl & (views == "extracted"),
+        "main text": crawl & (views == "main"),
+        "WCXB test": origin == "wcxb-test",
+        "WCXB dev": origin == "wcxb-dev",
+        "news pages": origin == "news",
     }
 
     def aucs(score: np.ndarray) -> list[float]:
         return [roc_auc_score(y[m], score[m]) for m in subsets.values()]
 
     table: list[tuple[str, list[float], list[float]]] = []
-    singles = {"word count": np.array([word_count(t) for t in d["texts"]], float), "mean words per line": np.array([mean_words_per_line(t) for t in d["texts"]])}
+    singles = {
+        "word count": np.array([word_count(t) for t in d["texts"]], float),
+        "mean words per line": np.array([mean_words_per_line(t) for t in d["texts"]]),
+    }
     structure = {n: x[:, k] for k, n in enumerate(names[:-2])}
     best = max(structure, key=lambda n: abs(roc_auc_score(y[crawl], structure[n][crawl]) - 0.5))
     sign = 1 if roc_auc_score(y[crawl], structure[best][crawl]) >= 0.5 else -1
@@ -86,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in singles.items():
         table.append((name, aucs(s), [0.0] * len(subsets)))
     mono = [1 if n in (PROSE_LENGTH, "edu_logit", "general_logit") else 0 for n in names]
-    for name, fit in (("logistic regression (shipped)", _lr), ("gradient-boosted trees, monotonic", _hgb(mono)), ("gradient-boosted trees", _hgb(None))):
+    for name, fit in (
+        ("logistic regression (shipped)", _lr),
+        ("gradient-boosted trees, monotonic", _hgb(mono)),
+        ("gradient-boosted trees", _hgb(None)),
+    ):
         runs = []
         for seed in SEEDS:
             fold = np.array([_fold(r[0], seed) for r in rows])
@@ -97,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(aucs(oof))
         table.append((name, list(np.mean(runs, axis=0)), list(np.std(runs, axis=0))))
     n = {k: (int(m.sum()), int(y[m].sum())) for k, m in subsets.items()}
-    print("| ROC-AUC, good pretraining text | " + " | ".join(f"{k} ({a:,}; {b:,} good)" for k, (a, b) in n.items()) + " |")
+    print(
+        "| ROC-AUC, good pretraining text | " + " | ".join(f"{k} ({a:,}; {b:,} good)" for k, (a, b) in n.items()) + " |"
+    )
     print("|---|" + "---:|" * len(subsets))
     for name, mean, sd in table:
         print(f"| {name} | " + " | ".join(f"{m:.3f}" + (f" ±{s:.3f}" if s else "") for m, s in zip(mean, sd)) + " |")

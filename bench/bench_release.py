@@ -71,11 +71,15 @@ def make_documents(n: int, seed: int, prefix: str) -> pa.Table:
     if "quality_score" in S.DOCUMENT_SCHEMA.names:  # a stand-in score, so its histogram has data
         columns["quality_score"] = rng.beta(2, 5, size=n).astype(np.float32)
     # Every other column of the (growing) document schema: null.
-    arrays = [pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in S.DOCUMENT_SCHEMA]
+    arrays = [
+        pa.array(columns[f.name], f.type) if f.name in columns else pa.nulls(n, f.type) for f in S.DOCUMENT_SCHEMA
+    ]
     return pa.Table.from_arrays(arrays, schema=S.DOCUMENT_SCHEMA)
 
 
-def write_parts(folder: Path, docs: int, parts: int, seed: int = 0, prefix: str = "web", synthetic: bool = False) -> list[Path]:
+def write_parts(
+    folder: Path, docs: int, parts: int, seed: int = 0, prefix: str = "web", synthetic: bool = False
+) -> list[Path]:
     """`parts` Parquet files of DOCUMENT_SCHEMA (plus `synthetic` when synthetic) with `docs`
     documents in all. Reused when already there."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,16 +149,28 @@ def main() -> None:
     parser.add_argument("--token-mb", type=float, default=100, help="MB of text for the run with tokens (0: all)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-tokens", action="store_true", help="only the run without token counts")
-    parser.add_argument("--token-rounds", type=int, default=3, help="interleaved rounds of baseline / release / release with tokens")
+    parser.add_argument(
+        "--token-rounds", type=int, default=3, help="interleaved rounds of baseline / release / release with tokens"
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     _, lengths = sentence_pool()
     docs = int(args.gb * 1e9 / lengths.mean())
     parts = write_parts(OUT / f"parts-{args.gb:g}gb", docs, parts=8)
-    text_bytes = sum(pq.ParquetFile(p).metadata.row_group(i).column(1).total_uncompressed_size for p in parts for i in range(pq.ParquetFile(p).metadata.num_row_groups))
+    text_bytes = sum(
+        pq.ParquetFile(p).metadata.row_group(i).column(1).total_uncompressed_size
+        for p in parts
+        for i in range(pq.ParquetFile(p).metadata.num_row_groups)
+    )
     work = OUT / "work"
-    results: dict = {"documents": docs, "input_parts": len(parts), "input_bytes": sum(p.stat().st_size for p in parts), "text_column_uncompressed_bytes": text_bytes, "runs": []}
+    results: dict = {
+        "documents": docs,
+        "input_parts": len(parts),
+        "input_bytes": sum(p.stat().st_size for p in parts),
+        "text_column_uncompressed_bytes": text_bytes,
+        "runs": [],
+    }
     # The release's imports (matplotlib, tokenizers) once before timing: a one-off per process.
     warm = OUT / "warm"
     shutil.rmtree(warm, ignore_errors=True)
@@ -190,14 +206,23 @@ def main() -> None:
             }
         )
         print(results["runs"][-1], flush=True)
-    results["median"] = {key: statistics.median(r[key] for r in results["runs"]) for key in ("ratio_wall", "ratio_cpu", "baseline_s", "release_s", "baseline_cpu_s", "release_cpu_s")}
+    results["median"] = {
+        key: statistics.median(r[key] for r in results["runs"])
+        for key in ("ratio_wall", "ratio_cpu", "baseline_s", "release_s", "baseline_cpu_s", "release_cpu_s")
+    }
     print("median", results["median"], flush=True)
 
     if args.skip_tokens:
         (OUT.parent / "release.json").write_text(json.dumps(results, indent=2) + "\n")
         return
     # With tokens: its own, smaller inputs (tokenizing a GB takes many minutes on 2 cores).
-    subset = parts if not args.token_mb else write_parts(OUT / f"parts-tokens-{args.token_mb:g}mb", int(args.token_mb * 1e6 / lengths.mean()), parts=2, seed=1)
+    subset = (
+        parts
+        if not args.token_mb
+        else write_parts(
+            OUT / f"parts-tokens-{args.token_mb:g}mb", int(args.token_mb * 1e6 / lengths.mean()), parts=2, seed=1
+        )
+    )
     sub_mb = sum(pq.read_table(p, columns=[S.TEXT]).column(0).nbytes for p in subset) / 1e6
     # The default release counts tokens (release.count_tokens: true). Rounds rotate the order
     # of the three runs so load from other jobs falls on all alike; ratios are taken within

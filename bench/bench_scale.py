@@ -55,7 +55,9 @@ def measure_tree(cmd: list[str], env: dict[str, str], poll_s: float = 0.1) -> Ru
     (last value seen per process, summed at the end: a process that exits between two
     samples loses at most `poll_s` of CPU)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True, start_new_session=True
+    )
     root = psutil.Process(proc.pid)
     cpu: dict[tuple[int, float], float] = {}
     peak = 0
@@ -70,7 +72,9 @@ def measure_tree(cmd: list[str], env: dict[str, str], poll_s: float = 0.1) -> Ru
                 with p.oneshot():
                     rss += p.memory_info().rss
                     times = p.cpu_times()
-                    cpu[(p.pid, p.create_time())] = times.user + times.system + times.children_user + times.children_system
+                    cpu[(p.pid, p.create_time())] = (
+                        times.user + times.system + times.children_user + times.children_system
+                    )
             except psutil.Error:
                 pass
         peak = max(peak, rss)
@@ -81,7 +85,14 @@ def measure_tree(cmd: list[str], env: dict[str, str], poll_s: float = 0.1) -> Ru
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1", "PYTHONPATH": str(REPO)})
+    env.update(
+        {
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "HF_HUB_OFFLINE": "1",
+            "DO_NOT_TRACK": "1",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     return env
 
 
@@ -106,7 +117,16 @@ def run_config(workload: str, inputs: list[Path], out: Path, kind: str, workers:
     if workload == "pipeline":
         config = out.parent / f"{out.name}.yaml"
         config.write_text("name: scale\nquality: {enabled: true}\nlanguage: {keep: [en]}\n")
-        cmd = [str(REPO / ".venv/bin/curate"), "run", str(config), *[x for p in inputs for x in ("--input", str(p))], "--output", str(out), "--quiet", *sets]
+        cmd = [
+            str(REPO / ".venv/bin/curate"),
+            "run",
+            str(config),
+            *[x for p in inputs for x in ("--input", str(p))],
+            "--output",
+            str(out),
+            "--quiet",
+            *sets,
+        ]
     else:
         cmd = [str(REPO / ".venv/bin/curate"), "dedup", *[str(p) for p in inputs], "--output", str(out), *sets]
     if out.exists():
@@ -160,7 +180,14 @@ def extrapolate(rows: list[dict]) -> list[dict]:
     out = []
     for row in rows:
         cpu_hours = row["cpu_ms_per_doc"] / 1000 * 1e9 / 3600
-        out.append({"workload": row["workload"], "config": row["config"], "cpu_hours_per_billion": round(cpu_hours), "usd_per_billion": round(cpu_hours * USD_PER_VCPU_HOUR)})
+        out.append(
+            {
+                "workload": row["workload"],
+                "config": row["config"],
+                "cpu_hours_per_billion": round(cpu_hours),
+                "usd_per_billion": round(cpu_hours * USD_PER_VCPU_HOUR),
+            }
+        )
     return out
 
 

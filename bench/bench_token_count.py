@@ -66,7 +66,9 @@ def count_in_processes(counter: object, texts: pa.ChunkedArray, processes: int) 
     values = texts.to_pylist()
     chunks = [values[start : start + BATCH_DOCS] for start in range(0, len(values), BATCH_DOCS)]
     serialized = counter.tokenizer.to_str()  # type: ignore[attr-defined]
-    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(serialized,)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=processes, mp_context=get_context("spawn"), initializer=_worker_init, initargs=(serialized,)
+    ) as pool:
         return np.concatenate(list(pool.map(_worker_count, chunks)))
 
 
@@ -80,7 +82,12 @@ def side(kind: str, procs: int, texts_path: Path) -> dict:
     started, cpu = time.perf_counter(), _cpu()
     counts = count_in_processes(counter, texts, procs) if kind == "pool" else counter.count(texts)
     wall, cpu = time.perf_counter() - started, _cpu() - cpu
-    return {"wall_s": wall, "cpu_s": cpu, "tokens": int(counts.sum()), "digest": hashlib.sha256(counts.tobytes()).hexdigest()[:16]}
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "tokens": int(counts.sum()),
+        "digest": hashlib.sha256(counts.tobytes()).hexdigest()[:16],
+    }
 
 
 def main() -> None:
@@ -112,27 +119,54 @@ def main() -> None:
     for r in range(args.rounds):
         for name in names if r % 2 == 0 else names[::-1]:
             kind, procs, cores = sides[name]
-            cmd = ["taskset", "-c", cores, sys.executable, "-m", "bench.bench_token_count", "--side", f"{kind}:{procs}:{path}"]
+            cmd = [
+                "taskset",
+                "-c",
+                cores,
+                sys.executable,
+                "-m",
+                "bench.bench_token_count",
+                "--side",
+                f"{kind}:{procs}:{path}",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=dict(os.environ), check=True)
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             runs[name].append(result)
-            print(f"round {r + 1} {name}: {result['wall_s']:.2f} s wall, {result['cpu_s']:.2f} CPU s, {result['tokens']} tokens", flush=True)
+            print(
+                f"round {r + 1} {name}: {result['wall_s']:.2f} s wall, {result['cpu_s']:.2f} CPU s, "
+                f"{result['tokens']} tokens",
+                flush=True,
+            )
     digests = {run["digest"] for rs in runs.values() for run in rs}
     assert len(digests) == 1, f"token counts differ between sides: {digests}"
     load = os.getloadavg()
     rows = {}
     for name, rs in runs.items():
         wall, cpu = statistics.median(x["wall_s"] for x in rs), statistics.median(x["cpu_s"] for x in rs)
-        rows[name] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "mb_per_wall_s": round(mb / wall, 2), "mb_per_cpu_s": round(mb / cpu, 2)}
+        rows[name] = {
+            "wall_s": round(wall, 2),
+            "cpu_s": round(cpu, 2),
+            "mb_per_wall_s": round(mb / wall, 2),
+            "mb_per_cpu_s": round(mb / cpu, 2),
+        }
     base = rows["rayon, 1 core"]["wall_s"]
-    print(f"\n{mb:.1f} MB, {runs[names[0]][0]['tokens']:,} tokens, identical counts on every side; load average {load[0]:.1f}")
+    print(
+        f"\n{mb:.1f} MB, {runs[names[0]][0]['tokens']:,} tokens, identical counts on every side; load average "
+        f"{load[0]:.1f}"
+    )
     print("| side | wall s | CPU s | MB / wall s | MB / CPU s | wall speed-up vs rayon at 1 core |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
-        print(f"| {name} | {row['wall_s']} | {row['cpu_s']} | {row['mb_per_wall_s']} | {row['mb_per_cpu_s']} | {base / row['wall_s']:.2f}x |")
+        print(
+            f"| {name} | {row['wall_s']} | {row['cpu_s']} | {row['mb_per_wall_s']} | {row['mb_per_cpu_s']} | "
+            f"{base / row['wall_s']:.2f}x |"
+        )
     # run_all's quick mode sends its figures elsewhere, so bench_cost keeps reading the recorded run.
     quick = os.environ.get("CURATE_BENCH_RESULTS_DIR")
-    write_json(Path(quick) / "token_count.json" if quick else OUT / "token_count.json", run_header() | {"mb": round(mb, 2), "load_average": load, "sides": rows, "runs": runs})
+    write_json(
+        Path(quick) / "token_count.json" if quick else OUT / "token_count.json",
+        run_header() | {"mb": round(mb, 2), "load_average": load, "sides": rows, "runs": runs},
+    )
 
 
 if __name__ == "__main__":

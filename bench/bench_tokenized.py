@@ -56,7 +56,13 @@ def release(parts: list[Path], root: Path, formats: list[str], count_tokens: boo
     from curate.release.config import ReleaseConfig
 
     started, cpu = time.perf_counter(), cpu_seconds()
-    path = build_release(CurateConfig(name="bench"), parts, [], release=ReleaseConfig(formats=formats, count_tokens=count_tokens, plots=False), output_root=root)
+    path = build_release(
+        CurateConfig(name="bench"),
+        parts,
+        [],
+        release=ReleaseConfig(formats=formats, count_tokens=count_tokens, plots=False),
+        output_root=root,
+    )
     return time.perf_counter() - started, cpu_seconds() - cpu, path
 
 
@@ -73,14 +79,24 @@ def main() -> None:
     texts = [t for p in parts for t in pq.read_table(p, columns=[S.TEXT]).column(0).to_pylist()]
     tokenizer_path = TokenCounter.load("default").info.path
     work = OUT / "work"
-    results: dict = {"documents": len(texts), "text_mb": round(sum(len(t.encode()) for t in texts) / 1e6, 1), "cores": os.cpu_count(), "runs": []}
+    results: dict = {
+        "documents": len(texts),
+        "text_mb": round(sum(len(t.encode()) for t in texts) / 1e6, 1),
+        "cores": os.cpu_count(),
+        "runs": [],
+    }
     # Imports and the tokenizer's first load once, before timing.
     shutil.rmtree(work, ignore_errors=True)
     release(parts[:1], work, ["parquet"])
     for i in range(args.repeat):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        arms = [("bare", None), ("plain", ["parquet"]), ("counted", ["parquet"]), ("tokenized", ["parquet", "megatron", "nanotron"])]
+        arms = [
+            ("bare", None),
+            ("plain", ["parquet"]),
+            ("counted", ["parquet"]),
+            ("tokenized", ["parquet", "megatron", "nanotron"]),
+        ]
         if i % 2:
             arms.reverse()
         run: dict = {"load_avg_1m": round(os.getloadavg()[0], 1), "order": [a for a, _ in arms]}
@@ -105,7 +121,20 @@ def main() -> None:
         assert run["bare_tokens"] == run["tokenized_tokens"] == run["counted_tokens"], run
         results["runs"].append(run)
         print(run, flush=True)
-    keys = ("bare_s", "plain_s", "counted_s", "tokenized_s", "added_s", "bare_cpu_s", "added_cpu_s", "ratio_wall", "ratio_cpu", "write_over_counted_s", "cores_busy_tokenized", "cores_busy_bare")
+    keys = (
+        "bare_s",
+        "plain_s",
+        "counted_s",
+        "tokenized_s",
+        "added_s",
+        "bare_cpu_s",
+        "added_cpu_s",
+        "ratio_wall",
+        "ratio_cpu",
+        "write_over_counted_s",
+        "cores_busy_tokenized",
+        "cores_busy_bare",
+    )
     results["median"] = {k: statistics.median(r[k] for r in results["runs"]) for k in keys}
     print("median", results["median"], flush=True)
     (OUT.parent / "tokenized.json").write_text(json.dumps(results, indent=2) + "\n")

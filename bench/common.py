@@ -60,7 +60,9 @@ def write_article_warc(path: Path, copies: int, limit: int | None = None) -> int
                 # Common Crawl WARCs carry the payload type; without it datatrove's WarcReader
                 # guesses with libmagic and skips most of these pages as not HTML (75 of 181 read).
                 payload_type = {"WARC-Identified-Payload-Type": "text/html"}
-                record = writer.create_warc_record(url, "response", payload=io.BytesIO(html), http_headers=http, warc_headers_dict=payload_type)
+                record = writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(html), http_headers=http, warc_headers_dict=payload_type
+                )
                 writer.write_record(record)
                 n += 1
     return n
@@ -77,7 +79,9 @@ class Measured:
     cpu_s: float = 0.0
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, poll_s: float = 0.05) -> Measured:
+def measure(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, poll_s: float = 0.05
+) -> Measured:
     """Run `cmd`, polling the summed RSS of its whole process tree (workers included)."""
     started = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -154,15 +158,21 @@ class PairedRounds:
         """The headline line: the paired ratio against the 5 % overhead goal."""
         ratio = self.ratio
         verdict = "within" if ratio >= 0.95 else "OUTSIDE"
-        return f"{what} output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict})"
+        return f"{what} output tokens/s, median of paired rounds: {ratio:.3f} (overhead {100 * (1 - ratio):+.1f} %, goal <= 5 %: {verdict})"  # noqa: E501
 
 
 def run_header() -> dict[str, object]:
     """Date and machine of a benchmark run, first in every results JSON."""
-    return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpus": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+    }
 
 
-def paired_rounds(bare: Callable[[], tuple[float, int, list[str]]], ours: Callable[[], tuple[float, int, list[str]]], rounds: int) -> PairedRounds:
+def paired_rounds(
+    bare: Callable[[], tuple[float, int, list[str]]], ours: Callable[[], tuple[float, int, list[str]]], rounds: int
+) -> PairedRounds:
     """`rounds` timed runs of each side; each callable returns (seconds, tokens, texts)."""
     result = PairedRounds({"bare": [], "ours": []}, {}, {})
     for r in range(rounds):
@@ -171,5 +181,8 @@ def paired_rounds(bare: Callable[[], tuple[float, int, list[str]]], ours: Callab
             seconds, n_tokens, texts = fn()
             result.rates[name].append(n_tokens / seconds)
             result.texts[name], result.tokens[name] = texts, n_tokens
-            print(f"round {r + 1} {name}: {n_tokens} tokens in {seconds:.2f} s = {n_tokens / seconds:.1f} tokens/s", flush=True)
+            print(
+                f"round {r + 1} {name}: {n_tokens} tokens in {seconds:.2f} s = {n_tokens / seconds:.1f} tokens/s",
+                flush=True,
+            )
     return result

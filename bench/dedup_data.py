@@ -38,12 +38,19 @@ MIN_WORDS = 40  # paragraphs shorter than this are headings, captions and list i
 def require_data() -> None:
     for path in (ARTICLES, WIKI):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: the dedup evaluation needs the shared data folder at ../shared/data (next to the repository)")
+            raise FileNotFoundError(
+                f"{path} is missing: the dedup evaluation needs the shared data folder at ../shared/data (next to the "
+                "repository)"
+            )
 
 
 def article_bodies() -> list[tuple[str, str]]:
     gold = json.loads(ARTICLES.read_text(encoding="utf-8"))
-    return [(f"article/{key[:16]}", value["articleBody"]) for key, value in sorted(gold.items()) if value.get("articleBody", "").strip()]
+    return [
+        (f"article/{key[:16]}", value["articleBody"])
+        for key, value in sorted(gold.items())
+        if value.get("articleBody", "").strip()
+    ]
 
 
 # Wiki markup, removed in this order: comments, refs, templates (innermost first, repeated),
@@ -87,7 +94,9 @@ def wiki_paragraphs() -> Iterator[tuple[str, str]]:
             if markup.lstrip().upper().startswith("#REDIRECT"):
                 continue
             for number, para in enumerate(strip_wiki(markup).split("\n\n")):
-                para = " ".join(line for line in para.splitlines() if not line.startswith(("=", "*", "#", "|", "!", ":", ";")))
+                para = " ".join(
+                    line for line in para.splitlines() if not line.startswith(("=", "*", "#", "|", "!", ":", ";"))
+                )
                 if len(para.split()) >= MIN_WORDS:
                     yield f"wiki/{title}/{number}", para.strip()
 
@@ -143,7 +152,9 @@ def true_jaccard(a: str, b: str, n: int = 5) -> float:
     return len(sa & sb) / len(sa | sb)
 
 
-def near_duplicate_pairs(docs: list[tuple[str, str]], rates: list[float], seed: int = 7) -> list[tuple[str, str, str, float]]:
+def near_duplicate_pairs(
+    docs: list[tuple[str, str]], rates: list[float], seed: int = 7
+) -> list[tuple[str, str, str, float]]:
     """For each document and edit rate: (original id, copy id, copy text, true Jaccard)."""
     rng = random.Random(seed)
     pairs = []

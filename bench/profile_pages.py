@@ -42,7 +42,7 @@ IMPORTS = {
     "import datatrove + readers/filters": "import datatrove.pipeline.filters, datatrove.pipeline.readers",
     "import trafilatura": "import trafilatura",
     "import spacy (blank en)": "import spacy; spacy.blank('en')",
-    "import fasttext + load lid.176": "from filters.language import LanguageAnnotator; LanguageAnnotator()._filter().model.model",
+    "import fasttext + load lid.176": "from filters.language import LanguageAnnotator; LanguageAnnotator()._filter().model.model",  # noqa: E501
     "import curate.annotate (all annotate steps)": "import curate.annotate",
     "import prefect + flows.curate_corpus": "import flows.curate_corpus",
     "import curate.cli": "import curate.cli",
@@ -65,16 +65,16 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
     from curate.dedup.stage import dedup_stage
     from curate.hygiene import hygiene_enabled
     from curate.hygiene.stage import hygiene_stage
-    from curate.readers.reader import RecordReader
-    from curate.writers import AnnotatedWriter
     from curate.quality.apply import QualityAnnotator
-    from filters.registry import filter_stages
+    from curate.readers.reader import RecordReader
     from curate.select import run_select
+    from curate.writers import AnnotatedWriter
     from filters.annotate import FilterAnnotator
     from filters.extract import AccountedTrafilatura
     from filters.fused_rules import FusedRules
     from filters.heuristics import build_filter
     from filters.language import LanguageAnnotator
+    from filters.registry import filter_stages
 
     files = [str(w) for w in warcs]
     cfg = load_config(None, ["executor.workers=1", "quality.enabled=true"])
@@ -120,7 +120,13 @@ def per_page_steps(warcs: list[Path], work: Path) -> tuple[dict[str, tuple[float
 
 def fixed_costs(tmp: Path) -> dict[str, float]:
     """Wall seconds of each import / load in a fresh interpreter, and a whole `curate run` on one page."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1", "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "HF_HUB_OFFLINE": "1",
+        "DO_NOT_TRACK": "1",
+    }
     out: dict[str, float] = {}
     base = measure([sys.executable, "-c", "pass"], env=env, cwd=REPO)
     out["python start"] = base.seconds
@@ -134,7 +140,9 @@ def fixed_costs(tmp: Path) -> dict[str, float]:
     one = tmp / "one.warc.gz"
     write_article_warc(one, 1, 1)
     cfg = tmp / "one.yaml"
-    cfg.write_text(f"name: one\ninput: {{paths: ['{one}']}}\noutput: {{dir: '{tmp / 'one-out'}'}}\nexecutor: {{workers: 1}}\n")
+    cfg.write_text(
+        f"name: one\ninput: {{paths: ['{one}']}}\noutput: {{dir: '{tmp / 'one-out'}'}}\nexecutor: {{workers: 1}}\n"
+    )
     run = measure([str(REPO / ".venv/bin/curate"), "run", str(cfg), "--quiet"], env=env, cwd=REPO)
     if run.returncode != 0:
         sys.exit(f"curate run failed: {run.output[-2000:]}")
@@ -142,7 +150,8 @@ def fixed_costs(tmp: Path) -> dict[str, float]:
     out["curate run, 1 page (whole, CPU)"] = run.cpu_s
     code = (
         "import time; t=time.perf_counter(); from pathlib import Path; from curate.config import load_config;"
-        "from curate.annotate import run_annotate; from curate.select import run_select; from curate.dedup.stage import dedup_stage;"
+        "from curate.annotate import run_annotate; from curate.select import run_select; from curate.dedup.stage "
+        "import dedup_stage;"
         f"cfg=load_config('{cfg}'); d=Path('{tmp / 'inproc'}'); p=run_annotate(cfg, ['{one}'], d/'a');"
         "k,_=run_select(cfg, p, d/'k', d/'l'); dedup_stage(cfg, k, d/'d')"
     )
@@ -183,17 +192,29 @@ def main() -> None:
     default = [n for n in names if "(datatrove" not in n and not n.startswith("quality")]
     total = sum(med[n][0] for n in default)
     lines = [
-        f"{pages} pages, {html_mb:.1f} MB of HTML, one process, medians of {args.rounds} rounds (wall; CPU of this process)",
+        f"{pages} pages, {html_mb:.1f} MB of HTML, one process, medians of {args.rounds} rounds (wall; CPU of this "
+        "process)",
         "",
-        "| step | ms per page (wall) | min-max over rounds | CPU ms per page | s per MB of HTML | share of default per-page total |",
+        "| step | ms per page (wall) | min-max over rounds | CPU ms per page | s per MB of HTML | share of default "
+        "per-page total |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for n in names:
         wall, cpu = med[n]
         share = f"{100 * wall / total:.1f} %" if n in default else "(not in default)"
-        lines.append(f"| {n} | {1000 * wall / pages:.2f} | {1000 * spread[n][0] / pages:.2f}-{1000 * spread[n][1] / pages:.2f} | {1000 * cpu / pages:.2f} | {wall / html_mb:.3f} | {share} |")
+        lines.append(
+            f"| {n} | {1000 * wall / pages:.2f} | {1000 * spread[n][0] / pages:.2f}-{1000 * spread[n][1] / pages:.2f} "
+            f"| {1000 * cpu / pages:.2f} | {wall / html_mb:.3f} | {share} |"
+        )
     lines.append(f"| **default per-page total** | **{1000 * total / pages:.2f}** | | | {total / html_mb:.3f} | 100 % |")
-    result: dict[str, object] = {**run_header(), "command": " ".join(["python -m bench.profile_pages", *sys.argv[1:]]), "pages": pages, "html_mb": html_mb, "steps_median": med, "steps_rounds": rounds}
+    result: dict[str, object] = {
+        **run_header(),
+        "command": " ".join(["python -m bench.profile_pages", *sys.argv[1:]]),
+        "pages": pages,
+        "html_mb": html_mb,
+        "steps_median": med,
+        "steps_rounds": rounds,
+    }
     if fixed:
         fmed = {k: statistics.median(f[k] for f in fixed) for k in fixed[0]}
         result["fixed_median"] = fmed

@@ -10,7 +10,7 @@ Quick mode checks that every benchmark runs and prints its ratios, but its sizes
 small for figures of record: its RESULTS-*.md go to bench/out/quick/ (through
 CURATE_BENCH_RESULTS_DIR), so bench/RESULTS*.md keep the recorded runs. --full rewrites
 them. Exits non-zero, naming each benchmark that failed, if any did.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -26,14 +26,48 @@ from bench.common import REPO
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "e2e": (["--quick"], ["--copies", "1", "2", "--rounds", "3", "--sides", "bare,curate,dtrules"]),
     "fused_rules": (["--rounds", "1", "--json", "bench/out/quick/fused_rules.json"], ["--rounds", "3"]),
-    "dedup": (["--quick", "--sizes", "2000,10000", "--cluster-sizes", "20000,50000", "--workdir", "/tmp/curate-bench-dedup-quick"], []),
-    "dedup_io": (["--docs", "20000", "--segments", "6000", "6000", "6000", "--rounds", "1", "--workdir", "/tmp/curate-bench-dedup-io-quick"], ["--docs", "50000", "--segments", "15000", "15000", "15000", "--rounds", "3"]),
+    "dedup": (
+        [
+            "--quick",
+            "--sizes",
+            "2000,10000",
+            "--cluster-sizes",
+            "20000,50000",
+            "--workdir",
+            "/tmp/curate-bench-dedup-quick",
+        ],
+        [],
+    ),
+    "dedup_io": (
+        [
+            "--docs",
+            "20000",
+            "--segments",
+            "6000",
+            "6000",
+            "6000",
+            "--rounds",
+            "1",
+            "--workdir",
+            "/tmp/curate-bench-dedup-io-quick",
+        ],
+        ["--docs", "50000", "--segments", "15000", "15000", "15000", "--rounds", "3"],
+    ),
     "quality": (["--repeat", "1", "--json", "bench/out/quick/quality.json"], []),
-    "release": (["--gb", "0.02", "--repeat", "1", "--token-mb", "2", "--token-rounds", "1"], ["--gb", "1", "--repeat", "5", "--token-mb", "20", "--token-rounds", "3"]),
+    "release": (
+        ["--gb", "0.02", "--repeat", "1", "--token-mb", "2", "--token-rounds", "1"],
+        ["--gb", "1", "--repeat", "5", "--token-mb", "20", "--token-rounds", "3"],
+    ),
     "generate_dedup": (["--docs", "3000", "--rounds", "1"], ["--docs", "50000", "--rounds", "3", "--workers", "1"]),
     "scale": (["--quick"], []),
-    "engine": (["--prompts", "2", "--max-tokens", "16", "--rounds", "1"], ["--prompts", "16", "--max-tokens", "128", "--rounds", "5"]),
-    "generate": (["--prompts", "2", "--max-tokens", "16", "--rounds", "1"], ["--prompts", "32", "--max-tokens", "256", "--rounds", "3"]),
+    "engine": (
+        ["--prompts", "2", "--max-tokens", "16", "--rounds", "1"],
+        ["--prompts", "16", "--max-tokens", "128", "--rounds", "5"],
+    ),
+    "generate": (
+        ["--prompts", "2", "--max-tokens", "16", "--rounds", "1"],
+        ["--prompts", "32", "--max-tokens", "256", "--rounds", "3"],
+    ),
     "extract": (["--quick"], ["--rounds", "3"]),
     "token_count": (["--mb", "1", "--rounds", "1"], ["--mb", "8", "--rounds", "3"]),
     "cost": (["--copies", "1", "2", "--recipes", "default ("], ["--copies", "1", "3"]),
@@ -70,7 +104,10 @@ def main() -> int:
         print(f"\n=== {name}: {shown}", flush=True)
         started = time.perf_counter()
         code = subprocess.run(cmd, cwd=REPO, env=env).returncode
-        print(f"=== {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.perf_counter() - started:.0f} s", flush=True)
+        print(
+            f"=== {name}: {'ok' if code == 0 else f'FAILED (exit {code})'} in {time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
         if code != 0:
             failed.append(name)
     if failed:

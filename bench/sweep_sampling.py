@@ -23,7 +23,14 @@ from bench.common import REPO
 
 WORK = REPO / "bench" / "out" / "sweep"
 VARIANTS = [
-    {"temperature": 0.6, "top_p": 0.95, "min_p": 0.0, "repetition_penalty": 1.0, "frequency_penalty": 0.0, "max_tokens": 400},  # before
+    {
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "min_p": 0.0,
+        "repetition_penalty": 1.0,
+        "frequency_penalty": 0.0,
+        "max_tokens": 400,
+    },  # before
     {},  # the defaults as shipped (with each template's own)
     {"repetition_penalty": 1.2, "frequency_penalty": 0.0},
     {"temperature": 0.5, "min_p": 0.1, "repetition_penalty": 1.05, "frequency_penalty": 0.5},
@@ -34,22 +41,34 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prompts", type=int, default=12)
     parser.add_argument("--variants", default="", help="JSON list of generate.sampling mappings")
-    parser.add_argument("--templates", default="", help="comma-separated template ids (default: all generate templates)")
+    parser.add_argument(
+        "--templates", default="", help="comma-separated template ids (default: all generate templates)"
+    )
     parser.add_argument("--min-words", type=int, default=100, help="generate.min_words")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from bench.bench_generate import write_corpus
     from curate.config import CurateConfig
-    from curate.synth import generate as G
-    from curate.llm.engines.base import ChatRequest
     from curate.llm.engine import open_engine
+    from curate.llm.engines.base import ChatRequest
+    from curate.synth import generate as G
     from curate.synth.postprocess import OutputChecker
 
     shutil.rmtree(WORK, ignore_errors=True)
     write_corpus(WORK / "corpus")
     variants = json.loads(args.variants) if args.variants else VARIANTS
     templates = [t for t in args.templates.split(",") if t]
-    base = {"name": "sweep", "generate": {"n": args.prompts, "templates": templates, "truncated": "trim", "score_quality": False, "min_words": args.min_words}, "engine": {"kind": "vllm"}}
+    base = {
+        "name": "sweep",
+        "generate": {
+            "n": args.prompts,
+            "templates": templates,
+            "truncated": "trim",
+            "score_quality": False,
+            "min_words": args.min_words,
+        },
+        "engine": {"kind": "vllm"},
+    }
     cfg = CurateConfig.model_validate(base)
     results: list[dict[str, Any]] = []
     with open_engine(cfg.engine) as engine:
@@ -58,7 +77,12 @@ def main() -> None:
             prompts = G.make_plan(vcfg, G.corpus_parts(WORK / "corpus"), args.prompts)[0]
             checker = OutputChecker(vcfg.generate, vcfg.language)
             started = time.perf_counter()
-            gens = engine.generate([ChatRequest.of(p.user, system=p.system, seed=p.random_seed, **G.request_sampling(p.sampling)) for p in prompts])
+            gens = engine.generate(
+                [
+                    ChatRequest.of(p.user, system=p.system, seed=p.random_seed, **G.request_sampling(p.sampling))
+                    for p in prompts
+                ]
+            )
             seconds = time.perf_counter() - started
             reasons: Counter[str] = Counter()
             words: list[int] = []
@@ -90,7 +114,9 @@ def main() -> None:
             if faith:
                 row["faithfulness_median"] = {
                     "word_recall": statistics.median(f["word_recall"] for f in faith),
-                    "number_recall": statistics.median([f["number_recall"] for f in faith if f["number_recall"] is not None] or [0]),
+                    "number_recall": statistics.median(
+                        [f["number_recall"] for f in faith if f["number_recall"] is not None] or [0]
+                    ),
                     "novel_numbers": statistics.median(len(f["novel_numbers"]) for f in faith),
                     "length_ratio": statistics.median(f["length_ratio"] for f in faith),
                 }

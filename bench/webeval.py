@@ -74,7 +74,10 @@ def shared_data_dir(path: str | Path | None = None) -> Path:
     """../shared/data from the repository root (or `path`), failing with the fix."""
     p = Path(path) if path else Path(__file__).resolve().parents[2] / "shared" / "data"
     if not (p / ARTICLES / "ground-truth.json").is_file():
-        raise InputError(f"shared data not found at {p}. Fix: run from a checkout with ../shared/data beside it, or pass --shared PATH")
+        raise InputError(
+            f"shared data not found at {p}. Fix: run from a checkout with ../shared/data beside it, or pass --shared "
+            "PATH"
+        )
     return p
 
 
@@ -108,8 +111,44 @@ def article_pages(shared: Path) -> Iterator[Page]:
         yield Page(key, truth[key].get("url", ""), raw, truth[key]["articleBody"], label, key in heldout)
 
 
-_LEAF_TAGS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "dd", "dt", "figcaption", "blockquote", "div", "span", "a", "button", "label"}
-_BLOCK_CHILDREN = {"p", "li", "div", "ul", "ol", "table", "h1", "h2", "h3", "h4", "section", "article", "nav", "header", "footer"}
+_LEAF_TAGS = {
+    "p",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "td",
+    "th",
+    "dd",
+    "dt",
+    "figcaption",
+    "blockquote",
+    "div",
+    "span",
+    "a",
+    "button",
+    "label",
+}
+_BLOCK_CHILDREN = {
+    "p",
+    "li",
+    "div",
+    "ul",
+    "ol",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "section",
+    "article",
+    "nav",
+    "header",
+    "footer",
+}
 
 
 def boilerplate_text(html: bytes, body: str) -> str:
@@ -131,7 +170,11 @@ def boilerplate_text(html: bytes, body: str) -> str:
             continue
         if any(isinstance(c.tag, str) and c.tag in _BLOCK_CHILDREN for c in el):
             continue
-        if el.tag in ("a", "span") and el.getparent() is not None and el.getparent().tag in ("p", "li", "h1", "h2", "h3", "td"):
+        if (
+            el.tag in ("a", "span")
+            and el.getparent() is not None
+            and el.getparent().tag in ("p", "li", "h1", "h2", "h3", "td")
+        ):
             continue  # an inline piece of a block that is handled whole
         text = " ".join(el.text_content().split())
         if len(text) < 3 or text in seen or text in gold:
@@ -153,8 +196,12 @@ _EXTLINK = re.compile(r"\[(?:https?|ftp)://[^\s\]]+(?:\s([^\]]*))?\]")
 _TAG = re.compile(r"<[^>]+>")
 _EMPTY_PARENS = re.compile(r"\s?\(\s*[,;]?\s*\)")
 _HEADING = re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M)
-_DROP_SECTIONS = re.compile(r"^(references|external links|see also|further reading|notes|bibliography|sources|footnotes|citations)$", re.I)
-_NON_ARTICLE_LINK = re.compile(r"^(file|image|category|media|wikipedia|wp|template|help|portal|[a-z]{2,3}(-[a-z]+)?):", re.I)
+_DROP_SECTIONS = re.compile(
+    r"^(references|external links|see also|further reading|notes|bibliography|sources|footnotes|citations)$", re.I
+)
+_NON_ARTICLE_LINK = re.compile(
+    r"^(file|image|category|media|wikipedia|wp|template|help|portal|[a-z]{2,3}(-[a-z]+)?):", re.I
+)
 
 
 def _link(match: re.Match[str]) -> str:
@@ -234,7 +281,9 @@ def web_eval_set(shared: Path) -> list[dict]:
     for page in article_pages(shared):
         if not page.heldout:
             continue
-        rows.append({"id": f"article:{page.page_id[:8]}", "subset": "news_body", "label": page.label, "text": page.body})
+        rows.append(
+            {"id": f"article:{page.page_id[:8]}", "subset": "news_body", "label": page.label, "text": page.body}
+        )
         boiler = boilerplate_text(page.html, page.body)
         if len(boiler.split()) >= 50:
             rows.append({"id": f"boilerplate:{page.page_id[:8]}", "subset": "boilerplate", "label": 0, "text": boiler})
@@ -291,7 +340,9 @@ def labels_fingerprint() -> str:
         "relabelled": sorted(RELABELLED.items()),
         "forum_educational": sorted(FORUM_EDUCATIONAL),
         "faq_not_educational": sorted(FAQ_NOT_EDUCATIONAL),
-        "modern_web": hashlib.sha256(MODERN_WEB_LABELS.read_bytes()).hexdigest() if MODERN_WEB_LABELS.is_file() else None,
+        "modern_web": hashlib.sha256(MODERN_WEB_LABELS.read_bytes()).hexdigest()
+        if MODERN_WEB_LABELS.is_file()
+        else None,
         "wcxb_test": hashlib.sha256(WCXB_TEST_LABELS.read_bytes()).hexdigest() if WCXB_TEST_LABELS.is_file() else None,
     }
     return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()
@@ -318,10 +369,16 @@ def newsgroup_posts(wheel_or_file: Path) -> Iterator[tuple[str, str, str]]:
     # Exactly the globals this file references (and their Python 3 spellings), nothing more:
     # a module prefix such as "numpy" would admit helpers that run code.
     allowed = {
-        ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
-        ("__builtin__", "dict"), ("builtins", "dict"), ("__builtin__", "object"), ("builtins", "object"),
-        ("numpy", "dtype"), ("numpy", "ndarray"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "_reconstructor"),
+        ("__builtin__", "dict"),
+        ("builtins", "dict"),
+        ("__builtin__", "object"),
+        ("builtins", "object"),
+        ("numpy", "dtype"),
+        ("numpy", "ndarray"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
     }
 
     class _Unpickler(pickle.Unpickler):

@@ -5,24 +5,23 @@ skips the files already done (datatrove's completion markers in the logging fold
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datatrove.pipeline.base import PipelineStep
 
 from curate.core.errors import CurateError, DependencyError
-from curate.executors.build import build_executor
-from curate.readers.reader import RecordReader
 from curate.core.input_files import detect_format
 from curate.core.input_retry import RetryPolicy
-from curate.writers import AnnotatedWriter
 from curate.core.stages import Stage
+from curate.executors.build import build_executor
+from curate.readers.reader import RecordReader
+from curate.writers import AnnotatedWriter
 from filters.extract import AccountedResiliparse, AccountedTrafilatura, ExtractConfig
 from filters.heuristics import heuristic_annotators
-from filters.registry import filter_stages
 from filters.language import LanguageAnnotator
+from filters.registry import filter_stages
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -31,7 +30,19 @@ if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages 
 # else (language.keep, language.min_score, output layout) changes without re-annotating.
 # Not input.read_retries / read_retry_wait_s (how hard to read, not what is read: raising them
 # after a failed read must reuse the files already annotated) nor input.id_scope (select's).
-ANNOTATE_SECTIONS = ("input.paths", "input.format", "input.text_key", "input.id_key", "input.max_record_bytes", "extract", "filters", "language.model_path", "quality.enabled", "quality.model_path", "quality.max_chars")
+ANNOTATE_SECTIONS = (
+    "input.paths",
+    "input.format",
+    "input.text_key",
+    "input.id_key",
+    "input.max_record_bytes",
+    "extract",
+    "filters",
+    "language.model_path",
+    "quality.enabled",
+    "quality.model_path",
+    "quality.max_chars",
+)
 
 # (module, distribution, why) checked before any work: a missing extra must stop the run at
 # the start, not turn every page into a silent extraction failure.
@@ -58,7 +69,9 @@ def check_dependencies(files: list[str], fmt: str, engine: str = "trafilatura") 
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise DependencyError(f"the package {dist} is needed for {why} but cannot be imported ({exc}). Fix: run `make setup`") from None
+            raise DependencyError(
+                f"the package {dist} is needed for {why} but cannot be imported ({exc}). Fix: run `make setup`"
+            ) from None
 
 
 def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[PipelineStep]:
@@ -80,7 +93,9 @@ def annotate_pipeline(cfg: CurateConfig, files: list[str], out_dir: Path) -> lis
         from curate.quality.apply import QualityAnnotator
 
         q = cfg.quality
-        steps.append(QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path))
+        steps.append(
+            QualityAnnotator(q.model_path, max_chars=q.max_chars, scorer=q.scorer, combined_path=q.combined_path)
+        )
     steps.append(AnnotatedWriter(str(out_dir / "parts"), filter_stages()))
     return steps
 
@@ -90,14 +105,21 @@ def build_extractor(extract: ExtractConfig) -> PipelineStep:
     if extract.engine == "resiliparse":
         return AccountedResiliparse(timeout=extract.timeout_s)
     recall = extract.favour_recall and not extract.favour_precision
-    return AccountedTrafilatura(favour_precision=extract.favour_precision, timeout=extract.timeout_s, include_tables=extract.include_tables, favour_recall=recall)
+    return AccountedTrafilatura(
+        favour_precision=extract.favour_precision,
+        timeout=extract.timeout_s,
+        include_tables=extract.include_tables,
+        favour_recall=recall,
+    )
 
 
 def run_annotate(cfg: CurateConfig, files: list[str], out_dir: Path) -> list[Path]:
     """Annotate `files` into `out_dir/parts/NNNNN.parquet`, one part per input file, in order.
     datatrove's completion markers in `out_dir/logs` let a rerun skip the files already done."""
     check_dependencies(files, cfg.input.format, cfg.extract.engine)
-    executor = build_executor(cfg, annotate_pipeline(cfg, files, out_dir), str(out_dir / "logs"), len(files), f"curate-annotate-{cfg.name}")
+    executor = build_executor(
+        cfg, annotate_pipeline(cfg, files, out_dir), str(out_dir / "logs"), len(files), f"curate-annotate-{cfg.name}"
+    )
     try:
         executor.run()
     except CurateError as exc:
@@ -133,7 +155,9 @@ def file_fingerprints(files: list[str]) -> list[str]:
         try:
             fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
             info = fs.info(resolved)
-            prints.append(f"{path}|{info.get('size')}|{info.get('mtime') or info.get('LastModified') or info.get('ETag') or ''}")
+            prints.append(
+                f"{path}|{info.get('size')}|{info.get('mtime') or info.get('LastModified') or info.get('ETag') or ''}"
+            )
         except (OSError, ValueError):
             prints.append(path)
     return prints

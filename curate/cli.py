@@ -30,12 +30,25 @@ def _env_defaults() -> None:
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set language.min_score=0.8 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set language.min_score=0.8 (repeatable)",
+    )
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML recipe, e.g. configs/demo.yaml, or the name of a shipped one: demo")
-    p.add_argument("--input", dest="inputs", action="append", metavar="PATH", help="input file, folder, glob or URL; replaces input.paths (repeatable)")
+    p.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        metavar="PATH",
+        help="input file, folder, glob or URL; replaces input.paths (repeatable)",
+    )
     p.add_argument("--output", help="output folder; replaces output.dir")
     p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
     _add_set(p)
@@ -47,17 +60,33 @@ def _validate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _dedup_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL (.gz/.zst) or Parquet files, folders or globs of records with id and text")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="JSONL (.gz/.zst) or Parquet files, folders or globs of records with id and text",
+    )
     p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json")
     p.add_argument("--config", default=None, help="recipe whose dedup: section applies (defaults if omitted)")
     _add_set(p)
 
 
 def _generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="recipe with a generate: section, e.g. configs/generate_demo.yaml (or the shipped generate_demo)")
-    p.add_argument("--input", default=None, help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use generate.topics_file")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="recipe with a generate: section, e.g. configs/generate_demo.yaml (or the shipped generate_demo)",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        help="curated output folder (data/*.parquet) whose documents seed the prompts; omit to use "
+        "generate.topics_file",
+    )
     p.add_argument("--n", type=int, default=None, help="documents to generate; replaces generate.n")
-    p.add_argument("--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json")
+    p.add_argument(
+        "--output", required=True, help="output folder: data/ shards, rejected/ ledger, manifest.json, diversity.json"
+    )
     _add_set(p)
 
 
@@ -69,7 +98,12 @@ def _annotate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _deploy_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("names", nargs="*", metavar="NAME", help="deployments to register (default: all): corpus, incremental, synthetic, release")
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="deployments to register (default: all): corpus, incremental, synthetic, release",
+    )
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -142,7 +176,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from curate.config import load_config
-
     from curate.hygiene.stage import check_hygiene
 
     cfg = load_config(args.config, args.overrides)
@@ -152,18 +185,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.curate_corpus import curate_corpus, planned, set_progress_hook
-    from flows.stages import STEPS
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from flows.curate_corpus import curate_corpus, planned, set_progress_hook
+    from flows.stages import STEPS
+
     console = Console(stderr=True)
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet)
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, disable=args.quiet
+    )
     ids = {stage: progress.add_task(f"{stage}: waiting", total=1) for stage in STEPS}
 
     def hook(stage: str, event: str) -> None:
         if stage in ids:
-            progress.update(ids[stage], description=f"{stage}: {'running' if event == 'start' else 'done'}", completed=1 if event == "done" else 0)
+            progress.update(
+                ids[stage],
+                description=f"{stage}: {'running' if event == 'start' else 'done'}",
+                completed=1 if event == "done" else 0,
+            )
 
     set_progress_hook(hook)
     try:
@@ -198,7 +238,10 @@ def print_summary(summary: dict[str, Any], out: Path) -> None:
         console.print(f"{len(skipped)} file(s) in the input folders not read:")
         for left_out in skipped:
             console.print(f"  {left_out['path']}: {left_out['reason']}", markup=False, highlight=False)
-    console.print(f"{summary['shards']} shard(s), {summary['bytes']:,} bytes in {out / 'data'}; ledger in {out / 'rejected'}; {summary['seconds']} s")
+    console.print(
+        f"{summary['shards']} shard(s), {summary['bytes']:,} bytes in {out / 'data'}; ledger in {out / 'rejected'}; "
+        f"{summary['seconds']} s"
+    )
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
@@ -239,8 +282,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     dropped = {r["reason"]: r["documents"] for r in counts["by_reason"]}
     exact, near = dropped.get("exact_duplicate", 0), dropped.get("near_duplicate", 0)
     print(
-        f"dedup: {counts['ingested']} documents in, {counts['kept']} kept; exact duplicates {exact}, near duplicates {near}, "
-        f"other rejects {counts['rejected'] - exact - near}; shards in {Path(args.output) / 'data'}, ledger in {Path(args.output) / 'rejected'}"
+        f"dedup: {counts['ingested']} documents in, {counts['kept']} kept; exact duplicates {exact}, near duplicates "
+        f"{near}, "
+        f"other rejects {counts['rejected'] - exact - near}; shards in {Path(args.output) / 'data'}, ledger in "
+        f"{Path(args.output) / 'rejected'}"
     )
     return 0
 
@@ -267,12 +312,20 @@ R = release_cli  # short: the release commands' arguments and runs
 COMMANDS: tuple[Command, ...] = (
     Command("run", "run the end-to-end flow (annotate, select, write shards)", _run_arguments, cmd_run),
     Command("validate", "check a config without running anything", _validate_arguments, cmd_validate),
-    Command("dedup", "remove exact and near-duplicate documents from JSONL or Parquet files", _dedup_arguments, cmd_dedup),
     Command(
-        "generate", "synthetic textbook documents grounded in curated documents (vLLM)", _generate_arguments, cmd_generate
+        "dedup", "remove exact and near-duplicate documents from JSONL or Parquet files", _dedup_arguments, cmd_dedup
     ),
     Command(
-        "annotate", "write annotated Parquet, dropping nothing (for tuning thresholds)", _annotate_arguments, cmd_annotate
+        "generate",
+        "synthetic textbook documents grounded in curated documents (vLLM)",
+        _generate_arguments,
+        cmd_generate,
+    ),
+    Command(
+        "annotate",
+        "write annotated Parquet, dropping nothing (for tuning thresholds)",
+        _annotate_arguments,
+        cmd_annotate,
     ),
     Command(
         "deploy",
@@ -299,7 +352,12 @@ COMMANDS: tuple[Command, ...] = (
         classifier_arguments,
         cmd_classifier,
     ),
-    Command("release", "build a versioned dataset release from the outputs of `curate run`", R.release_arguments, R.run_release),
+    Command(
+        "release",
+        "build a versioned dataset release from the outputs of `curate run`",
+        R.release_arguments,
+        R.run_release,
+    ),
     Command(
         "verify",
         "re-check a release against its manifest (checksums, schema, totals, unique ids)",
@@ -308,7 +366,12 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("stats", "print a release's card tables", R.release_folder_arguments, R.run_stats),
     Command(
-        "lookup", "which document a token of a tokenized shard (megatron/nanotron) belongs to", R.lookup_arguments, R.run_lookup
+        "lookup",
+        "which document a token of a tokenized shard (megatron/nanotron) belongs to",
+        R.lookup_arguments,
+        R.run_lookup,
     ),
-    Command("diff", "what changed between two releases (documents added, removed, tokens)", R.diff_arguments, R.run_diff),
+    Command(
+        "diff", "what changed between two releases (documents added, removed, tokens)", R.diff_arguments, R.run_diff
+    ),
 )

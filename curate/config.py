@@ -3,7 +3,7 @@ are in its class beside the code that uses it (the imports below say where; the 
 sections are registered with their rules in filters/config.py); CurateConfig's own fields are here. YAML files in `configs/` only say what differs
 from the defaults. Models reject unknown keys (`extra="forbid"`) so a misspelt key fails
 at load time, before any work, with its path and the accepted names.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from curate.core.section import Section
 from curate.core.errors import ConfigError
 from curate.core.input_config import InputConfig
+from curate.core.section import Section
 from curate.core.shards import OutputConfig
 from curate.dedup.config import DedupConfig
 from curate.executors.config import ExecutorConfig
@@ -27,11 +27,11 @@ from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.llm.config import EngineConfig
 from curate.quality.config import ClassifierConfig, QualityConfig
-from filters.extract import ExtractConfig
-from filters.language import LanguageConfig
 from curate.release.config import ReleaseConfig
 from curate.synth.generate_config import GenerateConfig
 from filters.config import FiltersConfig  # the heuristic rules' sections, next to their registration
+from filters.extract import ExtractConfig
+from filters.language import LanguageConfig
 
 
 class CurateConfig(Section):
@@ -158,14 +158,19 @@ def explain(error: ValidationError, source: str) -> str:
         elif kind == "string_pattern_mismatch" and loc[-1] in ("name", "version"):
             # Names become folder names under the output folder: a path here could escape it.
             lines.append(
-                f"{dotted}: {item['input']!r} is not a plain name; names become folders under the output folder, so only "
-                f"letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set {dotted} to a name such as my-corpus."
+                f"{dotted}: {item['input']!r} is not a plain name; names become folders under the output folder, so "
+                "only "
+                "letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set "
+                f"{dotted} to a name such as my-corpus."
             )
         elif kind == "literal_error" and loc and isinstance(loc[-1], int):
             # An item of a list (release.formats: [foo]): name the list, not "formats.0".
             expected = item.get("ctx", {}).get("expected", "")
             key = ".".join(str(p) for p in loc[:-1])
-            lines.append(f"{key}: {item['input']!r} is not accepted; accepted values: {expected}. Fix: list only accepted values in {key}.")
+            lines.append(
+                f"{key}: {item['input']!r} is not accepted; accepted values: {expected}. Fix: list only accepted "
+                f"values in {key}."
+            )
         elif kind == "literal_error":
             expected = item.get("ctx", {}).get("expected", "")
             lines.append(f"{dotted}: got {item['input']!r}; accepted values: {expected}.")
@@ -198,19 +203,26 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         except yaml.constructor.ConstructorError as exc:
             # safe_load refuses tags such as !!python/object: a recipe is data, never code.
             raise ConfigError(
-                f"config {p} uses the YAML tag {exc.problem.split('tag ')[-1] if exc.problem else '?'}, which curate does not load: "
-                "a config holds plain data (mappings, lists, strings, numbers), never Python objects. Fix: remove the tag and write the plain value"
+                f"config {p} uses the YAML tag {exc.problem.split('tag ')[-1] if exc.problem else '?'}, which curate "
+                "does not load: "
+                "a config holds plain data (mappings, lists, strings, numbers), never Python objects. Fix: remove the "
+                "tag and write the plain value"
             ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"config {p} is not valid YAML: {exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"config {p} is not UTF-8 text") from None
         except OSError as exc:
-            raise ConfigError(f"cannot read config {p}: {exc.strerror or exc}. Fix: make it readable by this user, or pass another recipe") from None
+            raise ConfigError(
+                f"cannot read config {p}: {exc.strerror or exc}. Fix: make it readable by this user, or pass another "
+                "recipe"
+            ) from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config {p} must be a mapping of sections (input:, output:, ...), got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config {p} must be a mapping of sections (input:, output:, ...), got {type(loaded).__name__}"
+            )
         data = rebase_inputs(loaded) if shipped else loaded
     data = apply_overrides(data, overrides or [])
     try:

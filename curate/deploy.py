@@ -29,7 +29,10 @@ REPO = _PACKAGE_PARENT if (_PACKAGE_PARENT / PREFECT_FILE).is_file() else Path.c
 def load_deployments(prefect_file: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
     """The deployments of prefect.yaml (YAML anchors resolved), all or those in `names`."""
     if not prefect_file.is_file():
-        raise ConfigError(f"{prefect_file} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)")
+        raise ConfigError(
+            f"{prefect_file} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the "
+            "deployments)"
+        )
     data = yaml.safe_load(prefect_file.read_text(encoding="utf-8")) or {}
     deployments = list(data.get("deployments") or [])
     known = [d["name"] for d in deployments]
@@ -57,7 +60,11 @@ async def _ensure_pools(pools: dict[str, str]) -> list[str]:
 
 
 def ensure_work_pools(deployments: list[dict[str, Any]]) -> list[str]:
-    pools = {d["work_pool"]["name"]: d["work_pool"].get("type", "process") for d in deployments if d.get("work_pool", {}).get("name")}
+    pools = {
+        d["work_pool"]["name"]: d["work_pool"].get("type", "process")
+        for d in deployments
+        if d.get("work_pool", {}).get("name")
+    }
     return asyncio.run(_ensure_pools(pools)) if pools else []
 
 
@@ -112,19 +119,28 @@ def _schedules(spec: dict[str, Any]) -> list[Any]:
         elif "interval" in item:
             out.append(Interval(item["interval"], timezone=item.get("timezone")))
         else:
-            raise ConfigError(f"deployment {spec['name']}: only cron and interval schedules are served; got {sorted(item)}")
+            raise ConfigError(
+                f"deployment {spec['name']}: only cron and interval schedules are served; got {sorted(item)}"
+            )
     return out
 
 
-def runner_deployments(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE) -> list[Any]:
+def runner_deployments(
+    names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE
+) -> list[Any]:
     """prefect.yaml's deployments as RunnerDeployments for prefect.serve."""
     from prefect.flows import load_flow_from_entrypoint
 
     specs = load_deployments(Path(repo) / prefect_file, names)
-    return [_to_deployment(load_flow_from_entrypoint(str(Path(repo) / spec["entrypoint"])), spec, with_pool=False) for spec in specs]
+    return [
+        _to_deployment(load_flow_from_entrypoint(str(Path(repo) / spec["entrypoint"])), spec, with_pool=False)
+        for spec in specs
+    ]
 
 
-def serve(names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, limit: int | None = None) -> None:
+def serve(
+    names: list[str] | None = None, repo: Path = REPO, prefect_file: str = PREFECT_FILE, limit: int | None = None
+) -> None:
     """Serve the deployments until interrupted. Runs execute in this machine's repo (the
     parameters' relative paths are relative to it)."""
     from prefect import serve as prefect_serve

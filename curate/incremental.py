@@ -93,7 +93,8 @@ def load_state(path: Path, name: str) -> State:
         batches = [Batch(**b) for b in data["batches"]]
     except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise IncrementalStateError(
-            f"incremental state {path} is corrupt ({exc}). Fix: restore it from a backup, or delete it to curate every input file again "
+            f"incremental state {path} is corrupt ({exc}). Fix: restore it from a backup, or delete it to curate "
+            "every input file again "
             "(the dedup index still drops documents released by earlier batches)"
         ) from None
     return State(data.get("name", name), {fp.key: fp for fp in processed}, batches)
@@ -108,7 +109,10 @@ def fingerprint(path: str) -> Fingerprint:
     """Size and modification time as the file system reports them (local or fsspec URL)."""
     fs, _, (resolved,) = fsspec.get_fs_token_paths(path)
     info: dict[str, Any] = fs.info(resolved)
-    mtime = next((info[k] for k in ("mtime", "LastModified", "last_modified", "updated", "created") if info.get(k) is not None), "")
+    mtime = next(
+        (info[k] for k in ("mtime", "LastModified", "last_modified", "updated", "created") if info.get(k) is not None),
+        "",
+    )
     return Fingerprint(path=path, size=int(info.get("size") or 0), mtime=str(mtime))
 
 
@@ -152,7 +156,10 @@ def stream_lock(output_root: str | Path, name: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = fasteners.InterProcessLock(str(path))
     if not lock.acquire(blocking=False):
-        raise IncrementalStateError(f"another incremental run of '{name}' holds {path}. Fix: wait for it to finish (a lock left by a dead process is released with it)")
+        raise IncrementalStateError(
+            f"another incremental run of '{name}' holds {path}. Fix: wait for it to finish (a lock left by a dead "
+            "process is released with it)"
+        )
     try:
         yield
     finally:

@@ -6,9 +6,8 @@ bounded by the largest input file."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -100,7 +99,11 @@ def id_decisions(parts: list[Path], stage: pl.Expr, scope: str) -> tuple[pl.Data
     wrong-typed text) must not cost a valid record with the same id its place."""
     frames = []
     for i, p in enumerate(parts):
-        frame = pl.scan_parquet(p).with_row_index("_row").with_columns(pl.lit(i, pl.Int32).alias("_part"), stage.is_null().alias("_passes"))
+        frame = (
+            pl.scan_parquet(p)
+            .with_row_index("_row")
+            .with_columns(pl.lit(i, pl.Int32).alias("_part"), stage.is_null().alias("_passes"))
+        )
         frames.append(frame.select(S.ID, S.SOURCE, "_part", "_row", "_passes"))
     if not frames:
         return pl.DataFrame(schema={"_part": pl.Int32, "_row": pl.UInt32}), None
@@ -112,7 +115,9 @@ def id_decisions(parts: list[Path], stage: pl.Expr, scope: str) -> tuple[pl.Data
     return dup.select("_part", "_row").collect(), colliding
 
 
-def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path) -> tuple[list[Path], list[Path]]:
+def run_select(
+    cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_dir: Path
+) -> tuple[list[Path], list[Path]]:
     """Split each annotated part into kept documents (DOCUMENT_SCHEMA) and ledger rows."""
     stage, reason, value = rejection_exprs(cfg)
     duplicates, colliding = id_decisions(annotated, stage, cfg.input.id_scope)
@@ -126,7 +131,10 @@ def run_select(cfg: CurateConfig, annotated: list[Path], out_dir: Path, ledger_d
         frame = frame.with_columns(
             pl.when(is_dup).then(pl.lit(STAGE_INGEST)).otherwise(pl.col("_stage")).alias("_stage"),
             pl.when(is_dup).then(pl.lit("duplicate_id")).otherwise(pl.col("_reason")).alias("_reason"),
-            pl.when(is_dup).then(pl.lit("an earlier record of the same file has the same id")).otherwise(pl.col("_value")).alias("_value"),
+            pl.when(is_dup)
+            .then(pl.lit("an earlier record of the same file has the same id"))
+            .otherwise(pl.col("_value"))
+            .alias("_value"),
         )
         if colliding is None or colliding.len():
             # Ids that other files use too are scoped to their file, kept rows and ledger rows alike.

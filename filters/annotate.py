@@ -12,7 +12,6 @@ from datatrove.utils.batching import batched
 from curate.core.schema import META_ANNOTATIONS, META_EXTRACT_FAIL, META_REJECT
 
 
-
 def is_rejected_upstream(doc: Document) -> bool:
     """Documents already rejected at ingest or extraction carry no text worth scoring."""
     return META_REJECT in doc.metadata or META_EXTRACT_FAIL in doc.metadata

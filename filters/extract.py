@@ -42,7 +42,10 @@ class ExtractConfig(Section):
     @classmethod
     def _known_engine(cls, value: str) -> str:
         if value not in EXTRACT_ENGINES:
-            raise ValueError(f"unknown extractor (accepted: {', '.join(EXTRACT_ENGINES)}). Fix: set extract.engine to trafilatura or resiliparse")
+            raise ValueError(
+                f"unknown extractor (accepted: {', '.join(EXTRACT_ENGINES)}). Fix: set extract.engine to trafilatura "
+                "or resiliparse"
+            )
         return value
 
 
@@ -104,12 +107,21 @@ class AccountedTrafilatura(_Accounted, Trafilatura):
     engine = "trafilatura"
 
     def __init__(
-        self, favour_precision: bool = True, timeout: float = 10.0, include_tables: bool = False, favour_recall: bool = False
+        self,
+        favour_precision: bool = True,
+        timeout: float = 10.0,
+        include_tables: bool = False,
+        favour_recall: bool = False,
     ) -> None:
         # favor_recall only when set: an unset key keeps the kwargs (and the datatrove call) as they were.
         extra = {"favor_recall": True} if favour_recall else {}
         Trafilatura.__init__(
-            self, favour_precision=favour_precision, timeout=timeout, deduplicate=False, include_tables=include_tables, **extra
+            self,
+            favour_precision=favour_precision,
+            timeout=timeout,
+            deduplicate=False,
+            include_tables=include_tables,
+            **extra,
         )
 
 

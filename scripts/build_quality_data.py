@@ -150,7 +150,10 @@ def fetch_debs(out: Path, names: list[str]) -> dict[str, str]:
         if not have:
             res = subprocess.run(["apt-get", "download", name], cwd=debs, capture_output=True, text=True)
             if res.returncode != 0:
-                raise SystemExit(f"apt-get download {name} failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first (Debian/Ubuntu only)")
+                raise SystemExit(
+                    f"apt-get download {name} failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first "
+                    "(Debian/Ubuntu only)"
+                )
             have = sorted(debs.glob(f"{name}_*.deb"))
         deb = have[-1]
         versions[name] = deb.name.split("_")[1].replace("%3a", ":")
@@ -188,7 +191,9 @@ def mallard_text(path: Path) -> str:
         if not isinstance(el.tag, str):
             continue
         tag = etree.QName(el).localname
-        if tag not in ("title", "p") or any(etree.QName(a).localname in ("info", "code", "screen", "synopsis") for a in el.iterancestors()):
+        if tag not in ("title", "p") or any(
+            etree.QName(a).localname in ("info", "code", "screen", "synopsis") for a in el.iterancestors()
+        ):
             continue
         text = " ".join("".join(el.itertext()).split())
         if text:
@@ -263,7 +268,9 @@ def fortunes(root: Path) -> Iterator[tuple[str, str]]:
     for path in sorted(folder.iterdir()):
         if path.suffix in (".dat", ".u8") or path.is_dir() or path.name in ("ascii-art", "art"):
             continue
-        items = [" ".join(x.split("\n")).strip() for x in path.read_text(encoding="utf-8", errors="replace").split("\n%\n")]
+        items = [
+            " ".join(x.split("\n")).strip() for x in path.read_text(encoding="utf-8", errors="replace").split("\n%\n")
+        ]
         yield path.name, "\n".join(x for x in items if x)
 
 
@@ -298,7 +305,11 @@ def package_docs(name: str, root: Path) -> Iterator[tuple[str, str]]:
         # The handbook's AstroInfo articles (ai-*.docbook and the topics they include):
         # short explanatory astronomy essays; the rest of the handbook is the program's UI.
         folder = root / "usr/share/doc/HTML/en/kstars"
-        index = (folder / "astroinfo.docbook").read_text(encoding="utf-8", errors="replace") if (folder / "astroinfo.docbook").is_file() else ""
+        index = (
+            (folder / "astroinfo.docbook").read_text(encoding="utf-8", errors="replace")
+            if (folder / "astroinfo.docbook").is_file()
+            else ""
+        )
         for path in sorted(folder.glob("*.docbook")):
             if path.stem.startswith("ai-") or f"&{path.stem};" in index or path.stem in _ASTROINFO:
                 yield path.name, docbook_text(path)
@@ -338,7 +349,10 @@ def cached_jsonl(cache: Path, make: Callable[[], list]) -> list:
 
 def extracted(out: Path, name: str) -> list[tuple[str, str]]:
     """The package's documents, extracted once and cached in out/text/NAME.jsonl."""
-    rows = cached_jsonl(out / "text" / f"{name}.jsonl", lambda: [[g, t] for g, t in package_docs(name, out / "pkgs" / name) if t.strip()])
+    rows = cached_jsonl(
+        out / "text" / f"{name}.jsonl",
+        lambda: [[g, t] for g, t in package_docs(name, out / "pkgs" / name) if t.strip()],
+    )
     return [(g, t) for g, t in rows]
 
 
@@ -354,7 +368,11 @@ OPENSTAX = [
     ("osbooks-astronomy", "astronomy-2e", "0c021fb283a7dccabe09b08f49dacdb5f50a20b5"),
     ("osbooks-chemistry-bundle", "chemistry-2e", "ac55ea98e6240f5d18e81b8d975f1acd6c969f65"),
     ("osbooks-college-success", "college-success", "d364f09006ddc662a5b6e8719babed85f4fd1d03"),
-    ("osbooks-introduction-political-science", "introduction-political-science", "8bc3842357161ce2e3958ccac902e6c1a302531f"),
+    (
+        "osbooks-introduction-political-science",
+        "introduction-political-science",
+        "8bc3842357161ce2e3958ccac902e6c1a302531f",
+    ),
     ("osbooks-introduction-sociology", "introduction-sociology-3e", "33361f91a372cb19c986f217a8bf7d2da8355229"),
     ("osbooks-microbiology", "microbiology", "195e304d43b988de2b33bd798e59c030a3d84902"),
     ("osbooks-principles-economics-bundle", "principles-economics-3e", "8a7204788c947135c8567d3ad26e6db07ce90adf"),
@@ -370,7 +388,11 @@ OPENSTAX_CAP = 120
 # Not running prose: exercises, figures, tables, maths, glossaries, and end-of-chapter
 # modules (key terms, summaries, questions, references).
 _CNX_SKIP = {"exercise", "figure", "table", "media", "equation", "math", "glossary", "metadata", "code", "preformat"}
-_CNX_SKIP_MODULE = re.compile(r"^(key terms|summary|chapter summary|review questions|critical thinking questions|personal application questions|references|glossary|introduction to|check your understanding|problems|exercises|answer key|index)\b", re.I)
+_CNX_SKIP_MODULE = re.compile(
+    r"^(key terms|summary|chapter summary|review questions|critical thinking questions|personal application "
+    r"questions|references|glossary|introduction to|check your understanding|problems|exercises|answer key|index)\b",
+    re.I,
+)
 
 
 _EMPTY_REF = re.compile(r" ?\(\s*\)")  # a cross reference (<link target-id=.../>) has no text of its own
@@ -383,16 +405,24 @@ def git_dir(root: Path, repo: str, url: str) -> Path:
         if (cand / "HEAD").is_file() and (cand / "objects").is_dir():
             return cand
     root.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["git", "clone", "--bare", "--filter=blob:none", "-q", url, str(root / repo)], capture_output=True, text=True)
+    res = subprocess.run(
+        ["git", "clone", "--bare", "--filter=blob:none", "-q", url, str(root / repo)], capture_output=True, text=True
+    )
     if res.returncode != 0:
-        raise SystemExit(f"git clone {url} failed: {res.stderr.strip()[-300:]}\nFix: clone it yourself into {root / repo} (--git-root)")
+        raise SystemExit(
+            f"git clone {url} failed: {res.stderr.strip()[-300:]}\nFix: clone it yourself into {root / repo} "
+            "(--git-root)"
+        )
     return root / repo
 
 
 def git_show(gdir: Path, commit: str, path: str) -> bytes:
     res = subprocess.run(["git", f"--git-dir={gdir}", "show", f"{commit}:{path}"], capture_output=True)
     if res.returncode != 0:
-        raise SystemExit(f"{gdir}: cannot read {path} at {commit[:12]}: {res.stderr.decode(errors='replace').strip()[-200:]}\nFix: fetch the full history (`git fetch --unshallow`)")
+        raise SystemExit(
+            f"{gdir}: cannot read {path} at {commit[:12]}: {res.stderr.decode(errors='replace').strip()[-200:]}\nFix: "
+            "fetch the full history (`git fetch --unshallow`)"
+        )
     return res.stdout
 
 
@@ -419,7 +449,11 @@ def cnxml_text(raw: bytes) -> tuple[str, str]:
     root = etree.fromstring(raw, etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
     if root is None:
         return "", ""
-    title = " ".join("".join(t for t in (root.find("{*}title") if root.find("{*}title") is not None else root).itertext()).split()[:20])
+    title = " ".join(
+        "".join(t for t in (root.find("{*}title") if root.find("{*}title") is not None else root).itertext()).split()[
+            :20
+        ]
+    )
     content = root.find("{*}content")
     if content is None:
         return title, ""
@@ -444,7 +478,9 @@ def openstax_docs(root: Path, repo: str, collection: str, commit: str) -> list[t
     gdir = git_dir(root, repo, OPENSTAX_URL.format(repo=repo))
     col = git_show(gdir, commit, f"collections/{collection}.collection.xml").decode("utf-8", "replace")
     if "licenses/by/4.0" not in col:
-        raise SystemExit(f"{repo} {collection} at {commit[:12]} is not CC BY 4.0. Fix: pin a commit from before the licence change")
+        raise SystemExit(
+            f"{repo} {collection} at {commit[:12]} is not CC BY 4.0. Fix: pin a commit from before the licence change"
+        )
     docs = []
     for mid in re.findall(r'document="(m\d+)"', col):
         title, text = cnxml_text(git_show(gdir, commit, f"modules/{mid}/index.cnxml"))
@@ -471,7 +507,10 @@ def openstax_extracted(out: Path, root: Path) -> dict[str, list[tuple[str, str]]
 # bench/data/modern-web-labels.jsonl; 180 read twice, 96 % agreement, kappa 0.91).
 # They train (the documents a classifier meets in production, with the same rubric) and,
 # folded by site, estimate how the model does on pages of sites it never saw.
-MODERN_WEB_REPO = ("web-content-extraction-benchmark", "https://github.com/tiptopjaw/web-content-extraction-benchmark.git")
+MODERN_WEB_REPO = (
+    "web-content-extraction-benchmark",
+    "https://github.com/tiptopjaw/web-content-extraction-benchmark.git",
+)
 MODERN_WEB_COMMIT = "977613a3a90de65c9ed5e1db251eeede7b9d9714"
 # Four folds by site: each fold's model trains on 3/4 of the pages, close to the shipped
 # model's all, and every page is scored once by a model that never saw its site.
@@ -504,11 +543,18 @@ _EXTRACT = None
 
 def modern_web_pages(out: Path, root: Path) -> list[dict]:
     """[{id, url, type, text, label, site, fold}] for the labelled pages, one per distinct text."""
-    pages, source = benchmark_pages(out, root, MODERN_WEB_REPO, MODERN_WEB_COMMIT, "benchmark/ground-truth", "modern-web")
-    return [dict(p, fold=int(hash01(f"modern-web-fold:{p['site']}") * MODERN_WEB_FOLDS)) for p in labelled_pages(pages, source, MODERN_WEB_LABELS, MODERN_WEB_COMMIT, "MODERN_WEB_COMMIT")]
+    pages, source = benchmark_pages(
+        out, root, MODERN_WEB_REPO, MODERN_WEB_COMMIT, "benchmark/ground-truth", "modern-web"
+    )
+    return [
+        dict(p, fold=int(hash01(f"modern-web-fold:{p['site']}") * MODERN_WEB_FOLDS))
+        for p in labelled_pages(pages, source, MODERN_WEB_LABELS, MODERN_WEB_COMMIT, "MODERN_WEB_COMMIT")
+    ]
 
 
-def benchmark_pages(out: Path, root: Path, repo: tuple[str, str], commit: str, folder: str, name: str) -> tuple[list[dict], str]:
+def benchmark_pages(
+    out: Path, root: Path, repo: tuple[str, str], commit: str, folder: str, name: str
+) -> tuple[list[dict], str]:
     """The pages of a content-extraction benchmark (one ground-truth JSON per page) as
     {id, url, type, text}, read from git once and cached in out/text/NAME-COMMIT.jsonl;
     returns (pages, that file's name)."""
@@ -516,18 +562,32 @@ def benchmark_pages(out: Path, root: Path, repo: tuple[str, str], commit: str, f
 
     def read() -> list[dict]:
         gdir = git_dir(root, *repo)
-        names = subprocess.run(["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder], capture_output=True, text=True, check=True).stdout.split()
+        names = subprocess.run(
+            ["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         rows = []
         for path in names:
             doc = json.loads(git_show(gdir, commit, path))
             page_type = ((doc.get("_internal") or {}).get("page_type") or {}).get("primary") or doc.get("page_type", "")
-            rows.append({"id": doc["file_id"], "url": doc.get("url") or "", "type": page_type, "text": doc["ground_truth"].get("main_content") or ""})
+            rows.append(
+                {
+                    "id": doc["file_id"],
+                    "url": doc.get("url") or "",
+                    "type": page_type,
+                    "text": doc["ground_truth"].get("main_content") or "",
+                }
+            )
         return rows
 
     return cached_jsonl(cache, read), cache.name
 
 
-def labelled_pages(rows: list[dict], source: str, labels: Path, commit: str, pin: str, skip_urls: Collection[str] = ()) -> list[dict]:
+def labelled_pages(
+    rows: list[dict], source: str, labels: Path, commit: str, pin: str, skip_urls: Collection[str] = ()
+) -> list[dict]:
     """The pages (of `source`) joined with their labels by reading, checking that each text
     is the one that was read; one page per distinct text (the benchmarks hold a few twice),
     none without text."""
@@ -538,7 +598,10 @@ def labelled_pages(rows: list[dict], source: str, labels: Path, commit: str, pin
         page = pages[lab["id"]]
         digest = hashlib.sha256(page["text"].encode()).hexdigest()
         if digest[:16] != lab["sha256"]:
-            raise SystemExit(f"page {lab['id']} of {source}: its text is not the one that was labelled. Fix: pin {pin} back to {commit}")
+            raise SystemExit(
+                f"page {lab['id']} of {source}: its text is not the one that was labelled. Fix: pin {pin} back to "
+                f"{commit}"
+            )
         if digest in seen or not page["text"].strip() or page["url"] in skip_urls:
             continue
         seen.add(digest)
@@ -598,11 +661,21 @@ def capped(rows: list[dict], cap: int, rng: random.Random) -> list[dict]:
     return rng.sample(rows, cap)
 
 
-def rows_for(source: str, docs: Iterable[tuple[str, str]], label: int, rng: random.Random, repeats: int = 1, min_words: int = MIN_WORDS) -> list[dict]:
+def rows_for(
+    source: str,
+    docs: Iterable[tuple[str, str]],
+    label: int,
+    rng: random.Random,
+    repeats: int = 1,
+    min_words: int = MIN_WORDS,
+) -> list[dict]:
     rows = []
     for group, text in docs:
         for _ in range(repeats):
-            rows += [{"text": c, "label": label, "source": source, "group": f"{source}:{group}"} for c in chunks(text, rng, min_words=min_words)]
+            rows += [
+                {"text": c, "label": label, "source": source, "group": f"{source}:{group}"}
+                for c in chunks(text, rng, min_words=min_words)
+            ]
     return rows
 
 
@@ -617,10 +690,17 @@ def fetch_gensim(out: Path) -> Path:
     have = sorted(folder.glob("gensim-*.whl"))
     if not have:
         folder.mkdir(parents=True, exist_ok=True)
-        res = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder), GENSIM], capture_output=True, text=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder), GENSIM],
+            capture_output=True,
+            text=True,
+        )
         have = sorted(folder.glob("gensim-*.whl"))
         if res.returncode != 0 or not have:
-            raise SystemExit(f"pip download {GENSIM} failed: {res.stderr.strip()[-300:]}\nFix: check that PyPI is reachable, or put the wheel into {folder}")
+            raise SystemExit(
+                f"pip download {GENSIM} failed: {res.stderr.strip()[-300:]}\nFix: check that PyPI is reachable, or "
+                f"put the wheel into {folder}"
+            )
     return have[-1]
 
 
@@ -632,7 +712,11 @@ def gensim_corpora(wheel: Path) -> dict[str, list[tuple[str, str]]]:
     from bench.webeval import FORUM_HELDOUT_GROUP, newsgroup_posts
 
     with zipfile.ZipFile(wheel) as z:
-        lee = [line for name in ("lee_background.cor", "lee.cor") for line in z.read(f"gensim/test/test_data/{name}").decode("utf-8", "replace").splitlines()]
+        lee = [
+            line
+            for name in ("lee_background.cor", "lee.cor")
+            for line in z.read(f"gensim/test/test_data/{name}").decode("utf-8", "replace").splitlines()
+        ]
         reviews = z.read("gensim/test/test_data/pang_lee_polarity.cor").decode("utf-8", "replace").splitlines()
     rng = random.Random("reviews")
     pages, i = [], 0
@@ -655,12 +739,17 @@ def listing_pages(rng: random.Random) -> tuple[list[tuple[str, str]], list[tuple
     category page). Held-out sections by hash."""
     res = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True)
     if res.returncode != 0:
-        raise SystemExit(f"apt-cache dumpavail failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first (Debian/Ubuntu only)")
+        raise SystemExit(
+            f"apt-cache dumpavail failed: {res.stderr.strip()[-300:]}\nFix: run `apt-get update` first (Debian/Ubuntu "
+            "only)"
+        )
     by_section: dict[str, list[str]] = {}
     for block in res.stdout.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(" "))
         if "Package" in fields and "Description" in fields:
-            by_section.setdefault(fields.get("Section", "misc").split("/")[-1], []).append(f"{fields['Package']}\n{fields['Description']}")
+            by_section.setdefault(fields.get("Section", "misc").split("/")[-1], []).append(
+                f"{fields['Package']}\n{fields['Description']}"
+            )
     train: list[tuple[str, str]] = []
     held: list[tuple[str, str]] = []
     sections = sorted(by_section)
@@ -687,7 +776,9 @@ def release_notes(out: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str
             base = path.name.removesuffix(".gz")
             if base in ("changelog", "changelog.Debian", "NEWS", "NEWS.Debian"):
                 text = (gzip.open(path) if path.suffix == ".gz" else open(path, "rb")).read().decode("utf-8", "replace")
-                (held if hash01(f"changelog:{pkg.name}") < CHANGELOG_HELDOUT_FRACTION else train).append((f"{pkg.name}/{base}", text))
+                (held if hash01(f"changelog:{pkg.name}") < CHANGELOG_HELDOUT_FRACTION else train).append(
+                    (f"{pkg.name}/{base}", text)
+                )
             elif base == "copyright":
                 licences.append((pkg.name, path.read_text(encoding="utf-8", errors="replace")))
     return train, held, licences
@@ -715,7 +806,9 @@ def boilerplate_pages(lines: list[str], n: int, rng: random.Random, prefix: str 
     return out
 
 
-def boilerplate_rows(train: list[dict], boiler: list[tuple[str, str]], page_site: dict[str, str], rng: random.Random) -> tuple[list[dict], dict[str, int]]:
+def boilerplate_rows(
+    train: list[dict], boiler: list[tuple[str, str]], page_site: dict[str, str], rng: random.Random
+) -> tuple[list[dict], dict[str, int]]:
     """The re-assembled boilerplate pages, built inside disjoint pools (pages assigned to a pool
     by site), and one group per pool for every chunk of it: its source pages' `boilerplate`
     rows (regrouped in `train`, in place) and its mixed pages. The held-out split of `curate
@@ -728,7 +821,9 @@ def boilerplate_rows(train: list[dict], boiler: list[tuple[str, str]], page_site
     counts: dict[str, int] = {}
     for k in sorted(pools):
         lines = [line for _, text in pools[k] for line in paragraphs(text)]
-        mixed = rows_for("boilerplate_mix", boilerplate_pages(lines, 800 // BOILERPLATE_POOLS, rng, f"pool{k}-"), 0, rng)
+        mixed = rows_for(
+            "boilerplate_mix", boilerplate_pages(lines, 800 // BOILERPLATE_POOLS, rng, f"pool{k}-"), 0, rng
+        )
         counts[f"boilerplate_mix:pool{k}"] = len(mixed)
         rows += [dict(r, group=f"boilerplate-pool:{k}") for r in mixed]
     for r in train:
@@ -740,7 +835,9 @@ def boilerplate_rows(train: list[dict], boiler: list[tuple[str, str]], page_site
 # ---------------------------------------------------------------------------------------
 
 
-def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | None = None, openstax_cap: int = OPENSTAX_CAP) -> dict:
+def build(
+    out: Path, shared: Path, seed: int, per_class: int, git_root: Path | None = None, openstax_cap: int = OPENSTAX_CAP
+) -> dict:
     rng = random.Random(seed)
     git_root = git_root or out / "git"
     versions = fetch_debs(out, [name for name, *_ in DEBIAN])
@@ -778,7 +875,11 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
         boiler.append((pid, boilerplate_text(page.html, page.body)))
     # News is the web text the classifier must learn to tell apart; the benchmark has few
     # pages, so each body is chunked 3 times with different boundaries.
-    for source, docs, label, repeats in (("news_edu", bodies_pos, 1, 3), ("news", bodies_neg, 0, 3), ("boilerplate", boiler, 0, 2)):
+    for source, docs, label, repeats in (
+        ("news_edu", bodies_pos, 1, 3),
+        ("news", bodies_neg, 0, 3),
+        ("boilerplate", boiler, 0, 2),
+    ):
         rows = rows_for(source, docs, label, rng, repeats)
         counts[source] = len(rows)
         train += rows
@@ -793,14 +894,20 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
             rows = rows_for(name, docs, 1, random.Random(1))
             for r in rows:
                 r["label"] = int(r["group"].rsplit("/", 1)[-1] not in FAQ_NOT_EDUCATIONAL)
-            evalrows += [{"id": r["group"], "subset": "faq", "label": r["label"], "text": r["text"], "source": name} for r in rows]
+            evalrows += [
+                {"id": r["group"], "subset": "faq", "label": r["label"], "text": r["text"], "source": name}
+                for r in rows
+            ]
             counts[name] = len(rows)
             continue
         rows = capped(rows_for(name, docs, 0 if role == "neg" else 1, rng), cap, rng)
         counts[name] = len(rows)
         print(f"{name}: {len(docs)} documents -> {len(rows)} chunks", file=sys.stderr)
         if role == "eval":
-            evalrows += [{"id": r["group"], "subset": "unseen_docs_site", "label": 1, "text": r["text"], "source": name} for r in rows]
+            evalrows += [
+                {"id": r["group"], "subset": "unseen_docs_site", "label": 1, "text": r["text"], "source": name}
+                for r in rows
+            ]
         else:
             train += rows
 
@@ -821,10 +928,29 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
         counts[source] = len(rows)
         train += rows
     # Held out whole, one row per post or page (as a crawler meets them), labelled by reading.
-    evalrows += [{"id": f"forum:{pid}", "subset": "forum", "label": int(pid in FORUM_EDUCATIONAL), "text": body, "source": "sci.space"} for pid, body in corpora["forum_eval"] if body.strip()]
-    evalrows += [{"id": f"listing:{g}", "subset": "listing", "label": 0, "text": t, "source": "apt-cache"} for g, t in listings_eval]
-    evalrows += [{"id": r["group"], "subset": "changelog", "label": 0, "text": r["text"], "source": "changelog"} for r in capped(rows_for("changelog", notes_eval, 0, rng), 150, rng)]
-    evalrows += [{"id": f"cc_warc:{rid}", "subset": "cc_warc", "label": 0, "text": t, "source": "cc_warc"} for rid, t in cc_warc_pages(shared)]
+    evalrows += [
+        {
+            "id": f"forum:{pid}",
+            "subset": "forum",
+            "label": int(pid in FORUM_EDUCATIONAL),
+            "text": body,
+            "source": "sci.space",
+        }
+        for pid, body in corpora["forum_eval"]
+        if body.strip()
+    ]
+    evalrows += [
+        {"id": f"listing:{g}", "subset": "listing", "label": 0, "text": t, "source": "apt-cache"}
+        for g, t in listings_eval
+    ]
+    evalrows += [
+        {"id": r["group"], "subset": "changelog", "label": 0, "text": r["text"], "source": "changelog"}
+        for r in capped(rows_for("changelog", notes_eval, 0, rng), 150, rng)
+    ]
+    evalrows += [
+        {"id": f"cc_warc:{rid}", "subset": "cc_warc", "label": 0, "text": t, "source": "cc_warc"}
+        for rid, t in cc_warc_pages(shared)
+    ]
 
     # Balance: at most per_class of each class, sampled (seeded) across sources.
     by_label = {lab: [r for r in train if r["label"] == lab] for lab in (0, 1)}
@@ -852,7 +978,9 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
     swap = [r for r in train if r["source"] not in swap_docs]
     for source, repeats in (("news_edu", 3), ("news", 3), ("boilerplate", 2)):
         label = int(source == "news_edu")
-        swap += [r for r in rows_for(source, swap_docs[source], label, srng, repeats) if srng.random() < kept_share[label]]
+        swap += [
+            r for r in rows_for(source, swap_docs[source], label, srng, repeats) if srng.random() < kept_share[label]
+        ]
     srng.shuffle(swap)
 
     for name, rows in (
@@ -871,10 +999,13 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
         "labels_sha256": labels_fingerprint(),
         "chunk_words": [MIN_WORDS, MAX_WORDS],
         "shared_data": {
-            "enwiki-sample-pages-articles.xml.bz2": "Wikipedia (CC BY-SA), via gensim test data; 80% of articles (title hash)",
-            "article-extraction-benchmark": "scrapinghub/article-extraction-benchmark (MIT); training half of the English pages, hand labels",
+            "enwiki-sample-pages-articles.xml.bz2": "Wikipedia (CC BY-SA), via gensim test data; 80% of articles (title hash)",  # noqa: E501
+            "article-extraction-benchmark": "scrapinghub/article-extraction-benchmark (MIT); training half of the English pages, hand labels",  # noqa: E501
         },
-        "openstax": {collection: {"repository": OPENSTAX_URL.format(repo=repo), "commit": commit, "licence": "CC-BY-4.0"} for repo, collection, commit in OPENSTAX},
+        "openstax": {
+            collection: {"repository": OPENSTAX_URL.format(repo=repo), "commit": commit, "licence": "CC-BY-4.0"}
+            for repo, collection, commit in OPENSTAX
+        },
         "modern_web": {
             "repository": MODERN_WEB_REPO[1],
             "commit": MODERN_WEB_COMMIT,
@@ -890,23 +1021,27 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
             "labels": "bench/data/wcxb-test-labels.jsonl (by reading; evaluation only)",
             "pages": dict(Counter(f"{p['type']}:{p['label']}" for p in wcxb)),
         },
-        "debian_packages": {name: {"version": versions[name], "licence": lic, "role": role} for name, lic, role, _ in DEBIAN},
+        "debian_packages": {
+            name: {"version": versions[name], "licence": lic, "role": role} for name, lic, role, _ in DEBIAN
+        },
         "pypi_packages": {
-            GENSIM: "test data: Lee corpus (ABC news, 350 articles), 20 Newsgroups sample (alt.atheism trains as 0; sci.space held out, "
+            GENSIM: "test data: Lee corpus (ABC news, 350 articles), 20 Newsgroups sample (alt.atheism trains as 0; sci.space held out, "  # noqa: E501
             "labelled by reading), Pang & Lee review sentences; LGPL-2.1 package, research corpora"
         },
         "other": {
-            "listing": "apt-cache dumpavail (package name + one-line description), pages of 8-40 packages of one section; 25% of sections held out",
+            "listing": "apt-cache dumpavail (package name + one-line description), pages of 8-40 packages of one section; 25% of sections held out",  # noqa: E501
             "changelog": "changelog/NEWS files of the downloaded packages; 30% of packages held out",
             "licence": "copyright files of the downloaded packages",
-            "cc_warc": "the 16 pages of ../shared/data/cc-main-2020-34-sample.warc.gz, evaluation only, read one by one: none educational",
+            "cc_warc": "the 16 pages of ../shared/data/cc-main-2020-34-sample.warc.gz, evaluation only, read one by one: none educational",  # noqa: E501
         },
         "chunks_before_balance": counts,
         "chunks_in_train": {f"{s}:{lab}": c for (s, lab), c in sorted(kept.items())},
         "eval_web": dict(Counter(f"{r['subset']}:{r['label']}" for r in evalrows)),
         "swap_fold": {
-            "what": "train-swap.jsonl: train.jsonl with the article halves exchanged; eval-news-swap.jsonl: the training half's bodies",
-            "chunks_in_train": dict(sorted(Counter(f"{r['source']}:{r['label']}" for r in swap if r["source"] in swap_docs).items())),
+            "what": "train-swap.jsonl: train.jsonl with the article halves exchanged; eval-news-swap.jsonl: the training half's bodies",  # noqa: E501
+            "chunks_in_train": dict(
+                sorted(Counter(f"{r['source']}:{r['label']}" for r in swap if r["source"] in swap_docs).items())
+            ),
             "eval_news_body": dict(Counter(f"news_body:{r['label']}" for r in swap_eval)),
         },
     }
@@ -916,17 +1051,38 @@ def build(out: Path, shared: Path, seed: int, per_class: int, git_root: Path | N
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(Path.home() / ".cache" / "curate" / "quality-data"), help="folder for the data (outside the repository)")
+    parser.add_argument(
+        "--out",
+        default=str(Path.home() / ".cache" / "curate" / "quality-data"),
+        help="folder for the data (outside the repository)",
+    )
     parser.add_argument("--shared", default=None, help="the shared data folder (default: ../shared/data)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--per-class", type=int, default=5000, help="at most this many chunks per class")
-    parser.add_argument("--git-root", default=None, help="folder with (bare) clones of the OpenStax books and the modern web benchmark (default: OUT/git, cloned there if absent)")
-    parser.add_argument("--openstax-cap", type=int, default=OPENSTAX_CAP, help="at most this many chunks per OpenStax book")
+    parser.add_argument(
+        "--git-root",
+        default=None,
+        help="folder with (bare) clones of the OpenStax books and the modern web benchmark (default: OUT/git, cloned "
+        "there if absent)",
+    )
+    parser.add_argument(
+        "--openstax-cap", type=int, default=OPENSTAX_CAP, help="at most this many chunks per OpenStax book"
+    )
     args = parser.parse_args(argv)
     out = Path(args.out).expanduser()
     if ROOT in out.resolve().parents or out.resolve() == ROOT:
-        raise SystemExit(f"--out {out} is inside the repository; third-party training text must not be committed. Fix: use a folder outside it")
-    provenance = build(out, shared_data_dir(args.shared), args.seed, args.per_class, Path(args.git_root).expanduser() if args.git_root else None, args.openstax_cap)
+        raise SystemExit(
+            f"--out {out} is inside the repository; third-party training text must not be committed. Fix: use a "
+            "folder outside it"
+        )
+    provenance = build(
+        out,
+        shared_data_dir(args.shared),
+        args.seed,
+        args.per_class,
+        Path(args.git_root).expanduser() if args.git_root else None,
+        args.openstax_cap,
+    )
     print(json.dumps(provenance["chunks_in_train"], indent=1))
     print(f"wrote {out / 'train.jsonl'}, {out / 'eval-web.jsonl'}, {out / 'provenance.json'}")
     return 0

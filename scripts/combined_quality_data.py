@@ -33,11 +33,18 @@ LABEL_FILES = (("modern-web", MODERN_WEB_LABELS), ("wcxb-test", WCXB_TEST_LABELS
 
 
 def git_show(gdir: Path, commit: str, path: str) -> bytes:
-    return subprocess.run(["git", f"--git-dir={gdir}", "show", f"{commit}:{path}"], capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["git", f"--git-dir={gdir}", "show", f"{commit}:{path}"], capture_output=True, check=True
+    ).stdout
 
 
 def git_ls(gdir: Path, commit: str, folder: str) -> list[str]:
-    return subprocess.run(["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder], capture_output=True, text=True, check=True).stdout.split()
+    return subprocess.run(
+        ["git", f"--git-dir={gdir}", "ls-tree", "-r", "--name-only", commit, folder],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
 
 
 def _views(html: str) -> tuple[str, str]:
@@ -51,7 +58,12 @@ def _views(html: str) -> tuple[str, str]:
         whole = ""
     whole = "\n".join(line.strip() for line in whole.splitlines() if line.strip())
     try:
-        extracted = trafilatura.extract(html, favor_precision=True, include_comments=False, include_tables=False, deduplicate=False) or ""
+        extracted = (
+            trafilatura.extract(
+                html, favor_precision=True, include_comments=False, include_tables=False, deduplicate=False
+            )
+            or ""
+        )
     except Exception:
         extracted = ""
     return whole, extracted
@@ -65,15 +77,25 @@ def _page(args: tuple[str, str, str]) -> dict:
     whole, extracted = _views(html)
     page_type = ((gt.get("_internal") or {}).get("page_type") or {}).get("primary") or gt.get("page_type", "")
     return {
-        "wcxb_id": fid, "split": split, "url": gt.get("url") or "", "type": page_type,
-        "main": (gt.get("ground_truth") or {}).get("main_content") or "", "whole": whole, "extracted": extracted,
+        "wcxb_id": fid,
+        "split": split,
+        "url": gt.get("url") or "",
+        "type": page_type,
+        "main": (gt.get("ground_truth") or {}).get("main_content") or "",
+        "whole": whole,
+        "extracted": extracted,
     }
 
 
 def wcxb_pages(gdir: Path, cache_dir: Path, workers: int = 2) -> list[dict]:
     """Every WCXB page (dev and test) with its three views, extracted once and cached."""
+
     def read() -> list[dict]:
-        jobs = [(str(gdir), split, Path(p).name.split(".")[0]) for split in ("dev", "test") for p in git_ls(gdir, WCXB_COMMIT, f"{split}/ground-truth")]
+        jobs = [
+            (str(gdir), split, Path(p).name.split(".")[0])
+            for split in ("dev", "test")
+            for p in git_ls(gdir, WCXB_COMMIT, f"{split}/ground-truth")
+        ]
         with ProcessPoolExecutor(workers) as pool:
             return list(pool.map(_page, jobs, chunksize=8))
 
@@ -95,7 +117,10 @@ def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]
     joined by URL), the WCXB test pages and the WCXB dev pages read for issue 15 (by id, their
     text checked against the sha256 that was read). Adds `key` (split/id), `edu` (the reader's
     label), `why`, `site`, `origin`."""
-    urls = cached_jsonl(cache_dir / f"modern-web-urls-{MODERN_WEB_COMMIT[:12]}.jsonl", lambda: [[k, *v] for k, v in sorted(modern_web_urls(modern_git).items())])
+    urls = cached_jsonl(
+        cache_dir / f"modern-web-urls-{MODERN_WEB_COMMIT[:12]}.jsonl",
+        lambda: [[k, *v] for k, v in sorted(modern_web_urls(modern_git).items())],
+    )
     by_url = {p["url"]: p for p in pages if p["split"] == "dev"}
     by_id = {(p["split"], p["wcxb_id"]): p for p in pages}
     mw = {k: (u, h) for k, u, h in urls}
@@ -106,14 +131,29 @@ def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]
             if origin == "modern-web":
                 url, digest = mw[lab["id"]]
                 if digest != lab["sha256"]:
-                    raise SystemExit(f"modern-web page {lab['id']}: not the text that was read. Fix: pin MODERN_WEB_COMMIT to {MODERN_WEB_COMMIT}")
+                    raise SystemExit(
+                        f"modern-web page {lab['id']}: not the text that was read. Fix: pin MODERN_WEB_COMMIT to "
+                        f"{MODERN_WEB_COMMIT}"
+                    )
                 page = by_url.get(url)
             else:
                 page = by_id.get((origin.removeprefix("wcxb-"), lab["id"]))
                 if page and hashlib.sha256(page["main"].encode()).hexdigest()[:16] != lab["sha256"]:
-                    raise SystemExit(f"WCXB {origin} page {lab['id']}: not the text that was read. Fix: pin WCXB_COMMIT to {WCXB_COMMIT}")
+                    raise SystemExit(
+                        f"WCXB {origin} page {lab['id']}: not the text that was read. Fix: pin WCXB_COMMIT to "
+                        f"{WCXB_COMMIT}"
+                    )
             if page is None or not page["main"].strip() or page["url"] in seen:
                 continue
             seen.add(page["url"])
-            rows.append(dict(page, key=f"{page['split']}/{page['wcxb_id']}", edu=int(lab["label"]), why=lab.get("why", ""), site=site(page["url"]), origin=origin))
+            rows.append(
+                dict(
+                    page,
+                    key=f"{page['split']}/{page['wcxb_id']}",
+                    edu=int(lab["label"]),
+                    why=lab.get("why", ""),
+                    site=site(page["url"]),
+                    origin=origin,
+                )
+            )
     return rows

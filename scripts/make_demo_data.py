@@ -126,11 +126,25 @@ PHOTOSYNTHESIS = Article(
     "science",
     "Maya Okafor",
     (
-        "Plants do not eat in the way animals do. Instead, they build their own food out of three simple ingredients: carbon dioxide from the air, water from the soil, and energy from sunlight. The process that joins these together is called photosynthesis, and it takes place mostly in the leaves, inside tiny green structures called chloroplasts.",
-        "Chloroplasts are green because they are packed with a pigment called chlorophyll. Chlorophyll absorbs red and blue light very well but reflects most green light, which is why leaves look green to our eyes. When a particle of light is absorbed, its energy excites an electron in the chlorophyll molecule, and that energised electron is passed along a chain of proteins like a ball handed down a line of people.",
-        "The first stage, the light-dependent reactions, uses this flow of electrons to split water molecules. Splitting water releases oxygen as a by-product, and that oxygen escapes from the leaf through small pores called stomata. The same reactions store energy in two carrier molecules, ATP and NADPH, which act like charged batteries for the next stage.",
-        "The second stage is called the Calvin cycle, and it does not need light directly. Here an enzyme called RuBisCO attaches carbon dioxide to an existing sugar, and the energy from ATP and NADPH is spent to turn the result into a three-carbon sugar. Some of that sugar leaves the cycle to be built into glucose, starch and cellulose, while the rest is recycled to keep the cycle turning.",
-        "Almost every food chain on Earth starts with photosynthesis. The grain in your bread, the grass eaten by a cow and the algae eaten by fish all store energy that was once sunlight. Photosynthesis also produced the oxygen in the atmosphere over billions of years, so every breath you take depends on it as well.",
+        "Plants do not eat in the way animals do. Instead, they build their own food out of three simple ingredients: "
+        "carbon dioxide from the air, water from the soil, and energy from sunlight. The process that joins these "
+        "together is called photosynthesis, and it takes place mostly in the leaves, inside tiny green structures "
+        "called chloroplasts.",
+        "Chloroplasts are green because they are packed with a pigment called chlorophyll. Chlorophyll absorbs red "
+        "and blue light very well but reflects most green light, which is why leaves look green to our eyes. When a "
+        "particle of light is absorbed, its energy excites an electron in the chlorophyll molecule, and that "
+        "energised electron is passed along a chain of proteins like a ball handed down a line of people.",
+        "The first stage, the light-dependent reactions, uses this flow of electrons to split water molecules. "
+        "Splitting water releases oxygen as a by-product, and that oxygen escapes from the leaf through small pores "
+        "called stomata. The same reactions store energy in two carrier molecules, ATP and NADPH, which act like "
+        "charged batteries for the next stage.",
+        "The second stage is called the Calvin cycle, and it does not need light directly. Here an enzyme called "
+        "RuBisCO attaches carbon dioxide to an existing sugar, and the energy from ATP and NADPH is spent to turn the "
+        "result into a three-carbon sugar. Some of that sugar leaves the cycle to be built into glucose, starch and "
+        "cellulose, while the rest is recycled to keep the cycle turning.",
+        "Almost every food chain on Earth starts with photosynthesis. The grain in your bread, the grass eaten by a "
+        "cow and the algae eaten by fish all store energy that was once sunlight. Photosynthesis also produced the "
+        "oxygen in the atmosphere over billions of years, so every breath you take depends on it as well.",
     ),
 )
 
@@ -140,11 +154,28 @@ BINARY_SEARCH = Article(
     "computing",
     "Daniel Reyes",
     (
-        "Imagine looking for a word in a printed dictionary. You would not start at the first page and read every entry. You would open the book near the middle, see whether your word comes before or after that page, and then repeat the process in the half that must contain it. That everyday strategy is exactly the idea behind binary search.",
-        "Binary search works on a list that is already sorted. It keeps track of two positions, a low end and a high end, that mark the part of the list where the target could still be. At each step it looks at the element in the middle of that range. If the middle element is the target, the search is over. If the target is smaller, the high end moves to just before the middle; if it is larger, the low end moves to just after it.",
-        "Because every comparison throws away half of the remaining candidates, the number of steps grows very slowly. A sorted list of one thousand items needs at most about ten comparisons, and a list of one million items needs about twenty. Computer scientists describe this by saying that binary search runs in logarithmic time, while checking every item one by one runs in linear time.",
-        "The idea is simple, but the details are easy to get wrong. A classic mistake is to compute the middle position in a way that overflows when the numbers are very large, and another is to update the low or high end so that the range never shrinks, which makes the loop run forever. Careful programmers test their search on empty lists, on lists with one element, and on targets that are smaller or larger than everything in the list.",
-        "Binary search also appears in places that do not look like lists at all. You can use it to find the square root of a number to a chosen precision, to locate the first change that introduced a bug in a project's history, or to find the largest load a bridge design can carry in a simulation. Whenever a question has a yes or no answer that flips only once along an ordered range, binary search can find the turning point quickly.",
+        "Imagine looking for a word in a printed dictionary. You would not start at the first page and read every "
+        "entry. You would open the book near the middle, see whether your word comes before or after that page, and "
+        "then repeat the process in the half that must contain it. That everyday strategy is exactly the idea behind "
+        "binary search.",
+        "Binary search works on a list that is already sorted. It keeps track of two positions, a low end and a high "
+        "end, that mark the part of the list where the target could still be. At each step it looks at the element in "
+        "the middle of that range. If the middle element is the target, the search is over. If the target is smaller, "
+        "the high end moves to just before the middle; if it is larger, the low end moves to just after it.",
+        "Because every comparison throws away half of the remaining candidates, the number of steps grows very "
+        "slowly. A sorted list of one thousand items needs at most about ten comparisons, and a list of one million "
+        "items needs about twenty. Computer scientists describe this by saying that binary search runs in logarithmic "
+        "time, while checking every item one by one runs in linear time.",
+        "The idea is simple, but the details are easy to get wrong. A classic mistake is to compute the middle "
+        "position in a way that overflows when the numbers are very large, and another is to update the low or high "
+        "end so that the range never shrinks, which makes the loop run forever. Careful programmers test their search "
+        "on empty lists, on lists with one element, and on targets that are smaller or larger than everything in the "
+        "list.",
+        "Binary search also appears in places that do not look like lists at all. You can use it to find the square "
+        "root of a number to a chosen precision, to locate the first change that introduced a bug in a project's "
+        "history, or to find the largest load a bridge design can carry in a simulation. Whenever a question has a "
+        "yes or no answer that flips only once along an ordered range, binary search can find the turning point "
+        "quickly.",
     ),
     extra_html={
         1: "<h2>The steps, one at a time</h2>\n<ol><li>Start with the whole sorted list as the search range.</li>"
@@ -161,11 +192,25 @@ WATER_CYCLE = Article(
     "science",
     "Maya Okafor",
     (
-        "The water you drink today may once have fallen as snow on a mountain, floated as a cloud over the ocean, or been part of a glacier thousands of years ago. Water on Earth is constantly moving between the oceans, the air and the land, and this never-ending journey is known as the water cycle.",
-        "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the water evaporates and becomes invisible water vapour. Plants add more vapour to the air by releasing water through their leaves, a process called transpiration. Together these two processes lift an enormous amount of water into the atmosphere every day.",
-        "As warm, moist air rises, it expands and cools. Cooler air cannot hold as much vapour, so the vapour condenses onto tiny particles of dust, salt or smoke and forms droplets. Billions of these droplets together make a cloud. When the droplets collide and grow heavy enough, they fall back to the ground as rain, or as snow and hail when the air is cold enough.",
-        "Once water reaches the ground, it can take many paths. Some flows over the surface into streams and rivers and eventually returns to the sea. Some soaks into the soil and moves slowly underground as groundwater, where it may stay for decades before reaching a spring or a well. Some is locked away for a long time in ice sheets and glaciers.",
-        "The water cycle shapes weather, carves valleys and carries nutrients to plants. It also cleans water naturally, because evaporation leaves salt and most impurities behind. Understanding the cycle helps farmers plan irrigation, helps cities prepare for floods, and helps scientists predict how a warmer climate will change rainfall around the world.",
+        "The water you drink today may once have fallen as snow on a mountain, floated as a cloud over the ocean, or "
+        "been part of a glacier thousands of years ago. Water on Earth is constantly moving between the oceans, the "
+        "air and the land, and this never-ending journey is known as the water cycle.",
+        "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the "
+        "water evaporates and becomes invisible water vapour. Plants add more vapour to the air by releasing water "
+        "through their leaves, a process called transpiration. Together these two processes lift an enormous amount "
+        "of water into the atmosphere every day.",
+        "As warm, moist air rises, it expands and cools. Cooler air cannot hold as much vapour, so the vapour "
+        "condenses onto tiny particles of dust, salt or smoke and forms droplets. Billions of these droplets together "
+        "make a cloud. When the droplets collide and grow heavy enough, they fall back to the ground as rain, or as "
+        "snow and hail when the air is cold enough.",
+        "Once water reaches the ground, it can take many paths. Some flows over the surface into streams and rivers "
+        "and eventually returns to the sea. Some soaks into the soil and moves slowly underground as groundwater, "
+        "where it may stay for decades before reaching a spring or a well. Some is locked away for a long time in ice "
+        "sheets and glaciers.",
+        "The water cycle shapes weather, carves valleys and carries nutrients to plants. It also cleans water "
+        "naturally, because evaporation leaves salt and most impurities behind. Understanding the cycle helps farmers "
+        "plan irrigation, helps cities prepare for floods, and helps scientists predict how a warmer climate will "
+        "change rainfall around the world.",
     ),
 )
 
@@ -175,11 +220,27 @@ COMPOUND_INTEREST = Article(
     "money",
     "Priya Natarajan",
     (
-        "If you put money in a savings account, the bank pays you interest for letting it use your money. With simple interest, you earn the same amount every year, calculated only on the money you first deposited. With compound interest, the interest you earn is added to your balance, and from then on it earns interest too. This small difference has surprisingly large effects over time.",
-        "Consider a deposit of one thousand dollars at five percent per year. With simple interest you would earn fifty dollars every year, so after twenty years you would have two thousand dollars. With interest compounded once a year, the first year also earns fifty dollars, but the second year earns interest on one thousand and fifty dollars, and so on. After twenty years the balance grows to about two thousand six hundred and fifty dollars.",
-        "The general rule is that the balance is multiplied by the same factor every period. At five percent, that factor is 1.05. Multiplying by this factor twenty times gives roughly 2.65, which is why the balance ends up more than two and a half times the original. The more often interest is compounded, the slightly higher the result, although monthly and daily compounding differ by only a few dollars in this example.",
-        "A handy shortcut called the rule of 72 estimates how long it takes for money to double. Divide 72 by the interest rate in percent, and the answer is roughly the number of years needed. At six percent, money doubles in about twelve years; at nine percent, in about eight years. The rule is not exact, but it is close enough for quick mental arithmetic.",
-        "Compounding works against you as well. Credit card balances and unpaid loans grow in exactly the same way, often at much higher rates. A debt that is left to compound can double in just a few years. The lesson runs in both directions: start saving early so that time can work for you, and pay off expensive debt quickly so that it cannot work against you.",
+        "If you put money in a savings account, the bank pays you interest for letting it use your money. With simple "
+        "interest, you earn the same amount every year, calculated only on the money you first deposited. With "
+        "compound interest, the interest you earn is added to your balance, and from then on it earns interest too. "
+        "This small difference has surprisingly large effects over time.",
+        "Consider a deposit of one thousand dollars at five percent per year. With simple interest you would earn "
+        "fifty dollars every year, so after twenty years you would have two thousand dollars. With interest "
+        "compounded once a year, the first year also earns fifty dollars, but the second year earns interest on one "
+        "thousand and fifty dollars, and so on. After twenty years the balance grows to about two thousand six "
+        "hundred and fifty dollars.",
+        "The general rule is that the balance is multiplied by the same factor every period. At five percent, that "
+        "factor is 1.05. Multiplying by this factor twenty times gives roughly 2.65, which is why the balance ends up "
+        "more than two and a half times the original. The more often interest is compounded, the slightly higher the "
+        "result, although monthly and daily compounding differ by only a few dollars in this example.",
+        "A handy shortcut called the rule of 72 estimates how long it takes for money to double. Divide 72 by the "
+        "interest rate in percent, and the answer is roughly the number of years needed. At six percent, money "
+        "doubles in about twelve years; at nine percent, in about eight years. The rule is not exact, but it is close "
+        "enough for quick mental arithmetic.",
+        "Compounding works against you as well. Credit card balances and unpaid loans grow in exactly the same way, "
+        "often at much higher rates. A debt that is left to compound can double in just a few years. The lesson runs "
+        "in both directions: start saving early so that time can work for you, and pay off expensive debt quickly so "
+        "that it cannot work against you.",
     ),
 )
 
@@ -189,11 +250,26 @@ SKY_BLUE = Article(
     "science",
     "Tomasz Wierzbicki",
     (
-        "On a clear day the sky looks blue, yet sunlight itself appears white. White sunlight is really a mixture of all the colours of the rainbow, from red light with long wavelengths to violet light with short wavelengths. The blue of the sky comes from the way these different colours interact with the air on their way to your eyes.",
-        "Air is made mostly of nitrogen and oxygen molecules, which are far smaller than the wavelength of visible light. When light meets particles this small, some of it is scattered in all directions. This effect is called Rayleigh scattering, after the British physicist who explained it in the nineteenth century. Its key feature is that short wavelengths are scattered much more strongly than long ones.",
-        "Blue light has a shorter wavelength than red light, so it is scattered several times more strongly. As sunlight passes through the atmosphere, blue light is bounced around the sky and reaches your eyes from every direction, while most of the red and yellow light travels straight on. Wherever you look away from the sun, you see this scattered blue light.",
-        "Violet light is scattered even more than blue, so you might expect a violet sky. There are three reasons why this does not happen. Sunlight contains less violet than blue, some violet light is absorbed high in the atmosphere, and our eyes are much more sensitive to blue than to violet. The mixture our eyes receive is perceived as sky blue.",
-        "The same idea explains red sunsets. When the sun is low on the horizon, its light must travel through much more air to reach you. Along that long path most of the blue light is scattered away to the sides, and the light that is left is dominated by orange and red. Dust and smoke in the air can make sunsets even more vivid.",
+        "On a clear day the sky looks blue, yet sunlight itself appears white. White sunlight is really a mixture of "
+        "all the colours of the rainbow, from red light with long wavelengths to violet light with short wavelengths. "
+        "The blue of the sky comes from the way these different colours interact with the air on their way to your "
+        "eyes.",
+        "Air is made mostly of nitrogen and oxygen molecules, which are far smaller than the wavelength of visible "
+        "light. When light meets particles this small, some of it is scattered in all directions. This effect is "
+        "called Rayleigh scattering, after the British physicist who explained it in the nineteenth century. Its key "
+        "feature is that short wavelengths are scattered much more strongly than long ones.",
+        "Blue light has a shorter wavelength than red light, so it is scattered several times more strongly. As "
+        "sunlight passes through the atmosphere, blue light is bounced around the sky and reaches your eyes from "
+        "every direction, while most of the red and yellow light travels straight on. Wherever you look away from the "
+        "sun, you see this scattered blue light.",
+        "Violet light is scattered even more than blue, so you might expect a violet sky. There are three reasons why "
+        "this does not happen. Sunlight contains less violet than blue, some violet light is absorbed high in the "
+        "atmosphere, and our eyes are much more sensitive to blue than to violet. The mixture our eyes receive is "
+        "perceived as sky blue.",
+        "The same idea explains red sunsets. When the sun is low on the horizon, its light must travel through much "
+        "more air to reach you. Along that long path most of the blue light is scattered away to the sides, and the "
+        "light that is left is dominated by orange and red. Dust and smoke in the air can make sunsets even more "
+        "vivid.",
     ),
 )
 
@@ -203,11 +279,25 @@ VACCINES = Article(
     "health",
     "Grace Mbeki",
     (
-        "Your immune system is very good at fighting germs it has met before, but the first encounter with a new virus or bacterium can be dangerous. A vaccine gives the immune system a safe preview of a germ, so that it can prepare its defences without the person having to get sick first.",
-        "Most vaccines contain a harmless piece or version of the germ. Some use a weakened or inactivated virus, some use a single protein from the surface of the germ, and some give the body's own cells instructions to make that protein for a short time. In every case, the important part is an antigen: a molecular shape that the immune system can learn to recognise.",
-        "When the vaccine is given, immune cells called B cells and T cells encounter the antigen. B cells that happen to fit the shape multiply and begin producing antibodies, proteins that stick to the germ and mark it for destruction. T cells help coordinate the response and can kill infected cells. This first response takes one or two weeks to build up.",
-        "The most valuable result of vaccination is memory. After the response fades, a small number of memory cells remain in the body for months or years. If the real germ appears later, these cells recognise it immediately and mount a fast, strong response, often clearing the infection before it causes serious illness. Some vaccines need booster doses to keep this memory strong.",
-        "Vaccines also protect people who cannot be vaccinated themselves, such as newborn babies or people with weak immune systems. When most people in a community are immune, a germ has few chances to spread from person to person. This effect, often called herd immunity, is why diseases that were once common have become rare in many countries.",
+        "Your immune system is very good at fighting germs it has met before, but the first encounter with a new "
+        "virus or bacterium can be dangerous. A vaccine gives the immune system a safe preview of a germ, so that it "
+        "can prepare its defences without the person having to get sick first.",
+        "Most vaccines contain a harmless piece or version of the germ. Some use a weakened or inactivated virus, "
+        "some use a single protein from the surface of the germ, and some give the body's own cells instructions to "
+        "make that protein for a short time. In every case, the important part is an antigen: a molecular shape that "
+        "the immune system can learn to recognise.",
+        "When the vaccine is given, immune cells called B cells and T cells encounter the antigen. B cells that "
+        "happen to fit the shape multiply and begin producing antibodies, proteins that stick to the germ and mark it "
+        "for destruction. T cells help coordinate the response and can kill infected cells. This first response takes "
+        "one or two weeks to build up.",
+        "The most valuable result of vaccination is memory. After the response fades, a small number of memory cells "
+        "remain in the body for months or years. If the real germ appears later, these cells recognise it immediately "
+        "and mount a fast, strong response, often clearing the infection before it causes serious illness. Some "
+        "vaccines need booster doses to keep this memory strong.",
+        "Vaccines also protect people who cannot be vaccinated themselves, such as newborn babies or people with weak "
+        "immune systems. When most people in a community are immune, a germ has few chances to spread from person to "
+        "person. This effect, often called herd immunity, is why diseases that were once common have become rare in "
+        "many countries.",
     ),
 )
 
@@ -217,11 +307,24 @@ PLATE_TECTONICS = Article(
     "science",
     "Tomasz Wierzbicki",
     (
-        "The ground beneath your feet feels solid and still, but it is moving slowly, about as fast as your fingernails grow. The outer shell of the Earth is broken into large pieces called tectonic plates, and the theory of plate tectonics describes how these plates move and what happens when they meet.",
-        "The plates are made of the crust and the rigid top part of the mantle, together called the lithosphere. They rest on a hotter, softer layer of the mantle that can flow very slowly over long periods of time. Heat escaping from deep inside the Earth drives this motion, and the sinking of cold, heavy plate edges into the mantle pulls the plates along.",
-        "Where two plates move apart, molten rock rises to fill the gap and cools into new crust. This happens along mid-ocean ridges, long underwater mountain chains that circle the planet. Where plates move towards each other, one often slides beneath the other in a process called subduction. Subduction zones produce deep ocean trenches, chains of volcanoes and some of the strongest earthquakes ever recorded.",
-        "When two continents collide, neither sinks easily, so the crust crumples and thickens instead. The Himalayas formed in this way when the Indian plate pushed into Asia, and they are still rising today. Where plates slide past each other sideways, stress builds up for years and is released suddenly in earthquakes.",
-        "Plate tectonics explains many facts that once seemed unrelated. It explains why the coastlines of South America and Africa fit together like puzzle pieces, why fossils of the same animals are found on distant continents, and why earthquakes and volcanoes cluster in narrow belts. It is one of the central ideas of modern geology.",
+        "The ground beneath your feet feels solid and still, but it is moving slowly, about as fast as your "
+        "fingernails grow. The outer shell of the Earth is broken into large pieces called tectonic plates, and the "
+        "theory of plate tectonics describes how these plates move and what happens when they meet.",
+        "The plates are made of the crust and the rigid top part of the mantle, together called the lithosphere. They "
+        "rest on a hotter, softer layer of the mantle that can flow very slowly over long periods of time. Heat "
+        "escaping from deep inside the Earth drives this motion, and the sinking of cold, heavy plate edges into the "
+        "mantle pulls the plates along.",
+        "Where two plates move apart, molten rock rises to fill the gap and cools into new crust. This happens along "
+        "mid-ocean ridges, long underwater mountain chains that circle the planet. Where plates move towards each "
+        "other, one often slides beneath the other in a process called subduction. Subduction zones produce deep "
+        "ocean trenches, chains of volcanoes and some of the strongest earthquakes ever recorded.",
+        "When two continents collide, neither sinks easily, so the crust crumples and thickens instead. The Himalayas "
+        "formed in this way when the Indian plate pushed into Asia, and they are still rising today. Where plates "
+        "slide past each other sideways, stress builds up for years and is released suddenly in earthquakes.",
+        "Plate tectonics explains many facts that once seemed unrelated. It explains why the coastlines of South "
+        "America and Africa fit together like puzzle pieces, why fossils of the same animals are found on distant "
+        "continents, and why earthquakes and volcanoes cluster in narrow belts. It is one of the central ideas of "
+        "modern geology.",
     ),
 )
 
@@ -231,11 +334,26 @@ HASH_TABLE = Article(
     "computing",
     "Daniel Reyes",
     (
-        "Many programs need to look up information by a key: a phone book maps names to numbers, and a spelling checker asks whether a word is in its dictionary. Searching a long list item by item is slow. A hash table is a data structure that can usually find an entry in a single step, no matter how many entries it holds.",
-        "A hash table stores its entries in an array of slots, often called buckets. To decide where an entry goes, the table passes the key through a hash function, which turns the key into a number. That number, reduced to the size of the array, gives the index of the bucket. To look the key up later, the table simply computes the same hash and goes straight to the same bucket.",
-        "A good hash function spreads keys evenly across the buckets and always gives the same output for the same input. Even so, two different keys will sometimes land in the same bucket. This is called a collision. One common solution is to keep a short list of entries in each bucket and search that list; another is to probe for the next free slot in the array.",
-        "As more entries are added, the buckets fill up and collisions become more frequent. To keep lookups fast, a hash table watches its load factor, the number of entries divided by the number of buckets. When the load factor passes a limit, often around three quarters, the table allocates a larger array and moves every entry to its new position. This resizing is expensive, but it happens rarely enough that the average cost of an insertion stays small.",
-        "Hash tables are everywhere in software. Python dictionaries, the symbol tables in compilers, database indexes and web caches all rely on the same idea. Their main limitation is that they keep no order: if you need to list keys alphabetically or find all keys within a range, a sorted structure such as a search tree is a better choice.",
+        "Many programs need to look up information by a key: a phone book maps names to numbers, and a spelling "
+        "checker asks whether a word is in its dictionary. Searching a long list item by item is slow. A hash table "
+        "is a data structure that can usually find an entry in a single step, no matter how many entries it holds.",
+        "A hash table stores its entries in an array of slots, often called buckets. To decide where an entry goes, "
+        "the table passes the key through a hash function, which turns the key into a number. That number, reduced to "
+        "the size of the array, gives the index of the bucket. To look the key up later, the table simply computes "
+        "the same hash and goes straight to the same bucket.",
+        "A good hash function spreads keys evenly across the buckets and always gives the same output for the same "
+        "input. Even so, two different keys will sometimes land in the same bucket. This is called a collision. One "
+        "common solution is to keep a short list of entries in each bucket and search that list; another is to probe "
+        "for the next free slot in the array.",
+        "As more entries are added, the buckets fill up and collisions become more frequent. To keep lookups fast, a "
+        "hash table watches its load factor, the number of entries divided by the number of buckets. When the load "
+        "factor passes a limit, often around three quarters, the table allocates a larger array and moves every entry "
+        "to its new position. This resizing is expensive, but it happens rarely enough that the average cost of an "
+        "insertion stays small.",
+        "Hash tables are everywhere in software. Python dictionaries, the symbol tables in compilers, database "
+        "indexes and web caches all rely on the same idea. Their main limitation is that they keep no order: if you "
+        "need to list keys alphabetically or find all keys within a range, a sorted structure such as a search tree "
+        "is a better choice.",
     ),
 )
 
@@ -245,11 +363,26 @@ PYTHAGORAS = Article(
     "maths",
     "Priya Natarajan",
     (
-        "The Pythagorean theorem is one of the oldest and most useful results in mathematics. It says that in any right triangle, the square of the longest side equals the sum of the squares of the other two sides. The longest side, which lies opposite the right angle, is called the hypotenuse.",
-        "A familiar example is the triangle with sides three, four and five. Three squared is nine and four squared is sixteen, and their sum is twenty-five, which is exactly five squared. Builders have long used this fact to check corners: if they measure three units along one wall and four along the other, the diagonal between the marks should be five units when the corner is square.",
-        "There are hundreds of proofs of the theorem. One of the most elegant arranges four copies of the same right triangle inside a large square. In one arrangement the triangles leave a tilted square hole whose area is the square of the hypotenuse. In another arrangement of the same four triangles, they leave two smaller square holes whose areas are the squares of the other two sides. Since the empty area is the same in both pictures, the two amounts must be equal.",
-        "The theorem lets us calculate distances we cannot measure directly. If you walk six blocks east and eight blocks north, the straight-line distance back to your starting point is ten blocks. The same calculation, extended to three dimensions, gives the length of the diagonal of a box, and computer graphics programs use it millions of times a second to measure distances between points on the screen.",
-        "Although the theorem is named after the Greek thinker Pythagoras, people in Babylon, India and China knew about such triangles long before or around his time. A clay tablet from ancient Babylon lists many sets of whole numbers that fit the rule. What the Greek tradition added was the idea of a general proof that holds for every right triangle, not just for particular examples.",
+        "The Pythagorean theorem is one of the oldest and most useful results in mathematics. It says that in any "
+        "right triangle, the square of the longest side equals the sum of the squares of the other two sides. The "
+        "longest side, which lies opposite the right angle, is called the hypotenuse.",
+        "A familiar example is the triangle with sides three, four and five. Three squared is nine and four squared "
+        "is sixteen, and their sum is twenty-five, which is exactly five squared. Builders have long used this fact "
+        "to check corners: if they measure three units along one wall and four along the other, the diagonal between "
+        "the marks should be five units when the corner is square.",
+        "There are hundreds of proofs of the theorem. One of the most elegant arranges four copies of the same right "
+        "triangle inside a large square. In one arrangement the triangles leave a tilted square hole whose area is "
+        "the square of the hypotenuse. In another arrangement of the same four triangles, they leave two smaller "
+        "square holes whose areas are the squares of the other two sides. Since the empty area is the same in both "
+        "pictures, the two amounts must be equal.",
+        "The theorem lets us calculate distances we cannot measure directly. If you walk six blocks east and eight "
+        "blocks north, the straight-line distance back to your starting point is ten blocks. The same calculation, "
+        "extended to three dimensions, gives the length of the diagonal of a box, and computer graphics programs use "
+        "it millions of times a second to measure distances between points on the screen.",
+        "Although the theorem is named after the Greek thinker Pythagoras, people in Babylon, India and China knew "
+        "about such triangles long before or around his time. A clay tablet from ancient Babylon lists many sets of "
+        "whole numbers that fit the rule. What the Greek tradition added was the idea of a general proof that holds "
+        "for every right triangle, not just for particular examples.",
     ),
 )
 
@@ -259,11 +392,23 @@ BREAD = Article(
     "food",
     "Grace Mbeki",
     (
-        "A bowl of bread dough left in a warm kitchen can double in size in an hour or two. The cause is alive: baker's yeast, a single-celled fungus that feeds on sugar. Understanding what the yeast is doing helps explain why recipes ask for warm water, time and kneading.",
-        "When flour is mixed with water, enzymes in the flour begin breaking starch down into simple sugars. Yeast cells absorb these sugars and, in the low-oxygen conditions inside the dough, ferment them. Fermentation produces two main products, carbon dioxide gas and a small amount of alcohol, along with flavour compounds that give bread its aroma.",
-        "The gas would simply escape if the dough could not trap it. This is where gluten comes in. Two proteins in wheat flour, glutenin and gliadin, join together when they are wet and worked, forming a stretchy network. Kneading lines up and strengthens this network, so that it can stretch around each growing bubble of carbon dioxide like the skin of a balloon.",
-        "Temperature controls the speed of the whole process. Yeast is most active at around body temperature; in a cold fridge it works very slowly, and above about sixty degrees Celsius it dies. Many bakers use a slow, cool rise on purpose, because the extra time lets enzymes and yeast develop more complex flavours.",
-        "In the oven, the dough rises one last time as the gas expands and the remaining water turns to steam. Then the heat sets the gluten and starch into a firm crumb, drives off the alcohol, and browns the crust. The holes you see in a slice of bread are the frozen record of the yeast's work.",
+        "A bowl of bread dough left in a warm kitchen can double in size in an hour or two. The cause is alive: "
+        "baker's yeast, a single-celled fungus that feeds on sugar. Understanding what the yeast is doing helps "
+        "explain why recipes ask for warm water, time and kneading.",
+        "When flour is mixed with water, enzymes in the flour begin breaking starch down into simple sugars. Yeast "
+        "cells absorb these sugars and, in the low-oxygen conditions inside the dough, ferment them. Fermentation "
+        "produces two main products, carbon dioxide gas and a small amount of alcohol, along with flavour compounds "
+        "that give bread its aroma.",
+        "The gas would simply escape if the dough could not trap it. This is where gluten comes in. Two proteins in "
+        "wheat flour, glutenin and gliadin, join together when they are wet and worked, forming a stretchy network. "
+        "Kneading lines up and strengthens this network, so that it can stretch around each growing bubble of carbon "
+        "dioxide like the skin of a balloon.",
+        "Temperature controls the speed of the whole process. Yeast is most active at around body temperature; in a "
+        "cold fridge it works very slowly, and above about sixty degrees Celsius it dies. Many bakers use a slow, "
+        "cool rise on purpose, because the extra time lets enzymes and yeast develop more complex flavours.",
+        "In the oven, the dough rises one last time as the gas expands and the remaining water turns to steam. Then "
+        "the heat sets the gluten and starch into a firm crumb, drives off the alcohol, and browns the crust. The "
+        "holes you see in a slice of bread are the frozen record of the yeast's work.",
     ),
 )
 
@@ -273,11 +418,24 @@ SEASONS = Article(
     "science",
     "Maya Okafor",
     (
-        "Many people assume that summer happens when the Earth is closest to the sun. In fact the distance between the Earth and the sun changes only a little over the year, and the Earth is closest to the sun in early January, during winter in the Northern Hemisphere. The real cause of the seasons is the tilt of the Earth's axis.",
-        "The Earth spins around an axis that is tilted by about twenty-three and a half degrees compared with its path around the sun. This axis keeps pointing in the same direction in space all year. As a result, for part of the year the Northern Hemisphere leans towards the sun, and six months later it leans away, while the Southern Hemisphere experiences the opposite.",
-        "When your hemisphere leans towards the sun, two things happen. The sun climbs higher in the sky, so its rays strike the ground more directly and deliver more energy to each square metre. The days are also longer, so the ground has more hours to warm up and fewer hours to cool down at night. Together these effects produce summer.",
-        "When your hemisphere leans away, the sun stays low, its light arrives at a slant and is spread over a larger area, and the nights are long. That is winter. Spring and autumn are the times in between, when neither hemisphere leans strongly towards the sun and day and night are close to equal in length everywhere.",
-        "Places near the equator receive fairly direct sunlight all year, so their seasons are defined more by rainfall than by temperature. Near the poles, the tilt is so important that the sun does not set at all for weeks in summer and does not rise for weeks in winter. The same tilted axis explains all of these patterns.",
+        "Many people assume that summer happens when the Earth is closest to the sun. In fact the distance between "
+        "the Earth and the sun changes only a little over the year, and the Earth is closest to the sun in early "
+        "January, during winter in the Northern Hemisphere. The real cause of the seasons is the tilt of the Earth's "
+        "axis.",
+        "The Earth spins around an axis that is tilted by about twenty-three and a half degrees compared with its "
+        "path around the sun. This axis keeps pointing in the same direction in space all year. As a result, for part "
+        "of the year the Northern Hemisphere leans towards the sun, and six months later it leans away, while the "
+        "Southern Hemisphere experiences the opposite.",
+        "When your hemisphere leans towards the sun, two things happen. The sun climbs higher in the sky, so its rays "
+        "strike the ground more directly and deliver more energy to each square metre. The days are also longer, so "
+        "the ground has more hours to warm up and fewer hours to cool down at night. Together these effects produce "
+        "summer.",
+        "When your hemisphere leans away, the sun stays low, its light arrives at a slant and is spread over a larger "
+        "area, and the nights are long. That is winter. Spring and autumn are the times in between, when neither "
+        "hemisphere leans strongly towards the sun and day and night are close to equal in length everywhere.",
+        "Places near the equator receive fairly direct sunlight all year, so their seasons are defined more by "
+        "rainfall than by temperature. Near the poles, the tilt is so important that the sun does not set at all for "
+        "weeks in summer and does not rise for weeks in winter. The same tilted axis explains all of these patterns.",
     ),
 )
 
@@ -287,11 +445,25 @@ REFRIGERATOR = Article(
     "technology",
     "Daniel Reyes",
     (
-        "Heat naturally flows from warm things to cold things, never the other way around on its own. A refrigerator seems to break this rule, because it moves heat out of a cold box into a warmer kitchen. It can do so because it uses energy from electricity to pump the heat, in the same way a water pump uses energy to push water uphill.",
-        "The key ingredient is a refrigerant, a fluid that boils at a very low temperature. Inside the fridge, the refrigerant flows through thin tubes called the evaporator. There it is at low pressure, so it boils even though the food compartment is cold. Boiling takes in heat, so the refrigerant absorbs heat from the air and food around the tubes.",
-        "The warm vapour then travels to the compressor, the part of the fridge that hums. The compressor squeezes the vapour to a high pressure, which also makes it hot, hotter than the air in the kitchen. The hot vapour flows through the coils at the back or bottom of the fridge, called the condenser, where it gives its heat to the room and condenses back into a liquid.",
-        "Finally the liquid passes through a narrow opening called the expansion valve. Its pressure drops suddenly, which cools it sharply, and it returns to the evaporator to start the loop again. A thermostat switches the compressor on and off to keep the inside at the chosen temperature, usually a few degrees above freezing.",
-        "Because a refrigerator releases the heat it removes plus the energy used by the compressor, the back of the fridge is always warm. Leaving the door open does not cool the kitchen; it only makes the fridge work harder. Air conditioners and heat pumps work on exactly the same cycle, which is why some heat pumps can run in reverse to heat a house in winter.",
+        "Heat naturally flows from warm things to cold things, never the other way around on its own. A refrigerator "
+        "seems to break this rule, because it moves heat out of a cold box into a warmer kitchen. It can do so "
+        "because it uses energy from electricity to pump the heat, in the same way a water pump uses energy to push "
+        "water uphill.",
+        "The key ingredient is a refrigerant, a fluid that boils at a very low temperature. Inside the fridge, the "
+        "refrigerant flows through thin tubes called the evaporator. There it is at low pressure, so it boils even "
+        "though the food compartment is cold. Boiling takes in heat, so the refrigerant absorbs heat from the air and "
+        "food around the tubes.",
+        "The warm vapour then travels to the compressor, the part of the fridge that hums. The compressor squeezes "
+        "the vapour to a high pressure, which also makes it hot, hotter than the air in the kitchen. The hot vapour "
+        "flows through the coils at the back or bottom of the fridge, called the condenser, where it gives its heat "
+        "to the room and condenses back into a liquid.",
+        "Finally the liquid passes through a narrow opening called the expansion valve. Its pressure drops suddenly, "
+        "which cools it sharply, and it returns to the evaporator to start the loop again. A thermostat switches the "
+        "compressor on and off to keep the inside at the chosen temperature, usually a few degrees above freezing.",
+        "Because a refrigerator releases the heat it removes plus the energy used by the compressor, the back of the "
+        "fridge is always warm. Leaving the door open does not cool the kitchen; it only makes the fridge work "
+        "harder. Air conditioners and heat pumps work on exactly the same cycle, which is why some heat pumps can run "
+        "in reverse to heat a house in winter.",
     ),
 )
 
@@ -304,11 +476,26 @@ MAILLARD = Article(
     "food",
     "Hélène Dubois",
     (
-        "Why does toast taste so different from the bread it came from? The answer is a family of chemical reactions named after Louis-Camille Maillard, a French chemist who described them in 1912. The Maillard reaction is responsible for the brown crust of bread, the aroma of roasted coffee in a café, the flavour of grilled vegetables and the colour of a seared steak.",
-        "The reaction begins when a sugar meets an amino acid, one of the building blocks of proteins, in the presence of heat. The two molecules join and then rearrange, break apart and recombine through dozens of steps. The products include hundreds of different compounds \u2014 some brown, some fragrant \u2014 and together they create what cooks call a \u201croasted\u201d or \u201ctoasty\u201d flavour.",
-        "Temperature matters a great deal. The reaction is slow at room temperature and speeds up sharply above about 140\u00a0\u00b0C. Water holds the surface of food near 100\u00a0\u00b0C while it boils away, which is why boiled meat stays grey and a steak must be patted dry before it goes into a hot pan. Once the surface dries, it can get hot enough for browning to begin.",
-        "The Maillard reaction is often confused with caramelisation, but they are different. Caramelisation is what happens to sugar alone when it is heated, as in the glassy top of a crème brûlée. The Maillard reaction needs protein as well as sugar, which is why it gives savoury, meaty and nutty notes that plain caramel lacks.",
-        "Cooks use small tricks to control it. A little baking soda makes the surface more alkaline and speeds up browning, which helps onions turn golden faster. Brushing bread dough with egg or milk adds extra protein and sugar for a shinier, darker crust. Too much heat, though, pushes the reaction past pleasant browning to bitter, burnt flavours \u2014 the cook\u2019s cue to turn the flame down.",
+        "Why does toast taste so different from the bread it came from? The answer is a family of chemical reactions "
+        "named after Louis-Camille Maillard, a French chemist who described them in 1912. The Maillard reaction is "
+        "responsible for the brown crust of bread, the aroma of roasted coffee in a café, the flavour of grilled "
+        "vegetables and the colour of a seared steak.",
+        "The reaction begins when a sugar meets an amino acid, one of the building blocks of proteins, in the "
+        "presence of heat. The two molecules join and then rearrange, break apart and recombine through dozens of "
+        "steps. The products include hundreds of different compounds \u2014 some brown, some fragrant \u2014 and "
+        "together they create what cooks call a \u201croasted\u201d or \u201ctoasty\u201d flavour.",
+        "Temperature matters a great deal. The reaction is slow at room temperature and speeds up sharply above about "
+        "140\u00a0\u00b0C. Water holds the surface of food near 100\u00a0\u00b0C while it boils away, which is why "
+        "boiled meat stays grey and a steak must be patted dry before it goes into a hot pan. Once the surface dries, "
+        "it can get hot enough for browning to begin.",
+        "The Maillard reaction is often confused with caramelisation, but they are different. Caramelisation is what "
+        "happens to sugar alone when it is heated, as in the glassy top of a crème brûlée. The Maillard reaction "
+        "needs protein as well as sugar, which is why it gives savoury, meaty and nutty notes that plain caramel "
+        "lacks.",
+        "Cooks use small tricks to control it. A little baking soda makes the surface more alkaline and speeds up "
+        "browning, which helps onions turn golden faster. Brushing bread dough with egg or milk adds extra protein "
+        "and sugar for a shinier, darker crust. Too much heat, though, pushes the reaction past pleasant browning to "
+        "bitter, burnt flavours \u2014 the cook\u2019s cue to turn the flame down.",
     ),
 )
 
@@ -320,11 +507,22 @@ RAINBOWS = Article(
     "science",
     "Tomasz Wierzbicki",
     (
-        "A rainbow appears when sunlight shines on falling raindrops while the sun is behind you. Each drop acts as a tiny prism and mirror at the same time. Light enters the drop, bends, reflects off the back of the drop, and bends again as it leaves, heading back towards the viewer.",
-        "The bending, called refraction, depends on the colour of the light. Violet light is bent slightly more than red light, so the colours spread apart as they pass through the drop. Each colour leaves the drop at its own angle: red light comes out at about forty-two degrees from the direction opposite the sun, and violet at about forty degrees.",
-        "Because of these fixed angles, you see red light only from drops that sit at forty-two degrees from the point directly opposite the sun, and violet light from drops at forty degrees. All the drops at the same angle form a circle around that point, so a rainbow is really a circle. Usually the ground hides the lower part, and we see only an arc.",
-        "Sometimes a second, fainter rainbow appears outside the first. It is made by light that reflects twice inside each drop, and the extra reflection reverses the order of its colours, putting red on the inside. The sky between the two bows is noticeably darker, because the drops there send little light towards your eyes.",
-        "Since every observer sees light from a different set of drops, no two people ever see exactly the same rainbow. That is also why you can never reach the end of one: as you move, the rainbow moves with you.",
+        "A rainbow appears when sunlight shines on falling raindrops while the sun is behind you. Each drop acts as a "
+        "tiny prism and mirror at the same time. Light enters the drop, bends, reflects off the back of the drop, and "
+        "bends again as it leaves, heading back towards the viewer.",
+        "The bending, called refraction, depends on the colour of the light. Violet light is bent slightly more than "
+        "red light, so the colours spread apart as they pass through the drop. Each colour leaves the drop at its own "
+        "angle: red light comes out at about forty-two degrees from the direction opposite the sun, and violet at "
+        "about forty degrees.",
+        "Because of these fixed angles, you see red light only from drops that sit at forty-two degrees from the "
+        "point directly opposite the sun, and violet light from drops at forty degrees. All the drops at the same "
+        "angle form a circle around that point, so a rainbow is really a circle. Usually the ground hides the lower "
+        "part, and we see only an arc.",
+        "Sometimes a second, fainter rainbow appears outside the first. It is made by light that reflects twice "
+        "inside each drop, and the extra reflection reverses the order of its colours, putting red on the inside. The "
+        "sky between the two bows is noticeably darker, because the drops there send little light towards your eyes.",
+        "Since every observer sees light from a different set of drops, no two people ever see exactly the same "
+        "rainbow. That is also why you can never reach the end of one: as you move, the rainbow moves with you.",
     ),
 )
 
@@ -334,11 +532,26 @@ PRIMES = Article(
     "maths",
     "Priya Natarajan",
     (
-        "A prime number is a whole number greater than one that can be divided evenly only by one and itself. Two, three, five, seven and eleven are prime, while nine is not, because it equals three times three. Every whole number greater than one can be written as a product of primes in exactly one way, which is why primes are often called the building blocks of arithmetic.",
-        "More than two thousand years ago, the Greek scholar Eratosthenes described a simple method for listing all primes up to some limit. Write down all the numbers from two up to the limit. The first number, two, is prime, so cross out every multiple of two after it. The next number that is not crossed out, three, must also be prime, so cross out all its multiples. Continue in this way.",
-        "Each time you reach a number that has not been crossed out, you know it is prime, because no smaller prime divides it. You can stop once you reach the square root of the limit. To find all primes below one hundred, for example, you only need to sieve with two, three, five and seven; every number left uncrossed after that is prime.",
-        "The sieve is efficient because it never tests a number by trial division. Instead, it marks multiples, which requires only addition. On a computer, a sieve can find all the primes below ten million in a fraction of a second. Its main cost is memory, since it needs one mark for every number up to the limit, and clever versions process the range in segments to save space.",
-        "Primes are not only a curiosity. Modern encryption depends on the fact that multiplying two large primes is easy, while recovering the primes from their product is extremely hard. Every time you visit a secure website, your browser relies on properties of prime numbers that mathematicians have studied since the days of Eratosthenes.",
+        "A prime number is a whole number greater than one that can be divided evenly only by one and itself. Two, "
+        "three, five, seven and eleven are prime, while nine is not, because it equals three times three. Every whole "
+        "number greater than one can be written as a product of primes in exactly one way, which is why primes are "
+        "often called the building blocks of arithmetic.",
+        "More than two thousand years ago, the Greek scholar Eratosthenes described a simple method for listing all "
+        "primes up to some limit. Write down all the numbers from two up to the limit. The first number, two, is "
+        "prime, so cross out every multiple of two after it. The next number that is not crossed out, three, must "
+        "also be prime, so cross out all its multiples. Continue in this way.",
+        "Each time you reach a number that has not been crossed out, you know it is prime, because no smaller prime "
+        "divides it. You can stop once you reach the square root of the limit. To find all primes below one hundred, "
+        "for example, you only need to sieve with two, three, five and seven; every number left uncrossed after that "
+        "is prime.",
+        "The sieve is efficient because it never tests a number by trial division. Instead, it marks multiples, which "
+        "requires only addition. On a computer, a sieve can find all the primes below ten million in a fraction of a "
+        "second. Its main cost is memory, since it needs one mark for every number up to the limit, and clever "
+        "versions process the range in segments to save space.",
+        "Primes are not only a curiosity. Modern encryption depends on the fact that multiplying two large primes is "
+        "easy, while recovering the primes from their product is extremely hard. Every time you visit a secure "
+        "website, your browser relies on properties of prime numbers that mathematicians have studied since the days "
+        "of Eratosthenes.",
     ),
 )
 
@@ -348,11 +561,24 @@ HEART = Article(
     "health",
     "Grace Mbeki",
     (
-        "The human heart is a muscle about the size of a fist, and it beats roughly one hundred thousand times a day. With each beat it pushes blood through a network of vessels that carries oxygen and nutrients to every cell of the body and removes carbon dioxide and other wastes.",
-        "The heart has four chambers. The two upper chambers, the atria, receive blood returning to the heart. The two lower chambers, the ventricles, are thicker and stronger, and they pump blood out. A wall divides the heart into a right side and a left side, so that blood low in oxygen never mixes with blood rich in oxygen.",
-        "Blood that has delivered its oxygen returns through the veins to the right atrium and passes into the right ventricle. The right ventricle pumps it to the lungs, where it releases carbon dioxide and picks up fresh oxygen. This oxygen-rich blood flows back to the left atrium and then to the left ventricle, the strongest chamber, which pumps it through the aorta to the rest of the body.",
-        "Four valves keep the blood moving in one direction. They open to let blood through and snap shut to stop it flowing backwards. The familiar sound of a heartbeat, often described as lub-dub, is the sound of these valves closing, first the pair between the atria and ventricles and then the pair at the exits of the ventricles.",
-        "Each beat is triggered by an electrical signal that starts in a small cluster of cells called the sinoatrial node, the heart's natural pacemaker. The signal spreads across the atria, pauses briefly so that the ventricles can fill, and then spreads through the ventricles, making them contract together. Exercise, rest and emotion change how often the pacemaker fires, which is why your pulse speeds up when you run.",
+        "The human heart is a muscle about the size of a fist, and it beats roughly one hundred thousand times a day. "
+        "With each beat it pushes blood through a network of vessels that carries oxygen and nutrients to every cell "
+        "of the body and removes carbon dioxide and other wastes.",
+        "The heart has four chambers. The two upper chambers, the atria, receive blood returning to the heart. The "
+        "two lower chambers, the ventricles, are thicker and stronger, and they pump blood out. A wall divides the "
+        "heart into a right side and a left side, so that blood low in oxygen never mixes with blood rich in oxygen.",
+        "Blood that has delivered its oxygen returns through the veins to the right atrium and passes into the right "
+        "ventricle. The right ventricle pumps it to the lungs, where it releases carbon dioxide and picks up fresh "
+        "oxygen. This oxygen-rich blood flows back to the left atrium and then to the left ventricle, the strongest "
+        "chamber, which pumps it through the aorta to the rest of the body.",
+        "Four valves keep the blood moving in one direction. They open to let blood through and snap shut to stop it "
+        "flowing backwards. The familiar sound of a heartbeat, often described as lub-dub, is the sound of these "
+        "valves closing, first the pair between the atria and ventricles and then the pair at the exits of the "
+        "ventricles.",
+        "Each beat is triggered by an electrical signal that starts in a small cluster of cells called the sinoatrial "
+        "node, the heart's natural pacemaker. The signal spreads across the atria, pauses briefly so that the "
+        "ventricles can fill, and then spreads through the ventricles, making them contract together. Exercise, rest "
+        "and emotion change how often the pacemaker fires, which is why your pulse speeds up when you run.",
     ),
 )
 
@@ -362,11 +588,25 @@ SUPPLY_DEMAND = Article(
     "money",
     "Priya Natarajan",
     (
-        "Why do strawberries cost more in winter than in summer, and why do concert tickets sell for high prices when a popular band comes to town? Economists answer questions like these with a simple model called supply and demand, which describes how buyers and sellers together set the price of a good.",
-        "Demand describes how much of a good people want to buy at each possible price. In general, when the price goes up, people buy less, because some of them switch to alternatives or decide the good is not worth it. Supply describes how much producers are willing to sell at each price. When the price rises, producing and selling becomes more profitable, so producers usually offer more.",
-        "The market price tends to settle where the amount buyers want equals the amount sellers offer. This point is called the equilibrium. If the price is higher than that, sellers are left with unsold goods and start cutting prices. If the price is lower, shoppers find empty shelves, and sellers discover they can charge more. Either way, the price is pushed back towards equilibrium.",
-        "When conditions change, the equilibrium moves. A frost that destroys part of the orange harvest reduces supply, so the price of oranges rises. A study reporting that oranges are especially healthy increases demand, which also raises the price while encouraging farmers to grow more. In winter, strawberries must be grown in heated greenhouses or shipped from far away, so supply is smaller and the price is higher.",
-        "Real markets are more complicated than the model. Some prices are fixed by law, some sellers are large enough to set prices themselves, and people do not always have full information. Even so, supply and demand remains the starting point for most economic reasoning, because it captures how prices carry information between millions of people who never meet.",
+        "Why do strawberries cost more in winter than in summer, and why do concert tickets sell for high prices when "
+        "a popular band comes to town? Economists answer questions like these with a simple model called supply and "
+        "demand, which describes how buyers and sellers together set the price of a good.",
+        "Demand describes how much of a good people want to buy at each possible price. In general, when the price "
+        "goes up, people buy less, because some of them switch to alternatives or decide the good is not worth it. "
+        "Supply describes how much producers are willing to sell at each price. When the price rises, producing and "
+        "selling becomes more profitable, so producers usually offer more.",
+        "The market price tends to settle where the amount buyers want equals the amount sellers offer. This point is "
+        "called the equilibrium. If the price is higher than that, sellers are left with unsold goods and start "
+        "cutting prices. If the price is lower, shoppers find empty shelves, and sellers discover they can charge "
+        "more. Either way, the price is pushed back towards equilibrium.",
+        "When conditions change, the equilibrium moves. A frost that destroys part of the orange harvest reduces "
+        "supply, so the price of oranges rises. A study reporting that oranges are especially healthy increases "
+        "demand, which also raises the price while encouraging farmers to grow more. In winter, strawberries must be "
+        "grown in heated greenhouses or shipped from far away, so supply is smaller and the price is higher.",
+        "Real markets are more complicated than the model. Some prices are fixed by law, some sellers are large "
+        "enough to set prices themselves, and people do not always have full information. Even so, supply and demand "
+        "remains the starting point for most economic reasoning, because it captures how prices carry information "
+        "between millions of people who never meet.",
     ),
 )
 
@@ -376,11 +616,23 @@ TIDES = Article(
     "science",
     "Tomasz Wierzbicki",
     (
-        "Twice a day, in most coastal places, the sea creeps up the beach and then retreats again. These regular rises and falls are called tides, and they are caused mainly by the gravity of the Moon, with a smaller contribution from the Sun.",
-        "The Moon pulls on every part of the Earth, but its pull is stronger on the side facing it and weaker on the far side. This difference in pull stretches the oceans slightly along the line between the Earth and the Moon, creating two bulges of water: one facing the Moon and one on the opposite side of the planet.",
-        "As the Earth rotates, each coastline passes through both bulges every day, which is why many places have two high tides and two low tides roughly every twenty-four hours and fifty minutes. The extra fifty minutes appear because the Moon moves along its orbit while the Earth turns, so the Earth needs a little longer to catch up with it.",
-        "The Sun also raises tides, a little under half as strong as the Moon's. When the Sun, Moon and Earth line up, at new moon and full moon, their effects add together and produce spring tides, with especially high and low water. When the Sun and Moon pull at right angles, at the quarter moons, they partly cancel and produce weaker neap tides.",
-        "The shape of coastlines and the sea floor changes the size of tides enormously. In the open ocean the rise is less than a metre, but in long, narrow bays that funnel the water, the difference between high and low tide can exceed fifteen metres.",
+        "Twice a day, in most coastal places, the sea creeps up the beach and then retreats again. These regular "
+        "rises and falls are called tides, and they are caused mainly by the gravity of the Moon, with a smaller "
+        "contribution from the Sun.",
+        "The Moon pulls on every part of the Earth, but its pull is stronger on the side facing it and weaker on the "
+        "far side. This difference in pull stretches the oceans slightly along the line between the Earth and the "
+        "Moon, creating two bulges of water: one facing the Moon and one on the opposite side of the planet.",
+        "As the Earth rotates, each coastline passes through both bulges every day, which is why many places have two "
+        "high tides and two low tides roughly every twenty-four hours and fifty minutes. The extra fifty minutes "
+        "appear because the Moon moves along its orbit while the Earth turns, so the Earth needs a little longer to "
+        "catch up with it.",
+        "The Sun also raises tides, a little under half as strong as the Moon's. When the Sun, Moon and Earth line "
+        "up, at new moon and full moon, their effects add together and produce spring tides, with especially high and "
+        "low water. When the Sun and Moon pull at right angles, at the quarter moons, they partly cancel and produce "
+        "weaker neap tides.",
+        "The shape of coastlines and the sea floor changes the size of tides enormously. In the open ocean the rise "
+        "is less than a metre, but in long, narrow bays that funnel the water, the difference between high and low "
+        "tide can exceed fifteen metres.",
     ),
 )
 
@@ -390,11 +642,25 @@ RECURSION = Article(
     "computing",
     "Daniel Reyes",
     (
-        "In programming, a recursive function is one that solves a problem by calling itself on a smaller version of the same problem. The idea can feel like a trick at first, but it matches the way many problems are naturally structured, such as folders inside folders or branches inside branches of a tree.",
-        "Every recursive function needs two parts. The base case is a version of the problem small enough to answer directly, such as an empty list or the number zero. The recursive case breaks a larger problem into a smaller one and calls the function again. As long as each call moves closer to the base case, the chain of calls will eventually stop.",
-        "A classic example is the factorial of a number. The factorial of five is five times four times three times two times one. A recursive definition says that the factorial of zero is one, and the factorial of any larger number is that number times the factorial of the number below it. Each call waits for the answer from the call beneath it, and the results are multiplied together on the way back up.",
-        "Behind the scenes, the computer keeps track of unfinished calls on a structure called the call stack. Each call adds a frame holding its own variables. If a function never reaches its base case, the stack keeps growing until the program runs out of space and crashes with a stack overflow error. This is the recursive version of an infinite loop.",
-        "Recursion shines when data is nested. Walking through every file in a directory tree, evaluating a mathematical expression with brackets, or sorting a list with merge sort are all naturally recursive tasks. For simple repetition, an ordinary loop is usually clearer and uses less memory, so good programmers choose whichever form makes the code easiest to understand.",
+        "In programming, a recursive function is one that solves a problem by calling itself on a smaller version of "
+        "the same problem. The idea can feel like a trick at first, but it matches the way many problems are "
+        "naturally structured, such as folders inside folders or branches inside branches of a tree.",
+        "Every recursive function needs two parts. The base case is a version of the problem small enough to answer "
+        "directly, such as an empty list or the number zero. The recursive case breaks a larger problem into a "
+        "smaller one and calls the function again. As long as each call moves closer to the base case, the chain of "
+        "calls will eventually stop.",
+        "A classic example is the factorial of a number. The factorial of five is five times four times three times "
+        "two times one. A recursive definition says that the factorial of zero is one, and the factorial of any "
+        "larger number is that number times the factorial of the number below it. Each call waits for the answer from "
+        "the call beneath it, and the results are multiplied together on the way back up.",
+        "Behind the scenes, the computer keeps track of unfinished calls on a structure called the call stack. Each "
+        "call adds a frame holding its own variables. If a function never reaches its base case, the stack keeps "
+        "growing until the program runs out of space and crashes with a stack overflow error. This is the recursive "
+        "version of an infinite loop.",
+        "Recursion shines when data is nested. Walking through every file in a directory tree, evaluating a "
+        "mathematical expression with brackets, or sorting a list with merge sort are all naturally recursive tasks. "
+        "For simple repetition, an ordinary loop is usually clearer and uses less memory, so good programmers choose "
+        "whichever form makes the code easiest to understand.",
     ),
 )
 
@@ -404,11 +670,23 @@ BATTERIES = Article(
     "technology",
     "Grace Mbeki",
     (
-        "A battery does not store electricity the way a bucket stores water. Instead, it stores chemical energy and converts it into electrical energy when a circuit is connected. Inside every battery are two different materials, called electrodes, separated by a substance called an electrolyte.",
-        "One electrode, the anode, holds material that gives up electrons easily. The other, the cathode, holds material that readily accepts them. The electrolyte lets charged atoms, called ions, move between the electrodes but blocks electrons. The only path left for the electrons is through the outside circuit, and that flow of electrons is the electric current that powers a torch or a phone.",
-        "In a lithium-ion battery, lithium ions shuttle between a graphite anode and a metal oxide cathode. During discharge, lithium ions leave the graphite and travel through the electrolyte to the cathode, while electrons travel the long way round through the device. Charging the battery pushes both the ions and the electrons back to the graphite, storing energy for next time.",
-        "Batteries wear out because these reactions are never perfectly reversible. Each cycle, a little lithium becomes trapped in side reactions, and the electrodes slowly crack and change shape. Heat speeds up this damage, which is why leaving a phone in a hot car or charging it constantly at full power shortens its life.",
-        "Engineers judge batteries by how much energy they store for their weight, how quickly they can deliver it, how many cycles they survive, and how safe they are. No single chemistry wins on every count, so phones, electric cars and grid storage often use different designs chosen for their particular needs.",
+        "A battery does not store electricity the way a bucket stores water. Instead, it stores chemical energy and "
+        "converts it into electrical energy when a circuit is connected. Inside every battery are two different "
+        "materials, called electrodes, separated by a substance called an electrolyte.",
+        "One electrode, the anode, holds material that gives up electrons easily. The other, the cathode, holds "
+        "material that readily accepts them. The electrolyte lets charged atoms, called ions, move between the "
+        "electrodes but blocks electrons. The only path left for the electrons is through the outside circuit, and "
+        "that flow of electrons is the electric current that powers a torch or a phone.",
+        "In a lithium-ion battery, lithium ions shuttle between a graphite anode and a metal oxide cathode. During "
+        "discharge, lithium ions leave the graphite and travel through the electrolyte to the cathode, while "
+        "electrons travel the long way round through the device. Charging the battery pushes both the ions and the "
+        "electrons back to the graphite, storing energy for next time.",
+        "Batteries wear out because these reactions are never perfectly reversible. Each cycle, a little lithium "
+        "becomes trapped in side reactions, and the electrodes slowly crack and change shape. Heat speeds up this "
+        "damage, which is why leaving a phone in a hot car or charging it constantly at full power shortens its life.",
+        "Engineers judge batteries by how much energy they store for their weight, how quickly they can deliver it, "
+        "how many cycles they survive, and how safe they are. No single chemistry wins on every count, so phones, "
+        "electric cars and grid storage often use different designs chosen for their particular needs.",
     ),
 )
 
@@ -418,11 +696,22 @@ ICE = Article(
     "science",
     "Maya Okafor",
     (
-        "Most substances are denser as solids than as liquids, so a solid chunk sinks in its own melt. A block of solid wax sinks in melted wax, for instance. Water is a striking exception: ice is about nine percent less dense than liquid water, so it floats. This unusual property has enormous consequences for life on Earth.",
-        "The explanation lies in hydrogen bonds. A water molecule has one oxygen atom and two hydrogen atoms, and the oxygen end is slightly negative while the hydrogen ends are slightly positive. Neighbouring molecules attract each other through these charges. In liquid water, the bonds form and break constantly, and molecules can crowd closely together.",
-        "When water freezes, each molecule locks into place bonded to four neighbours in a regular pattern. This crystal structure is very open, with a lot of empty space between the molecules, much like a honeycomb. The same number of molecules therefore takes up more room as ice than as liquid, which makes ice less dense.",
-        "Because ice floats, lakes freeze from the top down. The layer of ice at the surface insulates the water below, which stays liquid through the winter and allows fish and other organisms to survive. If ice sank, lakes in cold regions could freeze solid from the bottom up and much of their life would die.",
-        "The expansion of freezing water is also a powerful force. Water that seeps into cracks in rock and then freezes can split boulders apart, slowly breaking mountains into gravel. The same force bursts water pipes in winter, which is why people in cold climates insulate their pipes or let taps drip on freezing nights.",
+        "Most substances are denser as solids than as liquids, so a solid chunk sinks in its own melt. A block of "
+        "solid wax sinks in melted wax, for instance. Water is a striking exception: ice is about nine percent less "
+        "dense than liquid water, so it floats. This unusual property has enormous consequences for life on Earth.",
+        "The explanation lies in hydrogen bonds. A water molecule has one oxygen atom and two hydrogen atoms, and the "
+        "oxygen end is slightly negative while the hydrogen ends are slightly positive. Neighbouring molecules "
+        "attract each other through these charges. In liquid water, the bonds form and break constantly, and "
+        "molecules can crowd closely together.",
+        "When water freezes, each molecule locks into place bonded to four neighbours in a regular pattern. This "
+        "crystal structure is very open, with a lot of empty space between the molecules, much like a honeycomb. The "
+        "same number of molecules therefore takes up more room as ice than as liquid, which makes ice less dense.",
+        "Because ice floats, lakes freeze from the top down. The layer of ice at the surface insulates the water "
+        "below, which stays liquid through the winter and allows fish and other organisms to survive. If ice sank, "
+        "lakes in cold regions could freeze solid from the bottom up and much of their life would die.",
+        "The expansion of freezing water is also a powerful force. Water that seeps into cracks in rock and then "
+        "freezes can split boulders apart, slowly breaking mountains into gravel. The same force bursts water pipes "
+        "in winter, which is why people in cold climates insulate their pipes or let taps drip on freezing nights.",
     ),
 )
 
@@ -432,11 +721,25 @@ BIG_O = Article(
     "computing",
     "Daniel Reyes",
     (
-        "When programmers compare algorithms, they want to know how the running time grows as the input gets larger. Measuring with a stopwatch is useful, but the result depends on the computer, the language and the particular data. Big-O notation offers a simpler description that ignores these details and focuses on the shape of the growth.",
-        "An algorithm that takes the same time no matter how large the input is said to run in constant time. One that looks at every item once, such as finding the largest number in a list, runs in linear time: double the input and the work roughly doubles. An algorithm that compares every item with every other item runs in quadratic time, so doubling the input makes the work about four times larger.",
-        "Big-O deliberately ignores constant factors and smaller terms. An algorithm that takes three times the number of items plus fifty steps is still described as linear, because for large inputs the growth rate matters far more than the fixed overhead. This makes big-O a tool for comparing ideas rather than a precise measurement.",
-        "The difference between growth rates becomes dramatic at scale. Sorting a million items with a quadratic method means around a trillion comparisons, which could take hours. A method that runs in linearithmic time, such as merge sort, needs only about twenty million comparisons and finishes in well under a second.",
-        "Big-O has limits worth remembering. For small inputs, a simple quadratic method may beat a complex one with better growth, because its constant factors are smaller. Memory use, cache behaviour and the shape of real data also matter. Big-O tells you which approach will eventually win, and careful measurement tells you what actually happens on your machine.",
+        "When programmers compare algorithms, they want to know how the running time grows as the input gets larger. "
+        "Measuring with a stopwatch is useful, but the result depends on the computer, the language and the "
+        "particular data. Big-O notation offers a simpler description that ignores these details and focuses on the "
+        "shape of the growth.",
+        "An algorithm that takes the same time no matter how large the input is said to run in constant time. One "
+        "that looks at every item once, such as finding the largest number in a list, runs in linear time: double the "
+        "input and the work roughly doubles. An algorithm that compares every item with every other item runs in "
+        "quadratic time, so doubling the input makes the work about four times larger.",
+        "Big-O deliberately ignores constant factors and smaller terms. An algorithm that takes three times the "
+        "number of items plus fifty steps is still described as linear, because for large inputs the growth rate "
+        "matters far more than the fixed overhead. This makes big-O a tool for comparing ideas rather than a precise "
+        "measurement.",
+        "The difference between growth rates becomes dramatic at scale. Sorting a million items with a quadratic "
+        "method means around a trillion comparisons, which could take hours. A method that runs in linearithmic time, "
+        "such as merge sort, needs only about twenty million comparisons and finishes in well under a second.",
+        "Big-O has limits worth remembering. For small inputs, a simple quadratic method may beat a complex one with "
+        "better growth, because its constant factors are smaller. Memory use, cache behaviour and the shape of real "
+        "data also matter. Big-O tells you which approach will eventually win, and careful measurement tells you what "
+        "actually happens on your machine.",
     ),
 )
 
@@ -446,11 +749,24 @@ SOAP = Article(
     "science",
     "Grace Mbeki",
     (
-        "Water alone cannot wash greasy dishes clean, because oil and water do not mix. Oil molecules are nonpolar and water molecules are polar, so water molecules cling to each other and push the oil away. Soap solves this problem by being able to mix with both at the same time.",
-        "A soap molecule has two very different ends. One end is a long chain of carbon and hydrogen atoms that behaves like oil and avoids water. The other end carries an electric charge and is strongly attracted to water. Chemists call the oily end hydrophobic, meaning water fearing, and the charged end hydrophilic, meaning water loving.",
-        "When soapy water meets a spot of grease, the oily tails of many soap molecules push into the grease while the charged heads stay in the water. The soap molecules surround small droplets of oil, forming tiny spheres called micelles, with the oil trapped inside and the charged heads facing outward. Scrubbing helps break the grease into small droplets that can be surrounded in this way.",
-        "Because the outside of each micelle is charged, the micelles repel one another and stay spread through the water instead of clumping back together. When you rinse, the water carries the micelles and the trapped grease away down the drain. The same mechanism lets soap break apart the fatty outer layer of many viruses, which is why washing hands with soap is so effective.",
-        "Soap does have weaknesses. In hard water, calcium and magnesium ions combine with soap to form a sticky scum that does not dissolve. Modern detergents use similar molecules that are designed to resist hard water, but the basic principle of a molecule with one oily end and one water-loving end remains the same.",
+        "Water alone cannot wash greasy dishes clean, because oil and water do not mix. Oil molecules are nonpolar "
+        "and water molecules are polar, so water molecules cling to each other and push the oil away. Soap solves "
+        "this problem by being able to mix with both at the same time.",
+        "A soap molecule has two very different ends. One end is a long chain of carbon and hydrogen atoms that "
+        "behaves like oil and avoids water. The other end carries an electric charge and is strongly attracted to "
+        "water. Chemists call the oily end hydrophobic, meaning water fearing, and the charged end hydrophilic, "
+        "meaning water loving.",
+        "When soapy water meets a spot of grease, the oily tails of many soap molecules push into the grease while "
+        "the charged heads stay in the water. The soap molecules surround small droplets of oil, forming tiny spheres "
+        "called micelles, with the oil trapped inside and the charged heads facing outward. Scrubbing helps break the "
+        "grease into small droplets that can be surrounded in this way.",
+        "Because the outside of each micelle is charged, the micelles repel one another and stay spread through the "
+        "water instead of clumping back together. When you rinse, the water carries the micelles and the trapped "
+        "grease away down the drain. The same mechanism lets soap break apart the fatty outer layer of many viruses, "
+        "which is why washing hands with soap is so effective.",
+        "Soap does have weaknesses. In hard water, calcium and magnesium ions combine with soap to form a sticky scum "
+        "that does not dissolve. Modern detergents use similar molecules that are designed to resist hard water, but "
+        "the basic principle of a molecule with one oily end and one water-loving end remains the same.",
     ),
 )
 
@@ -462,9 +778,15 @@ FR_PHOTOSYNTHESE = Article(
     "sciences",
     "Claire Morel",
     (
-        "Les plantes fabriquent elles-mêmes leur nourriture. Pour cela, elles utilisent la lumière du soleil, l'eau puisée dans le sol et le dioxyde de carbone présent dans l'air. Ce processus s'appelle la photosynthèse et il se déroule surtout dans les feuilles, à l'intérieur de petites structures vertes appelées chloroplastes.",
-        "Les chloroplastes contiennent un pigment, la chlorophylle, qui absorbe surtout la lumière rouge et la lumière bleue. L'énergie captée sert à casser des molécules d'eau, ce qui libère de l'oxygène dans l'atmosphère. Elle est aussi stockée dans des molécules riches en énergie que la plante utilisera ensuite.",
-        "Dans une seconde étape, appelée cycle de Calvin, la plante fixe le dioxyde de carbone et le transforme en sucres. Ces sucres servent à construire les tiges, les racines et les fruits. Sans la photosynthèse, il n'y aurait ni oxygène à respirer ni nourriture dans nos assiettes.",
+        "Les plantes fabriquent elles-mêmes leur nourriture. Pour cela, elles utilisent la lumière du soleil, l'eau "
+        "puisée dans le sol et le dioxyde de carbone présent dans l'air. Ce processus s'appelle la photosynthèse et "
+        "il se déroule surtout dans les feuilles, à l'intérieur de petites structures vertes appelées chloroplastes.",
+        "Les chloroplastes contiennent un pigment, la chlorophylle, qui absorbe surtout la lumière rouge et la "
+        "lumière bleue. L'énergie captée sert à casser des molécules d'eau, ce qui libère de l'oxygène dans "
+        "l'atmosphère. Elle est aussi stockée dans des molécules riches en énergie que la plante utilisera ensuite.",
+        "Dans une seconde étape, appelée cycle de Calvin, la plante fixe le dioxyde de carbone et le transforme en "
+        "sucres. Ces sucres servent à construire les tiges, les racines et les fruits. Sans la photosynthèse, il n'y "
+        "aurait ni oxygène à respirer ni nourriture dans nos assiettes.",
     ),
 )
 
@@ -474,9 +796,15 @@ DE_REGENBOGEN = Article(
     "wissen",
     "Jonas Becker",
     (
-        "Ein Regenbogen entsteht, wenn die Sonne hinter uns steht und vor uns Regentropfen fallen. Jeder Tropfen wirkt wie ein kleines Prisma. Das Sonnenlicht dringt in den Tropfen ein, wird gebrochen, an der Rückseite gespiegelt und beim Austreten noch einmal gebrochen.",
-        "Weil das Licht je nach Farbe unterschiedlich stark gebrochen wird, fächert es sich in seine Farben auf. Rotes Licht verlässt den Tropfen unter einem etwas größeren Winkel als violettes Licht. Deshalb liegt Rot im Regenbogen immer außen und Violett innen.",
-        "Manchmal sieht man über dem ersten Bogen einen zweiten, schwächeren Regenbogen. Er entsteht durch eine doppelte Spiegelung im Tropfen, und seine Farben sind umgekehrt angeordnet. Da jeder Beobachter das Licht anderer Tropfen sieht, hat jeder Mensch seinen eigenen Regenbogen.",
+        "Ein Regenbogen entsteht, wenn die Sonne hinter uns steht und vor uns Regentropfen fallen. Jeder Tropfen "
+        "wirkt wie ein kleines Prisma. Das Sonnenlicht dringt in den Tropfen ein, wird gebrochen, an der Rückseite "
+        "gespiegelt und beim Austreten noch einmal gebrochen.",
+        "Weil das Licht je nach Farbe unterschiedlich stark gebrochen wird, fächert es sich in seine Farben auf. "
+        "Rotes Licht verlässt den Tropfen unter einem etwas größeren Winkel als violettes Licht. Deshalb liegt Rot im "
+        "Regenbogen immer außen und Violett innen.",
+        "Manchmal sieht man über dem ersten Bogen einen zweiten, schwächeren Regenbogen. Er entsteht durch eine "
+        "doppelte Spiegelung im Tropfen, und seine Farben sind umgekehrt angeordnet. Da jeder Beobachter das Licht "
+        "anderer Tropfen sieht, hat jeder Mensch seinen eigenen Regenbogen.",
     ),
 )
 
@@ -486,24 +814,40 @@ ES_CIELO = Article(
     "ciencia",
     "Lucía Fernández",
     (
-        "La luz del sol parece blanca, pero en realidad es una mezcla de todos los colores. Cuando atraviesa la atmósfera, choca con las moléculas de nitrógeno y oxígeno del aire, que son mucho más pequeñas que la longitud de onda de la luz.",
-        "Estas moléculas dispersan la luz en todas las direcciones, pero no por igual: los colores de onda corta, como el azul, se dispersan mucho más que los de onda larga, como el rojo. Este fenómeno se llama dispersión de Rayleigh. Por eso, miremos hacia donde miremos, nos llega luz azul desde todo el cielo.",
-        "Al atardecer, la luz del sol tiene que recorrer un camino mucho más largo a través del aire. Casi toda la luz azul se dispersa por el camino y solo llegan a nuestros ojos los tonos naranjas y rojos. Así se explican los colores intensos de las puestas de sol.",
+        "La luz del sol parece blanca, pero en realidad es una mezcla de todos los colores. Cuando atraviesa la "
+        "atmósfera, choca con las moléculas de nitrógeno y oxígeno del aire, que son mucho más pequeñas que la "
+        "longitud de onda de la luz.",
+        "Estas moléculas dispersan la luz en todas las direcciones, pero no por igual: los colores de onda corta, "
+        "como el azul, se dispersan mucho más que los de onda larga, como el rojo. Este fenómeno se llama dispersión "
+        "de Rayleigh. Por eso, miremos hacia donde miremos, nos llega luz azul desde todo el cielo.",
+        "Al atardecer, la luz del sol tiene que recorrer un camino mucho más largo a través del aire. Casi toda la "
+        "luz azul se dispersa por el camino y solo llegan a nuestros ojos los tonos naranjas y rojos. Así se explican "
+        "los colores intensos de las puestas de sol.",
     ),
 )
 
 IT_CICLO_ACQUA = (
     "Il ciclo dell'acqua\n\n"
-    "L'acqua della Terra si muove continuamente tra gli oceani, l'atmosfera e la terraferma. Il calore del sole fa evaporare l'acqua dei mari e dei laghi, che sale nell'aria sotto forma di vapore. Salendo, il vapore si raffredda e si condensa in piccole gocce che formano le nuvole.\n\n"
-    "Quando le gocce diventano abbastanza pesanti, cadono al suolo come pioggia o neve. Una parte dell'acqua scorre nei fiumi e torna al mare, mentre un'altra parte penetra nel terreno e alimenta le falde sotterranee. Questo ciclo non si ferma mai e rende possibile la vita sul pianeta."
+    "L'acqua della Terra si muove continuamente tra gli oceani, l'atmosfera e la terraferma. Il calore del sole fa "
+    "evaporare l'acqua dei mari e dei laghi, che sale nell'aria sotto forma di vapore. Salendo, il vapore si "
+    "raffredda e si condensa in piccole gocce che formano le nuvole.\n\n"
+    "Quando le gocce diventano abbastanza pesanti, cadono al suolo come pioggia o neve. Una parte dell'acqua scorre "
+    "nei fiumi e torna al mare, mentre un'altra parte penetra nel terreno e alimenta le falde sotterranee. Questo "
+    "ciclo non si ferma mai e rende possibile la vita sul pianeta."
 )
 PT_VULCOES = (
-    "Os vulcões são aberturas na crosta terrestre por onde sai rocha derretida, chamada magma, vinda do interior do planeta. Quando o magma chega à superfície, passa a chamar-se lava.\n\n"
-    "A maioria dos vulcões fica nas bordas das placas tectónicas, onde a crosta se afasta ou onde uma placa mergulha por baixo de outra. Algumas erupções são calmas, com rios de lava a escorrer lentamente, enquanto outras são explosivas e lançam cinzas a muitos quilómetros de altura. Os solos vulcânicos são muito férteis, e por isso muitas pessoas vivem perto de vulcões apesar do perigo."
+    "Os vulcões são aberturas na crosta terrestre por onde sai rocha derretida, chamada magma, vinda do interior do "
+    "planeta. Quando o magma chega à superfície, passa a chamar-se lava.\n\n"
+    "A maioria dos vulcões fica nas bordas das placas tectónicas, onde a crosta se afasta ou onde uma placa mergulha "
+    "por baixo de outra. Algumas erupções são calmas, com rios de lava a escorrer lentamente, enquanto outras são "
+    "explosivas e lançam cinzas a muitos quilómetros de altura. Os solos vulcânicos são muito férteis, e por isso "
+    "muitas pessoas vivem perto de vulcões apesar do perigo."
 )
 NL_FIETS = (
-    "De fiets is in Nederland het populairste vervoermiddel voor korte afstanden. Er zijn meer fietsen dan inwoners, en in veel steden liggen aparte fietspaden naast de weg. "
-    "Kinderen leren al jong fietsen en gaan vaak op de fiets naar school. Omdat het land vlak is, kost fietsen weinig moeite. Fietsen is bovendien goedkoop, gezond en goed voor het milieu."
+    "De fiets is in Nederland het populairste vervoermiddel voor korte afstanden. Er zijn meer fietsen dan inwoners, "
+    "en in veel steden liggen aparte fietspaden naast de weg. "
+    "Kinderen leren al jong fietsen en gaan vaak op de fiets naar school. Omdat het land vlak is, kost fietsen weinig "
+    "moeite. Fietsen is bovendien goedkoop, gezond en goed voor het milieu."
 )
 
 
@@ -511,14 +855,19 @@ def _changed(article: Article, index: int, new_paragraph: str, slug: str | None 
     """A near-duplicate: the same article with one paragraph reworded."""
     paragraphs = list(article.paragraphs)
     paragraphs[index] = new_paragraph
-    return Article(slug or article.slug, article.title, article.section, article.author, tuple(paragraphs), article.extra_html)
+    return Article(
+        slug or article.slug, article.title, article.section, article.author, tuple(paragraphs), article.extra_html
+    )
 
 
 # The water cycle as a science blog republished it: one sentence reworded, its own template.
 WATER_CYCLE_REPOST = _changed(
     WATER_CYCLE,
     1,
-    "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the water evaporates and becomes invisible water vapour. Trees and crops also give off water through their leaves, which is called transpiration. Together these two processes lift an enormous amount of water into the atmosphere every day.",
+    "The cycle is powered by the sun. When sunlight warms the surface of oceans, lakes and rivers, some of the water "
+    "evaporates and becomes invisible water vapour. Trees and crops also give off water through their leaves, which "
+    "is called transpiration. Together these two processes lift an enormous amount of water into the atmosphere every "
+    "day.",
 )
 # Near duplicates differ by one sentence or less (5-word-shingle Jaccard ~0.9 or more), the
 # way re-crawls and reposts do, so MinHash dedup (FineWeb's 14x8 bands) finds them. Each
@@ -662,7 +1011,8 @@ def _head(title: str, site: Site, charset: str = "utf-8") -> str:
 def _cookie_banner(site: Site) -> str:
     return (
         f'<div id="cookie-consent" class="cookie-banner" role="dialog">{escape(site.cookie)} '
-        f'<a href="/privacy">Privacy</a> <button>{escape(site.cookie_accept)}</button> <button>Settings</button></div>\n'
+        f'<a href="/privacy">Privacy</a> <button>{escape(site.cookie_accept)}</button> '
+        "<button>Settings</button></div>\n"
     )
 
 
@@ -694,38 +1044,53 @@ def article_page(site: Site, article: Article, related: tuple[str, ...], date: s
             f'<p class="byline">{escape(article.author)} &middot; {date}</p>\n{body}\n</article>\n</main>\n'
             f'<aside class="sidebar"><h2>{escape(site.related_title)}</h2>{_links(related)}'
             '<div class="ad-slot">Advertisement</div>'
-            '<form class="newsletter"><input type="email" placeholder="Email"><button>Subscribe</button></form></aside>\n'
+            '<form class="newsletter"><input type="email" '
+            'placeholder="Email"><button>Subscribe</button></form></aside>\n'
         )
         header = (
-            f'<header class="site-header"><a class="logo" href="/">{escape(site.name)}</a> <span class="tagline">{escape(site.tagline)}</span>'
-            f'{_nav(site)}<form class="search" action="/search"><input name="q"><button>Search</button></form></header>\n'
+            f'<header class="site-header"><a class="logo" href="/">{escape(site.name)}</a> <span '
+            f'class="tagline">{escape(site.tagline)}</span>'
+            f'{_nav(site)}<form class="search" action="/search"><input '
+            'name="q"><button>Search</button></form></header>\n'
         )
-        return _head(article.title, site) + "<body>\n" + _cookie_banner(site) + header + main + _footer(site) + "</body>\n</html>\n"
+        return (
+            _head(article.title, site)
+            + "<body>\n"
+            + _cookie_banner(site)
+            + header
+            + main
+            + _footer(site)
+            + "</body>\n</html>\n"
+        )
     if site.layout == "blog":
         comments = (
-            '<div id="comments" class="comments-area"><h2 class="comments-title">3 thoughts on this post</h2><ol class="comment-list">'
-            '<li class="comment"><p class="comment-author">Sam</p><div class="comment-content"><p>Great explanation, thanks!</p></div></li>'
-            '<li class="comment"><p class="comment-author">Ines</p><div class="comment-content"><p>Sharing this with my class.</p></div></li>'
-            '<li class="comment"><p class="comment-author">Olu</p><div class="comment-content"><p>Could you write one about clouds next?</p></div></li>'
+            '<div id="comments" class="comments-area"><h2 class="comments-title">3 thoughts on this post</h2><ol '
+            'class="comment-list">'
+            '<li class="comment"><p class="comment-author">Sam</p><div class="comment-content"><p>Great explanation, '
+            "thanks!</p></div></li>"
+            '<li class="comment"><p class="comment-author">Ines</p><div class="comment-content"><p>Sharing this with '
+            "my class.</p></div></li>"
+            '<li class="comment"><p class="comment-author">Olu</p><div class="comment-content"><p>Could you write one '
+            "about clouds next?</p></div></li>"
             "</ol></div>\n"
         )
         return (
             _head(article.title, site)
-            + '<body class="single single-post">\n<div id="page" class="site">\n<a class="skip-link" href="#main">Skip to content</a>\n'
+            + '<body class="single single-post">\n<div id="page" class="site">\n<a class="skip-link" href="#main">Skip to content</a>\n'  # noqa: E501
             + f'<header id="masthead" class="site-header"><p class="site-title"><a href="/">{escape(site.name)}</a></p>'
             + f'<p class="site-description">{escape(site.tagline)}</p>{_nav(site)}</header>\n'
-            + '<div id="content" class="site-content"><div id="primary" class="content-area"><main id="main" class="site-main">\n'
-            + f'<article class="post type-post status-publish">\n<header class="entry-header"><h1 class="entry-title">{title}</h1>'
+            + '<div id="content" class="site-content"><div id="primary" class="content-area"><main id="main" class="site-main">\n'  # noqa: E501
+            + f'<article class="post type-post status-publish">\n<header class="entry-header"><h1 class="entry-title">{title}</h1>'  # noqa: E501
             + f'<div class="entry-meta">Posted on <time>{date}</time> by {escape(article.author)}</div></header>\n'
             + f'<div class="entry-content">\n{body}\n</div>\n'
-            + f'<footer class="entry-footer">Posted in <a href="/topics/{article.section}">{escape(article.section.title())}</a></footer>\n</article>\n'
-            + '<nav class="post-navigation"><a href="/prev">&larr; Previous post</a> <a href="/next">Next post &rarr;</a></nav>\n'
+            + f'<footer class="entry-footer">Posted in <a href="/topics/{article.section}">{escape(article.section.title())}</a></footer>\n</article>\n'  # noqa: E501
+            + '<nav class="post-navigation"><a href="/prev">&larr; Previous post</a> <a href="/next">Next post &rarr;</a></nav>\n'  # noqa: E501
             + comments
             + "</main></div>\n"
-            + f'<aside id="secondary" class="widget-area"><section class="widget"><h2 class="widget-title">Recent posts</h2>{_links(related)}</section>'
-            + '<section class="widget"><h2 class="widget-title">Archives</h2><ul><li>March 2024</li><li>February 2024</li><li>January 2024</li></ul></section></aside>\n'
+            + f'<aside id="secondary" class="widget-area"><section class="widget"><h2 class="widget-title">Recent posts</h2>{_links(related)}</section>'  # noqa: E501
+            + '<section class="widget"><h2 class="widget-title">Archives</h2><ul><li>March 2024</li><li>February 2024</li><li>January 2024</li></ul></section></aside>\n'  # noqa: E501
             + "</div>\n"
-            + f'<footer id="colophon" class="site-footer"><div class="site-info">&copy; 2024 {escape(site.name)}. Built with a static site generator.</div></footer>\n'
+            + f'<footer id="colophon" class="site-footer"><div class="site-info">&copy; 2024 {escape(site.name)}. Built with a static site generator.</div></footer>\n'  # noqa: E501
             + "</div>\n"
             + _cookie_banner(site)
             + "</body>\n</html>\n"
@@ -735,9 +1100,9 @@ def article_page(site: Site, article: Article, related: tuple[str, ...], date: s
             _head(article.title, site)
             + "<body>\n"
             + _cookie_banner(site)
-            + '<div class="top-bar"><a href="/subscribe">Subscribe</a> <a href="/signin">Sign in</a> <span class="date">Monday 4 March 2024</span></div>\n'
-            + f'<header class="masthead"><a class="brand" href="/">{escape(site.name)}</a><p>{escape(site.tagline)}</p>{_nav(site)}</header>\n'
-            + '<div class="ticker">Latest: Council approves new cycle lanes &middot; Rail strike called off &middot; Weekend weather: sunny spells</div>\n'
+            + '<div class="top-bar"><a href="/subscribe">Subscribe</a> <a href="/signin">Sign in</a> <span class="date">Monday 4 March 2024</span></div>\n'  # noqa: E501
+            + f'<header class="masthead"><a class="brand" href="/">{escape(site.name)}</a><p>{escape(site.tagline)}</p>{_nav(site)}</header>\n'  # noqa: E501
+            + '<div class="ticker">Latest: Council approves new cycle lanes &middot; Rail strike called off &middot; Weekend weather: sunny spells</div>\n'  # noqa: E501
             + '<div class="layout"><main>\n<article>\n'
             + f'<h1 class="headline">{title}</h1>\n<p class="standfirst">An explainer from our science desk.</p>\n'
             + f'<p class="byline">By {escape(article.author)}, science correspondent &middot; {date}</p>\n'
@@ -746,7 +1111,7 @@ def article_page(site: Site, article: Article, related: tuple[str, ...], date: s
             + '<p class="tags">Topics: <a href="/science">Science</a>, <a href="/explainers">Explainers</a></p>\n'
             + "</article>\n</main>\n"
             + f'<aside class="most-read"><h2>Most read</h2>{_links(related)}</aside></div>\n'
-            + '<section class="newsletter-signup"><h2>The Morning Briefing</h2><p>Our best stories, every weekday at 7am.</p>'
+            + '<section class="newsletter-signup"><h2>The Morning Briefing</h2><p>Our best stories, every weekday at 7am.</p>'  # noqa: E501
             + '<form><input type="email" placeholder="Email address"><button>Sign up</button></form></section>\n'
             + _footer(site)
             + "</body>\n</html>\n"
@@ -758,13 +1123,14 @@ def article_page(site: Site, article: Article, related: tuple[str, ...], date: s
             '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">\n'
             f"<title>{title} - {escape(site.name)}</title>\n</head>\n"
             '<body bgcolor="#fffdf5">\n<table width="100%" border="0" cellpadding="8">\n'
-            f'<tr><td colspan="2" class="banner"><font size="6">{escape(site.name)}</font><br><i>{escape(site.tagline)}</i></td></tr>\n'
+            '<tr><td colspan="2" class="banner"><font '
+            f'size="6">{escape(site.name)}</font><br><i>{escape(site.tagline)}</i></td></tr>\n'
             '<tr><td width="160" valign="top" class="menu">'
             + "<br>".join(f'<a href="/{_slug(item)}.html">{escape(item)}</a>' for item in site.nav)
             + '<br><br><img src="/counter.gif" alt="visitor counter"></td>\n'
             + f'<td valign="top"><div id="main"><h2>{title}</h2>\n{body}\n'
             + f'<p class="signature">&ndash; {escape(article.author)}</p></div></td></tr>\n'
-            + f'<tr><td colspan="2" align="center"><small>Last updated {date}. Webmaster: webmaster at {site.host}</small></td></tr>\n'
+            + f'<tr><td colspan="2" align="center"><small>Last updated {date}. Webmaster: webmaster at {site.host}</small></td></tr>\n'  # noqa: E501
             + "</table>\n</body>\n</html>\n"
         )
     raise ValueError(f"unknown layout {site.layout}")
@@ -811,13 +1177,13 @@ def product_page(site: Site, product: Product) -> str:
         + "<body>\n"
         + _cookie_banner(site)
         + '<div class="promo-bar">Free delivery on orders over £30 &middot; 30-day returns</div>\n'
-        + f'<header><a class="logo" href="/">{escape(site.name)}</a>{_nav(site)}<form class="search"><input name="q" placeholder="Search products"></form></header>\n'
+        + f'<header><a class="logo" href="/">{escape(site.name)}</a>{_nav(site)}<form class="search"><input name="q" placeholder="Search products"></form></header>\n'  # noqa: E501
         + '<nav class="breadcrumb"><a href="/">Home</a> / <a href="/shop">Shop</a></nav>\n'
-        + f'<main class="product">\n<div class="gallery"><img src="/img/{product.slug}-1.jpg" alt="{escape(product.name)}"></div>\n'
+        + f'<main class="product">\n<div class="gallery"><img src="/img/{product.slug}-1.jpg" alt="{escape(product.name)}"></div>\n'  # noqa: E501
         + f'<div class="summary"><h1>{escape(product.name)}</h1>\n<p class="price">{escape(product.price)}</p>\n'
         + '<p class="rating">4.6 out of 5 (128 reviews)</p>\n'
         + f'<p class="description">{escape(product.blurb)}</p>\n'
-        + '<form class="cart"><select><option>Qty 1</option><option>Qty 2</option></select><button>Add to basket</button></form>\n'
+        + '<form class="cart"><select><option>Qty 1</option><option>Qty 2</option></select><button>Add to basket</button></form>\n'  # noqa: E501
         + '<p class="stock">In stock. Order within 3 hrs for next-day delivery.</p></div>\n'
         + f'<table class="specs">{specs}</table>\n'
         + '<section class="also-bought"><h2>Customers also bought</h2>'
@@ -842,18 +1208,25 @@ def spam_page(site: Site, title: str, paragraphs: tuple[str, ...]) -> str:
 
 
 CHEAP_FLIGHTS = (
-    "Cheap flights to Paris. Best cheap flights to Paris. Book cheap flights to Paris today with the best cheap flights to Paris deals.",
-    "Looking for cheap flights to Paris? Our cheap flights to Paris are the best cheap flights to Paris. Cheap flights to Paris from London, cheap flights to Paris from Manchester, cheap flights to Paris from everywhere.",
-    "Cheap flights to Paris cheap flights to Paris cheap flights to Paris. Compare cheap flights to Paris and save on cheap flights to Paris. Best price cheap flights to Paris guaranteed.",
-    "Cheap flights to Paris. Best cheap flights to Paris. Book cheap flights to Paris today with the best cheap flights to Paris deals.",
-    "Why pay more? Cheap flights to Paris, cheap Paris flights, Paris cheap flights, flights to Paris cheap. Click now for cheap flights to Paris.",
+    "Cheap flights to Paris. Best cheap flights to Paris. Book cheap flights to Paris today with the best cheap "
+    "flights to Paris deals.",
+    "Looking for cheap flights to Paris? Our cheap flights to Paris are the best cheap flights to Paris. Cheap "
+    "flights to Paris from London, cheap flights to Paris from Manchester, cheap flights to Paris from everywhere.",
+    "Cheap flights to Paris cheap flights to Paris cheap flights to Paris. Compare cheap flights to Paris and save on "
+    "cheap flights to Paris. Best price cheap flights to Paris guaranteed.",
+    "Cheap flights to Paris. Best cheap flights to Paris. Book cheap flights to Paris today with the best cheap "
+    "flights to Paris deals.",
+    "Why pay more? Cheap flights to Paris, cheap Paris flights, Paris cheap flights, flights to Paris cheap. Click "
+    "now for cheap flights to Paris.",
 )
 CAR_INSURANCE = (
     "Car insurance quotes online. Cheap car insurance quotes, best car insurance quotes, fast car insurance quotes.",
     "Car insurance quotes online. Cheap car insurance quotes, best car insurance quotes, fast car insurance quotes.",
-    "Get car insurance quotes now. Car insurance quotes for young drivers, car insurance quotes for old drivers, car insurance quotes for all drivers.",
+    "Get car insurance quotes now. Car insurance quotes for young drivers, car insurance quotes for old drivers, car "
+    "insurance quotes for all drivers.",
     "Car insurance quotes online. Cheap car insurance quotes, best car insurance quotes, fast car insurance quotes.",
-    "Compare car insurance quotes and get the cheapest car insurance quotes. Car insurance quotes car insurance quotes car insurance quotes.",
+    "Compare car insurance quotes and get the cheapest car insurance quotes. Car insurance quotes car insurance "
+    "quotes car insurance quotes.",
 )
 
 
@@ -863,13 +1236,13 @@ def paywall_page(site: Site) -> str:
         _head("Members only", site)
         + '<body class="modal-open">\n'
         + '<div class="consent-overlay" role="dialog" aria-modal="true"><h2>We value your privacy</h2>'
-        + "<p>We and our 214 partners store and access information on your device, such as cookies, and process personal data for personalised ads and content.</p>"
+        + "<p>We and our 214 partners store and access information on your device, such as cookies, and process personal data for personalised ads and content.</p>"  # noqa: E501
         + '<button>Accept all</button> <button>Reject all</button> <a href="/consent/manage">Manage options</a></div>\n'
         + f'<header class="masthead"><a class="brand" href="/">{escape(site.name)}</a>{_nav(site)}</header>\n'
         + '<main>\n<article class="locked">\n<h1>The hidden life of soil</h1>\n'
         + "<p>A single spoonful of healthy soil holds more living things than</p>\n"
         + '<div class="paywall"><h2>Subscribe to continue reading</h2><p>Get unlimited access for £1 a week.</p>'
-        + '<a class="button" href="/subscribe">Subscribe</a> <p>Already a member? <a href="/signin">Sign in</a></p></div>\n'
+        + '<a class="button" href="/subscribe">Subscribe</a> <p>Already a member? <a href="/signin">Sign in</a></p></div>\n'  # noqa: E501
         + "</article>\n</main>\n"
         + _footer(site)
         + "</body>\n</html>\n"
@@ -879,10 +1252,14 @@ def paywall_page(site: Site) -> str:
 def placeholder_page(site: Site) -> str:
     """A site template still carrying its placeholder text (C4's lorem-ipsum rule)."""
     paragraphs = (
-        "Welcome to our new website. We are a small team of teachers who write short lessons about science, mathematics and everyday technology.",
-        "Our first lessons will be published here very soon. Each lesson will explain one idea in plain language, with examples and simple diagrams.",
-        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.",
-        "In the meantime you can read about the people behind the project on our about page. We would love to hear which topics you would like us to cover first.",
+        "Welcome to our new website. We are a small team of teachers who write short lessons about science, "
+        "mathematics and everyday technology.",
+        "Our first lessons will be published here very soon. Each lesson will explain one idea in plain language, "
+        "with examples and simple diagrams.",
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et "
+        "dolore magna aliqua.",
+        "In the meantime you can read about the people behind the project on our about page. We would love to hear "
+        "which topics you would like us to cover first.",
         "Thank you for visiting, and please come back again next month when the first lessons are ready for you.",
     )
     body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
@@ -924,7 +1301,8 @@ def tiny_pdf() -> bytes:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> "
+        b">>",
         b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -981,7 +1359,15 @@ def warc_pages() -> list[Page]:
     pages: list[Page] = []
 
     def lesson(site: Site, article: Article, kind: str = "article", expect: str = KEPT, **kw) -> Page:
-        page = Page(_lesson_url(site, article), _html(article_page(site, article, related)), kind, expect, title=article.title, snippet=snippet(article), **kw)
+        page = Page(
+            _lesson_url(site, article),
+            _html(article_page(site, article, related)),
+            kind,
+            expect,
+            title=article.title,
+            snippet=snippet(article),
+            **kw,
+        )
         pages.append(page)
         return page
 
@@ -1013,7 +1399,15 @@ def warc_pages() -> list[Page]:
     pages.append(
         Page(
             "https://cheapflightsparis.example/cheap-flights-to-paris",
-            _html(spam_page(Site("cheapflightsparis.example", "Cheap Flights Paris", "learn", nav=("Flights", "Hotels", "Deals")), "Cheap flights to Paris", CHEAP_FLIGHTS)),
+            _html(
+                spam_page(
+                    Site(
+                        "cheapflightsparis.example", "Cheap Flights Paris", "learn", nav=("Flights", "Hotels", "Deals")
+                    ),
+                    "Cheap flights to Paris",
+                    CHEAP_FLIGHTS,
+                )
+            ),
             "spam",
             REJECTED,
             stages=JUNK_STAGES,
@@ -1059,7 +1453,11 @@ def warc_pages() -> list[Page]:
     pages.append(
         Page(
             f"https://{WISSEN.host}/natur/regenbogen",
-            _html(article_page(WISSEN, DE_REGENBOGEN, ("Warum ist der Himmel blau?", "Wie entstehen Wolken?"), "1. März 2024")),
+            _html(
+                article_page(
+                    WISSEN, DE_REGENBOGEN, ("Warum ist der Himmel blau?", "Wie entstehen Wolken?"), "1. März 2024"
+                )
+            ),
             "non_english",
             REJECTED,
             stages=("language",),
@@ -1121,7 +1519,18 @@ def warc_pages() -> list[Page]:
     pages.append(
         Page(
             "https://carinsurancequotes.example/",
-            _html(spam_page(Site("carinsurancequotes.example", "Quotes Quotes Quotes", "learn", nav=("Quotes", "Compare", "Apply")), "Car insurance quotes", CAR_INSURANCE)),
+            _html(
+                spam_page(
+                    Site(
+                        "carinsurancequotes.example",
+                        "Quotes Quotes Quotes",
+                        "learn",
+                        nav=("Quotes", "Compare", "Apply"),
+                    ),
+                    "Car insurance quotes",
+                    CAR_INSURANCE,
+                )
+            ),
             "spam",
             REJECTED,
             stages=JUNK_STAGES,
@@ -1176,7 +1585,11 @@ def warc_pages() -> list[Page]:
     pages.append(
         Page(
             "https://lessonsforall.example/",
-            _html(placeholder_page(Site("lessonsforall.example", "Lessons For All", "learn", nav=("Home", "About", "Contact")))),
+            _html(
+                placeholder_page(
+                    Site("lessonsforall.example", "Lessons For All", "learn", nav=("Home", "About", "Contact"))
+                )
+            ),
             "placeholder",
             REJECTED,
             stages=("c4",),
@@ -1325,17 +1738,25 @@ class Line:
 
 
 BOILERPLATE_TEXTS = (
-    "Home\nAbout us\nServices\nBlog\nContact\n© 2023 Northfield Plumbing Ltd. All rights reserved.\nPrivacy Policy | Terms of Use | Cookie Settings",
-    "This website uses cookies to improve your experience. We'll assume you're ok with this, but you can opt out if you wish.\nAccept\nRead more",
-    "Sign up for our newsletter\nEnter your email address\nSubscribe\nFollow us on social media\nFacebook\nInstagram\nYouTube\nBack to top",
+    "Home\nAbout us\nServices\nBlog\nContact\n© 2023 Northfield Plumbing Ltd. All rights reserved.\nPrivacy Policy | "
+    "Terms of Use | Cookie Settings",
+    "This website uses cookies to improve your experience. We'll assume you're ok with this, but you can opt out if "
+    "you wish.\nAccept\nRead more",
+    "Sign up for our newsletter\nEnter your email address\nSubscribe\nFollow us on social "
+    "media\nFacebook\nInstagram\nYouTube\nBack to top",
 )
 SPAM_TEXTS = (
-    "best running shoes best running shoes 2024 best running shoes for men best running shoes for women best running shoes cheap best running shoes sale best running shoes online best running shoes reviews buy best running shoes now best running shoes best running shoes best running shoes",
-    "CLICK HERE!!! WIN A FREE PHONE NOW!!! LIMITED OFFER!!! ONLY TODAY!!! CLICK HERE!!! WIN WIN WIN!!! FREE FREE FREE!!! DON'T MISS OUT!!! CLICK HERE NOW!!!",
-    "Make money fast from home. Make money fast online. Make money fast with no experience. Make money fast today. Make money fast make money fast make money fast. Start now and make money fast.",
+    "best running shoes best running shoes 2024 best running shoes for men best running shoes for women best running "
+    "shoes cheap best running shoes sale best running shoes online best running shoes reviews buy best running shoes "
+    "now best running shoes best running shoes best running shoes",
+    "CLICK HERE!!! WIN A FREE PHONE NOW!!! LIMITED OFFER!!! ONLY TODAY!!! CLICK HERE!!! WIN WIN WIN!!! FREE FREE "
+    "FREE!!! DON'T MISS OUT!!! CLICK HERE NOW!!!",
+    "Make money fast from home. Make money fast online. Make money fast with no experience. Make money fast today. "
+    "Make money fast make money fast make money fast. Start now and make money fast.",
 )
 LINK_LIST_TEXTS = (
-    "Related posts:\n- 10 tips for better sleep\n- How to choose a mattress\n- Best pillows of the year\n- Why you wake up tired\n- Sleep and exercise\n- Night routines that work\n- Naps: good or bad?",
+    "Related posts:\n- 10 tips for better sleep\n- How to choose a mattress\n- Best pillows of the year\n- Why you "
+    "wake up tired\n- Sleep and exercise\n- Night routines that work\n- Naps: good or bad?",
     "https://example.com/page/1\nhttps://example.com/page/2\nhttps://example.com/page/3\nhttps://example.com/category/news\nhttps://example.com/category/sport\nhttps://example.com/tag/weather\nhttps://example.com/archive/2023",
 )
 SHORT_TEXTS = ("Great post, thanks for sharing!", "Click here to download the file.", "Page 2 of 14")
@@ -1350,7 +1771,9 @@ CODE_TEXT = (
     "function toggleMenu() {\n  var menu = document.getElementById('nav');\n  menu.classList.toggle('open');\n}\n"
     "window.addEventListener('load', function () {\n  toggleMenu();\n  console.log('ready');\n});"
 )
-TABLE_TEXT = "Season 2023/24\nP W D L GF GA Pts\n38 28 6 4 91 33 90\n38 27 7 4 96 34 88\n38 24 6 8 76 41 78\n38 21 8 9 73 45 71"
+TABLE_TEXT = (
+    "Season 2023/24\nP W D L GF GA Pts\n38 28 6 4 91 33 90\n38 27 7 4 96 34 88\n38 24 6 8 76 41 78\n38 21 8 9 73 45 71"
+)
 
 
 def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
@@ -1378,14 +1801,33 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
         if url:
             record["url"] = url
         record.update(extra)
-        lines.append(Line(kind, expect, record, stages=stages, reason=reason, duplicate_of=duplicate_of, snippet=snippet_))
+        lines.append(
+            Line(kind, expect, record, stages=stages, reason=reason, duplicate_of=duplicate_of, snippet=snippet_)
+        )
         return str(record["id"])
 
-    def article(a: Article, host: str = "openlessons.example", kind: str = "article", expect: str = KEPT, duplicate_of: str | None = None) -> str:
+    def article(
+        a: Article,
+        host: str = "openlessons.example",
+        kind: str = "article",
+        expect: str = KEPT,
+        duplicate_of: str | None = None,
+    ) -> str:
         date = f"2024-02-{10 + len(lines) % 18:02d}T08:00:00Z"
-        return add(kind, expect, a.plain_text(), f"https://{host}/{a.section}/{a.slug}", duplicate_of=duplicate_of, snippet_=snippet(a), date=date, title=a.title)
+        return add(
+            kind,
+            expect,
+            a.plain_text(),
+            f"https://{host}/{a.section}/{a.slug}",
+            duplicate_of=duplicate_of,
+            snippet_=snippet(a),
+            date=date,
+            title=a.title,
+        )
 
-    def junk(kind: str, text: str, stages: tuple[str, ...] = JUNK_STAGES, reason: str | None = None, url: str | None = None) -> str:
+    def junk(
+        kind: str, text: str, stages: tuple[str, ...] = JUNK_STAGES, reason: str | None = None, url: str | None = None
+    ) -> str:
         return add(kind, REJECTED, text, url, stages=stages, reason=reason)
 
     article(RAINBOWS)
@@ -1394,14 +1836,36 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
     junk("spam", SPAM_TEXTS[0], url="https://shoe-deals.example/best-running-shoes")
     heart = article(HEART)
     junk("short", SHORT_TEXTS[0], url="https://curiousmargins.example/2024/02/clouds#comment-12")
-    add("non_english", REJECTED, IT_CICLO_ACQUA, "https://impariamo.example/scienze/ciclo-acqua", stages=("language",), reason="language_not_kept")
+    add(
+        "non_english",
+        REJECTED,
+        IT_CICLO_ACQUA,
+        "https://impariamo.example/scienze/ciclo-acqua",
+        stages=("language",),
+        reason="language_not_kept",
+    )
     supply = article(SUPPLY_DEMAND)
     junk("link_list", LINK_LIST_TEXTS[0], url="https://sleepwell.example/blog/related")
     # A broken line: the crawler's writer died mid-record.
-    lines.append(Line("malformed_json", REJECTED, raw=b'{"id": "web-broken-1", "text": "The rock cycle describes how rocks change from one type to', stages=("ingest",), reason="malformed_json"))
+    lines.append(
+        Line(
+            "malformed_json",
+            REJECTED,
+            raw=b'{"id": "web-broken-1", "text": "The rock cycle describes how rocks change from one type to',
+            stages=("ingest",),
+            reason="malformed_json",
+        )
+    )
     tides = article(TIDES)
     junk("boilerplate", BOILERPLATE_TEXTS[1])
-    add("non_english", REJECTED, PT_VULCOES, "https://aprender.example/geografia/vulcoes", stages=("language",), reason="language_not_kept")
+    add(
+        "non_english",
+        REJECTED,
+        PT_VULCOES,
+        "https://aprender.example/geografia/vulcoes",
+        stages=("language",),
+        reason="language_not_kept",
+    )
     article(RECURSION)
     junk("spam", SPAM_TEXTS[1], url="https://win-a-phone.example/")
     # Latin-1 bytes in a UTF-8 file: one record that cannot be decoded.
@@ -1409,48 +1873,111 @@ def jsonl_lines(warc_articles: dict[str, str]) -> list[Line]:
         Line(
             "invalid_utf8",
             REJECTED,
-            raw='{"id": "web-latin1", "text": "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e recipe notes", "url": "https://kitchennotes.example/notes"}'.encode("latin-1"),
+            raw='{"id": "web-latin1", "text": "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e recipe notes", "url": '
+            '"https://kitchennotes.example/notes"}'.encode("latin-1"),
             stages=("ingest",),
             reason="invalid_utf8",
         )
     )
     article(BATTERIES)
     # Exact copy of an earlier record under another id and URL (a syndicated feed).
-    add("exact_duplicate", DUPLICATE, PRIMES.plain_text(), "https://mathsmirror.example/primes/sieve", duplicate_of=primes, snippet_=snippet(PRIMES))
+    add(
+        "exact_duplicate",
+        DUPLICATE,
+        PRIMES.plain_text(),
+        "https://mathsmirror.example/primes/sieve",
+        duplicate_of=primes,
+        snippet_=snippet(PRIMES),
+    )
     junk("short", SHORT_TEXTS[1])
     # The text stored under another key than input.text_key.
     lines.append(
         Line(
             "missing_text",
             REJECTED,
-            {"id": next_id(), "url": "https://feeds.example/item/881", "content": "The text of this item was stored under another key."},
+            {
+                "id": next_id(),
+                "url": "https://feeds.example/item/881",
+                "content": "The text of this item was stored under another key.",
+            },
             stages=("ingest",),
             reason="missing_text",
         )
     )
     article(ICE)
     junk("policy", POLICY_TEXT, url="https://northfieldplumbing.example/legal")
-    add("non_english", REJECTED, NL_FIETS, "https://leren.example/fietsen", stages=("language",), reason="language_not_kept")
+    add(
+        "non_english",
+        REJECTED,
+        NL_FIETS,
+        "https://leren.example/fietsen",
+        stages=("language",),
+        reason="language_not_kept",
+    )
     article(BIG_O)
     # A WARC article again, as another crawl extracted it: exact text of the same article.
-    add("exact_duplicate", DUPLICATE, warc_articles["compound"], "https://money-basics.example/compound-interest", duplicate_of=warc_articles["compound_url"], snippet_=snippet(COMPOUND_INTEREST))
+    add(
+        "exact_duplicate",
+        DUPLICATE,
+        warc_articles["compound"],
+        "https://money-basics.example/compound-interest",
+        duplicate_of=warc_articles["compound_url"],
+        snippet_=snippet(COMPOUND_INTEREST),
+    )
     junk("code", CODE_TEXT, url="https://brightpath.example/static/menu.js")
     add("wrong_type", REJECTED, 42, "https://feeds.example/item/882", stages=("ingest",), reason="wrong_type")
     article(SOAP)
-    add("near_duplicate", DUPLICATE, TIDES_REVISED.plain_text(), "https://openlessons.example/science/what-causes-tides?rev=2", duplicate_of=tides, snippet_=snippet(TIDES))
+    add(
+        "near_duplicate",
+        DUPLICATE,
+        TIDES_REVISED.plain_text(),
+        "https://openlessons.example/science/what-causes-tides?rev=2",
+        duplicate_of=tides,
+        snippet_=snippet(TIDES),
+    )
     junk("spam", SPAM_TEXTS[2], url="https://easy-money.example/")
     junk("link_list", LINK_LIST_TEXTS[1])
     lines.append(Line("blank_line", "", raw=b""))  # layout, not a record: ingest skips it
     add("empty_text", REJECTED, "   \n  ", "https://feeds.example/item/883", stages=("ingest",), reason="empty_text")
-    add("near_duplicate", DUPLICATE, HEART_EDITED.plain_text(), "https://healthlessons.example/heart", duplicate_of=heart, snippet_=snippet(HEART_EDITED))
+    add(
+        "near_duplicate",
+        DUPLICATE,
+        HEART_EDITED.plain_text(),
+        "https://healthlessons.example/heart",
+        duplicate_of=heart,
+        snippet_=snippet(HEART_EDITED),
+    )
     junk("short", SHORT_TEXTS[2])
-    lines.append(Line("not_an_object", REJECTED, raw=b'["a", "JSON", "array", "is", "not", "a", "record"]', stages=("ingest",), reason="malformed_record"))
+    lines.append(
+        Line(
+            "not_an_object",
+            REJECTED,
+            raw=b'["a", "JSON", "array", "is", "not", "a", "record"]',
+            stages=("ingest",),
+            reason="malformed_record",
+        )
+    )
     junk("table", TABLE_TEXT, url="https://sundayleague.example/table")
-    add("near_duplicate", DUPLICATE, warc_articles["sky"], "https://skywatch.example/why-blue", duplicate_of=warc_articles["sky_url"], snippet_=snippet(SKY_BLUE))
+    add(
+        "near_duplicate",
+        DUPLICATE,
+        warc_articles["sky"],
+        "https://skywatch.example/why-blue",
+        duplicate_of=warc_articles["sky_url"],
+        snippet_=snippet(SKY_BLUE),
+    )
     junk("boilerplate", BOILERPLATE_TEXTS[2])
     # The same id as an earlier record, different text: the first one wins (select or dedup
     # rejects the second, depending on which stage checks ids).
-    add("duplicate_id", REJECTED, SUPPLY_DEMAND.plain_text().replace("strawberries", "cherries"), "https://openlessons.example/money/supply-and-demand-v2", stages=("ingest", "dedup"), reason="duplicate_id", doc_id=supply)
+    add(
+        "duplicate_id",
+        REJECTED,
+        SUPPLY_DEMAND.plain_text().replace("strawberries", "cherries"),
+        "https://openlessons.example/money/supply-and-demand-v2",
+        stages=("ingest", "dedup"),
+        reason="duplicate_id",
+        doc_id=supply,
+    )
     return lines
 
 
@@ -1484,7 +2011,17 @@ class DemoSample:
 
 def _warc_records(pages: list[Page]) -> list[DemoRecord]:
     return [
-        DemoRecord(WARC_NAME, p.kind, p.expect, p.stages, p.reason, url=p.url, title=p.title, duplicate_of=p.duplicate_of, snippet=p.snippet)
+        DemoRecord(
+            WARC_NAME,
+            p.kind,
+            p.expect,
+            p.stages,
+            p.reason,
+            url=p.url,
+            title=p.title,
+            duplicate_of=p.duplicate_of,
+            snippet=p.snippet,
+        )
         for p in pages
     ]
 
@@ -1521,7 +2058,9 @@ def build() -> DemoSample:
         "compound": COMPOUND_INTEREST.plain_text(with_title=False).replace("\n\n", "\n"),
         "compound_url": urls[COMPOUND_INTEREST.title],
         # Near duplicate: the sky article as a newsletter reprinted it, last sentence cut.
-        "sky": "\n".join(SKY_BLUE.paragraphs).removesuffix(" Dust and smoke in the air can make sunsets even more vivid."),
+        "sky": "\n".join(SKY_BLUE.paragraphs).removesuffix(
+            " Dust and smoke in the air can make sunsets even more vivid."
+        ),
         "sky_url": urls[SKY_BLUE.title],
     }
     lines = jsonl_lines(copies)
@@ -1563,7 +2102,9 @@ def readme(recs: list[DemoRecord], files: dict[str, bytes]) -> str:
             sample = next(r for r in recs if r.file == name and r.kind == kind)
             rows.append(f"| {name} | {kind} | {count} | {sample.expect} |")
     # Uncompressed sizes: gzip output differs between zlib builds, these numbers do not.
-    sizes = ", ".join(f"`{n}` {len(gzip.decompress(b)):,} bytes uncompressed" for n, b in files.items() if n.endswith(".gz"))
+    sizes = ", ".join(
+        f"`{n}` {len(gzip.decompress(b)):,} bytes uncompressed" for n, b in files.items() if n.endswith(".gz")
+    )
     return f"""# Demo sample
 
 The raw input of `make demo` (`curate run configs/demo.yaml`): a small, realistic mix of web
@@ -1637,14 +2178,22 @@ def stale_files(out: Path = DEFAULT_OUT) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/make_demo_data.py", description="Write the embedded demo sample.")
+    parser = argparse.ArgumentParser(
+        prog="python scripts/make_demo_data.py", description="Write the embedded demo sample."
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder to write into (default {DEFAULT_OUT})")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the files in --out differ from the generator's")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files in --out differ from the generator's"
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_files(args.out)
         if stale:
-            print(f"stale demo files in {args.out}: {', '.join(stale)}. Fix: python scripts/make_demo_data.py --out {args.out}", file=sys.stderr)
+            print(
+                f"stale demo files in {args.out}: {', '.join(stale)}. Fix: python scripts/make_demo_data.py --out "
+                f"{args.out}",
+                file=sys.stderr,
+            )
             return 1
         print(f"ok: {args.out} matches the generator")
         return 0

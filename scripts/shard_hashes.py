@@ -38,7 +38,14 @@ def main() -> int:
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", type=Path)
     g.add_argument("--compare", type=Path)
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="passed to both runs, e.g. --set filters.engine=datatrove")
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to both runs, e.g. --set filters.engine=datatrove",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-hashes-") as tmp:
         got = {

@@ -53,6 +53,8 @@ def require_or_skip(reason: str, *, xfail: bool = False) -> None:
     if xfail:
         pytest.xfail(reason)
     pytest.skip(reason)
+
+
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 SAMPLE_WARC_NAME = "cc-main-2020-34-sample.warc.gz"
 
@@ -91,12 +93,15 @@ def articles(shared_data: Path) -> list[dict[str, str]]:
 
 GOOD = (
     "Photosynthesis is the process by which green plants, algae and some bacteria turn light into chemical energy. "
-    "It takes place mostly in the leaves, inside small structures called chloroplasts that contain the pigment chlorophyll.\n"
+    "It takes place mostly in the leaves, inside small structures called chloroplasts that contain the pigment "
+    "chlorophyll.\n"
     "During the light reactions, energy from sunlight splits water molecules and releases oxygen as a by-product. "
     "The energy captured in this step is stored for a short time in two carrier molecules, ATP and NADPH.\n"
-    "In the second stage, known as the Calvin cycle, the plant uses that stored energy to fix carbon dioxide from the air. "
+    "In the second stage, known as the Calvin cycle, the plant uses that stored energy to fix carbon dioxide from the "
+    "air. "
     "The result is a simple sugar that the plant can burn for energy or build into starch and cellulose.\n"
-    "Because nearly every food chain on Earth starts with organisms that photosynthesize, the process supports almost all life. "
+    "Because nearly every food chain on Earth starts with organisms that photosynthesize, the process supports almost "
+    "all life. "
     "It also keeps the oxygen in our atmosphere at the level that animals, including humans, need in order to breathe."
 )
 # Three more passing paragraphs on other topics, so that tests needing several good
@@ -109,34 +114,44 @@ WATER = (
     "Some of that water soaks into the soil and becomes groundwater, while the rest runs off into streams and rivers. "
     "Rivers carry it back to the sea, where the whole cycle can begin again.\n"
     "Plants also return water to the air through their leaves, a process called transpiration. "
-    "Over a year, this steady circulation shapes the weather, fills lakes and keeps fresh water available to living things."
+    "Over a year, this steady circulation shapes the weather, fills lakes and keeps fresh water available to living "
+    "things."
 )
 ROCKS = (
     "The outer shell of the Earth is broken into large slabs of rock called tectonic plates. "
     "These plates float on a layer of hot, slowly flowing rock in the mantle and move a few centimetres each year.\n"
-    "Where two plates pull apart, molten rock rises to fill the gap and forms new crust, as happens along the middle of the Atlantic Ocean. "
+    "Where two plates pull apart, molten rock rises to fill the gap and forms new crust, as happens along the middle "
+    "of the Atlantic Ocean. "
     "Where they push together, one plate may sink beneath the other and melt back into the mantle.\n"
     "Collisions between continents fold and lift the crust into mountain ranges such as the Himalayas. "
-    "When plates slide past each other, stress builds up along the boundary until it is released suddenly as an earthquake.\n"
-    "Geologists study the shapes of coastlines, the ages of rocks and the records of old magnetic fields to trace how the plates have moved. "
+    "When plates slide past each other, stress builds up along the boundary until it is released suddenly as an "
+    "earthquake.\n"
+    "Geologists study the shapes of coastlines, the ages of rocks and the records of old magnetic fields to trace how "
+    "the plates have moved. "
     "Their work shows that the map of the world has changed many times over hundreds of millions of years."
 )
 CELLS = (
     "Every living thing is made of cells, and new cells come only from the division of existing ones. "
-    "Before a cell divides, it copies all of its genetic material so that each daughter cell receives a complete set of instructions.\n"
-    "In the kind of division called mitosis, the copied chromosomes line up in the middle of the cell and are pulled apart to opposite ends. "
+    "Before a cell divides, it copies all of its genetic material so that each daughter cell receives a complete set "
+    "of instructions.\n"
+    "In the kind of division called mitosis, the copied chromosomes line up in the middle of the cell and are pulled "
+    "apart to opposite ends. "
     "The cell then pinches in two, leaving two daughter cells that are identical to the parent.\n"
     "A second kind of division, meiosis, produces the egg and sperm cells used in sexual reproduction. "
-    "It halves the number of chromosomes and shuffles the genes, which is why brothers and sisters are never exactly alike.\n"
-    "Errors in the control of cell division can lead to diseases such as cancer, in which cells keep dividing when they should stop. "
-    "For this reason, biologists and doctors pay close attention to the signals that tell a cell when to grow and when to rest."
+    "It halves the number of chromosomes and shuffles the genes, which is why brothers and sisters are never exactly "
+    "alike.\n"
+    "Errors in the control of cell division can lead to diseases such as cancer, in which cells keep dividing when "
+    "they should stop. "
+    "For this reason, biologists and doctors pay close attention to the signals that tell a cell when to grow and "
+    "when to rest."
 )
 FRENCH = (
     "La photosynthèse est le processus par lequel les plantes vertes, les algues et certaines bactéries transforment "
     "la lumière en énergie chimique. Elle se déroule surtout dans les feuilles, à l'intérieur de petites structures "
     "appelées chloroplastes qui contiennent la chlorophylle.\n"
     "Pendant la première phase, l'énergie du soleil décompose les molécules d'eau et libère de l'oxygène. "
-    "Dans la seconde phase, la plante utilise cette énergie pour fixer le dioxyde de carbone de l'air et fabriquer des sucres.\n"
+    "Dans la seconde phase, la plante utilise cette énergie pour fixer le dioxyde de carbone de l'air et fabriquer "
+    "des sucres.\n"
     "Comme presque toutes les chaînes alimentaires commencent par des organismes qui font la photosynthèse, "
     "ce processus soutient presque toute la vie sur Terre."
 )
@@ -178,7 +193,8 @@ FEW_SENTENCES = (
     "Photosynthesis is the process by which green plants and algae and some kinds of bacteria turn the energy of "
     "sunlight into chemical energy that is stored in sugars, and it takes place mostly in the leaves of the plant "
     "inside small green structures called chloroplasts, which hold the pigment chlorophyll and the enzymes that the "
-    "plant needs in order to fix carbon dioxide from the air into the simple sugars that feed the rest of the living plant"
+    "plant needs in order to fix carbon dioxide from the air into the simple sugars that feed the rest of the living "
+    "plant"
 )
 # Eight sentences as lines, none ending in punctuation: FineWeb's line_punct_ratio.
 NO_PUNCT = "\n".join(
@@ -197,13 +213,26 @@ NO_PUNCT = "\n".join(
 # words so that C4's line filter, which rewrites the text before FineWeb sees it, keeps it).
 SHORT_LINES = "\n".join(
     [
-        "Plants need light to grow.", "Leaves hold green chlorophyll.", "Roots take water from soil.",
-        "Stems carry sap to leaves.", "Oxygen leaves through pores.", "Sugar feeds every growing cell.",
-        "Starch is the stored food.", "Young cells divide quickly.", "Bright flowers attract bees.",
-        "Bees carry pollen between.", "Seeds hold a tiny embryo.", "Fruit protects the seeds.",
-        "Wind scatters light seeds.", "Spring rain wakes the seeds.", "Shoots bend toward light.",
-        "Moss grows on wet rocks.", "Ferns release their spores.", "Pines keep needles all year.",
-        "Oaks drop leaves in autumn.", "Cut grass regrows quickly.",
+        "Plants need light to grow.",
+        "Leaves hold green chlorophyll.",
+        "Roots take water from soil.",
+        "Stems carry sap to leaves.",
+        "Oxygen leaves through pores.",
+        "Sugar feeds every growing cell.",
+        "Starch is the stored food.",
+        "Young cells divide quickly.",
+        "Bright flowers attract bees.",
+        "Bees carry pollen between.",
+        "Seeds hold a tiny embryo.",
+        "Fruit protects the seeds.",
+        "Wind scatters light seeds.",
+        "Spring rain wakes the seeds.",
+        "Shoots bend toward light.",
+        "Moss grows on wet rocks.",
+        "Ferns release their spores.",
+        "Pines keep needles all year.",
+        "Oaks drop leaves in autumn.",
+        "Cut grass regrows quickly.",
     ]
 )
 
@@ -211,8 +240,18 @@ SHORT_LINES = "\n".join(
 @pytest.fixture(scope="session")
 def texts() -> SimpleNamespace:
     return SimpleNamespace(
-        GOOD=GOOD, WATER=WATER, ROCKS=ROCKS, CELLS=CELLS, FRENCH=FRENCH, SHORT=SHORT, REPEATED=REPEATED, LOREM=LOREM, CURLY=CURLY,
-        FEW_SENTENCES=FEW_SENTENCES, NO_PUNCT=NO_PUNCT, SHORT_LINES=SHORT_LINES,
+        GOOD=GOOD,
+        WATER=WATER,
+        ROCKS=ROCKS,
+        CELLS=CELLS,
+        FRENCH=FRENCH,
+        SHORT=SHORT,
+        REPEATED=REPEATED,
+        LOREM=LOREM,
+        CURLY=CURLY,
+        FEW_SENTENCES=FEW_SENTENCES,
+        NO_PUNCT=NO_PUNCT,
+        SHORT_LINES=SHORT_LINES,
     )
 
 
@@ -281,19 +320,31 @@ class Inputs:
         with open(path, "wb") as f:
             writer = WARCWriter(f, gzip=name.endswith(".gz"))
             if warcinfo:
-                writer.write_record(writer.create_warcinfo_record(name, {"software": "curate tests", "format": "WARC/1.0"}))
+                writer.write_record(
+                    writer.create_warcinfo_record(name, {"software": "curate tests", "format": "WARC/1.0"})
+                )
             for item in records:
                 rec = item if isinstance(item, WarcRecord) else WarcRecord(**item)
                 body = rec.body.encode() if isinstance(rec.body, str) else rec.body
                 headers = {"WARC-Record-ID": f"<{rec.record_id}>"} if rec.record_id else None
                 if rec.type == "response":
                     http = StatusAndHeaders(rec.status, [("Content-Type", rec.content_type)], protocol="HTTP/1.1")
-                    record = writer.create_warc_record(rec.url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict=headers)
+                    record = writer.create_warc_record(
+                        rec.url, "response", payload=io.BytesIO(body), http_headers=http, warc_headers_dict=headers
+                    )
                 elif rec.type == "request":
                     http = StatusAndHeaders("GET / HTTP/1.1", [("Host", "example.org")], is_http_request=True)
-                    record = writer.create_warc_record(rec.url, "request", payload=io.BytesIO(b""), http_headers=http, warc_headers_dict=headers)
+                    record = writer.create_warc_record(
+                        rec.url, "request", payload=io.BytesIO(b""), http_headers=http, warc_headers_dict=headers
+                    )
                 else:  # conversion (WET), resource, metadata: a plain block
-                    record = writer.create_warc_record(rec.url, rec.type, payload=io.BytesIO(body), warc_content_type=rec.content_type, warc_headers_dict=headers)
+                    record = writer.create_warc_record(
+                        rec.url,
+                        rec.type,
+                        payload=io.BytesIO(body),
+                        warc_content_type=rec.content_type,
+                        warc_headers_dict=headers,
+                    )
                 writer.write_record(record)
         return path
 
@@ -430,7 +481,9 @@ def run_pipeline(config: Path, inputs: list[str | Path], output: Path, overrides
 
     manifest_path = Path(curate_corpus(str(config), list(overrides or []), [str(p) for p in inputs], str(output)))
     assert manifest_path.parent == Path(output)
-    return RunResult(Path(output), json.loads(manifest_path.read_text()), json.loads((Path(output) / "summary.json").read_text()))
+    return RunResult(
+        Path(output), json.loads(manifest_path.read_text()), json.loads((Path(output) / "summary.json").read_text())
+    )
 
 
 @pytest.fixture(scope="session")
@@ -494,4 +547,3 @@ def no_tmp_files() -> Callable[[Path], list[Path]]:
         return sorted(p for p in root.rglob("*") if p.name.endswith(".tmp"))
 
     return find
-

@@ -14,8 +14,8 @@ import pytest
 from curate.cli import main
 from curate.core.errors import InputError
 from curate.core.input_files import resolve_inputs, source_tag
-from curate.core.schema import META_OFFSET, META_REJECT, META_URL
 from curate.core.layout import prepare_output
+from curate.core.schema import META_OFFSET, META_REJECT, META_URL
 
 BIG = 20_000_000  # a 20 MB document: four times input.max_record_bytes
 
@@ -37,7 +37,9 @@ def sample_index(sample_warc: Path, warc_records) -> list[dict]:
 
 
 @pytest.mark.parametrize("which", [0, 7, 15])  # first, middle and last response
-def test_corrupt_gzip_member_mid_warc_resyncs(tmp_path: Path, sample_warc: Path, sample_index, which: int, read, reason) -> None:
+def test_corrupt_gzip_member_mid_warc_resyncs(
+    tmp_path: Path, sample_warc: Path, sample_index, which: int, read, reason
+) -> None:
     """The real Common Crawl file with one gzip member overwritten in its middle: that record
     is lost and counted, every record after it is still read, at its true offset."""
     responses = [r for r in sample_index if r["type"] == "response"]
@@ -86,7 +88,10 @@ def test_truncated_warc_gz(tmp_path: Path, sample_warc: Path, sample_index, read
 
 
 def test_truncated_plain_warc_keeps_the_record_id(inputs, read, reason) -> None:
-    pages = [dict(url=f"http://example.org/{i}", body="<html><body><p>" + "words " * 50 + "</p></body></html>") for i in range(3)]
+    pages = [
+        dict(url=f"http://example.org/{i}", body="<html><body><p>" + "words " * 50 + "</p></body></html>")
+        for i in range(3)
+    ]
     path = inputs.warc("plain.warc", pages, warcinfo=False)
     full = read(path)
     path.write_bytes(path.read_bytes()[:-120])  # cut inside the last page's HTML
@@ -120,7 +125,12 @@ def test_nul_bytes_removed_from_warc(inputs, read) -> None:
         "nul.warc.gz",
         [
             dict(url="http://example.org/html", body="<html><body><p>Null\x00 inside.</p></body></html>"),
-            dict(url="http://example.org/wet", body="Text\x00 with\x00 NULs.", type="conversion", content_type="text/plain"),
+            dict(
+                url="http://example.org/wet",
+                body="Text\x00 with\x00 NULs.",
+                type="conversion",
+                content_type="text/plain",
+            ),
         ],
     )
     docs = read(path)
@@ -179,7 +189,9 @@ def test_jsonl_wrong_id_and_url_types_fall_back(inputs, read, reason) -> None:
 
 
 def test_jsonl_too_large_line(inputs, read, reason) -> None:
-    path = inputs.jsonl("big.jsonl", [{"id": "a", "text": "Before."}, {"id": "big", "text": "y" * BIG}, {"id": "b", "text": "After."}])
+    path = inputs.jsonl(
+        "big.jsonl", [{"id": "a", "text": "Before."}, {"id": "big", "text": "y" * BIG}, {"id": "b", "text": "After."}]
+    )
     docs = read(path)
     assert [(d.metadata[META_OFFSET], reason(d)) for d in docs] == [(0, None), (1, "too_large"), (2, None)]
     line_bytes = len(json.dumps({"id": "big", "text": "y" * BIG})) + 1  # with its newline
@@ -195,7 +207,13 @@ def test_nul_bytes_removed_from_jsonl(inputs, read, reason) -> None:
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("empty.jsonl", b""), ("empty.jsonl.gz", gzip.compress(b"")), ("blank.jsonl", b"\n\n  \n"), ("empty.warc.gz", b""), ("empty.warc", b"")],
+    [
+        ("empty.jsonl", b""),
+        ("empty.jsonl.gz", gzip.compress(b"")),
+        ("blank.jsonl", b"\n\n  \n"),
+        ("empty.warc.gz", b""),
+        ("empty.warc", b""),
+    ],
 )
 def test_empty_file(inputs, read, reason, name: str, content: bytes) -> None:
     path = inputs.bytes(name, content)
@@ -226,7 +244,10 @@ def test_truncated_jsonl_gz_keeps_what_was_read(inputs, read, reason) -> None:
 
 def _member_lines(prefix: str, n: int) -> bytes:
     rng = random.Random(prefix)  # varied words: deflate then uses Huffman blocks, as on real text
-    return b"".join(json.dumps({"id": f"{prefix}{i}", "text": " ".join(rng.choice(WORDS) for _ in range(60))}).encode() + b"\n" for i in range(n))
+    return b"".join(
+        json.dumps({"id": f"{prefix}{i}", "text": " ".join(rng.choice(WORDS) for _ in range(60))}).encode() + b"\n"
+        for i in range(n)
+    )
 
 
 WORDS = "the of and to in is was for on that with as by at from his an were are which this be".split()
@@ -240,12 +261,21 @@ def test_multi_member_jsonl_gz_resumes_at_the_next_member(inputs, read, reason) 
     garbled[12:-8] = random.Random(3).randbytes(len(b) - 20)  # header and trailer intact
     path = inputs.bytes("export.jsonl.gz", a + bytes(garbled) + c + d[: len(d) // 2])
     docs = read(path)
-    assert [(d.id, d.metadata[META_OFFSET]) for d in good(docs, reason)] == [("a0", 0), ("a1", 1), ("a2", 2), ("c0", 4), ("c1", 5), ("c2", 6)]
+    assert [(d.id, d.metadata[META_OFFSET]) for d in good(docs, reason)] == [
+        ("a0", 0),
+        ("a1", 1),
+        ("a2", 2),
+        ("c0", 4),
+        ("c1", 5),
+        ("c2", 6),
+    ]
     assert rejections(docs, reason) == [("corrupt_compression", 3), ("corrupt_compression", 7)]
     assert [d.metadata[META_REJECT][1] for d in docs if reason(d)] == [
-        f"gzip member at byte {len(a)}: Error -3 while decompressing data: invalid code lengths set; its lines from line 3 on are lost "
+        f"gzip member at byte {len(a)}: Error -3 while decompressing data: invalid code lengths set; its lines from "
+        "line 3 on are lost "
         f"(how many cannot be known); reading resumed at the next gzip member, byte {len(a) + len(b)}",
-        f"gzip member at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines from line 7 on are lost "
+        f"gzip member at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines from line 7 "
+        "on are lost "
         "(how many cannot be known); no later gzip member found, the rest of the file is skipped",
     ]
     # The same lines from .json.gz and .ndjson.gz, and a member whose magic bytes are hit.
@@ -254,7 +284,8 @@ def test_multi_member_jsonl_gz_resumes_at_the_next_member(inputs, read, reason) 
     docs = read(inputs.bytes("export.ndjson.gz", a + bytes(no_magic) + c))
     assert [d.id for d in good(docs, reason)] == ["a0", "a1", "a2", "c0", "c1", "c2"]
     assert [d.metadata[META_REJECT][1] for d in docs if reason(d)] == [
-        f"gzip member at byte {len(a)}: Error -3 while decompressing data: incorrect header check; its lines from line 3 on are lost "
+        f"gzip member at byte {len(a)}: Error -3 while decompressing data: incorrect header check; its lines from "
+        "line 3 on are lost "
         f"(how many cannot be known); reading resumed at the next gzip member, byte {len(a) + len(b)}",
     ]
 
@@ -266,10 +297,17 @@ def test_gzip_member_failing_its_crc_keeps_the_lines_read(inputs, read, reason) 
     bad_crc = bytearray(a)
     bad_crc[-8] ^= 0xFF
     docs = read(inputs.bytes("crc.json.gz", bytes(bad_crc) + b))
-    assert [(d.id, d.metadata[META_OFFSET]) for d in docs] == [("a0", 0), ("a1", 1), (f"{source_tag(str(inputs.root / 'crc.json.gz'))}/2", 2), ("b0", 3), ("b1", 4)]
+    assert [(d.id, d.metadata[META_OFFSET]) for d in docs] == [
+        ("a0", 0),
+        ("a1", 1),
+        (f"{source_tag(str(inputs.root / 'crc.json.gz'))}/2", 2),
+        ("b0", 3),
+        ("b1", 4),
+    ]
     assert docs[2].metadata[META_REJECT] == (
         "corrupt_compression",
-        "gzip member at byte 0: Error -3 while decompressing data: incorrect data check; found by the check at its end: lines read "
+        "gzip member at byte 0: Error -3 while decompressing data: incorrect data check; found by the check at its "
+        "end: lines read "
         f"from it before are kept and may hold altered bytes; reading resumed at the next gzip member, byte {len(a)}",
     )
 
@@ -284,12 +322,21 @@ def test_multi_frame_jsonl_zst_resumes_at_the_next_frame(inputs, read, reason) -
     docs = read(inputs.bytes("frames.jsonl.zst", a + bytes(broken) + c + b[: len(b) // 2]))
     assert [(d.id, d.metadata[META_OFFSET]) for d in good(docs, reason)] == [("a0", 0), ("a1", 1), ("c0", 3), ("c1", 4)]
     assert [(reason(d), d.metadata[META_OFFSET], d.metadata[META_REJECT][1]) for d in docs if reason(d)] == [
-        ("corrupt_compression", 2, f"zstd frame at byte {len(a)}: zstd decompressor error: Unsupported frame parameter; its lines from "
-         f"line 2 on are lost (how many cannot be known); reading resumed at the next zstd frame, byte {len(a) + len(b)}"),
-        ("corrupt_compression", 5, f"zstd frame at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines "
-         "from line 5 on are lost (how many cannot be known); no later zstd frame found, the rest of the file is skipped"),
+        (
+            "corrupt_compression",
+            2,
+            f"zstd frame at byte {len(a)}: zstd decompressor error: Unsupported frame parameter; its lines from "
+            "line 2 on are lost (how many cannot be known); reading resumed at the next zstd frame, byte "
+            f"{len(a) + len(b)}",
+        ),
+        (
+            "corrupt_compression",
+            5,
+            f"zstd frame at byte {len(a) + len(b) + len(c)}: the file ends inside it (truncated); its lines "
+            "from line 5 on are lost (how many cannot be known); no later zstd frame found, the rest of the file is "
+            "skipped",
+        ),
     ]
-
 
 
 def test_zstd_bomb_is_too_large_in_bounded_memory(inputs, read, reason) -> None:
@@ -310,8 +357,12 @@ def test_zstd_bomb_is_too_large_in_bounded_memory(inputs, read, reason) -> None:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert (reason(doc), doc.metadata[META_REJECT][1]) == ("too_large", f"{1 << 30} bytes > input.max_record_bytes=5000000")
+    assert (reason(doc), doc.metadata[META_REJECT][1]) == (
+        "too_large",
+        f"{1 << 30} bytes > input.max_record_bytes=5000000",
+    )
     assert peak < 128 * 1024 * 1024, peak  # before the fix one call returned the whole GiB
+
 
 # ------------------------------------------------------------------------------- Parquet
 
@@ -350,7 +401,8 @@ def test_missing_input_path(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         resolve_inputs([str(missing)])
     assert str(err.value) == (
-        f"input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing file, folder or glob"
+        f"input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing file, "
+        "folder or glob"
     )
 
 
@@ -362,7 +414,8 @@ def test_missing_input_stops_curate_run(tmp_path: Path, inputs, config_file, cap
     code = main(["run", str(config), "--input", str(present), "--input", str(missing), "--output", str(out), "--quiet"])
     assert code == 2
     assert capsys.readouterr().err == (
-        f"error: input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing file, folder or glob\n"
+        f"error: input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing "
+        "file, folder or glob\n"
     )
     assert not out.exists()  # checked before anything was created
 
@@ -382,7 +435,10 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
     target = blocker / "out"
     with pytest.raises(InputError) as err:
         prepare_output(target)
-    assert str(err.value) == f"output folder {target} is not writable (Not a directory). Fix: pass --output with a folder you can write to"
+    assert (
+        str(err.value)
+        == f"output folder {target} is not writable (Not a directory). Fix: pass --output with a folder you can write to"  # noqa: E501
+    )
 
 
 def test_output_path_is_a_file(tmp_path: Path) -> None:
@@ -390,7 +446,10 @@ def test_output_path_is_a_file(tmp_path: Path) -> None:
     target.write_text("not a folder")
     with pytest.raises(InputError) as err:
         prepare_output(target)
-    assert str(err.value) == f"output folder {target} is an existing file, not a folder. Fix: pass --output with a folder path"
+    assert (
+        str(err.value)
+        == f"output folder {target} is an existing file, not a folder. Fix: pass --output with a folder path"
+    )
     assert target.read_text() == "not a folder"
 
 
@@ -402,7 +461,8 @@ def test_unwritable_output_stops_curate_run(tmp_path: Path, inputs, config_file,
     code = main(["run", str(config), "--input", str(source), "--output", str(blocker / "out"), "--quiet"])
     assert code == 2
     assert capsys.readouterr().err == (
-        f"error: output folder {blocker / 'out'} is not writable (Not a directory). Fix: pass --output with a folder you can write to\n"
+        f"error: output folder {blocker / 'out'} is not writable (Not a directory). Fix: pass --output with a folder "
+        "you can write to\n"
     )
     assert blocker.read_text() == ""
 
@@ -412,7 +472,9 @@ def test_unwritable_output_stops_curate_annotate(tmp_path: Path, inputs, capsys)
     (tmp_path / "afile").write_text("")
     code = main(["annotate", str(source), "--output", str(tmp_path / "afile" / "deeper" / "out")])
     assert code == 2
-    assert capsys.readouterr().err.startswith(f"error: output folder {tmp_path / 'afile' / 'deeper' / 'out'} is not writable")
+    assert capsys.readouterr().err.startswith(
+        f"error: output folder {tmp_path / 'afile' / 'deeper' / 'out'} is not writable"
+    )
 
 
 # ------------------------------------------------------------ all of it in one real run

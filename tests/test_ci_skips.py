@@ -15,7 +15,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
-PROBE = '''
+PROBE = """
 from conftest import require_or_skip
 
 
@@ -25,7 +25,7 @@ def test_needs_slurm():
 
 def test_needs_deterministic_fasttext():
     require_or_skip("fastText trains a different model on each run", xfail=True)
-'''
+"""
 
 
 def _pytest(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
@@ -36,7 +36,18 @@ def _pytest(tmp_path: Path, ci: str | None) -> subprocess.CompletedProcess[str]:
         env["CI"] = ci
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(TESTS), str(REPO), env.get("PYTHONPATH", "")]))
     # The repo's pyproject (addopts -ra) as the config file, the probe outside the test folder.
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-c", str(REPO / "pyproject.toml"), "--rootdir", str(tmp_path), str(probe)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "--rootdir",
+        str(tmp_path),
+        str(probe),
+    ]
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -46,7 +57,9 @@ def test_a_missing_component_fails_under_ci(tmp_path: Path, ci: str) -> None:
     assert done.returncode == 1, done.stdout[-3000:]
     assert "2 failed" in done.stdout
     assert "CI=true and a component CI must have is missing: no Slurm cluster: sinfo/sbatch not on PATH" in done.stdout
-    assert "CI=true and a component CI must have is missing: fastText trains a different model on each run" in done.stdout
+    assert (
+        "CI=true and a component CI must have is missing: fastText trains a different model on each run" in done.stdout
+    )
 
 
 def test_a_missing_component_skips_elsewhere_with_the_reason_in_the_summary(tmp_path: Path) -> None:
@@ -55,8 +68,14 @@ def test_a_missing_component_skips_elsewhere_with_the_reason_in_the_summary(tmp_
     assert "1 skipped, 1 xfailed" in done.stdout
     # -ra: the reasons are in the closing summary.
     summary = done.stdout[done.stdout.index("short test summary info") :]
-    assert any(line.startswith("SKIPPED [1] ") and line.endswith(": no Slurm cluster: sinfo/sbatch not on PATH") for line in summary.splitlines())
-    assert "XFAIL test_probe.py::test_needs_deterministic_fasttext - fastText trains a different model on each run" in done.stdout
+    assert any(
+        line.startswith("SKIPPED [1] ") and line.endswith(": no Slurm cluster: sinfo/sbatch not on PATH")
+        for line in summary.splitlines()
+    )
+    assert (
+        "XFAIL test_probe.py::test_needs_deterministic_fasttext - fastText trains a different model on each run"
+        in done.stdout
+    )
 
 
 def _ci_copy(tmp_path: Path, slurm_script: str) -> Path:
@@ -66,7 +85,7 @@ def _ci_copy(tmp_path: Path, slurm_script: str) -> Path:
     shutil.copy2(REPO / ".ci" / "run", tmp_path / ".ci" / "run")
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "slurm_localhost.sh").write_text(slurm_script)
-    (tmp_path / "Makefile").write_text("test:\n\techo \"CI=$$CI\" > suite-ran\n")
+    (tmp_path / "Makefile").write_text('test:\n\techo "CI=$$CI" > suite-ran\n')
     return tmp_path
 
 

@@ -16,8 +16,20 @@ def test_every_command_is_one_entry_of_the_table(capsys) -> None:
     names = [c.name for c in COMMANDS]
     assert len(names) == len(set(names))
     assert set(names) == {
-        "run", "validate", "dedup", "generate", "annotate", "deploy", "serve",
-        "decontam", "classifier", "release", "verify", "stats", "lookup", "diff",
+        "run",
+        "validate",
+        "dedup",
+        "generate",
+        "annotate",
+        "deploy",
+        "serve",
+        "decontam",
+        "classifier",
+        "release",
+        "verify",
+        "stats",
+        "lookup",
+        "diff",
     }
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
@@ -28,12 +40,18 @@ def test_every_command_is_one_entry_of_the_table(capsys) -> None:
 @pytest.mark.parametrize(
     ("argv", "keys"),
     [
-        (["train", "--input", "l.jsonl", "--output", "m.ftz", "--epoch", "5", "--label-field", "yes"],
-         ["classifier.train.epoch=5", 'classifier.train.label_field="yes"']),
-        (["eval", "--input", "l.jsonl", "--threshold", "0.9", "--set", "classifier.eval.threshold=0.5"],
-         ["classifier.eval.threshold=0.9", "classifier.eval.threshold=0.5"]),
-        (["annotate", "d.jsonl", "--output", "o.jsonl", "-n", "7", "--engine-kind", "openai"],
-         ["classifier.annotate.n=7", 'engine.kind="openai"']),
+        (
+            ["train", "--input", "l.jsonl", "--output", "m.ftz", "--epoch", "5", "--label-field", "yes"],
+            ["classifier.train.epoch=5", 'classifier.train.label_field="yes"'],
+        ),
+        (
+            ["eval", "--input", "l.jsonl", "--threshold", "0.9", "--set", "classifier.eval.threshold=0.5"],
+            ["classifier.eval.threshold=0.9", "classifier.eval.threshold=0.5"],
+        ),
+        (
+            ["annotate", "d.jsonl", "--output", "o.jsonl", "-n", "7", "--engine-kind", "openai"],
+            ["classifier.annotate.n=7", 'engine.kind="openai"'],
+        ),
     ],
 )
 def test_classifier_flags_are_aliases_of_set_keys(argv: list[str], keys: list[str]) -> None:
@@ -44,7 +62,9 @@ def test_classifier_flags_are_aliases_of_set_keys(argv: list[str], keys: list[st
 def test_classifier_settings_load_from_the_recipe_and_set(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("classifier:\n  train:\n    epoch: 3\n    label_field: score\n")
-    args = build_parser().parse_args(["classifier", "train", "--input", "l", "--output", "m.ftz", "--config", str(recipe), "--dim", "16"])
+    args = build_parser().parse_args(
+        ["classifier", "train", "--input", "l", "--output", "m.ftz", "--config", str(recipe), "--dim", "16"]
+    )
     train = load_config(args.config, args.overrides).classifier.train
     assert (train.epoch, train.label_field, train.dim, train.lr) == (3, "score", 16, None)
     # A run's hash and resolved config do not carry the classifier's settings.
@@ -58,15 +78,21 @@ def test_classifier_help_shows_one_convention(capsys) -> None:
             build_parser().parse_args(["classifier", sub, "--help"])
         shown = capsys.readouterr().out
         assert "--set KEY=VALUE" in shown and "--config CONFIG" in shown
-        assert not any(flag in shown for flag in ("--epoch", "--text-field", "--threshold", "--engine-kind", "--max-chars"))
+        assert not any(
+            flag in shown for flag in ("--epoch", "--text-field", "--threshold", "--engine-kind", "--max-chars")
+        )
 
 
 def test_a_misspelt_classifier_key_fails_naming_it(capsys) -> None:
-    assert main(["classifier", "train", "--input", "l.jsonl", "--output", "m.ftz", "--set", "classifier.train.epok=5"]) == 2
+    assert (
+        main(["classifier", "train", "--input", "l.jsonl", "--output", "m.ftz", "--set", "classifier.train.epok=5"])
+        == 2
+    )
     from curate.quality.config import ClassifierTrainConfig
 
     accepted = ", ".join(sorted(ClassifierTrainConfig.model_fields))
     assert capsys.readouterr().err == (
         "error: invalid config (defaults):\n"
-        f"  classifier.train.epok: unknown key. Accepted names here: {accepted}. Fix: rename or remove 'classifier.train.epok'.\n"
+        f"  classifier.train.epok: unknown key. Accepted names here: {accepted}. Fix: rename or remove "
+        "'classifier.train.epok'.\n"
     )

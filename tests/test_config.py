@@ -11,8 +11,8 @@ import yaml
 
 from curate.cli import main
 from curate.config import CurateConfig, load_config
-from filters.language import LanguageConfig
 from curate.core.errors import ConfigError
+from filters.language import LanguageConfig
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ def test_validate_unknown_nested_key(tmp_path: Path, capsys) -> None:
     assert "min_score" in accepted
     assert capsys.readouterr().err == (
         f"error: invalid config {path}:\n"
-        f"  language.min_scor: unknown key. Accepted names here: {accepted}. Fix: rename or remove 'language.min_scor'.\n"
+        f"  language.min_scor: unknown key. Accepted names here: {accepted}. Fix: rename or remove "
+        "'language.min_scor'.\n"
     )
 
 
@@ -68,7 +69,8 @@ def test_validate_unknown_top_level_key(tmp_path: Path) -> None:
         load_config(path)
     accepted = ", ".join(sorted(CurateConfig.model_fields))
     assert str(err.value) == (
-        f"invalid config {path}:\n  outputs: unknown key. Accepted names here: {accepted}. Fix: rename or remove 'outputs'."
+        f"invalid config {path}:\n  outputs: unknown key. Accepted names here: {accepted}. Fix: rename or remove "
+        "'outputs'."
     )
 
 
@@ -131,10 +133,14 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
 
 def test_validate_console_script_exit_codes(good_config: Path, tmp_path: Path, curate_cli, subprocess_env) -> None:
     """The installed entry point turns main()'s return value into the process exit status."""
-    ok = subprocess.run([*curate_cli, "validate", str(good_config)], capture_output=True, text=True, env=subprocess_env, timeout=120)
+    ok = subprocess.run(
+        [*curate_cli, "validate", str(good_config)], capture_output=True, text=True, env=subprocess_env, timeout=120
+    )
     assert ok.returncode == 0, ok.stderr
     bad = write_yaml(tmp_path, "language:\n  min_score: 1.5\n", "bad.yaml")
-    failed = subprocess.run([*curate_cli, "validate", str(bad)], capture_output=True, text=True, env=subprocess_env, timeout=120)
+    failed = subprocess.run(
+        [*curate_cli, "validate", str(bad)], capture_output=True, text=True, env=subprocess_env, timeout=120
+    )
     assert failed.returncode != 0
     assert "language.min_score: must be <= 1.0, got 1.5" in failed.stderr
     assert "Traceback" not in failed.stderr
@@ -177,14 +183,17 @@ def test_set_creates_missing_sections(good_config: Path) -> None:
 
 def test_set_into_a_value_is_an_error(good_config: Path, capsys) -> None:
     assert main(["validate", str(good_config), "--set", "name.x=1"]) == 2
-    assert capsys.readouterr().err == "error: --set name.x=1: 'name' is a value, not a section; set 'name=...' instead\n"
+    assert (
+        capsys.readouterr().err == "error: --set name.x=1: 'name' is a value, not a section; set 'name=...' instead\n"
+    )
 
 
 def test_set_into_a_nested_value_names_the_full_path(good_config: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(good_config, ["language.min_score.x=1"])
     assert str(err.value) == (
-        "--set language.min_score.x=1: 'language.min_score' is a value, not a section; set 'language.min_score=...' instead"
+        "--set language.min_score.x=1: 'language.min_score' is a value, not a section; set 'language.min_score=...' "
+        "instead"
     )
 
 
@@ -203,7 +212,8 @@ def test_set_with_empty_key(good_config: Path) -> None:
 def test_set_out_of_range_is_validated(good_config: Path, capsys) -> None:
     assert main(["validate", str(good_config), "--set", "language.min_score=1.5"]) == 2
     assert capsys.readouterr().err == (
-        f"error: invalid config {good_config}:\n  language.min_score: must be <= 1.0, got 1.5. Fix: set a value <= 1.0.\n"
+        f"error: invalid config {good_config}:\n  language.min_score: must be <= 1.0, got 1.5. Fix: set a value <= "
+        "1.0.\n"
     )
 
 
@@ -266,7 +276,14 @@ def test_a_shipped_recipe_is_found_by_name_from_any_folder(tmp_path: Path, monke
     from curate.synth.prompts import default_templates_dir, load_templates
 
     assert default_templates_dir() == package / "configs" / "prompts"
-    assert {t.id for t in load_templates("")} == {"exercises", "how_to", "lecture_notes", "story_children", "textbook_academic", "textbook_narrative"}
+    assert {t.id for t in load_templates("")} == {
+        "exercises",
+        "how_to",
+        "lecture_notes",
+        "story_children",
+        "textbook_academic",
+        "textbook_narrative",
+    }
     # Names only: a path that is not a file is still "not found", never a shipped recipe.
     with pytest.raises(ConfigError, match="config file not found: sub/demo.yaml"):
         load_config("sub/demo.yaml")

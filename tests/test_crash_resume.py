@@ -21,13 +21,26 @@ REPO = Path(__file__).resolve().parent.parent
 SETTINGS = ["--set", "executor.workers=1", "--set", "release.enabled=true"]
 
 
-def _run(out: Path, tmp: Path, kill_after: str | None = None, extra: list[str] | None = None) -> subprocess.CompletedProcess:
+def _run(
+    out: Path, tmp: Path, kill_after: str | None = None, extra: list[str] | None = None
+) -> subprocess.CompletedProcess:
     home = tmp / f"prefect-home-{kill_after or 'whole'}-{len(list(tmp.glob('prefect-home-*')))}"
     env = dict(os.environ, PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1")
     env.pop(FAULT_KILL_AFTER_ENV, None)
     if kill_after:
         env[FAULT_KILL_AFTER_ENV] = kill_after
-    cmd = [sys.executable, "-m", "curate", "run", "configs/demo.yaml", "--output", str(out), "--quiet", *SETTINGS, *(extra or [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate",
+        "run",
+        "configs/demo.yaml",
+        "--output",
+        str(out),
+        "--quiet",
+        *SETTINGS,
+        *(extra or []),
+    ]
     log = tmp / f"{home.name}.log"
     # Output to a file, not a pipe: Prefect's temporary server outlives a killed run (it runs
     # in its own session) and would hold a pipe open.
@@ -142,7 +155,9 @@ def _manifest_tells_the_truth(out: Path) -> bool:
         return not (out / "summary.json").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     listed = {s["path"]: s["sha256"] for s in manifest["shards"]}
-    on_disk = {f"data/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "data").glob("part-*.parquet")}
+    on_disk = {
+        f"data/{p.name}": hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "data").glob("part-*.parquet")
+    }
     return listed == on_disk
 
 
@@ -161,7 +176,11 @@ def test_rerun_with_a_new_threshold_killed_mid_shards_leaves_no_lying_manifest(t
     # as low elsewhere), so shard 0 changes while later shards remain to be killed in.
     import pyarrow.parquet as pq
 
-    lowest = min(pq.read_table(out / "data" / "part-00000.parquet", columns=["quality_score"]).column("quality_score").to_pylist())
+    lowest = min(
+        pq.read_table(out / "data" / "part-00000.parquet", columns=["quality_score"])
+        .column("quality_score")
+        .to_pylist()
+    )
     stricter = ["--set", f"quality.min_score={lowest + 1e-6:.8f}"]
     killed = _run(out, tmp_path, "shard:1", stricter)
     assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]

@@ -32,7 +32,11 @@ def reference_labels(n: int, edges: list[tuple[int, int]]) -> list[int]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 60).flatmap(lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=120))))
+@given(
+    st.integers(1, 60).flatmap(
+        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=120))
+    )
+)
 def test_components_match_union_find(case: tuple[int, list[tuple[int, int]]]) -> None:
     n, edges = case
     u = np.array([a for a, _ in edges], dtype=np.int64)

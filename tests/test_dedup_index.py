@@ -25,10 +25,14 @@ def docs(shared_data: Path) -> list[tuple[str, str]]:
     return [d for d in real_documents() if len(d[1].split()) >= 120][:100]
 
 
-def release(tmp: Path, name: str, index: Path, records: list[tuple[str, str]], *overrides: str) -> tuple[list[str], pl.DataFrame]:
+def release(
+    tmp: Path, name: str, index: Path, records: list[tuple[str, str]], *overrides: str
+) -> tuple[list[str], pl.DataFrame]:
     folder = tmp / name
     part = write_part(folder / "in.parquet", records)
-    cfg = load_config(None, [f"name={name}", f"dedup.index_dir={json.dumps(str(index))}", "executor.workers=1", *overrides])
+    cfg = load_config(
+        None, [f"name={name}", f"dedup.index_dir={json.dumps(str(index))}", "executor.workers=1", *overrides]
+    )
     out = run_dedup(cfg, [part], folder / "work", folder / "ledger")
     kept = pl.read_parquet(out[0]).get_column("id").to_list()
     return kept, pl.read_parquet(folder / "ledger" / "dedup-00000.parquet")
@@ -91,7 +95,9 @@ def _built_index(tmp_path: Path, docs: list[tuple[str, str]]) -> Path:
     return index
 
 
-def _expect_error(tmp_path: Path, index: Path, docs: list[tuple[str, str]], *names: str, overrides: tuple[str, ...] = ()) -> str:
+def _expect_error(
+    tmp_path: Path, index: Path, docs: list[tuple[str, str]], *names: str, overrides: tuple[str, ...] = ()
+) -> str:
     with pytest.raises(DedupIndexError) as caught:
         release(tmp_path, "r2", index, docs[10:20], *overrides)
     message = str(caught.value)

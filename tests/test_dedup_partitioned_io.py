@@ -38,18 +38,27 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path, Min
     return tables, index_root, params
 
 
-def cluster(run: tuple[list[Path], Path, MinHashParams], scratch: Path, P: int, verify: float, monkeypatch: pytest.MonkeyPatch) -> pl.DataFrame:
+def cluster(
+    run: tuple[list[Path], Path, MinHashParams], scratch: Path, P: int, verify: float, monkeypatch: pytest.MonkeyPatch
+) -> pl.DataFrame:
     tables, index_root, params = run
     monkeypatch.setattr(partitioned, "PARTITION_DOCS", -(-DOCS // P))
     # A small batch, so a segment spans several row groups of each partition's index file.
     monkeypatch.setattr(partitioned, "SEGMENT_BATCH_ROWS", 500)
     index = DedupIndex.open(index_root, params, verify=False)
-    files, _ = partitioned.cluster_partitioned(config(index_root, verify), params, tables, DOCS, index, True, Workers(1), scratch, True)
+    files, _ = partitioned.cluster_partitioned(
+        config(index_root, verify), params, tables, DOCS, index, True, Workers(1), scratch, True
+    )
     assert len(files) == P
     return partitioned.read_decisions(files)
 
 
-def spy(monkeypatch: pytest.MonkeyPatch, name: str, calls: list[tuple[Any, ...]] | None = None, read: Counter[str] | None = None) -> None:
+def spy(
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    calls: list[tuple[Any, ...]] | None = None,
+    read: Counter[str] | None = None,
+) -> None:
     """Wrap partitioned.<name>: record its arguments and/or the bytes it read."""
     real: Callable[..., Any] = getattr(partitioned, name)
 
@@ -70,17 +79,25 @@ def size(files: list[Path]) -> int:
 
 
 @pytest.mark.parametrize("verify", [0.0, 0.5])
-def test_the_partition_count_does_not_change_a_decision(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: float) -> None:
+def test_the_partition_count_does_not_change_a_decision(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: float
+) -> None:
     one = cluster(run, tmp_path / "one", 1, verify, monkeypatch)
     many = cluster(run, tmp_path / "many", PARTITIONS, verify, monkeypatch)
     assert many.equals(one)
     # Every kind of decision is there, so the equality covers each path.
     assert set(one.get_column("reason").to_list()) == {"exact_duplicate", "near_duplicate", "duplicate_id"}
-    assert set(one.filter(pl.col("value").str.starts_with("earlier release")).get_column("value").to_list()) == {"earlier release r0", "earlier release r1", "earlier release r2"}
+    assert set(one.filter(pl.col("value").str.starts_with("earlier release")).get_column("value").to_list()) == {
+        "earlier release r0",
+        "earlier release r1",
+        "earlier release r2",
+    }
     assert one.height > DOCS // 10
 
 
-def test_verification_drops_candidates(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verification_drops_candidates(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The verified run (whose signature reads are counted below) really verifies."""
     loose = cluster(run, tmp_path / "loose", PARTITIONS, 0.0, monkeypatch)
     strict = cluster(run, tmp_path / "strict", PARTITIONS, 0.9, monkeypatch)
@@ -88,13 +105,17 @@ def test_verification_drops_candidates(run: tuple[list[Path], Path, MinHashParam
     assert 0 < strict.filter(near).height < loose.filter(near).height
 
 
-def test_verifying_in_slices_decides_as_at_once(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verifying_in_slices_decides_as_at_once(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     whole = cluster(run, tmp_path / "whole", PARTITIONS, 0.9, monkeypatch)
     monkeypatch.setattr(partitioned, "VERIFY_SLICE_EDGES", 3)  # many slices, one ragged
     assert cluster(run, tmp_path / "sliced", PARTITIONS, 0.9, monkeypatch).equals(whole)
 
 
-def test_key_files_hold_one_column_per_row_group(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_files_hold_one_column_per_row_group(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cluster(run, tmp_path, PARTITIONS, 0.0, monkeypatch)
     bands = run[2].bands
     for folder, writes in (("keys", 1), ("index", -(-SEGMENTS[0] // 500))):
@@ -103,7 +124,10 @@ def test_key_files_hold_one_column_per_row_group(run: tuple[list[Path], Path, Mi
         for path in files:
             meta = pq.read_metadata(path)
             at = meta.schema.names.index("column")
-            columns = [(meta.row_group(g).column(at).statistics.min, meta.row_group(g).column(at).statistics.max) for g in range(meta.num_row_groups)]
+            columns = [
+                (meta.row_group(g).column(at).statistics.min, meta.row_group(g).column(at).statistics.max)
+                for g in range(meta.num_row_groups)
+            ]
             assert all(lo == hi for lo, hi in columns), path
             # One row group per column and write: a unit is one write, a segment one per batch.
             found = Counter(lo for lo, _ in columns)
@@ -111,17 +135,26 @@ def test_key_files_hold_one_column_per_row_group(run: tuple[list[Path], Path, Mi
             assert len(found) == bands + 1, path
 
 
-def test_each_key_row_group_is_read_once(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_key_row_group_is_read_once(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[tuple[Any, ...]] = []
     spy(monkeypatch, "read_group", calls)
     cluster(run, tmp_path, PARTITIONS, 0.5, monkeypatch)
     every = Counter((Path(path), group) for path, group, _ in calls)
-    written = {(p, g) for folder in ("keys", "index") for p in (tmp_path / folder).glob("*.parquet") for g in range(pq.read_metadata(p).num_row_groups)}
+    written = {
+        (p, g)
+        for folder in ("keys", "index")
+        for p in (tmp_path / folder).glob("*.parquet")
+        for g in range(pq.read_metadata(p).num_row_groups)
+    }
     assert set(every) == written
     assert set(every.values()) == {1}
 
 
-def test_index_segments_and_key_files_are_read_once(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_segments_and_key_files_are_read_once(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Bytes read per step against the bytes of what the step reads. Before: each partition
     read every segment, and each band re-read the partition's whole key files (16x)."""
     read: Counter[str] = Counter()
@@ -135,12 +168,16 @@ def test_index_segments_and_key_files_are_read_once(run: tuple[list[Path], Path,
     footers = sum(min(f.stat().st_size, FOOTER) for f in scratch)
     assert read["bucket_segment"] <= size(segments) + len(segments) * FOOTER
     # Each segment's job reads every partition's (small) list of matched index nodes.
-    assert read["segment_hits"] <= size(segments) + len(segments) * (FOOTER + size(sorted((tmp_path / "hits").glob("*.parquet"))))
+    assert read["segment_hits"] <= size(segments) + len(segments) * (
+        FOOTER + size(sorted((tmp_path / "hits").glob("*.parquet")))
+    )
     # Each partition reads every dupids file (small: the repeated ids), and its own files once.
     assert size(scratch) <= read["partition_edges"] <= size(scratch) + footers + PARTITIONS * size(dupids)
 
 
-def test_signatures_are_read_once_per_partition(run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signatures_are_read_once_per_partition(
+    run: tuple[list[Path], Path, MinHashParams], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[tuple[Any, ...]] = []
     spy(monkeypatch, "read_signatures", calls)
     cluster(run, tmp_path, PARTITIONS, 0.5, monkeypatch)
@@ -184,5 +221,6 @@ def test_key_writers_raise_the_open_file_limit_or_say_how(tmp_path: Path) -> Non
     assert files == "400"
     assert message == (
         "dedup needs 656 open files per job (one per partition) but this machine allows 300. "
-        "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer partitions"
+        "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer "
+        "partitions"
     )

@@ -22,7 +22,9 @@ from tests.test_dedup_stage import write_part
 @pytest.fixture(scope="module")
 def docs(shared_data: Path) -> list[tuple[str, str]]:
     every = list(real_documents())
-    assert len(every) > 3000, "the real evaluation set should hold the 181 articles plus thousands of Wikipedia paragraphs"
+    assert len(every) > 3000, (
+        "the real evaluation set should hold the 181 articles plus thousands of Wikipedia paragraphs"
+    )
     # Every third document: articles and paragraphs of many pages, ~1,350 of them.
     return every[::3]
 

@@ -16,14 +16,16 @@ import pytest
 import curate.dedup.sigtable as sigtable
 import curate.dedup.stage as stage
 from bench.dedup_data import edit, real_documents, true_jaccard
-from curate.core import schema as S
 from curate.config import CurateConfig, load_config
+from curate.core import schema as S
+from curate.core.shards import conform
 from curate.dedup.normalize import exact_key
 from curate.dedup.stage import dedup_command, run_dedup
-from curate.core.shards import conform
 
 
-def write_part(path: Path, records: list[tuple[str, str]], quality: list[float | None] | None = None, row_group: int = 10_000) -> Path:
+def write_part(
+    path: Path, records: list[tuple[str, str]], quality: list[float | None] | None = None, row_group: int = 10_000
+) -> Path:
     n = len(records)
     columns = {
         S.ID: [r[0] for r in records],
@@ -66,7 +68,11 @@ def test_exact_copies_are_always_removed(tmp_path: Path, docs: list[tuple[str, s
     copies += [(f"{i}-spaces", "  " + "\n\n".join(t.split()) + " ") for i, t in originals[10:20]]
     copies += [(f"{i}-same", t) for i, t in originals[20:30]]
     # Every kind of copy, in its own part, before and after the originals.
-    parts = [write_part(tmp_path / "in" / "a.parquet", copies[:15]), write_part(tmp_path / "in" / "b.parquet", originals), write_part(tmp_path / "in" / "c.parquet", copies[15:])]
+    parts = [
+        write_part(tmp_path / "in" / "a.parquet", copies[:15]),
+        write_part(tmp_path / "in" / "b.parquet", originals),
+        write_part(tmp_path / "in" / "c.parquet", copies[15:]),
+    ]
     kept, ledger, out = run(tmp_path, parts, "dedup.near=false")
     assert len(kept) == 30
     assert ledger.height == 30
@@ -79,7 +85,11 @@ def test_exact_copies_are_always_removed(tmp_path: Path, docs: list[tuple[str, s
         assert exact_key(texts[row["id"]]) == exact_key(texts[row["duplicate_of"]])
     # Ledger rows carry the document's source and offset from its part.
     assert ledger.filter(pl.col("source").is_null()).height == 0
-    assert {p.name for p in (tmp_path / "ledger").iterdir()} == {"dedup-00000.parquet", "dedup-00001.parquet", "dedup-00002.parquet"}
+    assert {p.name for p in (tmp_path / "ledger").iterdir()} == {
+        "dedup-00000.parquet",
+        "dedup-00001.parquet",
+        "dedup-00002.parquet",
+    }
 
 
 def test_near_duplicates_are_removed_and_distinct_documents_kept(tmp_path: Path, docs: list[tuple[str, str]]) -> None:
@@ -119,9 +129,15 @@ def test_keep_rule_quality_then_longest_then_smallest_id(tmp_path: Path, docs: l
     kept, _, _ = run(tmp_path / "l", [write_part(tmp_path / "l.parquet", records)])
     assert kept == ["a"]
     # Equal length: the smallest id; and keep rules follow the config's order.
-    kept, _, _ = run(tmp_path / "s", [write_part(tmp_path / "s.parquet", [("b", text), ("c", text.upper()), ("a", text.lower())])])
+    kept, _, _ = run(
+        tmp_path / "s", [write_part(tmp_path / "s.parquet", [("b", text), ("c", text.upper()), ("a", text.lower())])]
+    )
     assert kept == ["a"]
-    kept, _, _ = run(tmp_path / "o", [write_part(tmp_path / "o.parquet", records, quality=[0.9, 0.1, None])], "dedup.keep=[smallest_id]")
+    kept, _, _ = run(
+        tmp_path / "o",
+        [write_part(tmp_path / "o.parquet", records, quality=[0.9, 0.1, None])],
+        "dedup.keep=[smallest_id]",
+    )
     assert kept == ["a"]
 
 
@@ -211,9 +227,15 @@ def test_verify_threshold_keeps_candidates_below_it(tmp_path: Path, docs: list[t
 
 
 @pytest.mark.slow
-def test_one_and_two_workers_keep_the_same_documents(tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_and_two_workers_keep_the_same_documents(
+    tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rng = random.Random(5)
-    records = list(docs) + [(f"{i}~", edit(t, 0.02, rng)) for i, t in docs[:50]] + [(f"{i}=", t.lower()) for i, t in docs[50:70]]
+    records = (
+        list(docs)
+        + [(f"{i}~", edit(t, 0.02, rng)) for i, t in docs[:50]]
+        + [(f"{i}=", t.lower()) for i, t in docs[50:70]]
+    )
     rng.shuffle(records)
     parts = [write_part(tmp_path / "in" / f"{k}.parquet", records[k::3], row_group=20) for k in range(3)]
     # Small units and no inline threshold, so two workers really split the work.
@@ -221,7 +243,9 @@ def test_one_and_two_workers_keep_the_same_documents(tmp_path: Path, docs: list[
     monkeypatch.setattr(stage, "PARALLEL_MIN_ROWS", 0)
     assert len(sigtable.plan_units(parts)[0]) > 3
     one = run(tmp_path / "w1", parts)
-    two = run_dedup(load_config(None, ["executor.workers=2"]), parts, tmp_path / "w2" / "work", tmp_path / "w2" / "ledger")
+    two = run_dedup(
+        load_config(None, ["executor.workers=2"]), parts, tmp_path / "w2" / "work", tmp_path / "w2" / "ledger"
+    )
     kept_two = pl.concat([pl.read_parquet(p) for p in two]).get_column(S.ID).to_list()
     ledger_two = pl.concat([pl.read_parquet(p) for p in sorted((tmp_path / "w2" / "ledger").glob("*.parquet"))])
     assert one[0] == kept_two
@@ -236,7 +260,15 @@ def test_dedup_command_writes_the_usual_layout(tmp_path: Path, docs: list[tuple[
     lines += ["{not json", json.dumps({"id": "blank", "text": "   "})]
     with gzip.open(tmp_path / "in" / "a.jsonl.gz", "wt") as f:
         f.write("\n".join(lines) + "\n")
-    pq.write_table(pa.table({"id": [f"{d}-pq" for d, _ in docs[5:10]] + ["fresh"], "text": [t.upper() for _, t in docs[5:10]] + [docs[30][1]]}), tmp_path / "in" / "b.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"{d}-pq" for d, _ in docs[5:10]] + ["fresh"],
+                "text": [t.upper() for _, t in docs[5:10]] + [docs[30][1]],
+            }
+        ),
+        tmp_path / "in" / "b.parquet",
+    )
     manifest_path = dedup_command([str(tmp_path / "in")], tmp_path / "out", config())
     manifest = json.loads(manifest_path.read_text())
     counts = manifest["counts"]

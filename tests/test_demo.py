@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from curate.readers.reader import RecordReader
 from curate.core.schema import META_REJECT
+from curate.readers.reader import RecordReader
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -258,7 +258,9 @@ def test_demo_keeps_only_english_articles(demo_run: tuple[Path, str]) -> None:
     # The demo recipe runs the shipped quality classifier at min_score 0.35: it may judge a
     # good article less educational than we did, but only through the quality stage, and
     # only rarely (the classifier's own accuracy is measured in bench/RESULTS.md).
-    quality_dropped = [r for r in good if _rows(kept, r).height == 0 and _rows(ledger, r)["stage"].to_list() == ["quality"]]
+    quality_dropped = [
+        r for r in good if _rows(kept, r).height == 0 and _rows(ledger, r)["stage"].to_list() == ["quality"]
+    ]
     assert len(quality_dropped) <= len(good) // 10, [r.key for r in quality_dropped]
     for r in good:
         rows = _rows(kept, r)
@@ -283,8 +285,12 @@ def test_demo_extracts_the_article_not_the_page(demo_run: tuple[Path, str]) -> N
     by_quality = set(ledger.filter(pl.col("stage") == "quality")["url"].drop_nulls().to_list())
     # An original may also lose to its copy in another file (dedup keeps the higher quality
     # score, then the longer text): the copy is kept instead, so it does not count here.
-    lost_to_copy = set(ledger.filter((pl.col("stage") == "dedup") & pl.col("duplicate_of").is_not_null())["url"].drop_nulls().to_list())
-    originals = sum(r.file == D.WARC_NAME and r.expect == D.KEPT and r.url not in by_quality | lost_to_copy for r in RECORDS)
+    lost_to_copy = set(
+        ledger.filter((pl.col("stage") == "dedup") & pl.col("duplicate_of").is_not_null())["url"].drop_nulls().to_list()
+    )
+    originals = sum(
+        r.file == D.WARC_NAME and r.expect == D.KEPT and r.url not in by_quality | lost_to_copy for r in RECORDS
+    )
     with_copies = sum(r.file == D.WARC_NAME and r.expect != D.REJECTED for r in RECORDS)
     assert originals <= warc_kept.height <= with_copies
     for url, text in warc_kept.select("url", "text").iter_rows():

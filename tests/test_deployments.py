@@ -109,7 +109,10 @@ def prefect_server(home: Path) -> Iterator[dict[str, Any]]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120
@@ -139,7 +142,9 @@ def server(tmp_path_factory) -> Iterator[dict[str, Any]]:
 def deployed(server) -> list[str]:
     """curate.deploy.deploy as `curate deploy` runs it, in its own process against the server."""
     code = "import json; from curate.deploy import deploy; print(json.dumps(deploy()))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=server["env"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=server["env"], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -150,7 +155,11 @@ def worker(server, deployed) -> Iterator[Path]:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process"],
-            cwd=server["home"], env=server["env"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=server["home"],
+            env=server["env"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield log
@@ -159,11 +168,15 @@ def worker(server, deployed) -> Iterator[Path]:
 
 
 def test_deploy_registers_every_deployment(server, deployed) -> None:
-    assert sorted(deployed) == sorted(["curate-corpus/corpus", "curate-incremental/incremental", "curate-corpus/synthetic", "curate-release/release"])
+    assert sorted(deployed) == sorted(
+        ["curate-corpus/corpus", "curate-incremental/incremental", "curate-corpus/synthetic", "curate-release/release"]
+    )
     api = server["api"]
     pool = httpx.get(f"{api}/work_pools/{POOL}", timeout=10)
     assert pool.status_code == 200 and pool.json()["type"] == "process"
-    found = httpx.post(f"{api}/deployments/filter", json={"limit": 50, "offset": 0, "sort": "NAME_ASC"}, timeout=10).json()
+    found = httpx.post(
+        f"{api}/deployments/filter", json={"limit": 50, "offset": 0, "sort": "NAME_ASC"}, timeout=10
+    ).json()
     by_name = {d["name"]: d for d in found}
     assert set(by_name) == {"corpus", "incremental", "synthetic", "release"}
     incremental = by_name["incremental"]
@@ -182,7 +195,9 @@ def trigger(api: str, parameters: dict[str, Any]) -> str:
     flow_name, name = DEPLOYMENT.split("/")
     dep = httpx.get(f"{api}/deployments/name/{flow_name}/{name}", timeout=10)
     dep.raise_for_status()
-    run = httpx.post(f"{api}/deployments/{dep.json()['id']}/create_flow_run", json={"parameters": parameters}, timeout=10)
+    run = httpx.post(
+        f"{api}/deployments/{dep.json()['id']}/create_flow_run", json={"parameters": parameters}, timeout=10
+    )
     run.raise_for_status()
     return run.json()["id"]
 
@@ -192,7 +207,9 @@ def wait_for(api: str, run_id: str, worker_log: Path) -> str:
     while time.monotonic() < deadline:
         state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=10).json()["state"]
         if state and state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-            assert state["type"] == "COMPLETED", f"flow run {run_id} ended {state['type']}: {state.get('message')}\n{_tail(worker_log)}"
+            assert state["type"] == "COMPLETED", (
+                f"flow run {run_id} ended {state['type']}: {state.get('message')}\n{_tail(worker_log)}"
+            )
             return state["type"]
         time.sleep(2)
     pytest.fail(f"flow run {run_id} not finished after {RUN_TIMEOUT_S} s:\n{_tail(worker_log)}")
@@ -290,7 +307,14 @@ def _serve_and_run(tmp_path: Path, server: dict[str, Any]) -> None:
     log = tmp_path / "serve.log"
     code = "from curate.deploy import serve; serve(['incremental'])"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=server["env"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env=server["env"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -301,7 +325,11 @@ def _serve_and_run(tmp_path: Path, server: dict[str, Any]) -> None:
                 pytest.fail(f"curate serve did not start (exit {proc.poll()}):\n{_tail(log)}")
             time.sleep(1)
         assert [s["schedule"]["cron"] for s in dep.json()["schedules"]] == ["0 3 * * 1"]
-        params = {"config_path": "configs/incremental_demo.yaml", "input_prefix": str(incoming), "output_root": str(tmp_path / "out")}
+        params = {
+            "config_path": "configs/incremental_demo.yaml",
+            "input_prefix": str(incoming),
+            "output_root": str(tmp_path / "out"),
+        }
         wait_for(api, trigger(api, params), log)
         assert "no new input files" in _tail(log, 100_000)
         assert not (tmp_path / "out" / "batches").exists()
@@ -313,7 +341,9 @@ def _serve_and_run(tmp_path: Path, server: dict[str, Any]) -> None:
 
 
 def _prefect(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(BIN / "prefect"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_prefect_deploy_all_then_a_process_worker_runs_one(tmp_path: Path) -> None:
@@ -333,7 +363,10 @@ def test_prefect_deploy_all_then_a_process_worker_runs_one(tmp_path: Path) -> No
 
         specs = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
         found = httpx.post(f"{api}/deployments/filter", json={"limit": 50, "offset": 0}, timeout=10).json()
-        flows = {f["id"]: f["name"] for f in httpx.post(f"{api}/flows/filter", json={"limit": 50, "offset": 0}, timeout=10).json()}
+        flows = {
+            f["id"]: f["name"]
+            for f in httpx.post(f"{api}/flows/filter", json={"limit": 50, "offset": 0}, timeout=10).json()
+        }
         by_name = {d["name"]: d for d in found}
         assert sorted(by_name) == sorted(s["name"] for s in specs)
         for spec in specs:
@@ -346,13 +379,19 @@ def test_prefect_deploy_all_then_a_process_worker_runs_one(tmp_path: Path) -> No
         # One run of curate-corpus/corpus (the demo recipe), its output outside the checkout.
         out = tmp_path / "corpus-out"
         params = {"output": str(out), "overrides": ["executor.workers=1"]}
-        run = httpx.post(f"{api}/deployments/{by_name['corpus']['id']}/create_flow_run", json={"parameters": params}, timeout=10)
+        run = httpx.post(
+            f"{api}/deployments/{by_name['corpus']['id']}/create_flow_run", json={"parameters": params}, timeout=10
+        )
         run.raise_for_status()
         log = tmp_path / "worker.log"
         with open(log, "wb") as sink:
             proc = subprocess.Popen(
                 [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--type", "process", "--run-once"],
-                cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=tmp_path,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             wait_for(api, run.json()["id"], log)

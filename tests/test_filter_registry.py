@@ -13,11 +13,11 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from pydantic import Field
 
-from curate.core import schema as S
 from curate.config import CurateConfig, FiltersConfig, load_config
+from curate.core import schema as S
 from curate.core.section import Section
-from curate.writers import AnnotatedWriter
 from curate.select import run_select
+from curate.writers import AnnotatedWriter
 from filters.heuristics import build_filter, heuristic_annotators
 from filters.language import LanguageAnnotator
 from filters.registry import RULES, filter_stages, filters_config_model, register_rule

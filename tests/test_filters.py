@@ -12,15 +12,12 @@ from datatrove.data import Document
 
 from curate.config import FiltersConfig, load_config
 from curate.core.errors import ConfigError
-from curate.core.schema import META_REJECT
-from curate.core.schema import filter_column
+from curate.core.schema import META_ANNOTATIONS, META_LANG, META_LANG_SCORE, META_REJECT, filter_column
 from curate.select import run_select
 from filters.annotate import FilterAnnotator
-from curate.core.schema import META_ANNOTATIONS
 from filters.heuristics import build_filter, heuristic_annotators
-from filters.registry import filter_stages
-from curate.core.schema import META_LANG, META_LANG_SCORE
 from filters.language import LanguageAnnotator
+from filters.registry import filter_stages
 
 GOOD_IDS = ("good", "water", "rocks", "cells")
 
@@ -174,12 +171,18 @@ def test_filter_thresholds_come_from_config(texts) -> None:
 
 
 def test_disabled_filters_build_no_annotator() -> None:
-    cfg = load_config(None, ["filters.c4.enabled=false", "filters.fineweb.enabled=false", "filters.engine=datatrove"]).filters
+    cfg = load_config(
+        None, ["filters.c4.enabled=false", "filters.fineweb.enabled=false", "filters.engine=datatrove"]
+    ).filters
     assert [a.stage for a in heuristic_annotators(cfg, filter_stages())] == ["gopher_repetition", "gopher_quality"]
 
 
 def test_language_annotator_labels(texts) -> None:
-    docs = [Document(text=texts.FRENCH, id="fr", metadata={}), Document(text=texts.GOOD, id="en", metadata={}), Document(text="   ", id="blank", metadata={})]
+    docs = [
+        Document(text=texts.FRENCH, id="fr", metadata={}),
+        Document(text=texts.GOOD, id="en", metadata={}),
+        Document(text="   ", id="blank", metadata={}),
+    ]
     out = {d.id: d.metadata for d in LanguageAnnotator().run(iter(docs))}
     assert out["fr"][META_LANG] == "fr" and out["en"][META_LANG] == "en"
     assert 0.9 < out["en"][META_LANG_SCORE] <= 1.0
@@ -200,7 +203,10 @@ def test_language_model_path_errors(tmp_path: Path) -> None:
     missing = tmp_path / "lid.ftz"
     with pytest.raises(ConfigError) as err:
         LanguageAnnotator(str(missing))
-    assert str(err.value) == f"fastText language-ID model not found: {missing}. Fix: set the path to an existing .bin/.ftz file"
+    assert (
+        str(err.value)
+        == f"fastText language-ID model not found: {missing}. Fix: set the path to an existing .bin/.ftz file"
+    )
     junk = tmp_path / "junk.ftz"
     junk.write_bytes(b"not a model")
     with pytest.raises(ConfigError) as err:

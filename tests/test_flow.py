@@ -27,7 +27,9 @@ ENGLISH_PAGE = "http://037426.cn/"  # the one English page of the sample (a chem
 @pytest.fixture(scope="module")
 def flow_inputs(tmp_path_factory, make_inputs, sample_warc: Path, texts) -> list[Path]:
     files = make_inputs(tmp_path_factory.mktemp("flow-in"))
-    jsonl = files.jsonl("web.jsonl", [{"id": "good", "text": texts.GOOD}, {"id": "french", "text": texts.FRENCH}, "{oops"])
+    jsonl = files.jsonl(
+        "web.jsonl", [{"id": "good", "text": texts.GOOD}, {"id": "french", "text": texts.FRENCH}, "{oops"]
+    )
     return [sample_warc, jsonl]
 
 
@@ -57,7 +59,9 @@ def read_artifacts(key: str) -> list:
     async def query() -> list:
         async with get_client() as client:
             response = await client.request(
-                "POST", "/artifacts/filter", json={"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 10, "offset": 0}
+                "POST",
+                "/artifacts/filter",
+                json={"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC", "limit": 10, "offset": 0},
             )
             response.raise_for_status()
             return [Artifact.model_validate(item) for item in response.json()]
@@ -105,7 +109,9 @@ def test_summary_artifact_rows_match_the_summary(flow_run) -> None:
     assert rows == expected
     # Dropped documents in the table add up to the rejected count.
     assert sum(r["documents"] for r in rows[2:]) == summary["rejected"]
-    assert {("language", "language_not_kept"), ("ingest", "malformed_json")} <= {(r["stage"], r["reason"]) for r in rows}
+    assert {("language", "language_not_kept"), ("ingest", "malformed_json")} <= {
+        (r["stage"], r["reason"]) for r in rows
+    }
 
 
 def test_progress_hook_sees_every_stage(flow_run) -> None:
@@ -134,7 +140,9 @@ def sample_pages(sample_warc: Path) -> dict[str, str]:
             content_type = record.http_headers.get_header("Content-Type") or ""
             charset = content_type.split("charset=")[-1].strip() if "charset=" in content_type else "utf-8"
             charset = {"gb2312": "gb18030", "gbk": "gb18030"}.get(charset.lower(), charset)
-            pages[record.rec_headers.get_header("WARC-Target-URI")] = record.content_stream().read().decode(charset, "replace")
+            pages[record.rec_headers.get_header("WARC-Target-URI")] = (
+                record.content_stream().read().decode(charset, "replace")
+            )
     return pages
 
 
@@ -166,7 +174,19 @@ def assert_main_content(kept: pl.DataFrame, sample_warc: Path) -> None:
     main = words(tree.xpath('//div[@id="main"]')[0].text_content())
     assert all(words(line) in main for line in text.splitlines() if line.strip())
     assert "BONDTEK places strong emphasis not only on a product quality" in text
-    for nav in ("HOME", "ABOUT US", "PRODUCTS", "CONTACT", "PROCESSING AGENT", "ANTIOXIDANT AGENT", "the only agent in China", "All rights reserved", "ffp5727", "boooming", "E-MAIL"):
+    for nav in (
+        "HOME",
+        "ABOUT US",
+        "PRODUCTS",
+        "CONTACT",
+        "PROCESSING AGENT",
+        "ANTIOXIDANT AGENT",
+        "the only agent in China",
+        "All rights reserved",
+        "ffp5727",
+        "boooming",
+        "E-MAIL",
+    ):
         assert nav not in text, nav
 
 
@@ -190,11 +210,34 @@ def test_kept_web_text_is_main_content(flow_run, sample_warc: Path) -> None:
 def cli_run(tmp_path_factory, sample_warc: Path, config_file, curate_cli):
     root = tmp_path_factory.mktemp("cli")
     # COLUMNS: rich wraps its output at 80 columns when not on a terminal.
-    env = dict(os.environ, COLUMNS="200", PREFECT_SERVER_ANALYTICS_ENABLED="false", HF_HUB_OFFLINE="1", DO_NOT_TRACK="1", PREFECT_HOME=str(root / "prefect-home"))
-    config = config_file(root / "recipe.yaml", name="cli", input={"paths": [str(root / "not-used.jsonl")]}, output={"dir": str(root / "not-used")})
+    env = dict(
+        os.environ,
+        COLUMNS="200",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        HF_HUB_OFFLINE="1",
+        DO_NOT_TRACK="1",
+        PREFECT_HOME=str(root / "prefect-home"),
+    )
+    config = config_file(
+        root / "recipe.yaml",
+        name="cli",
+        input={"paths": [str(root / "not-used.jsonl")]},
+        output={"dir": str(root / "not-used")},
+    )
     out = root / "out"
     proc = subprocess.run(
-        [*curate_cli, "run", str(config), "--input", str(sample_warc), "--output", str(out), "--quiet", "--set", "language.min_score=0.6"],
+        [
+            *curate_cli,
+            "run",
+            str(config),
+            "--input",
+            str(sample_warc),
+            "--output",
+            str(out),
+            "--quiet",
+            "--set",
+            "language.min_score=0.6",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -218,10 +261,15 @@ def test_curate_run_cli_with_overrides(cli_run, sample_warc: Path) -> None:
     assert resolved["language"]["min_score"] == 0.6  # --set applied
     assert resolved["input"]["paths"] == [str(sample_warc)]
     # The table printed is the run's summary, row for row.
-    printed = [[cell.strip() for cell in line.strip().strip("│").split("│")] for line in proc.stdout.splitlines() if line.startswith("│")]
-    assert printed == [["input", "documents in", str(summary["ingested"])], ["output", "kept", str(summary["kept"])]] + [
-        [r["stage"], r["reason"], str(r["documents"])] for r in summary["by_reason"]
+    printed = [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in proc.stdout.splitlines()
+        if line.startswith("│")
     ]
+    assert printed == [
+        ["input", "documents in", str(summary["ingested"])],
+        ["output", "kept", str(summary["kept"])],
+    ] + [[r["stage"], r["reason"], str(r["documents"])] for r in summary["by_reason"]]
     assert f"{summary['shards']} shard(s), {summary['bytes']:,} bytes in {out / 'data'}" in proc.stdout
 
 

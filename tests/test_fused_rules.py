@@ -19,7 +19,6 @@ from curate.config import FiltersConfig, load_config
 from curate.core.errors import ConfigError
 from curate.core.schema import META_ANNOTATIONS, META_REJECT
 from filters.annotate import FilterAnnotator
-from filters.registry import filter_stages
 from filters.fused_rules import (
     FusedRules,
     WordTokenizer,
@@ -28,6 +27,7 @@ from filters.fused_rules import (
     datatrove_verdicts,
 )
 from filters.heuristics import build_filter, heuristic_annotators
+from filters.registry import filter_stages
 
 
 def _filters(cfg: FiltersConfig) -> dict:
@@ -51,10 +51,26 @@ def test_fused_rules_match_datatrove_on_real_pages(tmp_path: Path, shared_data: 
 
 def test_fused_rules_match_datatrove_with_other_thresholds(texts) -> None:
     """Thresholds come from the config for both engines (here every rule made stricter)."""
-    cfg = load_config(None, ["filters.gopher_quality.min_doc_words=200", "filters.c4.min_num_sentences=12", "filters.c4.filter_no_terminal_punct=true", "filters.fineweb.new_line_ratio=0.05", "filters.gopher_repetition.dup_line_frac=0.05"]).filters
+    cfg = load_config(
+        None,
+        [
+            "filters.gopher_quality.min_doc_words=200",
+            "filters.c4.min_num_sentences=12",
+            "filters.c4.filter_no_terminal_punct=true",
+            "filters.fineweb.new_line_ratio=0.05",
+            "filters.gopher_repetition.dup_line_frac=0.05",
+        ],
+    ).filters
     filters = _filters(cfg)
     fused = FusedRules(filters)
-    samples = [texts.GOOD, texts.SHORT, texts.GOOD + "\n" + texts.GOOD, "\n".join(texts.GOOD.split(". ")), "{ x }\n" + texts.GOOD, ""]
+    samples = [
+        texts.GOOD,
+        texts.SHORT,
+        texts.GOOD + "\n" + texts.GOOD,
+        "\n".join(texts.GOOD.split(". ")),
+        "{ x }\n" + texts.GOOD,
+        "",
+    ]
     for text in samples:
         assert fused.annotate(text) == datatrove_verdicts(filters, text)
 
@@ -64,7 +80,17 @@ def test_word_tokenizer_is_datatrove_word_for_word() -> None:
     spaCy's special cases, including the one that makes chunks context-dependent (a `''`
     pattern spanning two chunks shadowing one inside a chunk)."""
     rng = random.Random(7)
-    alphabet = list("abc .,;:!?'\"()-–—\n\t\xa0/\\@#$%&*…’“”0123456789AZ_^<>=|") + ["n't", "'s", "Mr.", "a.m.", "http://", ":)", "U.S.", " -_- ", "It"]
+    alphabet = list("abc .,;:!?'\"()-–—\n\t\xa0/\\@#$%&*…’“”0123456789AZ_^<>=|") + [
+        "n't",
+        "'s",
+        "Mr.",
+        "a.m.",
+        "http://",
+        ":)",
+        "U.S.",
+        " -_- ",
+        "It",
+    ]
     samples = ["Boas' ''Primitive Art'' and ]'''Account of", "don't stop :) at 9 a.m. in the U.S.", "IS_ALPHA here"]
     samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
     tok = WordTokenizer("en")
@@ -73,7 +99,28 @@ def test_word_tokenizer_is_datatrove_word_for_word() -> None:
 
 
 def test_ngram_helpers_are_datatrove_exactly() -> None:
-    words = ["the", "cat", "sat", "on", "the", "mat", "the", "cat", "sat", "on", "the", "mat", "and", "the", "dog", "a", "b", "ab", "b", "a"]
+    words = [
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "the",
+        "mat",
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "the",
+        "mat",
+        "and",
+        "the",
+        "dog",
+        "a",
+        "b",
+        "ab",
+        "b",
+        "a",
+    ]
     spaced = " ".join(words)
     starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
     ends = [s + len(w) for s, w in zip(starts, words)]
@@ -117,7 +164,9 @@ def test_both_engines_annotate_the_same(texts) -> None:
         return list(stream)
 
     fused, datatrove = run("fused"), run("datatrove")
-    assert [(d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in fused] == [(d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in datatrove]
+    assert [(d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in fused] == [
+        (d.id, d.text, d.metadata.get(META_ANNOTATIONS)) for d in datatrove
+    ]
     assert fused[1].metadata[META_ANNOTATIONS]["gopher_quality"] == "gopher_short_doc"
     assert META_ANNOTATIONS not in fused[3].metadata
 

@@ -13,9 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import Field
 
-from curate.core import schema as S
 from curate.config import CurateConfig
-from filters.language import LanguageConfig
+from curate.core import schema as S
 from curate.core.errors import ConfigError, InputError
 from curate.synth import generate as G
 from curate.synth.diversity import diversity_report
@@ -23,6 +22,7 @@ from curate.synth.generate_config import GenerateConfig
 from curate.synth.postprocess import EMPTY, REPETITIVE, TOO_SHORT, TRUNCATED, WRONG_LANGUAGE, OutputChecker, clean
 from curate.synth.prompts import load_templates, plan, template_sampling
 from curate.synth.seeds import Seed, collect_seeds, topic_of
+from filters.language import LanguageConfig
 
 # Until CurateConfig carries `generate:` itself, a config class that does (the same field).
 if "generate" in CurateConfig.model_fields:
@@ -86,7 +86,10 @@ def corpus(tmp_path: Path, texts: dict[str, str]) -> Path:
 
 def test_no_seeds_fails_before_work(tmp_path: Path) -> None:
     cfg = make_cfg(tmp_path)
-    with pytest.raises(ConfigError, match=r"no seeds to generate from: no input documents and no generate.topics_file\. Fix: pass --input"):
+    with pytest.raises(
+        ConfigError,
+        match=r"no seeds to generate from: no input documents and no generate.topics_file\. Fix: pass --input",
+    ):
         G.generate_command(cfg, None, 2, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written
     short = corpus(tmp_path, {"a": "Too short to ground anything."})
@@ -103,7 +106,8 @@ def test_old_nested_engine_key_names_the_fix(tmp_path: Path) -> None:
         load_config(recipe)
     assert (
         "generate.engine: no longer read here: one top-level engine: section serves generation and LLM annotation. "
-        "Fix: move these keys to the top-level engine: section and delete generate.engine (got {'kind': 'vllm', 'max_num_seqs': 16})."
+        "Fix: move these keys to the top-level engine: section and delete generate.engine (got {'kind': 'vllm', "
+        "'max_num_seqs': 16})."
     ) in str(info.value)
     recipe.write_text("generate:\n  n: 4\nengine:\n  kind: vllm\n  max_num_seqs: 16\n")
     cfg = load_config(recipe)
@@ -126,11 +130,17 @@ def test_template_with_unknown_placeholder_fails_naming_both(tmp_path: Path) -> 
     folder = tmp_path / "prompts"
     folder.mkdir()
     (folder / "ok.yaml").write_text("id: ok\nversion: 1\nformat: essay\nuser: Write about {topic} for {audience}.\n")
-    (folder / "bad.yaml").write_text("id: bad_one\nversion: 2\nformat: essay\nsystem: You write.\nuser: Write about {topic} in {langauge}.\n")
+    (folder / "bad.yaml").write_text(
+        "id: bad_one\nversion: 2\nformat: essay\nsystem: You write.\nuser: Write about {topic} in {langauge}.\n"
+    )
     topics = tmp_path / "topics.txt"
     topics.write_text("tides\n")
     cfg = make_cfg(tmp_path, templates_dir=str(folder), topics_file=str(topics))
-    with pytest.raises(ConfigError, match=r"prompt template 'bad_one' \(.*bad.yaml\), user: unknown placeholder \{langauge\}\. Fix: use only \{audience\}"):
+    with pytest.raises(
+        ConfigError,
+        match=r"prompt template 'bad_one' \(.*bad.yaml\), user: unknown placeholder \{langauge\}\. Fix: use only "
+        r"\{audience\}",
+    ):
         G.generate_command(cfg, None, 2, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     (folder / "bad.yaml").write_text("id: bad_one\nversion: 2\nformat: essay\nuser: 'Use a set {like this'\n")
@@ -142,7 +152,11 @@ def test_template_with_unknown_placeholder_fails_naming_both(tmp_path: Path) -> 
 
 
 def test_unknown_template_id_names_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown template id\(s\) textbok; .* has exercises, how_to, lecture_notes, rephrase_encyclopedia, rephrase_qa, rephrase_textbook, story_children, textbook_academic, textbook_narrative"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown template id\(s\) textbok; .* has exercises, how_to, lecture_notes, rephrase_encyclopedia, "
+        r"rephrase_qa, rephrase_textbook, story_children, textbook_academic, textbook_narrative",
+    ):
         load_templates("", ["textbok"])
 
 
@@ -151,7 +165,9 @@ def test_unknown_template_id_names_the_known_ones() -> None:
 
 def test_shipped_templates_cover_the_formats() -> None:
     templates = {t.id: t for t in load_templates("")}
-    assert {"textbook_academic", "textbook_narrative", "lecture_notes", "story_children", "how_to", "exercises"} <= set(templates)
+    assert {"textbook_academic", "textbook_narrative", "lecture_notes", "story_children", "how_to", "exercises"} <= set(
+        templates
+    )
     assert templates["story_children"].audience == "young children"
     assert templates["lecture_notes"].audience == "college students"
 
@@ -219,7 +235,9 @@ def test_seeds_are_a_bounded_deterministic_sample_giving_the_same_plan(tmp_path:
     # The plan of n prompts is the same from the first n seeds as from all of them.
     templates = load_templates("", ["textbook_academic", "how_to"])
     sampling = {"max_tokens": 100}
-    assert [p.id for p in plan(bounded, templates, ["kids"], 20, 7, "m", sampling)] == [p.id for p in plan(every, templates, ["kids"], 20, 7, "m", sampling)]
+    assert [p.id for p in plan(bounded, templates, ["kids"], 20, 7, "m", sampling)] == [
+        p.id for p in plan(every, templates, ["kids"], 20, 7, "m", sampling)
+    ]
     few = collect_seeds(parts[:1], "", 300, 50, 7, limit=5_000)  # fewer seeds than prompts: all of them
     assert len(few) == len([s for s in every if int(s.doc_id.split("-")[1]) % 3 == 0])
 
@@ -228,7 +246,10 @@ def test_seeds_are_a_bounded_deterministic_sample_giving_the_same_plan(tmp_path:
 
 
 def test_clean_strips_chat_artifacts_only() -> None:
-    assert clean("Sure! Here is a textbook section on tides:\n\n# Tides\nThe moon pulls.<|im_end|>") == "# Tides\nThe moon pulls."
+    assert (
+        clean("Sure! Here is a textbook section on tides:\n\n# Tides\nThe moon pulls.<|im_end|>")
+        == "# Tides\nThe moon pulls."
+    )
     assert clean("```markdown\n# Title\nBody text.\n```") == "# Title\nBody text."
     assert clean("Certainly.\nHere is the section:\nBody.\n\nI hope this helps!") == "Body."
     assert clean("Sure enough, the tide came in.") == "Sure enough, the tide came in."
@@ -253,17 +274,32 @@ def test_checker_reasons() -> None:
 
 def test_diversity_report_measures_once_upon_a_time() -> None:
     texts = ["Once upon a time there was a fox."] * 3 + ["Tides rise twice a day.", "Binary search halves the range."]
-    r = diversity_report(texts, ["fox", "fox", "fox", "tides", "search"], ["fox", "tides", "search", "heart"], 10, ["story"] * 3 + ["t", "t"], ["kids"] * 5)
+    r = diversity_report(
+        texts,
+        ["fox", "fox", "fox", "tides", "search"],
+        ["fox", "tides", "search", "heart"],
+        10,
+        ["story"] * 3 + ["t", "t"],
+        ["kids"] * 5,
+    )
     assert r["top_openings"][0] == {"words": "once upon a", "documents": 3, "share": 0.6}
     assert r["openings"]["3"]["distinct"] == 3 and r["openings"]["3"]["top_share"] == 0.6
-    assert r["topics"] == {"available": 10, "planned": 4, "covered": 3, "coverage_of_planned": 0.75, "coverage_of_available": 0.3}
+    assert r["topics"] == {
+        "available": 10,
+        "planned": 4,
+        "covered": 3,
+        "coverage_of_planned": 0.75,
+        "coverage_of_available": 0.3,
+    }
     assert 0 < r["distinct_4grams"] < 1
 
 
 # ----------------------------------------------------- post-generation path, from raw batches
 
 
-def _write_raw(cfg: CurateConfig, corpus_dir: Path | None, out: Path, texts: list[tuple[str, str]], raw: Path | None = None) -> list[str]:
+def _write_raw(
+    cfg: CurateConfig, corpus_dir: Path | None, out: Path, texts: list[tuple[str, str]], raw: Path | None = None
+) -> list[str]:
     """Raw batches as generate_raw writes them, for the plan `cfg` makes: what a crashed run
     leaves behind. Returns the prompt ids."""
     parts = G.corpus_parts(corpus_dir) if corpus_dir else []
@@ -273,8 +309,22 @@ def _write_raw(cfg: CurateConfig, corpus_dir: Path | None, out: Path, texts: lis
     raw.mkdir(parents=True)
     for b in range(0, len(prompts), size):
         batch = prompts[b : b + size]
-        rows = [{"prompt_id": p.id, "index": p.index, "text": t, "finish_reason": r, "error": "boom" if r == "error" else None, "prompt_tokens": 10, "completion_tokens": 100} for p, (t, r) in zip(batch, texts[b : b + size])]
-        pq.write_table(pa.Table.from_pylist(rows, schema=G.RAW_SCHEMA), raw / f"batch-{b // size:05d}-{G._batch_digest(batch)}.parquet")
+        rows = [
+            {
+                "prompt_id": p.id,
+                "index": p.index,
+                "text": t,
+                "finish_reason": r,
+                "error": "boom" if r == "error" else None,
+                "prompt_tokens": 10,
+                "completion_tokens": 100,
+            }
+            for p, (t, r) in zip(batch, texts[b : b + size])
+        ]
+        pq.write_table(
+            pa.Table.from_pylist(rows, schema=G.RAW_SCHEMA),
+            raw / f"batch-{b // size:05d}-{G._batch_digest(batch)}.parquet",
+        )
     return [p.id for p in prompts]
 
 
@@ -293,7 +343,10 @@ def test_command_from_cached_batches_checks_dedups_and_accounts(tmp_path: Path) 
             ("Sure! Here is the section:\n" + HEART + "<|im_end|>", "stop"),  # kept, artifacts stripped
             (FRENCH, "stop"),  # wrong language
             (corpus_text, "stop"),  # exact copy of a corpus document
-            (TIDES.replace("coastal towns", "harbour towns") + " Sailors print tables of them.", "stop"),  # near copy of web-2
+            (
+                TIDES.replace("coastal towns", "harbour towns") + " Sailors print tables of them.",
+                "stop",
+            ),  # near copy of web-2
             ("```markdown\n" + HEART + "\n```", "stop"),  # the same text as prompt 0 once the fence is gone
             (TIDES, "length"),  # cut off by max_tokens
         ],
@@ -305,7 +358,12 @@ def test_command_from_cached_batches_checks_dedups_and_accounts(tmp_path: Path) 
     rows = table.to_pylist()
     assert [(r[S.ID], r[S.TEXT]) for r in rows] == [(f"synth-{ids[0]}", HEART)]
     for r in rows:
-        assert r["synthetic"] is True and r["gen_model"] == str(tmp_path / "no-model") and r["gen_template"] and r["gen_template_version"] == "1"
+        assert (
+            r["synthetic"] is True
+            and r["gen_model"] == str(tmp_path / "no-model")
+            and r["gen_template"]
+            and r["gen_template_version"] == "1"
+        )
         assert r["gen_seed_doc"] in {"web-1", "web-2"} and r["gen_random_seed"] is not None
         # the sampling this template's prompts used: defaults, then the template's own
         assert json.loads(r["gen_sampling"]) == template_sampling(load_templates("", [r["gen_template"]])[0], None)
@@ -347,6 +405,11 @@ def test_stage_adds_a_synthetic_part_and_ledger_for_curate_run(tmp_path: Path) -
     assert parts[0] == G.corpus_parts(release)[0] and len(parts) == 2
     assert pq.read_table(parts[1]).column(S.ID).to_pylist() == [f"synth-{ids[0]}"]
     [row] = pq.read_table(ledger[0]).to_pylist()
-    assert (row["id"], row["stage"], row["reason"], row["duplicate_of"]) == (f"synth-{ids[1]}", "generate", "near_duplicate", "web-1")
+    assert (row["id"], row["stage"], row["reason"], row["duplicate_of"]) == (
+        f"synth-{ids[1]}",
+        "generate",
+        "near_duplicate",
+        "web-1",
+    )
     stats = G.read_generate_stats(ledger[0])
     assert stats["prompts"] == 2 and stats["kept"] == 1 and stats["diversity"]["documents"] == 1

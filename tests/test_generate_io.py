@@ -16,8 +16,8 @@ import pytest
 
 from bench.bench_generate_dedup import old_dedup
 from bench.dedup_data import real_documents
-from curate.core import schema as S
 from curate.config import CurateConfig, load_config
+from curate.core import schema as S
 from curate.dedup.index import PROBE_TEXT
 from curate.dedup.signatures import Signer
 from curate.dedup.stage import run_dedup
@@ -59,7 +59,12 @@ def _world(tmp: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPat
     a part the index lacks in the middle (like a release's generated documents), and a
     table of generated documents with every kind of duplicate."""
     earlier, rel, fresh = docs[:30], docs[30:230], docs[230:]
-    run_dedup(_cfg(tmp, True, "name=r0"), [write_part(tmp / "r0.parquet", earlier, row_group=20)], tmp / "r0-work", tmp / "r0-ledger")
+    run_dedup(
+        _cfg(tmp, True, "name=r0"),
+        [write_part(tmp / "r0.parquet", earlier, row_group=20)],
+        tmp / "r0-work",
+        tmp / "r0-ledger",
+    )
     inputs = [write_part(tmp / f"rel-{i}.parquet", rel[i * 100 : (i + 1) * 100], row_group=20) for i in range(2)]
     kept = run_dedup(_cfg(tmp, True), inputs, tmp / "rel-work", tmp / "rel-ledger")
     extra = write_part(tmp / "extra.parquet", [("x-blank", "   "), ("x-1", fresh[0][1]), ("x-2", fresh[1][1])])
@@ -80,7 +85,9 @@ def _world(tmp: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPat
     return corpus_parts, pa.Table.from_pylist(rows, schema=S.DOCUMENT_SCHEMA)
 
 
-def test_corpus_signatures_come_from_the_index_with_the_same_decisions(tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, signed: list[int]) -> None:
+def test_corpus_signatures_come_from_the_index_with_the_same_decisions(
+    tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, signed: list[int]
+) -> None:
     corpus_parts, table = _world(tmp_path, docs, monkeypatch)
     corpus_docs = sum(pq.ParquetFile(p).metadata.num_rows for p in corpus_parts)
     cfg = _cfg(tmp_path, True)
@@ -106,16 +113,23 @@ def test_corpus_signatures_come_from_the_index_with_the_same_decisions(tmp_path:
         "g-new-copy": ("exact_duplicate", "cluster of 3", "g-new"),
         "g-near-new": ("near_duplicate", "cluster of 3", "g-new"),
     }
-    assert len(list((tmp_path / "cache").iterdir())) == 1  # the signed unit is kept for a rerun; the index's need no copy
+    assert (
+        len(list((tmp_path / "cache").iterdir())) == 1
+    )  # the signed unit is kept for a rerun; the index's need no copy
 
 
-def test_without_an_index_a_rerun_reuses_its_own_signatures(tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, signed: list[int]) -> None:
+def test_without_an_index_a_rerun_reuses_its_own_signatures(
+    tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch, signed: list[int]
+) -> None:
     corpus_parts, table = _world(tmp_path, docs, monkeypatch)
     corpus_docs = sum(pq.ParquetFile(p).metadata.num_rows for p in corpus_parts)
     cfg = _cfg(tmp_path, False)
     (tmp_path / "old").mkdir()
     old = old_dedup(cfg, table, corpus_parts, tmp_path / "old")
-    for run, expected in ((1, {"from_index": 0, "cached": 0, "signed": corpus_docs}), (2, {"from_index": 0, "cached": corpus_docs, "signed": 0})):
+    for run, expected in (
+        (1, {"from_index": 0, "cached": 0, "signed": corpus_docs}),
+        (2, {"from_index": 0, "cached": corpus_docs, "signed": 0}),
+    ):
         signed.clear()
         work = tmp_path / f"run{run}"
         work.mkdir()
@@ -126,28 +140,48 @@ def test_without_an_index_a_rerun_reuses_its_own_signatures(tmp_path: Path, docs
     assert len(old[1]) == 5  # no index: the earlier-release copy is kept
 
 
-def test_same_ids_with_new_texts_are_signed_not_taken_from_the_index(tmp_path: Path, docs: list[tuple[str, str]], signed: list[int]) -> None:
+def test_same_ids_with_new_texts_are_signed_not_taken_from_the_index(
+    tmp_path: Path, docs: list[tuple[str, str]], signed: list[int]
+) -> None:
     """A source re-dumped in place keeps its page ids with new texts: an earlier release's
     segment holds those ids, but its keys are of the old texts (found in review: the copy of
     a new text was kept)."""
     ids = [f"page-{i}" for i in range(100)]
     january = [(ids[i], docs[i][1]) for i in range(100)]
     february = [(ids[i], docs[100 + i][1]) for i in range(100)]
-    run_dedup(_cfg(tmp_path, True, "name=r0"), [write_part(tmp_path / "jan.parquet", january, row_group=20)], tmp_path / "w0", tmp_path / "l0")
+    run_dedup(
+        _cfg(tmp_path, True, "name=r0"),
+        [write_part(tmp_path / "jan.parquet", january, row_group=20)],
+        tmp_path / "w0",
+        tmp_path / "l0",
+    )
     # This release's dedup ran without writing the index, so only r0's segment is there.
-    kept = run_dedup(_cfg(tmp_path, True, "dedup.update_index=false"), [write_part(tmp_path / "feb.parquet", february, row_group=20)], tmp_path / "w1", tmp_path / "l1")
+    kept = run_dedup(
+        _cfg(tmp_path, True, "dedup.update_index=false"),
+        [write_part(tmp_path / "feb.parquet", february, row_group=20)],
+        tmp_path / "w1",
+        tmp_path / "l1",
+    )
     generated = [("copy-of-feb", february[7][1]), ("copy-of-jan", january[9][1])]
-    table = pa.Table.from_pylist([{S.ID: i, S.TEXT: t, S.SOURCE: "generate:t@v1", S.OFFSET: k} for k, (i, t) in enumerate(generated)], schema=S.DOCUMENT_SCHEMA)
+    table = pa.Table.from_pylist(
+        [{S.ID: i, S.TEXT: t, S.SOURCE: "generate:t@v1", S.OFFSET: k} for k, (i, t) in enumerate(generated)],
+        schema=S.DOCUMENT_SCHEMA,
+    )
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
     _, old_dropped, _ = old_dedup(_cfg(tmp_path, True), table, kept, tmp_path / "old")
     _, dropped, counts = dedup_against_corpus(_cfg(tmp_path, True), table, kept, tmp_path / "new", tmp_path / "cache")
-    assert [(d[S.ID], d["reason"], d["duplicate_of"]) for d in dropped] == [("copy-of-feb", "exact_duplicate", "page-7"), ("copy-of-jan", "exact_duplicate", "page-9")]
+    assert [(d[S.ID], d["reason"], d["duplicate_of"]) for d in dropped] == [
+        ("copy-of-feb", "exact_duplicate", "page-7"),
+        ("copy-of-jan", "exact_duplicate", "page-9"),
+    ]
     assert dropped == old_dropped
     assert counts["corpus_signatures"] == {"from_index": 0, "cached": 0, "signed": 100}
 
 
-def test_verified_candidates_need_full_signatures_so_the_index_is_not_used(tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verified_candidates_need_full_signatures_so_the_index_is_not_used(
+    tmp_path: Path, docs: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus_parts, table = _world(tmp_path, docs, monkeypatch)
     cfg = _cfg(tmp_path, True, "dedup.verify_threshold=0.7")
     (tmp_path / "old").mkdir()
@@ -171,15 +205,29 @@ def _gen_cfg(tmp: Path, index: Path | None) -> CurateConfig:
     return Config.model_validate(data)
 
 
-def test_generate_command_reuses_the_index_and_reads_what_it_wrote_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signed: list[int]) -> None:
+def test_generate_command_reuses_the_index_and_reads_what_it_wrote_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signed: list[int]
+) -> None:
     """A real small run: the corpus deduplicated by the dedup stage into an index, then
     `curate generate` from raw batches on disk, with and without the index: the same
     documents and ledger, the corpus signed only without it, and neither the finished raw
     batches' texts (before checking) nor the written part read back for the report."""
-    release = corpus(tmp_path, {"web-1": "# Photosynthesis\n\n" + ENGLISH, "web-2": "# Tides\n\n" + TIDES, "web-3": "# Photosynthèse\n\n" + FRENCH})
+    release = corpus(
+        tmp_path,
+        {
+            "web-1": "# Photosynthesis\n\n" + ENGLISH,
+            "web-2": "# Tides\n\n" + TIDES,
+            "web-3": "# Photosynthèse\n\n" + FRENCH,
+        },
+    )
     index = tmp_path / "index"
     run_dedup(_gen_cfg(tmp_path, index), G.corpus_parts(release), tmp_path / "dedup-work", tmp_path / "dedup-ledger")
-    texts = [(HEART + " It never rests.", "stop"), (FRENCH, "stop"), ("# Tides\n\n" + TIDES, "stop"), (TIDES.replace("coastal towns", "harbour towns"), "stop")]
+    texts = [
+        (HEART + " It never rests.", "stop"),
+        (FRENCH, "stop"),
+        ("# Tides\n\n" + TIDES, "stop"),
+        (TIDES.replace("coastal towns", "harbour towns"), "stop"),
+    ]
     results = {}
     reads: list[tuple[str, Any]] = []
     real_read = pq.read_table
@@ -208,12 +256,21 @@ def test_generate_command_reuses_the_index_and_reads_what_it_wrote_once(tmp_path
         kept_prompts = [prompts[i] for i in written.column(S.ID).to_pylist()]
         seeds = G.make_plan(cfg, G.corpus_parts(release), len(texts))[1]
         assert manifest["counts"]["diversity"] == diversity_report(
-            written.column(S.TEXT).to_pylist(), [p.seed.topic for p in kept_prompts], [p.seed.topic for p in prompts.values()], len({s.topic.lower() for s in seeds}), [p.template.id for p in kept_prompts], [p.audience for p in kept_prompts]
+            written.column(S.TEXT).to_pylist(),
+            [p.seed.topic for p in kept_prompts],
+            [p.seed.topic for p in prompts.values()],
+            len({s.topic.lower() for s in seeds}),
+            [p.template.id for p in kept_prompts],
+            [p.audience for p in kept_prompts],
         )
-        ledger = {r["id"]: (r["reason"], r["value"], r["duplicate_of"]) for r in real_read(out / "rejected").to_pylist()}
+        ledger = {
+            r["id"]: (r["reason"], r["value"], r["duplicate_of"]) for r in real_read(out / "rejected").to_pylist()
+        }
         results[label] = (pq.read_table(out / "data").to_pylist(), ledger)
         origin = manifest["counts"]["generate"]["dedup"]["corpus_signatures"]
-        assert origin == ({"from_index": 3, "cached": 0, "signed": 0} if idx else {"from_index": 0, "cached": 0, "signed": 3})
+        assert origin == (
+            {"from_index": 3, "cached": 0, "signed": 0} if idx else {"from_index": 0, "cached": 0, "signed": 3}
+        )
         dropped = manifest["counts"]["generate"]["dropped"]
         checked = manifest["counts"]["kept"] + dropped.get("exact_duplicate", 0) + dropped.get("near_duplicate", 0)
         assert sum(signed) == checked + origin["signed"]
@@ -227,7 +284,9 @@ def test_generate_command_reuses_the_index_and_reads_what_it_wrote_once(tmp_path
     assert [r[S.ID] for r in results["index"][0]] == [f"synth-{ids[0]}"]
 
 
-def test_resume_reads_only_the_status_of_finished_batches_and_retries_failed_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_reads_only_the_status_of_finished_batches_and_retries_failed_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _gen_cfg(tmp_path, None)
     topics = tmp_path / "topics.txt"
     topics.write_text("tides\nvolcanoes\nthe heart\nglaciers\n")
@@ -237,7 +296,11 @@ def test_resume_reads_only_the_status_of_finished_batches_and_retries_failed_one
     prompts = G.make_plan(cfg, [], 4)[0]
     reads: list[Any] = []
     real_read = pq.read_table
-    monkeypatch.setattr(pq, "read_table", lambda source, *a, **k: reads.append((Path(source).name, k.get("columns"))) or real_read(source, *a, **k))
+    monkeypatch.setattr(
+        pq,
+        "read_table",
+        lambda source, *a, **k: reads.append((Path(source).name, k.get("columns"))) or real_read(source, *a, **k),
+    )
     from curate.llm.engines.base import EngineError
 
     # The second batch holds a failed request: it is read whole, then the engine is asked

@@ -12,8 +12,8 @@ import pytest
 
 from curate.core import schema as S
 from curate.core.errors import ConfigError
-from curate.synth import generate as G
 from curate.llm.engines.base import ChatRequest, Generation
+from curate.synth import generate as G
 from curate.synth.faithfulness import measure, numbers, violation
 from curate.synth.generate_config import SAMPLING_DEFAULTS, FaithfulnessConfig, JudgeConfig, SamplingConfig
 from curate.synth.judge import JUDGE_LOW_SCORE, JUDGE_UNPARSEABLE, judge_documents, parse_judgement
@@ -26,22 +26,33 @@ from tests.test_generate import HEART, TIDES, _write_raw, corpus, make_cfg
 def test_sampling_resolves_defaults_then_template_then_recipe() -> None:
     [qa] = load_templates("", ["rephrase_qa"])
     [story] = load_templates("", ["story_children"])
-    assert template_sampling(story, None) == {**SAMPLING_DEFAULTS, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in story.sampling}}
+    assert template_sampling(story, None) == {
+        **SAMPLING_DEFAULTS,
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in story.sampling},
+    }
     resolved = template_sampling(qa, None)
     assert resolved["repetition_penalty"] == 1.0 and resolved["temperature"] == 0.2  # the template's own
     assert resolved["min_p"] == SAMPLING_DEFAULTS["min_p"]  # not set by the template: the default
     mine = template_sampling(qa, SamplingConfig(temperature=0.9, stop=["\n\n\n"]))
-    assert mine["temperature"] == 0.9 and mine["stop"] == ["\n\n\n"] and mine["repetition_penalty"] == 1.0  # the recipe wins where it says something
+    assert (
+        mine["temperature"] == 0.9 and mine["stop"] == ["\n\n\n"] and mine["repetition_penalty"] == 1.0
+    )  # the recipe wins where it says something
     assert template_sampling(qa, {"max_tokens": 100})["max_tokens"] == 100  # a plain mapping works too
 
 
 def test_template_sampling_key_is_validated_naming_the_keys(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text("id: t\nversion: 1\nformat: f\nuser: 'about {topic}'\nsampling: {temprature: 0.5}\n")
-    with pytest.raises(ConfigError, match=r"prompt template 't' \(.*\): sampling\.temprature: Extra inputs are not permitted\. Fix: use the keys and ranges of generate\.sampling \(temperature, top_p, min_p,"):
+    with pytest.raises(
+        ConfigError,
+        match=r"prompt template 't' \(.*\): sampling\.temprature: Extra inputs are not permitted\. Fix: use the keys "
+        r"and ranges of generate\.sampling \(temperature, top_p, min_p,",
+    ):
         load_template(path)
     path.write_text("id: t\nversion: 1\nformat: f\nkind: rephrase\nuser: 'about {topic}'\n")
-    with pytest.raises(ConfigError, match=r"a rephrase template must show the document\. Fix: put \{seed_text\} in its user message"):
+    with pytest.raises(
+        ConfigError, match=r"a rephrase template must show the document\. Fix: put \{seed_text\} in its user message"
+    ):
         load_template(path)
 
 
@@ -50,7 +61,10 @@ def test_rephrase_templates_only_when_named_and_need_documents(tmp_path: Path) -
     topics = tmp_path / "topics.txt"
     topics.write_text("tides\n")
     cfg = make_cfg(tmp_path, topics_file=str(topics), templates=["rephrase_qa"])
-    with pytest.raises(ConfigError, match=r"generate\.templates: rephrase_qa rewrite documents, and topics have none\. Fix: pass --input"):
+    with pytest.raises(
+        ConfigError,
+        match=r"generate\.templates: rephrase_qa rewrite documents, and topics have none\. Fix: pass --input",
+    ):
         G.make_plan(cfg, [], 2)
 
 
@@ -65,12 +79,13 @@ SOURCE = (
 def test_faithfulness_measures_words_numbers_and_length() -> None:
     good = (
         "The Eiffel Tower is a landmark in Paris, completed in 1889 for the World's Fair. Designed by "
-        "Gustave Eiffel's engineering company, the tower is 330 metres tall, and about 7,000,000 people visit it every year."
+        "Gustave Eiffel's engineering company, the tower is 330 metres tall, and about 7,000,000 people visit it "
+        "every year."
     )
     f = measure(SOURCE, good)
     assert f.word_recall >= 0.8 and f.number_recall == 1.0 and f.novel_numbers == () and 0.8 < f.length_ratio < 1.5
     assert violation(f, FaithfulnessConfig()) is None
-    bad = "Question 1: When was the Eiffel Tower built?\nAnswer: It was built in 1887 and is 324 metres tall.\n2. Who visits it?"
+    bad = "Question 1: When was the Eiffel Tower built?\nAnswer: It was built in 1887 and is 324 metres tall.\n2. Who visits it?"  # noqa: E501
     f = measure(SOURCE, bad)
     assert f.novel_numbers == ("324", "1887")  # "Question 1" and the "2." list marker count nothing
     assert f.number_recall == 0.0
@@ -116,21 +131,40 @@ def test_judge_retries_once_counts_unparseable_and_applies_threshold(tmp_path: P
     engine = ScriptedEngine(
         {
             "heart": ["Overall score: 4"],
-            "tides": ["I like it.", "Educational value: 2\nCorrectness: 2\nCoherence: 3\nOverall score: 2"],  # scored on retry, below 3
+            "tides": [
+                "I like it.",
+                "Educational value: 2\nCorrectness: 2\nCoherence: 3\nOverall score: 2",
+            ],  # scored on retry, below 3
             "plants": ["Nice text.", "Still no score."],  # unparseable twice: never scored
         }
     )
     cache = tmp_path / "judge" / "answers.parquet"
     texts = ["about the heart", "about tides", "about plants"]
-    judged, drops, stats = judge_documents(engine, "m", ["a", "b", "c"], texts, JudgeConfig(enabled=True), cache, quality=[0.9, 0.2, 0.5])
+    judged, drops, stats = judge_documents(
+        engine, "m", ["a", "b", "c"], texts, JudgeConfig(enabled=True), cache, quality=[0.9, 0.2, 0.5]
+    )
     assert judged == {"a": {"score": 4, "criteria": {}, "attempts": 1, "model": "m"}}
     assert drops == [("b", JUDGE_LOW_SCORE, "2 (min 3)"), ("c", JUDGE_UNPARSEABLE, "Still no score.")]
-    assert (stats.scored, stats.scored_on_retry, stats.unparseable_first, stats.unparseable, stats.below_threshold) == (2, 1, 2, 1, 1)
-    assert len(engine.requests) == 5 and engine.requests[3].messages[-1]["content"].endswith("a whole number from 1 to 5.")
-    assert stats.agreement_with_quality == {"pairs": 2, "spearman": None, "p_value": None}  # 2 pairs: undefined, not made up
+    assert (stats.scored, stats.scored_on_retry, stats.unparseable_first, stats.unparseable, stats.below_threshold) == (
+        2,
+        1,
+        2,
+        1,
+        1,
+    )
+    assert len(engine.requests) == 5 and engine.requests[3].messages[-1]["content"].endswith(
+        "a whole number from 1 to 5."
+    )
+    assert stats.agreement_with_quality == {
+        "pairs": 2,
+        "spearman": None,
+        "p_value": None,
+    }  # 2 pairs: undefined, not made up
     # A rerun (another threshold) asks nothing: the answers are cached.
     again = ScriptedEngine({})
-    judged, drops, stats = judge_documents(again, "m", ["a", "b", "c"], texts, JudgeConfig(enabled=True, min_score=2), cache)
+    judged, drops, stats = judge_documents(
+        again, "m", ["a", "b", "c"], texts, JudgeConfig(enabled=True, min_score=2), cache
+    )
     assert again.requests == [] and stats.cached == 3 and set(judged) == {"a", "b"}
 
 
@@ -147,8 +181,16 @@ REPHRASED = (
 
 
 def test_rephrase_and_judge_through_the_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = corpus(tmp_path, {"web-tides": "# What causes the tides\n\n" + TIDES, "web-heart": "# The heart\n\n" + HEART})
-    cfg = make_cfg(tmp_path, templates=["rephrase_encyclopedia"], engine={"model": str(tmp_path / "no-model")}, judge={"enabled": True}, dedup=False)
+    release = corpus(
+        tmp_path, {"web-tides": "# What causes the tides\n\n" + TIDES, "web-heart": "# The heart\n\n" + HEART}
+    )
+    cfg = make_cfg(
+        tmp_path,
+        templates=["rephrase_encyclopedia"],
+        engine={"model": str(tmp_path / "no-model")},
+        judge={"enabled": True},
+        dedup=False,
+    )
     out = tmp_path / "out"
     prompts = G.make_plan(cfg, G.corpus_parts(release), 2)[0]
     by_seed = {p.seed.doc_id: p for p in prompts}
@@ -159,12 +201,27 @@ def test_rephrase_and_judge_through_the_command(tmp_path: Path, monkeypatch: pyt
     manifest = json.loads(G.generate_command(cfg, release, 2, out, engine=engine).read_text())  # type: ignore[arg-type]
     [row] = pq.read_table(out / "data").to_pylist()
     meta = json.loads(row[S.METADATA])
-    assert row[S.ID] == f"synth-{by_seed['web-tides'].id}" and row["gen_seed_doc"] == "web-tides" and meta["kind"] == "rephrase"
+    assert (
+        row[S.ID] == f"synth-{by_seed['web-tides'].id}"
+        and row["gen_seed_doc"] == "web-tides"
+        and meta["kind"] == "rephrase"
+    )
     assert meta["faithfulness"]["novel_numbers"] == [] and meta["faithfulness"]["word_recall"] >= 0.8
-    assert meta["judge"] == {"score": 4, "criteria": {"educational value": 4, "correctness": 4, "coherence": 4}, "attempts": 1, "model": str(tmp_path / "no-model")}
+    assert meta["judge"] == {
+        "score": 4,
+        "criteria": {"educational value": 4, "correctness": 4, "coherence": 4},
+        "attempts": 1,
+        "model": str(tmp_path / "no-model"),
+    }
     [drop] = pq.read_table(out / "rejected").to_pylist()
-    assert (drop["id"], drop["reason"], drop["value"]) == (f"synth-{by_seed['web-heart'].id}", "unfaithful", "novel_numbers=2 (72, 5.5; max 0)")
+    assert (drop["id"], drop["reason"], drop["value"]) == (
+        f"synth-{by_seed['web-heart'].id}",
+        "unfaithful",
+        "novel_numbers=2 (72, 5.5; max 0)",
+    )
     counts = manifest["counts"]["generate"]
     assert counts["judge"]["scored"] == 1 and counts["tokens"]["dropped_share"] == 0.5
-    assert counts["tokens"]["per_template"] == {"rephrase_encyclopedia": {"prompts": 2, "kept": 1, "completion_tokens": 200, "dropped_tokens": 100}}
+    assert counts["tokens"]["per_template"] == {
+        "rephrase_encyclopedia": {"prompts": 2, "kept": 1, "completion_tokens": 200, "dropped_tokens": 100}
+    }
     assert set(ids) == {p.id for p in prompts}

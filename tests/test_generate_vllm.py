@@ -22,7 +22,14 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
 
 @pytest.mark.slow
 def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(tmp_path: Path) -> None:
-    release = corpus(tmp_path, {"web-heart": "# How the heart pumps blood\n\n" + HEART, "web-tides": "# What causes the tides\n\n" + TIDES, "web-plants": "# Photosynthesis\n\n" + ENGLISH})
+    release = corpus(
+        tmp_path,
+        {
+            "web-heart": "# How the heart pumps blood\n\n" + HEART,
+            "web-tides": "# What causes the tides\n\n" + TIDES,
+            "web-plants": "# Photosynthesis\n\n" + ENGLISH,
+        },
+    )
     cfg = make_cfg(
         tmp_path,
         n=6,
@@ -44,15 +51,22 @@ def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(
     rows = pq.read_table(out / "data").to_pylist()
     for r in rows:
         assert r[S.LANG] == "en" and r[S.LANG_SCORE] >= 0.65
-        assert len(r[S.TEXT].split()) >= 30 and "<|im_end|>" not in r[S.TEXT] and not r[S.TEXT].lower().startswith("sure")
+        assert (
+            len(r[S.TEXT].split()) >= 30 and "<|im_end|>" not in r[S.TEXT] and not r[S.TEXT].lower().startswith("sure")
+        )
         assert r[S.TEXT].rstrip()[-1] in ".!?\"')]*"  # trimmed back to a complete sentence
         assert r["synthetic"] is True and r["gen_model"] == G.EMBEDDED_MODEL
         assert r["gen_template"] in {"textbook_academic", "lecture_notes"} and r["gen_template_version"] == "1"
         assert r["gen_seed_doc"] in {"web-heart", "web-tides", "web-plants"}
-        assert json.loads(r["gen_sampling"]) == {**SAMPLING_DEFAULTS, "max_tokens": 200}  # neither template sets its own
+        assert json.loads(r["gen_sampling"]) == {
+            **SAMPLING_DEFAULTS,
+            "max_tokens": 200,
+        }  # neither template sets its own
         assert isinstance(r["gen_random_seed"], int) and r["quality_score"] is not None
         meta = json.loads(r[S.METADATA])
-        assert meta["audience"] == ("college students" if r["gen_template"] == "lecture_notes" else "high school students")
+        assert meta["audience"] == (
+            "college students" if r["gen_template"] == "lecture_notes" else "high school students"
+        )
     ledger = pq.read_table(out / "rejected").to_pylist()
     assert all(x["stage"] == "generate" and x["reason"] for x in ledger)
     diversity = json.loads((out / "diversity.json").read_text())
@@ -70,16 +84,30 @@ def test_generate_writes_english_textbook_documents_with_provenance_and_resumes(
 def test_rephrase_writes_source_ids_and_faithfulness_with_real_vllm(tmp_path: Path) -> None:
     """Rephrase templates on the embedded model: every prompt is kept or in the ledger; a kept
     rewrite names its source and carries its measures; an unfaithful one says which limit it broke."""
-    sources = {"web-heart": "# How the heart pumps blood\n\n" + HEART, "web-tides": "# What causes the tides\n\n" + TIDES, "web-plants": "# Photosynthesis\n\n" + ENGLISH}
+    sources = {
+        "web-heart": "# How the heart pumps blood\n\n" + HEART,
+        "web-tides": "# What causes the tides\n\n" + TIDES,
+        "web-plants": "# Photosynthesis\n\n" + ENGLISH,
+    }
     release = corpus(tmp_path, sources)
-    cfg = make_cfg(tmp_path, n=6, templates=["rephrase_encyclopedia", "rephrase_textbook"], truncated="trim", engine={"max_num_seqs": 8})
+    cfg = make_cfg(
+        tmp_path,
+        n=6,
+        templates=["rephrase_encyclopedia", "rephrase_textbook"],
+        truncated="trim",
+        engine={"max_num_seqs": 8},
+    )
     out = tmp_path / "out"
     counts = json.loads(G.generate_command(cfg, release, None, out).read_text())["counts"]
     assert counts["ingested"] == 6 and counts["kept"] + counts["rejected"] == 6
     measured = 0
     for r in pq.read_table(out / "data").to_pylist():
         faith = json.loads(r[S.METADATA])["faithfulness"]
-        assert r["gen_seed_doc"] in sources and faith["word_recall"] >= cfg.generate.faithfulness.min_word_recall and faith["novel_numbers"] == []
+        assert (
+            r["gen_seed_doc"] in sources
+            and faith["word_recall"] >= cfg.generate.faithfulness.min_word_recall
+            and faith["novel_numbers"] == []
+        )
         measured += 1
     for x in pq.read_table(out / "rejected").to_pylist():
         if x["reason"] == "unfaithful":

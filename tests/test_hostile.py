@@ -101,7 +101,9 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
     zgarbled = bytearray(ztail)
     zgarbled[4:12] = b"\xff" * 8  # the frame header descriptor: the frame cannot be decoded
     records = valid_records("zst-bad", 3)
-    files.bytes("zst-bad.jsonl.zst", zc.compress(_lines(records[:2])) + bytes(zgarbled) + zc.compress(_lines(records[2:])))
+    files.bytes(
+        "zst-bad.jsonl.zst", zc.compress(_lines(records[:2])) + bytes(zgarbled) + zc.compress(_lines(records[2:]))
+    )
     corpus.rejects.add(("zst-bad.jsonl.zst", 2, "corrupt_compression"))
 
     # -- JSONL with wrong types, invalid UTF-8, NUL bytes and a 50 MB line
@@ -129,16 +131,27 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
 
     corpus.valid.update({f"{source_tag(str(root / 'types.jsonl'))}/6", "t-nul"})
     corpus.rejects |= {
-        ("types.jsonl", 1, "wrong_type"), ("types.jsonl", 2, "wrong_type"), ("types.jsonl", 3, "missing_text"),
-        ("types.jsonl", 4, "wrong_type"), ("types.jsonl", 5, "wrong_type"), ("types.jsonl", 7, "invalid_utf8"),
-        ("types.jsonl", 8, "malformed_json"), ("types.jsonl", 10, "too_large"), ("types.jsonl", 11, "malformed_record"),
-        ("types.jsonl", 12, "invalid_utf8"), ("types.jsonl", 13, "empty_text"),
+        ("types.jsonl", 1, "wrong_type"),
+        ("types.jsonl", 2, "wrong_type"),
+        ("types.jsonl", 3, "missing_text"),
+        ("types.jsonl", 4, "wrong_type"),
+        ("types.jsonl", 5, "wrong_type"),
+        ("types.jsonl", 7, "invalid_utf8"),
+        ("types.jsonl", 8, "malformed_json"),
+        ("types.jsonl", 10, "too_large"),
+        ("types.jsonl", 11, "malformed_record"),
+        ("types.jsonl", 12, "invalid_utf8"),
+        ("types.jsonl", 13, "empty_text"),
     }
 
     # -- WARC: Content-Length too long (it swallows the next record's header), too short, and
     # non-HTML payloads; one record carries a 50 MB body.
     pages = [
-        {"url": f"http://example.org/w{i}", "body": _page(next(texts)), "record_id": f"urn:uuid:00000000-0000-0000-0000-00000000000{i}"}
+        {
+            "url": f"http://example.org/w{i}",
+            "body": _page(next(texts)),
+            "record_id": f"urn:uuid:00000000-0000-0000-0000-00000000000{i}",
+        }
         for i in range(6)
     ]
     path = files.warc("lengths.warc", pages, warcinfo=False)
@@ -158,30 +171,69 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
     data = shift_length(data, 4, -40)  # record 4 ends early; its last 40 bytes are left over
     path.write_bytes(data)
     corpus.valid |= {pages[i]["record_id"] for i in (0, 3, 5)}
-    corpus.rejects |= {("lengths.warc", index[1]["offset"], "wrong_length"), ("lengths.warc", index[4]["offset"], "wrong_length")}
+    corpus.rejects |= {
+        ("lengths.warc", index[1]["offset"], "wrong_length"),
+        ("lengths.warc", index[4]["offset"], "wrong_length"),
+    }
     corpus.rejects_in_range.append(("lengths.warc", index[2]["offset"], index[3]["offset"] - 1, "corrupt_archive"))
 
     payload_pages = [
-        {"url": "http://example.org/ok-1", "body": _page(next(texts)), "record_id": "urn:uuid:10000000-0000-0000-0000-000000000001"},
-        {"url": "http://example.org/img.png", "body": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "content_type": "image/png"},
+        {
+            "url": "http://example.org/ok-1",
+            "body": _page(next(texts)),
+            "record_id": "urn:uuid:10000000-0000-0000-0000-000000000001",
+        },
+        {
+            "url": "http://example.org/img.png",
+            "body": b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+            "content_type": "image/png",
+        },
         {"url": "http://example.org/doc.pdf", "body": b"%PDF-1.4 binary \x00\xff", "content_type": "application/pdf"},
         {"url": "http://example.org/blob", "body": bytes(range(256)) * 8, "content_type": "application/octet-stream"},
         {"url": "http://example.org/big", "body": "<html><body><p>" + "w" * FIFTY_MB + "</p></body></html>"},
-        {"url": "http://example.org/bad-utf8", "body": _page(next(texts)).encode() + b"\xff\xfe\xfa", "record_id": "urn:uuid:10000000-0000-0000-0000-000000000006"},
-        {"url": "http://example.org/nul", "body": _page(next(texts)).replace("</p>", "\x00</p>", 1), "record_id": "urn:uuid:10000000-0000-0000-0000-000000000007"},
-        {"url": "http://example.org/ok-2", "body": _page(next(texts)), "record_id": "urn:uuid:10000000-0000-0000-0000-000000000008"},
+        {
+            "url": "http://example.org/bad-utf8",
+            "body": _page(next(texts)).encode() + b"\xff\xfe\xfa",
+            "record_id": "urn:uuid:10000000-0000-0000-0000-000000000006",
+        },
+        {
+            "url": "http://example.org/nul",
+            "body": _page(next(texts)).replace("</p>", "\x00</p>", 1),
+            "record_id": "urn:uuid:10000000-0000-0000-0000-000000000007",
+        },
+        {
+            "url": "http://example.org/ok-2",
+            "body": _page(next(texts)),
+            "record_id": "urn:uuid:10000000-0000-0000-0000-000000000008",
+        },
     ]
     path = files.warc("payloads.warc.gz", payload_pages, warcinfo=False)
     index = warc_index(path)
     corpus.valid |= {payload_pages[i]["record_id"] for i in (0, 5, 6, 7)}
-    corpus.rejects |= {("payloads.warc.gz", index[i]["offset"], reason) for i, reason in ((1, "unsupported_content_type"), (2, "unsupported_content_type"), (3, "unsupported_content_type"), (4, "too_large"))}
+    corpus.rejects |= {
+        ("payloads.warc.gz", index[i]["offset"], reason)
+        for i, reason in (
+            (1, "unsupported_content_type"),
+            (2, "unsupported_content_type"),
+            (3, "unsupported_content_type"),
+            (4, "too_large"),
+        )
+    }
 
     # -- 100k nested divs: extraction must neither crash the run nor hang it; the page is kept
     # or quarantined with an extraction reason, and the page after it is read.
     nested = "<html><body>" + "<div>" * 100_000 + "<p>Deep inside.</p>" + "</div>" * 100_000 + "</body></html>"
     deep = [
-        {"url": "http://example.org/deep", "body": nested, "record_id": "urn:uuid:20000000-0000-0000-0000-000000000001"},
-        {"url": "http://example.org/after", "body": _page(next(texts)), "record_id": "urn:uuid:20000000-0000-0000-0000-000000000002"},
+        {
+            "url": "http://example.org/deep",
+            "body": nested,
+            "record_id": "urn:uuid:20000000-0000-0000-0000-000000000001",
+        },
+        {
+            "url": "http://example.org/after",
+            "body": _page(next(texts)),
+            "record_id": "urn:uuid:20000000-0000-0000-0000-000000000002",
+        },
     ]
     files.warc("nested.warc.gz", deep, warcinfo=False)
     corpus.either.add(deep[0]["record_id"])
@@ -191,8 +243,15 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
     files.parquet("no-text.parquet", {"id": ["p1", "p2"], "body": ["text under another name", "more"]})
     files.parquet("int-text.parquet", {"id": ["p3", "p4"], "text": [1, 2]})
     rows = valid_records("pq", 2)
-    files.parquet("rows.parquet", pa.table({"id": [rows[0]["id"], "pq-null", rows[1]["id"]], "text": [rows[0]["text"], None, rows[1]["text"]]}))
-    corpus.rejects |= {("no-text.parquet", -1, "wrong_schema"), ("int-text.parquet", -1, "wrong_schema"), ("rows.parquet", 1, "missing_text")}
+    files.parquet(
+        "rows.parquet",
+        pa.table({"id": [rows[0]["id"], "pq-null", rows[1]["id"]], "text": [rows[0]["text"], None, rows[1]["text"]]}),
+    )
+    corpus.rejects |= {
+        ("no-text.parquet", -1, "wrong_schema"),
+        ("int-text.parquet", -1, "wrong_schema"),
+        ("rows.parquet", 1, "missing_text"),
+    }
 
     # -- empty files of every kind
     for name, content in [
@@ -216,7 +275,9 @@ def build_corpus(root: Path, make_inputs: Any, warc_index: Any, articles: list[d
 
 
 @pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory: pytest.TempPathFactory, make_inputs, warc_records, articles, config_file, prefect_harness) -> tuple[Corpus, Path, dict]:
+def hostile_run(
+    tmp_path_factory: pytest.TempPathFactory, make_inputs, warc_records, articles, config_file, prefect_harness
+) -> tuple[Corpus, Path, dict]:
     root = tmp_path_factory.mktemp("hostile")
     corpus = build_corpus(root / "in", make_inputs, warc_records, articles)
     config = config_file(root / "hostile.yaml", name="hostile", **KEEP_ALL)
@@ -235,8 +296,12 @@ def _ledger(out: Path) -> pl.DataFrame:
 @pytest.mark.slow
 def test_every_bad_record_is_in_the_ledger_with_its_location(hostile_run) -> None:
     corpus, out, _ = hostile_run
-    ledger = _ledger(out).with_columns(pl.col("source").map_elements(lambda s: Path(s).name, return_dtype=pl.String).alias("file"))
-    rows = {(r["file"], r["offset"], r["reason"]) for r in ledger.filter(pl.col("stage") == "ingest").iter_rows(named=True)}
+    ledger = _ledger(out).with_columns(
+        pl.col("source").map_elements(lambda s: Path(s).name, return_dtype=pl.String).alias("file")
+    )
+    rows = {
+        (r["file"], r["offset"], r["reason"]) for r in ledger.filter(pl.col("stage") == "ingest").iter_rows(named=True)
+    }
     ranged = rows - corpus.rejects
     assert corpus.rejects <= rows, f"missing from the ledger: {sorted(corpus.rejects - rows)}"
     # The only other ingest rows: the record whose header was swallowed, somewhere inside it.

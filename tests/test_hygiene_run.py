@@ -24,19 +24,27 @@ PLANTED = {
 SURVIVORS = ["first edition of 1998", "ISBN 978-0-306-40615-7", "$1,299.99", "version 1.2.3.4", "15 January 2024"]
 PARAGRAPH = (
     "The first edition of 1998 (ISBN 978-0-306-40615-7) sold for $1,299.99 until 15 January 2024, when version 1.2.3.4 "
-    "of the software replaced it. Orders: jane.doe@example.org or (212) 555-0147; pay by card 4111 1111 1111 1111 or to "
-    "DE89 3704 0044 0532 0130 00. The leaked build used AKIAIOSFODNN7EXAMPLE and ghp_1234567890abcdefghijklmnopqrstuvwxyzAB."
+    "of the software replaced it. Orders: jane.doe@example.org or (212) 555-0147; pay by card 4111 1111 1111 1111 or "
+    "to "
+    "DE89 3704 0044 0532 0130 00. The leaked build used AKIAIOSFODNN7EXAMPLE and "
+    "ghp_1234567890abcdefghijklmnopqrstuvwxyzAB."
 )
 
 
 @pytest.fixture(scope="module")
-def hygiene_inputs(tmp_path_factory, make_inputs, articles: list[dict[str, str]]) -> tuple[list[Path], Path, dict[str, str]]:
+def hygiene_inputs(
+    tmp_path_factory, make_inputs, articles: list[dict[str, str]]
+) -> tuple[list[Path], Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("hygiene-in")
     clean = [a for a in articles if a["text"].isascii() and len(a["text"]) > 2000 and find_pii(a["text"]) == []][:5]
     assert len(clean) == 5
     planted_body = clean[0]["text"].split("\n")
     records = [
-        {"id": "planted", "url": "https://news.example.com/story", "text": "\n".join(planted_body[:1] + [PARAGRAPH] + planted_body[1:])},
+        {
+            "id": "planted",
+            "url": "https://news.example.com/story",
+            "text": "\n".join(planted_body[:1] + [PARAGRAPH] + planted_body[1:]),
+        },
         {"id": "shipped-blocked", "url": "https://www.pornhub.com/some/page", "text": clean[1]["text"]},
         {"id": "user-blocked", "url": "https://shop.bad-site.example/item", "text": clean[2]["text"]},
         *({"id": f"clean-{i}", "url": a["url"], "text": a["text"]} for i, a in enumerate(clean[3:])),
@@ -63,7 +71,9 @@ def _recipe(config_file, root: Path, blocklist: Path, name: str, **extra: dict) 
 @pytest.mark.slow
 def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curate, config_file, hygiene_inputs) -> None:
     files, blocklist, originals = hygiene_inputs
-    recipe = _recipe(config_file, tmp_path, blocklist, "hygiene", release={"enabled": True, "plots": False, "count_tokens": False})
+    recipe = _recipe(
+        config_file, tmp_path, blocklist, "hygiene", release={"enabled": True, "plots": False, "count_tokens": False}
+    )
     result = run_curate(recipe, files, tmp_path / "out")
     kept = result.kept()
     shard_text = "\n".join(kept["text"].to_list())
@@ -73,10 +83,15 @@ def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curat
     planted = kept.filter(pl.col("id") == "planted").row(0, named=True)
     for survivor in SURVIVORS:
         assert survivor in planted["text"]
-    assert planted["text"] == originals["planted"].replace(PARAGRAPH, (
-        "The first edition of 1998 (ISBN 978-0-306-40615-7) sold for $1,299.99 until 15 January 2024, when version 1.2.3.4 "
-        "of the software replaced it. Orders: <EMAIL> or <PHONE>; pay by card <CARD> or to <IBAN>. The leaked build used <SECRET> and <SECRET>."
-    ))
+    assert planted["text"] == originals["planted"].replace(
+        PARAGRAPH,
+        (
+            "The first edition of 1998 (ISBN 978-0-306-40615-7) sold for $1,299.99 until 15 January 2024, when "
+            "version 1.2.3.4 "
+            "of the software replaced it. Orders: <EMAIL> or <PHONE>; pay by card <CARD> or to <IBAN>. The leaked "
+            "build used <SECRET> and <SECRET>."
+        ),
+    )
     assert planted["pii"] == {"email": 1, "phone": 1, "ip": 0, "card": 1, "iban": 1, "secret": 2}
     # Clean real articles: untouched, counted as clean.
     for row in kept.filter(pl.col("id").str.starts_with("clean-")).iter_rows(named=True):
@@ -84,14 +99,31 @@ def test_default_run_redacts_pii_and_drops_blocklisted_pages(tmp_path, run_curat
     assert sorted(kept["id"]) == ["clean-0", "clean-1", "planted"]
     ledger = result.ledger().select("id", "stage", "reason", "value", "matched").sort("id").to_dicts()
     assert ledger == [
-        {"id": "shipped-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"{DATATROVE_LIST} domains", "matched": "pornhub.com"},
-        {"id": "user-blocked", "stage": "urls", "reason": "blocklisted_domain", "value": f"urls.block_domains_files[0] {blocklist}", "matched": "bad-site.example"},
+        {
+            "id": "shipped-blocked",
+            "stage": "urls",
+            "reason": "blocklisted_domain",
+            "value": f"{DATATROVE_LIST} domains",
+            "matched": "pornhub.com",
+        },
+        {
+            "id": "user-blocked",
+            "stage": "urls",
+            "reason": "blocklisted_domain",
+            "value": f"urls.block_domains_files[0] {blocklist}",
+            "matched": "bad-site.example",
+        },
     ]
     assert {"stage": "urls", "reason": "blocklisted_domain", "documents": 2} in result.summary["by_reason"]
     # The release card counts what was replaced, per kind, over the released documents.
     card = (tmp_path / "out" / "releases" / "hygiene" / "v1" / "README.md").read_text()
     assert "## PII" in card
-    for line in ("| email | `<EMAIL>` | 1 | 1 | 33.3% |", "| secret | `<SECRET>` | 2 | 1 | 33.3% |", "| ip | `<IP>` | 0 | 0 | 0.0% |", "| any |  | 6 | 1 | 33.3% |"):
+    for line in (
+        "| email | `<EMAIL>` | 1 | 1 | 33.3% |",
+        "| secret | `<SECRET>` | 2 | 1 | 33.3% |",
+        "| ip | `<IP>` | 0 | 0 | 0.0% |",
+        "| any |  | 6 | 1 | 33.3% |",
+    ):
         assert line in card
 
 
@@ -101,7 +133,9 @@ def test_drop_mode_and_switches(tmp_path, run_curate, config_file, hygiene_input
     recipe = _recipe(config_file, tmp_path, blocklist, "hygiene-drop")
     dropped = run_curate(recipe, files, tmp_path / "drop", ["pii.mode=drop", "urls.enabled=false"])
     rows = dropped.ledger().select("id", "stage", "reason", "value").to_dicts()
-    assert rows == [{"id": "planted", "stage": "pii", "reason": "pii", "value": "email=1 phone=1 card=1 iban=1 secret=2"}]
+    assert rows == [
+        {"id": "planted", "stage": "pii", "reason": "pii", "value": "email=1 phone=1 card=1 iban=1 secret=2"}
+    ]
     assert "shipped-blocked" in dropped.kept()["id"].to_list()  # urls off: nothing dropped for its URL
 
     off = run_curate(recipe, files, tmp_path / "off", ["pii.enabled=false", "urls.enabled=false"])

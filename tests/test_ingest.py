@@ -69,7 +69,14 @@ def test_warc_ids_are_stable_across_reads(sample_docs, sample_warc: Path, read) 
 
 
 def test_plain_warc_and_gzip_warc_read_the_same(inputs, read, reason) -> None:
-    records = [dict(url=f"http://example.org/{i}", body=HTML.format(f"Page number {i}."), record_id=f"urn:uuid:{uuid.UUID(int=i)}") for i in range(4)]
+    records = [
+        dict(
+            url=f"http://example.org/{i}",
+            body=HTML.format(f"Page number {i}."),
+            record_id=f"urn:uuid:{uuid.UUID(int=i)}",
+        )
+        for i in range(4)
+    ]
     plain = read(inputs.warc("a.warc", records))
     packed = read(inputs.warc("a.warc.gz", records))
     assert [d.id for d in plain] == [d.id for d in packed] == [f"urn:uuid:{uuid.UUID(int=i)}" for i in range(4)]
@@ -84,7 +91,12 @@ def test_warc_skips_requests_and_metadata_and_rejects_non_html(inputs, read, rea
         [
             dict(url="http://example.org/a", type="request"),
             dict(url="http://example.org/a", body=HTML.format("Kept page.")),
-            dict(url="http://example.org/a", body="fetchTimeMs: 12\n", type="metadata", content_type="application/warc-fields"),
+            dict(
+                url="http://example.org/a",
+                body="fetchTimeMs: 12\n",
+                type="metadata",
+                content_type="application/warc-fields",
+            ),
             dict(url="http://example.org/img.png", body=b"\x89PNG\r\n\x1a\n" + bytes(64), content_type="image/png"),
             dict(url="http://example.org/missing", body="<html><body>Not found</body></html>", status="404 Not Found"),
             dict(url="http://example.org/notes.txt", body="Plain text notes.", content_type="text/plain"),
@@ -104,7 +116,16 @@ def test_wet_conversion_records_are_text(inputs, read, reason) -> None:
     texts = ["First extracted page.\nWith two lines.", "Zweite Seite, schon als Text."]
     path = inputs.warc(
         "crawl.warc.wet.gz",
-        [dict(url=f"http://example.org/{i}", body=t, type="conversion", content_type="text/plain", record_id=f"urn:uuid:{uuid.UUID(int=i + 7)}") for i, t in enumerate(texts)],
+        [
+            dict(
+                url=f"http://example.org/{i}",
+                body=t,
+                type="conversion",
+                content_type="text/plain",
+                record_id=f"urn:uuid:{uuid.UUID(int=i + 7)}",
+            )
+            for i, t in enumerate(texts)
+        ],
     )
     assert detect_format(str(path)) == "warc"
     docs = read(path)
@@ -118,19 +139,41 @@ def test_warc_resource_records_use_their_content_type(inputs, read, reason) -> N
     path = inputs.warc(
         "res.warc.gz",
         [
-            dict(url="file:///notes.txt", body="Plain notes, stored as a resource.", type="resource", content_type="text/plain; charset=utf-8"),
-            dict(url="file:///page.html", body=HTML.format("A stored page."), type="resource", content_type="text/html"),
-            dict(url="file:///logo.png", body=b"\x89PNG\r\n\x1a\n" + bytes(32), type="resource", content_type="image/png"),
+            dict(
+                url="file:///notes.txt",
+                body="Plain notes, stored as a resource.",
+                type="resource",
+                content_type="text/plain; charset=utf-8",
+            ),
+            dict(
+                url="file:///page.html", body=HTML.format("A stored page."), type="resource", content_type="text/html"
+            ),
+            dict(
+                url="file:///logo.png", body=b"\x89PNG\r\n\x1a\n" + bytes(32), type="resource", content_type="image/png"
+            ),
         ],
     )
     docs = read(path)
-    assert [(reason(d), d.metadata.get(META_CONTENT)) for d in docs] == [(None, "text"), (None, "html"), ("unsupported_content_type", None)]
+    assert [(reason(d), d.metadata.get(META_CONTENT)) for d in docs] == [
+        (None, "text"),
+        (None, "html"),
+        ("unsupported_content_type", None),
+    ]
     assert docs[0].text == "Plain notes, stored as a resource."
 
 
 def test_warc_decodes_the_declared_charset(inputs, read) -> None:
     text = "Ça coûte 5 € à Zürich."
-    path = inputs.warc("latin.warc.gz", [dict(url="http://example.org/", body=HTML.format(text).encode("cp1252"), content_type="text/html; charset=windows-1252")])
+    path = inputs.warc(
+        "latin.warc.gz",
+        [
+            dict(
+                url="http://example.org/",
+                body=HTML.format(text).encode("cp1252"),
+                content_type="text/html; charset=windows-1252",
+            )
+        ],
+    )
     (doc,) = read(path)
     assert text in doc.text
 
@@ -139,8 +182,10 @@ def test_warc_decodes_the_meta_charset(inputs, read) -> None:
     """No charset in the HTTP header: the page's own <meta> decides, as in a browser (a
     detector alone guessed IBM865 for such Latin-1 pages and produced mojibake)."""
     text = "Grüße aus Zürich – ‘Käse’ für 5 €."
-    html = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body><p>{text}</p></body></html>'
-    path = inputs.warc("meta.warc.gz", [dict(url="http://example.ch/", body=html.encode("cp1252"), content_type="text/html")])
+    html = f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"></head><body><p>{text}</p></body></html>'  # noqa: E501
+    path = inputs.warc(
+        "meta.warc.gz", [dict(url="http://example.ch/", body=html.encode("cp1252"), content_type="text/html")]
+    )
     (doc,) = read(path)
     assert text in doc.text
 
@@ -148,7 +193,16 @@ def test_warc_decodes_the_meta_charset(inputs, read) -> None:
 def test_warc_gb2312_label_with_gbk_characters(inputs, read) -> None:
     """Pages labelled gb2312 use GBK characters (镕 is not in GB2312): decoded as GB18030."""
     text = "朱镕基在上海。"
-    path = inputs.warc("gb.warc.gz", [dict(url="http://example.cn/", body=HTML.format(text).encode("gb18030"), content_type="text/html; charset=gb2312")])
+    path = inputs.warc(
+        "gb.warc.gz",
+        [
+            dict(
+                url="http://example.cn/",
+                body=HTML.format(text).encode("gb18030"),
+                content_type="text/html; charset=gb2312",
+            )
+        ],
+    )
     (doc,) = read(path)
     assert text in doc.text
 
@@ -164,7 +218,14 @@ def test_sample_latin1_pages_have_no_mojibake(sample_docs) -> None:
 # --------------------------------------------------------------------------------- JSONL
 
 RECORDS = [
-    {"id": "doc-1", "text": "First document.", "url": "http://example.org/1", "date": "2024-01-02", "lang_hint": "en", "n": 3},
+    {
+        "id": "doc-1",
+        "text": "First document.",
+        "url": "http://example.org/1",
+        "date": "2024-01-02",
+        "lang_hint": "en",
+        "n": 3,
+    },
     {"id": "doc-2", "text": "Second document, with a unicode quote \u201cok\u201d."},
     {"text": "A record without an id."},
 ]
@@ -286,7 +347,8 @@ def test_unknown_extension_needs_input_format(inputs, read) -> None:
     with pytest.raises(InputError) as err:
         resolve_inputs([str(path)])
     assert str(err.value) == (
-        f"cannot tell the format of {path}. Fix: name files .warc(.gz), .wet(.gz), .jsonl(.gz/.zst) or .parquet, or set input.format"
+        f"cannot tell the format of {path}. Fix: name files .warc(.gz), .wet(.gz), .jsonl(.gz/.zst) or .parquet, or "
+        "set input.format"
     )
     assert resolve_inputs([str(path)], "jsonl") == [str(path)]
     assert [d.id for d in read(path, fmt="jsonl")] == ["doc-1", "doc-2", f"{source_tag(str(path))}/2"]
@@ -322,7 +384,10 @@ def test_missing_memory_url_names_it() -> None:
     url = f"memory:///curate-test-{uuid.uuid4().hex}/nothing.jsonl"
     with pytest.raises(InputError) as err:
         resolve_inputs([url])
-    assert str(err.value) == f"input path not found or empty: {url}. Fix: check the path, or pass --input with an existing file, folder or glob"
+    assert (
+        str(err.value)
+        == f"input path not found or empty: {url}. Fix: check the path, or pass --input with an existing file, folder or glob"  # noqa: E501
+    )
 
 
 def test_no_inputs_at_all() -> None:

@@ -20,7 +20,9 @@ from filters.extract import AccountedTrafilatura
 
 
 def _page(title: str, body: str) -> str:
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{body}</p></article></body></html>"
+    )
 
 
 class MisbehavingTrafilatura(AccountedTrafilatura):
@@ -40,7 +42,9 @@ class MisbehavingTrafilatura(AccountedTrafilatura):
 
 
 @pytest.mark.slow
-def test_extraction_failures_each_have_their_reason(tmp_path: Path, texts, make_inputs, config_file, run_curate, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extraction_failures_each_have_their_reason(
+    tmp_path: Path, texts, make_inputs, config_file, run_curate, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(curate.annotate, "AccountedTrafilatura", MisbehavingTrafilatura)
     files = make_inputs(tmp_path / "in")
     GOOD = texts.GOOD
@@ -69,19 +73,25 @@ def test_extraction_failures_each_have_their_reason(tmp_path: Path, texts, make_
 def test_undecodable_page(inputs, read, reason) -> None:
     """Bytes served as UTF-8 HTML that decode as nothing (binary data): `undecodable`."""
     junk = random.Random(0).randbytes(4000)
-    path = inputs.warc("junk.warc.gz", [{"url": "https://example.org/junk", "body": junk, "content_type": "text/html; charset=utf-8"}])
+    path = inputs.warc(
+        "junk.warc.gz", [{"url": "https://example.org/junk", "body": junk, "content_type": "text/html; charset=utf-8"}]
+    )
     (doc,) = read(path)
     assert (reason(doc), doc.metadata[META_REJECT][1]) == ("undecodable", "bytes match no detectable charset")
     assert doc.metadata["url"] == "https://example.org/junk"
 
 
 @pytest.mark.slow
-def test_undecodable_and_unreadable_in_a_run_ledger(tmp_path: Path, texts, make_inputs, config_file, run_curate) -> None:
+def test_undecodable_and_unreadable_in_a_run_ledger(
+    tmp_path: Path, texts, make_inputs, config_file, run_curate
+) -> None:
     """A folder holding a page of binary junk and a link to a file that is gone (removed
     between listing and reading; the link shows it every time): both are ledger rows."""
     files = make_inputs(tmp_path / "in")
     junk = random.Random(1).randbytes(4000)
-    files.warc("junk.warc.gz", [{"url": "https://example.org/junk", "body": junk, "content_type": "text/html; charset=utf-8"}])
+    files.warc(
+        "junk.warc.gz", [{"url": "https://example.org/junk", "body": junk, "content_type": "text/html; charset=utf-8"}]
+    )
     files.jsonl("ok.jsonl", [{"id": "ok", "text": texts.GOOD}])
     gone = files.root / "gone.jsonl"
     gone.symlink_to(files.root / "deleted.jsonl")
@@ -90,7 +100,10 @@ def test_undecodable_and_unreadable_in_a_run_ledger(tmp_path: Path, texts, make_
     assert ("ingest", "undecodable", str(files.root / "junk.warc.gz")) in rows
     assert ("ingest", "unreadable_file", str(gone)) in rows
     unreadable = result.ledger().filter(pl.col("reason") == "unreadable_file").row(0, named=True)
-    assert (unreadable["offset"], unreadable["value"]) == (-1, f"FileNotFoundError: [Errno 2] No such file or directory: '{gone}'")
+    assert (unreadable["offset"], unreadable["value"]) == (
+        -1,
+        f"FileNotFoundError: [Errno 2] No such file or directory: '{gone}'",
+    )
     assert result.kept()["id"].to_list() == ["ok"]
 
 
@@ -111,5 +124,8 @@ def test_gzip_bomb_is_too_large_in_bounded_memory(inputs, read: Callable, reason
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert (reason(doc), doc.metadata[META_REJECT][1]) == ("too_large", f"{1 << 30} bytes > input.max_record_bytes=5000000")
+    assert (reason(doc), doc.metadata[META_REJECT][1]) == (
+        "too_large",
+        f"{1 << 30} bytes > input.max_record_bytes=5000000",
+    )
     assert peak < 128 * 1024 * 1024, peak

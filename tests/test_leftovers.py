@@ -121,7 +121,10 @@ def test_incremental_flow_fingerprints_each_input_once_per_run(
     from flows.incremental import curate_incremental
 
     files = make_inputs(tmp_path / "in")
-    first = [files.jsonl(f"{name}.jsonl", [{"id": name, "text": text}]) for name, text in (("good", texts.GOOD), ("water", texts.WATER))]
+    first = [
+        files.jsonl(f"{name}.jsonl", [{"id": name, "text": text}])
+        for name, text in (("good", texts.GOOD), ("water", texts.WATER))
+    ]
     config = config_file(tmp_path / "inc.yaml", name="inc")
     calls = _count_calls(monkeypatch, inc, "fingerprint")
     batch = curate_incremental(str(config), str(tmp_path / "in"), str(tmp_path / "out"), release=False)
@@ -140,20 +143,26 @@ def test_incremental_flow_fingerprints_each_input_once_per_run(
 # ------------------------------------------------------------------ 2. plan once
 
 
-def test_curate_run_plans_once(tmp_path: Path, prefect_harness: None, inputs, config_file, texts, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_curate_run_plans_once(
+    tmp_path: Path, prefect_harness: None, inputs, config_file, texts, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     source = inputs.jsonl("one.jsonl", [{"id": "good", "text": texts.GOOD}])
     config = config_file(tmp_path / "c.yaml", name="plan-once")
     walks = _count_calls(monkeypatch, corpus, "begin_output")  # prepares (walks) the output folder
     plans = _count_calls(monkeypatch, corpus, "plan")
     out = tmp_path / "out"
-    assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet"]) == 0, (
+        capsys.readouterr().err
+    )
     assert [Path(c[0]) for c in walks] == [out]
     assert len(plans) == 1
     assert json.loads((out / "manifest.json").read_text())["counts"]["kept"] == 1
     assert corpus._planned == {}  # nothing left for a later run to pick up
 
 
-def test_the_flow_called_directly_still_validates(tmp_path: Path, prefect_harness: None, inputs, config_file, texts) -> None:
+def test_the_flow_called_directly_still_validates(
+    tmp_path: Path, prefect_harness: None, inputs, config_file, texts
+) -> None:
     """As a deployment calls it: no CLI planned before, so the flow plans, and a missing input
     fails it. Also when the CLI planned other arguments in this process."""
     config = config_file(tmp_path / "c.yaml", name="direct")
@@ -162,7 +171,10 @@ def test_the_flow_called_directly_still_validates(tmp_path: Path, prefect_harnes
     with corpus.planned(str(config), [], [str(source)], str(tmp_path / "out")):
         with pytest.raises(InputError) as err:
             corpus.curate_corpus(str(config), [], [missing], str(tmp_path / "out"))
-    assert str(err.value) == f"input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing file, folder or glob"
+    assert (
+        str(err.value)
+        == f"input path not found or empty: {missing}. Fix: check the path, or pass --input with an existing file, folder or glob"  # noqa: E501
+    )
 
 
 def test_planned_fails_before_the_flow_and_leaves_nothing(tmp_path: Path, config_file) -> None:
@@ -228,7 +240,7 @@ _UNREADABLE_PROBE = textwrap.dedent(
     result["read_input"] = error_of(lambda: open(root / "in" / "secret.jsonl", "rb"))
     result["write_output"] = error_of(lambda: open(root / "out" / "locked" / "new.txt", "wb"))
     print(json.dumps(result))
-    """
+    """  # noqa: E501
 )
 
 
@@ -237,10 +249,14 @@ def _without_file_access(tmp_path: Path) -> None:
     probe.write_text("x")
     probe.chmod(0)
     if shutil.which("setpriv") is None:
-        require_or_skip("setpriv (util-linux) is not installed: cannot run a child without root's file-access capabilities")
+        require_or_skip(
+            "setpriv (util-linux) is not installed: cannot run a child without root's file-access capabilities"
+        )
     done = subprocess.run([*NO_DAC, "cat", str(probe)], capture_output=True, text=True)
     if done.returncode == 0 or "Permission denied" not in done.stderr:
-        require_or_skip(f"cannot make a file unreadable to a child process here ({done.stderr.strip() or 'it read it'})")
+        require_or_skip(
+            f"cannot make a file unreadable to a child process here ({done.stderr.strip() or 'it read it'})"
+        )
 
 
 def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> None:
@@ -262,7 +278,13 @@ def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> N
     config = tmp_path / "in" / "secret.yaml"
     config.write_text("name: secret\n")
     config.chmod(0)
-    done = subprocess.run([*NO_DAC, sys.executable, "-c", _UNREADABLE_PROBE, str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    done = subprocess.run(
+        [*NO_DAC, sys.executable, "-c", _UNREADABLE_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     reads = {k: v for k, v in result.items() if k != "write_output"}
@@ -275,14 +297,19 @@ def test_an_unreadable_file_is_not_reported_as_cannot_write(tmp_path: Path) -> N
     # A part the release cannot read fails as a read (pyarrow's own message names the file).
     assert result["shards"].startswith("PermissionError: ") and str(part) in result["shards"], result["shards"]
     assert result["validate_code"] == 2
-    assert result["validate_err"] == f"error: cannot read config {config}: Permission denied. Fix: make it readable by this user, or pass another recipe\n"
+    assert (
+        result["validate_err"]
+        == f"error: cannot read config {config}: Permission denied. Fix: make it readable by this user, or pass another recipe\n"  # noqa: E501
+    )
     assert result["read_input"] == (
-        f"permission denied: {secret}. Fix: give this user access to it (read for inputs, configs and models; write for the output folder) and rerun"
+        f"permission denied: {secret}. Fix: give this user access to it (read for inputs, configs and models; write "
+        "for the output folder) and rerun"
     )
     # A forbidden write inside the output folder is still one.
     locked = tmp_path / "out" / "locked" / "new.txt"
     assert result["write_output"] == (
-        f"cannot write {locked}: permission denied. Fix: make that folder writable (or pass --output with a folder you can write to) "
+        f"cannot write {locked}: permission denied. Fix: make that folder writable (or pass --output with a folder "
+        "you can write to) "
         "and rerun the same command; finished stages are reused"
     )
 
@@ -294,7 +321,8 @@ def test_loading_the_config_does_not_import_the_engine() -> None:
     # Every command loads the config; the engines (and what they import) load only when one opens.
     code = (
         "import sys, curate.config\n"
-        "assert not [m for m in sys.modules if m.startswith(('curate.llm.engine', 'vllm', 'torch'))], 'engine imported'\n"
+        "assert not [m for m in sys.modules if m.startswith(('curate.llm.engine', 'vllm', 'torch'))], 'engine "
+        "imported'\n"
         "from curate.llm.engine import open_engine\n"
         "print('ok')\n"
     )

@@ -59,11 +59,21 @@ def test_planted_value_is_replaced_by_its_placeholder(value: str, kind: str | No
 @pytest.mark.parametrize(
     ("text", "secret"),
     [
-        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-        ('AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"', "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
+        (
+            'AWS_SECRET_ACCESS_KEY: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
         ('config = {"api_key": "a8f5f167f44f4964e6c998dee827110c"}', "a8f5f167f44f4964e6c998dee827110c"),
         ("export ACCESS_TOKEN=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5", "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5"),
-        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "eyJhbGciOiJIUzI1NiJ9"),
+        (
+            "Authorization: Bearer "
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "eyJhbGciOiJIUzI1NiJ9",
+        ),
     ],
 )
 def test_secret_values_in_assignments_are_replaced(text: str, secret: str) -> None:
@@ -72,7 +82,7 @@ def test_secret_values_in_assignments_are_replaced(text: str, secret: str) -> No
 
 
 def test_private_key_block_is_replaced_whole() -> None:
-    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\nZ1BjP5CE/Wm/Rr500P\n-----END RSA PRIVATE KEY-----"
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi\nZ1BjP5CE/Wm/Rr500P\n-----END RSA PRIVATE KEY-----"  # noqa: E501
     redacted, counts = redact(f"Our deploy key:\n{pem}\nDo not share it.")
     assert redacted == "Our deploy key:\n<SECRET>\nDo not share it." and counts["secret"] == 1
 
@@ -173,18 +183,28 @@ def test_step_modes() -> None:
     redacted = list(PIIRedactor("redact").run(_docs(text, clean)))
     assert redacted[0].text == "Mail <EMAIL> or call <PHONE> about the 1998 edition."
     assert redacted[0].metadata["pii"] == {"email": 1, "phone": 1, "ip": 0, "card": 0, "iban": 0, "secret": 0}
-    assert redacted[1].text == clean and sum(redacted[1].metadata["pii"].values()) == 0 and "pii_drop" not in redacted[1].metadata
+    assert (
+        redacted[1].text == clean
+        and sum(redacted[1].metadata["pii"].values()) == 0
+        and "pii_drop" not in redacted[1].metadata
+    )
     dropped = list(PIIRedactor("drop").run(_docs(text, clean)))
     assert dropped[0].text == text and dropped[0].metadata["pii_drop"] == "email=1 phone=1"
     assert "pii_drop" not in dropped[1].metadata
     annotated = list(PIIRedactor("annotate").run(_docs(text)))
-    assert annotated[0].text == text and annotated[0].metadata["pii"]["email"] == 1 and "pii_drop" not in annotated[0].metadata
+    assert (
+        annotated[0].text == text
+        and annotated[0].metadata["pii"]["email"] == 1
+        and "pii_drop" not in annotated[0].metadata
+    )
 
 
 def test_kinds_limit_what_is_looked_for() -> None:
     text = "Mail jane.doe@example.org or call (212) 555-0147."
     out = list(PIIRedactor("redact", kinds=["phone"]).run(_docs(text)))[0]
-    assert out.text == "Mail jane.doe@example.org or call <PHONE>." and count_pii(text, frozenset({"email"}))["email"] == 1
+    assert (
+        out.text == "Mail jane.doe@example.org or call <PHONE>." and count_pii(text, frozenset({"email"}))["email"] == 1
+    )
 
 
 def test_hostile_texts_finish_and_count_every_find() -> None:
@@ -202,7 +222,12 @@ def test_metadata_fields_are_redacted_too() -> None:
     the shard as one in the text. Clean metadata keeps its exact bytes."""
     from curate.hygiene.pii import PIIConfig, PIIStep
 
-    doc = {"text": "Write to me.", "metadata": json.dumps({"author_email": "jane.roe@mailhost.net", "year": 2021, "tags": ["call +44 20 7946 0958"]})}
+    doc = {
+        "text": "Write to me.",
+        "metadata": json.dumps(
+            {"author_email": "jane.roe@mailhost.net", "year": 2021, "tags": ["call +44 20 7946 0958"]}
+        ),
+    }
     assert PIIStep(PIIConfig()).apply(doc) is None
     assert json.loads(doc["metadata"]) == {"author_email": "<EMAIL>", "year": 2021, "tags": ["call <PHONE>"]}
     assert doc["pii"]["email"] == 1 and doc["pii"]["phone"] == 1

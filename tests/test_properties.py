@@ -16,8 +16,8 @@ from datatrove.data import Document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.readers.reader import RecordReader
 from curate.core.schema import META_REJECT
+from curate.readers.reader import RecordReader
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SUFFIXES = ["x.jsonl", "x.jsonl.gz", "x.jsonl.zst", "x.warc", "x.warc.gz", "x.parquet"]
@@ -56,11 +56,20 @@ def test_any_bytes_under_any_name_never_raise(name: str, data: bytes) -> None:
         assert doc.metadata["source"].endswith(name)
 
 
-valid_record = st.fixed_dictionaries({"id": st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20), "text": st.text(min_size=1, max_size=200).filter(lambda t: bool(t.strip()))})
+valid_record = st.fixed_dictionaries(
+    {
+        "id": st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=20),
+        "text": st.text(min_size=1, max_size=200).filter(lambda t: bool(t.strip())),
+    }
+)
 junk_line = st.one_of(
     st.binary(max_size=200).map(lambda b: b.replace(b"\n", b" ")),
     st.text(max_size=200).map(lambda t: t.replace("\n", " ").encode("utf-8", "surrogatepass")),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=8).map(lambda v: json.dumps(v).encode()),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+        max_leaves=8,
+    ).map(lambda v: json.dumps(v).encode()),
 )
 
 
@@ -91,11 +100,15 @@ def lines_at(lines: list[object], numbers: list[int]) -> list[object]:
 
 @SETTINGS
 @given(
-    texts=st.lists(st.text(min_size=1, max_size=80).filter(lambda t: bool(t.strip()) and "\x00" not in t), min_size=1, max_size=20),
+    texts=st.lists(
+        st.text(min_size=1, max_size=80).filter(lambda t: bool(t.strip()) and "\x00" not in t), min_size=1, max_size=20
+    ),
     cut=st.floats(min_value=0, max_value=1),
     flips=st.lists(st.tuples(st.floats(min_value=0, max_value=1), st.integers(0, 255)), max_size=4),
 )
-def test_mutated_gzip_never_raises_and_keeps_only_real_records(texts: list[str], cut: float, flips: list[tuple[float, int]]) -> None:
+def test_mutated_gzip_never_raises_and_keeps_only_real_records(
+    texts: list[str], cut: float, flips: list[tuple[float, int]]
+) -> None:
     records = [{"id": f"r{i}", "text": t} for i, t in enumerate(texts)]
     data = bytearray(gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records), mtime=0))
     for where, value in flips:
@@ -132,7 +145,14 @@ def _annotate(texts: list[str]) -> list[tuple[object, ...]]:
         stream = step.run(stream)
     out = list(stream)
     assert [d.id for d in out] == [d.id for d in docs]  # annotators drop nothing
-    return [(d.metadata.get("language"), d.metadata.get("language_score"), json.dumps(d.metadata.get("annotations"), sort_keys=True)) for d in out]
+    return [
+        (
+            d.metadata.get("language"),
+            d.metadata.get("language_score"),
+            json.dumps(d.metadata.get("annotations"), sort_keys=True),
+        )
+        for d in out
+    ]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,7 +170,15 @@ def test_annotators_never_raise_and_are_deterministic(texts: list[str]) -> None:
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    members=st.lists(st.lists(st.text(min_size=1, max_size=60).filter(lambda t: bool(t.strip()) and "\x00" not in t), min_size=1, max_size=4), min_size=2, max_size=5),
+    members=st.lists(
+        st.lists(
+            st.text(min_size=1, max_size=60).filter(lambda t: bool(t.strip()) and "\x00" not in t),
+            min_size=1,
+            max_size=4,
+        ),
+        min_size=2,
+        max_size=5,
+    ),
     where=st.floats(min_value=0, max_value=1, exclude_max=True),
     value=st.integers(1, 255),
 )

@@ -13,17 +13,24 @@ import pytest
 from conftest import require_or_skip
 from datatrove.data import Document
 
-from curate.core.errors import ConfigError, InputError
-from curate.core.schema import META_QUALITY
-from curate.quality.apply import QualityAnnotator
 from curate.cli import build_parser
+from curate.core.errors import ConfigError, InputError
+from curate.core.schema import META_QUALITY, META_REJECT
+from curate.quality.apply import QualityAnnotator
 from curate.quality.cli import cmd_classifier
 from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc
 from curate.quality.labels import read_labelled
 from curate.quality.model import DEFAULT_MODEL, QualityModel, card_path, load_card
 from curate.quality.normalize import normalize
-from curate.quality.train import DETERMINISTIC_FIX, TrainParams, fasttext_distribution, fasttext_is_deterministic, heldout_mask, train_classifier
-from curate.core.schema import META_REJECT
+from curate.quality.train import (
+    DETERMINISTIC_FIX,
+    TrainParams,
+    fasttext_distribution,
+    fasttext_is_deterministic,
+    heldout_mask,
+    train_classifier,
+)
+
 # Metrics, against brute force
 
 
@@ -87,7 +94,9 @@ def test_best_f1_threshold_is_the_brute_force_best() -> None:
 
 
 def test_normalize_removes_source_markers_and_keeps_sentence_punctuation() -> None:
-    out = normalize("The Cell, explained!\nSee https://example.org/x?y=1 or write to a@b.org. It costs $19.99 | Home » Shop — don’t")
+    out = normalize(
+        "The Cell, explained!\nSee https://example.org/x?y=1 or write to a@b.org. It costs $19.99 | Home » Shop — don’t"
+    )
     assert out == out.lower() and "\n" not in out
     assert "http" not in out and "example" not in out and "@" not in out
     assert "19" not in out and "00 . 00" in out  # digits become 0s, the number's shape stays
@@ -104,7 +113,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def test_labels_scores_binary_and_unlabelled(tmp_path: Path) -> None:
-    scores = write_jsonl(tmp_path / "s.jsonl", [{"text": "a", "label": s} for s in (0, 2, 3, 5)] + [{"text": "b", "label": None}])
+    scores = write_jsonl(
+        tmp_path / "s.jsonl", [{"text": "a", "label": s} for s in (0, 2, 3, 5)] + [{"text": "b", "label": None}]
+    )
     texts, labels, info = read_labelled(scores, score_threshold=3)
     assert labels == [0, 0, 1, 1] and info["label_kind"] == "score" and info["skipped_unlabelled"] == 1
     _, labels, _ = read_labelled(scores, score_threshold=2)
@@ -162,7 +173,10 @@ def fake_docs(n: int, seed: int) -> list[dict]:
     for i in range(n):
         label = i % 2
         own, other = (EDU, WEB) if label else (WEB, EDU)
-        words = [rng.choice(FILLER if (r := rng.random()) < 0.3 else other if r < 0.5 else own) for _ in range(rng.randint(40, 120))]
+        words = [
+            rng.choice(FILLER if (r := rng.random()) < 0.3 else other if r < 0.5 else own)
+            for _ in range(rng.randint(40, 120))
+        ]
         rows.append({"text": " ".join(words), "label": label, "group": f"g{i}"})
     return rows
 
@@ -173,12 +187,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]
     data = write_jsonl(tmp / "train.jsonl", fake_docs(400, seed=1))
     model = tmp / "toy.bin"
     try:
-        card = train_classifier(data, model, params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2, provenance={"source": "generated in test"})
+        card = train_classifier(
+            data,
+            model,
+            params=TrainParams(epoch=20, bucket=20_000, dim=16),
+            heldout=0.2,
+            provenance={"source": "generated in test"},
+        )
     except RuntimeError as exc:
         if "NaN" in str(exc) and not fasttext_is_deterministic():
             # fasttext-numpy2-wheel fails training at random, more often in a long process
             # (measured: every retry in the full suite); a property of that build, see train.py.
-            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
+            require_or_skip(
+                f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True
+            )
         raise
     return model, card, data
 
@@ -192,7 +214,9 @@ def test_train_writes_model_and_card(trained: tuple[Path, dict, Path]) -> None:
     assert on_disk["data"]["documents"] == 400 and on_disk["data"]["provenance"] == {"source": "generated in test"}
     split = on_disk["split"]
     assert split["heldout"] + split["train"] + split["heldout_near_duplicates_dropped"] == 400
-    assert split["heldout_near_duplicates_dropped"] == 0 and split["near_duplicates_after_filtering"] == 0  # independent random texts
+    assert (
+        split["heldout_near_duplicates_dropped"] == 0 and split["near_duplicates_after_filtering"] == 0
+    )  # independent random texts
     assert on_disk["hyperparameters"]["seed"] == 1 and on_disk["hyperparameters"]["thread"] == 1
     m = on_disk["heldout_metrics"]
     assert m["n"] == on_disk["split"]["heldout"] and m["roc_auc"] > 0.9
@@ -203,8 +227,12 @@ def test_training_is_deterministic(trained: tuple[Path, dict, Path], tmp_path: P
     model, card, data = trained
     if not fasttext_is_deterministic():
         # A property of the installed fastText build, measured: see curate.quality.train.
-        require_or_skip(f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}", xfail=True)
-    again = train_classifier(data, tmp_path / "again.bin", params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2)
+        require_or_skip(
+            f"{fasttext_distribution()} trains a different model on each run. Fix: {DETERMINISTIC_FIX}", xfail=True
+        )
+    again = train_classifier(
+        data, tmp_path / "again.bin", params=TrainParams(epoch=20, bucket=20_000, dim=16), heldout=0.2
+    )
     assert again["model_sha256"] == card["model_sha256"]
     assert again["threshold"] == card["threshold"]
 
@@ -314,7 +342,10 @@ def run_cli(argv: list[str]) -> int:
 def test_cli_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(200, seed=2))
     model = tmp_path / "m.bin"
-    assert run_cli(["classifier", "train", "--input", str(data), "--output", str(model), "--epoch", "5", "--dim", "16"]) == 0
+    assert (
+        run_cli(["classifier", "train", "--input", str(data), "--output", str(model), "--epoch", "5", "--dim", "16"])
+        == 0
+    )
     assert "roc_auc=" in capsys.readouterr().out
     assert run_cli(["classifier", "eval", "--model", str(model), "--input", str(data)]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -324,15 +355,51 @@ def test_cli_train_then_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_cli_train_with_character_ngrams(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", fake_docs(200, seed=3))
     model = tmp_path / "m.bin"
-    assert run_cli(["classifier", "train", "--input", str(data), "--output", str(model), "--epoch", "5", "--dim", "16", "--minn", "3", "--maxn", "4"]) == 0
+    assert (
+        run_cli(
+            [
+                "classifier",
+                "train",
+                "--input",
+                str(data),
+                "--output",
+                str(model),
+                "--epoch",
+                "5",
+                "--dim",
+                "16",
+                "--minn",
+                "3",
+                "--maxn",
+                "4",
+            ]
+        )
+        == 0
+    )
     card = load_card(model)
     assert (card["hyperparameters"]["minn"], card["hyperparameters"]["maxn"]) == (3, 4)
     # The model really cuts words into 3-4 character pieces: an unseen word gets their vectors.
     subwords, _ = QualityModel(model).model.get_subwords("photosynthesis")
     assert "<ph" in subwords and "hesi" in subwords and all(len(w) in (3, 4) for w in subwords if w != "photosynthesis")
     with pytest.raises(ConfigError) as err:
-        run_cli(["classifier", "train", "--input", str(data), "--output", str(tmp_path / "x.bin"), "--minn", "5", "--maxn", "3"])
-    assert str(err.value) == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --set classifier.train.minn=3 --set classifier.train.maxn=6, or classifier.train.maxn=0 for none"
+        run_cli(
+            [
+                "classifier",
+                "train",
+                "--input",
+                str(data),
+                "--output",
+                str(tmp_path / "x.bin"),
+                "--minn",
+                "5",
+                "--maxn",
+                "3",
+            ]
+        )
+    assert (
+        str(err.value)
+        == "minn=5, maxn=3: character n-grams need 1 <= minn <= maxn. Fix: e.g. --set classifier.train.minn=3 --set classifier.train.maxn=6, or classifier.train.maxn=0 for none"  # noqa: E501
+    )
 
 
 def test_cli_eval_defaults_to_the_shipped_scores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -393,7 +460,10 @@ def test_newsgroup_posts_reads_the_bunch_and_strips_headers(tmp_path: Path) -> N
     )
     path = tmp_path / "mini_newsgroup"
     path.write_bytes(zlib.compress(pickle.dumps(bunch, protocol=0)))
-    assert list(newsgroup_posts(path)) == [("sci.space", "61253", "Kepler's laws describe orbits."), ("alt.atheism", "53607", "me too")]
+    assert list(newsgroup_posts(path)) == [
+        ("sci.space", "61253", "Kepler's laws describe orbits."),
+        ("alt.atheism", "53607", "me too"),
+    ]
 
 
 def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) -> None:
@@ -414,7 +484,14 @@ def test_newsgroup_posts_refuses_a_pickle_that_would_run_code(tmp_path: Path) ->
 
 
 def test_web_eval_labels_name_real_items() -> None:
-    from bench.webeval import EDUCATIONAL_PAGES, FAQ_NOT_EDUCATIONAL, FORUM_EDUCATIONAL, RELABELLED, article_pages, shared_data_dir
+    from bench.webeval import (
+        EDUCATIONAL_PAGES,
+        FAQ_NOT_EDUCATIONAL,
+        FORUM_EDUCATIONAL,
+        RELABELLED,
+        article_pages,
+        shared_data_dir,
+    )
 
     assert all(len(k) == 5 and k.isdigit() for k in FORUM_EDUCATIONAL)  # Usenet article numbers
     assert all(name.endswith(".en.html") for name in FAQ_NOT_EDUCATIONAL)
@@ -456,23 +533,35 @@ def test_news_two_fold_pools_both_halves(trained: tuple[Path, dict, Path], tmp_p
     write_jsonl(tmp_path / "train-swap.jsonl", fake_docs(200, seed=5))
     swapped = [dict(r, subset="news_body") for r in fake_docs(30, seed=6)]
     write_jsonl(tmp_path / "eval-news-swap.jsonl", swapped)
-    held = [dict(r, subset="news_body") for r in fake_docs(40, seed=7)] + [dict(r, subset="forum") for r in fake_docs(10, seed=8)]
+    held = [dict(r, subset="news_body") for r in fake_docs(40, seed=7)] + [
+        dict(r, subset="forum") for r in fake_docs(10, seed=8)
+    ]
     result = build.news_two_fold(tmp_path, model, held, seed=1)
     # 40 held-out bodies (the forum rows are not bodies) + 30 swapped ones, half of each positive.
     assert (result["n"], result["positives"]) == (70, 35)
     s_held = QualityModel(model).score([r["text"] for r in held[:40]])
     assert result["roc_auc_heldout_half"] == pytest.approx(roc_auc(s_held, [r["label"] for r in held[:40]]))
     assert result["roc_auc_swapped_half"] > 0.8  # the swapped model learnt the toy task
-    assert result["roc_auc_mean_of_halves"] == pytest.approx((result["roc_auc_heldout_half"] + result["roc_auc_swapped_half"]) / 2)
+    assert result["roc_auc_mean_of_halves"] == pytest.approx(
+        (result["roc_auc_heldout_half"] + result["roc_auc_swapped_half"]) / 2
+    )
     assert 0.8 < result["roc_auc"] <= 1.0  # pooled over the 70 bodies, both models' scores together
 
 
-def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     build = _build_script()
-    pages = [dict(r, id=f"p{i}", type="article" if i % 3 else "product", fold=i % 2) for i, r in enumerate(fake_docs(60, seed=11))]
+    pages = [
+        dict(r, id=f"p{i}", type="article" if i % 3 else "product", fold=i % 2)
+        for i, r in enumerate(fake_docs(60, seed=11))
+    ]
     base = fake_docs(300, seed=12)
     # The pages' own training rows carry their fold, as build_quality_data.py writes them.
-    write_jsonl(tmp_path / "train.jsonl", base + [{"text": p["text"], "label": p["label"], "group": p["id"], "fold": p["fold"]} for p in pages])
+    write_jsonl(
+        tmp_path / "train.jsonl",
+        base + [{"text": p["text"], "label": p["label"], "group": p["id"], "fold": p["fold"]} for p in pages],
+    )
     write_jsonl(tmp_path / "modern-web.jsonl", pages)
     seen_folds: list[set] = []
     real = build.curate_classifier
@@ -487,7 +576,9 @@ def test_modern_web_folds_score_each_page_with_a_model_that_never_saw_its_site(t
         result = build.modern_web_folds(tmp_path, seed=1)
     except RuntimeError as exc:
         if "NaN" in str(exc) and not fasttext_is_deterministic():
-            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
+            require_or_skip(
+                f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True
+            )
         raise
     assert seen_folds == [{1}, {0}]  # fold 0's model never saw fold 0's pages, and so on
     assert (result["n"], result["positives"]) == (60, 30)
@@ -506,7 +597,10 @@ def test_modern_web_labels_are_complete_and_fingerprinted(tmp_path: Path, monkey
     # A corrected label makes cached training data stale, as for the other hand labels.
     before = webeval.labels_fingerprint()
     changed = tmp_path / "labels.jsonl"
-    changed.write_text("".join(json.dumps(dict(r, label=1 - r["label"]) if i == 0 else r) + "\n" for i, r in enumerate(rows)), encoding="utf-8")
+    changed.write_text(
+        "".join(json.dumps(dict(r, label=1 - r["label"]) if i == 0 else r) + "\n" for i, r in enumerate(rows)),
+        encoding="utf-8",
+    )
     monkeypatch.setattr(webeval, "MODERN_WEB_LABELS", changed)
     assert webeval.labels_fingerprint() != before
 
@@ -538,7 +632,7 @@ def test_openstax_module_text_keeps_prose_and_drops_exercises_figures_and_maths(
     <exercise><problem><para>Why do we dream?</para></problem></exercise>
     <table><tgroup><tbody><row><entry><para>cell text</para></entry></row></tbody></tgroup></table>
   </section>
-</content></document>"""
+</content></document>"""  # noqa: E501
     title, text = data.cnxml_text(cnxml)
     assert title == "Why We Sleep"
     assert text.split("\n") == [
@@ -553,15 +647,26 @@ def test_openstax_module_text_keeps_prose_and_drops_exercises_figures_and_maths(
     ]
 
 
-def test_modern_web_page_whose_text_changed_upstream_stops_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_modern_web_page_whose_text_changed_upstream_stops_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import subprocess
 
     data = _data_script()
     repo = tmp_path / "src"
     (repo / "benchmark" / "ground-truth").mkdir(parents=True)
     text = "Photosynthesis turns light into chemical energy. " * 20
-    for fid, url in (("0001", "https://docs.example.org/a"), ("0002", "https://www.example.org/b"), ("0003", "https://shop.test/c")):
-        page = {"file_id": fid, "url": url, "_internal": {"page_type": {"primary": "article"}}, "ground_truth": {"main_content": text if fid != "0003" else "Buy now."}}
+    for fid, url in (
+        ("0001", "https://docs.example.org/a"),
+        ("0002", "https://www.example.org/b"),
+        ("0003", "https://shop.test/c"),
+    ):
+        page = {
+            "file_id": fid,
+            "url": url,
+            "_internal": {"page_type": {"primary": "article"}},
+            "ground_truth": {"main_content": text if fid != "0003" else "Buy now."},
+        }
         (repo / "benchmark" / "ground-truth" / f"{fid}.json").write_text(json.dumps(page))
     git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
@@ -573,7 +678,12 @@ def test_modern_web_page_whose_text_changed_upstream_stops_the_build(tmp_path: P
     (root / data.MODERN_WEB_REPO[0]).symlink_to(repo)
     sha = {t: hashlib.sha256(t.encode()).hexdigest()[:16] for t in (text, "Buy now.")}
     labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps({"id": i, "label": y, "why": "w", "reader": "r0", "sha256": sha[t]}) + "\n" for i, y, t in (("0001", 1, text), ("0002", 1, text), ("0003", 0, "Buy now."))))
+    labels.write_text(
+        "".join(
+            json.dumps({"id": i, "label": y, "why": "w", "reader": "r0", "sha256": sha[t]}) + "\n"
+            for i, y, t in (("0001", 1, text), ("0002", 1, text), ("0003", 0, "Buy now."))
+        )
+    )
     monkeypatch.setattr(data, "MODERN_WEB_COMMIT", commit)
     monkeypatch.setattr(data, "MODERN_WEB_LABELS", labels)
     pages = data.modern_web_pages(tmp_path / "out", root)
@@ -585,18 +695,26 @@ def test_modern_web_page_whose_text_changed_upstream_stops_the_build(tmp_path: P
     monkeypatch.setattr(data, "MODERN_WEB_LABELS", bad)
     with pytest.raises(SystemExit) as err:
         data.modern_web_pages(tmp_path / "out", root)
-    assert str(err.value) == f"page 0003 of modern-web-{commit[:12]}.jsonl: its text is not the one that was labelled. Fix: pin MODERN_WEB_COMMIT back to {commit}"
+    assert (
+        str(err.value)
+        == f"page 0003 of modern-web-{commit[:12]}.jsonl: its text is not the one that was labelled. Fix: pin MODERN_WEB_COMMIT back to {commit}"  # noqa: E501
+    )
 
 
 def test_wcxb_test_reports_unseen_sites_and_page_types(trained: tuple[Path, dict, Path], tmp_path: Path) -> None:
     model, _, _ = trained
     build = _build_script()
-    pages = [dict(r, id=f"w{i}", site=f"s{i % 4}.org", type="article" if i % 2 else "forum") for i, r in enumerate(fake_docs(40, seed=21))]
+    pages = [
+        dict(r, id=f"w{i}", site=f"s{i % 4}.org", type="article" if i % 2 else "forum")
+        for i, r in enumerate(fake_docs(40, seed=21))
+    ]
     write_jsonl(tmp_path / "eval-wcxb-test.jsonl", pages)
     write_jsonl(tmp_path / "modern-web.jsonl", [{"site": "s0.org"}, {"site": "s1.org"}])  # the training pages' sites
     result = build.wcxb_test(tmp_path, model)
     assert (result["n"], result["positives"], result["n_unseen_sites"]) == (40, 20, 20)
     scores = QualityModel(model).score([p["text"] for p in pages])
     unseen = [i for i, p in enumerate(pages) if p["site"] in ("s2.org", "s3.org")]
-    assert result["roc_auc_unseen_sites"] == pytest.approx(roc_auc([scores[i] for i in unseen], [pages[i]["label"] for i in unseen]))
+    assert result["roc_auc_unseen_sites"] == pytest.approx(
+        roc_auc([scores[i] for i in unseen], [pages[i]["label"] for i in unseen])
+    )
     assert result["roc_auc"] == pytest.approx(roc_auc(scores, [p["label"] for p in pages]))

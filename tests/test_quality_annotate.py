@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import require_or_skip
 
+from curate.llm.engines.base import ChatRequest, Generation
 from curate.quality.annotate_llm import annotate_documents, sample_documents
 from curate.quality.labels import read_labelled
 from curate.quality.prompts import RETRY_SUFFIX, build_prompt, justification, parse_score
-from curate.llm.engines.base import ChatRequest, Generation
 
 
 @pytest.mark.parametrize(
@@ -110,10 +110,10 @@ def test_annotate_end_to_end_with_the_embedded_model(tmp_path: Path) -> None:
     from curate.llm.config import EngineConfig
 
     texts = {
-        "cells": "A cell is the smallest unit of life. Every living thing is made of cells. Plant cells have a wall and chloroplasts, which animal cells do not have.",
-        "water": "Water moves through the water cycle. The sun heats water in oceans and lakes, it evaporates, rises, cools into clouds and falls again as rain or snow.",
-        "shop": "Add to cart. Free shipping on orders over $50. Best price guaranteed. Sign in to see your wishlist. Customer reviews (0). Follow us on social media.",
-        "news": "The home team won 3-1 on Saturday night in front of a sold-out crowd. The coach said he was pleased with the result and looks forward to next week.",
+        "cells": "A cell is the smallest unit of life. Every living thing is made of cells. Plant cells have a wall and chloroplasts, which animal cells do not have.",  # noqa: E501
+        "water": "Water moves through the water cycle. The sun heats water in oceans and lakes, it evaporates, rises, cools into clouds and falls again as rain or snow.",  # noqa: E501
+        "shop": "Add to cart. Free shipping on orders over $50. Best price guaranteed. Sign in to see your wishlist. Customer reviews (0). Follow us on social media.",  # noqa: E501
+        "news": "The home team won 3-1 on Saturday night in front of a sold-out crowd. The coach said he was pleased with the result and looks forward to next week.",  # noqa: E501
     }
     path = tmp_path / "docs.jsonl"
     path.write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in texts.items()))
@@ -142,7 +142,9 @@ def test_annotation_uses_the_recipe_s_top_level_engine(tmp_path: Path) -> None:
     assert engine_config(None, kind="vllm_server").kind == "vllm_server"
 
 
-def test_classifier_annotate_command_reads_the_engine_of_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_classifier_annotate_command_reads_the_engine_of_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`curate classifier annotate --config` serves the recipe's engine: here an endpoint
     nobody listens on, so the command stops before any work naming that URL and the key to fix
     (without --config it would have loaded the embedded model)."""
@@ -156,10 +158,23 @@ def test_classifier_annotate_command_reads_the_engine_of_config(tmp_path: Path, 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"engine:\n  kind: openai\n  urls: [http://127.0.0.1:{port}]\n  max_retries: 0\n")
     out = tmp_path / "labels.jsonl"
-    code = main(["classifier", "annotate", str(docs_file(tmp_path, ["a", "b"])), "--output", str(out), "-n", "2", "--config", str(recipe)])
+    code = main(
+        [
+            "classifier",
+            "annotate",
+            str(docs_file(tmp_path, ["a", "b"])),
+            "--output",
+            str(out),
+            "-n",
+            "2",
+            "--config",
+            str(recipe),
+        ]
+    )
     assert code == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: no endpoint answered GET /v1/models: http://127.0.0.1:{port}/v1: ConnectError: All connection attempts failed. "
+        f"error: no endpoint answered GET /v1/models: http://127.0.0.1:{port}/v1: ConnectError: All connection "
+        "attempts failed. "
         "Fix: start the server, or correct engine.urls"
     )
     assert not out.exists()

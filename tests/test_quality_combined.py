@@ -12,22 +12,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.core import schema as S
 from curate.cli import build_parser
+from curate.core import schema as S
 from curate.quality.cli import cmd_classifier
-from curate.quality.combined import DEFAULT_COMBINED, BUCKETS, PROSE_MIN_WORDS, Combined, CombinedScorer, bucket, fit_logistic, input_names, prose_lines
+from curate.quality.combined import (
+    BUCKETS,
+    DEFAULT_COMBINED,
+    PROSE_MIN_WORDS,
+    Combined,
+    CombinedScorer,
+    bucket,
+    fit_logistic,
+    input_names,
+    prose_lines,
+)
 from curate.quality.config import QualityConfig, effective_min_score
 from curate.quality.structure import NAMES, STRUCTURE_CHARS, signals, signals_batch
 
 PROSE = [
-    "Photosynthesis is the process by which plants turn light into chemical energy. The light reactions take place in the thylakoid membranes, where water is split and oxygen is released.",
-    "A bond pays its holder a fixed amount of interest every year until it matures. When market rates rise, the price of an existing bond falls, because new bonds pay more.",
-    "The heart has four chambers. Blood from the body enters the right atrium, passes to the right ventricle and is pumped to the lungs, where it picks up oxygen before returning to the left side.",
-    "To solve a linear equation, isolate the unknown on one side. Subtract the same number from both sides, then divide both sides by the coefficient of the unknown, and check the result.",
-    "Erosion is the removal of soil and rock by water, wind or ice. Rivers carry sediment downstream, and over thousands of years they can carve deep valleys into the landscape.",
+    "Photosynthesis is the process by which plants turn light into chemical energy. The light reactions take place in "
+    "the thylakoid membranes, where water is split and oxygen is released.",
+    "A bond pays its holder a fixed amount of interest every year until it matures. When market rates rise, the price "
+    "of an existing bond falls, because new bonds pay more.",
+    "The heart has four chambers. Blood from the body enters the right atrium, passes to the right ventricle and is "
+    "pumped to the lungs, where it picks up oxygen before returning to the left side.",
+    "To solve a linear equation, isolate the unknown on one side. Subtract the same number from both sides, then "
+    "divide both sides by the coefficient of the unknown, and check the result.",
+    "Erosion is the removal of soil and rock by water, wind or ice. Rivers carry sediment downstream, and over "
+    "thousands of years they can carve deep valleys into the landscape.",
 ]
 JUNK = [
-    "Home\nShop\nCart (0)\nSign in\nAdd to cart\n$19.99\nFree shipping\nSubscribe to our newsletter\n© 2024 All rights reserved",
+    "Home\nShop\nCart (0)\nSign in\nAdd to cart\n$19.99\nFree shipping\nSubscribe to our newsletter\n© 2024 All "
+    "rights reserved",
     "Menu | About | Contact | Login\nPrivacy policy\nCookie settings\nFollow us\nShare this\nRead more",
     "BUY NOW!!! 50% OFF $$$ click here >>> limited offer ### best price ### call 555-0100",
     "Product SKU 12345\nColour: red\nSize: M\nIn stock\nQty 1\nAdd to wishlist\nReviews (0)",
@@ -63,7 +79,16 @@ def test_structure_signals_tell_prose_from_menus() -> None:
 
 def test_structure_signals_of_a_batch_are_each_documents_own() -> None:
     # One numpy pass over the joined batch: no line, word or duplicate may leak across the join.
-    texts = ["\n\n".join(PROSE), "", JUNK[0], "   \n ", JUNK[0] + "\n" + JUNK[0], "word", PROSE[0] * 60, "Ünïcödé “quoted” line.\n- one\n- one"]
+    texts = [
+        "\n\n".join(PROSE),
+        "",
+        JUNK[0],
+        "   \n ",
+        JUNK[0] + "\n" + JUNK[0],
+        "word",
+        PROSE[0] * 60,
+        "Ünïcödé “quoted” line.\n- one\n- one",
+    ]
     batch = signals_batch(texts)
     assert batch.shape == (len(texts), len(NAMES))
     for row, text in zip(batch, texts):
@@ -73,7 +98,9 @@ def test_structure_signals_of_a_batch_are_each_documents_own() -> None:
     assert list(batch[1]) == [0.0] * len(NAMES) and list(batch[3]) == [0.0] * len(NAMES)
     # Past STRUCTURE_CHARS only the word count moves (extrapolated by length).
     long = dict(zip(NAMES, batch[6]))
-    assert len(PROSE[0] * 60) > STRUCTURE_CHARS and long["log_words"] > np.log1p(len((PROSE[0] * 60)[:STRUCTURE_CHARS].split()))
+    assert len(PROSE[0] * 60) > STRUCTURE_CHARS and long["log_words"] > np.log1p(
+        len((PROSE[0] * 60)[:STRUCTURE_CHARS].split())
+    )
 
 
 def test_edu_model_reads_the_opening_the_card_names() -> None:
@@ -98,7 +125,10 @@ def test_fasttext_scorers_read_the_prose_lines_only() -> None:
     a, b = scorer.score([article]), scorer.score([menu * 20 + "\n" + article])
     assert a["edu"] == b["edu"] and a["general"] == b["general"]
     assert b["combined"] != a["combined"]  # the structure signals see the menus
-    assert prose_lines("one two three\nfour five six seven eight nine\n\n" + "x " * 3, 6, 100) == "four five six seven eight nine"
+    assert (
+        prose_lines("one two three\nfour five six seven eight nine\n\n" + "x " * 3, 6, 100)
+        == "four five six seven eight nine"
+    )
     assert prose_lines("a b\nc", 0, 3) == "a b"  # 0: no filter, the opening cut only
 
 
@@ -121,7 +151,9 @@ def test_shipped_card_records_every_scorer_with_its_bytes() -> None:
     for name in ("edu", "general"):
         scorer = card["scorers"][name]
         path = DEFAULT_COMBINED.parent / scorer["model_file"]
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == scorer["sha256"], f"{path} is not the model the card describes"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == scorer["sha256"], (
+            f"{path} is not the model the card describes"
+        )
     assert card["regression"]["features"] == input_names(True)
     assert "not humans" in card["labels"]["who"]
     split = card["data"]["split"]
@@ -140,7 +172,11 @@ def test_shipped_card_records_every_scorer_with_its_bytes() -> None:
     metrics = card["heldout_metrics"]["good"]
     assert metrics["crawl/all"]["combined"] > metrics["crawl/all"]["edu"] + 0.01
     assert metrics["crawl/whole"]["combined"] > metrics["crawl/whole"]["edu"] - 0.02
-    assert DEFAULT_COMBINED.stat().st_size + (DEFAULT_COMBINED.parent / card["scorers"]["general"]["model_file"]).stat().st_size < 2_000_000
+    assert (
+        DEFAULT_COMBINED.stat().st_size
+        + (DEFAULT_COMBINED.parent / card["scorers"]["general"]["model_file"]).stat().st_size
+        < 2_000_000
+    )
 
 
 def test_scorer_writes_every_column_in_range() -> None:
@@ -172,12 +208,17 @@ def test_config_cuts() -> None:
     assert effective_min_score(QualityConfig()) == Combined.load(DEFAULT_COMBINED).threshold
     with pytest.raises(ValueError) as err:
         QualityConfig(min_score=0.5, min_bucket=10)
-    assert "quality.min_score and quality.min_bucket are both set. Fix: keep one of them and set the other to null" in str(err.value)
+    assert (
+        "quality.min_score and quality.min_bucket are both set. Fix: keep one of them and set the other to null"
+        in str(err.value)
+    )
     with pytest.raises(ValueError):
         QualityConfig(min_bucket=20)
 
 
-def test_cli_eval_reports_the_selection_score_and_the_baselines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_eval_reports_the_selection_score_and_the_baselines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in labelled_set(40, seed=3)))
     assert run_cli(["classifier", "eval", "--input", str(data)]) == 0
@@ -205,7 +246,9 @@ def test_a_user_edu_model_the_combined_model_was_not_fitted_on_is_refused(tmp_pa
     from curate.quality.apply import QualityAnnotator
 
     other = tmp_path / "mine.ftz"
-    other.write_bytes((DEFAULT_COMBINED.parent / "quality-general.ftz").read_bytes())  # a real model, not the fitted one
+    other.write_bytes(
+        (DEFAULT_COMBINED.parent / "quality-general.ftz").read_bytes()
+    )  # a real model, not the fitted one
     with pytest.raises(ConfigError) as err:
         QualityAnnotator(model_path=str(other))
     fitted = json.loads(DEFAULT_COMBINED.read_text())["scorers"]["edu"]["sha256"]
@@ -229,7 +272,10 @@ def test_combined_build_is_byte_identical_to_the_shipped_files() -> None:
 
     gits = [Path(os.environ.get(k, "")) for k in ("CURATE_WCXB_GIT", "CURATE_MODERN_WEB_GIT")]
     if not all(str(g) != "." and g.is_dir() for g in gits):
-        pytest.skip("needs bare clones of the two WCXB benchmarks. Fix: set CURATE_WCXB_GIT and CURATE_MODERN_WEB_GIT (README: Combined quality score)")
+        pytest.skip(
+            "needs bare clones of the two WCXB benchmarks. Fix: set CURATE_WCXB_GIT and CURATE_MODERN_WEB_GIT "
+            "(README: Combined quality score)"
+        )
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     sys.path.insert(0, str(scripts))
     spec = importlib.util.spec_from_file_location("build_combined_quality", scripts / "build_combined_quality.py")

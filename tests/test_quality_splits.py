@@ -62,7 +62,10 @@ def test_boilerplate_pools_share_no_line_across_heldout_groups() -> None:
     # both sides of it (chunking re-packs lines, so sites are traced by their marker word).
     for seed in range(5):
         held = heldout_mask([r["group"] for r in rows], 0.3, seed)
-        sites = [{w for r, h in zip(rows, held) if h == side for w in r["text"].split() if w.startswith("site")} for side in (True, False)]
+        sites = [
+            {w for r, h in zip(rows, held) if h == side for w in r["text"].split() if w.startswith("site")}
+            for side in (True, False)
+        ]
         assert not sites[0] & sites[1]
 
 
@@ -71,10 +74,23 @@ def test_train_drops_heldout_lines_that_copy_a_training_line(tmp_path: Path) -> 
 
     from conftest import require_or_skip
 
-    from curate.quality.train import DETERMINISTIC_FIX, TrainParams, fasttext_distribution, fasttext_is_deterministic, train_classifier
+    from curate.quality.train import (
+        DETERMINISTIC_FIX,
+        TrainParams,
+        fasttext_distribution,
+        fasttext_is_deterministic,
+        train_classifier,
+    )
 
     rng = random.Random(5)
-    rows = [{"text": _words(rng, 80) + (" explain why because" if i % 2 else " buy now cart"), "label": i % 2, "group": f"g{i}"} for i in range(300)]
+    rows = [
+        {
+            "text": _words(rng, 80) + (" explain why because" if i % 2 else " buy now cart"),
+            "label": i % 2,
+            "group": f"g{i}",
+        }
+        for i in range(300)
+    ]
     # 40 copies of training texts under groups of their own (a syndicated page, say).
     copies = [dict(rows[i], group=f"copy{i}") for i in range(40)]
     data = tmp_path / "train.jsonl"
@@ -85,10 +101,14 @@ def test_train_drops_heldout_lines_that_copy_a_training_line(tmp_path: Path) -> 
     expected = sum(1 for k in range(40) if held[300 + k] != held[k])
     assert expected > 0
     try:
-        card = train_classifier(data, tmp_path / "m.bin", params=TrainParams(epoch=5, bucket=20_000, dim=8), heldout=0.2)
+        card = train_classifier(
+            data, tmp_path / "m.bin", params=TrainParams(epoch=5, bucket=20_000, dim=8), heldout=0.2
+        )
     except RuntimeError as exc:
         if "NaN" in str(exc) and not fasttext_is_deterministic():
-            require_or_skip(f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True)
+            require_or_skip(
+                f"{fasttext_distribution()} cannot train reliably here. Fix: {DETERMINISTIC_FIX}", xfail=True
+            )
         raise
     split = card["split"]
     assert split["heldout_near_duplicates_dropped"] == expected and split["near_duplicates_after_filtering"] == 0

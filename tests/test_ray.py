@@ -22,16 +22,26 @@ import pytest
 import curate.dedup.partitioned as partitioned
 import curate.dedup.sigtable as sigtable
 import curate.dedup.stage as stage
+import curate.dedup.star as star
 from bench.dedup_data import edit, real_documents
-from curate.core import schema as S
 from curate.config import load_config
+from curate.core import schema as S
+from curate.core.errors import DependencyError
 from curate.dedup.clusters import connected_components
 from curate.dedup.workers import RayWorkers, Workers
-from curate.core.errors import DependencyError
 from tests.test_dedup_stage import write_part
 
 REPO = Path(__file__).resolve().parents[1]
-RAY_PROCESSES = ("raylet", "gcs_server", "ray::", "default_worker", "plasma_store", "log_monitor", "monitor.py", "dashboard")
+RAY_PROCESSES = (
+    "raylet",
+    "gcs_server",
+    "ray::",
+    "default_worker",
+    "plasma_store",
+    "log_monitor",
+    "monitor.py",
+    "dashboard",
+)
 
 
 def _ray_children() -> list[str]:
@@ -51,7 +61,13 @@ def ray_cluster() -> Iterator[None]:
     import ray
 
     assert not ray.is_initialized()
-    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        num_cpus=2,
+        object_store_memory=100 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     try:
         yield
     finally:
@@ -77,7 +93,9 @@ def _kept_ids(out: Path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_demo_pipeline_gives_the_same_ids_and_shards_on_ray(tmp_path: Path, prefect_harness: None, ray_cluster: None) -> None:
+def test_demo_pipeline_gives_the_same_ids_and_shards_on_ray(
+    tmp_path: Path, prefect_harness: None, ray_cluster: None
+) -> None:
     local = _run_demo("local", tmp_path / "local")
     on_ray = _run_demo("ray", tmp_path / "ray")
     # Annotate really ran under datatrove's Ray executor (its settings are in executor.json).
@@ -90,7 +108,9 @@ def test_demo_pipeline_gives_the_same_ids_and_shards_on_ray(tmp_path: Path, pref
     for path, _, sha in shards:
         assert hashlib.sha256((tmp_path / "ray" / path).read_bytes()).hexdigest() == sha
     timings = "stages"  # seconds per stage differ from run to run
-    assert {k: v for k, v in on_ray["counts"].items() if k != timings} == {k: v for k, v in local["counts"].items() if k != timings}
+    assert {k: v for k, v in on_ray["counts"].items() if k != timings} == {
+        k: v for k, v in local["counts"].items() if k != timings
+    }
 
 
 # ------------------------------------------------------------------------ dedup on Ray
@@ -116,7 +136,9 @@ def _dedup(cfg_overrides: list[str], parts: list[Path], out: Path, workers: Work
 
 
 @pytest.mark.slow
-def test_dedup_on_ray_splits_the_work_and_keeps_the_same_documents(tmp_path: Path, ray_cluster: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dedup_on_ray_splits_the_work_and_keeps_the_same_documents(
+    tmp_path: Path, ray_cluster: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parts = _corpus(tmp_path / "in", 600, seed=3)
     # Small units and partitions and no inline threshold, so the Ray tasks really split every
     # phase: 8+ signing units and 4 partitions of the clustering.
@@ -130,8 +152,18 @@ def test_dedup_on_ray_splits_the_work_and_keeps_the_same_documents(tmp_path: Pat
 
     cfg = load_config(None, ["executor.kind=ray", *base])
     with RayWorkers(cfg.executor) as ray_workers:
-        _dedup(["executor.kind=ray", *base, f"dedup.index_dir={index / 'ray'}", "name=r1"], earlier, tmp_path / "r1", ray_workers)
-        kept_ray, ledger_ray = _dedup(["executor.kind=ray", *base, f"dedup.index_dir={index / 'ray'}", "name=r2"], parts, tmp_path / "r2", ray_workers)
+        _dedup(
+            ["executor.kind=ray", *base, f"dedup.index_dir={index / 'ray'}", "name=r1"],
+            earlier,
+            tmp_path / "r1",
+            ray_workers,
+        )
+        kept_ray, ledger_ray = _dedup(
+            ["executor.kind=ray", *base, f"dedup.index_dir={index / 'ray'}", "name=r2"],
+            parts,
+            tmp_path / "r2",
+            ray_workers,
+        )
         assert len(ray_workers.pids) >= 2  # more than one Ray worker process ran jobs
         assert os.getpid() not in ray_workers.pids
 
@@ -139,7 +171,9 @@ def test_dedup_on_ray_splits_the_work_and_keeps_the_same_documents(tmp_path: Pat
     monkeypatch.setattr(stage, "PARALLEL_MIN_ROWS", 10**9)
     with Workers(1) as one:
         _dedup([*base, f"dedup.index_dir={index / 'local'}", "name=r1"], earlier, tmp_path / "l1", one)
-        kept_local, ledger_local = _dedup([*base, f"dedup.index_dir={index / 'local'}", "name=r2"], parts, tmp_path / "l2", one)
+        kept_local, ledger_local = _dedup(
+            [*base, f"dedup.index_dir={index / 'local'}", "name=r2"], parts, tmp_path / "l2", one
+        )
 
     assert kept_ray == kept_local
     assert ledger_ray.equals(ledger_local)
@@ -166,8 +200,8 @@ def test_star_rounds_find_the_connected_components(tmp_path: Path) -> None:
     for P in (1, 3, 8):
         scratch = tmp_path / f"p{P}"
         edges = pl.DataFrame({"u": u, "nb": v}).filter(pl.col("u") != pl.col("nb"))
-        partitioned._write_adjacency(edges, P, scratch / "adj-000", 0)
-        labels = pl.read_parquet(sorted(partitioned.star_rounds(scratch, P, Workers(1), True).glob("*.parquet"))).sort("node")
+        star.write_adjacency(edges, P, scratch / "adj-000", 0)
+        labels = pl.read_parquet(sorted(star.star_rounds(scratch, P, Workers(1), True).glob("*.parquet"))).sort("node")
         assert labels.get_column("node").to_list() == list(range(n))
         assert labels.get_column("label").to_list() == expected.tolist()
 
@@ -196,7 +230,19 @@ def test_ray_kind_without_ray_names_the_key_and_the_fix(monkeypatch: pytest.Monk
 def test_unreachable_ray_address_fails_before_any_work(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-m", "curate", "run", str(REPO / "configs" / "demo.yaml"), "--output", str(out), "--set", "executor.kind=ray", "--set", "executor.ray_address=127.0.0.1:9"],
+        [
+            sys.executable,
+            "-m",
+            "curate",
+            "run",
+            str(REPO / "configs" / "demo.yaml"),
+            "--output",
+            str(out),
+            "--set",
+            "executor.kind=ray",
+            "--set",
+            "executor.ray_address=127.0.0.1:9",
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,

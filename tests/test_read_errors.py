@@ -27,8 +27,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from curate.cli import main
 from curate.core.errors import InputError
-from curate.readers.reader import RecordReader
 from curate.core.input_retry import RetryPolicy
+from curate.readers.reader import RecordReader
 
 FAST_RETRY = {"input": {"read_retries": 2, "read_retry_wait_s": 0.01}}
 FIX = (
@@ -115,24 +115,33 @@ def test_a_read_error_that_persists_names_the_file_and_byte(inputs, flaky, read)
     flaky.faults[str(path)] = [half, -1]
     with pytest.raises(InputError) as err:
         list(RecordReader([f"flaky://{path}"], retry=RetryPolicy(2, 0.0)).run())
-    assert str(err.value) == f"cannot read flaky://{path} at byte {half} (tried 3 times): OSError: [Errno 5] Input/output error. {FIX}"
+    assert (
+        str(err.value)
+        == f"cannot read flaky://{path} at byte {half} (tried 3 times): OSError: [Errno 5] Input/output error. {FIX}"
+    )
 
 
 @pytest.mark.parametrize("name", ["pages.warc.gz", "rows.parquet"])
 def test_warc_and_parquet_read_errors_stop_too(inputs, flaky, sample_warc: Path, name: str) -> None:
     """Not `corrupt_archive` / `corrupt_file` rows: the bytes were never seen."""
     if name.endswith(".parquet"):
-        path = inputs.parquet(name, {"id": [str(i) for i in range(3000)], "text": [f"row {i} text" for i in range(3000)]})
+        path = inputs.parquet(
+            name, {"id": [str(i) for i in range(3000)], "text": [f"row {i} text" for i in range(3000)]}
+        )
     else:
         path = inputs.bytes(name, sample_warc.read_bytes())
     at = path.stat().st_size // 3
     flaky.faults[str(path)] = [at, -1]
-    with pytest.raises(InputError, match=re.escape(f"cannot read flaky://{path} at byte {at} (tried 2 times): OSError: [Errno 5]")):
+    with pytest.raises(
+        InputError, match=re.escape(f"cannot read flaky://{path} at byte {at} (tried 2 times): OSError: [Errno 5]")
+    ):
         list(RecordReader([f"flaky://{path}"], retry=RetryPolicy(1, 0.0)).run())
 
 
 @pytest.mark.slow
-def test_run_stops_on_a_read_error_and_the_rerun_accounts_for_every_record(tmp_path: Path, make_inputs, articles, config_file, run_curate, flaky, capsys) -> None:
+def test_run_stops_on_a_read_error_and_the_rerun_accounts_for_every_record(
+    tmp_path: Path, make_inputs, articles, config_file, run_curate, flaky, capsys
+) -> None:
     files = make_inputs(tmp_path / "in")
     first = files.jsonl("a.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[:30]])
     second = files.jsonl("b.jsonl", [{"id": a["id"], "text": a["text"]} for a in articles[30:60]])
@@ -140,11 +149,24 @@ def test_run_stops_on_a_read_error_and_the_rerun_accounts_for_every_record(tmp_p
     flaky.faults[str(second)] = [half, -1]
     config = config_file(tmp_path / "c.yaml", name="flaky", **FAST_RETRY)
     out = tmp_path / "out"
-    argv = ["run", str(config), "--input", f"flaky://{first}", "--input", f"flaky://{second}", "--output", str(out), "--quiet"]
+    argv = [
+        "run",
+        str(config),
+        "--input",
+        f"flaky://{first}",
+        "--input",
+        f"flaky://{second}",
+        "--output",
+        str(out),
+        "--quiet",
+    ]
 
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err == f"error: cannot read flaky://{second} at byte {half} (tried 3 times): OSError: [Errno 5] Input/output error. {FIX}\n"
+    assert (
+        err
+        == f"error: cannot read flaky://{second} at byte {half} (tried 3 times): OSError: [Errno 5] Input/output error. {FIX}\n"  # noqa: E501
+    )
     assert not (out / "manifest.json").exists()
     assert not list(out.glob("_work/*/_done.json"))  # annotate is not done: the rerun reads the file again
 
@@ -253,7 +275,9 @@ def test_http_download_cut_halfway_is_retried(http_server, web_records, read) ->
 
 
 @pytest.mark.slow
-def test_run_over_http_retries_cuts_and_fails_loudly_when_they_persist(tmp_path: Path, http_server, web_records, config_file, run_curate, capsys) -> None:
+def test_run_over_http_retries_cuts_and_fails_loudly_when_they_persist(
+    tmp_path: Path, http_server, web_records, config_file, run_curate, capsys
+) -> None:
     http_server.files["/web.jsonl"] = _jsonl(web_records)
     url = http_server.url("web.jsonl")
     config = config_file(tmp_path / "c.yaml", name="http", **FAST_RETRY)
@@ -264,8 +288,8 @@ def test_run_over_http_retries_cuts_and_fails_loudly_when_they_persist(tmp_path:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(
-        rf"error: cannot read {re.escape(url)} at byte 0 \(tried 3 times\): ClientPayloadError: Response payload is not completed[^\n]*\. "
-        + re.escape(FIX) + "\n",
+        rf"error: cannot read {re.escape(url)} at byte 0 \(tried 3 times\): ClientPayloadError: Response payload is "
+        r"not completed[^\n]*\. " + re.escape(FIX) + "\n",
         err,
     ), err
     assert not (out / "manifest.json").exists()

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
-from curate.core import schema as S
 from curate.config import CurateConfig
+from curate.core import schema as S
 from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
 from curate.release.card import card_markdown
@@ -43,7 +43,13 @@ def rcfg(data: dict, **kwargs: object) -> ReleaseConfig:
 
 
 def build(data: dict, root: Path, synthetic: bool = False, **kwargs: object) -> Path:
-    return build_release(CurateConfig(name="t"), data["web"], data["syn"] if synthetic else [], release=rcfg(data, **kwargs), output_root=root)
+    return build_release(
+        CurateConfig(name="t"),
+        data["web"],
+        data["syn"] if synthetic else [],
+        release=rcfg(data, **kwargs),
+        output_root=root,
+    )
 
 
 def expected_tokens(texts: list[str]) -> int:
@@ -97,7 +103,9 @@ def test_shards_are_shuffled_sized_and_streamable(data: dict, tmp_path: Path) ->
     first = pq.ParquetFile(release / manifest["shards"][0]["path"])
     # Written as string_view without the Arrow schema in the footer: readers must still see
     # exactly the document schema (string columns, nullability) from the Parquet types.
-    assert first.schema_arrow.equals(S.DOCUMENT_SCHEMA) and pl.read_parquet(release / manifest["shards"][0]["path"]).schema == pl.Schema(S.DOCUMENT_SCHEMA)
+    assert first.schema_arrow.equals(S.DOCUMENT_SCHEMA) and pl.read_parquet(
+        release / manifest["shards"][0]["path"]
+    ).schema == pl.Schema(S.DOCUMENT_SCHEMA)
     assert first.metadata.num_row_groups > 1  # row_group_mb=0.1 cuts each shard into groups
     assert first.metadata.row_group(0).column(0).compression == "ZSTD"
     ids = pl.scan_parquet([str(release / s["path"]) for s in manifest["shards"]]).select("id").collect()["id"].to_list()
@@ -115,7 +123,9 @@ def test_shards_land_at_the_target_size(data: dict, tmp_path: Path, target_mb: f
     is up to ~20% of a 100 KB shard; at the default 256 MB it is nothing), whether row groups
     are smaller or larger than a shard (then they are cut where the shard is full); the last
     holds the rest. The inputs' own compressed size does not decide the shard count."""
-    release = build(data, tmp_path, synthetic=True, shard_target_mb=target_mb, row_group_mb=row_group_mb, count_tokens=False)
+    release = build(
+        data, tmp_path, synthetic=True, shard_target_mb=target_mb, row_group_mb=row_group_mb, count_tokens=False
+    )
     shards = json.loads((release / "manifest.json").read_text())["shards"]
     sizes = [(release / s["path"]).stat().st_size for s in shards]
     assert sizes == [s["bytes"] for s in shards] and len(sizes) >= 3
@@ -139,7 +149,9 @@ def test_same_inputs_same_bytes_in_memory_or_spilled(data: dict, tmp_path: Path)
     assert shards(other_seed) != shards(in_memory)
 
 
-def test_same_bytes_and_stats_whatever_the_number_of_threads(data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_same_bytes_and_stats_whatever_the_number_of_threads(
+    data: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Shards are planned before they are written and several are compressed at once; stats
     arrive from several threads in any order. One thread, three threads and a spilled shuffle
     give the same shards and the same stats.json, byte for byte."""
@@ -187,7 +199,11 @@ def test_synthetic_fraction_by_tokens(data: dict, tmp_path: Path) -> None:
     total = int(table["num_tokens"].sum())
     assert total == manifest["totals"]["tokens"]
     assert abs(syn_tokens / total - 0.2) < 0.01
-    assert table["synthetic"].sum() == manifest["mix"]["selected"]["synthetic"]["documents"] == manifest["totals"]["synthetic_rows"]
+    assert (
+        table["synthetic"].sum()
+        == manifest["mix"]["selected"]["synthetic"]["documents"]
+        == manifest["totals"]["synthetic_rows"]
+    )
     syn_ids = set(pl.read_parquet(data["syn"][0], columns=["id"])["id"])
     assert set(table.filter(pl.col("synthetic"))["id"]) <= syn_ids
 
@@ -200,10 +216,15 @@ def test_token_budget_is_respected(data: dict, tmp_path: Path) -> None:
 
 def test_duplicate_ids_fail_naming_both_parts(data: dict, tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
-        build_release(CurateConfig(name="t"), data["web"][:1], data["web"][:1], release=rcfg(data), output_root=tmp_path)
+        build_release(
+            CurateConfig(name="t"), data["web"][:1], data["web"][:1], release=rcfg(data), output_root=tmp_path
+        )
     smallest = min(pq.read_table(data["web"][0], columns=["id"]).column(0).to_pylist())  # the first, sorted
     part = data["web"][0]
-    assert str(err.value) == f"id '{smallest}' appears 2 times (in {part} and {part}); a release needs unique ids. Fix: pass each input once, or give synthetic documents their own ids"
+    assert (
+        str(err.value)
+        == f"id '{smallest}' appears 2 times (in {part} and {part}); a release needs unique ids. Fix: pass each input once, or give synthetic documents their own ids"  # noqa: E501
+    )
 
 
 def test_part_without_text_column_fails(data: dict, tmp_path: Path) -> None:
@@ -211,14 +232,18 @@ def test_part_without_text_column_fails(data: dict, tmp_path: Path) -> None:
     pq.write_table(pq.read_table(data["web"][0]).drop_columns(["text"]), bad)
     with pytest.raises(InputError) as err:
         build_release(CurateConfig(name="t"), [bad], [], release=rcfg(data), output_root=tmp_path)
-    assert str(err.value) == f"{bad} has no column 'text'. Fix: pass Parquet parts with curate's document schema (curate/core/schema.py)"
+    assert (
+        str(err.value)
+        == f"{bad} has no column 'text'. Fix: pass Parquet parts with curate's document schema (curate/core/schema.py)"
+    )
 
 
 def test_missing_tokenizer_fails_naming_the_key(data: dict, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         TokenCounter.load(str(tmp_path / "nope"))
     assert str(err.value) == (
-        f"release.tokenizer: {tmp_path / 'nope'} not found. Fix: set release.tokenizer to a Hugging Face tokenizer folder "
+        f"release.tokenizer: {tmp_path / 'nope'} not found. Fix: set release.tokenizer to a Hugging Face tokenizer "
+        "folder "
         "(with tokenizer.json) or a tokenizer.json file, or to 'default' for SmolLM2's"
     )
 
@@ -233,14 +258,16 @@ def test_without_token_counts(data: dict, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_card_and_plots_from_the_run(data: dict, tmp_path: Path) -> None:
     """A run-like output folder (curate.core.shards writes it, with counts), released with plots."""
-    from curate.core.shards import OutputConfig
+    from curate.core.shards import OutputConfig, write_manifest, write_shards
     from curate.release.build import build_release_from_run
-    from curate.core.shards import write_manifest, write_shards
 
     run = tmp_path / "run"
     shards = write_shards(data["web"], run, OutputConfig())
     kept = sum(s.rows for s in shards)
-    by_reason = [{"stage": "language", "reason": "low_language_score", "documents": 311}, {"stage": "ingest", "reason": "malformed_json", "documents": 7}]
+    by_reason = [
+        {"stage": "language", "reason": "low_language_score", "documents": 311},
+        {"stage": "ingest", "reason": "malformed_json", "documents": 7},
+    ]
     counts = {"ingested": kept + 318, "kept": kept, "rejected": 318, "by_reason": by_reason}
     write_manifest(run, shards, "abc", "weekly", ["in.jsonl"], counts)
     cfg = CurateConfig(name="weekly")
@@ -284,20 +311,27 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     """`curate run` with generation writes synthetic documents (synthetic=true) into the same
     shards as web ones. Its release step (build_release_from_run) and `curate release RUN`
     tell them apart by that column, so mix ratios work without --synthetic."""
-    from curate.core.shards import OutputConfig
-    from curate.release.build import build_release_from_run
     from curate.cli import main as release_main
-    from curate.core.shards import write_manifest, write_shards
+    from curate.core.shards import OutputConfig, write_manifest, write_shards
+    from curate.release.build import build_release_from_run
 
     run = tmp_path / "run"
     # Web rows of a run carry synthetic=null (the curation stages never set it).
     web0 = pq.read_table(data["web"][0])
     null_flags = tmp_path / "web-null.parquet"
-    pq.write_table(web0.set_column(web0.schema.get_field_index("synthetic"), "synthetic", pa.nulls(web0.num_rows, pa.bool_())), null_flags)
+    pq.write_table(
+        web0.set_column(web0.schema.get_field_index("synthetic"), "synthetic", pa.nulls(web0.num_rows, pa.bool_())),
+        null_flags,
+    )
     # Web and synthetic rows interleaved across the run's shards, as one document schema.
     shards = write_shards([null_flags, data["syn"][0], *data["web"][1:]], run, OutputConfig(shard_target_mb=0.2))
-    assert len(shards) > 1 and pl.read_parquet(run / shards[0].path)["synthetic"].unique().to_list() in ([None, True], [True, None])
-    write_manifest(run, shards, "abc", "gen", ["in.jsonl"], {"ingested": 1700, "kept": 1700, "rejected": 0, "by_reason": []})
+    assert len(shards) > 1 and pl.read_parquet(run / shards[0].path)["synthetic"].unique().to_list() in (
+        [None, True],
+        [True, None],
+    )
+    write_manifest(
+        run, shards, "abc", "gen", ["in.jsonl"], {"ingested": 1700, "kept": 1700, "rejected": 0, "by_reason": []}
+    )
     syn_ids = set(pl.read_parquet(data["syn"][0], columns=["id"])["id"])
 
     def check(release: Path) -> None:
@@ -305,14 +339,33 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
         assert manifest["mix"]["available"]["web"]["documents"] == 1200
         assert manifest["mix"]["available"]["synthetic"]["documents"] == 500
         table = pl.read_parquet(release / "data")
-        assert set(table.filter(pl.col("synthetic"))["id"]) <= syn_ids and not set(table.filter(~pl.col("synthetic"))["id"]) & syn_ids
+        assert (
+            set(table.filter(pl.col("synthetic"))["id"]) <= syn_ids
+            and not set(table.filter(~pl.col("synthetic"))["id"]) & syn_ids
+        )
         syn_tokens = int(table.filter(pl.col("synthetic"))["num_tokens"].sum())
         assert abs(syn_tokens / int(table["num_tokens"].sum()) - 0.2) < 0.01
-        assert manifest["mix"]["selected"]["synthetic"]["documents"] == table["synthetic"].sum() == manifest["totals"]["synthetic_rows"]
-        assert sum(p["synthetic_rows"] for p in manifest["inputs"]["parts"]) == 500 and not any(p["synthetic"] for p in manifest["inputs"]["parts"])
-        assert f"- web (curated): {len(shards)} part(s), 1,700 documents (500 of them synthetic, generated in the run)," in card_markdown(release)
+        assert (
+            manifest["mix"]["selected"]["synthetic"]["documents"]
+            == table["synthetic"].sum()
+            == manifest["totals"]["synthetic_rows"]
+        )
+        assert sum(p["synthetic_rows"] for p in manifest["inputs"]["parts"]) == 500 and not any(
+            p["synthetic"] for p in manifest["inputs"]["parts"]
+        )
+        assert (
+            f"- web (curated): {len(shards)} part(s), 1,700 documents (500 of them synthetic, generated in the run),"
+            in card_markdown(release)
+        )
 
-    check(build_release_from_run(CurateConfig(name="gen"), run, release=rcfg(data, mix=MixConfig(synthetic_fraction=0.2))))
-    sets = ["release.mix.synthetic_fraction=0.2", f"release.tokenizer={data['tokenizer']}", "release.plots=false", "release.shard_target_mb=0.3"]
+    check(
+        build_release_from_run(CurateConfig(name="gen"), run, release=rcfg(data, mix=MixConfig(synthetic_fraction=0.2)))
+    )
+    sets = [
+        "release.mix.synthetic_fraction=0.2",
+        f"release.tokenizer={data['tokenizer']}",
+        "release.plots=false",
+        "release.shard_target_mb=0.3",
+    ]
     assert release_main(["release", str(run), *[a for kv in sets for a in ("--set", kv)]]) == 0
     check(run / "releases" / "gen" / "v2")

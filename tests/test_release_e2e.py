@@ -20,7 +20,9 @@ def test_run_then_release_then_verify(tmp_path: Path, capsys: pytest.CaptureFixt
     from flows.curate_corpus import curate_corpus
 
     out = tmp_path / "demo"
-    manifest_path = Path(curate_corpus(str(REPO / "configs" / "demo.yaml"), [], [str(REPO / "curate" / "data" / "demo")], str(out)))
+    manifest_path = Path(
+        curate_corpus(str(REPO / "configs" / "demo.yaml"), [], [str(REPO / "curate" / "data" / "demo")], str(out))
+    )
     run = json.loads(manifest_path.read_text())
     assert release_main(["release", str(out)]) == 0
     release = out / "releases" / run["name"] / "v1"

@@ -67,7 +67,9 @@ def test_budget_in_documents_without_tokens() -> None:
 def test_validation_split_size_and_cap() -> None:
     synthetic, tokens = _inputs()
     assert plan_mix(synthetic, tokens, MixConfig(validation_fraction=0.05)).n_validation == 50
-    assert plan_mix(synthetic, tokens, MixConfig(validation_fraction=0.05, validation_max_documents=20)).n_validation == 20
+    assert (
+        plan_mix(synthetic, tokens, MixConfig(validation_fraction=0.05, validation_max_documents=20)).n_validation == 20
+    )
 
 
 def test_budget_over_available_fails_naming_the_fix() -> None:
@@ -75,7 +77,10 @@ def test_budget_over_available_fails_naming_the_fix() -> None:
     have = int(tokens.sum())
     with pytest.raises(ConfigError) as err:
         plan_mix(synthetic, tokens, MixConfig(budget=have + 1))
-    assert str(err.value) == f"release.mix.budget={have + 1} tokens, but the inputs hold {have} tokens. Fix: lower release.mix.budget, or set it to 0 for everything"
+    assert (
+        str(err.value)
+        == f"release.mix.budget={have + 1} tokens, but the inputs hold {have} tokens. Fix: lower release.mix.budget, or set it to 0 for everything"  # noqa: E501
+    )
 
 
 def test_fraction_without_synthetic_fails_naming_the_fix() -> None:
@@ -97,7 +102,10 @@ def test_empty_synthetic_is_fine_by_default() -> None:
 def test_token_unit_needs_token_counts() -> None:
     with pytest.raises(ValueError) as err:
         ReleaseConfig(count_tokens=False, mix=MixConfig(budget=10))
-    assert "mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents" in str(err.value)
+    assert (
+        "mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents"
+        in str(err.value)
+    )
 
 
 def test_bucket_weights_drop_and_thin_the_low_buckets() -> None:
@@ -115,7 +123,10 @@ def test_bucket_weights_drop_and_thin_the_low_buckets() -> None:
     assert (picked == 19).sum() == (buckets == 19).sum() and (picked == -1).sum() == 150
     assert plan_mix(synthetic, None, cfg, buckets).order.tolist() == plan.order.tolist()
     # Without weights the plan is the one it always was (its own generator draws the buckets).
-    assert plan_mix(synthetic, None, MixConfig(unit="documents"), buckets).order.tolist() == plan_mix(synthetic, None, MixConfig(unit="documents")).order.tolist()
+    assert (
+        plan_mix(synthetic, None, MixConfig(unit="documents"), buckets).order.tolist()
+        == plan_mix(synthetic, None, MixConfig(unit="documents")).order.tolist()
+    )
     with pytest.raises(ConfigError) as err:
         plan_mix(synthetic, None, cfg, None)
     assert "Fix: run with quality.enabled=true, or remove release.mix.bucket_weights" in str(err.value)

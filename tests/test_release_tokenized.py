@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
+from curate.cli import main as release_main
 from curate.config import CurateConfig, load_config
 from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
-from curate.cli import main as release_main
 from curate.release.config import MixConfig, ReleaseConfig
 from curate.release.tokenized_read import lookup
 from curate.release.tokens import TokenCounter
@@ -37,7 +37,9 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     root = tmp_path_factory.mktemp("tokenized")
     web = write_parts(root / "web", docs=700, parts=2, seed=3, prefix="web")
     syn = write_parts(root / "syn", docs=200, parts=1, seed=4, prefix="syn", synthetic=True)
-    rcfg = ReleaseConfig(shard_target_mb=0.4, row_group_mb=0.1, plots=False, formats=FORMATS, mix=MixConfig(validation_fraction=0.1))
+    rcfg = ReleaseConfig(
+        shard_target_mb=0.4, row_group_mb=0.1, plots=False, formats=FORMATS, mix=MixConfig(validation_fraction=0.1)
+    )
     release = build_release(CurateConfig(name="t"), web, syn, release=rcfg, output_root=root)
     return {"release": release, "root": root, "web": web}
 
@@ -109,7 +111,13 @@ def test_nanotron_files_load_with_datatroves_reader(built: dict) -> None:
     for split in ("train", "validation"):
         mine = [e for e in entries(release, "nanotron") if e["split"] == split]
         seq_len = 63
-        dataset = DatatroveFolderDataset(str(release / "nanotron" / split), seq_len=seq_len, filename_pattern="*.ds", token_size=2, return_positions=True)
+        dataset = DatatroveFolderDataset(
+            str(release / "nanotron" / split),
+            seq_len=seq_len,
+            filename_pattern="*.ds",
+            token_size=2,
+            return_positions=True,
+        )
         expected_windows, positions = [], []
         for entry in sorted(mine, key=lambda e: e["files"][0]["path"]):  # the dataset lists files by name
             docs, _ = reference_stream(release, entry["shard"])
@@ -133,13 +141,23 @@ def test_nanotron_files_load_with_datatroves_reader(built: dict) -> None:
         assert meta[0] == f"{Path(manifest['tokenizer']['path']).parent}|2"
 
 
-def test_verify_passes_then_fails_naming_the_changed_file(built: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_passes_then_fails_naming_the_changed_file(
+    built: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     release = built["release"]
-    assert verify_release(release).tokenized == {k: v["tokens"] for k, v in json.loads((release / "manifest.json").read_text())["tokenized"]["totals"].items()}
+    assert verify_release(release).tokenized == {
+        k: v["tokens"] for k, v in json.loads((release / "manifest.json").read_text())["tokenized"]["totals"].items()
+    }
     for fmt, suffix in (("megatron", ".bin"), ("nanotron", ".ds")):
         copy = tmp_path / fmt
         shutil.copytree(release, copy)
-        name = next(f["path"] for e in entries(copy, fmt) if e["split"] == "train" for f in e["files"] if f["path"].endswith(suffix))
+        name = next(
+            f["path"]
+            for e in entries(copy, fmt)
+            if e["split"] == "train"
+            for f in e["files"]
+            if f["path"].endswith(suffix)
+        )
         with open(copy / name, "r+b") as f:
             f.seek(101)
             byte = f.read(1)
@@ -215,7 +233,9 @@ def test_verify_checks_every_sequence_against_its_row(built: dict, tmp_path: Pat
         idx_path.write_bytes(bytes(raw))
         entry["files"][1]["sha256"] = sha256_file(idx_path)
 
-    with pytest.raises(VerifyError, match=r"megatron/.*\.bin: sequence 0 does not hold its row's num_tokens \+ 1 tokens"):
+    with pytest.raises(
+        VerifyError, match=r"megatron/.*\.bin: sequence 0 does not hold its row's num_tokens \+ 1 tokens"
+    ):
         verify_release(broken(swap_sequences))
 
     def other_ids(copy: Path, manifest: dict) -> None:
@@ -223,7 +243,9 @@ def test_verify_checks_every_sequence_against_its_row(built: dict, tmp_path: Pat
         path = copy / entry["files"][0]["path"]
         table = pq.read_table(path)
         ids = table.column("id").to_pylist()
-        table = table.set_column(table.schema.get_field_index("id"), table.schema.field("id"), pa.array(ids[::-1], pa.string()))
+        table = table.set_column(
+            table.schema.get_field_index("id"), table.schema.field("id"), pa.array(ids[::-1], pa.string())
+        )
         pq.write_table(table, path)
         entry["files"][0]["sha256"] = sha256_file(path)
 
@@ -263,11 +285,20 @@ def test_lookup_from_token_to_document(built: dict, capsys: pytest.CaptureFixtur
 
 
 def test_token_budget_counts_up_front_agree_with_the_files(built: dict, tmp_path: Path) -> None:
-    rcfg = ReleaseConfig(shard_target_mb=0.4, row_group_mb=0.1, plots=False, formats=["parquet", "megatron"], mix=MixConfig(budget=30_000))
+    rcfg = ReleaseConfig(
+        shard_target_mb=0.4,
+        row_group_mb=0.1,
+        plots=False,
+        formats=["parquet", "megatron"],
+        mix=MixConfig(budget=30_000),
+    )
     release = build_release(CurateConfig(name="b"), built["web"], [], release=rcfg, output_root=tmp_path)
     manifest = json.loads((release / "manifest.json").read_text())
     assert 29_000 < manifest["totals"]["tokens"] <= 30_000
-    assert manifest["tokenized"]["totals"]["megatron"]["tokens"] == manifest["totals"]["tokens"] + manifest["totals"]["rows"]
+    assert (
+        manifest["tokenized"]["totals"]["megatron"]["tokens"]
+        == manifest["totals"]["tokens"] + manifest["totals"]["rows"]
+    )
     verify_release(release)
 
 
@@ -275,19 +306,33 @@ def test_bad_formats_fail_before_work(built: dict, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, ["release.formats=[foo]"])
     assert str(info.value) == (
-        "invalid config (defaults):\n  release.formats: 'foo' is not accepted; accepted values: 'parquet', 'megatron' or 'nanotron'. "
+        "invalid config (defaults):\n  release.formats: 'foo' is not accepted; accepted values: 'parquet', 'megatron' "
+        "or 'nanotron'. "
         "Fix: list only accepted values in release.formats."
     )
-    with pytest.raises(ConfigError, match=r"formats \['megatron'\] lacks parquet; .* Fix: set release.formats to \[parquet\] plus megatron and/or nanotron"):
+    with pytest.raises(
+        ConfigError,
+        match=r"formats \['megatron'\] lacks parquet; .* Fix: set release.formats to \[parquet\] plus megatron and/or "
+        r"nanotron",
+    ):
         load_config(None, ["release.formats=[megatron]"])
-    with pytest.raises(ConfigError, match=r"need the tokenizer but count_tokens is false. Fix: set release.count_tokens=true, or release.formats=\[parquet\]"):
-        load_config(None, ["release.formats=[parquet,nanotron]", "release.count_tokens=false", "release.mix.unit=documents"])
+    with pytest.raises(
+        ConfigError,
+        match=r"need the tokenizer but count_tokens is false. Fix: set release.count_tokens=true, or "
+        r"release.formats=\[parquet\]",
+    ):
+        load_config(
+            None, ["release.formats=[parquet,nanotron]", "release.count_tokens=false", "release.mix.unit=documents"]
+        )
     # A tokenizer without the end-of-document token: refused before any release folder exists.
     rcfg = ReleaseConfig(tokenizer=str(word_tokenizer(tmp_path / "tok")), formats=["parquet", "megatron"], plots=False)
     with pytest.raises(ConfigError) as info:
         build_release(CurateConfig(name="e"), built["web"], [], release=rcfg, output_root=tmp_path / "out")
     assert str(info.value).startswith("release.eos_token: '<|endoftext|>' is not a token of ")
-    assert str(info.value).endswith("Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or <|end_of_text|>)")
+    assert str(info.value).endswith(
+        "Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or "
+        "<|end_of_text|>)"
+    )
     assert not (tmp_path / "out" / "releases").exists()
     assert TokenCounter.load("default").eos_id("<|endoftext|>") == 0
 
@@ -304,7 +349,11 @@ def test_demo_release_in_trainer_formats(tmp_path: Path, capsys: pytest.CaptureF
 
     repo = Path(__file__).resolve().parents[1]
     out = tmp_path / "demo"
-    run = json.loads(Path(curate_corpus(str(repo / "configs" / "demo.yaml"), [], [str(repo / "curate" / "data" / "demo")], str(out))).read_text())
+    run = json.loads(
+        Path(
+            curate_corpus(str(repo / "configs" / "demo.yaml"), [], [str(repo / "curate" / "data" / "demo")], str(out))
+        ).read_text()
+    )
     for version, fmt in (("v1", "megatron"), ("v2", "nanotron")):
         assert release_main(["release", str(out), "--set", f"release.formats=[parquet,{fmt}]"]) == 0
         release = out / "releases" / run["name"] / version
@@ -315,14 +364,20 @@ def test_demo_release_in_trainer_formats(tmp_path: Path, capsys: pytest.CaptureF
         assert manifest["tokenized"]["totals"][fmt]["tokens"] == tokens + rows
         assert not (release / {"megatron": "nanotron", "nanotron": "megatron"}[fmt]).exists()
         if fmt == "megatron":
-            sequences = [s for e in entries(release, fmt) for s in read_megatron(release / e["files"][0]["path"].removesuffix(".bin"))]
+            sequences = [
+                s
+                for e in entries(release, fmt)
+                for s in read_megatron(release / e["files"][0]["path"].removesuffix(".bin"))
+            ]
             assert len(sequences) == rows
             assert sum(len(s) for s in sequences) == tokens + rows
             assert all(s[-1] == 0 for s in sequences)  # <|endoftext|> closes every document
         else:
             held = 0
             for split in manifest["splits"]:
-                dataset = DatatroveFolderDataset(str(release / "nanotron" / split), seq_len=1, filename_pattern="*.ds", token_size=2)
+                dataset = DatatroveFolderDataset(
+                    str(release / "nanotron" / split), seq_len=1, filename_pattern="*.ds", token_size=2
+                )
                 held += sum(f.fsize // 2 for f in dataset.files)
                 assert len(dataset) == sum(f.fsize // 2 // 2 for f in dataset.files)
             assert held == tokens + rows
@@ -348,7 +403,10 @@ def test_card_tells_trainers_where_the_files_are(built: dict) -> None:
     folder = str(Path(manifest["tokenizer"]["path"]).parent)
     first = next(e for e in entries(release, "megatron") if e["split"] == "train")
     assert f"--train-data-path {first['tokens']} {release}/{first['files'][0]['path'].removesuffix('.bin')} " in card
-    assert f"--valid-data-path {entries(release, 'megatron')[0]['tokens']} {release}/megatron/validation-00000-of-00001 \\" in card
+    assert (
+        f"--valid-data-path {entries(release, 'megatron')[0]['tokens']} {release}/megatron/validation-00000-of-00001 \\"
+        in card
+    )
     assert f"--tokenizer-type HuggingFaceTokenizer --tokenizer-model {folder}\n" in card
     assert f"      dataset_folder: [{release}/nanotron/train]\n" in card
     assert f"  tokenizer_name_or_path: {folder}\n" in card
@@ -361,7 +419,9 @@ def test_empty_release_has_empty_verified_tokenized_shards(tmp_path: Path) -> No
 
     pq.write_table(S.DOCUMENT_SCHEMA.empty_table(), tmp_path / "empty.parquet")
     rcfg = ReleaseConfig(plots=False, formats=FORMATS)
-    release = build_release(CurateConfig(name="e"), [tmp_path / "empty.parquet"], [], release=rcfg, output_root=tmp_path)
+    release = build_release(
+        CurateConfig(name="e"), [tmp_path / "empty.parquet"], [], release=rcfg, output_root=tmp_path
+    )
     assert verify_release(release).tokenized == {"megatron": 0, "nanotron": 0}
     assert read_megatron(release / "megatron" / "train-00000-of-00001") == []
 
@@ -388,19 +448,25 @@ def test_large_vocabulary_gets_four_byte_tokens(built: dict, tmp_path: Path) -> 
     assert any(70_001 in e for e in expected)
     assert [s.tolist() for s in read_megatron(release / "megatron" / "train-00000-of-00001")] == expected
     stream = [i for e in expected for i in e]
-    dataset = DatatroveFolderDataset(str(release / "nanotron" / "train"), seq_len=len(stream) - 1, filename_pattern="*.ds", token_size=4)
+    dataset = DatatroveFolderDataset(
+        str(release / "nanotron" / "train"), seq_len=len(stream) - 1, filename_pattern="*.ds", token_size=4
+    )
     assert len(dataset) == 1 and dataset[0]["input_ids"].tolist() == stream
     verify_release(release)
 
 
-def test_tokenized_bytes_do_not_depend_on_the_number_of_threads(built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tokenized_bytes_do_not_depend_on_the_number_of_threads(
+    built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import curate.release.writer as writer
 
     digests = []
     for threads in (1, 3):
         monkeypatch.setattr(writer, "WRITE_THREADS", threads)
         rcfg = ReleaseConfig(shard_target_mb=0.2, row_group_mb=0.05, plots=False, formats=FORMATS)
-        release = build_release(CurateConfig(name="t"), built["web"], [], release=rcfg, output_root=tmp_path / str(threads))
+        release = build_release(
+            CurateConfig(name="t"), built["web"], [], release=rcfg, output_root=tmp_path / str(threads)
+        )
         manifest = json.loads((release / "manifest.json").read_text())
         digests.append([(f["path"], f["sha256"]) for e in manifest["tokenized"]["shards"] for f in e["files"]])
     assert digests[0] == digests[1] and len(digests[0]) > 6

@@ -11,12 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.bench_release import word_tokenizer, write_parts
-from curate.config import CurateConfig
-from curate.core.shards import OutputConfig
-from curate.release.build import build_release
 from curate.cli import main
+from curate.config import CurateConfig
+from curate.core.shards import OutputConfig, write_manifest, write_shards
+from curate.release.build import build_release
 from curate.release.config import ReleaseConfig
-from curate.core.shards import write_manifest, write_shards
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,11 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     web = write_parts(root / "web", docs=900, parts=3, seed=4)
     tok = word_tokenizer(root / "tok")
     release = build_release(
-        CurateConfig(name="r"), web, [], release=ReleaseConfig(tokenizer=str(tok), shard_target_mb=0.2, plots=False), output_root=root / "out"
+        CurateConfig(name="r"),
+        web,
+        [],
+        release=ReleaseConfig(tokenizer=str(tok), shard_target_mb=0.2, plots=False),
+        output_root=root / "out",
     )
     return {"root": root, "release": release, "tok": tok, "web": web}  # type: ignore[dict-item]
 
@@ -58,8 +61,10 @@ def test_one_changed_byte_fails_naming_the_shard(release: Path, capsys: pytest.C
     assert main(["verify", str(release)]) == 1
     err = capsys.readouterr().err
     assert err == (
-        f"FAILED {release}: shard {shard['path']}: sha256 {sha256_file(path)[:16]}... does not match the manifest's {shard['sha256'][:16]}...; "
-        "the file changed after the release was built. Fix: restore the release from a good copy, or rebuild it with `curate release`\n"
+        f"FAILED {release}: shard {shard['path']}: sha256 {sha256_file(path)[:16]}... does not match the manifest's "
+        f"{shard['sha256'][:16]}...; "
+        "the file changed after the release was built. Fix: restore the release from a good copy, or rebuild it with "
+        "`curate release`\n"
     )
 
 
@@ -68,7 +73,8 @@ def test_a_removed_shard_fails_naming_it(release: Path, capsys: pytest.CaptureFi
     (release / shard["path"]).unlink()
     assert main(["verify", str(release)]) == 1
     assert capsys.readouterr().err == (
-        f"FAILED {release}: shard {shard['path']} is missing (listed in manifest.json). Fix: restore the release from a good copy, or rebuild it with `curate release`\n"
+        f"FAILED {release}: shard {shard['path']} is missing (listed in manifest.json). Fix: restore the release from "
+        "a good copy, or rebuild it with `curate release`\n"
     )
 
 
@@ -84,7 +90,10 @@ def test_a_wrong_token_total_fails(release: Path, capsys: pytest.CaptureFixture[
     (release / "manifest.json").write_text(json.dumps(manifest))
     assert main(["verify", str(release)]) == 1
     real = manifest["shards"][0]["tokens"] - 1
-    assert f"shard {manifest['shards'][0]['path']}: {real} tokens, the manifest says {real + 1}." in capsys.readouterr().err
+    assert (
+        f"shard {manifest['shards'][0]['path']}: {real} tokens, the manifest says {real + 1}."
+        in capsys.readouterr().err
+    )
 
 
 def test_duplicate_ids_fail(release: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,12 +125,20 @@ def test_stats_prints_the_card_tables(made: dict[str, Path], capsys: pytest.Capt
     assert f"{manifest['totals']['tokens']:,}" in out
 
 
-def test_diff_counts_added_removed_and_tokens(made: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_counts_added_removed_and_tokens(
+    made: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """B drops the first input part and adds a new one: the diff must match the id sets."""
     import polars as pl
 
     new = write_parts(tmp_path / "new", docs=200, parts=1, seed=9, prefix="new")
-    b = build_release(CurateConfig(name="r"), made["web"][1:] + new, [], release=ReleaseConfig(tokenizer=str(made["tok"]), plots=False), output_root=tmp_path)
+    b = build_release(
+        CurateConfig(name="r"),
+        made["web"][1:] + new,
+        [],
+        release=ReleaseConfig(tokenizer=str(made["tok"]), plots=False),
+        output_root=tmp_path,
+    )
     from curate.release.diff import diff_releases
 
     result = diff_releases(made["release"], b)
@@ -138,7 +155,9 @@ def test_diff_counts_added_removed_and_tokens(made: dict[str, Path], tmp_path: P
     assert f"{result['token_delta']:+,}" in out and f"{added.height:,}" in out
 
 
-def test_release_command_from_a_run_folder(made: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_release_command_from_a_run_folder(
+    made: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     run = tmp_path / "run"
     infos = write_shards(made["web"], run, OutputConfig())
     kept = sum(s.rows for s in infos)
@@ -158,10 +177,13 @@ def test_release_command_from_a_run_folder(made: dict[str, Path], tmp_path: Path
     assert "release crawl 2024.06 already exists" in capsys.readouterr().err
 
 
-def test_release_command_needs_an_output_for_loose_parts(made: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_release_command_needs_an_output_for_loose_parts(
+    made: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["release", str(made["web"][0])]) == 2
     assert capsys.readouterr().err == (
-        "error: no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the release goes to FOLDER/releases/NAME/VERSION)\n"
+        "error: no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the "
+        "release goes to FOLDER/releases/NAME/VERSION)\n"
     )
 
 

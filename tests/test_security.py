@@ -33,8 +33,10 @@ def test_yaml_python_tag_is_rejected_and_never_run(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert str(err.value) == (
-        f"config {config} uses the YAML tag 'tag:yaml.org,2002:python/object/apply:os.system', which curate does not load: "
-        "a config holds plain data (mappings, lists, strings, numbers), never Python objects. Fix: remove the tag and write the plain value"
+        f"config {config} uses the YAML tag 'tag:yaml.org,2002:python/object/apply:os.system', which curate does not "
+        "load: "
+        "a config holds plain data (mappings, lists, strings, numbers), never Python objects. Fix: remove the tag and "
+        "write the plain value"
     )
     assert not witness.exists()
 
@@ -42,7 +44,9 @@ def test_yaml_python_tag_is_rejected_and_never_run(tmp_path: Path) -> None:
 def test_no_unsafe_deserialisation_in_curate() -> None:
     """No yaml.load / unsafe_load, pickle or marshal loads, eval or exec anywhere in curate's
     own code (datatrove and Ray pickle pipeline steps internally; that is theirs, not ours)."""
-    unsafe = re.compile(r"yaml\.(load|unsafe_load|full_load)\(|yaml\.(Unsafe|Full)?Loader\b|pickle\.loads?\(|marshal\.loads?\(|\beval\(|\bexec\(|import pickle|import dill|import cloudpickle")
+    unsafe = re.compile(
+        r"yaml\.(load|unsafe_load|full_load)\(|yaml\.(Unsafe|Full)?Loader\b|pickle\.loads?\(|marshal\.loads?\(|\beval\(|\bexec\(|import pickle|import dill|import cloudpickle"  # noqa: E501
+    )
     # Not inputs or configs: evaluation text read from a file inside a pinned PyPI wheel
     # (gensim's test data), through a find_class allow-list.
     reviewed = {"bench/webeval.py"}
@@ -63,13 +67,17 @@ def test_no_unsafe_deserialisation_in_curate() -> None:
 # ------------------------------------------------------------- paths stay inside output
 
 
-@pytest.mark.parametrize(("key", "value"), [("release.name", "../../etc"), ("release.version", "v1/../../x"), ("name", "/abs/path")])
+@pytest.mark.parametrize(
+    ("key", "value"), [("release.name", "../../etc"), ("release.version", "v1/../../x"), ("name", "/abs/path")]
+)
 def test_names_that_would_escape_the_output_are_rejected(tmp_path: Path, key: str, value: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(None, [f"{key}={json.dumps(value)}"])
     assert str(err.value) == (
-        f"invalid config (defaults):\n  {key}: {value!r} is not a plain name; names become folders under the output folder, so only "
-        f"letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set {key} to a name such as my-corpus."
+        f"invalid config (defaults):\n  {key}: {value!r} is not a plain name; names become folders under the output "
+        "folder, so only "
+        f"letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit (no '/'). Fix: set {key} to "
+        "a name such as my-corpus."
     )
 
 
@@ -84,7 +92,8 @@ def test_symlink_in_output_leading_outside_is_refused(tmp_path: Path, inputs, co
         prepare_output(out)
     assert str(err.value) == (
         f"{out / 'data'} is a symbolic link to {outside}, outside the output folder {out}; curate writes and deletes "
-        "files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder"
+        "files under the output folder and will not follow it. Fix: remove the link, or pass --output with another "
+        "folder"
     )
     # The same through `curate run`, before any work, and the file outside is untouched.
     source = inputs.jsonl("ok.jsonl", [{"text": "x"}])
@@ -115,8 +124,10 @@ def test_release_commands_refuse_a_symlink_leading_outside(tmp_path: Path, capsy
     def refused(argv: list[str], link: Path) -> None:
         assert release_main(argv) == 2
         assert capsys.readouterr().err == (
-            f"error: {link} is a symbolic link to {outside}, outside the output folder {link.parent}; curate writes and deletes "
-            "files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder\n"
+            f"error: {link} is a symbolic link to {outside}, outside the output folder {link.parent}; curate writes "
+            "and deletes "
+            "files under the output folder and will not follow it. Fix: remove the link, or pass --output with "
+            "another folder\n"
         )
 
     # `curate release`: its output folder (where releases/NAME/VERSION is written) is checked
@@ -137,8 +148,10 @@ def test_release_commands_refuse_a_symlink_leading_outside(tmp_path: Path, capsy
     for argv in (["verify", str(release)], ["stats", str(release)], ["diff", str(tmp_path / "v0"), str(release)]):
         assert release_main(argv) == 2
         assert capsys.readouterr().err == (
-            f"error: {link} is a symbolic link to {outside / 'part-00000.parquet'}, outside the output folder {release}; curate writes "
-            "and deletes files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder\n"
+            f"error: {link} is a symbolic link to {outside / 'part-00000.parquet'}, outside the output folder "
+            f"{release}; curate writes "
+            "and deletes files under the output folder and will not follow it. Fix: remove the link, or pass --output "
+            "with another folder\n"
         )
 
 
@@ -151,7 +164,8 @@ def test_a_literal_key_in_the_config_is_refused_without_echoing_it(tmp_path: Pat
     with pytest.raises(ConfigError) as err:
         load_config(config)
     assert str(err.value) == (
-        f"invalid config {config}:\n  engine.api_key: secrets never go in a config (it is copied into every output as config.resolved.yaml). "
+        f"invalid config {config}:\n  engine.api_key: secrets never go in a config (it is copied into every output as "
+        "config.resolved.yaml). "
         "Fix: delete it, export the key in an environment variable and set engine.api_key_env: ITS_NAME "
         "(or store it in a Prefect Secret block and set engine.api_key_secret: BLOCK_NAME)."
     )
@@ -163,8 +177,10 @@ class KeyCheckingServer:
     `Authorization: Bearer <key>` (401 otherwise) with a fixed textbook paragraph."""
 
     ANSWER = (
-        "Rivers shape the land over long periods of time. Water flowing downhill picks up small grains of sand and rock "
-        "and carries them along the channel. Where the current slows, on the inside of a bend or at the mouth of the river, "
+        "Rivers shape the land over long periods of time. Water flowing downhill picks up small grains of sand and "
+        "rock "
+        "and carries them along the channel. Where the current slows, on the inside of a bend or at the mouth of the "
+        "river, "
         "the grains settle and build banks, bars and deltas. Over thousands of years this slow work carves valleys and "
         "spreads fertile soil across the plains, which is why so many farms and cities grew up beside rivers.\n"
     )
@@ -201,10 +217,15 @@ class KeyCheckingServer:
                 self.rfile.read(int(self.headers["Content-Length"]))
                 if self._authorised():
                     text = " ".join([server.ANSWER] * 2)
-                    self._send(200, {
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 100, "completion_tokens": 180, "total_tokens": 280},
-                    })
+                    self._send(
+                        200,
+                        {
+                            "choices": [
+                                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                            ],
+                            "usage": {"prompt_tokens": 100, "completion_tokens": 180, "total_tokens": 280},
+                        },
+                    )
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.http.daemon_threads = True
@@ -247,10 +268,20 @@ def _prefect_records(flow_run_id: str | None) -> str:
 
 @pytest.mark.slow
 def test_planted_secret_is_used_and_never_written_anywhere(
-    tmp_path: Path, inputs, texts, config_file, key_server: KeyCheckingServer, prefect_harness, monkeypatch, capfd, caplog
+    tmp_path: Path,
+    inputs,
+    texts,
+    config_file,
+    key_server: KeyCheckingServer,
+    prefect_harness,
+    monkeypatch,
+    capfd,
+    caplog,
 ) -> None:
     monkeypatch.setenv("CURATE_TEST_API_KEY", SECRET)
-    source = inputs.jsonl("seeds.jsonl", [{"id": k, "text": getattr(texts, k)} for k in ("GOOD", "WATER", "ROCKS", "CELLS")])
+    source = inputs.jsonl(
+        "seeds.jsonl", [{"id": k, "text": getattr(texts, k)} for k in ("GOOD", "WATER", "ROCKS", "CELLS")]
+    )
     config = config_file(
         tmp_path / "secret.yaml",
         name="secret-test",
@@ -293,8 +324,8 @@ def test_key_from_a_prefect_secret_block(key_server: KeyCheckingServer, prefect_
     from prefect.blocks.system import Secret
 
     from curate.llm.config import EngineConfig
-    from curate.llm.engines.base import ChatRequest, EngineError
     from curate.llm.engine import open_engine
+    from curate.llm.engines.base import ChatRequest, EngineError
 
     Secret(value=SECRET).save("curate-test-key", overwrite=True)
     cfg = EngineConfig(kind="openai", urls=[key_server.url], api_key_secret="curate-test-key", max_retries=0)
@@ -307,7 +338,9 @@ def test_key_from_a_prefect_secret_block(key_server: KeyCheckingServer, prefect_
     with pytest.raises(EngineError) as err:
         with open_engine(missing):
             pass
-    assert str(err.value).startswith("engine.api_key_secret names the Prefect Secret block 'no-such-block', which cannot be loaded (")
+    assert str(err.value).startswith(
+        "engine.api_key_secret names the Prefect Secret block 'no-such-block', which cannot be loaded ("
+    )
     assert str(err.value).endswith("). Fix: create it (prefect block create secret) or correct the name")
 
 
@@ -316,8 +349,8 @@ def test_key_from_a_prefect_secret_block(key_server: KeyCheckingServer, prefect_
 
 def test_a_model_name_not_on_disk_fails_without_a_network_attempt(monkeypatch, tmp_path: Path) -> None:
     from curate.llm.config import EngineConfig
-    from curate.llm.engines.base import EngineError
     from curate.llm.engine import open_engine
+    from curate.llm.engines.base import EngineError
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))  # an empty cache
     attempts: list[object] = []
@@ -334,8 +367,10 @@ def test_a_model_name_not_on_disk_fails_without_a_network_attempt(monkeypatch, t
             with open_engine(EngineConfig(kind=kind, model="some-org/not-a-real-model-xyz")):
                 pass
         assert str(err.value) == (
-            "engine.model: 'some-org/not-a-real-model-xyz' is not a local folder and not in the Hugging Face cache; curate never downloads models. "
-            "Fix: set engine.model to a model folder, download the model yourself first, or use 'default' for the embedded SmolLM2-135M-Instruct"
+            "engine.model: 'some-org/not-a-real-model-xyz' is not a local folder and not in the Hugging Face cache; "
+            "curate never downloads models. "
+            "Fix: set engine.model to a model folder, download the model yourself first, or use 'default' for the "
+            "embedded SmolLM2-135M-Instruct"
         )
     assert attempts == []
 

@@ -10,12 +10,12 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from curate.core import schema as S
 from curate.cli import main
+from curate.config import load_config
+from curate.core import schema as S
 from curate.core.input_files import source_tag
 from curate.core.ledger import ledger_files, reason_counts
 from curate.select import rejection_exprs, run_select
-from curate.config import load_config
 from filters.registry import filter_stages
 
 LEDGER_STAGES = {"ingest", "extract", "language", *filter_stages()}
@@ -69,6 +69,7 @@ def test_kept_plus_rejected_is_ingested(mixed_run, mixed_inputs) -> None:
 def test_every_document_is_kept_or_in_the_ledger_exactly_once(mixed_run) -> None:
     """Each record (its file and line, row or byte offset) once, under its id as read, or
     scoped to its file where another file uses that id too (curate/core/ids.py)."""
+
     def where(frame: pl.DataFrame) -> Counter:
         return Counter(zip(frame["source"], frame["offset"]))
 
@@ -77,7 +78,9 @@ def test_every_document_is_kept_or_in_the_ledger_exactly_once(mixed_run) -> None
     assert where(kept) + where(ledger) == where(annotated)
     colliding = set(annotated.group_by("id").agg(pl.col("source").n_unique().alias("n")).filter(pl.col("n") > 1)["id"])
     assert colliding == {"water"}
-    expected = Counter(f"{source_tag(s)}/{i}" if i in colliding else i for i, s in zip(annotated["id"], annotated["source"]))
+    expected = Counter(
+        f"{source_tag(s)}/{i}" if i in colliding else i for i, s in zip(annotated["id"], annotated["source"])
+    )
     assert Counter(kept["id"].to_list()) + Counter(ledger["id"].to_list()) == expected
 
 
@@ -119,9 +122,15 @@ def test_duplicate_id_within_a_file_keeps_the_first(mixed_run, texts) -> None:
 
 def test_same_id_in_two_files_keeps_both_scoped_to_their_file(mixed_run, texts) -> None:
     """ "water" in a-web.jsonl.gz and in b-table.parquet: two documents, each id scoped."""
-    jsonl, parquet = (next(i for i in mixed_run.manifest["inputs"] if i.endswith(end)) for end in ("a-web.jsonl.gz", "b-table.parquet"))
+    jsonl, parquet = (
+        next(i for i in mixed_run.manifest["inputs"] if i.endswith(end))
+        for end in ("a-web.jsonl.gz", "b-table.parquet")
+    )
     kept = mixed_run.kept().filter(pl.col("id").str.ends_with("/water")).sort("id")
-    assert dict(zip(kept["id"], kept["text"])) == {f"{source_tag(jsonl)}/water": texts.WATER, f"{source_tag(parquet)}/water": texts.CELLS}
+    assert dict(zip(kept["id"], kept["text"])) == {
+        f"{source_tag(jsonl)}/water": texts.WATER,
+        f"{source_tag(parquet)}/water": texts.CELLS,
+    }
     assert not mixed_run.kept().filter(pl.col("id") == "water").height
     assert mixed_run.kept().filter(pl.col("id") == "good").height == 1  # an id no other file uses stays as it is
 
@@ -134,12 +143,19 @@ def test_rejected_record_does_not_shadow_a_valid_one(mixed_run, texts) -> None:
 
 
 @pytest.mark.parametrize("scope", ["colliding", "always"])
-def test_parts_numbered_from_zero_lose_no_document(tmp_path: Path, make_inputs, articles, config_file, run_curate, scope: str) -> None:
+def test_parts_numbered_from_zero_lose_no_document(
+    tmp_path: Path, make_inputs, articles, config_file, run_curate, scope: str
+) -> None:
     """Two part files with ids 0..9 each and different texts: twenty documents, none dropped
     as duplicate_id; the ids that collide (all of them here) are scoped to their file."""
     files = make_inputs(tmp_path / "in")
-    parts = [files.jsonl(f"part-{p}.jsonl", [{"id": i, "text": articles[p * 10 + i]["text"]} for i in range(10)]) for p in (0, 1)]
-    result = run_curate(config_file(tmp_path / "c.yaml", name="parts", input={"id_scope": scope}), parts, tmp_path / "out")
+    parts = [
+        files.jsonl(f"part-{p}.jsonl", [{"id": i, "text": articles[p * 10 + i]["text"]} for i in range(10)])
+        for p in (0, 1)
+    ]
+    result = run_curate(
+        config_file(tmp_path / "c.yaml", name="parts", input={"id_scope": scope}), parts, tmp_path / "out"
+    )
     ledger = result.ledger()
     assert "duplicate_id" not in ledger["reason"].to_list()
     accounted = result.kept()["id"].to_list() + ledger["id"].to_list()

@@ -15,8 +15,7 @@ import pytest
 
 import curate
 from curate.core import schema as S
-from curate.core.shards import OutputConfig
-from curate.core.shards import write_shards
+from curate.core.shards import OutputConfig, write_shards
 
 TARGET_MB = 0.01  # 10 kB: the module's ~20 kept documents make several shards
 
@@ -25,14 +24,20 @@ TARGET_MB = 0.01  # 10 kB: the module's ~20 kept documents make several shards
 def corpus(tmp_path_factory, make_inputs, articles, texts) -> Path:
     files = make_inputs(tmp_path_factory.mktemp("corpus") / "in")
     docs = [{"id": a["id"], "text": a["text"], "url": a["url"]} for a in articles[:20]]
-    docs += [{"id": name, "text": getattr(texts, name.upper())} for name in ("good", "water", "rocks", "cells", "french")]
+    docs += [
+        {"id": name, "text": getattr(texts, name.upper())} for name in ("good", "water", "rocks", "cells", "french")
+    ]
     files.jsonl("articles.jsonl", docs)
     return files.root
 
 
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory, config_file) -> Path:
-    return config_file(tmp_path_factory.mktemp("recipe") / "recipe.yaml", name="shards", output={"shard_target_mb": TARGET_MB, "row_group_rows": 4})
+    return config_file(
+        tmp_path_factory.mktemp("recipe") / "recipe.yaml",
+        name="shards",
+        output={"shard_target_mb": TARGET_MB, "row_group_rows": 4},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,9 @@ def test_shards_hold_the_kept_documents_in_input_order(sharded, articles) -> Non
 def test_shard_schema_is_the_document_schema(sharded) -> None:
     for shard in sharded.manifest["shards"]:
         assert pq.read_schema(sharded.root / shard["path"]).remove_metadata() == S.DOCUMENT_SCHEMA
-    assert sharded.manifest["schema"] == [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in S.DOCUMENT_SCHEMA]
+    assert sharded.manifest["schema"] == [
+        {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in S.DOCUMENT_SCHEMA
+    ]
     # No annotation column leaks into a release.
     assert not [c for c in sharded.kept().columns if c.startswith("ann_")]
 
@@ -134,7 +141,17 @@ def test_rerun_removes_stale_shards(tmp_path: Path, corpus: Path, recipe: Path, 
 
 def kept_part(path: Path, n: int, start: int = 0) -> Path:
     rows = [
-        {S.ID: f"d{i}", S.TEXT: f"Document {i}. " * 40, S.SOURCE: "x.jsonl", S.OFFSET: i, S.URL: None, S.DATE: None, S.LANG: "en", S.LANG_SCORE: 0.9, S.METADATA: None}
+        {
+            S.ID: f"d{i}",
+            S.TEXT: f"Document {i}. " * 40,
+            S.SOURCE: "x.jsonl",
+            S.OFFSET: i,
+            S.URL: None,
+            S.DATE: None,
+            S.LANG: "en",
+            S.LANG_SCORE: 0.9,
+            S.METADATA: None,
+        }
         for i in range(start, start + n)
     ]
     pq.write_table(pa.Table.from_pylist(rows, schema=S.DOCUMENT_SCHEMA), path)
@@ -169,7 +186,9 @@ def test_write_shards_is_deterministic(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_parallel_workers_write_the_same_shards(tmp_path: Path, make_inputs, articles, sample_warc: Path, recipe: Path, run_curate) -> None:
+def test_parallel_workers_write_the_same_shards(
+    tmp_path: Path, make_inputs, articles, sample_warc: Path, recipe: Path, run_curate
+) -> None:
     """Two worker processes over three files give the very shards one worker gives: output
     must not depend on scheduling (trafilatura's cross-page dedup cache is off for this)."""
     files = make_inputs(tmp_path / "in")

@@ -45,10 +45,15 @@ def test_a_file_named_on_the_command_line_is_read_whatever_its_name(inputs, text
 
 
 @pytest.mark.slow
-def test_skipped_inputs_in_manifest_summary_and_cli(tmp_path: Path, inputs, texts, config_file, prefect_harness, capsys) -> None:
+def test_skipped_inputs_in_manifest_summary_and_cli(
+    tmp_path: Path, inputs, texts, config_file, prefect_harness, capsys
+) -> None:
     root, skipped = _folder(inputs, texts)
     out = tmp_path / "out"
-    assert main(["run", str(config_file(tmp_path / "c.yaml", name="skips")), "--input", str(root), "--output", str(out)]) == 0
+    assert (
+        main(["run", str(config_file(tmp_path / "c.yaml", name="skips")), "--input", str(root), "--output", str(out)])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert json.loads((out / "manifest.json").read_text())["skipped_inputs"] == skipped
     assert json.loads((out / "summary.json").read_text())["skipped_inputs"] == skipped

@@ -40,16 +40,16 @@ DEMO_INPUT = REPO / "curate" / "data" / "demo"
 def cluster_problem() -> str | None:
     """Why no local Slurm cluster can run jobs, or None when one can."""
     if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "no Slurm cluster: sinfo/sbatch not on PATH (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"
+        return "no Slurm cluster: sinfo/sbatch not on PATH (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"  # noqa: E501
     try:
         # 10 s: with no controller answering, sinfo retries for ~20 s before it says so.
         proc = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, timeout=10)
     except subprocess.TimeoutExpired:
-        return "no Slurm cluster answering: `sinfo` got no answer in 10 s (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"
+        return "no Slurm cluster answering: `sinfo` got no answer in 10 s (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"  # noqa: E501
     states = proc.stdout.split()
     if proc.returncode != 0 or not any(s.rstrip("*~#!%$@^-") in {"idle", "mix", "alloc"} for s in states):
         detail = (proc.stderr.strip() or "node states: " + (", ".join(states) or "none")).splitlines()[0]
-        return f"no Slurm cluster answering: `sinfo` says {detail} (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"
+        return f"no Slurm cluster answering: `sinfo` says {detail} (start one with `bash scripts/slurm_localhost.sh` as root, as .ci/run does)"  # noqa: E501
     return None
 
 
@@ -141,7 +141,9 @@ def test_sbatch_script_carries_the_config(tmp_path: Path) -> None:
 
 
 def test_sbatch_script_leaves_partition_to_the_cluster_by_default(tmp_path: Path) -> None:
-    ex = build_slurm_executor(slurm_cfg("executor.slurm.env_command=module load python"), [fail_on_rank_1], str(tmp_path), 1, "j")
+    ex = build_slurm_executor(
+        slurm_cfg("executor.slurm.env_command=module load python"), [fail_on_rank_1], str(tmp_path), 1, "j"
+    )
     script = ex.get_launch_file_contents(ex.get_sbatch_args(1), "true")
     assert not any(line.startswith("#SBATCH --partition") for line in script.splitlines())
     assert "#SBATCH --array=0-0%1" in script.splitlines()
@@ -168,7 +170,9 @@ class ProcessArray:
         out = {}
         for index, proc in self.procs.items():
             rc = proc.poll()
-            out[index] = TaskState("RUNNING") if rc is None else TaskState("COMPLETED" if rc == 0 else "FAILED", f"{rc}:0")
+            out[index] = (
+                TaskState("RUNNING") if rc is None else TaskState("COMPLETED" if rc == 0 else "FAILED", f"{rc}:0")
+            )
         return out
 
     def stop(self) -> None:
@@ -180,7 +184,9 @@ class ProcessArray:
 def test_wait_returns_when_every_marker_exists(tmp_path: Path) -> None:
     tasks = ProcessArray(tmp_path, {0: (0.3, 0), 1: (1.0, 0), 2: (0.0, 0)})
     try:
-        wait_for_completion(get_datafolder(str(tmp_path)), [0, 1, 2], ["7"], poll_s=0.1, timeout_s=60, states=tasks.states)
+        wait_for_completion(
+            get_datafolder(str(tmp_path)), [0, 1, 2], ["7"], poll_s=0.1, timeout_s=60, states=tasks.states
+        )
         assert all(p.poll() == 0 for p in tasks.procs.values())  # it waited for the slowest
         assert sorted(os.listdir(tmp_path / "completions")) == ["00000", "00001", "00002"]
     finally:
@@ -192,7 +198,12 @@ def test_wait_names_the_failed_rank_and_its_logs(tmp_path: Path) -> None:
     try:
         with pytest.raises(SlurmJobError) as err:
             wait_for_completion(
-                get_datafolder(str(tmp_path)), [0, 1, 2], ["7"], poll_s=0.1, timeout_s=60, states=tasks.states,
+                get_datafolder(str(tmp_path)),
+                [0, 1, 2],
+                ["7"],
+                poll_s=0.1,
+                timeout_s=60,
+                states=tasks.states,
                 slurm_log=lambda job, index: f"/logs/{job}_{index}.out",
             )
     finally:
@@ -212,7 +223,9 @@ def test_wait_maps_array_indexes_to_the_ranks_still_to_run(tmp_path: Path) -> No
     tasks = ProcessArray(tmp_path, {0: (0.0, 9), 1: (0.0, 9)})  # index = process; both fail
     try:
         with pytest.raises(SlurmJobError) as err:
-            wait_for_completion(get_datafolder(str(tmp_path)), [1, 3], ["8"], poll_s=0.1, timeout_s=60, states=tasks.states)
+            wait_for_completion(
+                get_datafolder(str(tmp_path)), [1, 3], ["8"], poll_s=0.1, timeout_s=60, states=tasks.states
+            )
     finally:
         tasks.stop()
     assert str(err.value).splitlines()[:3] == [
@@ -226,7 +239,9 @@ def test_wait_times_out_naming_the_key(tmp_path: Path) -> None:
     tasks = ProcessArray(tmp_path, {0: (0.0, 0), 1: (60.0, 0)})
     try:
         with pytest.raises(SlurmJobError) as err:
-            wait_for_completion(get_datafolder(str(tmp_path)), [0, 1], ["9"], poll_s=0.1, timeout_s=1.0, states=tasks.states)
+            wait_for_completion(
+                get_datafolder(str(tmp_path)), [0, 1], ["9"], poll_s=0.1, timeout_s=1.0, states=tasks.states
+            )
         assert tasks.procs[1].poll() is None  # still running: it was the timeout, not a failure
     finally:
         tasks.stop()
@@ -242,7 +257,12 @@ def test_wait_times_out_naming_the_key(tmp_path: Path) -> None:
 
 @needs_cluster
 def test_pending_array_states_expand_to_every_index() -> None:
-    job = subprocess.run(["sbatch", "--parsable", "--hold", "--array=0-3", "--wrap=true", "--output=/dev/null"], capture_output=True, text=True, check=True).stdout.strip()
+    job = subprocess.run(
+        ["sbatch", "--parsable", "--hold", "--array=0-3", "--wrap=true", "--output=/dev/null"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     try:
         states = scontrol_states(job)
         assert states is not None and sorted(states) == [0, 1, 2, 3]
@@ -253,17 +273,24 @@ def test_pending_array_states_expand_to_every_index() -> None:
 
 
 @needs_cluster
-def test_real_array_failure_names_rank_and_logs_then_rerun_runs_only_it(tmp_path: Path, tasks_import_tests: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_array_failure_names_rank_and_logs_then_rerun_runs_only_it(
+    tmp_path: Path, tasks_import_tests: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     logs = tmp_path / "logs"
     # max_array_size 2: three tasks go out as two arrays (ranks 0-1, then rank 2).
-    ex = slurm_executor(slurm_cfg("executor.slurm.max_array_size=2"), [fail_on_rank_1], str(logs), 3, "curate-test-fail")
+    ex = slurm_executor(
+        slurm_cfg("executor.slurm.max_array_size=2"), [fail_on_rank_1], str(logs), 3, "curate-test-fail"
+    )
     with pytest.raises(SlurmJobError) as err:
         ex.run()
     assert len(ex.job_ids) == 2
     job = ex.job_ids[0]
     lines = str(err.value).splitlines()
     assert lines[0] == f"Slurm job {job}, {ex.job_ids[1]} failed: ranks 1 finished without a completion marker."
-    assert lines[1] == f"  rank 1 (array task {job}_1, FAILED, exit code 1:0): {logs}/logs/task_00001.log and {logs}/slurm_logs/{job}_1.out"
+    assert (
+        lines[1]
+        == f"  rank 1 (array task {job}_1, FAILED, exit code 1:0): {logs}/logs/task_00001.log and {logs}/slurm_logs/{job}_1.out"  # noqa: E501
+    )
     assert "deliberate failure on rank 1" in (logs / "logs" / "task_00001.log").read_text()
     assert "deliberate failure on rank 1" in (logs / "slurm_logs" / f"{job}_1.out").read_text()
     assert sorted(os.listdir(logs / "completions")) == ["00000", "00002"]  # rank 2 ran in the second array
@@ -271,7 +298,9 @@ def test_real_array_failure_names_rank_and_logs_then_rerun_runs_only_it(tmp_path
     assert "#SBATCH --array=0-1%2" in script and "#SBATCH --job-name=curate-test-fail" in script
 
     monkeypatch.setenv("CURATE_TEST_FIXED", "1")
-    again = slurm_executor(slurm_cfg("executor.slurm.max_array_size=2"), [fail_on_rank_1], str(logs), 3, "curate-test-fail")
+    again = slurm_executor(
+        slurm_cfg("executor.slurm.max_array_size=2"), [fail_on_rank_1], str(logs), 3, "curate-test-fail"
+    )
     again.run()
     assert (logs / "ranks_to_run.json").read_text() == "[1]"  # only the failed rank was resubmitted
     assert "#SBATCH --array=0-0%2" in (logs / "launch_script.slurm").read_text().splitlines()
@@ -281,7 +310,13 @@ def test_real_array_failure_names_rank_and_logs_then_rerun_runs_only_it(tmp_path
 
 @needs_cluster
 def test_refused_submission_names_the_settings(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    ex = slurm_executor(slurm_cfg("executor.slurm.partition=no-such-partition"), [fail_on_rank_1], str(tmp_path), 1, "curate-test-refused")
+    ex = slurm_executor(
+        slurm_cfg("executor.slurm.partition=no-such-partition"),
+        [fail_on_rank_1],
+        str(tmp_path),
+        1,
+        "curate-test-refused",
+    )
     with pytest.raises(SlurmJobError) as err:
         ex.run()
     assert str(err.value) == (

@@ -11,8 +11,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from curate.core import schema as S
 from curate.config import CurateConfig
+from curate.core import schema as S
 from curate.core.layout import Layout, begin_output
 from curate.core.ledger import write_ledger
 from curate.core.parquet_io import write_table_atomic

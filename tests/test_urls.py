@@ -30,9 +30,18 @@ def shipped() -> URLBlocklistFilter:
 
 
 def test_shipped_domain_list_drops_domain_and_subdomains(shipped: URLBlocklistFilter) -> None:
-    assert verdict(shipped, "https://pornhub.com/view") == ((False, "blocklisted_domain"), f"{SHIPPED} domains: pornhub.com")
-    assert verdict(shipped, "http://www.pornhub.com/") == ((False, "blocklisted_domain"), f"{SHIPPED} domains: pornhub.com")
-    assert verdict(shipped, "https://a.b.0-1avsex.com/x?y=1") == ((False, "blocklisted_domain"), f"{SHIPPED} domains: 0-1avsex.com")
+    assert verdict(shipped, "https://pornhub.com/view") == (
+        (False, "blocklisted_domain"),
+        f"{SHIPPED} domains: pornhub.com",
+    )
+    assert verdict(shipped, "http://www.pornhub.com/") == (
+        (False, "blocklisted_domain"),
+        f"{SHIPPED} domains: pornhub.com",
+    )
+    assert verdict(shipped, "https://a.b.0-1avsex.com/x?y=1") == (
+        (False, "blocklisted_domain"),
+        f"{SHIPPED} domains: 0-1avsex.com",
+    )
 
 
 def test_shipped_url_and_word_lists(shipped: URLBlocklistFilter) -> None:
@@ -40,9 +49,18 @@ def test_shipped_url_and_word_lists(shipped: URLBlocklistFilter) -> None:
     result, match = verdict(shipped, url)
     # The URL list entry, or (the domain is listed too) the domain: either names the shipped list.
     assert result in ((False, "blocklisted_url"), (False, "blocklisted_domain")) and match.startswith(SHIPPED)
-    assert verdict(shipped, "https://example.org/blog/sexy-webcam-girls") == ((False, "soft_banned_url_words"), f"{SHIPPED} soft_banned_words.txt: sexy webcam")
-    assert verdict(shipped, "https://example.org/videos/bukkake-party") == ((False, "banned_url_word"), f"{SHIPPED} banned_words.txt: bukkake")
-    assert verdict(shipped, "https://example.org/free-phone-sex-line") == ((False, "banned_url_subword"), f"{SHIPPED} banned_subwords.txt: phonesex")
+    assert verdict(shipped, "https://example.org/blog/sexy-webcam-girls") == (
+        (False, "soft_banned_url_words"),
+        f"{SHIPPED} soft_banned_words.txt: sexy webcam",
+    )
+    assert verdict(shipped, "https://example.org/videos/bukkake-party") == (
+        (False, "banned_url_word"),
+        f"{SHIPPED} banned_words.txt: bukkake",
+    )
+    assert verdict(shipped, "https://example.org/free-phone-sex-line") == (
+        (False, "banned_url_subword"),
+        f"{SHIPPED} banned_subwords.txt: phonesex",
+    )
 
 
 def test_documents_without_url_pass(shipped: URLBlocklistFilter) -> None:
@@ -83,12 +101,29 @@ def test_user_block_and_allow_lists(tmp_path: Path) -> None:
     blocked.write_text("# our own list\nbad-site.example\n\n*.tracker.example  # wildcard form\n")
     allowed = tmp_path / "allowed.txt"
     allowed.write_text("pornhub.com\n")
-    cfg = URLFilterConfig(block_domains=["inline-bad.example"], block_domains_files=[str(blocked)], allow_domains_files=[str(allowed)], banned_words=["casino"])
+    cfg = URLFilterConfig(
+        block_domains=["inline-bad.example"],
+        block_domains_files=[str(blocked)],
+        allow_domains_files=[str(allowed)],
+        banned_words=["casino"],
+    )
     f = URLBlocklistFilter(cfg)
-    assert verdict(f, "https://shop.bad-site.example/a") == ((False, "blocklisted_domain"), f"urls.block_domains_files[0] {blocked}: bad-site.example")
-    assert verdict(f, "https://x.tracker.example/") == ((False, "blocklisted_domain"), f"urls.block_domains_files[0] {blocked}: tracker.example")
-    assert verdict(f, "https://inline-bad.example/") == ((False, "blocklisted_domain"), "urls.block_domains: inline-bad.example")
-    assert verdict(f, "https://news.example.com/best-casino-bonus") == ((False, "banned_url_word"), "urls.banned_words: casino")
+    assert verdict(f, "https://shop.bad-site.example/a") == (
+        (False, "blocklisted_domain"),
+        f"urls.block_domains_files[0] {blocked}: bad-site.example",
+    )
+    assert verdict(f, "https://x.tracker.example/") == (
+        (False, "blocklisted_domain"),
+        f"urls.block_domains_files[0] {blocked}: tracker.example",
+    )
+    assert verdict(f, "https://inline-bad.example/") == (
+        (False, "blocklisted_domain"),
+        "urls.block_domains: inline-bad.example",
+    )
+    assert verdict(f, "https://news.example.com/best-casino-bonus") == (
+        (False, "banned_url_word"),
+        "urls.banned_words: casino",
+    )
     assert verdict(f, "https://pornhub.com/") == (True, None)  # allowed beats the shipped list
     assert verdict(f, "https://bad-site.example.org/") == (True, None)  # another domain
 
@@ -131,13 +166,19 @@ def test_binary_list_file_fails(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00bad")
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, {"block_domains_files": [str(bad)]})
-    assert str(err.value) == f"urls.block_domains_files[0]: the domain list {bad} is not UTF-8 text. Fix: save it as UTF-8 text, one domain per line"
+    assert (
+        str(err.value)
+        == f"urls.block_domains_files[0]: the domain list {bad} is not UTF-8 text. Fix: save it as UTF-8 text, one domain per line"  # noqa: E501
+    )
 
 
 def test_bad_inline_domain_fails(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, {"block_domains": ["https://ok.example/path", "not a domain"]})
-    assert str(err.value) == "urls.block_domains: 'not a domain' is not a domain. Fix: write bare domains such as example.com"
+    assert (
+        str(err.value)
+        == "urls.block_domains: 'not a domain' is not a domain. Fix: write bare domains such as example.com"
+    )
 
 
 def test_disabled_filter_does_not_read_its_lists(tmp_path: Path) -> None:
@@ -145,7 +186,9 @@ def test_disabled_filter_does_not_read_its_lists(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # builds the 4.56 M-domain table twice (~10 s of CPU each)
-def test_a_torn_blocklist_cache_is_rebuilt_and_an_unwritable_one_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_torn_blocklist_cache_is_rebuilt_and_an_unwritable_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A cache file cut short (power loss) is rebuilt, not trusted; a cache folder that
     cannot be written fails naming it and the fix (review)."""
     from curate.core.errors import ConfigError

@@ -47,14 +47,36 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
             shutil.copy2(path, src / name)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # Offline: built by this environment's setuptools (pinned by `make setup`), no isolated build env to download.
-    _run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), "-q"], tmp, env, 600)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "dist"),
+            "-q",
+        ],
+        tmp,
+        env,
+        600,
+    )
     (wheel,) = (tmp / "dist").glob("curate-*.whl")
 
     venv = tmp / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp, env, 120)
     python = venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], tmp, env, 300)
-    purelib = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp, env, 60).stdout.strip())
+    _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)], tmp, env, 300
+    )
+    purelib = Path(
+        _run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp, env, 60
+        ).stdout.strip()
+    )
     (purelib / "curate-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
     empty = tmp / "empty"
@@ -74,7 +96,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 def test_curate_comes_only_from_the_wheel(installed: dict) -> None:
     code = (
         "import json, sys, curate, filters, flows.curate_corpus, curate.synth.prompts as p;"
-        "print(json.dumps({'files': [curate.__file__, filters.__file__, flows.curate_corpus.__file__, str(p.default_templates_dir())],"
+        "print(json.dumps({'files': [curate.__file__, filters.__file__, flows.curate_corpus.__file__, "
+        "str(p.default_templates_dir())],"
         " 'path': sys.path}))"
     )
     done = _run([str(installed["venv"] / "bin" / "python"), "-c", code], installed["empty"], installed["env"], 120)
@@ -97,7 +120,12 @@ def test_run_and_generate_from_an_empty_folder(installed: dict) -> None:
     assert manifest["counts"]["kept"] > 0 and manifest["shards"]
 
     # One real document with the embedded model on the CPU, prompts from the shipped templates.
-    done = _run([curate, "generate", "--config", "generate_demo", "--input", "out/demo", "--n", "1", "--output", "out/gen"], empty, env, 900)
+    done = _run(
+        [curate, "generate", "--config", "generate_demo", "--input", "out/demo", "--n", "1", "--output", "out/gen"],
+        empty,
+        env,
+        900,
+    )
     assert "generate: 1 prompts" in done.stdout
     gen = json.loads((empty / "out" / "gen" / "manifest.json").read_text())
     assert gen["counts"]["ingested"] == 1
@@ -106,6 +134,16 @@ def test_run_and_generate_from_an_empty_folder(installed: dict) -> None:
 
 
 def test_deploy_outside_a_checkout_names_the_fix(installed: dict) -> None:
-    done = subprocess.run([str(installed["venv"] / "bin" / "curate"), "deploy"], cwd=installed["empty"], env=installed["env"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(installed["venv"] / "bin" / "curate"), "deploy"],
+        cwd=installed["empty"],
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2
-    assert done.stderr == f"error: {installed['empty'] / 'prefect.yaml'} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)\n"
+    assert (
+        done.stderr
+        == f"error: {installed['empty'] / 'prefect.yaml'} not found. Fix: run from a curate checkout (its prefect.yaml and flows/ define the deployments)\n"  # noqa: E501
+    )

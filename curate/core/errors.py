@@ -53,14 +53,16 @@ def output_error(exc: BaseException, path: object) -> OutputError | None:
     if errno in _DISK_FULL_ERRNOS or any(t in text for t in _DISK_FULL_TEXT):
         return OutputError(
             f"disk full while writing {path}. Files finished before it are complete. "
-            "Fix: free space on that disk (or pass --output on a larger one) and rerun the same command; finished stages are reused"
+            "Fix: free space on that disk (or pass --output on a larger one) and rerun the same command; finished "
+            "stages are reused"
         )
     reason = _FORBIDDEN_ERRNOS.get(errno) if errno is not None else None
     if reason is None and "Read-only file system" in text:
         reason = "read-only file system"
     if reason is not None:
         return OutputError(
-            f"cannot write {path}: {reason}. Fix: make that folder writable (or pass --output with a folder you can write to) "
+            f"cannot write {path}: {reason}. Fix: make that folder writable (or pass --output with a folder you can "
+            "write to) "
             "and rerun the same command; finished stages are reused"
         )
     return None
@@ -75,7 +77,10 @@ def access_error(exc: BaseException) -> InputError | None:
     filename = getattr(exc, "filename", None)
     # A library's own writer may raise without a file name: then say that, not "Permission denied" twice.
     what = filename if filename is not None else "a file this command opened (the system did not name it)"
-    return InputError(f"permission denied: {what}. Fix: give this user access to it (read for inputs, configs and models; write for the output folder) and rerun")
+    return InputError(
+        f"permission denied: {what}. Fix: give this user access to it (read for inputs, configs and models; write for "
+        "the output folder) and rerun"
+    )
 
 
 def last_resort_error(exc: BaseException, output: object | None) -> CurateError | None:

@@ -25,6 +25,7 @@ import polars as pl
 from curate.core import schema as S
 from curate.core.input_files import source_tag
 
+
 def colliding_ids(ids: pl.LazyFrame) -> pl.Series:
     """The ids that more than one source uses (`ids`: columns id and source)."""
     counts = ids.group_by(S.ID).agg(pl.col(S.SOURCE).n_unique().alias("_sources"))
@@ -50,7 +51,11 @@ def scope_parts(parts: list[Path], scope: str, out_dir: Path) -> list[Path]:
 
     from curate.core.parquet_io import tmp_path
 
-    colliding = None if scope == "always" else colliding_ids(pl.concat([pl.scan_parquet(p).select(S.ID, S.SOURCE) for p in parts]))
+    colliding = (
+        None
+        if scope == "always"
+        else colliding_ids(pl.concat([pl.scan_parquet(p).select(S.ID, S.SOURCE) for p in parts]))
+    )
     if colliding is not None and not colliding.len():
         return parts
     scoped: list[Path] = []

@@ -33,7 +33,9 @@ def resolve_inputs(paths: list[str], declared_format: str = "auto", retry: Retry
     return find_inputs(paths, declared_format, retry)[0]
 
 
-def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPolicy = DEFAULT_RETRY) -> tuple[list[str], list[dict[str, str]]]:
+def find_inputs(
+    paths: list[str], declared_format: str = "auto", retry: RetryPolicy = DEFAULT_RETRY
+) -> tuple[list[str], list[dict[str, str]]]:
     """Expand folders and globs into a sorted list of input files, and the files inside the
     folders that were left out, each with why ({"path", "reason"}: the manifest and summary
     list them). A path that matches nothing is an error naming it, raised before any work."""
@@ -45,7 +47,10 @@ def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPol
         found, left_out = with_retries(lambda: _expand(raw, declared_format), retry, raw)
         skipped.extend(left_out)
         if not found:
-            raise InputError(f"input path not found or empty: {raw}. Fix: check the path, or pass --input with an existing file, folder or glob")
+            raise InputError(
+                f"input path not found or empty: {raw}. Fix: check the path, or pass --input with an existing file, "
+                "folder or glob"
+            )
         files.extend(found)
     unknown = [f for f in files if detect_format(f, declared_format) is None]
     if unknown:
@@ -54,7 +59,9 @@ def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPol
             "or .parquet, or set input.format"
         )
     kept = set(files)
-    return sorted(kept), sorted({s["path"]: s for s in skipped if s["path"] not in kept}.values(), key=lambda s: s["path"])
+    return sorted(kept), sorted(
+        {s["path"]: s for s in skipped if s["path"] not in kept}.values(), key=lambda s: s["path"]
+    )
 
 
 # Why a file inside an input folder is not read. Names starting with "." or "_" are the
@@ -62,7 +69,7 @@ def find_inputs(paths: list[str], declared_format: str = "auto", retry: RetryPol
 # _delta_log/...): Spark, Hadoop and datatrove skip them too. Named on the command line, such
 # a file is read.
 SKIP_HIDDEN = "its name, or a folder's below the input folder, starts with '.' (a hidden or temporary file)"
-SKIP_UNDERSCORE = "its name, or a folder's below the input folder, starts with '_' (bookkeeping such as _SUCCESS, _delta_log/, _temporary/)"
+SKIP_UNDERSCORE = "its name, or a folder's below the input folder, starts with '_' (bookkeeping such as _SUCCESS, _delta_log/, _temporary/)"  # noqa: E501
 SKIP_FORMAT = "not a format curate reads, by its name; set input.format to read it"
 
 
@@ -92,7 +99,11 @@ def _expand(raw: str, declared_format: str) -> tuple[list[str], list[dict[str, s
 def _skip_reason(path: str, declared_format: str, root: str = "") -> str | None:
     # Every folder below the input root counts too: `_delta_log/`, Spark's `_temporary/`
     # attempt folders (partial or duplicate output) and `.git/` are not data.
-    below = path.rstrip("/")[len(root.rstrip("/")):] if root and path.startswith(root.rstrip("/")) else path.rstrip("/").split("/")[-1]
+    below = (
+        path.rstrip("/")[len(root.rstrip("/")) :]
+        if root and path.startswith(root.rstrip("/"))
+        else path.rstrip("/").split("/")[-1]
+    )
     parts = [p for p in below.split("/") if p]
     if any(p.startswith(".") for p in parts):
         return SKIP_HIDDEN

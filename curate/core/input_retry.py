@@ -20,14 +20,19 @@ from typing import Any, BinaryIO, TypeVar
 
 import fsspec
 
-from curate.core.input_config import InputConfig
 from curate.core.errors import InputError
+from curate.core.input_config import InputConfig
 
 T = TypeVar("T")
 
 # Not worth a second try: the file is gone, not ours to read, or not a file. Any other
 # OSError (ECONNRESET, EIO, ETIMEDOUT, ...) may pass on the next try.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:
@@ -62,8 +67,10 @@ class ReadFailed(InputError):
         tried = f" (tried {attempts} times)" if attempts > 1 else ""
         detail = f"{type(exc).__name__}: {exc}".replace("\n", " ")
         super().__init__(
-            f"cannot read {path} at byte {offset}{tried}: {detail}. Fix: check the connection or the disk and rerun the "
-            "same command: the files read to their end are reused and this one is read again (input.read_retries sets how often a read is retried)"
+            f"cannot read {path} at byte {offset}{tried}: {detail}. Fix: check the connection or the disk and rerun "
+            "the "
+            "same command: the files read to their end are reused and this one is read again (input.read_retries sets "
+            "how often a read is retried)"
         )
         self.path = path
         self.offset = offset
@@ -209,7 +216,8 @@ def with_retries(call: Callable[[], T], policy: RetryPolicy, what: str) -> T:
             if attempt >= policy.retries:
                 detail = f"{type(exc).__name__}: {exc}".replace("\n", " ")
                 raise InputError(
-                    f"cannot look up {what} (tried {attempt + 1} times): {detail}. Fix: check the connection or the disk and "
+                    f"cannot look up {what} (tried {attempt + 1} times): {detail}. Fix: check the connection or the "
+                    "disk and "
                     "rerun the same command (input.read_retries sets how often a read is retried)"
                 ) from exc
             attempt += 1

@@ -43,14 +43,19 @@ def prepare_output(root: Path) -> Layout:
     """Create the output folder and prove it is writable, before any work starts."""
     if root.exists() and not root.is_dir():
         # mkdir's own error here is "File exists", which reads as if the folder were fine.
-        raise InputError(f"output folder {root} is an existing file, not a folder. Fix: pass --output with a folder path")
+        raise InputError(
+            f"output folder {root} is an existing file, not a folder. Fix: pass --output with a folder path"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f".write-test-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"output folder {root} is not writable ({exc.strerror or exc}). Fix: pass --output with a folder you can write to") from None
+        raise InputError(
+            f"output folder {root} is not writable ({exc.strerror or exc}). Fix: pass --output with a folder you can "
+            "write to"
+        ) from None
     check_contained(root)
     layout = Layout(root)
     for folder in (layout.data, layout.rejected, layout.work):
@@ -58,7 +63,9 @@ def prepare_output(root: Path) -> Layout:
     for folder in (layout.data, layout.rejected, layout.work):
         # access() also answers False on a read-only mount, where root's rights do not help.
         if not os.access(folder, os.W_OK):
-            raise InputError(f"output folder {folder} is not writable. Fix: fix its permissions or choose another --output")
+            raise InputError(
+                f"output folder {folder} is not writable. Fix: fix its permissions or choose another --output"
+            )
     return layout
 
 
@@ -120,6 +127,8 @@ def check_contained(root: Path) -> None:
                 target = path.resolve()
                 if target != top and top not in target.parents:
                     raise InputError(
-                        f"{path} is a symbolic link to {target}, outside the output folder {root}; curate writes and deletes "
-                        f"files under the output folder and will not follow it. Fix: remove the link, or pass --output with another folder"
+                        f"{path} is a symbolic link to {target}, outside the output folder {root}; curate writes and "
+                        "deletes "
+                        "files under the output folder and will not follow it. Fix: remove the link, or pass "
+                        "--output with another folder"
                     )

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def write_ledger(rows: pl.DataFrame, final: Path) -> Path:
     # Columns a stage never fills (`matched` outside hygiene) are written as nulls.
-    missing = [pl.lit(None, pl.String).alias(f.name) for f in S.LEDGER_SCHEMA if f.name not in rows.columns and f.nullable]
+    missing = [
+        pl.lit(None, pl.String).alias(f.name) for f in S.LEDGER_SCHEMA if f.name not in rows.columns and f.nullable
+    ]
     table = rows.with_columns(missing).select([f.name for f in S.LEDGER_SCHEMA]).to_arrow().cast(S.LEDGER_SCHEMA)
     return write_table_atomic(table, final)
 
@@ -43,7 +45,11 @@ def reason_counts(ledger_dir: Path) -> list[dict]:
     ledger = read_ledger(ledger_dir)
     if ledger.is_empty():
         return []
-    counts = ledger.group_by("stage", "reason").agg(pl.len().alias("documents")).sort(["documents", "stage", "reason"], descending=[True, False, False])
+    counts = (
+        ledger.group_by("stage", "reason")
+        .agg(pl.len().alias("documents"))
+        .sort(["documents", "stage", "reason"], descending=[True, False, False])
+    )
     return counts.to_dicts()
 
 

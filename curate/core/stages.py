@@ -68,7 +68,12 @@ class StageOutput:
 
 def stage_key(previous: str, cfg: CurateConfig, sections: tuple[str, ...], extra: list[str] | None = None) -> str:
     payload = json.dumps(
-        {"previous": previous, "version": __version__, "config": {s: _value(cfg, s) for s in sections}, "extra": extra or []},
+        {
+            "previous": previous,
+            "version": __version__,
+            "config": {s: _value(cfg, s) for s in sections},
+            "extra": extra or [],
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -98,7 +103,9 @@ def run_stage(stage: str, key: str, work: Path, body: Callable[[Path], tuple[lis
     started = time.perf_counter()
     stage_dir.mkdir(parents=True, exist_ok=True)
     parts, ledger = body(stage_dir)
-    out = StageOutput(stage, key, [str(p) for p in parts], [str(p) for p in ledger], False, round(time.perf_counter() - started, 3))
+    out = StageOutput(
+        stage, key, [str(p) for p in parts], [str(p) for p in ledger], False, round(time.perf_counter() - started, 3)
+    )
     write_bytes_atomic(json.dumps(out.to_dict(), indent=2).encode(), marker)
     fault_point(stage)
     return out

@@ -34,7 +34,9 @@ class DedupConfig(Section):
     seed: int = 1
     # Which document of a cluster survives, tried in order: highest quality_score (when the
     # column is present), then longest text, then smallest id (a total order: deterministic).
-    keep: list[Literal["quality", "longest", "smallest_id"]] = Field(default_factory=lambda: ["quality", "longest", "smallest_id"])
+    keep: list[Literal["quality", "longest", "smallest_id"]] = Field(
+        default_factory=lambda: ["quality", "longest", "smallest_id"]
+    )
     # Folder of the persistent index of earlier releases' signatures ("" = none). A run
     # removes documents that duplicate anything in it, then adds its kept documents as the
     # segment of release `name`; a rerun with the same name replaces that segment and never

@@ -18,7 +18,7 @@ A segment is keyed by its release, the run's `name`: rerunning a release (same n
 replaces its segment and is not matched against it (otherwise a rerun, after a crash or
 with a changed threshold, would drop every document as a copy of itself). Releases that
 should be deduplicated against each other therefore need distinct names.
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.dedup.normalize import NORMALIZE_VERSION
-from curate.dedup.signatures import MinHashParams, Signer, band_column
 from curate.core.errors import CurateError
 from curate.core.parquet_io import sha256_file, write_bytes_atomic
+from curate.dedup.normalize import NORMALIZE_VERSION
+from curate.dedup.signatures import MinHashParams, Signer, band_column
 
 INDEX_FILE = "index.json"
 LOCK_FILE = ".lock"
@@ -114,14 +114,19 @@ class DedupIndex:
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise DedupIndexError(f"dedup index file {meta_path} is corrupt ({exc}). {_fix(root)}") from None
         if meta.get("format") != FORMAT_VERSION:
-            raise DedupIndexError(f"dedup index {meta_path} has format {meta.get('format')!r}; this curate reads format {FORMAT_VERSION}. {_fix(root)}")
+            raise DedupIndexError(
+                f"dedup index {meta_path} has format {meta.get('format')!r}; this curate reads format "
+                f"{FORMAT_VERSION}. {_fix(root)}"
+            )
         for key, value in expected.items():
             if meta.get("params", {}).get(key) != value:
                 found = meta.get("params", {}).get(key)
                 if key == "probe":
                     raise DedupIndexError(
-                        f"dedup index {meta_path} was built by a curate whose hashing differs from this one (probe hashes differ), "
-                        f"so nothing would ever match it. Fix: run with the curate version that built it, or rebuild the index in a new dedup.index_dir"
+                        f"dedup index {meta_path} was built by a curate whose hashing differs from this one (probe "
+                        "hashes differ), "
+                        "so nothing would ever match it. Fix: run with the curate version that built it, or rebuild "
+                        "the index in a new dedup.index_dir"
                     )
                 raise DedupIndexError(
                     f"dedup index {meta_path} was built with {key}={found!r}, this run uses {key}={value!r}. "
@@ -135,13 +140,20 @@ class DedupIndex:
     def _check(self, segment: Segment, verify: bool) -> None:
         path = self.root / segment.file
         if not path.is_file():
-            raise DedupIndexError(f"dedup index segment {path} is listed in {self.root / INDEX_FILE} but missing. {_fix(self.root)}")
+            raise DedupIndexError(
+                f"dedup index segment {path} is listed in {self.root / INDEX_FILE} but missing. {_fix(self.root)}"
+            )
         if verify and sha256_file(path) != segment.sha256:
-            raise DedupIndexError(f"dedup index segment {path} is corrupt (its sha256 differs from the one recorded when it was written). {_fix(self.root)}")
+            raise DedupIndexError(
+                f"dedup index segment {path} is corrupt (its sha256 differs from the one recorded when it was "
+                f"written). {_fix(self.root)}"
+            )
         try:
             schema = pq.read_schema(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise DedupIndexError(f"dedup index segment {path} is not readable Parquet ({exc}). {_fix(self.root)}") from None
+            raise DedupIndexError(
+                f"dedup index segment {path} is not readable Parquet ({exc}). {_fix(self.root)}"
+            ) from None
         missing = [f.name for f in segment_schema(self.params.bands) if f.name not in schema.names]
         if missing:
             raise DedupIndexError(f"dedup index segment {path} lacks columns {missing}. {_fix(self.root)}")
@@ -185,7 +197,11 @@ class DedupIndex:
             # Re-read the listing under the lock: another run may have added a segment.
             current = self._listed_segments()
             segments = [s for s in current if s.release_key != release_key] + [segment]
-            meta = {"format": FORMAT_VERSION, "params": expected_meta(self.params), "segments": [asdict(s) for s in segments]}
+            meta = {
+                "format": FORMAT_VERSION,
+                "params": expected_meta(self.params),
+                "segments": [asdict(s) for s in segments],
+            }
             write_bytes_atomic(json.dumps(meta, indent=2).encode() + b"\n", self.root / INDEX_FILE)
             listed = {s.file for s in segments}
             for old in self.root.glob(f"seg-{release_key}-*.parquet"):

@@ -52,17 +52,20 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.core.parquet_io import tmp_path
 from curate.dedup.clusters import clusters, star_edges
 from curate.dedup.signatures import MinHashParams, band_column
 from curate.dedup.sigtable import SIG
-from curate.core.parquet_io import tmp_path
+from curate.dedup.star import ADJ as _ADJ
+from curate.dedup.star import part_files as _files
+from curate.dedup.star import scan_files, star_rounds, write_adjacency, write_buckets
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
@@ -82,12 +85,8 @@ PARTITION_DOCS = 1_000_000
 # the index in row groups of 100k/P rows and never holds a column of it whole).
 SEGMENT_BATCH_ROWS = 100_000
 EXACT_COLUMN = -1  # `column` of exact-key rows; bands are 0..bands-1
-# Large-star/small-star needs O(log^2 n) rounds; 64 is far beyond any real graph, and hitting
-# it means a bug, not a big corpus.
-MAX_ROUNDS = 64
 _EMPTY = np.empty(0, np.int64)
 _KEYS_ARROW = pa.schema([("doc", pa.int64()), ("column", pa.int16()), ("k1", pa.uint64()), ("k2", pa.uint64())])
-_ADJ = {"u": pl.Int64, "nb": pl.Int64}
 _HITS = {"node": pl.Int64, "id": pl.String, "exact_hi": pl.UInt64, "exact_lo": pl.UInt64, "release": pl.String}
 
 
@@ -128,61 +127,38 @@ def cluster_partitioned(
     paths = [index.root / s.file for s in segments] if index is not None else []
     qs = range(P)
 
-    blanks = workers.map(bucket_unit, [(t, scratch, u, P, dedup.exact, dedup.near, params.bands) for u, t in enumerate(tables)], parallel)
-    workers.map(bucket_segment, [(p, scratch, s, P, first, dedup.exact, dedup.near, params.bands) for s, (p, first) in enumerate(zip(paths, firsts))], parallel)
+    blanks = workers.map(
+        bucket_unit, [(t, scratch, u, P, dedup.exact, dedup.near, params.bands) for u, t in enumerate(tables)], parallel
+    )
+    workers.map(
+        bucket_segment,
+        [
+            (p, scratch, s, P, first, dedup.exact, dedup.near, params.bands)
+            for s, (p, first) in enumerate(zip(paths, firsts))
+        ],
+        parallel,
+    )
     counts = {"blank_skipped": int(sum(blanks))}
     workers.map(repeated_ids, [(scratch, q) for q in qs], parallel)
     verify_threshold = dedup.verify_threshold if dedup.near else 0.0
     workers.map(partition_edges, [(scratch, q, P, tables, verify_threshold) for q in qs], parallel)
-    workers.map(segment_hits, [(p, s, seg.name, first, seg.rows, scratch) for s, (p, seg, first) in enumerate(zip(paths, segments, firsts))], parallel)
+    workers.map(
+        segment_hits,
+        [(p, s, seg.name, first, seg.rows, scratch) for s, (p, seg, first) in enumerate(zip(paths, segments, firsts))],
+        parallel,
+    )
 
     labels = star_rounds(scratch, P, workers, parallel)
     outs = [scratch / f"decisions-{q:05d}.parquet" for q in qs]
-    found = workers.map(decide, [(cfg, labels, q, tables, num_docs, quality, scratch, out) for q, out in zip(qs, outs)], parallel)
+    found = workers.map(
+        decide, [(cfg, labels, q, tables, num_docs, quality, scratch, out) for q, out in zip(qs, outs)], parallel
+    )
     for key in (EXACT, NEAR, DUPLICATE_ID, "clusters", "from_index"):
         counts[key] = int(sum(f[key] for f in found))
     return outs, counts
 
 
-def star_rounds(scratch: Path, P: int, workers: Workers, parallel: bool) -> Path:
-    """Connected components of the undirected edges in scratch/adj-000 (adjacency rows
-    shuffled by node): alternate large-star and small-star until every component is a star
-    around its smallest node. Returns the folder of (node, label) rows, shuffled by label."""
-    current = scratch / "adj-000"
-    for round_ in range(MAX_ROUNDS):
-        labels = scratch / f"labels-{round_:03d}"
-        smaller = scratch / f"ss-{round_:03d}"
-        stars = workers.map(large_star, [(current, smaller, labels, q, P) for q in range(P)], parallel)
-        if all(stars):
-            return labels
-        current = scratch / f"adj-{round_ + 1:03d}"
-        workers.map(small_star, [(smaller, current, q, P) for q in range(P)], parallel)
-    raise RuntimeError(f"dedup clustering did not converge in {MAX_ROUNDS} rounds; this is a bug in curate")
-
-
 # ------------------------------------------------------------------------------- the steps
-
-
-def _files(folder: Path, q: int) -> list[Path]:
-    return sorted(folder.glob(f"{q:05d}-*.parquet")) if folder.is_dir() else []
-
-
-def scan_files(files: list[Path], schema: dict[str, Any]) -> pl.LazyFrame:
-    return pl.scan_parquet(files) if files else pl.LazyFrame(schema=schema)
-
-
-def _write_buckets(frame: pl.DataFrame, by: str, P: int, folder: Path, source: int) -> None:
-    """Rows of `frame` to folder/<partition>-<source>.parquet, partition = `by` mod P: the
-    shuffle. Partitions that get no rows get no file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if frame.is_empty():
-        return
-    bucketed = frame.with_columns((pl.col(by).cast(pl.UInt64) % P).alias("_q"))
-    for (q,), rows in bucketed.partition_by("_q", as_dict=True, maintain_order=True).items():
-        path = folder / f"{q:05d}-{source:05d}.parquet"
-        tmp = tmp_path(path)
-        rows.drop("_q").write_parquet(tmp, compression="lz4")
-        tmp.replace(path)
 
 
 # Edges compared at once when verifying: 256k x ~1 KB of gathered signatures = ~250 MB peak.
@@ -203,7 +179,8 @@ def ensure_open_files(needed: int) -> None:
     if hard != resource.RLIM_INFINITY and hard < needed:
         raise RuntimeError(
             f"dedup needs {needed} open files per job (one per partition) but this machine allows {hard}. "
-            "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer partitions"
+            "Fix: raise the hard limit (`ulimit -Hn`, or LimitNOFILE in systemd / nofile in limits.conf) or use fewer "
+            "partitions"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
@@ -236,7 +213,9 @@ class KeyWriter:
             tmp = tmp_path(final)
             # Statistics of `column` only (readers find row groups by them); no dictionary for
             # doc and k1, which are distinct or random: it would be tried and dropped per page.
-            writer = pq.ParquetWriter(tmp, _KEYS_ARROW, compression="lz4", use_dictionary=["column", "k2"], write_statistics=["column"])
+            writer = pq.ParquetWriter(
+                tmp, _KEYS_ARROW, compression="lz4", use_dictionary=["column", "k2"], write_statistics=["column"]
+            )
             self._open[q] = (final, writer)
         return self._open[q][1]
 
@@ -283,34 +262,53 @@ def _key_columns(frame: pl.DataFrame, exact: bool, near: bool, bands: int) -> It
     """Long rows (doc, column, k1, k2), one frame per column: the exact key of every row,
     the bands of the rows with shingles."""
     if exact:
-        yield frame.select("doc", pl.lit(EXACT_COLUMN, pl.Int16).alias("column"), pl.col("exact_hi").alias("k1"), pl.col("exact_lo").alias("k2"))
+        yield frame.select(
+            "doc",
+            pl.lit(EXACT_COLUMN, pl.Int16).alias("column"),
+            pl.col("exact_hi").alias("k1"),
+            pl.col("exact_lo").alias("k2"),
+        )
     if near:
         shingled = frame.filter(pl.col("has_shingles"))
         for b in range(bands):
-            yield shingled.select("doc", pl.lit(b, pl.Int16).alias("column"), pl.col(band_column(b)).alias("k1"), pl.lit(0, pl.UInt64).alias("k2"))
+            yield shingled.select(
+                "doc",
+                pl.lit(b, pl.Int16).alias("column"),
+                pl.col(band_column(b)).alias("k1"),
+                pl.lit(0, pl.UInt64).alias("k2"),
+            )
 
 
 def bucket_unit(table: Path, scratch: Path, unit: int, P: int, exact: bool, near: bool, bands: int) -> int:
     """One signature table -> its key rows and ids, shuffled to partitions. Returns the
     number of blank documents (skipped by both exact and near dedup)."""
-    frame = pl.read_parquet(table, columns=["doc", "id", "blank", "has_shingles", "exact_hi", "exact_lo", *[band_column(b) for b in range(bands)]])
+    frame = pl.read_parquet(
+        table,
+        columns=["doc", "id", "blank", "has_shingles", "exact_hi", "exact_lo", *[band_column(b) for b in range(bands)]],
+    )
     # polars' hash is stable within a version, and every job runs the same pinned version.
     ids = frame.select("doc", "id", (pl.col("id").hash(seed=0) % P).alias("_h"))
-    _write_buckets(ids, "_h", P, scratch / "ids", unit)
+    write_buckets(ids, "_h", P, scratch / "ids", unit)
     with KeyWriter(scratch / "keys", P, unit) as out:
         for column in _key_columns(frame.filter(~pl.col("blank")), exact, near, bands):
             out.write(column)
     return int(frame.get_column("blank").sum())
 
 
-def bucket_segment(segment: Path, scratch: Path, source: int, P: int, first_node: int, exact: bool, near: bool, bands: int) -> int:
+def bucket_segment(
+    segment: Path, scratch: Path, source: int, P: int, first_node: int, exact: bool, near: bool, bands: int
+) -> int:
     """One index segment -> its key rows, shuffled to partitions like a unit's, in one pass
     (a segment holds only kept, non-blank documents). Returns the rows read."""
-    columns = (["exact_hi", "exact_lo"] if exact else []) + (["has_shingles", *[band_column(b) for b in range(bands)]] if near else [])
+    columns = (["exact_hi", "exact_lo"] if exact else []) + (
+        ["has_shingles", *[band_column(b) for b in range(bands)]] if near else []
+    )
     node = first_node
     with KeyWriter(scratch / "index", P, source) as out:
         for batch in pq.ParquetFile(segment).iter_batches(batch_size=SEGMENT_BATCH_ROWS, columns=columns):
-            frame = pl.from_arrow(batch).with_columns(pl.int_range(node, node + batch.num_rows, dtype=pl.Int64).alias("doc"))  # type: ignore[union-attr]
+            frame = pl.from_arrow(batch).with_columns(
+                pl.int_range(node, node + batch.num_rows, dtype=pl.Int64).alias("doc")
+            )  # type: ignore[union-attr]
             for column in _key_columns(frame, exact, near, bands):  # type: ignore[arg-type]
                 out.write(column)
             node += batch.num_rows
@@ -321,8 +319,12 @@ def repeated_ids(scratch: Path, q: int) -> int:
     """Records whose id an earlier record (smaller doc) has: only the first record of an id
     takes part in dedup, the others are dropped, since `duplicate_of` could not tell which of
     two documents with one id was kept."""
-    ids = scan_files(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select("doc", "id")
-    repeated = ids.filter(pl.col("id").is_duplicated()).filter(pl.col("doc") != pl.col("doc").min().over("id")).collect()
+    ids = scan_files(_files(scratch / "ids", q), {"doc": pl.Int64, "id": pl.String, "_h": pl.UInt64}).select(
+        "doc", "id"
+    )
+    repeated = (
+        ids.filter(pl.col("id").is_duplicated()).filter(pl.col("doc") != pl.col("doc").min().over("id")).collect()
+    )
     out = scratch / "dupids" / f"{q:05d}.parquet"
     out.parent.mkdir(exist_ok=True)
     repeated.write_parquet(out)
@@ -358,17 +360,24 @@ def partition_edges(scratch: Path, q: int, P: int, tables: list[Path], verify_th
             matched.append(vs[-1])
         del frame
     if candidates:
-        u, v = verify(tables, np.concatenate([c[0] for c in candidates]), np.concatenate([c[1] for c in candidates]), verify_threshold)
+        u, v = verify(
+            tables,
+            np.concatenate([c[0] for c in candidates]),
+            np.concatenate([c[1] for c in candidates]),
+            verify_threshold,
+        )
         us.append(u)
         vs.append(v)
     if side:
         hits_dir = scratch / "hits"
         hits_dir.mkdir(exist_ok=True)
-        pl.DataFrame({"node": np.unique(np.concatenate(matched or [_EMPTY]))}, schema={"node": pl.Int64}).write_parquet(hits_dir / f"{q:05d}.parquet")
+        pl.DataFrame({"node": np.unique(np.concatenate(matched or [_EMPTY]))}, schema={"node": pl.Int64}).write_parquet(
+            hits_dir / f"{q:05d}.parquet"
+        )
     nodes, labels = clusters(np.concatenate(us or [_EMPTY]), np.concatenate(vs or [_EMPTY]))
     leaf = nodes != labels
     forest = pl.DataFrame({"u": nodes[leaf], "nb": labels[leaf]}, schema=_ADJ)
-    _write_adjacency(forest, P, scratch / "adj-000", q)
+    write_adjacency(forest, P, scratch / "adj-000", q)
     return forest.height
 
 
@@ -377,7 +386,11 @@ def segment_hits(segment: Path, source: int, release: str, first_node: int, rows
     (scratch/hits, from every partition), to scratch/index-hits: what `decide` needs of the
     index, read from the segment once and only from the row groups that hold a match.
     Returns the rows written."""
-    matched = scan_files(sorted((scratch / "hits").glob("*.parquet")), {"node": pl.Int64}).filter(pl.col("node").is_between(first_node, first_node + rows - 1)).collect()
+    matched = (
+        scan_files(sorted((scratch / "hits").glob("*.parquet")), {"node": pl.Int64})
+        .filter(pl.col("node").is_between(first_node, first_node + rows - 1))
+        .collect()
+    )
     wanted = np.unique(matched.get_column("node").to_numpy()) - first_node
     out = scratch / "index-hits" / f"{source:05d}.parquet"
     out.parent.mkdir(exist_ok=True)
@@ -393,53 +406,19 @@ def segment_hits(segment: Path, source: int, release: str, first_node: int, rows
         at = begins[np.searchsorted(groups, group_of)] + wanted - starts[group_of]
         picked = pl.from_arrow(table.take(pa.array(at)))
         found = picked.select(  # type: ignore[union-attr]
-            pl.Series("node", wanted + first_node, dtype=pl.Int64), pl.col("id").cast(pl.String), "exact_hi", "exact_lo", pl.lit(release, pl.String).alias("release")
+            pl.Series("node", wanted + first_node, dtype=pl.Int64),
+            pl.col("id").cast(pl.String),
+            "exact_hi",
+            "exact_lo",
+            pl.lit(release, pl.String).alias("release"),
         )
     found.write_parquet(out)
     return found.height
 
 
-def _write_adjacency(edges: pl.DataFrame, P: int, folder: Path, source: int) -> None:
-    """Undirected edges (u, nb) as adjacency rows in both directions, keyed by their u."""
-    both = pl.concat([edges, edges.select(pl.col("nb").alias("u"), pl.col("u").alias("nb"))])
-    _write_buckets(both, "u", P, folder, source)
-
-
-def large_star(adjacency: Path, smaller: Path, labels: Path, q: int, P: int) -> bool:
-    """Large-star on the nodes of partition q: every larger neighbour v of u is linked to the
-    smallest node of u's neighbourhood m(u). Also writes (node, m) shuffled by m, the final
-    labels if this round finds every component a star (returned: True when every node of
-    the partition is a centre with only larger neighbours or a leaf with one smaller one)."""
-    adj = scan_files(_files(adjacency, q), _ADJ).unique().collect()
-    smaller.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
-    if adj.is_empty():
-        return True
-    hood = adj.group_by("u").agg(pl.col("nb").min().alias("min_nb"), pl.len().alias("n"))
-    hood = hood.with_columns(pl.min_horizontal("u", "min_nb").alias("m"))
-    star = bool(hood.select(((pl.col("min_nb") > pl.col("u")) | ((pl.col("n") == 1) & (pl.col("min_nb") < pl.col("u")))).all()).item())
-    _write_buckets(hood.select(pl.col("u").alias("node"), pl.col("m").alias("label")), "label", P, labels, q)
-    out = adj.join(hood.select("u", "m"), on="u").filter(pl.col("nb") > pl.col("u")).select(pl.col("nb").alias("u"), pl.col("m").alias("nb"))
-    _write_buckets(out, "u", P, smaller, q)
-    return star
-
-
-def small_star(smaller: Path, adjacency: Path, q: int, P: int) -> int:
-    """Small-star on the nodes of partition q: u and its smaller neighbours are all linked to
-    the smallest of them. Input rows are (u, smaller neighbour); output is adjacency for the
-    next large-star. Returns the edges written."""
-    adj = scan_files(_files(smaller, q), _ADJ).unique().collect()
-    adjacency.mkdir(parents=True, exist_ok=True)
-    if adj.is_empty():
-        return 0
-    m = adj.group_by("u").agg(pl.col("nb").min().alias("m"))
-    members = pl.concat([adj.select("u", pl.col("nb").alias("v")), m.select("u", pl.col("u").alias("v"))])
-    edges = members.join(m, on="u").filter(pl.col("v") != pl.col("m")).select(pl.col("v").alias("u"), pl.col("m").alias("nb")).unique()
-    _write_adjacency(edges, P, adjacency, q)
-    return edges.height
-
-
-def decide(cfg: CurateConfig, labels: Path, q: int, tables: list[Path], num_docs: int, quality: bool, scratch: Path, out: Path) -> dict[str, int]:
+def decide(
+    cfg: CurateConfig, labels: Path, q: int, tables: list[Path], num_docs: int, quality: bool, scratch: Path, out: Path
+) -> dict[str, int]:
     """Decisions for the clusters whose label is in partition q, plus the repeated-id
     records of partition q. Returns its counts."""
     members = scan_files(_files(labels, q), {"node": pl.Int64, "label": pl.Int64}).unique().sort("node").collect()
@@ -454,7 +433,9 @@ def decide(cfg: CurateConfig, labels: Path, q: int, tables: list[Path], num_docs
     )
     earlier = nodes[nodes >= num_docs]
     from_index = (
-        scan_files(sorted((scratch / "index-hits").glob("*.parquet")), _HITS).join(pl.LazyFrame({"node": earlier}, schema={"node": pl.Int64}), on="node").collect()
+        scan_files(sorted((scratch / "index-hits").glob("*.parquet")), _HITS)
+        .join(pl.LazyFrame({"node": earlier}, schema={"node": pl.Int64}), on="node")
+        .collect()
         if len(earlier)
         else pl.DataFrame(schema=_HITS)
     )
@@ -486,7 +467,13 @@ def decide(cfg: CurateConfig, labels: Path, q: int, tables: list[Path], num_docs
 def read_signatures(tables: list[Path], nodes: np.ndarray) -> np.ndarray:
     """The full signatures of `nodes` (sorted, unique document numbers), one row each: the
     only read of the signature tables while clustering."""
-    sigs = pl.scan_parquet(tables).select("doc", SIG).filter(pl.col("doc").is_in(pl.Series(nodes).implode())).sort("doc").collect()
+    sigs = (
+        pl.scan_parquet(tables)
+        .select("doc", SIG)
+        .filter(pl.col("doc").is_in(pl.Series(nodes).implode()))
+        .sort("doc")
+        .collect()
+    )
     return np.stack(sigs.get_column(SIG).to_numpy())
 
 
@@ -527,13 +514,19 @@ def keepers(
         return no_decisions()
     frame = pl.DataFrame({"node": nodes, "label": labels})
     docs = frame.filter(pl.col("node") < num_docs).join(
-        meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"), on="node", how="left"
+        meta.select(pl.col("doc").alias("node"), "id", "length", "quality", "exact_hi", "exact_lo"),
+        on="node",
+        how="left",
     )
     docs = docs.with_columns(pl.lit(False).alias("from_index"), pl.lit(None, pl.String).alias("release"))
-    earlier = frame.filter(pl.col("node") >= num_docs).join(from_index, on="node").with_columns(
-        pl.lit(0, pl.Int64).alias("length"),
-        pl.lit(None, pl.Float64).alias("quality"),
-        pl.lit(True).alias("from_index"),
+    earlier = (
+        frame.filter(pl.col("node") >= num_docs)
+        .join(from_index, on="node")
+        .with_columns(
+            pl.lit(0, pl.Int64).alias("length"),
+            pl.lit(None, pl.Float64).alias("quality"),
+            pl.lit(True).alias("from_index"),
+        )
     )
     every = pl.concat([docs, earlier.select(docs.columns)])
 
@@ -552,13 +545,17 @@ def keepers(
     order.append(pl.col("node"))
     descending.append(False)
     ranked = every.sort(order, descending=descending)
-    best = ranked.group_by("label", maintain_order=True).first().select(
-        "label",
-        pl.col("node").alias("keeper"),
-        pl.col("id").alias("duplicate_of"),
-        pl.col("exact_hi").alias("k_hi"),
-        pl.col("exact_lo").alias("k_lo"),
-        pl.col("release").alias("k_release"),
+    best = (
+        ranked.group_by("label", maintain_order=True)
+        .first()
+        .select(
+            "label",
+            pl.col("node").alias("keeper"),
+            pl.col("id").alias("duplicate_of"),
+            pl.col("exact_hi").alias("k_hi"),
+            pl.col("exact_lo").alias("k_lo"),
+            pl.col("release").alias("k_release"),
+        )
     )
     sizes = every.group_by("label").agg(pl.len().alias("size"))
     dropped = docs.join(best, on="label").join(sizes, on="label").filter(pl.col("node") != pl.col("keeper"))

@@ -59,7 +59,14 @@ class MinHashParams:
         return 1.0 - (1.0 - similarity**self.rows) ** self.bands
 
     def describe(self) -> dict[str, object]:
-        return {"ngram": self.ngram, "bands": self.bands, "rows": self.rows, "seed": self.seed, "scheme": SCHEME, "shingle_hash": SHINGLE_HASH}
+        return {
+            "ngram": self.ngram,
+            "bands": self.bands,
+            "rows": self.rows,
+            "seed": self.seed,
+            "scheme": SCHEME,
+            "shingle_hash": SHINGLE_HASH,
+        }
 
 
 def band_column(band: int) -> str:

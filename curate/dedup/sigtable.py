@@ -47,7 +47,9 @@ class Unit:
 
     def key(self, params: MinHashParams, with_sig: bool, quality: bool) -> str:
         stat = os.stat(self.part)
-        payload = json.dumps([asdict(self), stat.st_size, stat.st_mtime_ns, params.describe(), with_sig, quality], sort_keys=True)
+        payload = json.dumps(
+            [asdict(self), stat.st_size, stat.st_mtime_ns, params.describe(), with_sig, quality], sort_keys=True
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -92,7 +94,9 @@ def table_schema(bands: int, num_perm: int, with_sig: bool) -> pa.Schema:
     return pa.schema(fields)
 
 
-def sign_unit(unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool, quality: bool, near: bool = True) -> Path:
+def sign_unit(
+    unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool, quality: bool, near: bool = True
+) -> Path:
     """Write the unit's signature table to `out_path` (atomically). Runs in a worker."""
     if out_path.exists():
         return out_path
@@ -106,7 +110,9 @@ def sign_unit(unit: Unit, params: MinHashParams, out_path: Path, with_sig: bool,
         texts = [t or "" for t in batch.column(S.TEXT).to_pylist()]
         n = len(texts)
         blank = np.fromiter((is_blank(t) for t in texts), dtype=bool, count=n)
-        keys = np.array([exact_key(t) if not b else (0, 0) for t, b in zip(texts, blank)], dtype=np.uint64).reshape(n, 2)
+        keys = np.array([exact_key(t) if not b else (0, 0) for t, b in zip(texts, blank)], dtype=np.uint64).reshape(
+            n, 2
+        )
         if near:
             signed = signer.signatures(["" if b else t for t, b in zip(texts, blank)])
             sig, has = signed.sig, signed.has_shingles

@@ -29,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -38,14 +38,14 @@ import pyarrow.parquet as pq
 
 from curate.core import schema as S
 from curate.core.input_retry import DEFAULT_RETRY, RetryPolicy
+from curate.core.ledger import ledger_polars_schema, write_ledger
+from curate.core.parquet_io import tmp_path, write_bytes_atomic
+from curate.core.stages import Stage, fault_point, write_output
 from curate.dedup.index import DedupIndex
 from curate.dedup.partitioned import DECISIONS_SCHEMA, cluster_partitioned, read_decisions, scan_files
 from curate.dedup.signatures import MinHashParams, params_from_config
 from curate.dedup.sigtable import QUALITY, Unit, plan_units, sign_unit
 from curate.dedup.workers import Workers
-from curate.core.ledger import ledger_polars_schema, write_ledger
-from curate.core.stages import Stage, fault_point, write_output
-from curate.core.parquet_io import tmp_path, write_bytes_atomic
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -106,7 +106,14 @@ DEDUP = Stage(
 )
 
 
-def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir: Path, workers: Workers, columns: list[str] | None = None) -> DedupResult:
+def deduplicate(
+    cfg: CurateConfig,
+    parts: list[Path],
+    work_dir: Path,
+    ledger_dir: Path,
+    workers: Workers,
+    columns: list[str] | None = None,
+) -> DedupResult:
     """run_dedup, returning counts and timings too. `columns`: write only these columns."""
     dedup = cfg.dedup
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -142,20 +149,27 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
         seconds["sign"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        decision_files, counts = cluster_partitioned(cfg, params, tables, num_docs, index, quality, workers, scratch, parallel)
+        decision_files, counts = cluster_partitioned(
+            cfg, params, tables, num_docs, index, quality, workers, scratch, parallel
+        )
         seconds["cluster"] = time.perf_counter() - started
         fault_point("dedup:clustered")  # crash tests: signatures and clusters done, no part written
 
     started = time.perf_counter()
     outputs = [work_dir / f"{i:05d}.parquet" for i in range(len(parts))]
-    jobs = [(p, o, ledger_dir / LEDGER_PATTERN.format(i), decision_files, part_offsets[i], columns) for i, (p, o) in enumerate(zip(parts, outputs))]
+    jobs = [
+        (p, o, ledger_dir / LEDGER_PATTERN.format(i), decision_files, part_offsets[i], columns)
+        for i, (p, o) in enumerate(zip(parts, outputs))
+    ]
     kept_rows = sum(workers.map(write_part, jobs, parallel))
     seconds["write"] = time.perf_counter() - started
 
     if index is not None and dedup.update_index:
         started = time.perf_counter()
         dropped = scan_files(decision_files, DECISIONS_SCHEMA).select("doc")
-        kept = pl.scan_parquet(tables).filter(~pl.col("blank")).join(dropped, on="doc", how="anti", maintain_order="left")
+        kept = (
+            pl.scan_parquet(tables).filter(~pl.col("blank")).join(dropped, on="doc", how="anti", maintain_order="left")
+        )
         index.add_segment(kept, cfg.name, cfg.name)
         seconds["index"] = time.perf_counter() - started
 
@@ -171,13 +185,23 @@ def deduplicate(cfg: CurateConfig, parts: list[Path], work_dir: Path, ledger_dir
     return DedupResult(outputs, counts, seconds)
 
 
-def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_docs: int, index: DedupIndex | None, quality: bool, workers: Workers | None = None) -> tuple[pl.DataFrame, dict[str, int]]:
+def cluster(
+    cfg: CurateConfig,
+    params: MinHashParams,
+    tables: list[Path],
+    num_docs: int,
+    index: DedupIndex | None,
+    quality: bool,
+    workers: Workers | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
     """The drop decisions as one frame (doc, reason, value, duplicate_of), and counts: the
     partitioned clustering, collected (for benchmarks and tests; the stage keeps the files)."""
     scratch = tables[0].parent.parent / "_cluster" if tables else Path("_cluster")
     pool = workers or Workers(1)
     try:
-        files, counts = cluster_partitioned(cfg, params, tables, num_docs, index, quality, pool, scratch, parallel=workers is not None)
+        files, counts = cluster_partitioned(
+            cfg, params, tables, num_docs, index, quality, pool, scratch, parallel=workers is not None
+        )
         return read_decisions(files), counts
     finally:
         if scratch.exists():
@@ -187,7 +211,9 @@ def cluster(cfg: CurateConfig, params: MinHashParams, tables: list[Path], num_do
 # ---------------------------------------------------------------------------------- writing
 
 
-def write_part(part: Path, out: Path, ledger: Path, decisions: list[Path], offset: int, columns: list[str] | None = None) -> int:
+def write_part(
+    part: Path, out: Path, ledger: Path, decisions: list[Path], offset: int, columns: list[str] | None = None
+) -> int:
     """Copy `part` to `out` without its dropped rows (streaming, one row group at a time) and
     write their ledger rows. Returns the rows kept. Runs in a worker."""
     pf = pq.ParquetFile(part)
@@ -209,7 +235,9 @@ def write_part(part: Path, out: Path, ledger: Path, decisions: list[Path], offse
                 picked = batch.filter(pa.array(mask)).select([S.ID, S.SOURCE, S.OFFSET, S.URL]).to_pylist()
                 for row, record in zip(np.flatnonzero(mask) + start, picked):
                     reason, value, keeper = by_row[int(row)]
-                    ledger_rows.append({**record, "stage": STAGE, "reason": reason, "value": value, "duplicate_of": keeper})
+                    ledger_rows.append(
+                        {**record, "stage": STAGE, "reason": reason, "value": value, "duplicate_of": keeper}
+                    )
                 batch = batch.filter(pa.array(~mask))
             if batch.num_rows:
                 writer.write_batch(batch.select(schema.names))
@@ -239,11 +267,25 @@ def dedup_command(inputs: list[str], output: Path, cfg: CurateConfig) -> Path:
         return _dedup_files(cfg, files, layout, workers, skipped)
 
 
-def _dedup_files(cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None) -> Path:
+def _dedup_files(
+    cfg: CurateConfig, files: list[str], layout: Any, workers: Workers, skipped: list[dict[str, str]] | None = None
+) -> Path:
     from curate.core.ids import scope_parts
 
     read_dir = layout.work / "dedup-input"
-    jobs = [(f, cfg.input.format, cfg.input.text_key, cfg.input.id_key, cfg.input.max_record_bytes, read_dir / f"{i:05d}.parquet", layout.rejected / f"ingest-{i:05d}.parquet", RetryPolicy.from_config(cfg.input)) for i, f in enumerate(files)]
+    jobs = [
+        (
+            f,
+            cfg.input.format,
+            cfg.input.text_key,
+            cfg.input.id_key,
+            cfg.input.max_record_bytes,
+            read_dir / f"{i:05d}.parquet",
+            layout.rejected / f"ingest-{i:05d}.parquet",
+            RetryPolicy.from_config(cfg.input),
+        )
+        for i, f in enumerate(files)
+    ]
     big = sum(_size(f) for f in files) >= PARALLEL_MIN_BYTES
     read = workers.map(read_records, jobs, big)
     # One part per input file: ids that several files use are scoped to their file (curate/core/ids.py).
@@ -268,12 +310,21 @@ def _size(path: str) -> int:
         return 0
 
 
-def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int, out: Path, ledger: Path, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[str, int]:
+def read_records(
+    path: str,
+    fmt: str,
+    text_key: str,
+    id_key: str,
+    max_bytes: int,
+    out: Path,
+    ledger: Path,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> tuple[str, int]:
     """One input file -> a part (DOCUMENT_SCHEMA + `quality_score`, from a numeric field of
     that name in the record, else null), streamed 10k records at a time, and ledger rows for
     the records that could not be read. Returns (part, records)."""
-    from curate.readers.reader import RecordReader
     from curate.core.schema import META_REJECT
+    from curate.readers.reader import RecordReader
     from curate.writers import document_row
 
     reader = RecordReader([path], fmt=fmt, text_key=text_key, id_key=id_key, max_record_bytes=max_bytes, retry=retry)
@@ -290,7 +341,18 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
             row = document_row(doc)
             if META_REJECT in doc.metadata:
                 reason, detail = doc.metadata[META_REJECT]
-                rejected.append({S.ID: row[S.ID], "stage": "ingest", "reason": reason, "value": detail, S.SOURCE: row[S.SOURCE], S.OFFSET: row[S.OFFSET], S.URL: row[S.URL], "duplicate_of": None})
+                rejected.append(
+                    {
+                        S.ID: row[S.ID],
+                        "stage": "ingest",
+                        "reason": reason,
+                        "value": detail,
+                        S.SOURCE: row[S.SOURCE],
+                        S.OFFSET: row[S.OFFSET],
+                        S.URL: row[S.URL],
+                        "duplicate_of": None,
+                    }
+                )
                 continue
             record = {name: row.get(name) for name in names}
             score = (doc.metadata.get("extra") or {}).get(QUALITY)
@@ -303,8 +365,6 @@ def read_records(path: str, fmt: str, text_key: str, id_key: str, max_bytes: int
     tmp.replace(out)
     write_ledger(pl.DataFrame(rejected, schema=ledger_polars_schema()), ledger)
     return str(out), total
-
-
 
 
 # ----------------------------------------------------------------------------------- helpers

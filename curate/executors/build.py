@@ -10,10 +10,9 @@ picks one from `executor.kind`; the pipeline, and so the output, is the same for
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import datatrove.executor.base as dt_base
 from datatrove.executor import LocalPipelineExecutor
@@ -114,13 +113,17 @@ def check_executor(cfg: CurateConfig) -> None:
         check_slurm_available()
 
 
-def build_executor(cfg: CurateConfig, pipeline: list[PipelineStep], logging_dir: str, tasks: int, job_name: str) -> PipelineExecutor:
+def build_executor(
+    cfg: CurateConfig, pipeline: list[PipelineStep], logging_dir: str, tasks: int, job_name: str
+) -> PipelineExecutor:
     """The executor `executor.kind` names, running `pipeline` as `tasks` datatrove tasks with at
     most `executor.workers` at a time; reruns skip completed tasks (markers in logging_dir)."""
     kind = cfg.executor.kind
     workers = min(cfg.executor.workers, tasks)
     if kind == "local":
-        return QuietLocalExecutor(pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, skip_completed=True)
+        return QuietLocalExecutor(
+            pipeline=pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, skip_completed=True
+        )
     if kind == "ray":
         from curate.executors.ray_cluster import ensure_ray
 

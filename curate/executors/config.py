@@ -72,5 +72,8 @@ class SlurmExecutorConfig(Section):
     def _time_is_text(cls, value: Any) -> Any:
         # YAML 1.1 reads an unquoted 04:00:00 as the number 14400 (base 60); refuse to guess.
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ValueError('write the time limit as a quoted Slurm time, e.g. "04:00:00" or "1-00:00:00" (unquoted, YAML reads it as a number)')
+            raise ValueError(
+                'write the time limit as a quoted Slurm time, e.g. "04:00:00" or "1-00:00:00" (unquoted, YAML reads '
+                "it as a number)"
+            )
         return value

@@ -26,7 +26,8 @@ def ray_module():  # type: ignore[no-untyped-def]
         import ray
     except ImportError as exc:
         raise DependencyError(
-            f"executor.kind is ray but the package ray cannot be imported ({exc}). Fix: run `make setup` (ray is in requirements.lock), or set executor.kind=local"
+            f"executor.kind is ray but the package ray cannot be imported ({exc}). Fix: run `make setup` (ray is in "
+            "requirements.lock), or set executor.kind=local"
         ) from None
     return ray
 
@@ -57,7 +58,10 @@ def ensure_ray(cfg: ExecutorConfig) -> None:
 def _probe(address: str) -> None:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"executor.ray_address {address!r} is not HOST:PORT. Fix: set it to the address `ray start --head` printed (e.g. 10.0.0.5:6379), to auto, or to null for a private Ray")
+        raise ConfigError(
+            f"executor.ray_address {address!r} is not HOST:PORT. Fix: set it to the address `ray start --head` "
+            "printed (e.g. 10.0.0.5:6379), to auto, or to null for a private Ray"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
             pass
@@ -68,7 +72,8 @@ def _probe(address: str) -> None:
 def _unreachable(address: str, why: str) -> str:
     return (
         f"executor.ray_address {address!r}: no Ray cluster answers there ({why}). "
-        "Fix: start one with `ray start --head` and use the address it prints (or auto on that machine), or set executor.ray_address to null for a private Ray on this machine"
+        "Fix: start one with `ray start --head` and use the address it prints (or auto on that machine), or set "
+        "executor.ray_address to null for a private Ray on this machine"
     )
 
 

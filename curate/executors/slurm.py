@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from datatrove.executor.slurm import SlurmPipelineExecutor
 from datatrove.io import DataFolder
@@ -36,7 +36,18 @@ if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages 
 
 # Slurm job states after which a task will not run again (squeue/scontrol spelling).
 TERMINAL_STATES = frozenset(
-    {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "SPECIAL_EXIT"}
+    {
+        "COMPLETED",
+        "FAILED",
+        "CANCELLED",
+        "TIMEOUT",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "BOOT_FAIL",
+        "DEADLINE",
+        "SPECIAL_EXIT",
+    }
 )
 
 
@@ -81,14 +92,18 @@ def slurm_env_command(cfg: CurateConfig) -> str:
     return f"export PATH={Path(sys.prefix) / 'bin'}:$PATH"
 
 
-def slurm_executor(cfg: CurateConfig, pipeline: list[Any], logging_dir: str, tasks: int, job_name: str) -> CurateSlurmExecutor:
+def slurm_executor(
+    cfg: CurateConfig, pipeline: list[Any], logging_dir: str, tasks: int, job_name: str
+) -> CurateSlurmExecutor:
     """A datatrove Slurm executor configured from `cfg.executor`, whose run() submits the array
     and returns only when every task completed (or raises SlurmJobError)."""
     check_slurm_available()
     return build_slurm_executor(cfg, pipeline, logging_dir, tasks, job_name)
 
 
-def build_slurm_executor(cfg: CurateConfig, pipeline: list[Any], logging_dir: str, tasks: int, job_name: str) -> CurateSlurmExecutor:
+def build_slurm_executor(
+    cfg: CurateConfig, pipeline: list[Any], logging_dir: str, tasks: int, job_name: str
+) -> CurateSlurmExecutor:
     """slurm_executor without the check for Slurm's commands: building one submits nothing, so
     its sbatch script can be generated and read on any machine."""
     scfg = cfg.executor.slurm

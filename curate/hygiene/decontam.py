@@ -56,7 +56,8 @@ def open_index(cfg: DecontamConfig) -> DecontamIndex:
     if idx.ngram != cfg.ngram:
         raise ConfigError(
             f"decontam.ngram is {cfg.ngram} but the index {path} holds {idx.ngram}-word n-grams. "
-            f"Fix: set decontam.ngram: {idx.ngram}, or rebuild the index with `curate decontam build-index --input BENCHMARK_FILES --output {path} --ngram {cfg.ngram}`"
+            f"Fix: set decontam.ngram: {idx.ngram}, or rebuild the index with `curate decontam build-index --input "
+            f"BENCHMARK_FILES --output {path} --ngram {cfg.ngram}`"
         )
     return idx
 

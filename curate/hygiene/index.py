@@ -31,7 +31,7 @@ from curate.hygiene.ngrams import NORM, ngram_hashes, word_hashes, words
 FORMAT = "curate-decontam-index/1"
 DEFAULT_INDEX = Path(__file__).resolve().parent.parent / "data" / "decontam" / "default-index.npz"
 ARRAYS = ("hashes", "item", "item_ngrams", "item_bench", "meta")
-REBUILD_FIX = "rebuild it with `curate decontam build-index --input FILES... --output PATH` (the default index: `python scripts/build_decontam_index.py`)"
+REBUILD_FIX = "rebuild it with `curate decontam build-index --input FILES... --output PATH` (the default index: `python scripts/build_decontam_index.py`)"  # noqa: E501
 
 
 @dataclass
@@ -54,7 +54,10 @@ class DecontamIndex:
 
 
 def _fail(path: Path | str, what: str) -> InputError:
-    return InputError(f"decontamination index {path} {what}. Fix: {REBUILD_FIX}, or set decontam.index to a valid index (decontam.enabled: false switches the check off)")
+    return InputError(
+        f"decontamination index {path} {what}. Fix: {REBUILD_FIX}, or set decontam.index to a valid index "
+        "(decontam.enabled: false switches the check off)"
+    )
 
 
 def load_index(path: str | Path) -> DecontamIndex:
@@ -77,8 +80,12 @@ def load_index(path: str | Path) -> DecontamIndex:
     h, item, item_ngrams, item_bench = arrays["hashes"], arrays["item"], arrays["item_ngrams"], arrays["item_bench"]
     benchmarks = meta.get("benchmarks", [])
     ok = (
-        h.dtype == np.uint64 and item.dtype in (np.uint16, np.uint32) and item_ngrams.dtype == np.uint32 and item_bench.dtype == np.uint16
-        and len(h) == len(item) and len(item_ngrams) == len(item_bench)
+        h.dtype == np.uint64
+        and item.dtype in (np.uint16, np.uint32)
+        and item_ngrams.dtype == np.uint32
+        and item_bench.dtype == np.uint16
+        and len(h) == len(item)
+        and len(item_ngrams) == len(item_bench)
         and (len(item) == 0 or int(item.max()) < len(item_ngrams))
         and (len(item_bench) == 0 or int(item_bench.max()) < len(benchmarks))
         and (len(h) < 2 or bool(np.all(h[1:] > h[:-1])))
@@ -121,7 +128,10 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 try:
                     yield json.loads(line)
                 except ValueError:
-                    raise InputError(f"{path}:{n} is not a JSON line. Fix: give JSONL (one JSON object per line), Parquet or CSV benchmark files") from None
+                    raise InputError(
+                        f"{path}:{n} is not a JSON line. Fix: give JSONL (one JSON object per line), Parquet or CSV "
+                        "benchmark files"
+                    ) from None
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -145,7 +155,9 @@ def record_text(record: dict[str, Any], fields: list[str] | None) -> str:
     return "\n".join(_strings(record))
 
 
-def build_index(benchmarks: Iterable[Benchmark], ngram: int, stop_items: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def build_index(
+    benchmarks: Iterable[Benchmark], ngram: int, stop_items: int
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays and meta of an index. An n-gram found in `stop_items` or more distinct items (over
     all benchmarks) is a template or stock phrase ("which of the following is true"), not an
     item: it is left out (the stoplist), so it can never flag a document."""
@@ -161,11 +173,24 @@ def build_index(benchmarks: Iterable[Benchmark], ngram: int, stop_items: int) ->
             per_item.append(h)
             item_bench.append(b_index)
             count += 1
-        metas.append({"name": b.name, "split": b.split, "source": b.source, "licence": b.licence, "items": len(b.texts), "indexed_items": count})
+        metas.append(
+            {
+                "name": b.name,
+                "split": b.split,
+                "source": b.source,
+                "licence": b.licence,
+                "items": len(b.texts),
+                "indexed_items": count,
+            }
+        )
     if len(metas) > np.iinfo(np.uint16).max:
         raise InputError("more than 65,535 benchmarks in one index. Fix: build several indexes")
     all_h = np.concatenate(per_item) if per_item else np.empty(0, np.uint64)
-    all_i = np.concatenate([np.full(len(h), i, np.uint32) for i, h in enumerate(per_item)]) if per_item else np.empty(0, np.uint32)
+    all_i = (
+        np.concatenate([np.full(len(h), i, np.uint32) for i, h in enumerate(per_item)])
+        if per_item
+        else np.empty(0, np.uint32)
+    )
     order = np.argsort(all_h, kind="stable")
     all_h, all_i = all_h[order], all_i[order]
     uniq, first, counts = np.unique(all_h, return_index=True, return_counts=True)
@@ -180,7 +205,7 @@ def build_index(benchmarks: Iterable[Benchmark], ngram: int, stop_items: int) ->
     meta = {
         "format": FORMAT,
         "ngram": ngram,
-        "normalisation": f"datatrove simplify_text {NORM}, split on whitespace; n-gram hash: polynomial over xxh3_64 word hashes",
+        "normalisation": f"datatrove simplify_text {NORM}, split on whitespace; n-gram hash: polynomial over xxh3_64 word hashes",  # noqa: E501
         "stop_items": stop_items,
         "stoplisted_ngrams": int((~keep).sum()),
         "benchmarks": metas,
@@ -203,19 +228,26 @@ def sources_markdown(meta: dict[str, Any]) -> str:
         f"# Decontamination index sources ({meta['ngram']}-word n-grams)",
         "",
         "Hashes only: no benchmark text is stored. n-grams in "
-        f"{meta['stop_items']}+ distinct items (templates, stock phrases) are left out: {meta['stoplisted_ngrams']:,} of them.",
+        f"{meta['stop_items']}+ distinct items (templates, stock phrases) are left out: {meta['stoplisted_ngrams']:,} "
+        "of them.",
         "",
         "| benchmark | split | items | indexed items | n-grams | licence | source |",
         "|---|---|---|---|---|---|---|",
     ]
     for b in meta["benchmarks"]:
-        lines.append(f"| {b['name']} | {b['split']} | {b['items']:,} | {b['indexed_items']:,} | {b['ngrams']:,} | {b['licence']} | {b['source']} |")
+        lines.append(
+            f"| {b['name']} | {b['split']} | {b['items']:,} | {b['indexed_items']:,} | {b['ngrams']:,} | "
+            f"{b['licence']} | {b['source']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def index_summary(idx: DecontamIndex) -> str:
     buf = io.StringIO()
-    buf.write(f"{idx.path}: {len(idx.hashes):,} n-grams of {idx.ngram} words, {len(idx.item_ngrams):,} items, {len(idx.benchmarks)} benchmarks\n")
+    buf.write(
+        f"{idx.path}: {len(idx.hashes):,} n-grams of {idx.ngram} words, {len(idx.item_ngrams):,} items, "
+        f"{len(idx.benchmarks)} benchmarks\n"
+    )
     for b in idx.benchmarks:
         buf.write(f"  {b['name']:<12} {b.get('split', ''):<24} items {b['items']:>6,}  n-grams {b['ngrams']:>9,}\n")
     return buf.getvalue()

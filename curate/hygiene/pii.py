@@ -41,8 +41,8 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.utils.batching import batched
 from pydantic import Field
 
-from curate.core.section import Section
 from curate.core.schema import META_PII, META_PII_DROP, PII_KINDS  # PII_KINDS: the order counts are reported in
+from curate.core.section import Section
 
 PLACEHOLDERS = {kind: f"<{kind.upper()}>" for kind in PII_KINDS}
 PIIKind = Literal["email", "phone", "ip", "card", "iban", "secret"]
@@ -125,7 +125,8 @@ def _card(text: str, m: re.Match[str]) -> Span | None:
 _IBAN_LENGTH = dict(
     (item[:2], int(item[2:]))
     for item in (
-        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DJ27 DK18 DO28 EE20 EG29 ES24 "
+        "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DJ27 DK18 DO28 EE20 "
+        "EG29 ES24 "
         "FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 "
         "LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 PL28 PS29 PT25 QA29 "
         "RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20"
@@ -201,7 +202,11 @@ def _ipv6(text: str, m: re.Match[str]) -> Span | None:
         start -= 1
     candidate = text[start:end]
     # At least three colons and a digit: "a::b", "12:30" or "cafe::" are not addresses anyone writes.
-    if candidate.count(":") < 3 or not any(c.isdigit() for c in candidate) or not _isolated(text, start, end, before=":.", after=":"):
+    if (
+        candidate.count(":") < 3
+        or not any(c.isdigit() for c in candidate)
+        or not _isolated(text, start, end, before=":.", after=":")
+    ):
         return None
     return _address(text, start, end)
 
@@ -292,13 +297,42 @@ def _secret_value(text: str, m: re.Match[str]) -> Span | None:
 # `triggers`: the regex runs only when one of these strings is in the text (lowercased when
 # `lower`): a substring test costs ~1/20 of a regex scan.
 DETECTORS: tuple[Detector, ...] = (
-    Detector("secret", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"), triggers=("PRIVATE KEY",)),
+    Detector(
+        "secret",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: "
+            r"BLOCK)?-----"
+        ),
+        triggers=("PRIVATE KEY",),
+    ),
     Detector("secret", re.compile(r"\b(?:" + "|".join(_AWS_PREFIXES) + r")[A-Z0-9]{16}\b"), triggers=_AWS_PREFIXES),
-    Detector("secret", re.compile(r"(?i)aws.{0,30}?(?:secret|private).{0,20}?(?:[:=]|=>)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"), _secret_value, ("aws",), lower=True),
-    Detector("secret", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
-    Detector("secret", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"), triggers=("xox", "hooks.slack.com")),
-    Detector("secret", re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b|\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"), triggers=("k_live_", "AIza")),
-    Detector("secret", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), triggers=("eyJ",)),
+    Detector(
+        "secret",
+        re.compile(
+            r"(?i)aws.{0,30}?(?:secret|private).{0,20}?(?:[:=]|=>)\s*[\"']?(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+        ),
+        _secret_value,
+        ("aws",),
+        lower=True,
+    ),
+    Detector(
+        "secret",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+    ),
+    Detector(
+        "secret",
+        re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[A-Za-z0-9/]{20,}"),
+        triggers=("xox", "hooks.slack.com"),
+    ),
+    Detector(
+        "secret",
+        re.compile(r"\b[rs]k_live_[0-9A-Za-z]{20,}\b|\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])"),
+        triggers=("k_live_", "AIza"),
+    ),
+    Detector(
+        "secret", re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"), triggers=("eyJ",)
+    ),
     Detector("secret", re.compile(_GENERIC_KEY), _secret_value, _GENERIC_TRIGGERS, lower=True),
     Detector("email", re.compile(_EMAIL), triggers=("@",)),
     Detector("iban", re.compile(_IBAN), _iban, numeric=True),
@@ -391,7 +425,6 @@ def count_pii(text: str, kinds: frozenset[str] | None = None) -> dict[str, int]:
 # ----------------------------------------------------------------------------- the step
 
 
-
 def describe_counts(counts: dict[str, int]) -> str:
     return " ".join(f"{kind}={n}" for kind, n in counts.items() if n)
 
@@ -404,7 +437,9 @@ class PIIRedactor(PipelineStep):
     type = "\U0001f575 - FORMAT"
     name = "pii"
 
-    def __init__(self, mode: str = "redact", kinds: list[str] | None = None, skip: Callable[[object], bool] | None = None) -> None:
+    def __init__(
+        self, mode: str = "redact", kinds: list[str] | None = None, skip: Callable[[object], bool] | None = None
+    ) -> None:
         super().__init__()
         if mode not in ("redact", "drop", "annotate"):
             raise ValueError(f"pii mode {mode!r}: use redact, drop or annotate")

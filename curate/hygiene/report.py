@@ -4,13 +4,13 @@ runs by a release and shown as the card's contamination table."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from curate.core.ledger import read_ledger
 from curate.hygiene.decontam import REASON, index_path
 from curate.hygiene.index import load_index
-from curate.core.ledger import read_ledger
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -23,14 +23,31 @@ def contamination_counts(cfg: CurateConfig, rejected: Path) -> dict[str, Any] | 
         return None
     idx = load_index(index_path(cfg.decontam))
     rows = read_ledger(rejected).filter(pl.col("reason") == REASON)
-    dropped = {(r["stage"], r["value"]): r["n"] for r in rows.group_by("stage", "value").agg(pl.len().alias("n")).to_dicts()}
+    dropped = {
+        (r["stage"], r["value"]): r["n"] for r in rows.group_by("stage", "value").agg(pl.len().alias("n")).to_dicts()
+    }
     benchmarks = []
     for b in idx.benchmarks:
         web = sum(n for (stage, name), n in dropped.items() if name == b["name"] and stage != "generate")
-        benchmarks.append({"name": b["name"], "split": b.get("split", ""), "licence": b.get("licence", ""), "items": b["items"], "ngrams": b["ngrams"],
-                           "web": web, "generated": dropped.get(("generate", b["name"]), 0)})
-    return {"index": Path(idx.path).name, "ngram": idx.ngram, "min_span_words": cfg.decontam.min_span_words, "min_item_share": cfg.decontam.min_item_share,
-            "unavailable": idx.meta.get("unavailable", {}), "benchmarks": benchmarks}
+        benchmarks.append(
+            {
+                "name": b["name"],
+                "split": b.get("split", ""),
+                "licence": b.get("licence", ""),
+                "items": b["items"],
+                "ngrams": b["ngrams"],
+                "web": web,
+                "generated": dropped.get(("generate", b["name"]), 0),
+            }
+        )
+    return {
+        "index": Path(idx.path).name,
+        "ngram": idx.ngram,
+        "min_span_words": cfg.decontam.min_span_words,
+        "min_item_share": cfg.decontam.min_item_share,
+        "unavailable": idx.meta.get("unavailable", {}),
+        "benchmarks": benchmarks,
+    }
 
 
 def merge_contamination(counts: list[dict[str, Any] | None]) -> dict[str, Any] | None:

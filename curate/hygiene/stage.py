@@ -6,20 +6,19 @@ decontamination index), never the corpus. Parts run in parallel on `executor.wor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
-from curate.hygiene import HYGIENE_SECTIONS, Drop, HygieneStep, build_steps, hygiene_enabled
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import tmp_path, writing
 from curate.core.stages import Stage
+from curate.hygiene import HYGIENE_SECTIONS, Drop, HygieneStep, build_steps, hygiene_enabled
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -75,20 +74,32 @@ def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path, steps
                     if drop is None:
                         kept.append(doc)
                     else:
-                        ledger.append({S.ID: doc[S.ID], "stage": drop.stage, "reason": drop.reason, "value": drop.value, "matched": drop.matched,
-                                       S.SOURCE: doc[S.SOURCE], S.OFFSET: doc[S.OFFSET], S.URL: doc[S.URL], "duplicate_of": None})
+                        ledger.append(
+                            {
+                                S.ID: doc[S.ID],
+                                "stage": drop.stage,
+                                "reason": drop.reason,
+                                "value": drop.value,
+                                "matched": drop.matched,
+                                S.SOURCE: doc[S.SOURCE],
+                                S.OFFSET: doc[S.OFFSET],
+                                S.URL: doc[S.URL],
+                                "duplicate_of": None,
+                            }
+                        )
                 writer.write_table(pa.Table.from_pylist(kept, schema=S.DOCUMENT_SCHEMA))
         os.replace(tmp_path(kept_path), kept_path)
-    ledger_path = write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), stage_dir / "ledger" / f"hygiene-{index:05d}.parquet")
+    ledger_path = write_ledger(
+        pl.DataFrame(ledger, schema=ledger_polars_schema()), stage_dir / "ledger" / f"hygiene-{index:05d}.parquet"
+    )
     return kept_path, ledger_path
 
 
 def hygiene_extra(cfg: CurateConfig) -> list[str]:
     """What decides the stage's result besides its input and config: the index's content
     (a rebuilt index at the same path reruns the stage). For curate.core.stages.stage_key."""
-    from curate.hygiene.decontam import index_path
     from curate.core.parquet_io import sha256_file
-
+    from curate.hygiene.decontam import index_path
     from curate.hygiene.urls import list_fingerprints
 
     extra = [f"decontam-index:{sha256_file(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []

@@ -36,9 +36,9 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from pydantic import Field
 
-from curate.core.section import Section
 from curate.core.errors import ConfigError
 from curate.core.schema import META_URL_MATCH
+from curate.core.section import Section
 
 DATATROVE_LIST = "datatrove url_filterblacklistsv0_3_0"
 _TARBALL = "url_filterblacklistsv0_3_0.tar.gz"
@@ -87,7 +87,10 @@ def _cache_dir() -> Path:
 def _shipped_tarball() -> Path:
     tarball = datatrove_assets() / _TARBALL
     if not tarball.is_file():
-        raise ConfigError(f"datatrove's URL blocklist {tarball} is missing. Fix: reinstall datatrove (`make setup`), or set urls.use_datatrove_lists: false")
+        raise ConfigError(
+            f"datatrove's URL blocklist {tarball} is missing. Fix: reinstall datatrove (`make setup`), or set "
+            "urls.use_datatrove_lists: false"
+        )
     return tarball
 
 
@@ -122,7 +125,10 @@ def shipped_lists() -> tuple[Path, Path]:
                 else:
                     urls.append(_strip_scheme(line))
     if not hashes:
-        raise ConfigError(f"{tarball} has no 'domains' list. Fix: reinstall datatrove (`make setup`), or set urls.use_datatrove_lists: false")
+        raise ConfigError(
+            f"{tarball} has no 'domains' list. Fix: reinstall datatrove (`make setup`), or set "
+            "urls.use_datatrove_lists: false"
+        )
     # Each process writes its own temp file, syncs it and renames it: workers building at once
     # never see a torn file, nor does a run after a power loss.
     try:
@@ -178,13 +184,20 @@ def read_domain_list(path: str, key: str) -> set[str]:
     work, naming the file, the line, the key and the fix."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{key}: the domain list {path} does not exist. Fix: create it (one domain per line) or remove it from {key}")
+        raise ConfigError(
+            f"{key}: the domain list {path} does not exist. Fix: create it (one domain per line) or remove it from "
+            f"{key}"
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{key}: the domain list {path} is not UTF-8 text. Fix: save it as UTF-8 text, one domain per line") from None
+        raise ConfigError(
+            f"{key}: the domain list {path} is not UTF-8 text. Fix: save it as UTF-8 text, one domain per line"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{key}: cannot read the domain list {path} ({exc.strerror or exc}). Fix: make it readable by this user") from None
+        raise ConfigError(
+            f"{key}: cannot read the domain list {path} ({exc.strerror or exc}). Fix: make it readable by this user"
+        ) from None
     domains = set()
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -266,11 +279,22 @@ class URLBlocklistFilter(BaseFilter):
             from tldextract import TLDExtract
 
             state: dict[str, Any] = {"tld": TLDExtract(suffix_list_urls=(), cache_dir=None)}
-            state["table"] = np.load(self.table_path, mmap_mode="r").view(np.ndarray) if self.table_path else None  # plain view: memmap indexing is slow
+            state["table"] = (
+                np.load(self.table_path, mmap_mode="r").view(np.ndarray) if self.table_path else None
+            )  # plain view: memmap indexing is slow
             user_words = {w: "urls.banned_words" for w in self.banned_words}
             shipped = self.cfg.use_datatrove_lists
-            state["urls"] = set(Path(self.urls_path).read_text(encoding="utf-8").splitlines()) if self.urls_path else set()
-            state["words"] = {**({w: f"{DATATROVE_LIST} banned_words.txt" for w in shipped_words("banned_words.txt")} if shipped else {}), **user_words}
+            state["urls"] = (
+                set(Path(self.urls_path).read_text(encoding="utf-8").splitlines()) if self.urls_path else set()
+            )
+            state["words"] = {
+                **(
+                    {w: f"{DATATROVE_LIST} banned_words.txt" for w in shipped_words("banned_words.txt")}
+                    if shipped
+                    else {}
+                ),
+                **user_words,
+            }
             state["soft"] = shipped_words("soft_banned_words.txt") if shipped else set()
             automaton = None
             if shipped:
@@ -302,7 +326,9 @@ class URLBlocklistFilter(BaseFilter):
         host = ".".join(p for p in (parts.subdomain, parts.domain, parts.suffix) if p).lower()
         # The registered domain (eTLD+1); for a suffix the snapshot does not know (.example,
         # an intranet name), the last two labels; for an IP address, the address.
-        registered = parts.top_domain_under_public_suffix.lower() or (host if parts.ipv4 or parts.ipv6 else ".".join(host.split(".")[-2:]))
+        registered = parts.top_domain_under_public_suffix.lower() or (
+            host if parts.ipv4 or parts.ipv6 else ".".join(host.split(".")[-2:])
+        )
         domains = self._candidates(host, registered) if host else []
         if any(d in self.allowed for d in domains):
             return True
@@ -326,7 +352,9 @@ class URLBlocklistFilter(BaseFilter):
             return self._drop(document, "banned_url_word", f"{state['words'][word]}: {word}")
         soft = sorted(words & state["soft"])
         if len(soft) >= self.cfg.soft_word_threshold:
-            return self._drop(document, "soft_banned_url_words", f"{DATATROVE_LIST} soft_banned_words.txt: {' '.join(soft)}")
+            return self._drop(
+                document, "soft_banned_url_words", f"{DATATROVE_LIST} soft_banned_words.txt: {' '.join(soft)}"
+            )
         if state["subwords"] is not None:
             found = next(state["subwords"].iter(_normalize(url)), None)
             if found is not None:

@@ -101,7 +101,10 @@ class EngineConfig(Section):
             data = dict(data)
             url = data.pop("url")
             if data.get("urls"):
-                raise ValueError("engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete engine.url")
+                raise ValueError(
+                    "engine.url and engine.urls are both set. Fix: list every endpoint under engine.urls and delete "
+                    "engine.url"
+                )
             data["urls"] = [url] if isinstance(url, str) and url else url
         return data
 

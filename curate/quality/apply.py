@@ -15,7 +15,6 @@ from curate.quality.normalize import normalize
 from filters.annotate import is_rejected_upstream
 
 
-
 class QualityAnnotator(PipelineStep):
     """Scores documents in batches of 512 with one fastText call per model each (the batch
     stays in C++). scorer="combined": the combined model (curate.quality.combined) sets
@@ -25,7 +24,14 @@ class QualityAnnotator(PipelineStep):
     type = "📝 - ANNOTATE"
     name = "annotate:quality"
 
-    def __init__(self, model_path: str = "", max_chars: int = 20_000, batch_size: int = 512, scorer: str = "combined", combined_path: str = "") -> None:
+    def __init__(
+        self,
+        model_path: str = "",
+        max_chars: int = 20_000,
+        batch_size: int = 512,
+        scorer: str = "combined",
+        combined_path: str = "",
+    ) -> None:
         super().__init__()
         self.user_model_path = model_path  # only a model the user named is checked against the combined model's card
         self.model_path = model_path or str(DEFAULT_MODEL)

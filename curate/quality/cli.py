@@ -36,14 +36,26 @@ def _aliases(p: argparse.ArgumentParser, section: str, numbers: str, texts: str 
     for names, text in [(n, False) for n in numbers.split()] + [(n, True) for n in texts.split()]:
         key = names.split("|")[-1].lstrip("-").replace("-", "_")
         flags = names.split("|")
-        p.add_argument(*flags, dest=f"_alias_{key}", action=SetAlias, key=f"classifier.{section}.{key}", text=text, help=argparse.SUPPRESS)
+        p.add_argument(
+            *flags,
+            dest=f"_alias_{key}",
+            action=SetAlias,
+            key=f"classifier.{section}.{key}",
+            text=text,
+            help=argparse.SUPPRESS,
+        )
 
 
 def _recipe(p: argparse.ArgumentParser, section: str, uses: str) -> None:
     p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys: curate/quality/config.py)",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys: "
+        "curate/quality/config.py)",
     )
 
 
@@ -52,8 +64,15 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="classifier_command", required=True)
 
     t = sub.add_parser("train", help="train a fastText quality model on labelled JSONL; writes the model and its card")
-    t.add_argument("--input", required=True, metavar="LABELLED.jsonl", help="one JSON object a line with a text and a label (0/1, or a score 0-5)")
-    t.add_argument("--output", required=True, metavar="MODEL", help="model path: .ftz is quantised (small), .bin is full")
+    t.add_argument(
+        "--input",
+        required=True,
+        metavar="LABELLED.jsonl",
+        help="one JSON object a line with a text and a label (0/1, or a score 0-5)",
+    )
+    t.add_argument(
+        "--output", required=True, metavar="MODEL", help="model path: .ftz is quantised (small), .bin is full"
+    )
     _recipe(t, "train", "its classifier.train section (fields, split, fastText hyper-parameters)")
     _aliases(
         t,
@@ -62,8 +81,17 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
         "--text-field --label-field --label-kind --group-field --provenance",
     )
 
-    e = sub.add_parser("eval", help="metrics on labelled JSONL: the selection score, the combined and edu scores, and the word-count and words-per-line baselines")
-    e.add_argument("--model", default=None, help="evaluate this one .bin/.ftz model alone (n, roc_auc, precision, recall, f1, accuracy); without it: every score of the quality stage")
+    e = sub.add_parser(
+        "eval",
+        help="metrics on labelled JSONL: the selection score, the combined and edu scores, and the word-count and "
+        "words-per-line baselines",
+    )
+    e.add_argument(
+        "--model",
+        default=None,
+        help="evaluate this one .bin/.ftz model alone (n, roc_auc, precision, recall, f1, accuracy); without it: "
+        "every score of the quality stage",
+    )
     e.add_argument("--input", required=True, metavar="LABELLED.jsonl")
     _recipe(e, "eval", "its quality: section (scorer, combined_path, min_score), and classifier.eval")
     _aliases(e, "eval", "--score-threshold --threshold", "--text-field --label-field")
@@ -71,7 +99,11 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     a = sub.add_parser("annotate", help="label a sample of documents 0-5 with an LLM (educational value)")
     a.add_argument("inputs", nargs="+", metavar="INPUT", help="JSONL(.gz) or Parquet files of documents")
     a.add_argument("--output", required=True, metavar="FILE.jsonl")
-    _recipe(a, "annotate", "its top-level engine: section (default: the embedded SmolLM2-135M-Instruct), classifier.annotate")
+    _recipe(
+        a,
+        "annotate",
+        "its top-level engine: section (default: the embedded SmolLM2-135M-Instruct), classifier.annotate",
+    )
     _aliases(a, "annotate", "-n|--n --seed --max-chars --max-tokens", "--text-field --id-field")
     # The engine flags alias keys of the top-level engine: section.
     for flag, key in (("--engine-kind", "engine.kind"), ("--engine-model", "engine.model")):
@@ -110,7 +142,8 @@ def _train(args: argparse.Namespace, cfg: Any) -> int:
         path = Path(s.provenance)
         if not path.is_file():
             raise InputError(
-                f"classifier.train.provenance {path}: file not found. Fix: set it to the provenance.json written with the data"
+                f"classifier.train.provenance {path}: file not found. Fix: set it to the provenance.json written with "
+                "the data"
             )
         provenance = json.loads(path.read_text(encoding="utf-8"))
     card = train_classifier(
@@ -164,7 +197,10 @@ def _annotate(args: argparse.Namespace, cfg: Any) -> int:
         id_field=s.id_field,
     )
     print(json.dumps(stats, indent=2))
-    print(f"wrote {args.output}: {stats['scored']} scored, {stats['unparseable']} unparseable after one retry, {stats['engine_errors']} engine errors")
+    print(
+        f"wrote {args.output}: {stats['scored']} scored, {stats['unparseable']} unparseable after one retry, "
+        f"{stats['engine_errors']} engine errors"
+    )
     return 0
 
 

@@ -113,23 +113,36 @@ class Combined:
     def load(cls, path: str | Path) -> "Combined":
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"combined quality model {p} not found. Fix: set quality.combined_path to a file written by scripts/build_combined_quality.py, or leave it empty for the shipped one")
+            raise ConfigError(
+                f"combined quality model {p} not found. Fix: set quality.combined_path to a file written by "
+                "scripts/build_combined_quality.py, or leave it empty for the shipped one"
+            )
         try:
             card = json.loads(p.read_text(encoding="utf-8"))
             reg = card["regression"]
             return cls(
-                list(reg["features"]), np.asarray(reg["mean"], float), np.asarray(reg["scale"], float),
-                np.asarray(reg["coef"], float), float(reg["intercept"]), float(card.get("threshold", 0.5)), card,
+                list(reg["features"]),
+                np.asarray(reg["mean"], float),
+                np.asarray(reg["scale"], float),
+                np.asarray(reg["coef"], float),
+                float(reg["intercept"]),
+                float(card.get("threshold", 0.5)),
+                card,
             )
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"combined quality model {p} is not a combined-model JSON ({type(exc).__name__}: {exc}). Fix: rebuild it with scripts/build_combined_quality.py") from None
+            raise ConfigError(
+                f"combined quality model {p} is not a combined-model JSON ({type(exc).__name__}: {exc}). Fix: rebuild "
+                "it with scripts/build_combined_quality.py"
+            ) from None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return 1 / (1 + np.exp(-z))
 
 
-def feature_rows(texts: list[str], prose: list[str], edu: list[float], general: list[float] | None, max_chars: int) -> np.ndarray:
+def feature_rows(
+    texts: list[str], prose: list[str], edu: list[float], general: list[float] | None, max_chars: int
+) -> np.ndarray:
     """One row per text: the structure signals, the log of the characters of its prose lines
     (`prose`: prose_lines of each text), then logit(edu) and logit(general) (the order of
     `input_names`)."""
@@ -174,7 +187,8 @@ class CombinedScorer:
             # model's scores would make its threshold and buckets meaningless (review).
             raise ConfigError(
                 f"quality.model_path is {edu_path}, but the combined model {self.combined_path} was fitted on "
-                f"{scorers['edu']['model_file']} (sha256 {fitted_on[:12]}...). Fix: set quality.scorer: edu to select by "
+                f"{scorers['edu']['model_file']} (sha256 {fitted_on[:12]}...). Fix: set quality.scorer: edu to select "
+                "by "
                 "your model alone, or leave quality.model_path empty to use the combined score"
             )
         self.edu = load_fasttext_model(self.edu_path)
@@ -186,7 +200,10 @@ class CombinedScorer:
         self.edu_chars = min(max_chars, int(scorers["edu"].get("max_chars", max_chars)))
         self.prose_min_words = int(scorers["edu"].get("prose_min_words", 0))
         if self.combined.features != input_names(self.general is not None):
-            raise ConfigError(f"{combined_path or DEFAULT_COMBINED}: its inputs {self.combined.features} are not the ones this curate computes. Fix: rebuild it with scripts/build_combined_quality.py")
+            raise ConfigError(
+                f"{combined_path or DEFAULT_COMBINED}: its inputs {self.combined.features} are not the ones this "
+                "curate computes. Fix: rebuild it with scripts/build_combined_quality.py"
+            )
 
     def score(self, texts: list[str]) -> dict[str, list]:
         """{"edu": [...], "general": [...] or None, "combined": [...], "bucket": [...]}."""

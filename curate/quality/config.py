@@ -21,7 +21,8 @@ class QualityConfig(Section):
     # Documents whose quality_score is below this go to the ledger as quality/low_quality.
     # null: the threshold in the card of the scorer in use: scorer=combined, the max-F1 point of
     # the out-of-fold held-out scores in quality-combined.json (0.385: recall 0.87 at precision
-    # 0.65 on held-out crawl pages; raise it, or use min_bucket, for a stricter cut); scorer=edu, the max-F1 point on the edu model's held-out split (quality-edu.card.json).
+    # 0.65 on held-out crawl pages; raise it, or use min_bucket, for a stricter cut); scorer=edu, the max-F1 point on
+    # the edu model's held-out split (quality-edu.card.json).
     min_score: float | None = Field(default=None, ge=0, le=1)
     # Which score `quality_score` holds and min_score cuts: "combined", P(good pretraining text)
     # from a logistic regression over the educational classifier, the general-quality classifier
@@ -41,11 +42,12 @@ class QualityConfig(Section):
     # a long article does (FineWeb-Edu's classifier reads even less: its first 512 tokens).
     max_chars: int = Field(default=20_000, ge=100)
 
-
     @model_validator(mode="after")
     def _one_cut(self) -> "QualityConfig":
         if self.min_score is not None and self.min_bucket is not None:
-            raise ValueError("quality.min_score and quality.min_bucket are both set. Fix: keep one of them and set the other to null")
+            raise ValueError(
+                "quality.min_score and quality.min_bucket are both set. Fix: keep one of them and set the other to null"
+            )
         return self
 
 

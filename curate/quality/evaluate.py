@@ -169,12 +169,24 @@ def evaluate_selection(
     scores = {"combined": _summary(s["combined"], labels, combined_cut), "edu": _summary(s["edu"], labels, edu_cut)}
     if s["general"] is not None:
         scores["general"] = _summary(s["general"], labels, None)
-    out: dict[str, Any] = {"n": len(labels), "positives": sum(labels), "input": str(input_jsonl), "label_kind": info["label_kind"], "scorer": cfg.scorer}
+    out: dict[str, Any] = {
+        "n": len(labels),
+        "positives": sum(labels),
+        "input": str(input_jsonl),
+        "label_kind": info["label_kind"],
+        "scorer": cfg.scorer,
+    }
     out["models"] = {"edu": str(scorer.edu_path), "combined": str(cfg.combined_path or scorer.combined_path)}
     out.update(scores[cfg.scorer])  # the default selection score at the top level
     out["scores"] = scores
     kept = sum(1 for v in (s["combined"] if cfg.scorer == "combined" else s["edu"]) if v >= cut)
     out["baselines"] = {}
-    for name, values in (("word_count", [float(word_count(t)) for t in texts]), ("mean_words_per_line", [mean_words_per_line(t) for t in texts])):
-        out["baselines"][name] = {**_summary(values, labels, None), "at_selection_share": at_same_share(values, labels, kept)}
+    for name, values in (
+        ("word_count", [float(word_count(t)) for t in texts]),
+        ("mean_words_per_line", [mean_words_per_line(t) for t in texts]),
+    ):
+        out["baselines"][name] = {
+            **_summary(values, labels, None),
+            "at_selection_share": at_same_share(values, labels, kept),
+        }
     return out

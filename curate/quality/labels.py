@@ -40,7 +40,9 @@ def read_labelled(
     info["groups"] holds that field per line (None where absent)."""
     p = Path(path)
     if not p.is_file():
-        raise InputError(f"labelled file not found: {p}. Fix: pass a JSONL file with '{text_field}' and '{label_field}' on each line")
+        raise InputError(
+            f"labelled file not found: {p}. Fix: pass a JSONL file with '{text_field}' and '{label_field}' on each line"
+        )
     texts: list[str] = []
     raw: list[float] = []
     groups: list[Any] = []
@@ -56,13 +58,19 @@ def read_labelled(
                 raise InputError(f"{where}: not valid JSON ({exc.msg}). Fix: one JSON object per line") from None
             if not isinstance(obj, dict) or text_field not in obj or label_field not in obj:
                 keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
-                raise InputError(f"{where}: needs the fields '{text_field}' and '{label_field}' (has {keys}). Fix: pass --text-field/--label-field")
+                raise InputError(
+                    f"{where}: needs the fields '{text_field}' and '{label_field}' (has {keys}). Fix: pass "
+                    "--text-field/--label-field"
+                )
             if obj[label_field] is None:
                 skipped += 1  # an LLM answer without a readable score: unlabelled, not 0
                 continue
             value = _number(obj[label_field], where, label_field)
             if not 0 <= value <= MAX_SCORE:
-                raise InputError(f"{where}: {label_field}={value} is outside 0-{MAX_SCORE}. Fix: labels are 0/1 or scores 0-{MAX_SCORE}")
+                raise InputError(
+                    f"{where}: {label_field}={value} is outside 0-{MAX_SCORE}. Fix: labels are 0/1 or scores "
+                    f"0-{MAX_SCORE}"
+                )
             texts.append(str(obj[text_field] or ""))
             raw.append(value)
             if group_field:
@@ -75,11 +83,19 @@ def read_labelled(
     if kind == "binary":
         bad = next((v for v in raw if v not in (0.0, 1.0)), None)
         if bad is not None:
-            raise InputError(f"{p}: label {bad} is not 0 or 1 but the labels were declared binary. Fix: use --label-kind score")
+            raise InputError(
+                f"{p}: label {bad} is not 0 or 1 but the labels were declared binary. Fix: use --label-kind score"
+            )
         labels = [int(v) for v in raw]
     else:
         labels = [int(v >= score_threshold) for v in raw]
-    info: dict[str, Any] = {"label_kind": kind, "score_threshold": score_threshold if kind == "score" else None, "n": len(texts), "positives": sum(labels), "skipped_unlabelled": skipped}
+    info: dict[str, Any] = {
+        "label_kind": kind,
+        "score_threshold": score_threshold if kind == "score" else None,
+        "n": len(texts),
+        "positives": sum(labels),
+        "skipped_unlabelled": skipped,
+    }
     if group_field:
         info["groups"] = groups
     return texts, labels, info

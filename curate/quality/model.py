@@ -31,7 +31,9 @@ def load_card(model_path: str | Path) -> dict[str, Any]:
     try:
         card = json.loads(p.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"model card {p} is not valid JSON ({exc}). Fix: rebuild it with `curate classifier train` or delete it") from None
+        raise ConfigError(
+            f"model card {p} is not valid JSON ({exc}). Fix: rebuild it with `curate classifier train` or delete it"
+        ) from None
     return card if isinstance(card, dict) else {}
 
 

@@ -17,7 +17,6 @@ splits on runs of spaces itself; only newlines must go (fastText reads one line 
 
 from __future__ import annotations
 
-
 # Sentence punctuation, split off as tokens of its own.
 _PUNCT = ".,;:?!"
 # Common non-ASCII punctuation of web pages, folded first so that most pages become ASCII and

@@ -26,10 +26,10 @@ The extract:
 
 After examining the extract:
 - Briefly justify your total score, in up to 100 words.
-- Conclude with the score on its own final line, in the format: "Educational score: <total points>"."""
+- Conclude with the score on its own final line, in the format: "Educational score: <total points>"."""  # noqa: E501
 
 # Added on the one retry after an answer without a readable score.
-RETRY_SUFFIX = '\n\nYour answer MUST end with a line of the exact form "Educational score: N", where N is a whole number from 0 to 5.'
+RETRY_SUFFIX = '\n\nYour answer MUST end with a line of the exact form "Educational score: N", where N is a whole number from 0 to 5.'  # noqa: E501
 
 # The last "Educational score: N" wins (a model may quote the format before answering);
 # markdown bold and "N/5" or "N out of 5" are tolerated, anything else is unparseable.

@@ -8,7 +8,6 @@ the value, so the numbers are computed here once, in one place, for scoring."""
 
 from __future__ import annotations
 
-
 import numpy as np
 
 # Lines that end a sentence (C4's rule, with closing quotes and brackets).
@@ -18,13 +17,26 @@ BULLETS = ("-", "*", "\u2022", "\u00b7", "\u25cf", "\u25aa", ">", "|", "#")
 # coefficient -0.04 of 13 in the regression, and six substring counts per page cost ~25% of a
 # fastText predict. Repeated lines (dup_line_share) and short lines carry what it would.
 
+
 def _class_table() -> bytes:
     """Byte -> class, for bytes.translate: 0 lower/other letter, 1 upper, 2 digit, 3 symbol,
     4 space or tab, 5 newline (blank bytes are the classes >= 4: one comparison)."""
     table = bytearray(256)
     for code in range(128):
         c = chr(code)
-        table[code] = 5 if c in "\n\r" else 1 if c.isupper() else 2 if c.isdigit() else 4 if c.isspace() else 0 if c.isalpha() else 3
+        table[code] = (
+            5
+            if c in "\n\r"
+            else 1
+            if c.isupper()
+            else 2
+            if c.isdigit()
+            else 4
+            if c.isspace()
+            else 0
+            if c.isalpha()
+            else 3
+        )
     return bytes(table)
 
 

@@ -82,7 +82,9 @@ def fasttext_distribution() -> str:
     where = Path(fasttext.__file__).resolve().parent.parent
     for dist in importlib.metadata.distributions(path=[str(where)]):
         files = dist.files or []
-        if any(str(f).startswith("fasttext/") for f in files) and any(str(f).startswith("fasttext_pybind") for f in files):
+        if any(str(f).startswith("fasttext/") for f in files) and any(
+            str(f).startswith("fasttext_pybind") for f in files
+        ):
             return f"{dist.metadata['Name']}=={dist.version}"
     return "unknown"
 
@@ -107,7 +109,17 @@ def fasttext_is_deterministic() -> bool:
             outputs = set()
             for _ in range(4):
                 try:
-                    m = fasttext.train_supervised(input=str(data), dim=8, epoch=5, lr=0.2, wordNgrams=2, bucket=10_000, thread=1, seed=1, verbose=0)
+                    m = fasttext.train_supervised(
+                        input=str(data),
+                        dim=8,
+                        epoch=5,
+                        lr=0.2,
+                        wordNgrams=2,
+                        bucket=10_000,
+                        thread=1,
+                        seed=1,
+                        verbose=0,
+                    )
                 except RuntimeError:
                     outputs.add("nan")
                     continue
@@ -139,7 +151,8 @@ def _train_supervised(train_file: Path, params: TrainParams):
         except RuntimeError as exc:
             if "NaN" not in str(exc) or attempt == NAN_RETRIES:
                 raise RuntimeError(
-                    f"fastText training diverged (NaN) {attempt + 1} times. If lr={params.lr} is not too high, the fastText "
+                    f"fastText training diverged (NaN) {attempt + 1} times. If lr={params.lr} is not too high, the "
+                    "fastText "
                     f"build is at fault ({fasttext_distribution()}). Fix: lower --lr, or {DETERMINISTIC_FIX}"
                 ) from exc
     raise AssertionError("unreachable")
@@ -181,7 +194,9 @@ def train_classifier(
             f"minn={params.minn}, maxn={params.maxn}: character n-grams need 1 <= minn <= maxn. "
             "Fix: e.g. --set classifier.train.minn=3 --set classifier.train.maxn=6, or classifier.train.maxn=0 for none"
         )
-    raw_texts, labels, info = read_labelled(input_jsonl, text_field, label_field, score_threshold, label_kind, group_field)
+    raw_texts, labels, info = read_labelled(
+        input_jsonl, text_field, label_field, score_threshold, label_kind, group_field
+    )
     texts = [normalize(t) for t in raw_texts]
     groups = info.pop("groups", None) or [None] * len(texts)
     groups = [g if g is not None else f"line-{i}" for i, g in enumerate(groups)]
@@ -210,7 +225,15 @@ def train_classifier(
         _write_fasttext_file(train_file, [texts[i] for i in train_idx], [labels[i] for i in train_idx], params.seed)
         model = _train_supervised(train_file, params)
         if quantize:
-            model.quantize(input=str(train_file), qnorm=True, retrain=True, cutoff=params.cutoff, dsub=params.dsub, thread=params.thread, verbose=0)
+            model.quantize(
+                input=str(train_file),
+                qnorm=True,
+                retrain=True,
+                cutoff=params.cutoff,
+                dsub=params.dsub,
+                thread=params.thread,
+                verbose=0,
+            )
         tmp_model = out.with_name(f".{out.name}.tmp")
         model.save_model(str(tmp_model))
         os.replace(tmp_model, out)
@@ -230,7 +253,7 @@ def train_classifier(
         "quantized": bool(quantize),
         "task": "P(educational): textbook-like explanatory text (label 1) vs typical web text (label 0)",
         "labels": {"positive": POSITIVE, "negative": NEGATIVE},
-        "normalization": "curate.quality.normalize: lowercase, URLs/e-mails dropped, digits -> 0, sentence punctuation split off, other symbols dropped",
+        "normalization": "curate.quality.normalize: lowercase, URLs/e-mails dropped, digits -> 0, sentence punctuation split off, other symbols dropped",  # noqa: E501
         "threshold": threshold,
         "threshold_rule": "max F1 on the held-out split (so the F1 below is optimistic; roc_auc is threshold-free)",
         "data": {
@@ -245,8 +268,14 @@ def train_classifier(
             "provenance": provenance or {},
         },
         "split": {
-            "heldout_fraction": heldout, "group_field": group_field, "seed": params.seed, "train": len(train_idx), "heldout": len(test_idx),
-            "heldout_near_duplicates_dropped": len(near), "near_duplicates_after_filtering": near_after, "near_duplicate_rule": RULE,
+            "heldout_fraction": heldout,
+            "group_field": group_field,
+            "seed": params.seed,
+            "train": len(train_idx),
+            "heldout": len(test_idx),
+            "heldout_near_duplicates_dropped": len(near),
+            "near_duplicates_after_filtering": near_after,
+            "near_duplicate_rule": RULE,
         },
         "hyperparameters": {**asdict(params), "loss": "softmax", "quantize": bool(quantize)},
         "fasttext": {"distribution": fasttext_distribution(), "deterministic": fasttext_is_deterministic()},

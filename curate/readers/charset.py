@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-
 # A page's own <meta charset=...> or <meta http-equiv="Content-Type" content="...; charset=...">,
 # looked for where browsers look: in the first bytes.
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -12,9 +11,15 @@ _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0
 # Labels that browsers (WHATWG Encoding standard) decode as a superset: pages labelled gb2312
 # routinely use GBK characters, and "iso-8859-1" pages use Windows-1252's curly quotes.
 _CHARSET_ALIASES = {
-    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
-    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
-    "us-ascii": "cp1252", "ascii": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
 }
 
 

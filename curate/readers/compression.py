@@ -9,7 +9,6 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-
 GZIP_MAGIC = b"\x1f\x8b\x08"
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
 try:
@@ -47,7 +46,11 @@ class Damage:
     at_end: bool  # found by the checksum or size check at the member's end, after its data
 
     def describe(self, after_line: int) -> str:
-        where = f"reading resumed at the next {self.unit}, byte {self.resume}" if self.resume is not None else f"no later {self.unit} found, the rest of the file is skipped"
+        where = (
+            f"reading resumed at the next {self.unit}, byte {self.resume}"
+            if self.resume is not None
+            else f"no later {self.unit} found, the rest of the file is skipped"
+        )
         if self.at_end:
             lost = "found by the check at its end: lines read from it before are kept and may hold altered bytes"
         else:
@@ -207,7 +210,7 @@ def next_member(raw: BinaryIO, after: int, magic: bytes) -> int | None:
         hit = window.find(magic)
         if hit >= 0:
             return position - len(carry) + hit
-        carry = window[-(len(magic) - 1):]
+        carry = window[-(len(magic) - 1) :]
         position += len(chunk)
 
 

@@ -19,7 +19,9 @@ class Limits:
     retry: RetryPolicy = DEFAULT_RETRY  # transient read errors: see curate.core.input_retry
 
 
-def rejected(tag: str, source: str, offset: int, reason: str, detail: str, url: str | None = None, id_: str | None = None) -> Document:
+def rejected(
+    tag: str, source: str, offset: int, reason: str, detail: str, url: str | None = None, id_: str | None = None
+) -> Document:
     doc_id = id_ or (f"{tag}/{offset}" if offset >= 0 else f"{tag}/file")
     return Document(
         text="",
@@ -28,8 +30,23 @@ def rejected(tag: str, source: str, offset: int, reason: str, detail: str, url: 
     )
 
 
-def document(text: str, id_: str, source: str, offset: int, url: str | None, date: str | None, extra: dict[str, Any], content_type: str = "text") -> Document:
-    meta: dict[str, Any] = {META_SOURCE: source, META_OFFSET: offset, META_URL: url, META_DATE: date, META_CONTENT: content_type}
+def document(
+    text: str,
+    id_: str,
+    source: str,
+    offset: int,
+    url: str | None,
+    date: str | None,
+    extra: dict[str, Any],
+    content_type: str = "text",
+) -> Document:
+    meta: dict[str, Any] = {
+        META_SOURCE: source,
+        META_OFFSET: offset,
+        META_URL: url,
+        META_DATE: date,
+        META_CONTENT: content_type,
+    }
     if extra:
         meta["extra"] = extra
     if "\x00" in text:
@@ -47,11 +64,15 @@ def from_mapping(record: Any, path: str, tag: str, offset: int, text_key: str, i
     url = record.pop("url", None)
     url = url if isinstance(url, str) else None
     if record.get(text_key) is None:
-        detail = f"'{text_key}' is null" if text_key in record else f"no '{text_key}' field; keys: {sorted(record)[:10]}"
+        detail = (
+            f"'{text_key}' is null" if text_key in record else f"no '{text_key}' field; keys: {sorted(record)[:10]}"
+        )
         return rejected(tag, path, offset, "missing_text", detail, url, id_)
     text = record.pop(text_key)
     if not isinstance(text, str):
-        return rejected(tag, path, offset, "wrong_type", f"'{text_key}' is {type(text).__name__}, expected a string", url, id_)
+        return rejected(
+            tag, path, offset, "wrong_type", f"'{text_key}' is {type(text).__name__}, expected a string", url, id_
+        )
     if not text.strip():
         return rejected(tag, path, offset, "empty_text", "text is empty or whitespace", url, id_)
     date = record.pop("date", None)

@@ -43,7 +43,13 @@ def read_jsonl(path: str, tag: str, text_key: str, id_key: str, limits: Limits) 
                 continue
             line_no += 1
             if isinstance(raw, Long):
-                yield rejected(tag, path, line_no, "too_large", f"{raw.size} bytes > input.max_record_bytes={limits.max_record_bytes}")
+                yield rejected(
+                    tag,
+                    path,
+                    line_no,
+                    "too_large",
+                    f"{raw.size} bytes > input.max_record_bytes={limits.max_record_bytes}",
+                )
                 continue
             if not raw.strip():
                 continue  # blank lines are layout, not records

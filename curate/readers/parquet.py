@@ -23,7 +23,9 @@ def read_parquet(path: str, tag: str, text_key: str, id_key: str, limits: Limits
             return
         names = pf.schema_arrow.names
         if text_key not in names:
-            yield rejected(tag, path, -1, "wrong_schema", f"no '{text_key}' column; columns: {names[:20]}. Fix: set input.text_key")
+            yield rejected(
+                tag, path, -1, "wrong_schema", f"no '{text_key}' column; columns: {names[:20]}. Fix: set input.text_key"
+            )
             return
         text_type = pf.schema_arrow.field(text_key).type
         if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)):
@@ -35,7 +37,14 @@ def read_parquet(path: str, tag: str, text_key: str, id_key: str, limits: Limits
                 for record in batch.to_pylist():
                     text = record.get(text_key)
                     if isinstance(text, str) and len(text) > limits.max_record_bytes:
-                        yield rejected(tag, path, row, "too_large", f"{len(text)} chars > input.max_record_bytes", id_=_str_id(record.get(id_key)))
+                        yield rejected(
+                            tag,
+                            path,
+                            row,
+                            "too_large",
+                            f"{len(text)} chars > input.max_record_bytes",
+                            id_=_str_id(record.get(id_key)),
+                        )
                     else:
                         yield from_mapping(record, path, tag, row, text_key, id_key)
                     row += 1

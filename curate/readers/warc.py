@@ -15,7 +15,6 @@ from curate.readers.charset import decode
 from curate.readers.compression import DECOMPRESS_ERRORS, GZIP_MAGIC, next_member
 from curate.readers.documents import Limits, document, rejected
 
-
 WARC_MAGIC = b"WARC/"
 
 
@@ -79,9 +78,13 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
             if wrong and META_REJECT not in doc.metadata:
                 meta = doc.metadata
                 doc = rejected(
-                    tag, path, meta[META_OFFSET], "wrong_length",
+                    tag,
+                    path,
+                    meta[META_OFFSET],
+                    "wrong_length",
                     "the record is not followed by the blank lines that end a WARC record: its Content-Length is wrong",
-                    meta.get(META_URL), doc.id,
+                    meta.get(META_URL),
+                    doc.id,
                 )
             yield doc
 
@@ -105,8 +108,13 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
                 # bytes it had without complaint, so a cut page would pass as a short one.
                 headers = record.rec_headers
                 pending = rejected(
-                    tag, path, offset, "truncated_record", f"the record ends {missing} bytes before its Content-Length",
-                    headers.get_header("WARC-Target-URI"), (headers.get_header("WARC-Record-ID") or "").strip("<>") or None,
+                    tag,
+                    path,
+                    offset,
+                    "truncated_record",
+                    f"the record ends {missing} bytes before its Content-Length",
+                    headers.get_header("WARC-Target-URI"),
+                    (headers.get_header("WARC-Record-ID") or "").strip("<>") or None,
                 )
                 continue
             pending = _warc_document(record, body, path, tag, offset, limits)
@@ -121,7 +129,11 @@ def _warc_records(raw: BinaryIO, start: int, path: str, tag: str, limits: Limits
     end = raw.seek(0, 2)
     if iterator.offset < end:
         # warcio stops silently at a gzip member cut short before its first record header.
-        yield _Failure(iterator.offset, f"{end - iterator.offset} bytes at the end of the file are not a complete record", "truncated_record")
+        yield _Failure(
+            iterator.offset,
+            f"{end - iterator.offset} bytes at the end of the file are not a complete record",
+            "truncated_record",
+        )
 
 
 def _missing_bytes(record: Any) -> int:
@@ -144,7 +156,15 @@ def _warc_document(record: Any, body: bytes, path: str, tag: str, offset: int, l
             return rejected(tag, path, offset, "http_status", f"HTTP {status}", url, id_)
     declared = headers.get_header("Content-Length")
     if declared and declared.isdigit() and int(declared) > limits.max_record_bytes:
-        return rejected(tag, path, offset, "too_large", f"{declared} bytes > input.max_record_bytes={limits.max_record_bytes}", url, id_)
+        return rejected(
+            tag,
+            path,
+            offset,
+            "too_large",
+            f"{declared} bytes > input.max_record_bytes={limits.max_record_bytes}",
+            url,
+            id_,
+        )
     mime = (headers.get_header("WARC-Identified-Payload-Type") or "").lower()
     http_type = ""
     if record.http_headers is not None:

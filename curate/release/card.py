@@ -32,11 +32,16 @@ def load_release(release_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for name in ("manifest.json", "stats.json"):
         path = release_dir / name
         if not path.is_file():
-            raise InputError(f"{path} not found: {release_dir} is not a release. Fix: pass a release folder, OUTPUT/releases/NAME/VERSION")
+            raise InputError(
+                f"{path} not found: {release_dir} is not a release. Fix: pass a release folder, "
+                "OUTPUT/releases/NAME/VERSION"
+            )
         try:
             out.append(json.loads(path.read_text(encoding="utf-8")))
         except ValueError as exc:
-            raise InputError(f"{path} is not valid JSON ({exc}). Fix: rebuild the release with `curate release`") from None
+            raise InputError(
+                f"{path} is not valid JSON ({exc}). Fix: rebuild the release with `curate release`"
+            ) from None
     return out[0], out[1]
 
 
@@ -53,7 +58,9 @@ def write_card(release_dir: Path, location: Path | None = None) -> Path:
     release_dir = Path(release_dir)
     manifest, stats = load_release(release_dir)
     path = release_dir / "README.md"
-    path.write_text(_front_matter(manifest) + _body(manifest, stats, release_dir, location or release_dir), encoding="utf-8")
+    path.write_text(
+        _front_matter(manifest) + _body(manifest, stats, release_dir, location or release_dir), encoding="utf-8"
+    )
     return path
 
 
@@ -70,23 +77,62 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     tok = manifest.get("tokenizer")
     out = [f"# {manifest['name']} {manifest['version']}", ""]
     size = f"{num(totals['rows'])} documents" + (f", {human(totals['tokens'])} tokens ({tok['name']})" if tok else "")
-    out += [f"A curate dataset release: {size} in {totals['shards']} Parquet shard(s), built {manifest['created_at']}.", ""]
+    out += [
+        f"A curate dataset release: {size} in {totals['shards']} Parquet shard(s), built {manifest['created_at']}.",
+        "",
+    ]
     out += [markdown_table(tables["overview"]), "", "## Splits", "", markdown_table(tables["splits"]), ""]
     out += ["## What went in", "", *_inputs(manifest), ""]
-    out += ["## Funnel", "", "Documents left after each stage of the run(s) that made the inputs, then the release's mix.", ""]
+    out += [
+        "## Funnel",
+        "",
+        "Documents left after each stage of the run(s) that made the inputs, then the release's mix.",
+        "",
+    ]
     out += [markdown_table(tables["funnel"]), "", *_image(release_dir, "funnel"), ""]
     if "reasons" in tables:
-        out += ["## Drop reasons", "", "Every dropped document has a row in the run's ledger (`rejected/`) saying why.", "", markdown_table(tables["reasons"]), ""]
+        out += [
+            "## Drop reasons",
+            "",
+            "Every dropped document has a row in the run's ledger (`rejected/`) saying why.",
+            "",
+            markdown_table(tables["reasons"]),
+            "",
+        ]
     if "contamination" in tables:
         t = tables["contamination"]
-        out += ["## Benchmark contamination", "", "Documents that reproduce an evaluation item (curate's decontam stage and generation checks), per benchmark.", "",
-                markdown_table(t), ""]
+        out += [
+            "## Benchmark contamination",
+            "",
+            "Documents that reproduce an evaluation item (curate's decontam stage and generation checks), per "
+            "benchmark.",
+            "",
+            markdown_table(t),
+            "",
+        ]
     out += ["## Mix", "", markdown_table(tables["mix"]), ""]
     out += ["## Languages", "", markdown_table(tables["languages"]), "", *_image(release_dir, "languages"), ""]
     if "quality_buckets" in tables:
-        out += ["## Quality buckets", "", "quality_bucket: the combined quality score cut into 20 buckets, 19 the best (curate/models/quality-combined.json).", "",
-                QUALITY_SCORERS, "", markdown_table(tables["quality_buckets"]), ""]
-    out += ["## Length and quality", "", markdown_table(tables["distributions"]), "", *_image(release_dir, "length"), *_image(release_dir, "quality"), ""]
+        out += [
+            "## Quality buckets",
+            "",
+            "quality_bucket: the combined quality score cut into 20 buckets, 19 the best "
+            "(curate/models/quality-combined.json).",
+            "",
+            QUALITY_SCORERS,
+            "",
+            markdown_table(tables["quality_buckets"]),
+            "",
+        ]
+    out += [
+        "## Length and quality",
+        "",
+        markdown_table(tables["distributions"]),
+        "",
+        *_image(release_dir, "length"),
+        *_image(release_dir, "quality"),
+        "",
+    ]
     if "pii" in tables:
         out += ["## PII", "", markdown_table(tables["pii"]), ""]
     out += ["## How to load it", "", *_snippets(manifest, location), ""]
@@ -101,7 +147,9 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
 def _inputs(manifest: dict[str, Any]) -> list[str]:
     lines = []
     for run in manifest["inputs"]["runs"]:
-        lines.append(f"- run `{run['name']}` from `{run['dir']}` (config {str(run['config_hash'])[:12]}, {run['created_at']})")
+        lines.append(
+            f"- run `{run['name']}` from `{run['dir']}` (config {str(run['config_hash'])[:12]}, {run['created_at']})"
+        )
     parts = manifest["inputs"]["parts"]
     web = [p for p in parts if not p["synthetic"]]
     syn = [p for p in parts if p["synthetic"]]
@@ -113,7 +161,9 @@ def _inputs(manifest: dict[str, Any]) -> list[str]:
         # A run with generation keeps its synthetic documents in the same shards as web ones.
         flagged = sum(p.get("synthetic_rows", 0) for p in group) if not group[0]["synthetic"] else 0
         note = f" ({num(flagged)} of them synthetic, generated in the run)" if flagged else ""
-        lines.append(f"- {label}: {len(group)} part(s), {num(rows)} documents{note}, {human(sum(p['bytes'] for p in group))}B")
+        lines.append(
+            f"- {label}: {len(group)} part(s), {num(rows)} documents{note}, {human(sum(p['bytes'] for p in group))}B"
+        )
         for p in group[:MAX_LISTED_PARTS]:
             lines.append(f"  - `{p['path']}`: {num(p['rows'])} rows")
         if len(group) > MAX_LISTED_PARTS:
@@ -158,10 +208,17 @@ def _snippets(manifest: dict[str, Any], location: Path) -> list[str]:
 
 def _files(manifest: dict[str, Any]) -> list[str]:
     lines = [
-        "- `data/`: the shards; `manifest.json`: every shard's rows, tokens, bytes and sha256, totals, inputs, config hash and versions;"
+        "- `data/`: the shards; `manifest.json`: every shard's rows, tokens, bytes and sha256, totals, inputs, config "
+        "hash and versions;"
         " `stats.json`: the numbers behind this card.",
-        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are unique"
-        + (" (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet shard)." if manifest.get("tokenized") else "."),
+        "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are "
+        "unique"
+        + (
+            " (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet "
+            "shard)."
+            if manifest.get("tokenized")
+            else "."
+        ),
         "",
         "| column | type | nullable |",
         "|---|---|---|",

@@ -21,8 +21,10 @@ def trainer_section(manifest: dict[str, Any], location: Path) -> list[str]:
     folder = str(Path(tok["path"]).parent) if tok["path"].endswith("tokenizer.json") else tok["path"]
     where = str(location)
     lines = [
-        f"Pre-tokenized with **{tok['name']}** (`{folder}`, tokenizer.json sha256 {tok['sha256'][:16]}), one tokenized shard per Parquet shard,"
-        f" same documents in the same order. Every document is followed by `{section['eos_token']}` (id {section['eos_id']}), so a file holds"
+        f"Pre-tokenized with **{tok['name']}** (`{folder}`, tokenizer.json sha256 {tok['sha256'][:16]}), one "
+        "tokenized shard per Parquet shard,"
+        f" same documents in the same order. Every document is followed by `{section['eos_token']}` (id "
+        f"{section['eos_id']}), so a file holds"
         f" `num_tokens` + 1 tokens per document; tokens are {section['token_bytes']}-byte ids"
         f" ({', '.join(f'{k}: {v}' for k, v in section['dtype'].items())}).",
         "",
@@ -38,15 +40,21 @@ def trainer_section(manifest: dict[str, Any], location: Path) -> list[str]:
     if "nanotron" in section["totals"]:
         lines += _nanotron(where, folder, splits)
     lines += [
-        "Provenance: `tokens-index/<shard>.parquet` gives, per sequence, its first token and its document (`id`, `source`, `offset`);"
-        f" `curate lookup {where} --file megatron/train-00000-of-NNNNN.bin --token N` prints the document a token belongs to.",
+        "Provenance: `tokens-index/<shard>.parquet` gives, per sequence, its first token and its document (`id`, "
+        "`source`, `offset`);"
+        f" `curate lookup {where} --file megatron/train-00000-of-NNNNN.bin --token N` prints the document a token "
+        "belongs to.",
     ]
     return lines
 
 
 def _pairs(section: dict[str, Any], split: str, where: str) -> list[str]:
     """`weight prefix` pairs, weights = tokens, so each shard is sampled in proportion to its size."""
-    return [f"{e['tokens']} {where}/{e['files'][0]['path'].removesuffix('.bin')}" for e in section["shards"] if e["format"] == "megatron" and e["split"] == split]
+    return [
+        f"{e['tokens']} {where}/{e['files'][0]['path'].removesuffix('.bin')}"
+        for e in section["shards"]
+        if e["format"] == "megatron" and e["split"] == split
+    ]
 
 
 def _megatron(section: dict[str, Any], where: str, folder: str, splits: list[str]) -> list[str]:
@@ -62,10 +70,12 @@ def _megatron(section: dict[str, Any], where: str, folder: str, splits: list[str
         "",
         "```bash",
         f"cd {where} && python -c \"import json; m = json.load(open('manifest.json')); "
-        "print(' '.join(f\\\"{e['tokens']} $PWD/{e['files'][0]['path'][:-4]}\\\" for e in m['tokenized']['shards'] if e['format'] == 'megatron' and e['split'] == 'train'))\"",
+        "print(' '.join(f\\\"{e['tokens']} $PWD/{e['files'][0]['path'][:-4]}\\\" for e in m['tokenized']['shards'] if "
+        "e['format'] == 'megatron' and e['split'] == 'train'))\"",
         "```",
         "",
-        "With separate train and validation paths Megatron-LM ignores `--split`. `--eod-mask-loss` / `--reset-attention-mask`"
+        "With separate train and validation paths Megatron-LM ignores `--split`. `--eod-mask-loss` / "
+        "`--reset-attention-mask`"
         f" look for the tokenizer's eod id: documents here end with id {section['eos_id']}.",
         "",
         "**NeMo 2** (same files):",
@@ -79,9 +89,18 @@ def _megatron(section: dict[str, Any], where: str, folder: str, splits: list[str
     flat = lambda split: [x for pair in _pairs(section, split, where)[:MAX_LISTED] for x in pair.split(" ", 1)]  # noqa: E731
     if "validation" in splits:
         # NeMo reads train, validation and test from a dict (all three keys); no test split here.
-        lines += ["    paths={", f"        'train': {flat('train')!r},", f"        'validation': {flat('validation')!r},", f"        'test': {flat('validation')!r},  # no test split: the validation shards", "    },"]
+        lines += [
+            "    paths={",
+            f"        'train': {flat('train')!r},",
+            f"        'validation': {flat('validation')!r},",
+            f"        'test': {flat('validation')!r},  # no test split: the validation shards",
+            "    },",
+        ]
     else:
-        lines += [f"    paths={flat('train')!r},  # one blend, cut by split= (this release has no validation split)", "    split='99,1,0',"]
+        lines += [
+            f"    paths={flat('train')!r},  # one blend, cut by split= (this release has no validation split)",
+            "    split='99,1,0',",
+        ]
     lines += [
         "    seq_length=2048,",
         f"    tokenizer=AutoTokenizer({folder!r}),",
@@ -110,8 +129,9 @@ def _nanotron(where: str, folder: str, splits: list[str]) -> list[str]:
         f"  tokenizer_name_or_path: {folder}",
         "```",
         "",
-        f"nanotron takes the tokenizer name and token size from the `.ds.metadata` files (`{folder}|2` or `|4`): that folder must exist"
-        " on the training machine (copy it there, or rebuild the release with `release.tokenizer` set to where it will be)."
-        + (f" Validation shards: `{where}/nanotron/validation`." if "validation" in splits else ""),
+        f"nanotron takes the tokenizer name and token size from the `.ds.metadata` files (`{folder}|2` or `|4`): that "
+        "folder must exist"
+        " on the training machine (copy it there, or rebuild the release with `release.tokenizer` set to where it "
+        "will be)." + (f" Validation shards: `{where}/nanotron/validation`." if "validation" in splits else ""),
         "",
     ]

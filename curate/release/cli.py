@@ -9,13 +9,41 @@ from pathlib import Path
 
 
 def release_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="output folder of `curate run`, or Parquet files / folders / globs of documents")
-    p.add_argument("--synthetic", action="append", default=[], metavar="PATH", help="synthetic documents: Parquet files, folders or globs (repeatable)")
-    p.add_argument("--config", default=None, help="recipe for the release: section (default: the run's config.resolved.yaml)")
-    p.add_argument("--output", default=None, help="folder to write releases/NAME/VERSION under (default: the first run folder)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="output folder of `curate run`, or Parquet files / folders / globs of documents",
+    )
+    p.add_argument(
+        "--synthetic",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="synthetic documents: Parquet files, folders or globs (repeatable)",
+    )
+    p.add_argument(
+        "--config", default=None, help="recipe for the release: section (default: the run's config.resolved.yaml)"
+    )
+    p.add_argument(
+        "--output", default=None, help="folder to write releases/NAME/VERSION under (default: the first run folder)"
+    )
     p.add_argument("--name", default=None, help="release name (default: release.name, else the run's name)")
-    p.add_argument("--version", dest="release_version", metavar="VERSION", default=None, help="release version (default: release.version, else the next vN)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set release.mix.seed=7 (repeatable)")
+    p.add_argument(
+        "--version",
+        dest="release_version",
+        metavar="VERSION",
+        default=None,
+        help="release version (default: release.version, else the next vN)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set release.mix.seed=7 (repeatable)",
+    )
 
 
 def release_folder_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,7 +53,11 @@ def release_folder_arguments(p: argparse.ArgumentParser) -> None:
 
 def lookup_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("release", help="release folder: OUTPUT/releases/NAME/VERSION")
-    p.add_argument("--file", required=True, help="tokenized file as listed in manifest.json, e.g. megatron/train-00000-of-00004.bin")
+    p.add_argument(
+        "--file",
+        required=True,
+        help="tokenized file as listed in manifest.json, e.g. megatron/train-00000-of-00004.bin",
+    )
     p.add_argument("--token", required=True, type=int, help="0-based token position in that file")
 
 
@@ -44,7 +76,9 @@ def _contained(*folders: str) -> None:
 
 
 def run_release(args: argparse.Namespace) -> int:
-    path = release_command(args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version)
+    path = release_command(
+        args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version
+    )
     from rich.console import Console
 
     from curate.release.card import load_release
@@ -53,8 +87,18 @@ def run_release(args: argparse.Namespace) -> int:
     manifest, _ = load_release(path)
     totals = manifest["totals"]
     tokens = f", {human(totals['tokens'])} tokens" if totals["tokens"] is not None else ""
-    trainer = "".join(f", {fmt} ({human(t['tokens'])} tokens with end-of-document)" for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()) if manifest.get("tokenized") else ""
-    Console().print(f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in {totals['shards']} shard(s){trainer} -> {path}")
+    trainer = (
+        "".join(
+            f", {fmt} ({human(t['tokens'])} tokens with end-of-document)"
+            for fmt, t in manifest.get("tokenized", {}).get("totals", {}).items()
+        )
+        if manifest.get("tokenized")
+        else ""
+    )
+    Console().print(
+        f"release {manifest['name']} {manifest['version']}: {num(totals['rows'])} documents{tokens} in "
+        f"{totals['shards']} shard(s){trainer} -> {path}"
+    )
     return 0
 
 
@@ -105,10 +149,15 @@ def release_command(
         cfg.name = read_manifest(web.run_dirs[0]).get("name") or cfg.name
     root = Path(output) if output else (web.run_dirs[0] if web.run_dirs else None)
     if root is None:
-        raise InputError("no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the release goes to FOLDER/releases/NAME/VERSION)")
+        raise InputError(
+            "no output folder: the inputs are not a `curate run` output folder. Fix: pass --output FOLDER (the "
+            "release goes to FOLDER/releases/NAME/VERSION)"
+        )
     check_contained(root)
     rcfg = with_overrides(release_config(cfg), name=name, version=version)
-    return build_release(cfg, web.parts, syn.parts if syn else [], release=rcfg, run_dirs=web.run_dirs, output_root=root)
+    return build_release(
+        cfg, web.parts, syn.parts if syn else [], release=rcfg, run_dirs=web.run_dirs, output_root=root
+    )
 
 
 def verify_command(release_dir: Path) -> int:
@@ -124,7 +173,10 @@ def verify_command(release_dir: Path) -> int:
         return 1
     tokens = f", {num(found.tokens)} tokens" if found.tokens is not None else ""
     trainer = "".join(f"; {fmt}: {num(n)} tokens" for fmt, n in (found.tokenized or {}).items())
-    Console().print(f"ok {release_dir}: {found.shards} shard(s), {num(found.rows)} documents{tokens}, {num(found.bytes)} bytes{trainer}; checksums, schema, totals and ids verified")
+    Console().print(
+        f"ok {release_dir}: {found.shards} shard(s), {num(found.rows)} documents{tokens}, {num(found.bytes)} "
+        f"bytes{trainer}; checksums, schema, totals and ids verified"
+    )
     return 0
 
 
@@ -166,18 +218,27 @@ def diff_command(a: Path, b: Path) -> int:
     from curate.release.tables import num
 
     result = diff_releases(a, b)
-    table = RichTable(title=f"{result['a']['name']} {result['a']['version']} -> {result['b']['name']} {result['b']['version']}", title_justify="left")
+    table = RichTable(
+        title=f"{result['a']['name']} {result['a']['version']} -> {result['b']['name']} {result['b']['version']}",
+        title_justify="left",
+    )
     table.add_column("")
     table.add_column("documents", justify="right")
     table.add_column("tokens", justify="right")
     table.add_row("A", num(result["a"]["documents"]), num(result["a"]["tokens"]))
     table.add_row("B", num(result["b"]["documents"]), num(result["b"]["tokens"]))
     table.add_row("added (in B only)", num(result["added"]["documents"]), num(result["added"]["tokens"]), style="green")
-    table.add_row("removed (in A only)", num(result["removed"]["documents"]), num(result["removed"]["tokens"]), style="red")
+    table.add_row(
+        "removed (in A only)", num(result["removed"]["documents"]), num(result["removed"]["tokens"]), style="red"
+    )
     table.add_row("in both", num(result["kept"]["documents"]), "")
     table.add_row("token delta (B - A)", "", f"{result['token_delta']:+,}", style="bold")
     console = Console()
     console.print(table)
     for key, change in result["changed"].items():
-        console.print(f"[bold]{key}[/bold] changed: A {json.dumps(change['a'], sort_keys=True)}  B {json.dumps(change['b'], sort_keys=True)}", soft_wrap=True)
+        console.print(
+            f"[bold]{key}[/bold] changed: A {json.dumps(change['a'], sort_keys=True)}  B "
+            f"{json.dumps(change['b'], sort_keys=True)}",
+            soft_wrap=True,
+        )
     return 0

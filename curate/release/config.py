@@ -91,16 +91,25 @@ class ReleaseConfig(Section):
     def _tokens_needed(self) -> ReleaseConfig:
         sized = self.mix.budget > 0 or self.mix.synthetic_fraction is not None
         if sized and self.mix.unit == "tokens" and not self.count_tokens:
-            raise ValueError("mix.unit is tokens but count_tokens is false; set release.count_tokens=true or release.mix.unit=documents")
+            raise ValueError(
+                "mix.unit is tokens but count_tokens is false; set release.count_tokens=true or "
+                "release.mix.unit=documents"
+            )
         if "parquet" not in self.formats:
             raise ValueError(
-                f"formats {self.formats} lacks parquet; the Parquet shards are always written (the tokenized formats are written from them and checked against them). "
+                f"formats {self.formats} lacks parquet; the Parquet shards are always written (the tokenized formats "
+                "are written from them and checked against them). "
                 "Fix: set release.formats to [parquet] plus megatron and/or nanotron, e.g. [parquet,megatron]"
             )
         if len(set(self.formats)) != len(self.formats):
-            raise ValueError(f"formats {self.formats} names a format twice. Fix: list each of parquet, megatron, nanotron once")
+            raise ValueError(
+                f"formats {self.formats} names a format twice. Fix: list each of parquet, megatron, nanotron once"
+            )
         if self.tokenized_formats and not self.count_tokens:
-            raise ValueError(f"formats {self.formats} need the tokenizer but count_tokens is false. Fix: set release.count_tokens=true, or release.formats=[parquet]")
+            raise ValueError(
+                f"formats {self.formats} need the tokenizer but count_tokens is false. Fix: set "
+                "release.count_tokens=true, or release.formats=[parquet]"
+            )
         return self
 
     @property

@@ -25,7 +25,11 @@ def diff_releases(a: Path, b: Path) -> dict[str, Any]:
     ids_a, ids_b = _ids(a, ma), _ids(b, mb)
 
     def summary(frame: pl.LazyFrame) -> dict[str, int]:
-        row = frame.select(pl.len().alias("documents"), pl.col(NUM_TOKENS).sum().alias("tokens")).collect().row(0, named=True)
+        row = (
+            frame.select(pl.len().alias("documents"), pl.col(NUM_TOKENS).sum().alias("tokens"))
+            .collect()
+            .row(0, named=True)
+        )
         return {"documents": int(row["documents"]), "tokens": int(row["tokens"] or 0)}
 
     added = summary(ids_b.join(ids_a.select(S.ID), on=S.ID, how="anti"))

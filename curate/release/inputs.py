@@ -37,18 +37,27 @@ def resolve_parts(items: list[str]) -> Inputs:
         elif path.is_dir():
             files = sorted(p for p in path.glob("*.parquet") if not p.name.startswith("."))
             if not files:
-                raise InputError(f"{path} holds no .parquet files. Fix: pass the output folder of `curate run` (with manifest.json), Parquet files, or a folder of them")
+                raise InputError(
+                    f"{path} holds no .parquet files. Fix: pass the output folder of `curate run` (with "
+                    "manifest.json), Parquet files, or a folder of them"
+                )
             found.parts += files
         elif path.is_file():
             found.parts.append(path)
         else:
             matches = sorted(Path(m) for m in glob.glob(item) if Path(m).is_file())
             if not matches:
-                raise InputError(f"input {item} not found. Fix: pass the output folder of `curate run` (with manifest.json), Parquet files, a folder of them, or a glob")
+                raise InputError(
+                    f"input {item} not found. Fix: pass the output folder of `curate run` (with manifest.json), "
+                    "Parquet files, a folder of them, or a glob"
+                )
             found.parts += matches
     for part in found.parts:
         if not part.is_file():
-            raise InputError(f"{part} is listed in a manifest but missing. Fix: rerun `curate run` for that output folder, or pass its Parquet files yourself")
+            raise InputError(
+                f"{part} is listed in a manifest but missing. Fix: rerun `curate run` for that output folder, or pass "
+                "its Parquet files yourself"
+            )
     return found
 
 
@@ -75,7 +84,10 @@ def run_counts(run_dirs: list[Path]) -> dict[str, Any] | None:
         for row in counts.get("by_reason", []):
             key = (row["stage"], row["reason"])
             reasons[key] = reasons.get(key, 0) + int(row["documents"])
-    total["by_reason"] = [{"stage": s, "reason": r, "documents": n} for (s, r), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))]
+    total["by_reason"] = [
+        {"stage": s, "reason": r, "documents": n}
+        for (s, r), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     from curate.hygiene.report import merge_contamination
 
     merged = merge_contamination(contamination)
@@ -100,14 +112,22 @@ def check_part_schema(part: Path, schema: pa.Schema) -> pa.Schema:
     try:
         have = pq.read_schema(part)
     except (OSError, pa.ArrowException) as exc:
-        raise InputError(f"{part} is not a readable Parquet file ({exc}). Fix: remove it from the inputs or rewrite it") from None
+        raise InputError(
+            f"{part} is not a readable Parquet file ({exc}). Fix: remove it from the inputs or rewrite it"
+        ) from None
     for f in schema:
         if f.name not in have.names:
             if not f.nullable and f.name not in ("num_tokens", "synthetic"):
-                raise InputError(f"{part} has no column '{f.name}'. Fix: pass Parquet parts with curate's document schema (curate/core/schema.py)")
+                raise InputError(
+                    f"{part} has no column '{f.name}'. Fix: pass Parquet parts with curate's document schema "
+                    "(curate/core/schema.py)"
+                )
             continue
         if not pa.types.is_null(have.field(f.name).type) and not _castable(have.field(f.name).type, f.type):
-            raise InputError(f"{part}: column '{f.name}' is {have.field(f.name).type}, expected {f.type}. Fix: write it with curate's document schema (curate/core/schema.py)")
+            raise InputError(
+                f"{part}: column '{f.name}' is {have.field(f.name).type}, expected {f.type}. Fix: write it with "
+                "curate's document schema (curate/core/schema.py)"
+            )
     return have
 
 

@@ -32,14 +32,19 @@ class MixPlan:
         return int(self.order.size)
 
 
-def plan_mix(synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig, buckets: np.ndarray | None = None) -> MixPlan:
+def plan_mix(
+    synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig, buckets: np.ndarray | None = None
+) -> MixPlan:
     """synthetic: bool per global row; tokens: int per row, or None when not counted; buckets:
     quality_bucket per row (-1: unscored), needed when cfg.bucket_weights is set."""
     synthetic = np.asarray(synthetic, dtype=bool)
     eligible = np.ones(synthetic.size, dtype=bool)
     if cfg.bucket_weights:
         if buckets is None:
-            raise ConfigError("release.mix.bucket_weights is set but the inputs have no quality_bucket column. Fix: run with quality.enabled=true, or remove release.mix.bucket_weights")
+            raise ConfigError(
+                "release.mix.bucket_weights is set but the inputs have no quality_bucket column. Fix: run with "
+                "quality.enabled=true, or remove release.mix.bucket_weights"
+            )
         weight = np.ones(21)  # index 20: unscored (-1)
         for b, w in cfg.bucket_weights.items():
             weight[b] = w
@@ -47,9 +52,16 @@ def plan_mix(synthetic: np.ndarray, tokens: np.ndarray | None, cfg: MixConfig, b
         keep = np.random.default_rng([cfg.seed, 1]).random(synthetic.size) < weight[np.asarray(buckets, dtype=np.int64)]
         eligible = keep | synthetic
     if cfg.unit == "tokens" and tokens is None and (cfg.budget or cfg.synthetic_fraction is not None):
-        raise ConfigError("release.mix.unit is tokens but no tokens were counted. Fix: set release.count_tokens=true or release.mix.unit=documents")
+        raise ConfigError(
+            "release.mix.unit is tokens but no tokens were counted. Fix: set release.count_tokens=true or "
+            "release.mix.unit=documents"
+        )
     # Unsized (take everything): no sizes needed, so tokens may still be uncounted here.
-    size = np.asarray(tokens, dtype=np.int64) if cfg.unit == "tokens" and tokens is not None else np.ones(synthetic.size, dtype=np.int64)
+    size = (
+        np.asarray(tokens, dtype=np.int64)
+        if cfg.unit == "tokens" and tokens is not None
+        else np.ones(synthetic.size, dtype=np.int64)
+    )
     web_rows, syn_rows = np.flatnonzero(~synthetic & eligible), np.flatnonzero(synthetic)
     have_web, have_syn = int(size[web_rows].sum()), int(size[syn_rows].sum())
     want_web, want_syn = _targets(have_web, have_syn, cfg)
@@ -105,7 +117,8 @@ def _targets(have_web: int, have_syn: int, cfg: MixConfig) -> tuple[int, int]:
         if want_web > have_web or want_syn > have_syn:
             most = _largest_total(have_web, have_syn, fraction)
             raise ConfigError(
-                f"release.mix.budget={budget} {unit} at synthetic_fraction={fraction} needs {want_web} web and {want_syn} synthetic {unit}; "
+                f"release.mix.budget={budget} {unit} at synthetic_fraction={fraction} needs {want_web} web and "
+                f"{want_syn} synthetic {unit}; "
                 f"the inputs hold {have_web} and {have_syn} (at most {most} {unit} at this fraction). "
                 "Fix: lower release.mix.budget, set it to 0 for the largest mix, or change the fraction"
             )

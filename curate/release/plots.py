@@ -71,9 +71,21 @@ def _languages(plt: Any, manifest: dict[str, Any], stats: dict[str, Any]) -> Any
 def _hist(ax: Any, dist: dict[str, Any], log: bool) -> None:
     edges = dist["edges"]
     lefts, widths = edges[:-1], [b - a for a, b in zip(edges[:-1], edges[1:])]
-    ax.bar(lefts, dist["web"], width=widths, align="edge", color=WEB_COLOR, label="web", edgecolor="white", linewidth=0.3)
+    ax.bar(
+        lefts, dist["web"], width=widths, align="edge", color=WEB_COLOR, label="web", edgecolor="white", linewidth=0.3
+    )
     if any(dist["synthetic"]):
-        ax.bar(lefts, dist["synthetic"], width=widths, bottom=dist["web"], align="edge", color=SYN_COLOR, label="synthetic", edgecolor="white", linewidth=0.3)
+        ax.bar(
+            lefts,
+            dist["synthetic"],
+            width=widths,
+            bottom=dist["web"],
+            align="edge",
+            color=SYN_COLOR,
+            label="synthetic",
+            edgecolor="white",
+            linewidth=0.3,
+        )
         ax.legend()
     if log:
         from matplotlib.ticker import FuncFormatter
@@ -87,7 +99,14 @@ def _hist(ax: Any, dist: dict[str, Any], log: bool) -> None:
         ax.axvline(median, color="black", linestyle="--", linewidth=1)
         left = ax.get_xlim()
         right_half = (median > (left[0] * left[1]) ** 0.5) if log else (median > sum(left) / 2)
-        ax.text(median, ax.get_ylim()[1] * 0.95, f" median {median:,.3g} " , fontsize=8, va="top", ha="right" if right_half else "left")
+        ax.text(
+            median,
+            ax.get_ylim()[1] * 0.95,
+            f" median {median:,.3g} ",
+            fontsize=8,
+            va="top",
+            ha="right" if right_half else "left",
+        )
     ax.set_ylabel("documents")
 
 

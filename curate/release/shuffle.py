@@ -19,7 +19,6 @@ from curate.release.mix import MixPlan
 from curate.release.schema import NUM_TOKENS, SYNTHETIC
 from curate.release.sharding import Chunk, PartInfo
 
-
 POS = "__position"  # the release position of a row while it is being shuffled
 READ_MB = 256  # shuffle pass: row groups read together (decoded in parallel), ~256 MB at a time
 READ_THREADS = os.cpu_count() or 1  # runs read side by side (see _selected_rows)
@@ -50,7 +49,14 @@ def _runs(pf: pq.ParquetFile) -> Iterator[tuple[list[int], int]]:
         yield run, first
 
 
-def _selected_rows(parts: list[PartInfo], position: np.ndarray, synthetic: np.ndarray, tokens: np.ndarray | None, schema: pa.Schema, raw: np.ndarray) -> Iterator[pa.Table]:
+def _selected_rows(
+    parts: list[PartInfo],
+    position: np.ndarray,
+    synthetic: np.ndarray,
+    tokens: np.ndarray | None,
+    schema: pa.Schema,
+    raw: np.ndarray,
+) -> Iterator[pa.Table]:
     """The selected rows of every part, conformed to the work schema, with their position, in
     input order. Fills raw[position] with each row's uncompressed bytes (its strings' lengths
     plus the fixed-width columns), which plan the shards before any is written.
@@ -87,7 +93,9 @@ def _selected_rows(parts: list[PartInfo], position: np.ndarray, synthetic: np.nd
             if f.name == SYNTHETIC:
                 arrays.append(pa.array(flags, pa.bool_()))
             elif f.name == NUM_TOKENS:
-                arrays.append(pa.array(counted, pa.int32()) if counted is not None else pa.nulls(chunk.num_rows, pa.int32()))
+                arrays.append(
+                    pa.array(counted, pa.int32()) if counted is not None else pa.nulls(chunk.num_rows, pa.int32())
+                )
             elif f.name == POS:
                 arrays.append(pa.array(pos, pa.int64()))
             elif f.name in chunk.schema.names:
@@ -128,7 +136,14 @@ def _fixed_bytes(t: pa.DataType) -> int:
 
 
 def shuffled_groups(
-    parts: list[PartInfo], plan: MixPlan, synthetic: np.ndarray, tokens: np.ndarray | None, groups: list[list[Chunk]], schema: pa.Schema, staging: Path, raw: np.ndarray
+    parts: list[PartInfo],
+    plan: MixPlan,
+    synthetic: np.ndarray,
+    tokens: np.ndarray | None,
+    groups: list[list[Chunk]],
+    schema: pa.Schema,
+    staging: Path,
+    raw: np.ndarray,
 ) -> Iterator[tuple[list[Chunk], Any, np.ndarray]]:
     """(chunks of a group, the group's rows, the row order). One group: read into memory.
     More: one pass spills each row to its group's Arrow file, then group by group. Either
@@ -226,7 +241,9 @@ class Rows:
         valid = column.valid if order is None or column.valid is None else column.valid[order]
         nulls = int(valid.size - np.count_nonzero(valid)) if valid is not None else 0
         bitmap = pa.array(valid).buffers()[1] if nulls else None
-        return pa.Array.from_buffers(pa.string_view(), views.size, [bitmap, pa.py_buffer(views), *column.data], null_count=nulls)
+        return pa.Array.from_buffers(
+            pa.string_view(), views.size, [bitmap, pa.py_buffer(views), *column.data], null_count=nulls
+        )
 
     def take(self, order: np.ndarray, columns: list[str] | None = None) -> pa.Table:
         """rows[order] in the file schema (or its `columns`)."""

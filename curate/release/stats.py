@@ -63,12 +63,28 @@ class StatsAccumulator:
         synthetic = table[SYNTHETIC].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
         # Shards are written as string_view, which pyarrow's fill_null and group_by do not
         # take; language codes are a few bytes, so the cast to string costs nothing.
-        per_lang = pa.table({"lang": table[S.LANG].cast(pa.string()).fill_null("unknown"), "tokens": tokens, "text_bytes": text_bytes})
-        languages = per_lang.group_by("lang").aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist()
+        per_lang = pa.table(
+            {"lang": table[S.LANG].cast(pa.string()).fill_null("unknown"), "tokens": tokens, "text_bytes": text_bytes}
+        )
+        languages = (
+            per_lang.group_by("lang")
+            .aggregate([("lang", "count"), ("tokens", "sum"), ("text_bytes", "sum")])
+            .to_pylist()
+        )
         buckets: list[dict[str, Any]] = []
         if S.QUALITY_BUCKET in table.column_names:  # documents and tokens per quality bucket (null: unscored)
-            per_bucket = pa.table({"bucket": table[S.QUALITY_BUCKET].cast(pa.int32()).fill_null(-1), "tokens": tokens, "text_bytes": text_bytes})
-            buckets = per_bucket.group_by("bucket").aggregate([("bucket", "count"), ("tokens", "sum"), ("text_bytes", "sum")]).to_pylist()
+            per_bucket = pa.table(
+                {
+                    "bucket": table[S.QUALITY_BUCKET].cast(pa.int32()).fill_null(-1),
+                    "tokens": tokens,
+                    "text_bytes": text_bytes,
+                }
+            )
+            buckets = (
+                per_bucket.group_by("bucket")
+                .aggregate([("bucket", "count"), ("tokens", "sum"), ("text_bytes", "sum")])
+                .to_pylist()
+            )
         take = min(n, SAMPLE_ROWS - start)
         sampled: dict[str, np.ndarray] = {}
         if take > 0:
@@ -110,7 +126,10 @@ class StatsAccumulator:
         for key in ("tokens", "text_bytes") if self.count_tokens else ("text_bytes",):
             values = sample.get(key, np.zeros(0))
             lengths[key] = _distribution(values, sample.get("synthetic"), log=True)
-        scores = {column: _distribution(sample.get(column, np.zeros(0)), sample.get("synthetic"), log=False) for column in self.score_columns}
+        scores = {
+            column: _distribution(sample.get(column, np.zeros(0)), sample.get("synthetic"), log=False)
+            for column in self.score_columns
+        }
         languages = dict(sorted(self.languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0])))
         return {
             "documents": total,

@@ -84,13 +84,23 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     t = Table("funnel", "Funnel: documents after each stage", ["stage", "dropped", "added", "documents", "of ingested"])
     first = steps[0]["documents"]
     for s in steps:
-        t.rows.append([s["step"], num(s["dropped"]) if s["dropped"] else "", num(s["added"]) if s["added"] else "", num(s["documents"]), pct(s["documents"], first)])
+        t.rows.append(
+            [
+                s["step"],
+                num(s["dropped"]) if s["dropped"] else "",
+                num(s["added"]) if s["added"] else "",
+                num(s["documents"]),
+                pct(s["documents"], first),
+            ]
+        )
     tables.append(t)
     counts = manifest.get("counts")
     if counts:
         t = Table("reasons", "Drop reasons", ["stage", "reason", "documents", "of ingested"])
         for row in counts.get("by_reason", [])[:TOP_REASONS]:
-            t.rows.append([row["stage"], row["reason"], num(row["documents"]), pct(row["documents"], counts["ingested"])])
+            t.rows.append(
+                [row["stage"], row["reason"], num(row["documents"]), pct(row["documents"], counts["ingested"])]
+            )
         hidden = len(counts.get("by_reason", [])) - TOP_REASONS
         t.note = f"{hidden} more reasons in manifest.json" if hidden > 0 else ""
         if not t.rows:
@@ -99,7 +109,9 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
         if counts.get("contamination"):
             tables.append(_contamination(counts["contamination"]))
     tables.append(_mix(manifest))
-    t = Table("languages", "Languages", ["language", "documents", "share", "tokens" if counted else "text bytes", "share"])
+    t = Table(
+        "languages", "Languages", ["language", "documents", "share", "tokens" if counted else "text bytes", "share"]
+    )
     key = "tokens" if counted else "text_bytes"
     whole = sum(v[key] for v in stats["languages"].values())
     for lang, v in list(stats["languages"].items())[:TOP_LANGUAGES]:
@@ -107,7 +119,11 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     hidden = len(stats["languages"]) - TOP_LANGUAGES
     t.note = f"{hidden} more languages in stats.json" if hidden > 0 else ""
     tables.append(t)
-    t = Table("quality_buckets", "Quality buckets", ["bucket", "documents", "share", "tokens" if counted else "text bytes", "share"])
+    t = Table(
+        "quality_buckets",
+        "Quality buckets",
+        ["bucket", "documents", "share", "tokens" if counted else "text bytes", "share"],
+    )
     buckets = stats.get("quality_buckets", {})
     whole = sum(v[key] for v in buckets.values())
     for name, v in buckets.items():
@@ -121,12 +137,23 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
 
 
 def _pii(pii: dict[str, Any], rows: int) -> Table:
-    t = Table("pii", "PII found in the released documents", ["kind", "placeholder", "found", "documents", "of documents"])
+    t = Table(
+        "pii", "PII found in the released documents", ["kind", "placeholder", "found", "documents", "of documents"]
+    )
     for kind, v in pii["kinds"].items():
         t.rows.append([kind, f"`<{kind.upper()}>`", num(v["found"]), num(v["documents"]), pct(v["documents"], rows)])
-    t.rows.append(["any", "", num(sum(v["found"] for v in pii["kinds"].values())), num(pii["documents"]), pct(pii["documents"], rows)])
+    t.rows.append(
+        [
+            "any",
+            "",
+            num(sum(v["found"] for v in pii["kinds"].values())),
+            num(pii["documents"]),
+            pct(pii["documents"], rows),
+        ]
+    )
     t.note = (
-        f"{num(pii['scanned'])} of {num(rows)} documents scanned (column `pii`); with pii.mode redact, the default, each find was "
+        f"{num(pii['scanned'])} of {num(rows)} documents scanned (column `pii`); with pii.mode redact, the default, "
+        "each find was "
         "replaced by its placeholder in the text, with pii.mode annotate the text still holds it"
     )
     if not pii["scanned"]:
@@ -135,12 +162,21 @@ def _pii(pii: dict[str, Any], rows: int) -> Table:
 
 
 def _contamination(c: dict[str, Any]) -> Table:
-    t = Table("contamination", "Benchmark contamination", ["benchmark", "split", "licence", "items", "indexed n-grams", "web documents dropped", "generated dropped"])
+    t = Table(
+        "contamination",
+        "Benchmark contamination",
+        ["benchmark", "split", "licence", "items", "indexed n-grams", "web documents dropped", "generated dropped"],
+    )
     for b in c["benchmarks"]:
-        t.rows.append([b["name"], b["split"], b["licence"], num(b["items"]), num(b["ngrams"]), num(b["web"]), num(b["generated"])])
+        t.rows.append(
+            [b["name"], b["split"], b["licence"], num(b["items"]), num(b["ngrams"]), num(b["web"]), num(b["generated"])]
+        )
     missing = "; ".join(f"{k}: {v}" for k, v in c.get("unavailable", {}).items())
-    t.note = (f"index `{c['index']}`, {c['ngram']}-word n-grams; a document is dropped when its longest matched span reaches "
-              f"{c['min_span_words']} words or it holds {c['min_item_share']:.0%} of one item's n-grams" + (f". Not indexed: {missing}" if missing else ""))
+    t.note = (
+        f"index `{c['index']}`, {c['ngram']}-word n-grams; a document is dropped when its longest matched span reaches "
+        f"{c['min_span_words']} words or it holds {c['min_item_share']:.0%} of one item's n-grams"
+        + (f". Not indexed: {missing}" if missing else "")
+    )
     return t
 
 
@@ -154,8 +190,16 @@ def _overview(manifest: dict[str, Any], stats: dict[str, Any]) -> Table:
         ["tokens", f"{num(totals['tokens'])} ({human(totals['tokens'])})" if tok else "not counted"],
         ["tokenizer", f"{tok['name']} (vocab {tok['vocab_size']:,}; special tokens not counted)" if tok else "-"],
         ["text", f"{num(sum(s['text_bytes'] for s in stats['splits'].values()))} bytes of UTF-8"],
-        ["shards", f"{totals['shards']} ({human(totals['bytes'])}B on disk, {manifest['release_config']['compression']})"],
-        ["synthetic share", f"{pct(syn['documents'], totals['rows'])} of documents, {pct(syn['tokens'], totals['tokens'])} of tokens" if tok else f"{pct(syn['documents'], totals['rows'])} of documents"],
+        [
+            "shards",
+            f"{totals['shards']} ({human(totals['bytes'])}B on disk, {manifest['release_config']['compression']})",
+        ],
+        [
+            "synthetic share",
+            f"{pct(syn['documents'], totals['rows'])} of documents, {pct(syn['tokens'], totals['tokens'])} of tokens"
+            if tok
+            else f"{pct(syn['documents'], totals['rows'])} of documents",
+        ],
         ["created", manifest["created_at"]],
         ["config hash", manifest["config_hash"][:16]],
     ]
@@ -172,42 +216,64 @@ def _splits(manifest: dict[str, Any]) -> Table:
 def _mix(manifest: dict[str, Any]) -> Table:
     mix = manifest["mix"]
     unit = mix["unit"]
-    t = Table("mix", "Mix: available and selected", ["source", "documents available", "documents selected", "tokens available", "tokens selected"])
+    t = Table(
+        "mix",
+        "Mix: available and selected",
+        ["source", "documents available", "documents selected", "tokens available", "tokens selected"],
+    )
     for source in ("web", "synthetic"):
         a, s = mix["available"][source], mix["selected"][source]
         t.rows.append([source, num(a["documents"]), num(s["documents"]), num(a["tokens"]), num(s["tokens"])])
-    rule = "everything" if mix["synthetic_fraction"] is None and not mix["budget"] else (
-        f"synthetic share {mix['synthetic_fraction']}" if mix["synthetic_fraction"] is not None else "natural share")
+    rule = (
+        "everything"
+        if mix["synthetic_fraction"] is None and not mix["budget"]
+        else (
+            f"synthetic share {mix['synthetic_fraction']}" if mix["synthetic_fraction"] is not None else "natural share"
+        )
+    )
     budget = f", budget {num(mix['budget'])} {unit}" if mix["budget"] else ""
-    t.note = f"{rule}{budget}; shuffled with seed {mix['seed']}; {num(mix['validation_documents'])} documents held out for validation"
+    t.note = f"{rule}{budget}; shuffled with seed {mix['seed']}; {num(mix['validation_documents'])} documents held out for validation"  # noqa: E501
     return t
 
 
 def _distributions(stats: dict[str, Any]) -> Table:
-    labels = {"tokens": "tokens per document", "text_bytes": "bytes per document", S.LANG_SCORE: "language-ID confidence"}
+    labels = {
+        "tokens": "tokens per document",
+        "text_bytes": "bytes per document",
+        S.LANG_SCORE: "language-ID confidence",
+    }
     cols = ["measure", "mean"] + [f"p{p}" for p in ("1", "10", "50", "90", "99")]
     t = Table("distributions", "Length and quality distributions", cols)
     for group in ("lengths", "scores"):
         for key, d in stats[group].items():
             if not d["count"]:
                 continue
-            t.rows.append([labels.get(key, key), num(round(d["mean"], 3))] + [num(round(d["percentiles"][p], 3)) for p in ("1", "10", "50", "90", "99")])
+            t.rows.append(
+                [labels.get(key, key), num(round(d["mean"], 3))]
+                + [num(round(d["percentiles"][p], 3)) for p in ("1", "10", "50", "90", "99")]
+            )
     if stats["sample_rows"] < stats["documents"]:
-        t.note = f"from a uniform sample of {num(stats['sample_rows'])} of {num(stats['documents'])} documents (the first rows of the shuffled release)"
+        t.note = f"from a uniform sample of {num(stats['sample_rows'])} of {num(stats['documents'])} documents (the first rows of the shuffled release)"  # noqa: E501
     return t
 
 
 def numeric_columns(table: Table) -> list[bool]:
     """Columns whose every cell is a number, a percentage or empty: right-aligned."""
+
     def is_number(cell: str) -> bool:
-        return cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").replace("+", "").strip().isdigit() or cell in ("", "-")
+        return cell.replace(",", "").replace(".", "").replace("%", "").replace("-", "").replace(
+            "+", ""
+        ).strip().isdigit() or cell in ("", "-")
 
     return [i > 0 and all(is_number(row[i]) for row in table.rows) for i in range(len(table.columns))]
 
 
 def markdown_table(table: Table) -> str:
     align = numeric_columns(table)
-    lines = ["| " + " | ".join(table.columns) + " |", "|" + "|".join("---:" if right else "---" for right in align) + "|"]
+    lines = [
+        "| " + " | ".join(table.columns) + " |",
+        "|" + "|".join("---:" if right else "---" for right in align) + "|",
+    ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table.rows]
     if table.note:
         lines += ["", f"_{table.note}_"]

@@ -52,14 +52,19 @@ def token_size(vocab_size: int) -> int:
 
 
 def dtypes(size: int) -> dict[str, np.dtype]:
-    return {MEGATRON: np.dtype(np.uint16 if size == 2 else np.int32), NANOTRON: np.dtype(np.uint16 if size == 2 else np.uint32)}
+    return {
+        MEGATRON: np.dtype(np.uint16 if size == 2 else np.int32),
+        NANOTRON: np.dtype(np.uint16 if size == 2 else np.uint32),
+    }
 
 
 class TokenizedShard:
     """The tokenized twins of one Parquet shard (data/<stem>.parquet), written row group by
     row group in the shard's own writer thread, so row i of the shard is sequence i here."""
 
-    def __init__(self, release: Path, split: str, stem: str, formats: list[str], counter: TokenCounter, eos_id: int) -> None:
+    def __init__(
+        self, release: Path, split: str, stem: str, formats: list[str], counter: TokenCounter, eos_id: int
+    ) -> None:
         from datatrove.pipeline.tokens.megatron_tokenizer import MegatronTokenizedFile
         from datatrove.pipeline.tokens.tokenizer import TokenizedFile
 
@@ -79,7 +84,12 @@ class TokenizedShard:
             folder.mkdir(parents=True, exist_ok=True)
             # nanotron reads the tokenizer name and token size from the .metadata file's first line.
             self.nanotron = TokenizedFile(
-                str(folder), f"{stem}.ds", save_index=True, tokenizer_name_or_path=_tokenizer_name(counter), save_final_metadata=True, token_size=self.size
+                str(folder),
+                f"{stem}.ds",
+                save_index=True,
+                tokenizer_name_or_path=_tokenizer_name(counter),
+                save_final_metadata=True,
+                token_size=self.size,
             )
             name = f"{NANOTRON}/{split}/{stem}.ds"
             self.paths[NANOTRON] = [name, f"{name}.index", f"{name}.metadata"]
@@ -134,8 +144,26 @@ class TokenizedShard:
         out = []
         for fmt, paths in self.paths.items():
             files = [_sealed(self.release, p) for p in paths]
-            out.append({"format": fmt, "split": self.split, "shard": shard, "sequences": self.sequences, "tokens": self.tokens, "files": files})
-        out.append({"format": INDEX_DIR, "split": self.split, "shard": shard, "sequences": self.sequences, "tokens": self.tokens, "files": [_sealed(self.release, f"{INDEX_DIR}/{self.stem}.parquet")]})
+            out.append(
+                {
+                    "format": fmt,
+                    "split": self.split,
+                    "shard": shard,
+                    "sequences": self.sequences,
+                    "tokens": self.tokens,
+                    "files": files,
+                }
+            )
+        out.append(
+            {
+                "format": INDEX_DIR,
+                "split": self.split,
+                "shard": shard,
+                "sequences": self.sequences,
+                "tokens": self.tokens,
+                "files": [_sealed(self.release, f"{INDEX_DIR}/{self.stem}.parquet")],
+            }
+        )
         return out
 
     def abandon(self) -> None:
@@ -166,7 +194,9 @@ def _sealed(release: Path, relative: str) -> dict[str, Any]:
     return {"path": relative, "bytes": size, "sha256": digest.hexdigest()}
 
 
-def summary(entries: list[dict[str, Any]], formats: list[str], counter: TokenCounter, eos_token: str, eos_id: int) -> dict[str, Any]:
+def summary(
+    entries: list[dict[str, Any]], formats: list[str], counter: TokenCounter, eos_token: str, eos_id: int
+) -> dict[str, Any]:
     """manifest.json's `tokenized` section: settings, every file, and totals per format
     (tokens include one end-of-document token per sequence)."""
     size = token_size(counter.info.vocab_size)

@@ -48,7 +48,10 @@ def read_megatron_index(path: Path) -> MegatronIndex:
     if version != 1 or code not in _CODE_DTYPES:
         raise ValueError(f"version {version}, dtype code {code}: not what curate writes (1, {sorted(_CODE_DTYPES)})")
     if len(data) != head + sequences * (4 + 8) + documents * 8:
-        raise ValueError(f"is {len(data)} bytes; {sequences} sequences and {documents} document indices need {head + sequences * 12 + documents * 8}")
+        raise ValueError(
+            f"is {len(data)} bytes; {sequences} sequences and {documents} document indices need "
+            f"{head + sequences * 12 + documents * 8}"
+        )
     lengths = np.frombuffer(data, np.int32, sequences, head)
     pointers = np.frombuffer(data, np.int64, sequences, head + sequences * 4)
     docs = np.frombuffer(data, np.int64, documents, head + sequences * 12)
@@ -69,7 +72,10 @@ def verify_tokenized(release_dir: Path, manifest: dict[str, Any]) -> None:
             for path in sorted(p for p in (release_dir / folder).rglob("*") if p.is_file()):
                 relative = path.relative_to(release_dir).as_posix()
                 if relative not in listed:
-                    raise VerifyError(f"{relative} is not listed in manifest.json; a trainer reading {folder}/ would include it. Fix: remove it, or rebuild the release")
+                    raise VerifyError(
+                        f"{relative} is not listed in manifest.json; a trainer reading {folder}/ would include it. "
+                        "Fix: remove it, or rebuild the release"
+                    )
 
     shards = {s["path"]: s for s in manifest["shards"]}
     formats = sorted({e["format"] for e in entries} | set(section["totals"]))
@@ -77,30 +83,44 @@ def verify_tokenized(release_dir: Path, manifest: dict[str, Any]) -> None:
     for shard_path in shards:
         for fmt in formats:
             if (shard_path, fmt) not in have:
-                raise VerifyError(f"manifest.json: shard {shard_path} has no {fmt} files; every Parquet shard has one per format. {REBUILD}")
+                raise VerifyError(
+                    f"manifest.json: shard {shard_path} has no {fmt} files; every Parquet shard has one per format. "
+                    f"{REBUILD}"
+                )
     rows_of: dict[str, tuple[np.ndarray, list[str]]] = {}
     for entry in entries:
         problem = _check_entry(release_dir, entry, shards.get(entry["shard"]), section)
         if problem is None and entry["shard"] in shards:
             if entry["shard"] not in rows_of:  # each Parquet shard's ids and lengths, read once
                 table = pq.read_table(release_dir / entry["shard"], columns=[S.ID, S.NUM_TOKENS])
-                rows_of[entry["shard"]] = (table.column(S.NUM_TOKENS).to_numpy().astype(np.int64) + 1, table.column(S.ID).cast(pa.string()).to_pylist())
+                rows_of[entry["shard"]] = (
+                    table.column(S.NUM_TOKENS).to_numpy().astype(np.int64) + 1,
+                    table.column(S.ID).cast(pa.string()).to_pylist(),
+                )
             problem = _check_rows(release_dir, entry, *rows_of[entry["shard"]])
         if problem:
             raise VerifyError(f"{problem}. {REBUILD}")
     rows, tokens = sum(s["rows"] for s in shards.values()), sum(s["tokens"] or 0 for s in shards.values())
     for fmt, expected in section["totals"].items():
         if expected["tokens"] != tokens + rows:
-            raise VerifyError(f"manifest.json: tokenized.totals.{fmt}.tokens is {expected['tokens']}, but the shards hold {tokens} tokens + {rows} end-of-document tokens. {REBUILD}")
+            raise VerifyError(
+                f"manifest.json: tokenized.totals.{fmt}.tokens is {expected['tokens']}, but the shards hold {tokens} "
+                f"tokens + {rows} end-of-document tokens. {REBUILD}"
+            )
     for fmt, expected in section["totals"].items():
         mine = [e for e in entries if e["format"] == fmt]
         found = {"sequences": sum(e["sequences"] for e in mine), "tokens": sum(e["tokens"] for e in mine)}
         for key, value in found.items():
             if value != expected[key]:
-                raise VerifyError(f"manifest.json: tokenized.totals.{fmt}.{key} is {expected[key]}, its files add up to {value}. {REBUILD}")
+                raise VerifyError(
+                    f"manifest.json: tokenized.totals.{fmt}.{key} is {expected[key]}, its files add up to {value}. "
+                    f"{REBUILD}"
+                )
 
 
-def _check_entry(release_dir: Path, entry: dict[str, Any], shard: dict[str, Any] | None, section: dict[str, Any]) -> str | None:
+def _check_entry(
+    release_dir: Path, entry: dict[str, Any], shard: dict[str, Any] | None, section: dict[str, Any]
+) -> str | None:
     """The first disagreement of one tokenized shard with its files and its Parquet shard."""
     first = entry["files"][0]["path"]
     if shard is None:
@@ -108,7 +128,7 @@ def _check_entry(release_dir: Path, entry: dict[str, Any], shard: dict[str, Any]
     if entry["sequences"] != shard["rows"]:
         return f"{first}: {entry['sequences']} sequences, but {entry['shard']} has {shard['rows']} rows"
     if shard["tokens"] is not None and entry["tokens"] != shard["tokens"] + shard["rows"]:
-        return f"{first}: {entry['tokens']} tokens, but {entry['shard']} has {shard['tokens']} + one end-of-document token per row ({shard['tokens'] + shard['rows']})"
+        return f"{first}: {entry['tokens']} tokens, but {entry['shard']} has {shard['tokens']} + one end-of-document token per row ({shard['tokens'] + shard['rows']})"  # noqa: E501
     fmt, tokens, sequences = entry["format"], entry["tokens"], entry["sequences"]
     if fmt == MEGATRON:
         bin_path, idx_path = (release_dir / f["path"] for f in entry["files"])
@@ -120,28 +140,40 @@ def _check_entry(release_dir: Path, entry: dict[str, Any], shard: dict[str, Any]
         if str(index.dtype) != section["dtype"][MEGATRON]:
             return f"{idx_path.name}: dtype {index.dtype}, the manifest says {section['dtype'][MEGATRON]}"
         if index.lengths.size != sequences or int(index.lengths.sum()) != tokens:
-            return f"{idx_path.name}: {index.lengths.size} sequences of {int(index.lengths.sum())} tokens, the manifest says {sequences} of {tokens}"
-        starts = np.concatenate([[0], np.cumsum(index.lengths.astype(np.int64))[:-1]]) * size if sequences else np.zeros(0, np.int64)
+            return f"{idx_path.name}: {index.lengths.size} sequences of {int(index.lengths.sum())} tokens, the manifest says {sequences} of {tokens}"  # noqa: E501
+        starts = (
+            np.concatenate([[0], np.cumsum(index.lengths.astype(np.int64))[:-1]]) * size
+            if sequences
+            else np.zeros(0, np.int64)
+        )
         if not np.array_equal(index.pointers, starts) or not np.array_equal(index.documents, np.arange(sequences + 1)):
             return f"{idx_path.name}: sequence pointers or document indices do not follow the sequence lengths"
         if bin_path.stat().st_size != tokens * size:
-            return f"{entry['files'][0]['path']}: {bin_path.stat().st_size} bytes, its index needs {tokens * size} ({tokens} tokens x {size})"
+            return f"{entry['files'][0]['path']}: {bin_path.stat().st_size} bytes, its index needs {tokens * size} ({tokens} tokens x {size})"  # noqa: E501
     elif fmt == NANOTRON:
         ds, index_path, meta = (release_dir / f["path"] for f in entry["files"])
         size = section["token_bytes"]
         ends = np.fromfile(index_path, dtype="<u8")
-        if ends.size != sequences or (sequences and int(ends[-1]) != tokens) or (ends.size and (np.diff(ends.astype(np.int64)) <= 0).any()):
-            return f"{entry['files'][1]['path']}: {ends.size} document ends up to {int(ends[-1]) if ends.size else 0}, the manifest says {sequences} documents of {tokens} tokens"
+        if (
+            ends.size != sequences
+            or (sequences and int(ends[-1]) != tokens)
+            or (ends.size and (np.diff(ends.astype(np.int64)) <= 0).any())
+        ):
+            return f"{entry['files'][1]['path']}: {ends.size} document ends up to {int(ends[-1]) if ends.size else 0}, the manifest says {sequences} documents of {tokens} tokens"  # noqa: E501
         if ds.stat().st_size != tokens * size:
-            return f"{entry['files'][0]['path']}: {ds.stat().st_size} bytes, its index needs {tokens * size} ({tokens} tokens x {size})"
+            return f"{entry['files'][0]['path']}: {ds.stat().st_size} bytes, its index needs {tokens * size} ({tokens} tokens x {size})"  # noqa: E501
         lines = meta.read_text(encoding="utf-8").splitlines()
         if len(lines) < 2 or not lines[0].endswith(f"|{size}") or lines[1] != str(tokens):
-            return f"{entry['files'][2]['path']}: says {lines[:2]}, expected a tokenizer name ending |{size} and {tokens} tokens"
+            return f"{entry['files'][2]['path']}: says {lines[:2]}, expected a tokenizer name ending |{size} and {tokens} tokens"  # noqa: E501
     else:  # the provenance index
         table = pq.read_table(release_dir / first, columns=["sequence", "token_start", "tokens"])
         starts, counts = table.column("token_start").to_numpy(), table.column("tokens").to_numpy().astype(np.int64)
-        if table.num_rows != sequences or int(counts.sum()) != tokens or not np.array_equal(starts, np.cumsum(counts) - counts):
-            return f"{first}: {table.num_rows} rows of {int(counts.sum())} tokens with gaps or overlaps, the manifest says {sequences} sequences of {tokens} tokens"
+        if (
+            table.num_rows != sequences
+            or int(counts.sum()) != tokens
+            or not np.array_equal(starts, np.cumsum(counts) - counts)
+        ):
+            return f"{first}: {table.num_rows} rows of {int(counts.sum())} tokens with gaps or overlaps, the manifest says {sequences} sequences of {tokens} tokens"  # noqa: E501
     return None
 
 
@@ -177,20 +209,38 @@ def lookup(release_dir: Path, file: str, token: int) -> dict[str, Any]:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     section = manifest.get("tokenized")
     if not section:
-        raise InputError(f"{release_dir} has no tokenized shards. Fix: build the release with release.formats=[parquet,megatron] (or nanotron)")
+        raise InputError(
+            f"{release_dir} has no tokenized shards. Fix: build the release with release.formats=[parquet,megatron] "
+            "(or nanotron)"
+        )
     wanted = Path(file).as_posix().removeprefix(release_dir.as_posix() + "/")
     match = None
     for entry in section["shards"]:
         names = {f["path"] for f in entry["files"]} | {entry["shard"]}
-        names |= {Path(n).name for n in names} | {n.removesuffix(".bin") for n in names if n.endswith(".bin")} | {Path(n).name.removesuffix(".bin") for n in names if n.endswith(".bin")}
+        names |= (
+            {Path(n).name for n in names}
+            | {n.removesuffix(".bin") for n in names if n.endswith(".bin")}
+            | {Path(n).name.removesuffix(".bin") for n in names if n.endswith(".bin")}
+        )
         if (wanted in names or Path(wanted).name in names) and entry["format"] != INDEX_DIR:
             match = entry
             break
     if match is None:
-        raise InputError(f"{file} is not a tokenized file of {release_dir}. Fix: pass --file as listed in its manifest.json, e.g. {section['shards'][0]['files'][0]['path']}")
+        raise InputError(
+            f"{file} is not a tokenized file of {release_dir}. Fix: pass --file as listed in its manifest.json, e.g. "
+            f"{section['shards'][0]['files'][0]['path']}"
+        )
     if not 0 <= token < match["tokens"]:
-        raise InputError(f"token {token} is outside {match['files'][0]['path']} (tokens 0 to {match['tokens'] - 1}). Fix: pass --token within that range")
-    index_path = next(f["path"] for e in section["shards"] if e["format"] == INDEX_DIR and e["shard"] == match["shard"] for f in e["files"])
+        raise InputError(
+            f"token {token} is outside {match['files'][0]['path']} (tokens 0 to {match['tokens'] - 1}). Fix: pass "
+            "--token within that range"
+        )
+    index_path = next(
+        f["path"]
+        for e in section["shards"]
+        if e["format"] == INDEX_DIR and e["shard"] == match["shard"]
+        for f in e["files"]
+    )
     table = pq.read_table(release_dir / index_path)
     starts = table.column("token_start").to_numpy()
     row = int(np.searchsorted(starts, token, side="right")) - 1

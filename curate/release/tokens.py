@@ -68,11 +68,14 @@ class TokenCounter:
         if found is None:
             raise ConfigError(
                 f"release.eos_token: {token!r} is not a token of {self.info.name}. "
-                "Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or <|end_of_text|>)"
+                "Fix: set release.eos_token to that tokenizer's end-of-document token (e.g. <|endoftext|>, </s> or "
+                "<|end_of_text|>)"
             )
         return int(found)
 
-    def encode(self, texts: pa.Array | pa.ChunkedArray | list[str], eos_id: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self, texts: pa.Array | pa.ChunkedArray | list[str], eos_id: int, dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(tokens per text as count() gives them, int32; every text's ids followed by eos_id,
         concatenated, in `dtype`). The same batches and options as count(), so the Parquet
         shards' num_tokens and the trainer files always agree."""
@@ -111,7 +114,10 @@ def _load(spec: str) -> tuple[Any, TokenizerInfo]:
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
-        raise ConfigError(f"release.tokenizer: {path} is not a tokenizer.json ({exc}). Fix: point release.tokenizer at a Hugging Face tokenizer folder") from None
+        raise ConfigError(
+            f"release.tokenizer: {path} is not a tokenizer.json ({exc}). Fix: point release.tokenizer at a Hugging "
+            "Face tokenizer folder"
+        ) from None
     return tokenizer, TokenizerInfo(name, str(path), _sha256(path), tokenizer.get_vocab_size())
 
 
@@ -133,10 +139,16 @@ def _from_transformers(folder: Path) -> tuple[Any, TokenizerInfo]:
     try:
         hf = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:
-        raise ConfigError(f"release.tokenizer: {folder} holds no tokenizer transformers can load ({exc}). Fix: point release.tokenizer at a folder with tokenizer.json") from None
+        raise ConfigError(
+            f"release.tokenizer: {folder} holds no tokenizer transformers can load ({exc}). Fix: point "
+            "release.tokenizer at a folder with tokenizer.json"
+        ) from None
     backend = getattr(hf, "backend_tokenizer", None)
     if backend is None:
-        raise ConfigError(f"release.tokenizer: {folder} has only a slow tokenizer. Fix: save it as a fast one (tokenizer.json) with transformers, then point release.tokenizer at that folder")
+        raise ConfigError(
+            f"release.tokenizer: {folder} has only a slow tokenizer. Fix: save it as a fast one (tokenizer.json) with "
+            "transformers, then point release.tokenizer at that folder"
+        )
     digest = hashlib.sha256(backend.to_str().encode()).hexdigest()
     return backend, TokenizerInfo(str(folder), str(folder), digest, backend.get_vocab_size())
 

@@ -51,7 +51,10 @@ def check_listed_file(release_dir: Path, relative: str, sha256: str, name: str) 
         raise VerifyError(f"{name} is missing (listed in manifest.json). {REBUILD}")
     digest = sha256_file(file)
     if digest != sha256:
-        raise VerifyError(f"{name}: sha256 {digest[:16]}... does not match the manifest's {sha256[:16]}...; the file changed after the release was built. {REBUILD}")
+        raise VerifyError(
+            f"{name}: sha256 {digest[:16]}... does not match the manifest's {sha256[:16]}...; the file changed after "
+            f"the release was built. {REBUILD}"
+        )
 
 
 def verify_release(release_dir: Path) -> Verified:
@@ -63,7 +66,9 @@ def verify_release(release_dir: Path) -> Verified:
         manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         shards = manifest["shards"]
     except (ValueError, KeyError) as exc:
-        raise VerifyError(f"{path} is not a release manifest ({exc}). Fix: rebuild the release with `curate release`") from None
+        raise VerifyError(
+            f"{path} is not a release manifest ({exc}). Fix: rebuild the release with `curate release`"
+        ) from None
     for shard in shards:
         check_listed_file(release_dir, shard["path"], shard["sha256"], f"shard {shard['path']}")
 
@@ -71,36 +76,58 @@ def verify_release(release_dir: Path) -> Verified:
     data = release_dir / "data"
     extra = sorted(p.name for p in data.iterdir() if p.name not in listed) if data.is_dir() else []
     if extra:
-        raise VerifyError(f"data/{extra[0]} is not listed in manifest.json; loaders that read data/ would include it. Fix: remove it, or rebuild the release")
+        raise VerifyError(
+            f"data/{extra[0]} is not listed in manifest.json; loaders that read data/ would include it. Fix: remove "
+            "it, or rebuild the release"
+        )
 
     counted = manifest.get("tokenizer") is not None
     for shard in shards:
         file = release_dir / shard["path"]
         pf = pq.ParquetFile(file)
         if schema_json(pf.schema_arrow) != manifest["schema"]:
-            raise VerifyError(f"shard {shard['path']}: schema {_names(pf.schema_arrow)} differs from the manifest's {[f['name'] for f in manifest['schema']]}. {REBUILD}")
+            raise VerifyError(
+                f"shard {shard['path']}: schema {_names(pf.schema_arrow)} differs from the manifest's "
+                f"{[f['name'] for f in manifest['schema']]}. {REBUILD}"
+            )
         if pf.metadata.num_rows != shard["rows"]:
-            raise VerifyError(f"shard {shard['path']}: {pf.metadata.num_rows} rows, the manifest says {shard['rows']}. {REBUILD}")
+            raise VerifyError(
+                f"shard {shard['path']}: {pf.metadata.num_rows} rows, the manifest says {shard['rows']}. {REBUILD}"
+            )
         if counted:
             tokens = pc.sum(pf.read(columns=[NUM_TOKENS]).column(0)).as_py() or 0
             if tokens != shard["tokens"]:
-                raise VerifyError(f"shard {shard['path']}: {tokens} tokens, the manifest says {shard['tokens']}. {REBUILD}")
+                raise VerifyError(
+                    f"shard {shard['path']}: {tokens} tokens, the manifest says {shard['tokens']}. {REBUILD}"
+                )
 
-    found = Verified(len(shards), sum(s["rows"] for s in shards), sum(s["tokens"] for s in shards) if counted else None, sum(s["bytes"] for s in shards))
+    found = Verified(
+        len(shards),
+        sum(s["rows"] for s in shards),
+        sum(s["tokens"] for s in shards) if counted else None,
+        sum(s["bytes"] for s in shards),
+    )
     totals = manifest["totals"]
     for key in ("shards", "rows", "tokens", "bytes"):
         if getattr(found, key) != totals.get(key):
-            raise VerifyError(f"manifest.json: totals.{key} is {totals.get(key)}, the shards add up to {getattr(found, key)}. {REBUILD}")
+            raise VerifyError(
+                f"manifest.json: totals.{key} is {totals.get(key)}, the shards add up to {getattr(found, key)}. "
+                f"{REBUILD}"
+            )
     for split, expected in manifest.get("splits", {}).items():
         rows = sum(s["rows"] for s in shards if s["split"] == split)
         if rows != expected["rows"]:
-            raise VerifyError(f"manifest.json: splits.{split}.rows is {expected['rows']}, its shards add up to {rows}. {REBUILD}")
+            raise VerifyError(
+                f"manifest.json: splits.{split}.rows is {expected['rows']}, its shards add up to {rows}. {REBUILD}"
+            )
 
     from curate.release.tokenized_read import verify_tokenized
 
     verify_tokenized(release_dir, manifest)
     _check_unique_ids(release_dir, shards)
-    found.tokenized = {fmt: t["tokens"] for fmt, t in manifest["tokenized"]["totals"].items()} if manifest.get("tokenized") else {}
+    found.tokenized = (
+        {fmt: t["tokens"] for fmt, t in manifest["tokenized"]["totals"].items()} if manifest.get("tokenized") else {}
+    )
     return found
 
 
@@ -110,10 +137,21 @@ def _check_unique_ids(release_dir: Path, shards: list[dict[str, Any]]) -> None:
     files = [str(release_dir / s["path"]) for s in shards]
     if not files:
         return
-    dup = pl.scan_parquet(files).group_by(S.ID).agg(pl.len().alias("n")).filter(pl.col("n") > 1).sort(S.ID).head(1).collect()
+    dup = (
+        pl.scan_parquet(files)
+        .group_by(S.ID)
+        .agg(pl.len().alias("n"))
+        .filter(pl.col("n") > 1)
+        .sort(S.ID)
+        .head(1)
+        .collect()
+    )
     if dup.height:
         ident, n = dup.row(0)
-        raise VerifyError(f"id {ident!r} appears {n} times; ids must be unique. Fix: rebuild the release with `curate release` (it refuses duplicate ids)")
+        raise VerifyError(
+            f"id {ident!r} appears {n} times; ids must be unique. Fix: rebuild the release with `curate release` (it "
+            "refuses duplicate ids)"
+        )
 
 
 def _names(schema: pa.Schema) -> list[str]:

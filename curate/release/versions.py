@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
 from curate.core.errors import ConfigError, InputError
 from curate.core.stages import fault_point
-
 
 _AUTO_VERSION = re.compile(r"^v(\d+)$")
 
@@ -41,7 +39,9 @@ def release_slot(root: Path, name: str, version: str) -> Iterator[tuple[str, Pat
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create {base} ({exc.strerror or exc}). Fix: pass --output with a folder you can write to") from None
+        raise InputError(
+            f"cannot create {base} ({exc.strerror or exc}). Fix: pass --output with a folder you can write to"
+        ) from None
     with fasteners.InterProcessLock(str(base / ".lock")):
         refuse_existing(base, version)
         version = version or next_version(base)

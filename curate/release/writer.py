@@ -20,12 +20,11 @@ import pyarrow.parquet as pq
 from curate.core import schema as S
 from curate.release.config import ReleaseConfig
 from curate.release.schema import NUM_TOKENS
-from curate.release.shuffle import Rows, file_schema
 from curate.release.sharding import FILE_FRAME_BYTES, TRAIN, Chunk, Measured, ShardPlan, plan_shards, shard_name
+from curate.release.shuffle import Rows, file_schema
 from curate.release.stats import StatsAccumulator
 from curate.release.tokenized import TokenizedShard
 from curate.release.tokens import TokenCounter
-
 
 # Shards compressed at once: pyarrow's writer compresses a file in one thread, so one shard
 # per core (a 1 GB release on 2 cores: its 256 MB + 145 MB shards side by side).
@@ -64,7 +63,14 @@ class ShardWriter:
     thread seals each finished shard (fsync, sha256) while the others are compressed."""
 
     def __init__(
-        self, staging: Path, schema: pa.Schema, rcfg: ReleaseConfig, counter: TokenCounter | None, acc: StatsAccumulator, counting: bool, eos_id: int | None = None
+        self,
+        staging: Path,
+        schema: pa.Schema,
+        rcfg: ReleaseConfig,
+        counter: TokenCounter | None,
+        acc: StatsAccumulator,
+        counting: bool,
+        eos_id: int | None = None,
     ) -> None:
         self.staging = staging
         self.eos_id = eos_id  # set: the tokenized formats are written beside each shard
@@ -161,12 +167,20 @@ class ShardWriter:
                 counted = shard.tokenized.add(piece)
                 column = piece.column(NUM_TOKENS)
                 if column.null_count == piece.num_rows:
-                    piece = piece.set_column(piece.schema.get_field_index(NUM_TOKENS), self.file_schema.field(NUM_TOKENS), pa.array(counted, pa.int32()))
+                    piece = piece.set_column(
+                        piece.schema.get_field_index(NUM_TOKENS),
+                        self.file_schema.field(NUM_TOKENS),
+                        pa.array(counted, pa.int32()),
+                    )
                 elif not np.array_equal(column.to_numpy(zero_copy_only=False), counted):
-                    raise RuntimeError(f"release shard {shard.path.name}: tokens counted up front differ from the tokenized files'")
+                    raise RuntimeError(
+                        f"release shard {shard.path.name}: tokens counted up front differ from the tokenized files'"
+                    )
             elif self.counter is not None and piece.num_rows and piece.column(NUM_TOKENS).null_count == piece.num_rows:
                 counted = pa.array(self.counter.count(piece.column(S.TEXT)), pa.int32())
-                piece = piece.set_column(piece.schema.get_field_index(NUM_TOKENS), self.file_schema.field(NUM_TOKENS), counted)
+                piece = piece.set_column(
+                    piece.schema.get_field_index(NUM_TOKENS), self.file_schema.field(NUM_TOKENS), counted
+                )
             shard.writer.write_table(piece, row_group_size=max(1, piece.num_rows))
             self._sealer.submit(shard.follower.catch_up, shard.sink.tell())  # bytes before tell() are final
             shard.rows += piece.num_rows
@@ -185,7 +199,9 @@ class ShardWriter:
         sink = pa.OSFile(str(path), "wb")
         tokenized = None
         if self.eos_id is not None and self.counter is not None:
-            tokenized = TokenizedShard(self.staging, plan.split, path.stem, self.rcfg.tokenized_formats, self.counter, self.eos_id)
+            tokenized = TokenizedShard(
+                self.staging, plan.split, path.stem, self.rcfg.tokenized_formats, self.counter, self.eos_id
+            )
         self.shards[k] = _OpenShard(path, sink, self._parquet_writer(sink), _Follower(path), tokenized)
         return self.shards[k]  # type: ignore[return-value]
 
@@ -216,7 +232,16 @@ class ShardWriter:
             assert shard is not None and sealed is not None
             size, digest = sealed.result()
             tokens = shard.tokens if self.counter is not None else None
-            out.append({"path": f"data/{shard.path.name}", "split": plan.split, "rows": shard.rows, "tokens": tokens, "bytes": size, "sha256": digest})
+            out.append(
+                {
+                    "path": f"data/{shard.path.name}",
+                    "split": plan.split,
+                    "rows": shard.rows,
+                    "tokens": tokens,
+                    "bytes": size,
+                    "sha256": digest,
+                }
+            )
         self.tokenized = [entry for task in self._tok_sealed if task is not None for entry in task.result()]
         return out
 
@@ -262,7 +287,9 @@ class _Follower:
         while self.done < upto:
             block = self.file.read(min(1 << 22, upto - self.done))
             if not block:
-                raise RuntimeError(f"release shard {self.path} is shorter than its writer reported ({self.done} < {upto} bytes)")
+                raise RuntimeError(
+                    f"release shard {self.path} is shorter than its writer reported ({self.done} < {upto} bytes)"
+                )
             self.digest.update(block)
             self.done += len(block)
         os.fdatasync(self.file.fileno())

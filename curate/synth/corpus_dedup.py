@@ -27,7 +27,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.core import schema as S
+from curate.core.parquet_io import write_table_atomic
 from curate.dedup.index import DedupIndex, Segment
 from curate.dedup.normalize import exact_key
 from curate.dedup.partitioned import cluster_partitioned, read_decisions
@@ -43,7 +44,6 @@ from curate.dedup.signatures import MinHashParams, band_column, params_from_conf
 from curate.dedup.sigtable import UNIT_ROWS, Unit, plan_units, sign_unit, table_schema
 from curate.dedup.stage import PARALLEL_MIN_ROWS
 from curate.dedup.workers import Workers
-from curate.core.parquet_io import write_table_atomic
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -64,7 +64,9 @@ class CorpusSignatures:
         return {"from_index": self.from_index, "cached": self.cached, "signed": self.signed}
 
 
-def dedup_against_corpus(cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path, cache_dir: Path) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
+def dedup_against_corpus(
+    cfg: CurateConfig, table: pa.Table, corpus: list[Path], work: Path, cache_dir: Path
+) -> tuple[pa.Table, list[dict[str, Any]], dict[str, Any]]:
     """`table` (generated documents) minus its exact and near duplicates of each other, of
     `corpus` and of the index's earlier releases. Returns (kept rows, one dict per dropped
     document with id, reason, value, duplicate_of, in table order, counts)."""
@@ -94,7 +96,10 @@ def dedup_against_corpus(cfg: CurateConfig, table: pa.Table, corpus: list[Path],
         if unit.part_index == len(corpus):  # the generated documents: new on every run
             out = scratch / f"generated-{i:05d}.parquet"
             jobs.append((unit, params, out, with_sig, False, dedup.near))
-        elif source is not None and (out := source.unit_table(unit, params, dedup.near, scratch / f"index-{i:05d}.parquet")) is not None:
+        elif (
+            source is not None
+            and (out := source.unit_table(unit, params, dedup.near, scratch / f"index-{i:05d}.parquet")) is not None
+        ):
             origin.from_index += unit.rows
         else:
             out = cache_dir / f"unit-{unit.key(params, with_sig, False)}-{'near' if dedup.near else 'exact'}.parquet"
@@ -109,11 +114,16 @@ def dedup_against_corpus(cfg: CurateConfig, table: pa.Table, corpus: list[Path],
             stale.unlink()  # tables of parts that changed or are gone
     with Workers.from_config(cfg.executor) as workers:
         workers.map(sign_unit, jobs, parallel)
-        files, counts = cluster_partitioned(dcfg, params, tables, num_docs, index, False, workers, scratch / "_cluster", parallel)
+        files, counts = cluster_partitioned(
+            dcfg, params, tables, num_docs, index, False, workers, scratch / "_cluster", parallel
+        )
     decisions = read_decisions(files).filter(pl.col("doc") >= corpus_docs)
     shutil.rmtree(scratch)
     ids = table.column(S.ID).to_pylist()
-    dropped = [{S.ID: ids[doc - corpus_docs], "reason": reason, "value": value, "duplicate_of": keeper} for doc, reason, value, keeper in decisions.iter_rows()]
+    dropped = [
+        {S.ID: ids[doc - corpus_docs], "reason": reason, "value": value, "duplicate_of": keeper}
+        for doc, reason, value, keeper in decisions.iter_rows()
+    ]
     drop = np.zeros(table.num_rows, dtype=bool)
     drop[decisions.get_column("doc").to_numpy() - corpus_docs] = True
     result = {k: v for k, v in counts.items() if k in REPORTED}
@@ -178,7 +188,9 @@ class _SegmentCursor:
         segment rows of the unit's documents are consumed either way, so the cursor stays
         aligned with the corpus past a unit that holds a document the segment lacks (a blank
         one, or a generated one in a release's shards)."""
-        ids = pq.ParquetFile(unit.part).read_row_groups(list(unit.row_groups), columns=[S.ID]).column(0).cast(pa.string())
+        ids = (
+            pq.ParquetFile(unit.part).read_row_groups(list(unit.row_groups), columns=[S.ID]).column(0).cast(pa.string())
+        )
         ahead = self._ahead(len(ids))
         # (Segments are written by polars: large_string ids.)
         if ahead.num_rows >= len(ids) and ahead.column("id").slice(0, len(ids)).cast(pa.string()).equals(ids):
@@ -200,7 +212,10 @@ class _SegmentCursor:
         # index's, or the index's bands belong to other texts and the unit is signed.
         texts = pq.ParquetFile(unit.part).read_row_groups(list(unit.row_groups), columns=[S.TEXT]).column(0).to_pylist()
         keys = np.array([exact_key(t or "") for t in texts], dtype=np.uint64).reshape(-1, 2)
-        if not (np.array_equal(keys[:, 0], rows.column("exact_hi").to_numpy()) and np.array_equal(keys[:, 1], rows.column("exact_lo").to_numpy())):
+        if not (
+            np.array_equal(keys[:, 0], rows.column("exact_hi").to_numpy())
+            and np.array_equal(keys[:, 1], rows.column("exact_lo").to_numpy())
+        ):
             return None
         n = len(ids)
         schema = table_schema(params.bands, params.num_perm, False)
@@ -217,4 +232,11 @@ class _SegmentCursor:
             rows.column("has_shingles"),
             *[rows.column(band_column(b)) for b in range(params.bands)],
         ]
-        return write_table_atomic(pa.Table.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=schema), out, compression="lz4", row_group_rows=UNIT_ROWS)
+        return write_table_atomic(
+            pa.Table.from_arrays(
+                [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays], schema=schema
+            ),
+            out,
+            compression="lz4",
+            row_group_rows=UNIT_ROWS,
+        )

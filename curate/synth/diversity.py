@@ -27,7 +27,14 @@ def _words(text: str, limit: int | None = None) -> list[str]:
     return words
 
 
-def diversity_report(texts: list[str], topics: list[str], seed_topics_planned: list[str], seed_topics_available: int, templates: list[str], audiences: list[str]) -> dict[str, Any]:
+def diversity_report(
+    texts: list[str],
+    topics: list[str],
+    seed_topics_planned: list[str],
+    seed_topics_available: int,
+    templates: list[str],
+    audiences: list[str],
+) -> dict[str, Any]:
     """`texts[i]` was generated for `topics[i]` with `templates[i]` and `audiences[i]` (kept
     documents only); `seed_topics_planned`: the topic of every prompt of the run."""
     n = len(texts)
@@ -45,7 +52,11 @@ def diversity_report(texts: list[str], topics: list[str], seed_topics_planned: l
         }
     report["openings"] = openings
     three = Counter(" ".join(_words(t, 3)) for t in texts)
-    report["top_openings"] = [{"words": w, "documents": c, "share": round(c / n, 4)} for w, c in three.most_common(TOP_OPENINGS)] if n else []
+    report["top_openings"] = (
+        [{"words": w, "documents": c, "share": round(c / n, 4)} for w, c in three.most_common(TOP_OPENINGS)]
+        if n
+        else []
+    )
     # Only the number of distinct 4-grams is reported, so a set of their hashes (~70 B each)
     # is kept, not the 4-grams (~330 B each with their words): the report's memory stays a
     # fraction of the texts'. A 64-bit collision (~1e-9 at 10^5 documents) would miscount one.

@@ -27,7 +27,9 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*[A-Za-z]")
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
 # A number that only counts items: at a line start before "." or ")", or after a word that
 # numbers parts of the text.
-_ENUMERATION = re.compile(r"(?im)^\s*(?:[#*>-]+\s*)?\d+[.)]|\b(?:question|answer|q|a|step|section|part|chapter|exercise|example|lesson|unit|tip)\s*#?\d+\b")
+_ENUMERATION = re.compile(
+    r"(?im)^\s*(?:[#*>-]+\s*)?\d+[.)]|\b(?:question|answer|q|a|step|section|part|chapter|exercise|example|lesson|unit|tip)\s*#?\d+\b"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,11 @@ class Faithfulness:
 
 def content_words(text: str) -> set[str]:
     words = (w.lower().strip("'") for w in _WORD.findall(text))
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in words if len(w) > 2 and w not in _STOP}
+    return {
+        w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+        for w in words
+        if len(w) > 2 and w not in _STOP
+    }
 
 
 def numbers(text: str) -> set[str]:
@@ -84,7 +90,9 @@ def violation(f: Faithfulness, limits: Any) -> str | None:
     if f.number_recall is not None and f.number_recall < limits.min_number_recall:
         return f"number_recall={f.number_recall:.3f} (min {limits.min_number_recall})"
     if len(f.novel_numbers) > limits.max_novel_numbers:
-        return f"novel_numbers={len(f.novel_numbers)} ({', '.join(f.novel_numbers[:5])}; max {limits.max_novel_numbers})"
+        return (
+            f"novel_numbers={len(f.novel_numbers)} ({', '.join(f.novel_numbers[:5])}; max {limits.max_novel_numbers})"
+        )
     if not limits.min_length_ratio <= f.length_ratio <= limits.max_length_ratio:
         return f"length_ratio={f.length_ratio:.3f} (allowed {limits.min_length_ratio}-{limits.max_length_ratio})"
     return None

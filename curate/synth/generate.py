@@ -34,11 +34,11 @@ from curate.core import schema as S
 from curate.core.errors import ConfigError, InputError
 from curate.core.ledger import ledger_polars_schema, write_ledger
 from curate.core.parquet_io import write_bytes_atomic, write_table_atomic
+from curate.core.stages import Stage, write_output
 from curate.llm.config import EngineConfig
 from curate.synth.generate_config import GenerateConfig
 from curate.synth.prompts import Prompt, Template, load_templates, plan
 from curate.synth.seeds import Seed, collect_seeds
-from curate.core.stages import Stage, write_output
 
 if TYPE_CHECKING:
     from curate.config import CurateConfig
@@ -52,7 +52,12 @@ LEDGER_NAME = "generate-00000.parquet"
 # Column names of synthetic provenance: declared once, in curate.core.schema.DOCUMENT_SCHEMA
 # (null on web documents); generated parts are written with that same schema.
 QUALITY = S.QUALITY_SCORE
-SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = S.SYNTHETIC, S.GEN_MODEL, S.GEN_TEMPLATE, S.GEN_TEMPLATE_VERSION
+SYNTHETIC, GEN_MODEL, GEN_TEMPLATE, GEN_TEMPLATE_VERSION = (
+    S.SYNTHETIC,
+    S.GEN_MODEL,
+    S.GEN_TEMPLATE,
+    S.GEN_TEMPLATE_VERSION,
+)
 GEN_SEED_DOC, GEN_SAMPLING, GEN_RANDOM_SEED = S.GEN_SEED_DOC, S.GEN_SAMPLING, S.GEN_RANDOM_SEED
 GENERATED_SCHEMA = S.DOCUMENT_SCHEMA
 
@@ -106,13 +111,22 @@ def corpus_parts(input_dir: Path) -> list[Path]:
         root = input_dir / "data" if (input_dir / "data").is_dir() else input_dir
         files = sorted(p for p in root.glob("*.parquet") if not p.name.startswith("."))
     else:
-        raise InputError(f"--input {input_dir} does not exist. Fix: pass a curated release folder (with data/*.parquet) or a Parquet file")
+        raise InputError(
+            f"--input {input_dir} does not exist. Fix: pass a curated release folder (with data/*.parquet) or a "
+            "Parquet file"
+        )
     if not files:
-        raise InputError(f"--input {input_dir} holds no .parquet files. Fix: pass the output folder of `curate run` (it has data/*.parquet)")
+        raise InputError(
+            f"--input {input_dir} holds no .parquet files. Fix: pass the output folder of `curate run` (it has "
+            "data/*.parquet)"
+        )
     for f in files:
         names = pq.read_schema(f).names
         if S.ID not in names or S.TEXT not in names:
-            raise InputError(f"{f} has no '{S.ID}' and '{S.TEXT}' columns (it has {names[:8]}). Fix: pass curated documents (curate run output)")
+            raise InputError(
+                f"{f} has no '{S.ID}' and '{S.TEXT}' columns (it has {names[:8]}). Fix: pass curated documents "
+                "(curate run output)"
+            )
     return files
 
 
@@ -128,13 +142,19 @@ def _batch_digest(prompts: list[Prompt]) -> str:
     return hashlib.sha256("\n".join(p.id for p in prompts).encode()).hexdigest()[:16]
 
 
-def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Prompt], raw_dir: Path, engine: Engine | LazyEngine | None = None) -> tuple[list[Path], dict[str, Any]]:
+def generate_raw(
+    gen: GenerateConfig,
+    engine_cfg: EngineConfig,
+    prompts: list[Prompt],
+    raw_dir: Path,
+    engine: Engine | LazyEngine | None = None,
+) -> tuple[list[Path], dict[str, Any]]:
     """Raw generations for every prompt, one Parquet file per batch of `batch_size` prompts,
     written atomically. Existing batches are reused; their error rows are retried. An open
     `engine` is used as given (and left open); otherwise one opens from `engine_cfg`, only
     when something is missing."""
-    from curate.llm.engines.base import ChatRequest
     from curate.llm.engine import open_engine
+    from curate.llm.engines.base import ChatRequest
 
     raw_dir.mkdir(parents=True, exist_ok=True)
     size = gen.batch_size
@@ -143,9 +163,18 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
     todo: list[int] = []
     for b, path in enumerate(paths):
         # Only the status column: finding a batch's failed requests reads none of its texts.
-        if not path.is_file() or pc.any(pc.equal(pq.read_table(path, columns=[FINISH_REASON]).column(0), ERROR)).as_py():
+        if (
+            not path.is_file()
+            or pc.any(pc.equal(pq.read_table(path, columns=[FINISH_REASON]).column(0), ERROR)).as_py()
+        ):
             todo.append(b)
-    stats: dict[str, Any] = {"batches": len(batches), "batches_reused": len(batches) - len(todo), "requests": 0, "completion_tokens": 0, "generate_s": 0.0}
+    stats: dict[str, Any] = {
+        "batches": len(batches),
+        "batches_reused": len(batches) - len(todo),
+        "requests": 0,
+        "completion_tokens": 0,
+        "generate_s": 0.0,
+    }
     if not todo:
         return paths, stats
     if isinstance(engine, LazyEngine):
@@ -156,7 +185,10 @@ def generate_raw(gen: GenerateConfig, engine_cfg: EngineConfig, prompts: list[Pr
             # A batch to retry is read whole here, once: its good rows are written back with it.
             by_id = {r["prompt_id"]: r for r in (pq.read_table(paths[b]).to_pylist() if paths[b].is_file() else [])}
             wanted = [p for p in batch if p.id not in by_id or by_id[p.id][FINISH_REASON] == ERROR]
-            requests = [ChatRequest.of(p.user, system=p.system, seed=p.random_seed, **request_sampling(p.sampling)) for p in wanted]
+            requests = [
+                ChatRequest.of(p.user, system=p.system, seed=p.random_seed, **request_sampling(p.sampling))
+                for p in wanted
+            ]
             started = time.perf_counter()
             gens = engine.generate(requests)
             stats["generate_s"] += time.perf_counter() - started
@@ -209,7 +241,15 @@ class LazyEngine:
 
 
 def _document_row(
-    gen: GenerateConfig, model: str, p: Prompt, text: str, lang: str | None, lang_score: float | None, quality: float | None, raw: dict[str, Any], extra: dict[str, Any] | None = None
+    gen: GenerateConfig,
+    model: str,
+    p: Prompt,
+    text: str,
+    lang: str | None,
+    lang_score: float | None,
+    quality: float | None,
+    raw: dict[str, Any],
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         S.ID: f"synth-{p.id}",
@@ -245,8 +285,20 @@ def _document_row(
     }
 
 
-def _ledger_row(p: Prompt, reason: str, value: str | None, duplicate_of: str | None = None, matched: str | None = None) -> dict[str, Any]:
-    return {S.ID: f"synth-{p.id}", "stage": STAGE, "reason": reason, "value": value, S.SOURCE: f"generate:{p.template.id}@v{p.template.version}", S.OFFSET: p.index, S.URL: None, "duplicate_of": duplicate_of, "matched": matched}
+def _ledger_row(
+    p: Prompt, reason: str, value: str | None, duplicate_of: str | None = None, matched: str | None = None
+) -> dict[str, Any]:
+    return {
+        S.ID: f"synth-{p.id}",
+        "stage": STAGE,
+        "reason": reason,
+        "value": value,
+        S.SOURCE: f"generate:{p.template.id}@v{p.template.version}",
+        S.OFFSET: p.index,
+        S.URL: None,
+        "duplicate_of": duplicate_of,
+        "matched": matched,
+    }
 
 
 def check_and_dedup(
@@ -276,18 +328,28 @@ def check_and_dedup(
     stripped = 0
     for p in prompts:
         raw = raws[p.id]
-        v = checker.check(raw["text"] or "", raw["finish_reason"], raw["error"], f"synth-{p.id}", p.seed.text if p.template.rephrase else None)
+        v = checker.check(
+            raw["text"] or "",
+            raw["finish_reason"],
+            raw["error"],
+            f"synth-{p.id}",
+            p.seed.text if p.template.rephrase else None,
+        )
         stripped += v.stripped
         if v.reason is not None:
             ledger.append(_ledger_row(p, v.reason, v.value, matched=v.matched))
         else:
-            kept.append(_document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw, v.extra))
+            kept.append(
+                _document_row(gen, model_label(cfg.engine), p, v.text, v.lang, v.lang_score, v.quality, raw, v.extra)
+            )
     table = pa.Table.from_pylist(kept, schema=GENERATED_SCHEMA)
     dedup_counts: dict[str, Any] = {}
     if gen.dedup and kept and (cfg.dedup.exact or cfg.dedup.near):
         from curate.synth.corpus_dedup import dedup_against_corpus
 
-        table, dropped, dedup_counts = dedup_against_corpus(cfg, table, corpus, work, corpus_sigs or work / "corpus-signatures")
+        table, dropped, dedup_counts = dedup_against_corpus(
+            cfg, table, corpus, work, corpus_sigs or work / "corpus-signatures"
+        )
         by_doc = {f"synth-{p.id}": p for p in prompts}
         ledger += [_ledger_row(by_doc[d[S.ID]], d["reason"], d["value"], d["duplicate_of"]) for d in dropped]
     judge_stats: dict[str, Any] = {}
@@ -298,7 +360,13 @@ def check_and_dedup(
     write_table_atomic(table, out_part)
     write_ledger(pl.DataFrame(ledger, schema=ledger_polars_schema()), ledger_path)
     reasons = Counter(r["reason"] for r in ledger)
-    counts = {"prompts": len(prompts), "kept": table.num_rows, "dropped": dict(sorted(reasons.items())), "artifacts_stripped": stripped, "dedup": dedup_counts}
+    counts = {
+        "prompts": len(prompts),
+        "kept": table.num_rows,
+        "dropped": dict(sorted(reasons.items())),
+        "artifacts_stripped": stripped,
+        "dedup": dedup_counts,
+    }
     if judge_stats:
         counts["judge"] = judge_stats
     counts["tokens"] = token_accounting(prompts, raws, set(table.column(S.ID).to_pylist()))
@@ -320,10 +388,17 @@ def token_accounting(prompts: list[Prompt], raws: dict[str, dict[str, Any]], kep
             t["dropped_tokens"] += tokens
     total = sum(t["completion_tokens"] for t in per.values())
     dropped = sum(t["dropped_tokens"] for t in per.values())
-    return {"completion_tokens": total, "dropped_tokens": dropped, "dropped_share": round(dropped / total, 3) if total else 0.0, "per_template": per}
+    return {
+        "completion_tokens": total,
+        "dropped_tokens": dropped,
+        "dropped_share": round(dropped / total, 3) if total else 0.0,
+        "per_template": per,
+    }
 
 
-def _judge(cfg: CurateConfig, table: pa.Table, work: Path, engine: LazyEngine | None) -> tuple[pa.Table, list[tuple[str, str, str]], dict[str, Any]]:
+def _judge(
+    cfg: CurateConfig, table: pa.Table, work: Path, engine: LazyEngine | None
+) -> tuple[pa.Table, list[tuple[str, str, str]], dict[str, Any]]:
     """The judge over the kept documents: the table without the dropped ones and with the
     judge's verdict in each row's metadata ("judge"), the drops, and the counts."""
     from curate.synth.judge import judge_documents
@@ -338,7 +413,14 @@ def _judge(cfg: CurateConfig, table: pa.Table, work: Path, engine: LazyEngine | 
             label = model_label(cfg.engine)
         rows = table.to_pylist()
         judged, drops, stats = judge_documents(
-            engine, label, [r[S.ID] for r in rows], [r[S.TEXT] for r in rows], judge, work / "judge" / "answers.parquet", cfg.generate.seed, [r[QUALITY] for r in rows]
+            engine,
+            label,
+            [r[S.ID] for r in rows],
+            [r[S.TEXT] for r in rows],
+            judge,
+            work / "judge" / "answers.parquet",
+            cfg.generate.seed,
+            [r[QUALITY] for r in rows],
         )
     kept = []
     for r in rows:
@@ -415,11 +497,22 @@ def generate_stage(cfg: CurateConfig, kept_parts: list[Path], stage_dir: Path) -
     gen = cfg.generate
     out_part = stage_dir / "kept" / "synthetic-00000.parquet"
     ledger = stage_dir / "ledger" / LEDGER_NAME
-    run_generate(cfg, kept_parts, gen.n, stage_dir.parent / "generate-raw", stage_dir, out_part, ledger, corpus_sigs=stage_dir.parent / "generate-corpus-signatures")
+    run_generate(
+        cfg,
+        kept_parts,
+        gen.n,
+        stage_dir.parent / "generate-raw",
+        stage_dir,
+        out_part,
+        ledger,
+        corpus_sigs=stage_dir.parent / "generate-corpus-signatures",
+    )
     return [*kept_parts, out_part], [ledger]
 
 
-def generate_command(cfg: CurateConfig, input_dir: Path | None, n: int | None, output: Path, engine: Engine | None = None) -> Path:
+def generate_command(
+    cfg: CurateConfig, input_dir: Path | None, n: int | None, output: Path, engine: Engine | None = None
+) -> Path:
     """`curate generate --config CONFIG [--input DIR] [--n N] --output DIR`: synthetic
     documents seeded by a curated release (or generate.topics_file) into the usual layout
     (data/ shards, rejected/ ledger, manifest.json, plus diversity.json). Returns the

@@ -131,7 +131,15 @@ class GenerateConfig(Section):
     # Template ids to use ("formats": textbook_academic, story_children, ...); empty = all.
     templates: list[str] = Field(default_factory=list)
     # Audiences combined with templates that do not fix their own (Cosmopedia's list, shortened).
-    audiences: list[str] = Field(default_factory=lambda: ["young children", "high school students", "college students", "general readers", "professionals and researchers"])
+    audiences: list[str] = Field(
+        default_factory=lambda: [
+            "young children",
+            "high school students",
+            "college students",
+            "general readers",
+            "professionals and researchers",
+        ]
+    )
     # A text file with one topic per line: seeds for a corpus-free run, added to document seeds.
     topics_file: str = ""
     # Characters of a seed document shown to the model: ~1,200 chars ~ 300 tokens, enough
@@ -183,4 +191,3 @@ class GenerateConfig(Section):
         if not cleaned:
             raise ValueError("needs at least one audience, e.g. [college students]")
         return cleaned
-

@@ -41,11 +41,18 @@ Answer with exactly these four lines and nothing else:
 Educational value: N
 Correctness: N
 Coherence: N
-Overall score: N"""
-RETRY_SUFFIX = '\n\nYour answer MUST end with a line of the exact form "Overall score: N", where N is a whole number from 1 to 5.'
+Overall score: N"""  # noqa: E501
+RETRY_SUFFIX = (
+    '\n\nYour answer MUST end with a line of the exact form "Overall score: N", where N is a whole number from 1 to 5.'
+)
 
-_LINE = {name: re.compile(rf"{name}\s*[:=]\s*\**\s*([1-5])(?:\s*(?:/|out\s+of)\s*5)?\b", re.IGNORECASE) for name in (*CRITERIA, "overall score")}
-ANSWERS_SCHEMA = pa.schema([("key", pa.string()), ("answer", pa.string()), ("attempts", pa.int64()), ("finish_reason", pa.string())])
+_LINE = {
+    name: re.compile(rf"{name}\s*[:=]\s*\**\s*([1-5])(?:\s*(?:/|out\s+of)\s*5)?\b", re.IGNORECASE)
+    for name in (*CRITERIA, "overall score")
+}
+ANSWERS_SCHEMA = pa.schema(
+    [("key", pa.string()), ("answer", pa.string()), ("attempts", pa.int64()), ("finish_reason", pa.string())]
+)
 
 
 @dataclass(frozen=True)
@@ -105,11 +112,18 @@ def _key(model: str, cfg: Any, prompt: str) -> str:
 
 
 def judge_documents(
-    engine: Any, model: str, ids: list[str], texts: list[str], cfg: Any, cache: Path, seed: int = 0, quality: list[float | None] | None = None
+    engine: Any,
+    model: str,
+    ids: list[str],
+    texts: list[str],
+    cfg: Any,
+    cache: Path,
+    seed: int = 0,
+    quality: list[float | None] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str, str]], JudgeStats]:
     """Judges `texts` (`quality`: their quality_score, for the agreement measure). Returns the judge metadata of each scored document by id
     ({score, criteria, attempts, model}), the drops as (id, reason, value), and counts.
-    `model` names the judge in the cache key and the metadata."""
+    `model` names the judge in the cache key and the metadata."""  # noqa: E501
     from curate.quality.annotate_llm import ask_with_retry
 
     stats = JudgeStats(documents=len(ids))
@@ -118,15 +132,30 @@ def judge_documents(
     cached = {r["key"]: r for r in pq.read_table(cache).to_pylist()} if cache.is_file() else {}
     todo = [i for i, k in enumerate(keys) if k not in cached]
     stats.cached = len(ids) - len(todo)
-    answers: dict[int, tuple[str, int, str, str | None]] = {i: (cached[k]["answer"], cached[k]["attempts"], cached[k]["finish_reason"], None) for i, k in enumerate(keys) if k in cached}
+    answers: dict[int, tuple[str, int, str, str | None]] = {
+        i: (cached[k]["answer"], cached[k]["attempts"], cached[k]["finish_reason"], None)
+        for i, k in enumerate(keys)
+        if k in cached
+    }
     if todo:
         gens, attempts, stats.unparseable_first = ask_with_retry(
-            engine, [prompts[i] for i in todo], SYSTEM, parse_judgement, RETRY_SUFFIX, temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=seed
+            engine,
+            [prompts[i] for i in todo],
+            SYSTEM,
+            parse_judgement,
+            RETRY_SUFFIX,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            seed=seed,
         )
         for i, g, a in zip(todo, gens, attempts, strict=True):
             answers[i] = (g.text, a, g.finish_reason, g.error)
         # Only answers that came back: a failed request is asked again by the next run.
-        rows = [{"key": keys[i], "answer": ans[0], "attempts": ans[1], "finish_reason": ans[2]} for i, ans in sorted(answers.items()) if ans[2] != "error"]
+        rows = [
+            {"key": keys[i], "answer": ans[0], "attempts": ans[1], "finish_reason": ans[2]}
+            for i, ans in sorted(answers.items())
+            if ans[2] != "error"
+        ]
         write_table_atomic(pa.Table.from_pylist(rows, schema=ANSWERS_SCHEMA), cache)
     judged: dict[str, dict[str, Any]] = {}
     drops: list[tuple[str, str, str]] = []

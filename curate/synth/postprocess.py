@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datatrove.data import Document
 from datatrove.pipeline.filters.gopher_repetition_filter import GopherRepetitionFilter
 
-from filters.language import LanguageConfig
 from curate.hygiene.config import DecontamConfig
 from curate.synth.generate_config import GenerateConfig
+from filters.language import LanguageConfig
 
 GENERATION_ERROR = "generation_error"
 TRUNCATED = "truncated"
@@ -37,17 +37,24 @@ UNFAITHFUL = "unfaithful"
 
 # Special tokens that leak into text when a template or server skips them (ChatML for
 # SmolLM2/Qwen, Llama 2/3, Mistral, GPT-style end of text).
-_SPECIAL = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|end_of_text)\|>(?:assistant|user|system)?|</?s>|\[/?INST\]")
+_SPECIAL = re.compile(
+    r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id|begin_of_text|end_of_text)\|>(?:assistant|user|system)?|</?s>|\[/?INST\]"
+)
 # Openers a chat model puts before the content: "Sure! Here is ...:", "Certainly.", ...
 _PREAMBLE = re.compile(
     r"^\s*(?:"
-    r"(?:sure|certainly|of course|absolutely|okay|ok|great|alright)(?:[!.,]+[ \t]*(?:(?:here|below|I'd|I would|I will|I'll|I can|let's|let me)\b[^\n]{0,200})?)?"
+    r"(?:sure|certainly|of course|absolutely|okay|ok|great|alright)(?:[!.,]+[ \t]*(?:(?:here|below|I'd|I would|I "
+    r"will|I'll|I can|let's|let me)\b[^\n]{0,200})?)?"
     r"|(?:here(?:'s| is| are)|below is|the following is)\b[^\n]{0,200}:"
     r")[ \t]*(?:\n|$)",
     re.IGNORECASE,
 )
 # ... and closers after it: "I hope this helps!", "Let me know if ...".
-_CLOSER = re.compile(r"\n\s*(?:I hope (?:this|that|these|you)|Let me know if|Feel free to|If you have any (?:other |more |further )?questions)[^\n]*\s*$", re.IGNORECASE)
+_CLOSER = re.compile(
+    r"\n\s*(?:I hope (?:this|that|these|you)|Let me know if|Feel free to|If you have any (?:other |more |further "
+    r")?questions)[^\n]*\s*$",
+    re.IGNORECASE,
+)
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*[ \t]*\n(.*?)\n```\s*$", re.DOTALL)
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(?=\s|$)")
 
@@ -100,7 +107,11 @@ class OutputChecker:
             dup_line_frac=cfg.max_dup_line_frac,
             dup_para_frac=cfg.max_dup_para_frac,
             # The other datatrove limits are kept as they are (0.2 x / 0.15 x of those below).
-            top_n_grams=((2, cfg.max_top_2gram_frac), (3, cfg.max_top_2gram_frac * 0.9), (4, cfg.max_top_2gram_frac * 0.8)),
+            top_n_grams=(
+                (2, cfg.max_top_2gram_frac),
+                (3, cfg.max_top_2gram_frac * 0.9),
+                (4, cfg.max_top_2gram_frac * 0.8),
+            ),
             dup_n_grams=tuple((n, cfg.max_dup_5gram_frac * (1 - 0.0667 * (n - 5))) for n in range(5, 11)),  # type: ignore[arg-type]
         )
         self.decontam = None

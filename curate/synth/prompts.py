@@ -80,10 +80,14 @@ def load_template(path: Path) -> Template:
         raise ConfigError(f"{where} must be a mapping with keys {', '.join(REQUIRED_KEYS)}")
     missing = [k for k in REQUIRED_KEYS if not data.get(k)]
     if missing:
-        raise ConfigError(f"{where} lacks {', '.join(missing)}. Fix: add them (keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})")
+        raise ConfigError(
+            f"{where} lacks {', '.join(missing)}. Fix: add them (keys: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)})"
+        )
     unknown = sorted(set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}. Accepted: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}. Accepted: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}"
+        )
     tid = str(data["id"])
     for key in ("system", "user", "user_topic_only"):
         text = data.get(key)
@@ -93,14 +97,20 @@ def load_template(path: Path) -> Template:
         if bad:
             raise ConfigError(
                 f"prompt template '{tid}' ({path}), {key}: unknown placeholder {{{bad[0]}}}. "
-                f"Fix: use only {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}, or write literal braces as {{{{ }}}}"
+                f"Fix: use only {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}, or write literal braces as "
+                f"{{{{ }}}}"
             )
     sampling = _template_sampling(data.get("sampling"), f"prompt template '{tid}' ({path})")
     kind = str(data.get("kind") or "generate")
     if kind not in KINDS:
-        raise ConfigError(f"prompt template '{tid}' ({path}): kind '{kind}' is unknown. Fix: write kind: generate or kind: rephrase")
+        raise ConfigError(
+            f"prompt template '{tid}' ({path}): kind '{kind}' is unknown. Fix: write kind: generate or kind: rephrase"
+        )
     if kind == "rephrase" and "seed_text" not in _placeholders(str(data["user"]), where):
-        raise ConfigError(f"prompt template '{tid}' ({path}): a rephrase template must show the document. Fix: put {{seed_text}} in its user message")
+        raise ConfigError(
+            f"prompt template '{tid}' ({path}): a rephrase template must show the document. Fix: put {{seed_text}} in "
+            "its user message"
+        )
     return Template(
         id=tid,
         version=str(data["version"]),
@@ -130,7 +140,10 @@ def _template_sampling(value: Any, where: str) -> tuple[tuple[str, Any], ...]:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{where}: sampling.{key}: {first['msg']}. Fix: use the keys and ranges of generate.sampling ({', '.join(SamplingConfig.model_fields)})") from None
+        raise ConfigError(
+            f"{where}: sampling.{key}: {first['msg']}. Fix: use the keys and ranges of generate.sampling "
+            f"({', '.join(SamplingConfig.model_fields)})"
+        ) from None
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in checked.items() if v is not None))
 
 
@@ -138,19 +151,30 @@ def load_templates(folder: str | Path, wanted: list[str] | None = None) -> list[
     """Every template of `folder`, validated (sorted by id), or only the `wanted` ids."""
     root = Path(folder) if folder else default_templates_dir()
     if not root.is_dir():
-        raise ConfigError(f"prompt templates folder not found: {root}. Fix: set generate.templates_dir to a folder of *.yaml templates")
+        raise ConfigError(
+            f"prompt templates folder not found: {root}. Fix: set generate.templates_dir to a folder of *.yaml "
+            "templates"
+        )
     templates: dict[str, Template] = {}
     for path in sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")):
         t = load_template(path)
         if t.id in templates:
-            raise ConfigError(f"prompt template id '{t.id}' is used by both {templates[t.id].path} and {path}. Fix: give each template its own id")
+            raise ConfigError(
+                f"prompt template id '{t.id}' is used by both {templates[t.id].path} and {path}. Fix: give each "
+                "template its own id"
+            )
         templates[t.id] = t
     if not templates:
-        raise ConfigError(f"no prompt templates (*.yaml) in {root}. Fix: add templates or point generate.templates_dir elsewhere")
+        raise ConfigError(
+            f"no prompt templates (*.yaml) in {root}. Fix: add templates or point generate.templates_dir elsewhere"
+        )
     if wanted:
         unknown = [w for w in wanted if w not in templates]
         if unknown:
-            raise ConfigError(f"generate.templates: unknown template id(s) {', '.join(unknown)}; {root} has {', '.join(sorted(templates))}")
+            raise ConfigError(
+                f"generate.templates: unknown template id(s) {', '.join(unknown)}; {root} has "
+                f"{', '.join(sorted(templates))}"
+            )
         return [templates[w] for w in wanted]
     # Rephrasing rewrites documents instead of writing new ones: only when asked for by id.
     return [templates[k] for k in sorted(templates) if not templates[k].rephrase]
@@ -206,7 +230,15 @@ def template_sampling(template: Template, sampling: Any) -> dict[str, Any]:
     return (sampling or SamplingConfig()).resolve(own)
 
 
-def plan(seeds: list[Seed], templates: list[Template], audiences: list[str], n: int, seed: int, model: str, sampling: Any = None) -> list[Prompt]:
+def plan(
+    seeds: list[Seed],
+    templates: list[Template],
+    audiences: list[str],
+    n: int,
+    seed: int,
+    model: str,
+    sampling: Any = None,
+) -> list[Prompt]:
     """The first n prompts of the (infinite, deterministic) plan. `sampling`: the recipe's
     generate.sampling (None: defaults), resolved per template."""
     pairs = combos(templates, audiences)
@@ -220,6 +252,10 @@ def plan(seeds: list[Seed], templates: list[Template], audiences: list[str], n: 
         system, user = render(t, s, audience, int(params["max_tokens"]))
         # Everything that decides the output; the prompt text covers seed, template wording and
         # audience, the version covers nothing more but makes the provenance readable.
-        pid = hashlib.sha256(json.dumps([model, t.id, t.version, system, user, params, seed, k], sort_keys=True).encode()).hexdigest()[:20]
-        prompts.append(Prompt(k, pid, s, t, audience, system, user, _hash_int("request", seed, k) % (2**31 - 1), params))
+        pid = hashlib.sha256(
+            json.dumps([model, t.id, t.version, system, user, params, seed, k], sort_keys=True).encode()
+        ).hexdigest()[:20]
+        prompts.append(
+            Prompt(k, pid, s, t, audience, system, user, _hash_int("request", seed, k) % (2**31 - 1), params)
+        )
     return prompts

@@ -29,9 +29,11 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'-]+")
 # English stop words for keyword topics: the 60 commonest function words are enough; a
 # keyword topic only needs to name the subject, not to be a summary.
 _STOP = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into is it its"
+    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into is it "
+    "its"
     " just may more most my no not of on one or our out she so some such than that the their them then there these they"
-    " this those to up was we were what when which who will with would you your also about after all any each other over".split()
+    " this those to up was we were what when which who will with would you your also about after all any each other "
+    "over".split()
 )
 MAX_TOPIC_WORDS = 12  # a topic is a title, not a paragraph
 
@@ -151,7 +153,12 @@ def scan_parts(parts: list[Path], max_chars: int, min_words: int, sample: Bottom
                     text = texts[row - offset].as_py()
                     if not text or len(text.split()) < min_words:
                         continue
-                    sample.add(Seed(id=f"doc:{ids[row]}", topic=topic_of(text), text=extract(text, max_chars), doc_id=ids[row]), key)
+                    sample.add(
+                        Seed(
+                            id=f"doc:{ids[row]}", topic=topic_of(text), text=extract(text, max_chars), doc_id=ids[row]
+                        ),
+                        key,
+                    )
                 offset += batch.num_rows
     return scanned
 
@@ -159,20 +166,28 @@ def scan_parts(parts: list[Path], max_chars: int, min_words: int, sample: Bottom
 def seeds_from_topics(path: Path) -> list[Seed]:
     """One seed per non-empty line ('#' starts a comment); an empty file is an error."""
     if not path.is_file():
-        raise InputError(f"topics file not found: {path}. Fix: set generate.topics_file to a text file with one topic per line")
+        raise InputError(
+            f"topics file not found: {path}. Fix: set generate.topics_file to a text file with one topic per line"
+        )
     seeds: list[Seed] = []
     seen: set[str] = set()
     for line in path.read_text(encoding="utf-8").splitlines():
         topic = line.split("#", 1)[0].strip()
         if topic and topic.lower() not in seen:
             seen.add(topic.lower())
-            seeds.append(Seed(id="topic:" + hashlib.sha1(topic.encode()).hexdigest()[:16], topic=topic, text="", doc_id=None))
+            seeds.append(
+                Seed(id="topic:" + hashlib.sha1(topic.encode()).hexdigest()[:16], topic=topic, text="", doc_id=None)
+            )
     if not seeds:
-        raise InputError(f"topics file {path} holds no topics. Fix: write one topic per line, e.g. 'photosynthesis in desert plants'")
+        raise InputError(
+            f"topics file {path} holds no topics. Fix: write one topic per line, e.g. 'photosynthesis in desert plants'"
+        )
     return seeds
 
 
-def collect_seeds(parts: list[Path], topics_file: str, max_chars: int, min_words: int, seed: int, limit: int | None = None) -> list[Seed]:
+def collect_seeds(
+    parts: list[Path], topics_file: str, max_chars: int, min_words: int, seed: int, limit: int | None = None
+) -> list[Seed]:
     """The seeds of a run, ordered; fails before any work when there is none. With `limit`
     (the number of prompts: prompt k uses seed k mod S, so no prompt reaches past the first
     n seeds) only the first `limit` seeds of the order are kept, and memory stays bounded by
@@ -185,6 +200,13 @@ def collect_seeds(parts: list[Path], topics_file: str, max_chars: int, min_words
         for s in seeds_from_topics(Path(topics_file)):
             sample.offer(s)
     if not len(sample):
-        where = f"{len(parts)} document part(s) ({scanned} documents) held no document of {min_words}+ words" if parts else "no input documents and no generate.topics_file"
-        raise ConfigError(f"no seeds to generate from: {where}. Fix: pass --input with a curated release, or set generate.topics_file to a file of topics")
+        where = (
+            f"{len(parts)} document part(s) ({scanned} documents) held no document of {min_words}+ words"
+            if parts
+            else "no input documents and no generate.topics_file"
+        )
+        raise ConfigError(
+            f"no seeds to generate from: {where}. Fix: pass --input with a curated release, or set "
+            "generate.topics_file to a file of topics"
+        )
     return sample.ordered()

@@ -18,10 +18,15 @@ def api_key(cfg: EngineConfig) -> str | None:
         return None
     if not (name.replace("_", "").isalnum() and not name[0].isdigit()):
         # Never echo the value: it may be the key itself, pasted in by mistake.
-        raise EngineError("engine.api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself")
+        raise EngineError(
+            "engine.api_key_env must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key itself"
+        )
     key = os.environ.get(name)
     if not key:
-        raise EngineError(f"engine.api_key_env names {name}, which is not set. Fix: export {name}=<your key>, or set engine.api_key_env: ''")
+        raise EngineError(
+            f"engine.api_key_env names {name}, which is not set. Fix: export {name}=<your key>, or set "
+            "engine.api_key_env: ''"
+        )
     return key
 
 
@@ -32,4 +37,7 @@ def _secret_block(name: str) -> str:
     try:
         return str(Secret.load(name).get())
     except ValueError as exc:  # Prefect: "Unable to find block document named ..."
-        raise EngineError(f"engine.api_key_secret names the Prefect Secret block '{name}', which cannot be loaded ({exc}). Fix: create it (prefect block create secret) or correct the name") from None
+        raise EngineError(
+            f"engine.api_key_secret names the Prefect Secret block '{name}', which cannot be loaded ({exc}). Fix: "
+            "create it (prefect block create secret) or correct the name"
+        ) from None

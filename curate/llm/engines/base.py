@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from curate.core.errors import CurateError
 
-
 FinishReason = Literal["stop", "length", "error"]
 ROLES = frozenset({"system", "user", "assistant"})
 
@@ -54,11 +53,16 @@ class ChatRequest:
             if m.get("role") not in ROLES or not isinstance(m.get("content"), str):
                 raise ValueError(f"each message needs a role in {sorted(ROLES)} and a string content, got {m!r}")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
-            raise ValueError(f"bad sampling: temperature={self.temperature} (>= 0), top_p={self.top_p} (0 < p <= 1), max_tokens={self.max_tokens} (>= 1)")
+            raise ValueError(
+                f"bad sampling: temperature={self.temperature} (>= 0), top_p={self.top_p} (0 < p <= 1), "
+                f"max_tokens={self.max_tokens} (>= 1)"
+            )
 
     @classmethod
     def of(cls, user: str, system: str | None = None, **sampling: Any) -> ChatRequest:
-        messages = ([{"role": "system", "content": system}] if system is not None else []) + [{"role": "user", "content": user}]
+        messages = ([{"role": "system", "content": system}] if system is not None else []) + [
+            {"role": "user", "content": user}
+        ]
         return cls(messages=tuple(messages), **sampling)
 
 
@@ -96,7 +100,8 @@ class EngineStats:
         rate = self.completion_tokens / self.generate_s if self.generate_s else 0.0
         return (
             f"{self.requests} requests, {self.failed} failed, {self.retries} retries, "
-            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens in {self.generate_s:.1f} s ({rate:.0f} tokens/s)"
+            f"{self.prompt_tokens} prompt + {self.completion_tokens} completion tokens in {self.generate_s:.1f} s "
+            f"({rate:.0f} tokens/s)"
         )
 
 

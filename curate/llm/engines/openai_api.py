@@ -49,7 +49,14 @@ class OpenAIEngine(Engine):
     mode works where vLLM (which brings `openai`) is not installed; and the retry policy must be
     ours: counted retries, replicas tried in turn, Retry-After honoured, a bounded end."""
 
-    def __init__(self, cfg: EngineConfig, urls: list[str], model: str | None = None, api_key: str | None = None, trust_env: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: EngineConfig,
+        urls: list[str],
+        model: str | None = None,
+        api_key: str | None = None,
+        trust_env: bool = True,
+    ) -> None:
         super().__init__()
         if not urls:
             raise EngineError("engine.kind=openai needs engine.urls. Fix: set engine.urls: [http://host:8000/v1]")
@@ -103,12 +110,18 @@ class OpenAIEngine(Engine):
                 ep.failed(self._loop.time(), self._cfg)
             served = served or ids
         if not served:
-            raise EngineError(f"no endpoint answered GET /v1/models: {'; '.join(errors)}. Fix: start the server, or correct engine.urls")
+            raise EngineError(
+                f"no endpoint answered GET /v1/models: {'; '.join(errors)}. Fix: start the server, or correct "
+                "engine.urls"
+            )
         for error in errors:  # some replicas answer: go on, requests will prefer those
             log.warning("engine: %s", error)
         if wanted is None or wanted in served:
             return wanted or served[0]
-        raise EngineError(f"engine.model '{wanted}' is not served at {self._endpoints[0].base} (it serves {served}). Fix: set engine.model to one of these, or 'default'")
+        raise EngineError(
+            f"engine.model '{wanted}' is not served at {self._endpoints[0].base} (it serves {served}). Fix: set "
+            "engine.model to one of these, or 'default'"
+        )
 
     async def _list_models(self, ep: _Endpoint) -> tuple[list[str], str | None]:
         last = ""
@@ -119,12 +132,19 @@ class OpenAIEngine(Engine):
                 last = f"{ep.base}: {type(exc).__name__}: {exc}"
             else:
                 if resp.status_code in (401, 403):
-                    raise EngineError(f"{ep.base} refused the API key (HTTP {resp.status_code}). Fix: put a valid key in the variable named by engine.api_key_env")
+                    raise EngineError(
+                        f"{ep.base} refused the API key (HTTP {resp.status_code}). Fix: put a valid key in the "
+                        "variable named by engine.api_key_env"
+                    )
                 if resp.status_code == 200:
                     try:
                         return [m["id"] for m in resp.json()["data"]], None
                     except (ValueError, KeyError, TypeError):
-                        return [], f"{ep.base}/models answered, but not as an OpenAI-compatible server would: {resp.text[:200]!r}"
+                        return (
+                            [],
+                            f"{ep.base}/models answered, but not as an OpenAI-compatible server would: "
+                            f"{resp.text[:200]!r}",
+                        )
                 last = f"{ep.base}/models: HTTP {resp.status_code}"
                 if resp.status_code not in RETRY_STATUS:
                     break
@@ -198,7 +218,12 @@ class OpenAIEngine(Engine):
             body["seed"] = req.seed
         # Standard OpenAI fields only when set; min_p and repetition_penalty are vLLM's (and
         # other open servers') extensions, which an endpoint without them may refuse.
-        for key, neutral in (("frequency_penalty", 0.0), ("presence_penalty", 0.0), ("min_p", 0.0), ("repetition_penalty", 1.0)):
+        for key, neutral in (
+            ("frequency_penalty", 0.0),
+            ("presence_penalty", 0.0),
+            ("min_p", 0.0),
+            ("repetition_penalty", 1.0),
+        ):
             if getattr(req, key) != neutral:
                 body[key] = getattr(req, key)
         if req.stop:

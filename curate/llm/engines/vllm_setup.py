@@ -24,13 +24,18 @@ def local_model(name: str) -> str:
     # only what is unmistakably a path is checked here, before a 30 s engine start.
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).expanduser().is_dir()
     if looks_like_path and not Path(model).expanduser().is_dir():
-        raise EngineError(f"engine.model: the folder {model} does not exist. Fix: give a Hugging Face model folder, or 'default' for the embedded SmolLM2-135M-Instruct")
+        raise EngineError(
+            f"engine.model: the folder {model} does not exist. Fix: give a Hugging Face model folder, or 'default' "
+            "for the embedded SmolLM2-135M-Instruct"
+        )
     if not looks_like_path and not _in_hub_cache(model):
         # Models load only from configured paths: a hub id must already be in the local cache,
         # never downloaded behind the user's back (HF_HUB_OFFLINE is set by the CLI).
         raise EngineError(
-            f"engine.model: '{model}' is not a local folder and not in the Hugging Face cache; curate never downloads models. "
-            "Fix: set engine.model to a model folder, download the model yourself first, or use 'default' for the embedded SmolLM2-135M-Instruct"
+            f"engine.model: '{model}' is not a local folder and not in the Hugging Face cache; curate never downloads "
+            "models. "
+            "Fix: set engine.model to a model folder, download the model yourself first, or use 'default' for the "
+            "embedded SmolLM2-135M-Instruct"
         )
     return str(Path(model).expanduser()) if looks_like_path else model
 
