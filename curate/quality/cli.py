@@ -111,13 +111,17 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--engine-url", dest="engine_urls", action="append", default=None, help=argparse.SUPPRESS)
 
 
-def cmd_classifier(args: argparse.Namespace) -> int:
-    from curate.config import load_config
-
+def classifier_overrides(args: argparse.Namespace) -> list[str]:
+    """The `--set`s of a `classifier` command line, the repeatable `--engine-url` as one list."""
     overrides = list(args.overrides)
     if getattr(args, "engine_urls", None):  # --engine-url, repeatable: one list
         overrides.append(f"engine.urls={json.dumps(args.engine_urls)}")
-    cfg = load_config(args.config, overrides)
+    return overrides
+
+
+def run_classifier(args: argparse.Namespace, cfg: Any) -> int:
+    """`curate classifier ...` with the recipe curate.cli loaded (the recipe sits above this
+    package, so the command table loads it and passes it down)."""
     if args.classifier_command == "train":
         return _train(args, cfg)
     if args.classifier_command == "eval":
