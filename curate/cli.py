@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.core.errors import CurateError
-from curate.hygiene.cli import cmd_decontam, decontam_arguments
+from curate.hygiene.cli import decontam_arguments
 from curate.quality.cli import classifier_arguments
 from curate.release import cli as release_cli
 
@@ -314,6 +314,16 @@ def cmd_classifier(args: argparse.Namespace) -> int:
     from curate.quality.cli import classifier_overrides, run_classifier
 
     return run_classifier(args, load_config(args.config, classifier_overrides(args)))
+
+
+def cmd_decontam(args: argparse.Namespace) -> int:
+    from curate.hygiene.cli import run_decontam
+
+    if args.decontam_command != "build-index":  # info and check read only an index
+        return run_decontam(args)
+    from curate.config import load_config
+
+    return run_decontam(args, load_config(args.config, args.overrides))
 
 
 def cmd_release(args: argparse.Namespace) -> int:
