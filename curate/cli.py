@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.core.errors import CurateError
-from curate.hygiene.cli import cmd_decontam, decontam_arguments
-from curate.quality.cli import classifier_arguments, cmd_classifier
+from curate.hygiene.cli import decontam_arguments
+from curate.quality.cli import classifier_arguments
 from curate.release import cli as release_cli
 
 
@@ -307,6 +307,33 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The commands below load their recipe here, in the CLI layer, and pass it down: curate.config sits
+# above the stage packages that define these commands (the import contract in pyproject.toml).
+def cmd_classifier(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+    from curate.quality.cli import classifier_overrides, run_classifier
+
+    return run_classifier(args, load_config(args.config, classifier_overrides(args)))
+
+
+def cmd_decontam(args: argparse.Namespace) -> int:
+    from curate.hygiene.cli import run_decontam
+
+    if args.decontam_command != "build-index":  # info and check read only an index
+        return run_decontam(args)
+    from curate.config import load_config
+
+    return run_decontam(args, load_config(args.config, args.overrides))
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from curate.config import load_config
+
+    # The inputs first: without --config the recipe is the run's own config.resolved.yaml.
+    found = R.release_inputs(args.inputs, args.synthetic, args.config)
+    return R.run_release(args, load_config(found.recipe, args.overrides), found)
+
+
 # Every command of `curate`, in the order `curate --help` lists them.
 R = release_cli  # short: the release commands' arguments and runs
 COMMANDS: tuple[Command, ...] = (
@@ -356,7 +383,7 @@ COMMANDS: tuple[Command, ...] = (
         "release",
         "build a versioned dataset release from the outputs of `curate run`",
         R.release_arguments,
-        R.run_release,
+        cmd_release,
     ),
     Command(
         "verify",

@@ -22,7 +22,7 @@ from curate.core.section import Section
 from curate.core.shards import OutputConfig
 from curate.dedup.config import DedupConfig
 from curate.executors.config import ExecutorConfig
-from curate.hygiene.config import DecontamConfig
+from curate.hygiene.config import DecontamConfig, DecontamIndexConfig
 from curate.hygiene.pii import PIIConfig
 from curate.hygiene.urls import URLFilterConfig, load_user_lists
 from curate.llm.config import EngineConfig
@@ -54,6 +54,8 @@ class CurateConfig(Section):
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     # Settings of `curate classifier train | eval | annotate`: see NOT_IN_RUN.
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
+    # Settings of `curate decontam build-index`: see NOT_IN_RUN.
+    decontam_index: DecontamIndexConfig = Field(default_factory=DecontamIndexConfig)
 
     def section_hash(self, *sections: str) -> str:
         """A short hash of some sections: the cache key of a stage that depends only on them,
@@ -69,9 +71,10 @@ class CurateConfig(Section):
         return yaml.safe_dump(self.model_dump(mode="json", exclude=NOT_IN_RUN), sort_keys=False)
 
 
-# Sections no run reads (the classifier commands' settings): left out of the config hash and of
-# config.resolved.yaml, so a run's manifest and resolved config do not change with them.
-NOT_IN_RUN = {"classifier"}
+# Sections no run reads (the settings of the classifier commands and of decontam build-index): left
+# out of the config hash and of config.resolved.yaml, so a run's manifest and resolved config do
+# not change with them.
+NOT_IN_RUN = {"classifier", "decontam_index"}
 
 
 # --------------------------------------------------------------------------------------

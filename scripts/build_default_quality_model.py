@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.webeval import labels_fingerprint  # noqa: E402
-from curate.cli import build_parser  # noqa: E402
-from curate.quality.cli import cmd_classifier  # noqa: E402
+from curate.cli import build_parser, cmd_classifier  # noqa: E402
 from curate.quality.evaluate import evaluate  # noqa: E402
 from curate.quality.model import DEFAULT_MODEL, card_path  # noqa: E402
 from curate.quality.train import DETERMINISTIC_FIX, fasttext_distribution, fasttext_is_deterministic  # noqa: E402

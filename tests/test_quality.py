@@ -13,11 +13,10 @@ import pytest
 from conftest import require_or_skip
 from datatrove.data import Document
 
-from curate.cli import build_parser
+from curate.cli import build_parser, cmd_classifier
 from curate.core.errors import ConfigError, InputError
 from curate.core.schema import META_QUALITY, META_REJECT
 from curate.quality.apply import QualityAnnotator
-from curate.quality.cli import cmd_classifier
 from curate.quality.evaluate import best_f1_threshold, binary_metrics, evaluate, roc_auc
 from curate.quality.labels import read_labelled
 from curate.quality.model import DEFAULT_MODEL, QualityModel, card_path, load_card

@@ -133,11 +133,12 @@ def test_annotate_end_to_end_with_the_embedded_model(tmp_path: Path) -> None:
 
 
 def test_annotation_uses_the_recipe_s_top_level_engine(tmp_path: Path) -> None:
+    from curate.config import load_config
     from curate.quality.annotate_llm import engine_config
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("engine:\n  kind: openai\n  urls: [http://gpu1:8000]\n  concurrency: 4\n")
-    cfg = engine_config(recipe, model="my-model", urls=None)
+    cfg = engine_config(load_config(recipe).engine, model="my-model", urls=None)
     assert (cfg.kind, cfg.urls, cfg.concurrency, cfg.model) == ("openai", ["http://gpu1:8000"], 4, "my-model")
     assert engine_config(None, kind="vllm_server").kind == "vllm_server"
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from curate.cli import build_parser
+from curate.cli import build_parser, cmd_classifier
 from curate.core import schema as S
-from curate.quality.cli import cmd_classifier
 from curate.quality.combined import (
     BUCKETS,
     DEFAULT_COMBINED,

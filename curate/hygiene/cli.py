@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
+from curate.core.cli_args import add_aliases, add_recipe
 from curate.core.errors import InputError
 
 
@@ -23,21 +25,14 @@ def decontam_arguments(p: argparse.ArgumentParser) -> None:
         "merges its files)",
     )
     b.add_argument("--output", required=True, help="the index file to write (.npz); point decontam.index at it")
-    b.add_argument(
-        "--fields",
-        default="",
-        help="comma-separated record fields whose text forms an item (default: `text` if present, else every string "
-        "field)",
+    add_recipe(
+        b,
+        "its decontam_index: section (fields, stop_items, split, licence; ngram, else decontam.ngram)",
+        "decontam_index.stop_items=5",
+        "curate/hygiene/config.py",
     )
-    b.add_argument("--ngram", type=int, default=13, help="words per n-gram (default 13; decontam.ngram must match)")
-    b.add_argument(
-        "--stop-items",
-        type=int,
-        default=3,
-        help="leave out n-grams found in this many distinct items or more (templates; default 3)",
-    )
-    b.add_argument("--split", default="", help="split label recorded for every benchmark (e.g. test)")
-    b.add_argument("--licence", default="", help="licence recorded for every benchmark")
+    # The flags before the recipe convention, kept working as hidden aliases of its keys.
+    add_aliases(b, "decontam_index", "--ngram --stop-items", "--split --licence", lists="--fields")
     i = sub.add_parser("info", help="benchmarks, items and n-grams of an index (default: the shipped one)")
     i.add_argument("index", nargs="?", default="")
     c = sub.add_parser("check", help="decontaminate text files or stdin and print each verdict")
@@ -45,7 +40,9 @@ def decontam_arguments(p: argparse.ArgumentParser) -> None:
     c.add_argument("--index", default="", help="index file (default: the shipped one)")
 
 
-def cmd_decontam(args: argparse.Namespace) -> int:
+def run_decontam(args: argparse.Namespace, cfg: Any = None) -> int:
+    """`curate decontam ...`; `cfg`: for build-index, the recipe curate.cli loaded (the recipe sits
+    above this package, so the command table loads it and passes it down)."""
     from curate.hygiene.config import DecontamConfig
     from curate.hygiene.index import (
         DEFAULT_INDEX,
@@ -59,7 +56,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     )
 
     if args.decontam_command == "build-index":
-        fields = [f.strip() for f in args.fields.split(",") if f.strip()]
+        s = cfg.decontam_index
         benches: dict[str, Benchmark] = {}
         for item in args.inputs:
             name, _, path = item.rpartition("=") if "=" in item else ("", "", item)
@@ -69,11 +66,12 @@ def cmd_decontam(args: argparse.Namespace) -> int:
                     f"--input {path}: no such file. Fix: pass a local benchmark file (JSONL, Parquet or CSV)"
                 )
             name = name or path_.name.split(".")[0]
-            texts = [t for t in (record_text(r, fields) for r in read_records(path_)) if t.strip()]
-            b = benches.setdefault(name, Benchmark(name, [], args.split, "", args.licence))
+            texts = [t for t in (record_text(r, s.fields) for r in read_records(path_)) if t.strip()]
+            b = benches.setdefault(name, Benchmark(name, [], s.split, "", s.licence))
             b.texts += texts
             b.source = ", ".join(filter(None, [b.source, str(path_)]))
-        arrays, meta = build_index(benches.values(), args.ngram, args.stop_items)
+        ngram = cfg.decontam.ngram if s.ngram is None else s.ngram
+        arrays, meta = build_index(benches.values(), ngram, s.stop_items)
         out = save_index(arrays, meta, Path(args.output))
         print(index_summary(load_index(out)), end="")
         return 0

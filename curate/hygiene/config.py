@@ -29,3 +29,19 @@ class DecontamConfig(Section):
     #   min_span_words, e.g. a 20-word ARC question with its choices, pasted whole).
     #   0.5: half an item; a single stray 13-gram reaches it only on items of <= 14 words.
     min_item_share: float = Field(default=0.5, gt=0, le=1)
+
+
+class DecontamIndexConfig(Section):
+    """`decontam_index:` settings of `curate decontam build-index` (benchmark files -> index).
+    No run reads them: left out of a run's config hash (curate.config.NOT_IN_RUN)."""
+
+    # Record fields whose text forms one item; []: `text` if the record has it, else every
+    # string field (a question and its choices together).
+    fields: list[str] = Field(default_factory=list)
+    # Words per n-gram; null: decontam.ngram, the n a run checks with (the two must be equal).
+    ngram: int | None = Field(default=None, ge=1)
+    # N-grams found in this many distinct items or more are left out: templates ("which of the
+    # following"), not evidence that one item leaked.
+    stop_items: int = Field(default=3, ge=1)
+    split: str = ""  # split label recorded for every benchmark (e.g. test)
+    licence: str = ""  # licence recorded for every benchmark

@@ -96,15 +96,14 @@ def sample_documents(paths: list[str], n: int, seed: int, min_words: int = 20, *
     return [doc for _, doc in sorted(reservoir, key=lambda p: p[0])]
 
 
-def engine_config(recipe: str | Path | None = None, **overrides: Any) -> Any:
-    """The engine of LLM annotation: the top-level `engine:` section of the `recipe` (the same
-    section generation uses, so both run on one model), then the command line's `overrides`
-    (kind, model, urls; None = not given). Without a recipe, the engine defaults."""
-    from curate.config import load_config
+def engine_config(base: Any = None, **overrides: Any) -> Any:
+    """The engine of LLM annotation: `base`, the top-level `engine:` section of a loaded recipe
+    (the same section generation uses, so both run on one model), then the command line's
+    `overrides` (kind, model, urls; None = not given). Without a base, the engine defaults."""
     from curate.llm.config import EngineConfig
 
-    base = load_config(recipe).engine.model_dump() if recipe else {}
-    return EngineConfig.model_validate({**base, **{k: v for k, v in overrides.items() if v is not None}})
+    data = base.model_dump() if base is not None else {}
+    return EngineConfig.model_validate({**data, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def annotate_documents(

@@ -13,50 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-
-class SetAlias(argparse.Action):
-    """An older flag kept working: `--epoch 5` is `--set classifier.train.epoch=5`, in the order
-    given among the `--set`s (the last one wins). Text values are quoted so YAML keeps them text."""
-
-    def __init__(self, *args: Any, key: str, text: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.key, self.text = key, text
-
-    def __call__(
-        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any, option: str | None = None
-    ) -> None:
-        overrides = list(getattr(namespace, "overrides", None) or [])
-        overrides.append(f"{self.key}={json.dumps(value) if self.text else value}")
-        namespace.overrides = overrides
+from curate.core.cli_args import SetAlias, add_aliases, add_recipe
 
 
 def _aliases(p: argparse.ArgumentParser, section: str, numbers: str, texts: str = "") -> None:
-    """Hidden flags for keys of classifier.<section>: `--word-ngrams` for word_ngrams; "-n|--n"
-    gives a flag two names. `texts`: the keys whose values are text."""
-    for names, text in [(n, False) for n in numbers.split()] + [(n, True) for n in texts.split()]:
-        key = names.split("|")[-1].lstrip("-").replace("-", "_")
-        flags = names.split("|")
-        p.add_argument(
-            *flags,
-            dest=f"_alias_{key}",
-            action=SetAlias,
-            key=f"classifier.{section}.{key}",
-            text=text,
-            help=argparse.SUPPRESS,
-        )
+    add_aliases(p, f"classifier.{section}", numbers, texts)
 
 
 def _recipe(p: argparse.ArgumentParser, section: str, uses: str) -> None:
-    p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=f"override a config key, e.g. --set classifier.{section}.seed=2 (repeatable; keys: "
-        "curate/quality/config.py)",
-    )
+    add_recipe(p, uses, f"classifier.{section}.seed=2", "curate/quality/config.py")
 
 
 def classifier_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,13 +76,17 @@ def classifier_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--engine-url", dest="engine_urls", action="append", default=None, help=argparse.SUPPRESS)
 
 
-def cmd_classifier(args: argparse.Namespace) -> int:
-    from curate.config import load_config
-
+def classifier_overrides(args: argparse.Namespace) -> list[str]:
+    """The `--set`s of a `classifier` command line, the repeatable `--engine-url` as one list."""
     overrides = list(args.overrides)
     if getattr(args, "engine_urls", None):  # --engine-url, repeatable: one list
         overrides.append(f"engine.urls={json.dumps(args.engine_urls)}")
-    cfg = load_config(args.config, overrides)
+    return overrides
+
+
+def run_classifier(args: argparse.Namespace, cfg: Any) -> int:
+    """`curate classifier ...` with the recipe curate.cli loaded (the recipe sits above this
+    package, so the command table loads it and passes it down)."""
     if args.classifier_command == "train":
         return _train(args, cfg)
     if args.classifier_command == "eval":

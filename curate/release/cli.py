@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def release_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,10 +77,10 @@ def _contained(*folders: str) -> None:
         check_contained(Path(folder))
 
 
-def run_release(args: argparse.Namespace) -> int:
-    path = release_command(
-        args.inputs, args.synthetic, args.config, args.overrides, args.output, args.name, args.release_version
-    )
+def run_release(args: argparse.Namespace, cfg: Any, found: ReleaseInputs) -> int:
+    """`curate release` with the recipe curate.cli loaded from `found.recipe` (the recipe sits
+    above this package, so the command table loads it and passes it down)."""
+    path = release_command(cfg, found, args.output, args.name, args.release_version)
     from rich.console import Console
 
     from curate.release.card import load_release
@@ -122,28 +124,39 @@ def run_diff(args: argparse.Namespace) -> int:
     return diff_command(Path(args.a), Path(args.b))
 
 
-def release_command(
-    inputs: list[str],
-    synthetic: list[str] | None = None,
-    config: str | None = None,
-    overrides: list[str] | None = None,
-    output: str | None = None,
-    name: str | None = None,
-    version: str | None = None,
-) -> Path:
-    """`curate release`: a new release from earlier stages' outputs. Returns its folder."""
-    from curate.config import load_config
-    from curate.core.errors import InputError
-    from curate.core.layout import check_contained
-    from curate.release.build import build_release, release_config, with_overrides
+@dataclass(frozen=True)
+class ReleaseInputs:
+    """What `curate release` reads, resolved before its recipe loads: the web and synthetic parts,
+    and the recipe to load (`--config`, else the run's config.resolved.yaml, else None)."""
+
+    web: Any
+    synthetic: Any
+    recipe: str | None
+    recipe_given: bool
+
+
+def release_inputs(inputs: list[str], synthetic: list[str] | None = None, config: str | None = None) -> ReleaseInputs:
     from curate.release.inputs import resolve_parts
 
     web = resolve_parts(inputs)
     syn = resolve_parts(synthetic) if synthetic else None
+    recipe = config
     if config is None and web.run_dirs and (web.run_dirs[0] / "config.resolved.yaml").is_file():
-        config = str(web.run_dirs[0] / "config.resolved.yaml")  # the run's own settings
-    cfg = load_config(config, overrides or [])
-    if config is None and web.run_dirs:
+        recipe = str(web.run_dirs[0] / "config.resolved.yaml")  # the run's own settings
+    return ReleaseInputs(web, syn, recipe, config is not None)
+
+
+def release_command(
+    cfg: Any, found: ReleaseInputs, output: str | None = None, name: str | None = None, version: str | None = None
+) -> Path:
+    """`curate release`: a new release from earlier stages' outputs, with the loaded recipe
+    `cfg`. Returns its folder."""
+    from curate.core.errors import InputError
+    from curate.core.layout import check_contained
+    from curate.release.build import build_release, release_config, with_overrides
+
+    web, syn = found.web, found.synthetic
+    if not found.recipe_given and web.run_dirs:
         from curate.release.inputs import read_manifest
 
         cfg.name = read_manifest(web.run_dirs[0]).get("name") or cfg.name
