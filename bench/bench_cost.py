@@ -194,9 +194,14 @@ def write_section(results: dict[str, dict], sizes: tuple[int, int], rounds: int)
         per = nodedup["ms_per_page"] / 1000
         lines += [
             "",
-            f"Differences under ~5 ms a page are below this machine's noise (median of {rounds} round(s) per size; the",
-            "quality row came out below the default's, and resiliparse's measured row apart from its derived one): the",
-            "derived rows swap only the extraction term, measured alone in bench_extract, and are the ones to compare.",
+            f"Differences under ~5 ms a page are below this machine's noise (median of {rounds} round(s) per size)."
+            + (
+                " The derived rows swap only the extraction term, measured alone in bench_extract: on a loaded"
+                " machine they are the ones to compare."
+                if derived_rows(default)
+                else " Derived rows (the extraction term swapped, from bench/out/extract.json) need"
+                " `python -m bench.bench_extract` first."
+            ),
             "",
             "Curve, default recipe, one run over N documents, CPU-hours: linear part = the slope without dedup x N;",
             "dedup = bench/RESULTS-dedup.md's measured stage at that N (2 workers, wall x 2 as CPU; 2026-11-23, not "
