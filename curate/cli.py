@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.core.cli_args import add_set
 from curate.core.errors import CurateError
 from curate.hygiene.cli import decontam_arguments
 from curate.quality.cli import classifier_arguments
@@ -30,14 +31,7 @@ def _env_defaults() -> None:
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set language.min_score=0.8 (repeatable)",
-    )
+    add_set(p, "language.min_score=0.8")
 
 
 def _run_arguments(p: argparse.ArgumentParser) -> None:

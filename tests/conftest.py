@@ -397,6 +397,22 @@ def warc_records() -> Callable[[Path], list[dict[str, Any]]]:
     return warc_index
 
 
+# ---------------------------------------------------------------------------- scripts
+
+
+def quality_data_script() -> Any:
+    """scripts/build_quality_data.py as a module (scripts/ is not a package), freshly executed."""
+    import importlib.util
+    import sys
+
+    path = REPO_ROOT / "scripts" / "build_quality_data.py"
+    spec = importlib.util.spec_from_file_location("build_quality_data", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("build_quality_data", module)  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 # ---------------------------------------------------------------------------- reading
 
 

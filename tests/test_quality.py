@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import require_or_skip
+from conftest import quality_data_script, require_or_skip
 from datatrove.data import Document
 
 from curate.cli import build_parser, cmd_classifier
@@ -604,20 +604,8 @@ def test_modern_web_labels_are_complete_and_fingerprinted(tmp_path: Path, monkey
     assert webeval.labels_fingerprint() != before
 
 
-def _data_script():
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "build_quality_data.py"
-    spec = importlib.util.spec_from_file_location("build_quality_data", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("build_quality_data", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_openstax_module_text_keeps_prose_and_drops_exercises_figures_and_maths() -> None:
-    data = _data_script()
+    data = quality_data_script()
     cnxml = b"""<document xmlns="http://cnx.rice.edu/cnxml" xmlns:m="http://www.w3.org/1998/Math/MathML">
 <title>Why We Sleep</title>
 <metadata><md:abstract xmlns:md="http://cnx.rice.edu/mdml"><para>By the end of this section</para></md:abstract></metadata>
@@ -651,7 +639,7 @@ def test_modern_web_page_whose_text_changed_upstream_stops_the_build(
 ) -> None:
     import subprocess
 
-    data = _data_script()
+    data = quality_data_script()
     repo = tmp_path / "src"
     (repo / "benchmark" / "ground-truth").mkdir(parents=True)
     text = "Photosynthesis turns light into chemical energy. " * 20

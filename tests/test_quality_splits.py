@@ -4,22 +4,13 @@ disjoint pools so no boilerplate line sits on both sides of the held-out split."
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
+
+from conftest import quality_data_script
 
 from curate.quality.neardup import near_duplicates
 from curate.quality.train import heldout_mask
-
-
-def _data_script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "build_quality_data.py"
-    spec = importlib.util.spec_from_file_location("build_quality_data", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("build_quality_data", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _words(rng: random.Random, n: int) -> str:
@@ -38,7 +29,7 @@ def test_near_duplicates_finds_copies_and_reassembled_text_only() -> None:
 
 
 def test_site_is_the_registered_domain() -> None:
-    site = _data_script().site
+    site = quality_data_script().site
     assert site("https://docs.python.org/3/x") == site("http://www.python.org") == "python.org"
     # Public-suffix rule: two sites under co.uk stay two sites (the last two labels merged them).
     assert site("https://www.bbc.co.uk/news") == "bbc.co.uk" != site("https://tarkett.co.uk/")
@@ -47,7 +38,7 @@ def test_site_is_the_registered_domain() -> None:
 
 
 def test_boilerplate_pools_share_no_line_across_heldout_groups() -> None:
-    data = _data_script()
+    data = quality_data_script()
     rng = random.Random(1)
     # 40 pages of 40 sites, each with its own navigation lines.
     boiler = [(f"p{i}", "\n".join(f"site{i} menu {k} link text here" for k in range(30))) for i in range(40)]

@@ -9,18 +9,24 @@ import json
 from typing import Any
 
 
-def add_recipe(p: argparse.ArgumentParser, uses: str, example: str, keys: str) -> None:
-    """`--config CONFIG` (a recipe; `uses`: what the command reads of it) and the repeatable
-    `--set KEY=VALUE` (`example`: one key; `keys`: where they are declared)."""
-    p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
+def add_set(p: argparse.ArgumentParser, example: str, keys: str = "") -> None:
+    """The repeatable `--set KEY=VALUE` of every command with settings (`example`: one key;
+    `keys`: where they are declared, when that is not the recipe's usual sections)."""
+    where = f"; keys: {keys}" if keys else ""
     p.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help=f"override a config key, e.g. --set {example} (repeatable; keys: {keys})",
+        help=f"override a config key, e.g. --set {example} (repeatable{where})",
     )
+
+
+def add_recipe(p: argparse.ArgumentParser, uses: str, example: str, keys: str) -> None:
+    """`--config CONFIG` (a recipe; `uses`: what the command reads of it) and `--set`."""
+    p.add_argument("--config", default=None, metavar="CONFIG", help=f"recipe: {uses} (default: curate's defaults)")
+    add_set(p, example, keys)
 
 
 class SetAlias(argparse.Action):

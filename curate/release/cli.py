@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from curate.core.cli_args import add_set
+
 
 def release_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -38,14 +40,7 @@ def release_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="release version (default: release.version, else the next vN)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set release.mix.seed=7 (repeatable)",
-    )
+    add_set(p, "release.mix.seed=7")
 
 
 def release_folder_arguments(p: argparse.ArgumentParser) -> None:
