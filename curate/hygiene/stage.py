@@ -98,12 +98,27 @@ def clean_part(cfg: CurateConfig, part: Path, index: int, stage_dir: Path, steps
 def hygiene_extra(cfg: CurateConfig) -> list[str]:
     """What decides the stage's result besides its input and config: the index's content
     (a rebuilt index at the same path reruns the stage). For curate.core.stages.stage_key."""
-    from curate.core.parquet_io import sha256_file
     from curate.hygiene.decontam import index_path
     from curate.hygiene.urls import list_fingerprints
 
-    extra = [f"decontam-index:{sha256_file(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []
+    extra = [f"decontam-index:{_index_digest(index_path(cfg.decontam))}"] if cfg.decontam.enabled else []
     return extra + (list_fingerprints(cfg.urls) if cfg.urls.enabled else [])  # an edited domain list reruns the stage
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _index_digest(path: Path) -> str:
+    """The index file's sha256, hashed once per process while its size and mtime stay the same:
+    a run asks twice (the stage's cache key, then the steps' key), and hashing the shipped
+    index costs ~30 ms each time. A rebuilt index changes its mtime, so it is hashed again."""
+    from curate.core.parquet_io import sha256_file
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = sha256_file(path)
+    return _DIGESTS[key]
 
 
 def check_hygiene(cfg: CurateConfig) -> None:
