@@ -406,7 +406,7 @@ def build(out_dir: Path, wcxb_git: Path, modern_git: Path, dolma_git: Path) -> d
             "cc_dolma_rows": d["cc"],
             "l2": L2,
             "folds": FOLDS,
-            "method": f"Newton (IRLS) on standardised inputs, fitted on the regression pages (every view) and the held-out news pages; heldout_metrics are out-of-fold ({FOLDS} folds by site)",  # noqa: E501
+            "method": f"Newton (IRLS) on standardised inputs, fitted on the regression pages (every view), the held-out news pages and the Common Crawl documents read for it; heldout_metrics are out-of-fold ({FOLDS} folds by site)",  # noqa: E501
         },
         "threshold": round(threshold, 6),
         "threshold_rule": "max F1 of the out-of-fold scores",
