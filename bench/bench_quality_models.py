@@ -1,15 +1,19 @@
 """Which model combines the quality scorers best, on real crawl pages, out-of-fold by site:
 
-    PYTHONPATH=. .venv/bin/python -m bench.bench_quality_models --wcxb-git WCXB.git --modern-web-git MODERN.git
+    PYTHONPATH=. .venv/bin/python -m bench.bench_quality_models --wcxb-git WCXB.git --modern-web-git MODERN.git \
+        --dolma-git DOLMA.git
 
 The rows are the combined build's own (scripts/build_combined_quality.py regression_data: 799
-WCXB pages no scorer trained on, each in three views, and the held-out news pages); every
+WCXB pages no scorer trained on, each in three views, the held-out news pages, and the real
+Common Crawl documents of allenai/dolma's test data read for the score); every
 candidate is fitted on 4 of 5 site folds and scores the fifth, for 3 different site-to-fold
 assignments (mean and spread reported). Candidates: the single inputs a user would try first
 (word count, mean words per line, the best structure signal in its better direction, each
 fastText scorer), the shipped logistic regression, and scikit-learn's
 HistGradientBoostingClassifier with and without monotonic constraints (rising in the two
-fastText logits and the prose length). ~2 min on one core with the page cache."""
+fastText logits and the prose length, falling in the short-prose hinge), and the rank average of
+the edu score and the word count (the reference of the human-rated check in issue 15). ~2 min
+on one core with the page cache."""
 
 from __future__ import annotations
 
@@ -57,23 +61,29 @@ def _hgb(monotonic: list[int] | None):  # returns a fit-predict function
 
 def main(argv: list[str] | None = None) -> int:
     import build_combined_quality as build
+    from scipy.stats import rankdata
     from sklearn.metrics import roc_auc_score
 
-    from curate.quality.combined import PROSE_LENGTH
+    from curate.quality.combined import PROSE_LENGTH, SHORT_PROSE
     from curate.quality.structure import mean_words_per_line, word_count
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--wcxb-git", required=True, type=Path)
     p.add_argument("--modern-web-git", required=True, type=Path)
+    p.add_argument("--dolma-git", required=True, type=Path)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="quality-models-") as tmp:
-        d = build.regression_data(Path(tmp), args.wcxb_git, args.modern_web_git)
+        d = build.regression_data(Path(tmp), args.wcxb_git, args.modern_web_git, args.dolma_git)
     rows, x, y = d["rows"], d["x"], d["y"]
     names = build.input_names(True)
     views = np.array([r[4] for r in rows])
     origin = np.array([r[5] for r in rows])
     crawl = np.isin(origin, ["wcxb-test", "wcxb-dev"])
+    words = np.array([word_count(t) for t in d["texts"]], float)
+    cc = origin == "cc-dolma"
     subsets = {
+        "Common Crawl docs": cc,
+        "CC docs of >= 30 words": cc & (words >= 30),
         "crawl, all views": crawl,
         "whole page": crawl & (views == "whole"),
         "trafilatura": crawl & (views == "extracted"),
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table: list[tuple[str, list[float], list[float]]] = []
     singles = {
-        "word count": np.array([word_count(t) for t in d["texts"]], float),
+        "word count": words,
         "mean words per line": np.array([mean_words_per_line(t) for t in d["texts"]]),
     }
     structure = {n: x[:, k] for k, n in enumerate(names[:-2])}
@@ -99,7 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     singles["general fastText"] = np.asarray(d["general"])
     for name, s in singles.items():
         table.append((name, aucs(s), [0.0] * len(subsets)))
-    mono = [1 if n in (PROSE_LENGTH, "edu_logit", "general_logit") else 0 for n in names]
+    edu = np.asarray(d["edu"])
+    table.append(
+        (
+            "rank average of edu and word count",
+            [roc_auc_score(y[m], rankdata(edu[m]) + rankdata(words[m])) for m in subsets.values()],
+            [0.0] * len(subsets),
+        )
+    )
+    mono = [1 if n in (PROSE_LENGTH, "edu_logit", "general_logit") else -1 if n == SHORT_PROSE else 0 for n in names]
     for name, fit in (
         ("logistic regression (shipped)", _lr),
         ("gradient-boosted trees, monotonic", _hgb(mono)),

@@ -30,6 +30,18 @@ WCXB_TEST_LABELS = REPO / "bench" / "data" / "wcxb-test-labels.jsonl"
 # the combined score (issue 15): more real crawl pages that no scorer trained on.
 WCXB_DEV_LABELS = REPO / "bench" / "data" / "wcxb-dev-labels.jsonl"
 LABEL_FILES = (("modern-web", MODERN_WEB_LABELS), ("wcxb-test", WCXB_TEST_LABELS), ("wcxb-dev", WCXB_DEV_LABELS))
+# Real Common Crawl documents as a crawl pipeline sees them (short junk, navigation, listings and
+# articles, text already extracted): the test data of allenai/dolma (Apache-2.0), read from a git
+# clone at this commit, never copied into the repository; labels by reading in CC_LABELS.
+DOLMA_COMMIT = "937ccc06f6fa4cefba496b2f48cc77418b941345"
+DOLMA_FILES = {
+    "cc2019": ("tests/data/formats/gz/CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz",),
+    "cchead": (
+        "tests/data/multiple_files/cc_en_head-0091.jsonl.gz",
+        "tests/data/multiple_files/cc_en_head-0174.jsonl.gz",
+    ),
+}
+CC_LABELS = REPO / "bench" / "data" / "cc-dolma-labels.jsonl"
 
 
 def git_show(gdir: Path, commit: str, path: str) -> bytes:
@@ -156,4 +168,38 @@ def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]
                     origin=origin,
                 )
             )
+    return rows
+
+
+def cc_documents(dolma_git: Path) -> list[dict]:
+    """The Common Crawl documents of allenai/dolma's test data that carry a label by reading
+    (CC_LABELS), each checked against the sha256 of the text that was read. Adds `text`, `label`,
+    `why`, `site`, `origin` ("cc-dolma")."""
+    docs = {}
+    for name, paths in DOLMA_FILES.items():
+        for path in paths:
+            for line in gzip.decompress(git_show(dolma_git, DOLMA_COMMIT, path)).decode("utf-8").split("\n"):
+                if line.strip():  # split at "\n" only: texts hold U+2028 and other line breaks
+                    doc = json.loads(line)
+                    docs[(name, doc["id"])] = doc
+    rows = []
+    for line in CC_LABELS.open(encoding="utf-8"):
+        lab = json.loads(line)
+        doc = docs.get((lab["file"], lab["id"]))
+        if doc is None or hashlib.sha256(doc["text"].encode()).hexdigest()[:16] != lab["sha256"]:
+            raise SystemExit(
+                f"dolma document {lab['file']}/{lab['id']}: missing or not the text that was read. Fix: pin "
+                f"DOLMA_COMMIT to {DOLMA_COMMIT} (a clone of allenai/dolma)"
+            )
+        rows.append(
+            {
+                "key": f"{lab['file']}/{lab['id']}",
+                "url": lab["url"],
+                "text": doc["text"],
+                "label": int(lab["label"]),
+                "why": lab["why"],
+                "site": site(lab["url"]),
+                "origin": "cc-dolma",
+            }
+        )
     return rows

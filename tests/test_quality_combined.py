@@ -28,6 +28,8 @@ from curate.quality.combined import (
 from curate.quality.config import QualityConfig, effective_min_score
 from curate.quality.structure import NAMES, STRUCTURE_CHARS, signals, signals_batch
 
+REPO = Path(__file__).resolve().parents[1]
+
 PROSE = [
     "Photosynthesis is the process by which plants turn light into chemical energy. The light reactions take place in "
     "the thylakoid membranes, where water is split and oxygen is released.",
@@ -171,11 +173,34 @@ def test_shipped_card_records_every_scorer_with_its_bytes() -> None:
     metrics = card["heldout_metrics"]["good"]
     assert metrics["crawl/all"]["combined"] > metrics["crawl/all"]["edu"] + 0.01
     assert metrics["crawl/whole"]["combined"] > metrics["crawl/whole"]["edu"] - 0.02
+    # Real Common Crawl documents as a crawl pipeline sees them (short junk pages, listings, articles),
+    # read for "good pretraining text": above word count, the edu model and their rank average (the
+    # human-rated check's reference) by a clear margin, out-of-fold.
+    cc = metrics["cc-dolma/all"]
+    assert cc["n"] > 200 and split["cc_dolma"]["documents"] == 337
+    assert cc["combined"] > max(cc["word_count"], cc["edu"], cc["rank_average_edu_word_count"]) + 0.05, cc
     assert (
         DEFAULT_COMBINED.stat().st_size
         + (DEFAULT_COMBINED.parent / card["scorers"]["general"]["model_file"]).stat().st_size
         < 2_000_000
     )
+
+
+def test_short_prose_hinge_bends_only_below_its_threshold() -> None:
+    from curate.quality.combined import SHORT_PROSE_CHARS, short_prose
+
+    lp = np.log1p(np.array([0.0, 100.0, SHORT_PROSE_CHARS, 20_000.0]))
+    h = short_prose(lp)
+    assert h[0] > h[1] > 0 and h[2] == 0 and h[3] == 0
+    assert h[0] == pytest.approx(np.log1p(SHORT_PROSE_CHARS))
+
+
+def test_cc_labels_by_reading_are_well_formed() -> None:
+    rows = [json.loads(line) for line in (REPO / "bench" / "data" / "cc-dolma-labels.jsonl").open(encoding="utf-8")]
+    assert len(rows) == 337 and len({(r["file"], r["id"]) for r in rows}) == len(rows)
+    assert all(r["label"] in (0, 1) and r["why"] and len(r["sha256"]) == 16 and r["url"] for r in rows)
+    second = [r for r in rows if "second_label" in r]
+    assert len(second) >= len(rows) // 10  # a random 10 % read twice (bench/data/README.md)
 
 
 def test_scorer_writes_every_column_in_range() -> None:
@@ -269,15 +294,20 @@ def test_combined_build_is_byte_identical_to_the_shipped_files() -> None:
     import os
     import sys
 
-    gits = [Path(os.environ.get(k, "")) for k in ("CURATE_WCXB_GIT", "CURATE_MODERN_WEB_GIT")]
+    gits = [Path(os.environ.get(k, "")) for k in ("CURATE_WCXB_GIT", "CURATE_MODERN_WEB_GIT", "CURATE_DOLMA_GIT")]
     if not all(str(g) != "." and g.is_dir() for g in gits):
         pytest.skip(
-            "needs bare clones of the two WCXB benchmarks. Fix: set CURATE_WCXB_GIT and CURATE_MODERN_WEB_GIT "
-            "(README: Combined quality score)"
+            "needs bare clones of the two WCXB benchmarks and of allenai/dolma. Fix: set CURATE_WCXB_GIT, "
+            "CURATE_MODERN_WEB_GIT and CURATE_DOLMA_GIT (README: Combined quality score)"
         )
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     sys.path.insert(0, str(scripts))
     spec = importlib.util.spec_from_file_location("build_combined_quality", scripts / "build_combined_quality.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    assert build.main(["--wcxb-git", str(gits[0]), "--modern-web-git", str(gits[1]), "--check"]) == 0
+    assert (
+        build.main(
+            ["--wcxb-git", str(gits[0]), "--modern-web-git", str(gits[1]), "--dolma-git", str(gits[2]), "--check"]
+        )
+        == 0
+    )
