@@ -1,6 +1,6 @@
 """Benchmark: writing a release vs a bare pyarrow write_table of the same rows, same run.
 
-    python -m bench.bench_release [--gb 1.0] [--repeat 3] [--token-mb 100] [--token-rounds 3]
+    python -m bench.bench_release [--gb 1.0] [--repeat 3] [--token-mb 100] [--token-rounds 3] [--token-threads 0]
 
 Inputs: DOCUMENT_SCHEMA Parquet parts of ~GB of real English text: sentences of the real
 documents in ../shared/data (article bodies + Wikipedia paragraphs, bench.dedup_data),
@@ -132,14 +132,16 @@ def baseline(parts: list[Path], out: Path) -> tuple[float, float]:
     return time.perf_counter() - started, cpu_seconds() - cpu
 
 
-def release(parts: list[Path], root: Path, count_tokens: bool) -> tuple[float, float, Path]:
+def release(parts: list[Path], root: Path, count_tokens: bool, token_threads: int = 0) -> tuple[float, float, Path]:
     from curate.config import CurateConfig
     from curate.release.build import build_release
     from curate.release.config import ReleaseConfig
 
     cfg = CurateConfig(name="bench")
     started, cpu = time.perf_counter(), cpu_seconds()
-    path = build_release(cfg, parts, [], release=ReleaseConfig(count_tokens=count_tokens), output_root=root)
+    path = build_release(
+        cfg, parts, [], release=ReleaseConfig(count_tokens=count_tokens, token_threads=token_threads), output_root=root
+    )
     return time.perf_counter() - started, cpu_seconds() - cpu, path
 
 
@@ -148,6 +150,9 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=1.0, help="GB of text in the inputs")
     parser.add_argument("--token-mb", type=float, default=100, help="MB of text for the run with tokens (0: all)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--token-threads", type=int, default=0, help="release.token_threads (0: every core); once per process"
+    )
     parser.add_argument("--skip-tokens", action="store_true", help="only the run without token counts")
     parser.add_argument(
         "--token-rounds", type=int, default=3, help="interleaved rounds of baseline / release / release with tokens"
@@ -234,7 +239,7 @@ def main() -> None:
         runs = {
             "baseline": lambda: (*baseline(subset, work / "bare.parquet"), None),
             "release": lambda: release(subset, work / "off", count_tokens=False),
-            "release_with_tokens": lambda: release(subset, work / "on", count_tokens=True),
+            "release_with_tokens": lambda: release(subset, work / "on", True, args.token_threads),
         }
         names = list(runs)
         names = names[i % 3 :] + names[: i % 3]
@@ -252,6 +257,7 @@ def main() -> None:
     med = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     results["tokens"] = {
         "text_mb": round(sub_mb, 1),
+        "token_threads": args.token_threads,
         "rounds": len(rounds),
         **{key: round(value, 3) for key, value in med.items()},
         "tokenize_mb_per_wall_s": round(sub_mb / max(med["release_with_tokens_s"] - med["release_s"], 1e-9), 2),
