@@ -66,7 +66,7 @@ class ReleaseConfig(Section):
     # Threads that count (and, for the tokenized formats, encode) tokens: the tokenizer's own
     # Rust thread pool, shared by every shard being written. 0 = every core this process may
     # use (its CPU affinity: taskset, a container's or Slurm job's cpuset), because counting
-    # is ~95% of a default release's CPU and the release runs after the stages' workers are
+    # is ~90% of a default release's CPU and the release runs after the stages' workers are
     # done. A number leaves the other cores to other jobs. Counts do not depend on it.
     token_threads: int = 0
     mix: MixConfig = Field(default_factory=MixConfig)
