@@ -123,3 +123,40 @@ def test_release_bytes_identical_across_token_threads(tmp_path: Path) -> None:
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert results[0]["tokens"] > 100_000 and len(results[0]["shards"]) >= 2
     assert results[1] == results[0]
+
+
+_FORKED = """
+import json, logging, os
+logging.basicConfig(level=logging.WARNING)
+from curate.release.tokens import TokenCounter, use_threads
+texts = ["The quick brown fox jumps over the lazy dog."] * 3000
+use_threads(2)
+counter = TokenCounter.load("default")
+parent = int(counter.count(texts).sum())
+pid = os.fork()
+if pid == 0:
+    threads = use_threads(2)
+    before = len(os.listdir("/proc/self/task"))
+    child = int(counter.count(texts).sum())
+    started = len(os.listdir("/proc/self/task")) - before
+    print(json.dumps({"threads": threads, "started": started, "same": child == parent}), flush=True)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self/task").is_dir(), reason="Linux fork")
+def test_forked_after_counting_counts_in_one_thread_and_says_so() -> None:
+    """tokenizers turns its pool off in a child forked after using it: the child counts the
+    same in 1 thread (no pool thread starts), and use_threads says so with the fix."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")}
+    env |= {"PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORKED], check=False, capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"threads": 1, "started": 0, "same": True}
+    assert (
+        "this process was forked after counting tokens: the tokenizer counts in 1 thread here, not 2. Fix: build the "
+        "release in the process that started it, or in a spawned one" in proc.stderr
+    )

@@ -50,7 +50,8 @@ def use_threads(threads: int) -> int:
     """Size the tokenizer's Rust (rayon) thread pool, which every `encode_batch_fast` of this
     process shares, before its first use: `threads`; 0 = RAYON_NUM_THREADS when the
     environment sets it, else available_cores(). Returns the threads counting will use, and
-    says so when that is not what was asked."""
+    says so when that is not what was asked. RAYON_NUM_THREADS stays set in this process's
+    environment, so processes it starts later get the same cap."""
     wanted = threads or _env_threads() or available_cores()
     parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
     if wanted > 1 and parallelism is not None and parallelism.strip().lower() in _PARALLELISM_OFF:
@@ -61,7 +62,8 @@ def use_threads(threads: int) -> int:
             wanted,
         )
         return 1
-    if wanted > 1 and _pool is not None and _pool[0] != os.getpid():
+    # tokenizers turns its pool off in a child forked after using it, unless TOKENIZERS_PARALLELISM is set.
+    if wanted > 1 and parallelism is None and _pool is not None and _pool[0] != os.getpid():
         log.warning(
             "this process was forked after counting tokens: the tokenizer counts in 1 thread here, not %d. Fix: "
             "build the release in the process that started it, or in a spawned one",
