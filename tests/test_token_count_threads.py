@@ -145,6 +145,7 @@ os.waitpid(pid, 0)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork") or not Path("/proc/self/task").is_dir(), reason="Linux fork")
 def test_forked_after_counting_counts_in_one_thread_and_says_so() -> None:
     """tokenizers turns its pool off in a child forked after using it: the child counts the
