@@ -35,7 +35,7 @@ from curate.release.sharding import Chunk, PartInfo, describe_part, plan_chunks,
 from curate.release.shuffle import Rows, shuffled_groups
 from curate.release.stats import StatsAccumulator
 from curate.release.tokenized import summary as tokenized_summary
-from curate.release.tokens import TokenCounter
+from curate.release.tokens import TokenCounter, use_threads
 from curate.release.versions import refuse_existing, release_slot
 from curate.release.writer import ShardWriter
 
@@ -94,6 +94,9 @@ def build_release(
         counter = TokenCounter.load(rcfg.tokenizer)
     if not rcfg.count_tokens:
         counter = None
+    if counter is not None:
+        threads = use_threads(rcfg.token_threads)
+        log.info("release %s: tokens counted with %s in %d thread(s)", name, counter.info.name, threads)
     # Before any work: the end-of-document token must be in the vocabulary.
     eos_id = counter.eos_id(rcfg.eos_token) if counter is not None and rcfg.tokenized_formats else None
 

@@ -3,9 +3,9 @@ versioned dataset release for a training team."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from curate.core.section import Section
 
@@ -63,6 +63,12 @@ class ReleaseConfig(Section):
     tokenizer: str = "default"
     # Off: num_tokens is null and the manifest has no token totals (mix.unit must be documents).
     count_tokens: bool = True
+    # Threads that count (and, for the tokenized formats, encode) tokens: the tokenizer's own
+    # Rust thread pool, shared by every shard being written. 0 = every core this process may
+    # use (its CPU affinity: taskset, a container's or Slurm job's cpuset), because counting
+    # is ~90% of a default release's CPU and the release runs after the stages' workers are
+    # done. A number leaves the other cores to other jobs. Counts do not depend on it.
+    token_threads: int = 0
     mix: MixConfig = Field(default_factory=MixConfig)
     # 256 MB shards, as for run outputs: ~4k files per TB, seconds to download one, and enough
     # shards for a loader to shuffle at shard level. Shards of a split are balanced in size.
@@ -86,6 +92,16 @@ class ReleaseConfig(Section):
     # Written after every document in the tokenized formats. <|endoftext|>: the document
     # separator SmolLM2 (the default tokenizer, id 0) and GPT-2-style tokenizers were trained with.
     eos_token: str = "<|endoftext|>"
+
+    @field_validator("token_threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(
+                "token_threads is a number of threads. Fix: set release.token_threads to 0 (every core this process "
+                "may use) or to a thread count such as 2"
+            )
+        return value
 
     @model_validator(mode="after")
     def _tokens_needed(self) -> ReleaseConfig:

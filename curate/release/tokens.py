@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import itertools
+import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +24,78 @@ import pyarrow as pa
 
 from curate.core.errors import ConfigError
 
+log = logging.getLogger("curate.release")
+
 DEFAULT_NAMES = ("", "default")
+# Values of TOKENIZERS_PARALLELISM that turn the tokenizer's thread pool off (tokenizers' own list).
+_PARALLELISM_OFF = ("", "off", "false", "f", "no", "n", "0")
+# (pid, threads) once this process has encoded a batch: rayon builds the tokenizer's pool
+# then, once per process, so a later size is ignored; a forked child inherits this but not
+# the pool's threads (tokenizers then counts in one thread).
+_pool: tuple[int, int] | None = None
 # Texts per encode call: large enough for the Rust thread pool to spread over every core,
 # small enough that the Encoding objects of one batch (~100 B per token) stay in the MBs.
 BATCH_DOCS = 1024
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity: taskset, a cpuset), not the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def use_threads(threads: int) -> int:
+    """Size the tokenizer's Rust (rayon) thread pool, which every `encode_batch_fast` of this
+    process shares, before its first use: `threads`; 0 = RAYON_NUM_THREADS when the
+    environment sets it, else available_cores(). Returns the threads counting will use, and
+    says so when that is not what was asked. RAYON_NUM_THREADS stays set in this process's
+    environment, so processes it starts later get the same cap."""
+    wanted = threads or _env_threads() or available_cores()
+    parallelism = os.environ.get("TOKENIZERS_PARALLELISM")
+    if wanted > 1 and parallelism is not None and parallelism.strip().lower() in _PARALLELISM_OFF:
+        log.warning(
+            "TOKENIZERS_PARALLELISM=%s: tokens are counted in 1 thread, not %d. Fix: unset TOKENIZERS_PARALLELISM "
+            "for the release",
+            parallelism,
+            wanted,
+        )
+        return 1
+    # tokenizers turns its pool off in a child forked after using it, unless TOKENIZERS_PARALLELISM is set.
+    if wanted > 1 and parallelism is None and _pool is not None and _pool[0] != os.getpid():
+        log.warning(
+            "this process was forked after counting tokens: the tokenizer counts in 1 thread here, not %d. Fix: "
+            "build the release in the process that started it, or in a spawned one",
+            wanted,
+        )
+        return 1
+    if _pool is not None:
+        if _pool[1] != wanted:
+            log.warning(
+                "the tokenizer's thread pool already has %d thread(s) in this process (it is sized once); counting "
+                "with %d, not %d",
+                _pool[1],
+                _pool[1],
+                wanted,
+            )
+        return _pool[1]
+    os.environ["RAYON_NUM_THREADS"] = str(wanted)  # read when the first batch encode builds the pool
+    return wanted
+
+
+def _env_threads() -> int:
+    """RAYON_NUM_THREADS as rayon reads it (0 or unset: its default, every core)."""
+    value = os.environ.get("RAYON_NUM_THREADS", "")
+    return int(value) if value.strip().isdigit() else 0
+
+
+def _pool_started() -> None:
+    """Called before every batch encode: the first one in a process builds the pool, from
+    RAYON_NUM_THREADS as it is then (use_threads may not have run: a caller's own counter)."""
+    global _pool
+    if _pool is None:
+        _pool = (os.getpid(), _env_threads() or available_cores())
 
 
 @dataclass(frozen=True)
@@ -56,6 +126,7 @@ class TokenCounter:
         """Tokens per text (int32), special tokens not counted. Null texts count 0."""
         values = texts if isinstance(texts, list) else texts.to_pylist()
         out = np.zeros(len(values), dtype=np.int32)
+        _pool_started()
         for start in range(0, len(values), BATCH_DOCS):
             chunk = [v or "" for v in values[start : start + BATCH_DOCS]]
             encodings = self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)
@@ -82,6 +153,7 @@ class TokenCounter:
         values = texts if isinstance(texts, list) else texts.to_pylist()
         lengths = np.zeros(len(values), dtype=np.int32)
         pieces = []
+        _pool_started()
         for start in range(0, len(values), BATCH_DOCS):
             chunk = [v or "" for v in values[start : start + BATCH_DOCS]]
             encodings = self.tokenizer.encode_batch_fast(chunk, add_special_tokens=False)
