@@ -216,9 +216,9 @@ def _id_hashes(rows: Rows) -> np.ndarray:
 
 
 def _check_unique_ids(parts: list[PartInfo], id_hashes: list[np.ndarray]) -> None:
-    """A release's ids are unique (with repeats: (id, copy)). The 64-bit hashes of the selected ids come from the shuffle
-    (the ids are in memory there, so this costs ~0.05 s per million, where re-reading them
-    costs ~0.5 s); only when two hashes collide are the parts' id columns read to find and
+    """A release's ids are unique (with repeats: (id, copy)). The 64-bit hashes of the selected
+    ids come from the shuffle (the ids are in memory there, so this costs ~0.05 s per million,
+    where re-reading them costs ~0.5 s); only when two hashes collide are the parts' id columns read to find and
     name the duplicate (a false alarm, 2^-64 per pair, then passes). Runs before the release
     is renamed into place, so a failure publishes nothing."""
 
