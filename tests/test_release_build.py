@@ -369,3 +369,79 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     ]
     assert release_main(["release", str(run), *[a for kv in sets for a in ("--set", kv)]]) == 0
     check(run / "releases" / "gen" / "v2")
+
+
+def bucketed_parts(data: dict, folder: Path) -> list[Path]:
+    """The web parts with quality_bucket filled from their stand-in quality_score (x 20)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for part in data["web"]:
+        table = pq.read_table(part)
+        score = table.column(S.QUALITY_SCORE).to_numpy()
+        bucket = pa.array(np.minimum(score * 20, 19).astype(np.int8), pa.int8())
+        table = table.set_column(
+            table.schema.get_field_index(S.QUALITY_BUCKET), table.schema.field(S.QUALITY_BUCKET), bucket
+        )
+        pq.write_table(table, folder / part.name)
+        out.append(folder / part.name)
+    return out
+
+
+@pytest.mark.slow
+def test_repeated_buckets_are_copies_counted_and_never_in_validation(data: dict, tmp_path: Path) -> None:
+    from curate.release.verify import verify_release
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    mix = MixConfig(bucket_weights={5: 3, 6: 2.5, 0: 0}, validation_fraction=0.1)
+    release = rcfg(data, mix=mix)
+
+    def make(root: Path, **kwargs: object) -> Path:
+        return build_release(
+            CurateConfig(name="t"), parts, [], release=release.model_copy(update=kwargs), output_root=root
+        )
+
+    folder = make(tmp_path / "a")
+    spilled = make(tmp_path / "b", shuffle_memory_mb=0.5)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shards = lambda m: [(s["path"], s["sha256"]) for s in m["shards"]]  # noqa: E731
+    assert shards(manifest) == shards(json.loads((spilled / "manifest.json").read_text()))  # same bytes
+    assert verify_release(folder).rows == manifest["totals"]["rows"]
+    assert pq.read_schema(folder / manifest["shards"][0]["path"]) == S.DOCUMENT_SCHEMA.append(S.COPY_FIELD)
+
+    frames = {
+        split: pl.read_parquet([str(folder / s["path"]) for s in manifest["shards"] if s["split"] == split])
+        for split in ("train", "validation")
+    }
+    train, validation = frames["train"], frames["validation"]
+    assert validation[S.ID].n_unique() == validation.height and set(validation[S.COPY]) == {0}
+    assert not set(validation[S.ID]) & set(train[S.ID])  # no document of validation has a copy in train
+    every = pl.concat([validation, train])
+    assert (
+        every.filter(pl.col(S.COPY) == 0).height == every[S.ID].n_unique() == manifest["totals"]["distinct_documents"]
+    )
+    per_id = train.group_by(S.ID).agg(pl.len().alias("n"), pl.col(S.QUALITY_BUCKET).first())
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 5)["n"]) == {3}
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 6)["n"]) == {2, 3}
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 7)["n"]) == {1}
+    assert 0 not in set(every[S.QUALITY_BUCKET])
+    # Per bucket in the manifest: distinct documents, rows and tokens with copies.
+    for bucket in (5, 6, 7):
+        rows = every.filter(pl.col(S.QUALITY_BUCKET) == bucket)
+        assert manifest["mix"]["buckets"][str(bucket)] == {
+            "documents": rows[S.ID].n_unique(),
+            "rows": rows.height,
+            "tokens": int(rows[S.NUM_TOKENS].sum()),
+        }
+    selected = manifest["mix"]["selected"]["web"]
+    assert (selected["documents"], selected["rows"]) == (every[S.ID].n_unique(), every.height)
+    assert manifest["mix"]["bucket_weights"] == {"0": 0.0, "5": 3.0, "6": 2.5}
+    # Validation documents of bucket 5 leave out 2 copies each, of bucket 6 one or two.
+    in_validation = {b: validation.filter(pl.col(S.QUALITY_BUCKET) == b).height for b in (5, 6)}
+    assert in_validation[5] > 0 and in_validation[6] > 0
+    dropped = manifest["mix"]["validation_copies_dropped"]
+    assert 2 * in_validation[5] + in_validation[6] <= dropped <= 2 * in_validation[5] + 2 * in_validation[6]
+    card = card_markdown(folder)
+    assert (
+        "| bucket | weight | distinct documents | rows (with copies) | share | tokens (with copies) | share |" in card
+    )
+    assert "`copy == 0` selects each document once" in card
