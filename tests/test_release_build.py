@@ -445,3 +445,59 @@ def test_repeated_buckets_are_copies_counted_and_never_in_validation(data: dict,
         "| bucket | weight | distinct documents | rows (with copies) | share | tokens (with copies) | share |" in card
     )
     assert "`copy == 0` selects each document once" in card
+
+
+def test_diff_counts_a_repeated_document_once_and_its_copies_tokens(data: dict, tmp_path: Path) -> None:
+    from curate.release.diff import diff_releases
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    make = lambda root, mix: build_release(  # noqa: E731
+        CurateConfig(name="t"), parts, [], release=rcfg(data, mix=mix), output_root=root
+    )
+    plain, repeated = make(tmp_path / "a", MixConfig()), make(tmp_path / "b", MixConfig(bucket_weights={4: 3, 0: 0}))
+    frame = pl.read_parquet(str(repeated / "data" / "*.parquet"))
+    dropped = pl.read_parquet(str(plain / "data" / "*.parquet")).filter(pl.col(S.QUALITY_BUCKET) == 0)
+    copies = frame.filter(pl.col(S.COPY) > 0)
+    result = diff_releases(plain, repeated)
+    assert result["added"] == {"documents": 0, "tokens": 0}
+    assert (
+        result["removed"]
+        == {"documents": dropped.height, "tokens": int(dropped[S.NUM_TOKENS].sum())}
+        != {
+            "documents": 0,
+            "tokens": 0,
+        }
+    )
+    assert result["b"]["documents"] == frame[S.ID].n_unique() == frame.height - copies.height
+    assert result["token_delta"] == int(copies[S.NUM_TOKENS].sum() - dropped[S.NUM_TOKENS].sum())
+
+
+def test_verify_checks_the_copy_numbers_of_repeated_documents(data: dict, tmp_path: Path) -> None:
+    from curate.core.parquet_io import sha256_file
+    from curate.release.verify import VerifyError, verify_release
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    folder = build_release(
+        CurateConfig(name="t"),
+        parts,
+        [],
+        release=rcfg(data, mix=MixConfig(bucket_weights={3: 2, 4: 3})),
+        output_root=tmp_path / "out",
+    )
+    verify_release(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shard = manifest["shards"][0]
+    table = pq.read_table(folder / shard["path"])
+    assert table.column(S.COPY).to_numpy().max() > 0
+    zeroed = table.set_column(
+        table.schema.get_field_index(S.COPY), S.COPY_FIELD, pa.array(np.zeros(table.num_rows, np.int16))
+    )
+    pq.write_table(zeroed, folder / shard["path"])  # every copy 0: one document, several first copies
+    shard["sha256"] = sha256_file(folder / shard["path"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VerifyError) as err:
+        verify_release(folder)
+    assert str(err.value).endswith(
+        "each once. Fix: rebuild the release with `curate release` (it numbers the copies of a repeated document)"
+    )
+    assert "rows whose copy numbers are not 0 to" in str(err.value)
