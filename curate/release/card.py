@@ -223,7 +223,7 @@ def _files(manifest: dict[str, Any]) -> list[str]:
         "hash and versions;"
         " `stats.json`: the numbers behind this card.",
         "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are "
-        "unique"
+        + ("unique" if not any(f["name"] == "copy" for f in manifest["schema"]) else "unique per copy")
         + (
             " (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet "
             "shard)."
