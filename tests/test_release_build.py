@@ -24,6 +24,7 @@ from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
 from curate.release.card import card_markdown
 from curate.release.config import MixConfig, ReleaseConfig
+from curate.release.tables import num
 from curate.release.tokens import TokenCounter
 
 
@@ -445,6 +446,9 @@ def test_repeated_buckets_are_copies_counted_and_never_in_validation(data: dict,
         "| bucket | weight | distinct documents | rows (with copies) | share | tokens (with copies) | share |" in card
     )
     assert "`copy == 0` selects each document once" in card
+    rows, distinct = num(manifest["totals"]["rows"]), num(manifest["totals"]["distinct_documents"])
+    assert f"A curate dataset release: {rows} rows ({distinct} distinct documents)" in card
+    assert f"| + copies (bucket weights), as rows |  | {num(every.height - every[S.ID].n_unique())} | {rows} |" in card
 
 
 def test_diff_counts_a_repeated_document_once_and_its_copies_tokens(data: dict, tmp_path: Path) -> None:

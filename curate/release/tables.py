@@ -73,6 +73,11 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     syn = mix["selected"]["synthetic"]["documents"]
     if mix["available"]["synthetic"]["documents"]:
         steps.append({"step": "+ synthetic", "dropped": 0, "added": syn, "documents": web + syn})
+    if "rows" in mix["selected"]["web"]:  # bucket weights above 1: the rows a trainer reads
+        rows = mix["selected"]["web"]["rows"] + mix["selected"]["synthetic"]["rows"]
+        steps.append(
+            {"step": "+ copies (bucket weights), as rows", "dropped": 0, "added": rows - web - syn, "documents": rows}
+        )
     return steps
 
 
