@@ -8,7 +8,7 @@ order plus 1 for the flag (a billion rows: 9 GB; split the release long before t
 
 Bucket weights above 1 repeat documents: a row number then appears once per copy in the
 train part of `order` (shuffled, so copies are spread), never in validation, and `copies`
-numbers them (0: the first in release order)."""
+numbers them (0: the first in release order; 2 more bytes per release row)."""
 
 from __future__ import annotations
 

@@ -53,16 +53,23 @@ def _runs(pf: pq.ParquetFile) -> Iterator[tuple[list[int], int]]:
 class _Positions:
     """Where each input row goes: the release order sorted by row (`rows`), with each entry's
     release position (`at`). A row appears once per copy, so this is a sorted list rather than
-    one position per row; a run of input rows [a, b) finds its entries by binary search."""
+    one position per row; a run of input rows [a, b) finds its entries by binary search.
+    Memory: 16 bytes per release row, plus 8 per input row while it is made."""
 
     rows: np.ndarray
     at: np.ndarray
     copies: np.ndarray | None  # copy number per release position, when documents repeat
 
     @classmethod
-    def of(cls, plan: MixPlan) -> "_Positions":
-        at = np.argsort(plan.order, kind="stable")
-        return cls(plan.order[at], at.astype(np.int64), plan.copies)
+    def of(cls, plan: MixPlan, n_inputs: int) -> "_Positions":
+        if plan.copies is not None:  # rows repeat: a stable sort keeps each row's copies in release order
+            at = np.argsort(plan.order, kind="stable")
+            return cls(plan.order[at], at.astype(np.int64), plan.copies)
+        # Each row at most once: a scatter, linear (a sort of 100M positions costs ~10 s).
+        position = np.full(n_inputs, -1, dtype=np.int64)
+        position[plan.order] = np.arange(plan.n_rows, dtype=np.int64)
+        rows = np.flatnonzero(position >= 0)
+        return cls(rows, position[rows], None)
 
     def span(self, start: int, stop: int) -> slice:
         lo, hi = np.searchsorted(self.rows, [start, stop])
@@ -175,7 +182,7 @@ def shuffled_groups(
     """(chunks of a group, the group's rows, the row order). One group: read into memory.
     More: one pass spills each row to its group's Arrow file, then group by group. Either
     way every row has been read (and raw filled) before the first group is yielded."""
-    chunks = _selected_rows(parts, _Positions.of(plan), synthetic, tokens, schema, raw)
+    chunks = _selected_rows(parts, _Positions.of(plan, sum(p.rows for p in parts)), synthetic, tokens, schema, raw)
     work = _work_schema(schema)
     if not groups:  # nothing selected
         return
