@@ -505,3 +505,21 @@ def test_verify_checks_the_copy_numbers_of_repeated_documents(data: dict, tmp_pa
         "each once. Fix: rebuild the release with `curate release` (it numbers the copies of a repeated document)"
     )
     assert "rows whose copy numbers are not 0 to" in str(err.value)
+
+
+def test_duplicate_input_ids_fail_with_repeats_too(data: dict, tmp_path: Path) -> None:
+    """Copies share an id by design; two input rows with one id are still refused."""
+    part = bucketed_parts(data, tmp_path / "parts")[0]
+    with pytest.raises(InputError) as err:
+        build_release(
+            CurateConfig(name="t"),
+            [part, part],
+            [],
+            release=rcfg(data, mix=MixConfig(bucket_weights={3: 2, 4: 3})),
+            output_root=tmp_path,
+        )
+    smallest = min(pq.read_table(part, columns=["id"]).column(0).to_pylist())
+    assert str(err.value) == (
+        f"id '{smallest}' appears 2 times (in {part} and {part}); a release needs unique ids. Fix: pass each input "
+        "once, or give synthetic documents their own ids"
+    )
