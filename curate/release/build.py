@@ -175,7 +175,7 @@ def build_release(
         if rcfg.mix.bucket_weights:
             manifest["mix"]["buckets"] = _bucket_rows(stats, counter is not None)
         if rcfg.mix.repeats:
-            manifest["totals"]["distinct_documents"] = stats["distinct_documents"]
+            manifest["totals"]["distinct_documents"] = stats.get("distinct_documents", 0)  # 0: nothing selected
         _write_json(staging / "manifest.json", manifest)
         _write_json(staging / "stats.json", stats)
         from curate.release.card import write_card

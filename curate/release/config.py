@@ -42,9 +42,10 @@ class MixConfig(Section):
     # third. w = k + f > 1 repeats each document of the bucket k times, plus once more with
     # probability f ({19: 3, 18: 2.5}): copies keep their `id` and are told apart by the `copy`
     # column (0 = the first; a release without weights above 1 has no such column), are spread
-    # through the shuffled train split, and never go to validation (drawn from distinct
-    # documents, each once). `budget` and `synthetic_fraction` count the copies: a budget is what
-    # the trainer reads. Drawn with their own seeded generator, so the other draws stay the same.
+    # through the shuffled train split, and never go to validation (validation_fraction is then a
+    # share of the distinct documents, each held out once, its extra copies left out and counted).
+    # `budget` and `synthetic_fraction` count the copies: a budget is what the trainer reads.
+    # Drawn with their own seeded generator, so the other draws stay the same.
     bucket_weights: dict[int, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
