@@ -58,6 +58,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
         ["--gb", "0.02", "--repeat", "1", "--token-mb", "2", "--token-rounds", "1"],
         ["--gb", "1", "--repeat", "5", "--token-mb", "20", "--token-rounds", "3"],
     ),
+    "release_upsample": (["--gb", "0.01", "--rounds", "1"], ["--gb", "0.1", "--rounds", "3"]),
     "generate_dedup": (["--docs", "3000", "--rounds", "1"], ["--docs", "50000", "--rounds", "3", "--workers", "1"]),
     "scale": (["--quick"], []),
     "engine": (

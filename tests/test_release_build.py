@@ -24,6 +24,7 @@ from curate.core.errors import ConfigError, InputError
 from curate.release.build import build_release
 from curate.release.card import card_markdown
 from curate.release.config import MixConfig, ReleaseConfig
+from curate.release.tables import num
 from curate.release.tokens import TokenCounter
 
 
@@ -369,3 +370,156 @@ def test_synthetic_rows_of_a_run_are_mixed_as_synthetic(data: dict, tmp_path: Pa
     ]
     assert release_main(["release", str(run), *[a for kv in sets for a in ("--set", kv)]]) == 0
     check(run / "releases" / "gen" / "v2")
+
+
+def bucketed_parts(data: dict, folder: Path) -> list[Path]:
+    """The web parts with quality_bucket filled from their stand-in quality_score (x 20)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for part in data["web"]:
+        table = pq.read_table(part)
+        score = table.column(S.QUALITY_SCORE).to_numpy()
+        bucket = pa.array(np.minimum(score * 20, 19).astype(np.int8), pa.int8())
+        table = table.set_column(
+            table.schema.get_field_index(S.QUALITY_BUCKET), table.schema.field(S.QUALITY_BUCKET), bucket
+        )
+        pq.write_table(table, folder / part.name)
+        out.append(folder / part.name)
+    return out
+
+
+@pytest.mark.slow
+def test_repeated_buckets_are_copies_counted_and_never_in_validation(data: dict, tmp_path: Path) -> None:
+    from curate.release.verify import verify_release
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    mix = MixConfig(bucket_weights={5: 3, 6: 2.5, 0: 0}, validation_fraction=0.1)
+    release = rcfg(data, mix=mix)
+
+    def make(root: Path, **kwargs: object) -> Path:
+        return build_release(
+            CurateConfig(name="t"), parts, [], release=release.model_copy(update=kwargs), output_root=root
+        )
+
+    folder = make(tmp_path / "a")
+    spilled = make(tmp_path / "b", shuffle_memory_mb=0.5)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shards = lambda m: [(s["path"], s["sha256"]) for s in m["shards"]]  # noqa: E731
+    assert shards(manifest) == shards(json.loads((spilled / "manifest.json").read_text()))  # same bytes
+    assert verify_release(folder).rows == manifest["totals"]["rows"]
+    assert pq.read_schema(folder / manifest["shards"][0]["path"]) == S.DOCUMENT_SCHEMA.append(S.COPY_FIELD)
+
+    frames = {
+        split: pl.read_parquet([str(folder / s["path"]) for s in manifest["shards"] if s["split"] == split])
+        for split in ("train", "validation")
+    }
+    train, validation = frames["train"], frames["validation"]
+    assert validation[S.ID].n_unique() == validation.height and set(validation[S.COPY]) == {0}
+    assert not set(validation[S.ID]) & set(train[S.ID])  # no document of validation has a copy in train
+    every = pl.concat([validation, train])
+    assert (
+        every.filter(pl.col(S.COPY) == 0).height == every[S.ID].n_unique() == manifest["totals"]["distinct_documents"]
+    )
+    per_id = train.group_by(S.ID).agg(pl.len().alias("n"), pl.col(S.QUALITY_BUCKET).first())
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 5)["n"]) == {3}
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 6)["n"]) == {2, 3}
+    assert set(per_id.filter(pl.col(S.QUALITY_BUCKET) == 7)["n"]) == {1}
+    assert 0 not in set(every[S.QUALITY_BUCKET])
+    # Per bucket in the manifest: distinct documents, rows and tokens with copies.
+    for bucket in (5, 6, 7):
+        rows = every.filter(pl.col(S.QUALITY_BUCKET) == bucket)
+        assert manifest["mix"]["buckets"][str(bucket)] == {
+            "documents": rows[S.ID].n_unique(),
+            "rows": rows.height,
+            "tokens": int(rows[S.NUM_TOKENS].sum()),
+        }
+    selected = manifest["mix"]["selected"]["web"]
+    assert (selected["documents"], selected["rows"]) == (every[S.ID].n_unique(), every.height)
+    assert manifest["mix"]["bucket_weights"] == {"0": 0.0, "5": 3.0, "6": 2.5}
+    # Validation documents of bucket 5 leave out 2 copies each, of bucket 6 one or two.
+    in_validation = {b: validation.filter(pl.col(S.QUALITY_BUCKET) == b).height for b in (5, 6)}
+    assert in_validation[5] > 0 and in_validation[6] > 0
+    dropped = manifest["mix"]["validation_copies_dropped"]
+    assert 2 * in_validation[5] + in_validation[6] <= dropped <= 2 * in_validation[5] + 2 * in_validation[6]
+    card = card_markdown(folder)
+    assert (
+        "| bucket | weight | distinct documents | rows (with copies) | share | tokens (with copies) | share |" in card
+    )
+    assert "`copy == 0` selects each document once" in card
+    rows, distinct = num(manifest["totals"]["rows"]), num(manifest["totals"]["distinct_documents"])
+    assert f"A curate dataset release: {rows} rows ({distinct} distinct documents)" in card
+    assert f"| + copies (bucket weights), as rows |  | {num(every.height - every[S.ID].n_unique())} | {rows} |" in card
+
+
+def test_diff_counts_a_repeated_document_once_and_its_copies_tokens(data: dict, tmp_path: Path) -> None:
+    from curate.release.diff import diff_releases
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    make = lambda root, mix: build_release(  # noqa: E731
+        CurateConfig(name="t"), parts, [], release=rcfg(data, mix=mix), output_root=root
+    )
+    plain, repeated = make(tmp_path / "a", MixConfig()), make(tmp_path / "b", MixConfig(bucket_weights={4: 3, 0: 0}))
+    frame = pl.read_parquet(str(repeated / "data" / "*.parquet"))
+    dropped = pl.read_parquet(str(plain / "data" / "*.parquet")).filter(pl.col(S.QUALITY_BUCKET) == 0)
+    copies = frame.filter(pl.col(S.COPY) > 0)
+    result = diff_releases(plain, repeated)
+    assert result["added"] == {"documents": 0, "tokens": 0}
+    assert (
+        result["removed"]
+        == {"documents": dropped.height, "tokens": int(dropped[S.NUM_TOKENS].sum())}
+        != {
+            "documents": 0,
+            "tokens": 0,
+        }
+    )
+    assert result["b"]["documents"] == frame[S.ID].n_unique() == frame.height - copies.height
+    assert result["token_delta"] == int(copies[S.NUM_TOKENS].sum() - dropped[S.NUM_TOKENS].sum())
+
+
+def test_verify_checks_the_copy_numbers_of_repeated_documents(data: dict, tmp_path: Path) -> None:
+    from curate.core.parquet_io import sha256_file
+    from curate.release.verify import VerifyError, verify_release
+
+    parts = bucketed_parts(data, tmp_path / "parts")
+    folder = build_release(
+        CurateConfig(name="t"),
+        parts,
+        [],
+        release=rcfg(data, mix=MixConfig(bucket_weights={3: 2, 4: 3})),
+        output_root=tmp_path / "out",
+    )
+    verify_release(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shard = manifest["shards"][0]
+    table = pq.read_table(folder / shard["path"])
+    assert table.column(S.COPY).to_numpy().max() > 0
+    zeroed = table.set_column(
+        table.schema.get_field_index(S.COPY), S.COPY_FIELD, pa.array(np.zeros(table.num_rows, np.int16))
+    )
+    pq.write_table(zeroed, folder / shard["path"])  # every copy 0: one document, several first copies
+    shard["sha256"] = sha256_file(folder / shard["path"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(VerifyError) as err:
+        verify_release(folder)
+    assert str(err.value).endswith(
+        "each once. Fix: rebuild the release with `curate release` (it numbers the copies of a repeated document)"
+    )
+    assert "rows whose copy numbers are not 0 to" in str(err.value)
+
+
+def test_duplicate_input_ids_fail_with_repeats_too(data: dict, tmp_path: Path) -> None:
+    """Copies share an id by design; two input rows with one id are still refused."""
+    part = bucketed_parts(data, tmp_path / "parts")[0]
+    with pytest.raises(InputError) as err:
+        build_release(
+            CurateConfig(name="t"),
+            [part, part],
+            [],
+            release=rcfg(data, mix=MixConfig(bucket_weights={3: 2, 4: 3})),
+            output_root=tmp_path,
+        )
+    smallest = min(pq.read_table(part, columns=["id"]).column(0).to_pylist())
+    assert str(err.value) == (
+        f"id '{smallest}' appears 2 times (in {part} and {part}); a release needs unique ids. Fix: pass each input "
+        "once, or give synthetic documents their own ids"
+    )

@@ -94,6 +94,19 @@ DOCUMENT_SCHEMA = pa.schema(
     ]
 )
 
+# A release that repeats documents (release.mix.bucket_weights above 1) holds each copy as its
+# own row with the same `id`; `copy` tells them apart (0: the first in release order, so
+# `copy == 0` counts distinct documents). Only such releases have the column: run shards and
+# releases without repeats are exactly DOCUMENT_SCHEMA.
+COPY = "copy"
+COPY_FIELD = pa.field(COPY, pa.int16(), nullable=False)
+
+
+def release_document_schema(repeats: bool) -> pa.Schema:
+    """The schema of a release's shards: DOCUMENT_SCHEMA, plus `copy` when documents repeat."""
+    return DOCUMENT_SCHEMA.append(COPY_FIELD) if repeats else DOCUMENT_SCHEMA
+
+
 # Annotation columns: written by annotators, read by selection, never in released shards.
 # Each holds null when the document passes, else the reason it fails.
 ANN_INGEST = "ann_ingest"  # the record could not be read (malformed_json, too_large, ...)

@@ -85,11 +85,11 @@ def build_release(
     run_dirs = list(run_dirs or [])
     root = Path(output_root or cfg.output.dir)
     name = rcfg.name or cfg.name
-    schema = release_schema()
+    schema = release_schema(rcfg.mix.repeats)
     refuse_existing(root / "releases" / name, rcfg.version)  # before any work; again under the lock
     parts = [describe_part(Path(p), False) for p in web_parts] + [describe_part(Path(p), True) for p in synthetic_parts]
     for part in parts:
-        I.check_part_schema(part.path, schema)
+        I.check_part_schema(part.path, release_schema())  # inputs have no `copy` column
     if rcfg.count_tokens and counter is None:
         counter = TokenCounter.load(rcfg.tokenizer)
     if not rcfg.count_tokens:
@@ -131,7 +131,9 @@ def build_release(
                     counted = acc.sources[source]["tokens"] if source in acc.sources else 0
                     plan.selected[source]["tokens"] = counted
                     if not sized:  # everything was taken: what was available is what was counted
-                        plan.available[source]["tokens"] = counted
+                        # (each document once: with repeats, its first copy)
+                        distinct = acc.sources[source].get("distinct_tokens", counted) if source in acc.sources else 0
+                        plan.available[source]["tokens"] = distinct
             stats = acc.result()
             if rcfg.plots:
                 from curate.release.plots import write_plots
@@ -158,7 +160,7 @@ def build_release(
                 if len(id_hashes) + 1 == len(groups):  # the last group: the summary, once its stats are in
                     summary = writer.submit(summarize, adding)
                 # The main thread's own work while the writer threads compress.
-                id_hashes.append(pl.from_arrow(rows.column(S.ID)).hash(seed=0).to_numpy())
+                id_hashes.append(_id_hashes(rows))
                 if len(id_hashes) == len(groups):
                     _check_unique_ids(parts, id_hashes)
                 writer.wait(tasks)
@@ -173,6 +175,10 @@ def build_release(
             manifest["tokenized"] = tokenized_summary(
                 writer.tokenized, rcfg.tokenized_formats, counter, rcfg.eos_token, eos_id
             )
+        if rcfg.mix.bucket_weights:
+            manifest["mix"]["buckets"] = _bucket_rows(stats, counter is not None)
+        if rcfg.mix.repeats:
+            manifest["totals"]["distinct_documents"] = stats.get("distinct_documents", 0)  # 0: nothing selected
         _write_json(staging / "manifest.json", manifest)
         _write_json(staging / "stats.json", stats)
         from curate.release.card import write_card
@@ -202,10 +208,20 @@ def build_release_from_run(
     )
 
 
+def _id_hashes(rows: Rows) -> np.ndarray:
+    """64-bit hashes of the rows' ids, or of (id, copy) when documents repeat: a copy keeps
+    its document's id, so (id, copy) is what is unique."""
+    hashes = pl.from_arrow(rows.column(S.ID)).hash(seed=0).to_numpy()
+    if S.COPY not in rows.schema.names:
+        return hashes
+    copies = rows.column(S.COPY).to_numpy().astype(np.uint64)
+    return hashes ^ (copies * np.uint64(0x9E3779B97F4A7C15))  # copy 0: the id's own hash
+
+
 def _check_unique_ids(parts: list[PartInfo], id_hashes: list[np.ndarray]) -> None:
-    """A release's ids are unique. The 64-bit hashes of the selected ids come from the shuffle
-    (the ids are in memory there, so this costs ~0.05 s per million, where re-reading them
-    costs ~0.5 s); only when two hashes collide are the parts' id columns read to find and
+    """A release's ids are unique (with repeats: (id, copy)). The 64-bit hashes of the selected
+    ids come from the shuffle (the ids are in memory there, so this costs ~0.05 s per million,
+    where re-reading them costs ~0.5 s); only when two hashes collide are the parts' id columns read to find and
     name the duplicate (a false alarm, 2^-64 per pair, then passes). Runs before the release
     is renamed into place, so a failure publishes nothing."""
 
@@ -278,9 +294,9 @@ def _count_parts(parts: list[PartInfo], counter: TokenCounter) -> np.ndarray:
 def _add_stats(acc: StatsAccumulator, group: list[Chunk], rows: Rows, order: np.ndarray) -> None:
     """A group's rows into the stats, row group by row group in release order, gathering only
     what the stats read (text lengths come from the views: no text is touched)."""
-    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns] + (
-        [S.PII] if S.PII in rows.schema.names else []
-    )
+    columns = [S.TEXT, NUM_TOKENS, SYNTHETIC, S.LANG, S.QUALITY_BUCKET, *acc.score_columns] + [
+        c for c in (S.PII, S.COPY) if c in rows.schema.names
+    ]
     base = group[0].start
     for chunk in group:
         acc.add(rows.take(order[chunk.start - base : chunk.stop - base], columns), chunk.split, chunk.start)
@@ -354,6 +370,8 @@ def _manifest(
             "available": plan.available,
             "selected": plan.selected,
             "validation_documents": plan.n_validation,
+            "bucket_weights": {str(b): w for b, w in sorted(rcfg.mix.bucket_weights.items())},
+            **({"validation_copies_dropped": plan.validation_copies_dropped} if rcfg.mix.repeats else {}),
         },
         "schema": schema_json(schema),
         "splits": splits,
@@ -367,6 +385,19 @@ def _manifest(
         },
         "counts": I.run_counts(run_dirs),
         "versions": versions,
+    }
+
+
+def _bucket_rows(stats: dict[str, Any], counted: bool) -> dict[str, dict[str, int | None]]:
+    """Per quality bucket (best first): distinct documents, rows (with copies) and tokens (with
+    copies; null when not counted), from the stats of the rows written."""
+    return {
+        name: {
+            "documents": v.get("distinct_documents", v["documents"]),
+            "rows": v["documents"],
+            "tokens": v["tokens"] if counted else None,
+        }
+        for name, v in stats["quality_buckets"].items()
     }
 
 

@@ -76,7 +76,12 @@ def _body(manifest: dict[str, Any], stats: dict[str, Any], release_dir: Path, lo
     totals = manifest["totals"]
     tok = manifest.get("tokenizer")
     out = [f"# {manifest['name']} {manifest['version']}", ""]
-    size = f"{num(totals['rows'])} documents" + (f", {human(totals['tokens'])} tokens ({tok['name']})" if tok else "")
+    rows = (
+        f"{num(totals['rows'])} documents"
+        if "distinct_documents" not in totals
+        else f"{num(totals['rows'])} rows ({num(totals['distinct_documents'])} distinct documents)"
+    )
+    size = rows + (f", {human(totals['tokens'])} tokens ({tok['name']})" if tok else "")
     out += [
         f"A curate dataset release: {size} in {totals['shards']} Parquet shard(s), built {manifest['created_at']}.",
         "",
@@ -202,7 +207,13 @@ def _snippets(manifest: dict[str, Any], location: Path) -> list[str]:
         "```",
         "",
         f"Splits: {', '.join(splits)}. Rows are already shuffled (seed {manifest['mix']['seed']}); `num_tokens` counts"
-        " tokens without special tokens (add one per document if your loader appends EOS).",
+        " tokens without special tokens (add one per document if your loader appends EOS)."
+        + (
+            " Documents of repeated quality buckets appear once per copy, with the same `id`; `copy` numbers them"
+            " (0 the first), so `copy == 0` selects each document once."
+            if any(f["name"] == "copy" for f in manifest["schema"])
+            else ""
+        ),
     ]
 
 
@@ -212,7 +223,7 @@ def _files(manifest: dict[str, Any]) -> list[str]:
         "hash and versions;"
         " `stats.json`: the numbers behind this card.",
         "- `curate verify <this folder>` re-checks every checksum, the schema, row and token totals and that ids are "
-        "unique"
+        + ("unique" if not any(f["name"] == "copy" for f in manifest["schema"]) else "unique per copy")
         + (
             " (and every tokenized file: checksums, sizes against its index, sequences and tokens against its Parquet "
             "shard)."

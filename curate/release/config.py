@@ -9,6 +9,12 @@ from pydantic import Field, field_validator, model_validator
 
 from curate.core.section import Section
 
+# The largest bucket weight (copies of a document): gains from repeating data fade after ~4
+# epochs and vanish by ~16 (Muennighoff et al. 2023, "Scaling Data-Constrained Language
+# Models"); Nemotron-CC repeats its best buckets a few times. Above 10 a typo ({19: 30}) is
+# likelier than intent, so it is refused.
+MAX_BUCKET_WEIGHT = 10.0
+
 
 class MixConfig(Section):
     """Which documents go in, in what proportion. Sizes are counted in `unit`s."""
@@ -30,11 +36,16 @@ class MixConfig(Section):
     # Cap on the validation split: 1% of a billion documents is more than anyone evaluates on;
     # 0 = no cap.
     validation_max_documents: int = Field(default=0, ge=0)
-    # Share of each quality bucket's web documents kept before mixing (quality_bucket 0-19, the
-    # combined score cut in 20; unlisted buckets and unscored documents: 1). {0: 0, 1: 0, 2: 0.5}
-    # drops the two bottom buckets and half of the third. Weights above 1 (repeating the top
-    # buckets) are refused: a release holds each document once (ids are unique); keep less of
-    # the lower buckets instead, which gives the top the same relative weight.
+    # Weight of each quality bucket's web documents (quality_bucket 0-19, the combined score cut
+    # in 20; unlisted buckets and unscored documents: 1), as Nemotron-CC weights its buckets.
+    # w <= 1 is the share kept: {0: 0, 1: 0, 2: 0.5} drops the two bottom buckets and half of the
+    # third. w = k + f > 1 repeats each document of the bucket k times, plus once more with
+    # probability f ({19: 3, 18: 2.5}): copies keep their `id` and are told apart by the `copy`
+    # column (0 = the first; a release without weights above 1 has no such column), are spread
+    # through the shuffled train split, and never go to validation (validation_fraction is then a
+    # share of the distinct documents, each held out once, its extra copies left out and counted).
+    # `budget` and `synthetic_fraction` count the copies: a budget is what the trainer reads.
+    # Drawn with their own seeded generator, so the other draws stay the same.
     bucket_weights: dict[int, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -42,12 +53,18 @@ class MixConfig(Section):
         for bucket, weight in self.bucket_weights.items():
             if not 0 <= bucket <= 19:
                 raise ValueError(f"release.mix.bucket_weights has bucket {bucket}. Fix: use quality buckets 0-19")
-            if not 0 <= weight <= 1:
+            if not 0 <= weight <= MAX_BUCKET_WEIGHT:
                 raise ValueError(
-                    f"release.mix.bucket_weights[{bucket}]={weight}: a weight is the share kept, 0-1. "
-                    "Fix: to favour the top buckets, lower the weights of the others"
+                    f"release.mix.bucket_weights[{bucket}]={weight}: a weight is 0-{MAX_BUCKET_WEIGHT:g} "
+                    "(below 1 the share kept, above 1 the copies of each document). "
+                    f"Fix: use a weight from 0 to {MAX_BUCKET_WEIGHT:g}, or lower the weights of the other buckets"
                 )
         return self
+
+    @property
+    def repeats(self) -> bool:
+        """Some bucket is repeated: the release has a `copy` column."""
+        return any(w > 1 for w in self.bucket_weights.values())
 
 
 class ReleaseConfig(Section):

@@ -1,6 +1,7 @@
 """`curate diff A B`: what changed between two releases, by id: documents added, removed and
-kept, and the token delta. Reads only the id and num_tokens columns (polars, lazily), so
-memory is about the id column of the two releases, not their text."""
+kept (distinct documents: a repeated one counts once), and the token delta (every copy).
+Reads only the id, num_tokens (and copy) columns (polars, lazily), so memory is about the id
+column of the two releases, not their text."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from curate.release.schema import NUM_TOKENS
 
 
 def _ids(release_dir: Path, manifest: dict[str, Any]) -> pl.LazyFrame:
+    """id, num_tokens and whether the row is a document's first copy (every row, unless the
+    release repeats documents: then copies count once as documents, every time as tokens)."""
     files = [str(release_dir / s["path"]) for s in manifest["shards"]]
-    return pl.scan_parquet(files).select(S.ID, pl.col(NUM_TOKENS).cast(pl.Int64).fill_null(0))
+    first = pl.col(S.COPY) == 0 if any(f["name"] == S.COPY for f in manifest["schema"]) else pl.lit(True)
+    return pl.scan_parquet(files).select(S.ID, pl.col(NUM_TOKENS).cast(pl.Int64).fill_null(0), first.alias("_first"))
 
 
 def diff_releases(a: Path, b: Path) -> dict[str, Any]:
@@ -26,7 +30,7 @@ def diff_releases(a: Path, b: Path) -> dict[str, Any]:
 
     def summary(frame: pl.LazyFrame) -> dict[str, int]:
         row = (
-            frame.select(pl.len().alias("documents"), pl.col(NUM_TOKENS).sum().alias("tokens"))
+            frame.select(pl.col("_first").sum().alias("documents"), pl.col(NUM_TOKENS).sum().alias("tokens"))
             .collect()
             .row(0, named=True)
         )

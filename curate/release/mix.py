@@ -4,7 +4,11 @@ the mix config and its seed (numpy only, no I/O), so it can be tested on its own
 Rows are numbered globally over all input parts (web parts first, then synthetic). The plan
 is `order`: the global row numbers of the release, position by position; the first
 `n_validation` positions are the validation split. Memory: 8 bytes per input row for the
-order plus 1 for the flag (a billion rows: 9 GB; split the release long before that)."""
+order plus 1 for the flag (a billion rows: 9 GB; split the release long before that).
+
+Bucket weights above 1 repeat documents: a row number then appears once per copy in the
+train part of `order` (shuffled, so copies are spread), never in validation, and `copies`
+numbers them (0: the first in release order; 2 more bytes per release row)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,10 @@ class MixPlan:
     # {"web": {"documents": n, "tokens": t | None}, "synthetic": {...}}, before and after mixing
     available: dict[str, dict[str, int | None]] = field(default_factory=dict)
     selected: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    # With repeats (cfg.repeats): each position's copy number (0: the document's first row),
+    # and the extra copies of validation documents left out (validation holds each document once).
+    copies: np.ndarray | None = None
+    validation_copies_dropped: int = 0
 
     @property
     def n_rows(self) -> int:
@@ -39,6 +47,7 @@ def plan_mix(
     quality_bucket per row (-1: unscored), needed when cfg.bucket_weights is set."""
     synthetic = np.asarray(synthetic, dtype=bool)
     eligible = np.ones(synthetic.size, dtype=bool)
+    copies = np.ones(synthetic.size, dtype=np.int64)  # rows of each document if picked
     if cfg.bucket_weights:
         if buckets is None:
             raise ConfigError(
@@ -49,24 +58,31 @@ def plan_mix(
         for b, w in cfg.bucket_weights.items():
             weight[b] = w
         # Its own generator: the draws of the mix below stay what they were without weights.
-        keep = np.random.default_rng([cfg.seed, 1]).random(synthetic.size) < weight[np.asarray(buckets, dtype=np.int64)]
-        eligible = keep | synthetic
+        # One uniform per row: w <= 1 keeps the row when it is below w; w = k + f gives k
+        # copies plus one more when it is below f (the same rule, so w <= 1 draws as before).
+        draw = np.random.default_rng([cfg.seed, 1]).random(synthetic.size)
+        row_weight = weight[np.asarray(buckets, dtype=np.int64)]
+        whole = np.floor(row_weight)
+        copies = np.where(synthetic, 1, whole + (draw < row_weight - whole)).astype(np.int64)
+        eligible = copies > 0
     if cfg.unit == "tokens" and tokens is None and (cfg.budget or cfg.synthetic_fraction is not None):
         raise ConfigError(
             "release.mix.unit is tokens but no tokens were counted. Fix: set release.count_tokens=true or "
             "release.mix.unit=documents"
         )
     # Unsized (take everything): no sizes needed, so tokens may still be uncounted here.
+    # A document's size counts its copies: budgets are what the trainer reads.
     size = (
         np.asarray(tokens, dtype=np.int64)
         if cfg.unit == "tokens" and tokens is not None
         else np.ones(synthetic.size, dtype=np.int64)
-    )
+    ) * copies
     web_rows, syn_rows = np.flatnonzero(~synthetic & eligible), np.flatnonzero(synthetic)
     have_web, have_syn = int(size[web_rows].sum()), int(size[syn_rows].sum())
     want_web, want_syn = _targets(have_web, have_syn, cfg)
 
-    # One generator, always drawn in the same order: web, synthetic, final interleaving.
+    # One generator, always drawn in the same order: web, synthetic, final interleaving (and,
+    # with repeats, the train order with its copies).
     rng = np.random.default_rng(cfg.seed)
     picked_web = _pick(rng.permutation(web_rows), size, want_web)
     picked_syn = _pick(rng.permutation(syn_rows), size, want_syn)
@@ -78,12 +94,44 @@ def plan_mix(
     def describe(rows: np.ndarray) -> dict[str, int | None]:
         return {"documents": int(rows.size), "tokens": int(tokens[rows].sum()) if tokens is not None else None}
 
-    return MixPlan(
+    plan = MixPlan(
         order=order,
         n_validation=n_val,
         available={WEB: describe(web_rows), SYNTHETIC: describe(syn_rows)},
         selected={WEB: describe(picked_web), SYNTHETIC: describe(picked_syn)},
     )
+    if cfg.repeats:
+        _repeat(plan, copies, rng, synthetic, tokens)
+    return plan
+
+
+def _repeat(
+    plan: MixPlan, copies: np.ndarray, rng: np.random.Generator, synthetic: np.ndarray, tokens: np.ndarray | None
+) -> None:
+    """Validation: the first n_validation distinct documents of the shuffled order, each once
+    (a copy in train would leak it). Train: the other documents, each repeated, shuffled
+    again so that copies land far apart. Then each position's copy number."""
+    validation, rest = plan.order[: plan.n_validation], plan.order[plan.n_validation :]
+    plan.validation_copies_dropped = int(copies[validation].sum() - validation.size)
+    plan.order = np.concatenate([validation, rng.permutation(np.repeat(rest, copies[rest]))])
+    plan.copies = copy_numbers(plan.order)
+    for source, rows in ((WEB, plan.order[~synthetic[plan.order]]), (SYNTHETIC, plan.order[synthetic[plan.order]])):
+        # documents: distinct; rows and tokens: with copies, as written.
+        plan.selected[source]["rows"] = int(rows.size)
+        plan.selected[source]["tokens"] = int(tokens[rows].sum()) if tokens is not None else None
+
+
+def copy_numbers(order: np.ndarray) -> np.ndarray:
+    """For each position of `order`, how many earlier positions hold the same row (0: its
+    first): a stable sort by row, then the rank within each run."""
+    by_row = np.argsort(order, kind="stable")
+    rows = order[by_row]
+    ranks = np.arange(order.size, dtype=np.int64)
+    first = np.r_[True, rows[1:] != rows[:-1]] if rows.size else np.zeros(0, bool)
+    ranks -= np.maximum.accumulate(np.where(first, ranks, 0)) if rows.size else 0
+    out = np.empty(order.size, dtype=np.int16)
+    out[by_row] = ranks
+    return out
 
 
 def _targets(have_web: int, have_syn: int, cfg: MixConfig) -> tuple[int, int]:

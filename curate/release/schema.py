@@ -1,5 +1,6 @@
 """The schema of release shards: DOCUMENT_SCHEMA, which declares `num_tokens` and
-`synthetic` (null until a release counts tokens / on web documents)."""
+`synthetic` (null until a release counts tokens / on web documents), plus `copy` in a release
+that repeats documents."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ NUM_TOKENS = S.NUM_TOKENS
 SYNTHETIC = S.SYNTHETIC
 
 
-def release_schema() -> pa.Schema:
-    # num_tokens and synthetic are columns of DOCUMENT_SCHEMA itself: one schema everywhere.
-    return S.DOCUMENT_SCHEMA
+COPY = S.COPY
+
+
+def release_schema(repeats: bool = False) -> pa.Schema:
+    # num_tokens and synthetic are columns of DOCUMENT_SCHEMA itself: one schema everywhere;
+    # `copy` only when the mix repeats documents.
+    return S.release_document_schema(repeats)
 
 
 def schema_json(schema: pa.Schema) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.release.mix import MixPlan
-from curate.release.schema import NUM_TOKENS, SYNTHETIC
+from curate.release.schema import COPY, NUM_TOKENS, SYNTHETIC
 from curate.release.sharding import Chunk, PartInfo
 
 POS = "__position"  # the release position of a row while it is being shuffled
@@ -49,9 +49,36 @@ def _runs(pf: pq.ParquetFile) -> Iterator[tuple[list[int], int]]:
         yield run, first
 
 
+@dataclass
+class _Positions:
+    """Where each input row goes: the release order sorted by row (`rows`), with each entry's
+    release position (`at`). A row appears once per copy, so this is a sorted list rather than
+    one position per row; a run of input rows [a, b) finds its entries by binary search.
+    Memory: 16 bytes per release row, plus 8 per input row while it is made."""
+
+    rows: np.ndarray
+    at: np.ndarray
+    copies: np.ndarray | None  # copy number per release position, when documents repeat
+
+    @classmethod
+    def of(cls, plan: MixPlan, n_inputs: int) -> "_Positions":
+        if plan.copies is not None:  # rows repeat: a stable sort keeps each row's copies in release order
+            at = np.argsort(plan.order, kind="stable")
+            return cls(plan.order[at], at.astype(np.int64), plan.copies)
+        # Each row at most once: a linear scatter, ~0.01 s per million rows (the sort: ~0.12 s, measured).
+        position = np.full(n_inputs, -1, dtype=np.int64)
+        position[plan.order] = np.arange(plan.n_rows, dtype=np.int64)
+        rows = np.flatnonzero(position >= 0)
+        return cls(rows, position[rows], None)
+
+    def span(self, start: int, stop: int) -> slice:
+        lo, hi = np.searchsorted(self.rows, [start, stop])
+        return slice(int(lo), int(hi))
+
+
 def _selected_rows(
     parts: list[PartInfo],
-    position: np.ndarray,
+    position: _Positions,
     synthetic: np.ndarray,
     tokens: np.ndarray | None,
     schema: pa.Schema,
@@ -70,24 +97,29 @@ def _selected_rows(
     for part in parts:
         rows = slice(first, first + part.rows)
         first += part.rows
-        if not (position[rows] >= 0).any():
+        found = position.span(rows.start, rows.stop)
+        if found.start == found.stop:
             continue
         pf = pq.ParquetFile(part.path)
-        columns = [n for n in schema.names if n in pf.schema_arrow.names and n not in (NUM_TOKENS, SYNTHETIC)]
+        columns = [n for n in schema.names if n in pf.schema_arrow.names and n not in (NUM_TOKENS, SYNTHETIC, COPY)]
         jobs += [(part.path, run, columns, rows.start + offset) for run, offset in _runs(pf)]
 
     def read(path: Path, run: list[int], columns: list[str], offset: int) -> pa.Table | None:
         chunk = pq.ParquetFile(path).read_row_groups(run, columns=columns)
         n = chunk.num_rows
-        pos = position[offset : offset + n]
-        flags = synthetic[offset : offset + n]
-        counted = tokens[offset : offset + n] if tokens is not None else None
-        keep = pos >= 0
-        if not keep.any():
+        found = position.span(offset, offset + n)
+        if found.start == found.stop:
             return None
-        if not keep.all():
-            chunk, pos, flags = chunk.filter(pa.array(keep)), pos[keep], flags[keep]
-            counted = counted[keep] if counted is not None else None
+        local, pos = position.rows[found] - offset, position.at[found]
+        flags = synthetic[offset : offset + n][local]
+        counted = tokens[offset : offset + n][local] if tokens is not None else None
+        if position.copies is not None:  # a row once per copy (local is sorted: copies side by side)
+            if not np.array_equal(local, np.arange(n)):
+                chunk = chunk.take(pa.array(local))
+        elif local.size < n:  # each row at most once: a filter, as before repeats
+            keep = np.zeros(n, dtype=bool)
+            keep[local] = True
+            chunk = chunk.filter(pa.array(keep))
         arrays = []
         for f in work:
             if f.name == SYNTHETIC:
@@ -98,6 +130,8 @@ def _selected_rows(
                 )
             elif f.name == POS:
                 arrays.append(pa.array(pos, pa.int64()))
+            elif f.name == COPY and position.copies is not None:
+                arrays.append(pa.array(position.copies[pos], f.type))
             elif f.name in chunk.schema.names:
                 arrays.append(chunk.column(f.name).cast(f.type))
             else:
@@ -148,9 +182,7 @@ def shuffled_groups(
     """(chunks of a group, the group's rows, the row order). One group: read into memory.
     More: one pass spills each row to its group's Arrow file, then group by group. Either
     way every row has been read (and raw filled) before the first group is yielded."""
-    position = np.full(sum(p.rows for p in parts), -1, dtype=np.int64)
-    position[plan.order] = np.arange(plan.n_rows, dtype=np.int64)
-    chunks = _selected_rows(parts, position, synthetic, tokens, schema, raw)
+    chunks = _selected_rows(parts, _Positions.of(plan, sum(p.rows for p in parts)), synthetic, tokens, schema, raw)
     work = _work_schema(schema)
     if not groups:  # nothing selected
         return

@@ -61,6 +61,8 @@ class StatsAccumulator:
         text_bytes = _byte_lengths(table[S.TEXT])
         tokens = table[NUM_TOKENS].fill_null(0).to_numpy().astype(np.int64)
         synthetic = table[SYNTHETIC].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        # With repeats: which rows are a document's first copy (counted as distinct documents).
+        first = table[S.COPY].to_numpy() == 0 if S.COPY in table.column_names else None
         # Shards are written as string_view, which pyarrow's fill_null and group_by do not
         # take; language codes are a few bytes, so the cast to string costs nothing.
         per_lang = pa.table(
@@ -73,18 +75,16 @@ class StatsAccumulator:
         )
         buckets: list[dict[str, Any]] = []
         if S.QUALITY_BUCKET in table.column_names:  # documents and tokens per quality bucket (null: unscored)
-            per_bucket = pa.table(
-                {
-                    "bucket": table[S.QUALITY_BUCKET].cast(pa.int32()).fill_null(-1),
-                    "tokens": tokens,
-                    "text_bytes": text_bytes,
-                }
-            )
-            buckets = (
-                per_bucket.group_by("bucket")
-                .aggregate([("bucket", "count"), ("tokens", "sum"), ("text_bytes", "sum")])
-                .to_pylist()
-            )
+            columns = {
+                "bucket": table[S.QUALITY_BUCKET].cast(pa.int32()).fill_null(-1),
+                "tokens": tokens,
+                "text_bytes": text_bytes,
+            }
+            sums = [("bucket", "count"), ("tokens", "sum"), ("text_bytes", "sum")]
+            if first is not None:
+                columns |= {"distinct_documents": first.astype(np.int64), "distinct_tokens": tokens * first}
+                sums += [("distinct_documents", "sum"), ("distinct_tokens", "sum")]
+            buckets = pa.table(columns).group_by("bucket").aggregate(sums).to_pylist()
         take = min(n, SAMPLE_ROWS - start)
         sampled: dict[str, np.ndarray] = {}
         if take > 0:
@@ -100,10 +100,12 @@ class StatsAccumulator:
                     self.pii[kind]["found"] += found
                     self.pii[kind]["documents"] += docs
             self.first[split] = min(start, self.first.get(split, start))
-            _add(self.splits[split], text_bytes, tokens)
+            _add(self.splits[split], text_bytes, tokens, first)
             for source, mask in (("web", ~synthetic), ("synthetic", synthetic)):
                 if mask.any():
-                    _add(self.sources[source], text_bytes[mask], tokens[mask])
+                    _add(
+                        self.sources[source], text_bytes[mask], tokens[mask], first[mask] if first is not None else None
+                    )
             for row in languages:
                 bucket = self.languages[row["lang"]]
                 bucket["documents"] += row["lang_count"]
@@ -115,6 +117,9 @@ class StatsAccumulator:
                 bucket["documents"] += row["bucket_count"]
                 bucket["tokens"] += row["tokens_sum"]
                 bucket["text_bytes"] += row["text_bytes_sum"]
+                for key in ("distinct_documents", "distinct_tokens"):
+                    if f"{key}_sum" in row:
+                        bucket[key] = bucket.get(key, 0) + row[f"{key}_sum"]
             if sampled:
                 self.pieces.append((start, sampled))
 
@@ -131,8 +136,14 @@ class StatsAccumulator:
             for column in self.score_columns
         }
         languages = dict(sorted(self.languages.items(), key=lambda kv: (-kv[1]["documents"], kv[0])))
+        distinct = (
+            {"distinct_documents": sum(s["distinct_documents"] for s in self.splits.values())}
+            if any("distinct_documents" in s for s in self.splits.values())
+            else {}
+        )
         return {
-            "documents": total,
+            "documents": total,  # rows: with repeats, every copy
+            **distinct,
             "sample_rows": self.sampled,
             "splits": {split: self.splits[split] for split in sorted(self.splits, key=self.first.__getitem__)},
             "sources": {k: self.sources.get(k, _counter()) for k in ("web", "synthetic")},
@@ -173,10 +184,15 @@ def _byte_lengths(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pl.from_arrow(column).str.len_bytes().fill_null(0).to_numpy().astype(np.int64)
 
 
-def _add(bucket: dict[str, int], text_bytes: np.ndarray, tokens: np.ndarray) -> None:
+def _add(bucket: dict[str, int], text_bytes: np.ndarray, tokens: np.ndarray, first: np.ndarray | None) -> None:
+    """Rows (documents, as written: with repeats, every copy), and with repeats the distinct
+    documents and their tokens (first copies only)."""
     bucket["documents"] += int(text_bytes.size)
     bucket["tokens"] += int(tokens.sum())
     bucket["text_bytes"] += int(text_bytes.sum())
+    if first is not None:
+        bucket["distinct_documents"] = bucket.get("distinct_documents", 0) + int(first.sum())
+        bucket["distinct_tokens"] = bucket.get("distinct_tokens", 0) + int(tokens[first].sum())
 
 
 def _distribution(values: np.ndarray, synthetic: np.ndarray | None, log: bool) -> dict[str, Any]:

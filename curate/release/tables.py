@@ -73,6 +73,11 @@ def funnel(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     syn = mix["selected"]["synthetic"]["documents"]
     if mix["available"]["synthetic"]["documents"]:
         steps.append({"step": "+ synthetic", "dropped": 0, "added": syn, "documents": web + syn})
+    if "rows" in mix["selected"]["web"]:  # bucket weights above 1: the rows a trainer reads
+        rows = mix["selected"]["web"]["rows"] + mix["selected"]["synthetic"]["rows"]
+        steps.append(
+            {"step": "+ copies (bucket weights), as rows", "dropped": 0, "added": rows - web - syn, "documents": rows}
+        )
     return steps
 
 
@@ -119,21 +124,44 @@ def card_tables(manifest: dict[str, Any], stats: dict[str, Any]) -> list[Table]:
     hidden = len(stats["languages"]) - TOP_LANGUAGES
     t.note = f"{hidden} more languages in stats.json" if hidden > 0 else ""
     tables.append(t)
-    t = Table(
-        "quality_buckets",
-        "Quality buckets",
-        ["bucket", "documents", "share", "tokens" if counted else "text bytes", "share"],
-    )
-    buckets = stats.get("quality_buckets", {})
-    whole = sum(v[key] for v in buckets.values())
-    for name, v in buckets.items():
-        t.rows.append([name, num(v["documents"]), pct(v["documents"], totals["rows"]), num(v[key]), pct(v[key], whole)])
-    t.note = "" if buckets else "no quality scores (quality.enabled is off)"
-    tables.append(t)
+    tables.append(_buckets(manifest, stats, key))
     tables.append(_distributions(stats))
     if stats.get("pii"):
         tables.append(_pii(stats["pii"], totals["rows"]))
     return tables
+
+
+def _buckets(manifest: dict[str, Any], stats: dict[str, Any], key: str) -> Table:
+    """Documents and tokens per quality bucket; with repeats (bucket weights above 1) also the
+    distinct documents, rows and tokens counting every copy."""
+    rows_total = manifest["totals"]["rows"]
+    buckets = stats.get("quality_buckets", {})
+    weights = manifest["mix"].get("bucket_weights") or {}
+    repeats = any("distinct_documents" in v for v in buckets.values())
+    label = "tokens" if key == "tokens" else "text bytes"
+    head = ["bucket", "weight"] if weights else ["bucket"]
+    if repeats:
+        head += ["distinct documents", "rows (with copies)", "share", f"{label} (with copies)", "share"]
+    else:
+        head += ["documents", "share", label, "share"]
+    t = Table("quality_buckets", "Quality buckets", head)
+    whole = sum(v[key] for v in buckets.values())
+    for name, v in buckets.items():
+        row = [name, _weight(weights, name)] if weights else [name]
+        row += [num(v["distinct_documents"])] if repeats else []
+        t.rows.append(row + [num(v["documents"]), pct(v["documents"], rows_total), num(v[key]), pct(v[key], whole)])
+    t.note = "" if buckets else "no quality scores (quality.enabled is off)"
+    if repeats:
+        t.note = (
+            "release.mix.bucket_weights above 1 repeat a bucket's documents (the `copy` column numbers them, 0 the "
+            "first); validation holds each document once, and none of its documents has a copy in train"
+        )
+    return t
+
+
+def _weight(weights: dict[str, float], bucket: str) -> str:
+    """A bucket's weight as configured (unlisted buckets and unscored documents: 1)."""
+    return f"{weights.get(bucket, 1.0):g}"
 
 
 def _pii(pii: dict[str, Any], rows: int) -> Table:
@@ -185,8 +213,11 @@ def _overview(manifest: dict[str, Any], stats: dict[str, Any]) -> Table:
     tok = manifest.get("tokenizer")
     syn = stats["sources"]["synthetic"]
     t = Table("overview", f"Release {manifest['name']} {manifest['version']}", ["", "value"])
+    distinct = totals.get("distinct_documents")  # bucket weights above 1: rows repeat documents
     t.rows += [
-        ["documents", num(totals["rows"])],
+        ["documents", num(totals["rows"])]
+        if distinct is None
+        else ["rows", f"{num(totals['rows'])} ({num(distinct)} distinct documents, repeated by quality bucket weight)"],
         ["tokens", f"{num(totals['tokens'])} ({human(totals['tokens'])})" if tok else "not counted"],
         ["tokenizer", f"{tok['name']} (vocab {tok['vocab_size']:,}; special tokens not counted)" if tok else "-"],
         ["text", f"{num(sum(s['text_bytes'] for s in stats['splits'].values()))} bytes of UTF-8"],
@@ -216,14 +247,15 @@ def _splits(manifest: dict[str, Any]) -> Table:
 def _mix(manifest: dict[str, Any]) -> Table:
     mix = manifest["mix"]
     unit = mix["unit"]
-    t = Table(
-        "mix",
-        "Mix: available and selected",
-        ["source", "documents available", "documents selected", "tokens available", "tokens selected"],
-    )
+    repeats = "rows" in mix["selected"]["web"]  # bucket weights above 1: rows and tokens count the copies
+    head = ["source", "documents available", "documents selected", "tokens available", "tokens selected"]
+    if repeats:
+        head[2:] = ["documents selected", "rows (with copies)", "tokens available", "tokens selected (with copies)"]
+    t = Table("mix", "Mix: available and selected", head)
     for source in ("web", "synthetic"):
         a, s = mix["available"][source], mix["selected"][source]
-        t.rows.append([source, num(a["documents"]), num(s["documents"]), num(a["tokens"]), num(s["tokens"])])
+        copies = [num(s["rows"])] if repeats else []
+        t.rows.append([source, num(a["documents"]), num(s["documents"]), *copies, num(a["tokens"]), num(s["tokens"])])
     rule = (
         "everything"
         if mix["synthetic_fraction"] is None and not mix["budget"]
@@ -232,6 +264,12 @@ def _mix(manifest: dict[str, Any]) -> Table:
         )
     )
     budget = f", budget {num(mix['budget'])} {unit}" if mix["budget"] else ""
+    weights = mix.get("bucket_weights") or {}
+    if weights:
+        shown = ", ".join(f"{b}: {w:g}" for b, w in sorted(weights.items(), key=lambda kv: -int(kv[0])))
+        budget += f"; quality bucket weights {{{shown}}} (others 1)"
+        if "validation_copies_dropped" in mix:
+            budget += f", {num(mix['validation_copies_dropped'])} copies of validation documents left out"
     t.note = f"{rule}{budget}; shuffled with seed {mix['seed']}; {num(mix['validation_documents'])} documents held out for validation"  # noqa: E501
     return t
 

@@ -8,7 +8,8 @@ stops at the first problem (its message names the shard and the fix):
 5. the tokenized shards (release.formats: megatron, nanotron), when there are any: checksums,
    sizes against their indexes, sequences and tokens against the Parquet shards
    (curate.release.tokenized_read);
-6. ids are unique across the release (reads only the id column)."""
+6. ids are unique across the release (reads only the id column); in a release that repeats
+   documents, (id, copy) is, and each id's copies are numbered 0, 1, ... without a gap."""
 
 from __future__ import annotations
 
@@ -136,6 +137,24 @@ def _check_unique_ids(release_dir: Path, shards: list[dict[str, Any]]) -> None:
 
     files = [str(release_dir / s["path"]) for s in shards]
     if not files:
+        return
+    if S.COPY in pq.read_schema(files[0]).names:
+        # Copies share their id: copy numbers 0..n-1 of an id, each once.
+        bad = (
+            pl.scan_parquet(files)
+            .group_by(S.ID)
+            .agg(pl.len().alias("n"), pl.col(S.COPY).n_unique().alias("u"), pl.col(S.COPY).max().alias("top"))
+            .filter((pl.col("u") != pl.col("n")) | (pl.col("top") != pl.col("n") - 1))
+            .sort(S.ID)
+            .head(1)
+            .collect()
+        )
+        if bad.height:
+            ident, n = bad.row(0)[:2]
+            raise VerifyError(
+                f"id {ident!r} has {n} rows whose copy numbers are not 0 to {n - 1}, each once. Fix: rebuild the "
+                "release with `curate release` (it numbers the copies of a repeated document)"
+            )
         return
     dup = (
         pl.scan_parquet(files)
