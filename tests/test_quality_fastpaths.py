@@ -33,6 +33,15 @@ EDGE = [
     "Visit https://example.org/a?b=c or www.example.com, mail me@example.org; see http://x.y/z.",
     "a b c d e f\n\n\na b c d e f\n   a b c d e f   \nA B C D E F\n12 34 56 78 90 11",
     "word " * 2000 + "\n" + "line with six words in it\n" * 50,
+    # Repeated lines that only Python's splitlines/strip see as such, or that differ only inside.
+    "same line here\u00a0\nsame line here\nsame line here \r\nsame line here\t\n",
+    "one\x0bone\x0cone\x1cone\x1done\x1eone\x85one\u2028one\u2029one",
+    "ab\x1fcd\nab\x1fcd\n\x1fab\x1fcd\x1f\nab cd",
+    "x\ud800y\nxy\nx\ud800y\n\ud800\n\ud800",
+    "a b c d e f g\na b c x e f g\na b c d e f g\n\u3000a b c d e f g",
+    "alpha beta\nalpha zeta\nalpha beta\n" * 3 + "\u2003" * 3,
+    "abc def\u00a0\nabc def",  # repeated for Python only: strip() removes the NBSP
+    "\u3000abc def\nabc def\u2003\nghi",
 ]
 
 
