@@ -144,8 +144,7 @@ def _signals_chunk(texts: list[str], max_chars: int) -> np.ndarray:
     new_line = np.zeros(ws.size + 1, dtype=bool)
     new_line[np.searchsorted(ws, np.flatnonzero(cls == 5))] = True
     new_line = new_line[: ws.size]
-    if ws.size:
-        new_line[0] = True
+    new_line[0] = True
     first_word = np.flatnonzero(new_line)
     last_word = np.append(first_word[1:] - 1, ws.size - 1) if first_word.size else first_word
     words_per_line = last_word - first_word + 1
@@ -210,11 +209,11 @@ def _may_repeat_a_line(
     document, most of the signals' Python time); the others repeat no line, so their count is 0.
 
     A document is checked when two of its lines (first to last non-blank byte) agree on length,
-    word count and first, middle and last byte, or when it holds a character for which Python's lines differ
-    from the byte lines here: \\v, \\f, \\x1c-\\x1e (splitlines breaks there) and the non-ASCII
-    whitespace that strip() removes (NBSP, U+2000-U+200A, U+2028, ...). Otherwise Python's stripped
-    non-empty lines are exactly these byte lines, all different. ~1 document in 5 is checked on
-    bench_quality's pages."""
+    word count and first, middle and last byte, or when it holds a character on which Python's
+    lines differ from the byte lines here: \\v, \\f, \\x1c-\\x1e (splitlines breaks there) and the
+    non-ASCII whitespace that strip() removes (NBSP, U+2000-U+200A, U+2028, ...). Otherwise
+    Python's stripped non-empty lines are exactly these byte lines, all different. ~1 document in
+    5 is checked on bench_quality's pages."""
     length = line_end - line_start
     # One int64 key a line: document (< 2^8 of them), length (< 2^14 bytes), word count (< 2^13),
     # first, middle and last byte (3 x 8 bits); equal keys sit side by side once sorted.
