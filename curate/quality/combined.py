@@ -59,18 +59,28 @@ def logit(p: float) -> float:
 def prose_lines(text: str, min_words: int, max_chars: int) -> str:
     """The lines (split at newlines) of `text`'s opening `max_chars` characters that hold at least
     `min_words` words (runs of non-blanks, as str.split counts them), joined by newlines; the text
-    itself, cut, when min_words is 0. One regular expression: half the time of a Python loop that
+    itself, cut, when min_words is 0. Regular expressions: half the time of a Python loop that
     splits every line (bench/RESULTS-quality.md)."""
-    head = text[:max_chars]
     if min_words <= 0:
-        return head
-    return "\n".join(_prose_re(min_words).findall(head))
+        return text[:max_chars]
+    first, rest = _prose_re(min_words)
+    lines = rest.findall(text, 0, max_chars)  # endpos: no copy of the opening
+    head = first.match(text, 0, max_chars)
+    if head:
+        lines.insert(0, head.group())
+    return "\n".join(lines)
 
 
 @functools.lru_cache(maxsize=8)
-def _prose_re(min_words: int) -> re.Pattern[str]:
+def _prose_re(min_words: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
     # A line: optional blanks, then min_words runs of non-blanks separated by blanks (newline excluded).
-    return re.compile(rf"^[^\S\n]*(?:\S+[^\S\n]+){{{min_words - 1}}}\S[^\n]*", re.MULTILINE)
+    # Possessive quantifiers (*+, ++): a run of blanks or non-blanks is never given back, since the
+    # two sets are disjoint no match changes, and a line of fewer words fails without backtracking
+    # into its words (~25 % faster on bench_quality's documents). The first line is matched at 0;
+    # every other line after its newline, a literal the search jumps to (~7 % faster than `^` with
+    # re.MULTILINE, which is tried at every position of a short line).
+    line = rf"[^\S\n]*+(?:\S++[^\S\n]++){{{min_words - 1}}}\S[^\n]*+"
+    return re.compile(line), re.compile(rf"\n({line})")
 
 
 def bucket(score: float, buckets: int = BUCKETS) -> int:
@@ -236,5 +246,5 @@ class CombinedScorer:
         edu = positive_probs(self.edu, norm)
         general = positive_probs(self.general, [t[: self.general_chars] for t in norm]) if self.general else None
         combined = self.combined.predict(feature_rows(texts, prose, edu, general, self.max_chars))
-        scores = [float(s) for s in combined]
+        scores = combined.tolist()  # Python floats, as float() of each
         return {"edu": edu, "general": general, "combined": scores, "bucket": [bucket(s) for s in scores]}

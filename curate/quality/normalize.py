@@ -75,7 +75,11 @@ def normalize(text: str, max_chars: int = 0) -> str:
     spaces as one)."""
     if max_chars and len(text) > max_chars:
         text = text[:max_chars]
-    for mark in _URL_MARKS:
+    # "/" first: a one-character search is ~20x faster than a three-character one, and half the
+    # pages have no slash at all.
+    if "/" in text and "://" in text:
+        text = _drop_tokens_with(text, "://")
+    for mark in _URL_MARKS[1:]:
         if mark in text:
             text = _drop_tokens_with(text, mark)
     if not text.isascii():
