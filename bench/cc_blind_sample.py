@@ -51,8 +51,10 @@ def blind_sample(dolma_git: Path) -> list[dict]:
     for row in blind_rows():
         text = texts[(row["file"], row["id"])]
         if hashlib.sha256(text.encode()).hexdigest()[:16] != row["sha256"]:
-            raise SystemExit(f"dolma document {row['file']}/{row['id']}: not the text that was read. "
-                             f"Fix: use a clone of allenai/dolma holding commit {DOLMA_COMMIT}")
+            raise SystemExit(
+                f"dolma document {row['file']}/{row['id']}: not the text that was read. "
+                f"Fix: use a clone of allenai/dolma holding commit {DOLMA_COMMIT}"
+            )
         if text.strip():
             rows.append({**row, "text": text})
     picked = sorted(random.Random(SEED).sample(range(len(rows)), SIZE))
