@@ -203,6 +203,16 @@ def test_cc_labels_by_reading_are_well_formed() -> None:
     assert len(second) >= len(rows) // 10  # a random 10 % read twice (bench/data/README.md)
 
 
+def test_cc_blind_second_reading_is_well_formed() -> None:
+    data = REPO / "bench" / "data"
+    first = {(r["file"], r["id"]): r for r in map(json.loads, (data / "cc-dolma-labels.jsonl").open(encoding="utf-8"))}
+    rows = [json.loads(line) for line in (data / "cc-dolma-labels-second.jsonl").open(encoding="utf-8")]
+    # 120 distinct non-empty documents of the first file (bench/cc_blind_sample.py), each read once, blind.
+    assert len(rows) == 120 and len({(r["file"], r["id"]) for r in rows}) == 120
+    assert all((r["file"], r["id"]) in first and first[(r["file"], r["id"])]["words"] > 0 for r in rows)
+    assert all(r["label"] in (0, 1) and r["why"] and r["reader"] == "second reading, blind" for r in rows)
+
+
 def test_scorer_writes_every_column_in_range() -> None:
     scorer = CombinedScorer()
     out = scorer.score([r["text"] for r in labelled_set(8, seed=1)])
