@@ -210,22 +210,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a small run's fixed cost) only to throw its records away: the same steps run in-process.
     api_url = configured_api_url()
     if api_url is not None:
-        print(f"running the curate-corpus Prefect flow (PREFECT_API_URL={api_url})", file=sys.stderr)
+        mode = f"running the curate-corpus Prefect flow (PREFECT_API_URL={api_url})"
     elif args.prefect:
-        print("running the curate-corpus Prefect flow on a temporary local Prefect server (--prefect)", file=sys.stderr)
+        mode = "running the curate-corpus Prefect flow on a temporary local Prefect server (--prefect)"
     else:
-        print("running in-process (no PREFECT_API_URL; --prefect records the run in Prefect)", file=sys.stderr)
+        mode = "running in-process (no PREFECT_API_URL; --prefect records the run in Prefect)"
     set_progress_hook(hook)
     try:
         # Config, inputs and output are validated before any work (or Prefect) starts, and the
         # run takes that plan instead of making it again.
-        with planned(args.config, args.overrides, args.inputs, args.output), progress:
-            if api_url is not None or args.prefect:
-                from flows.curate_corpus import curate_corpus
+        with planned(args.config, args.overrides, args.inputs, args.output):
+            print(mode, flush=True)  # stdout, with the summary: stderr holds progress and errors only
+            with progress:
+                if api_url is not None or args.prefect:
+                    from flows.curate_corpus import curate_corpus
 
-                manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
-            else:
-                manifest_path = run_pipeline(args.config, args.overrides, args.inputs, args.output).manifest
+                    manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
+                else:
+                    manifest_path = run_pipeline(args.config, args.overrides, args.inputs, args.output).manifest
     finally:
         set_progress_hook(None)
     summary = json.loads((Path(manifest_path).parent / "summary.json").read_text())
