@@ -55,6 +55,7 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from curate.core.schema import META_ANNOTATIONS
 from filters.annotate import is_rejected_upstream
+from filters.spacy_import import import_spacy
 
 Verdict = str | None  # None: the document passes the rule; else datatrove's reason
 _PUNCTUATION_CHARS = "".join(PUNCTUATION_SET)
@@ -80,6 +81,7 @@ class WordTokenizer:
 
     def __init__(self, language: str) -> None:
         self.language = language
+        import_spacy()  # before datatrove's `import spacy` (here or in C4's sentencizer): without torch
         self._dt = load_word_tokenizer(language)
         self._chunks: dict[str, tuple[list[str], bool]] = {}  # chunk: (tokens, holds a matcher string)
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
@@ -90,6 +92,7 @@ class WordTokenizer:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
             return None  # other tokenizers: datatrove's own call, uncached
+        import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
         nlp = dt.tokenizer
         if not self._pairs_loaded:
             self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True
