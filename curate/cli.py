@@ -25,8 +25,8 @@ def _env_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    # `curate run` starts a temporary Prefect API; Prefect gives it 20 s to come up, which a
-    # loaded 2-core machine missed (measured: the run failed and the server outlived it).
+    # `curate run --prefect` starts a temporary Prefect API; Prefect gives it 20 s to come up, which
+    # a loaded 2-core machine missed (measured: the run failed and the server outlived it).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
