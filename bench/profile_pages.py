@@ -42,6 +42,8 @@ IMPORTS = {
     "import datatrove + readers/filters": "import datatrove.pipeline.filters, datatrove.pipeline.readers",
     "import trafilatura": "import trafilatura",
     "import spacy (blank en)": "import spacy; spacy.blank('en')",
+    # as the rules import it (filters/spacy_import.py): thinc does not import torch
+    "import spacy without torch": "from filters.spacy_import import import_spacy; import_spacy().blank('en')",
     "import fasttext + load lid.176": "from filters.language import LanguageAnnotator; LanguageAnnotator()._filter().model.model",  # noqa: E501
     "import curate.annotate (all annotate steps)": "import curate.annotate",
     "import prefect + flows.curate_corpus": "import flows.curate_corpus",
