@@ -9,6 +9,8 @@ Sides (each its own process, its whole process tree's wall time and peak RSS mea
             every rule run on every document (annotate, then select), exact + MinHash near
             dedup, shards, manifest, ledger, in-process (no PREFECT_API_URL: a new user's run).
   prefect   the same `curate run --prefect`: the Prefect flow with its temporary local server.
+  precision the same `curate run` with extract.favour_precision=true: the bare side's extractor
+            setting (curate's default is favour_recall).
   nodedup   the same `curate run` with dedup.enabled=false (the work closest to the bare side).
   dtrules   `curate run` with filters.engine=datatrove: datatrove's four filters one by one
             (curate's path before issue 18) instead of the fused rules, dedup on.
@@ -49,7 +51,7 @@ from pathlib import Path
 
 from bench.common import REPO, Measured, article_pages, measure, run_header, write_article_warc, write_json
 
-SIDES = ("bare", "curate", "prefect", "nodedup", "dtrules")
+SIDES = ("bare", "curate", "prefect", "precision", "nodedup", "dtrules")
 # The WCXB benchmark's commit that scripts/combined_quality_data.py reads (pages of 2025-2026).
 WCXB_COMMIT = "c039d5ee9f5a3a984a0e167e63aacd04e76e78a9"
 # The first line `curate run` prints: which way it ran (checked, so a configured Prefect API
@@ -146,10 +148,11 @@ def run_side(side: str, warc: Path, out: Path) -> tuple[Measured, int]:
     dedup = "false" if side == "nodedup" else "true"
     flags = ["--prefect"] if side == "prefect" else []
     engine = "datatrove" if side == "dtrules" else "fused"
+    precision = "true" if side == "precision" else "false"
     config = out.parent / f"{out.name}.yaml"
     config.write_text(
         f"name: bench\ninput: {{paths: ['{warc}']}}\noutput: {{dir: '{out}'}}\nexecutor: {{workers: 1}}\ndedup: "
-        f"{{enabled: {dedup}}}\nfilters: {{engine: {engine}}}\n"
+        f"{{enabled: {dedup}}}\nfilters: {{engine: {engine}}}\nextract: {{favour_precision: {precision}}}\n"
     )
     m = measure([str(REPO / ".venv/bin/curate"), "run", str(config), "--quiet", *flags], env=_env(), cwd=REPO)
     if m.returncode != 0:
