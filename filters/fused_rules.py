@@ -28,6 +28,7 @@ quality scorers and the shards see the same text."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from itertools import accumulate, pairwise
@@ -81,7 +82,10 @@ class WordTokenizer:
 
     def __init__(self, language: str) -> None:
         self.language = language
-        import_spacy()  # before datatrove's `import spacy` (here or in C4's sentencizer): without torch
+        # Before datatrove's `import spacy` (its tokenizer, or C4's sentencizer): without torch. A
+        # missing spaCy still fails where datatrove first uses it, as before.
+        with contextlib.suppress(ImportError):
+            import_spacy()
         self._dt = load_word_tokenizer(language)
         self._chunks: dict[str, tuple[list[str], bool]] = {}  # chunk: (tokens, holds a matcher string)
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
