@@ -112,3 +112,42 @@ def test_curate_run_without_a_server_never_imports_prefect(tmp_path: Path, input
     assert lines[-1] == "[]"
     assert json.loads((out / "manifest.json").read_text())["counts"]["kept"] == 1
     assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("env_url", "flag", "expected"),
+    [
+        (None, [], "running in-process (no PREFECT_API_URL; --prefect records the run in Prefect)"),
+        (None, ["--prefect"], "running the curate-corpus Prefect flow on a temporary local Prefect server (--prefect)"),
+        (URL, [], f"running the curate-corpus Prefect flow (PREFECT_API_URL={URL})"),
+    ],
+    ids=["in-process", "--prefect", "PREFECT_API_URL"],
+)
+def test_curate_run_chooses_the_flow_when_asked_or_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, inputs, config_file, texts, env_url, flag, expected
+) -> None:
+    """Which way `curate run` goes, and the line that says so: the flow (here a stand-in that
+    records its call and runs the same pipeline) only with --prefect or a configured API."""
+    import flows.curate_corpus as corpus
+    from curate.cli import main
+
+    for key in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    if env_url:
+        monkeypatch.setenv("PREFECT_API_URL", env_url)
+    flow_calls: list[tuple] = []
+
+    def stand_in(*args: object) -> str:
+        flow_calls.append(args)
+        return run_pipeline(*args).manifest  # type: ignore[arg-type]
+
+    monkeypatch.setattr(corpus, "curate_corpus", stand_in)
+    source = inputs.jsonl("one.jsonl", [{"id": "good", "text": texts.GOOD}])
+    config = config_file(tmp_path / "c.yaml", name="mode")
+    out = tmp_path / "out"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet", *flag]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == expected
+    assert len(flow_calls) == (0 if expected.startswith("running in-process") else 1)
+    assert json.loads((out / "manifest.json").read_text())["counts"]["kept"] == 1
