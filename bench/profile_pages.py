@@ -42,6 +42,8 @@ IMPORTS = {
     "import datatrove + readers/filters": "import datatrove.pipeline.filters, datatrove.pipeline.readers",
     "import trafilatura": "import trafilatura",
     "import spacy (blank en)": "import spacy; spacy.blank('en')",
+    # as the rules import it (filters/spacy_import.py): thinc does not import torch
+    "import spacy without torch": "from filters.spacy_import import import_spacy; import_spacy().blank('en')",
     "import fasttext + load lid.176": "from filters.language import LanguageAnnotator; LanguageAnnotator()._filter().model.model",  # noqa: E501
     "import curate.annotate (all annotate steps)": "import curate.annotate",
     "import prefect + flows.curate_corpus": "import flows.curate_corpus",
@@ -143,11 +145,15 @@ def fixed_costs(tmp: Path) -> dict[str, float]:
     cfg.write_text(
         f"name: one\ninput: {{paths: ['{one}']}}\noutput: {{dir: '{tmp / 'one-out'}'}}\nexecutor: {{workers: 1}}\n"
     )
-    run = measure([str(REPO / ".venv/bin/curate"), "run", str(cfg), "--quiet"], env=env, cwd=REPO)
-    if run.returncode != 0:
-        sys.exit(f"curate run failed: {run.output[-2000:]}")
-    out["curate run, 1 page (whole)"] = run.seconds
-    out["curate run, 1 page (whole, CPU)"] = run.cpu_s
+    # `curate run` in-process (its default without PREFECT_API_URL) and as the Prefect flow with
+    # its temporary local server (--prefect): the difference is Prefect's fixed cost.
+    for label, flag in (("", []), (" --prefect", ["--prefect"])):
+        cmd = [str(REPO / ".venv/bin/curate"), "run", str(cfg), "--quiet", "--output", str(tmp / f"out{label}"), *flag]
+        run = measure(cmd, env=env, cwd=REPO)
+        if run.returncode != 0:
+            sys.exit(f"curate run{label} failed: {run.output[-2000:]}")
+        out[f"curate run{label}, 1 page (whole)"] = run.seconds
+        out[f"curate run{label}, 1 page (whole, CPU)"] = run.cpu_s
     code = (
         "import time; t=time.perf_counter(); from pathlib import Path; from curate.config import load_config;"
         "from curate.annotate import run_annotate; from curate.select import run_select; from curate.dedup.stage "

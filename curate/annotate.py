@@ -22,6 +22,7 @@ from filters.extract import AccountedResiliparse, AccountedTrafilatura, ExtractC
 from filters.heuristics import heuristic_annotators
 from filters.language import LanguageAnnotator
 from filters.registry import filter_stages
+from filters.spacy_import import import_spacy
 
 if TYPE_CHECKING:  # annotations only: the recipe is assembled above the stages (curate.config)
     from curate.config import CurateConfig
@@ -67,7 +68,8 @@ def check_dependencies(files: list[str], fmt: str, engine: str = "trafilatura") 
         if module == "resiliparse" and engine != "resiliparse":
             continue
         try:
-            importlib.import_module(module)
+            # spaCy without torch (filters.spacy_import): imported here first, it would bring torch in
+            import_spacy() if module == "spacy" else importlib.import_module(module)
         except ImportError as exc:
             raise DependencyError(
                 f"the package {dist} is needed for {why} but cannot be imported ({exc}). Fix: run `make setup`"

@@ -25,8 +25,8 @@ def _env_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    # `curate run` starts a temporary Prefect API; Prefect gives it 20 s to come up, which a
-    # loaded 2-core machine missed (measured: the run failed and the server outlived it).
+    # `curate run --prefect` starts a temporary Prefect API; Prefect gives it 20 s to come up, which
+    # a loaded 2-core machine missed (measured: the run failed and the server outlived it).
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
@@ -45,6 +45,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--output", help="output folder; replaces output.dir")
     p.add_argument("--quiet", action="store_true", help="no progress display, only the summary")
+    p.add_argument(
+        "--prefect",
+        action="store_true",
+        help="run as the curate-corpus Prefect flow, recorded in Prefect (a temporary local server when "
+        "PREFECT_API_URL is unset); the default without PREFECT_API_URL is in-process",
+    )
     _add_set(p)
 
 
@@ -182,7 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from flows.curate_corpus import curate_corpus, planned, set_progress_hook
+    from flows.pipeline import planned, run_pipeline, set_progress_hook
+    from flows.prefect_api import configured_api_url
     from flows.stages import STEPS
 
     console = Console(stderr=True)
@@ -199,12 +206,28 @@ def cmd_run(args: argparse.Namespace) -> int:
                 completed=1 if event == "done" else 0,
             )
 
+    # Without a Prefect API to report to, a flow run would start a temporary local server (most of
+    # a small run's fixed cost) only to throw its records away: the same steps run in-process.
+    api_url = configured_api_url()
+    if api_url is not None:
+        mode = f"running the curate-corpus Prefect flow (PREFECT_API_URL={api_url})"
+    elif args.prefect:
+        mode = "running the curate-corpus Prefect flow on a temporary local Prefect server (--prefect)"
+    else:
+        mode = "running in-process (no PREFECT_API_URL; --prefect records the run in Prefect)"
     set_progress_hook(hook)
     try:
-        # Config, inputs and output are validated before Prefect starts anything, and the flow
+        # Config, inputs and output are validated before any work (or Prefect) starts, and the
         # run takes that plan instead of making it again.
-        with planned(args.config, args.overrides, args.inputs, args.output), progress:
-            manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
+        with planned(args.config, args.overrides, args.inputs, args.output):
+            print(mode, flush=True)  # stdout, with the summary: stderr holds progress and errors only
+            with progress:
+                if api_url is not None or args.prefect:
+                    from flows.curate_corpus import curate_corpus
+
+                    manifest_path = curate_corpus(args.config, args.overrides, args.inputs, args.output)
+                else:
+                    manifest_path = run_pipeline(args.config, args.overrides, args.inputs, args.output).manifest
     finally:
         set_progress_hook(None)
     summary = json.loads((Path(manifest_path).parent / "summary.json").read_text())

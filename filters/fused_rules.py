@@ -28,6 +28,7 @@ quality scorers and the shards see the same text."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from itertools import accumulate, pairwise
@@ -55,6 +56,7 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from curate.core.schema import META_ANNOTATIONS
 from filters.annotate import is_rejected_upstream
+from filters.spacy_import import import_spacy
 
 Verdict = str | None  # None: the document passes the rule; else datatrove's reason
 _PUNCTUATION_CHARS = "".join(PUNCTUATION_SET)
@@ -80,6 +82,10 @@ class WordTokenizer:
 
     def __init__(self, language: str) -> None:
         self.language = language
+        # Before datatrove's `import spacy` (its tokenizer, or C4's sentencizer): without torch. A
+        # missing spaCy still fails where datatrove first uses it, as before.
+        with contextlib.suppress(ImportError):
+            import_spacy()
         self._dt = load_word_tokenizer(language)
         self._chunks: dict[str, tuple[list[str], bool]] = {}  # chunk: (tokens, holds a matcher string)
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
@@ -90,6 +96,7 @@ class WordTokenizer:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
             return None  # other tokenizers: datatrove's own call, uncached
+        import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
         nlp = dt.tokenizer
         if not self._pairs_loaded:
             self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True

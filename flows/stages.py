@@ -1,6 +1,6 @@
-"""The ordered stages of `curate run`: the one list that the Prefect flow
-(flows/curate_corpus.py), `curate run`'s progress display and the standalone commands
-(`curate annotate`, `dedup`, `generate`) take their stages from.
+"""The ordered stages of `curate run`: the one list that its steps (flows/pipeline.py, run
+in-process or as the Prefect flow of flows/curate_corpus.py), `curate run`'s progress display
+and the standalone commands (`curate annotate`, `dedup`, `generate`) take their stages from.
 
 Each stage is declared in its own package (curate.core.stages.Stage: name, the config sections
 that key its cache, enabled, body); a new stage is its `Stage(...)` plus one entry here. The

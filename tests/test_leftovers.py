@@ -19,6 +19,7 @@ from conftest import require_or_skip
 
 import curate.incremental as inc
 import flows.curate_corpus as corpus
+import flows.pipeline as pipeline
 from curate.cli import main
 from curate.core.errors import InputError
 from curate.incremental import Batch, Fingerprint, State, load_state, new_fingerprints, record_batch, state_path
@@ -143,21 +144,29 @@ def test_incremental_flow_fingerprints_each_input_once_per_run(
 # ------------------------------------------------------------------ 2. plan once
 
 
+@pytest.mark.parametrize("mode", [[], ["--prefect"]], ids=["in-process", "prefect"])
 def test_curate_run_plans_once(
-    tmp_path: Path, prefect_harness: None, inputs, config_file, texts, monkeypatch: pytest.MonkeyPatch, capsys
+    tmp_path: Path,
+    prefect_harness: None,
+    inputs,
+    config_file,
+    texts,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    mode: list[str],
 ) -> None:
     source = inputs.jsonl("one.jsonl", [{"id": "good", "text": texts.GOOD}])
     config = config_file(tmp_path / "c.yaml", name="plan-once")
-    walks = _count_calls(monkeypatch, corpus, "begin_output")  # prepares (walks) the output folder
-    plans = _count_calls(monkeypatch, corpus, "plan")
+    walks = _count_calls(monkeypatch, pipeline, "begin_output")  # prepares (walks) the output folder
+    plans = _count_calls(monkeypatch, pipeline, "plan")
     out = tmp_path / "out"
-    assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet"]) == 0, (
+    assert main(["run", str(config), "--input", str(source), "--output", str(out), "--quiet", *mode]) == 0, (
         capsys.readouterr().err
     )
     assert [Path(c[0]) for c in walks] == [out]
     assert len(plans) == 1
     assert json.loads((out / "manifest.json").read_text())["counts"]["kept"] == 1
-    assert corpus._planned == {}  # nothing left for a later run to pick up
+    assert pipeline._planned == {}  # nothing left for a later run to pick up
 
 
 def test_the_flow_called_directly_still_validates(
@@ -183,7 +192,7 @@ def test_planned_fails_before_the_flow_and_leaves_nothing(tmp_path: Path, config
     with pytest.raises(InputError):
         with corpus.planned(str(config), [], [missing], str(tmp_path / "out")):
             pytest.fail("the block runs only after a successful plan")
-    assert corpus._planned == {}
+    assert pipeline._planned == {}
     assert not (tmp_path / "out").exists()
 
 

@@ -133,7 +133,7 @@ class Stage:
     `sections`: the config sections (or dotted keys) that key its cache (curate.stages.stage_key).
     `extra(cfg, inputs)`: what else decides its result (input fingerprints, an index's content).
     `first`: it reads the input files, not a previous stage's parts; its key starts the chain.
-    `retry`: transient errors (connection, timeout) are retried by the flow.
+    `retry`: transient errors (connection, timeout) are retried (flows.pipeline's one policy).
     `accelerator`: it holds a GPU while it runs (the flow tags its task for a concurrency limit)."""
 
     name: str
