@@ -31,10 +31,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from typing import Any
 
-import numpy as np
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.filters import (
@@ -57,6 +56,7 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from curate.core.schema import META_ANNOTATIONS
 from filters.annotate import is_rejected_upstream
+from filters.ngram_repeats import NgramRepeats
 from filters.spacy_import import import_spacy
 
 Verdict = str | None  # None: the document passes the rule; else datatrove's reason
@@ -214,99 +214,6 @@ class _Words:
         return self._words
 
 
-def _top_duplicate_chars(joined: str, starts: list[int], ends: list[int], n: int) -> int:
-    """datatrove's `find_top_duplicate(get_n_grams(words, n))`, with each n-gram sliced from
-    `joined` = " ".join(words) (word i spans starts[i]:ends[i]) instead of joined anew: the
-    same strings in the same order, so `Counter.most_common` breaks ties the same way."""
-    counter = Counter(joined[starts[i] : ends[i + n - 1]] for i in range(len(starts) - n + 1))
-    gram, count = counter.most_common(1)[0]
-    return len(gram) * count
-
-
-class _AllDuplicates:
-    """datatrove's `find_all_duplicate(words, n)` for one document (the same greedy scan, the
-    same keys: the n words joined without a separator), with each key sliced from `joined` =
-    "".join(words); `bounds[i]` is where word i starts, `bounds[-1]` the end.
-
-    Why not a walk over every position (this step's form before): on 300 long WCXB pages that
-    walk, once for each n = 5..10, was ~2 ms per page, a sixth of the fused rules, though only
-    ~6 % of positions start a 5-gram that occurs twice. The scan only has to stop at those: an
-    n-gram seen once is added to the set and never looked up again, and the scan steps over it
-    by one, so walking the repeated positions alone gives the same sum. They are found in numpy:
-    a position can only repeat if its key's (length, polynomial hash of its characters) does
-    (equal strings, equal hashes; a hash collision only adds a position, which the exact count
-    of the sliced keys then drops). Keys are strings, not word tuples: "a"+"bc" equals "ab"+"c"."""
-
-    # Above this many characters the hashes' arrays (28 bytes a character) are not worth their
-    # memory: every position is sliced and counted instead (the same result, ~1x the old speed).
-    MAX_HASHED_CHARS = 2_000_000
-    _BASE = 0x100000001B3  # odd, so invertible mod 2^64 (uint64 arithmetic wraps)
-    _BASE_INV = pow(_BASE, -1, 1 << 64)
-
-    __slots__ = ("_bounds", "_bounds_np", "_joined", "_prefix", "_scale")
-
-    def __init__(self, joined: str, bounds: list[int]) -> None:
-        self._joined, self._bounds = joined, bounds
-        self._prefix: np.ndarray | None = None  # sum of c_k * B^k over the first i characters
-        self._scale: np.ndarray | None = None  # B^-i
-
-    def _hashes(self, n: int, last: int) -> np.ndarray:
-        if self._prefix is None:
-            codes = np.frombuffer(self._joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-            powers = np.empty(len(codes) + 1, dtype=np.uint64)
-            powers[0] = 1
-            np.cumprod(np.full(len(codes), self._BASE, dtype=np.uint64), out=powers[1:])
-            self._prefix = np.concatenate(([np.uint64(0)], np.cumsum(codes * powers[:-1], dtype=np.uint64)))
-            self._scale = np.empty(len(codes) + 1, dtype=np.uint64)
-            self._scale[0] = 1
-            np.cumprod(np.full(len(codes), self._BASE_INV, dtype=np.uint64), out=self._scale[1:])
-            self._bounds_np = np.asarray(self._bounds, dtype=np.int64)
-        b = self._bounds_np
-        starts, ends = b[:last], b[n : n + last]
-        # the key's hash, shifted to start at B^0, plus its length times an odd constant
-        return (self._prefix[ends] - self._prefix[starts]) * self._scale[starts] + (ends - starts).astype(
-            np.uint64
-        ) * np.uint64(0x9E3779B97F4A7C15)
-
-    def chars(self, n: int) -> int:
-        joined, bounds = self._joined, self._bounds
-        last = len(bounds) - n  # positions 0 .. last-1 start an n-gram
-        if last <= 1:
-            return 0
-        if len(joined) > self.MAX_HASHED_CHARS:
-            positions = list(range(last))
-        else:
-            h = self._hashes(n, last)
-            order = np.argsort(h, kind="stable")
-            ordered = h[order]
-            same = ordered[1:] == ordered[:-1]
-            if not same.any():
-                return 0
-            maybe = np.zeros(last, dtype=bool)
-            maybe[order[1:][same]] = True
-            maybe[order[:-1][same]] = True
-            positions = np.flatnonzero(maybe).tolist()
-        keys = [joined[bounds[p] : bounds[p + n]] for p in positions]
-        counts = Counter(keys)
-        unique: set[str] = set()
-        repeated_chars, idx = 0, 0
-        for pos, n_gram in zip(positions, keys):
-            if pos < idx or counts[n_gram] < 2:
-                continue  # stepped over by the previous repeat's jump of n, or seen once only
-            if n_gram in unique:
-                repeated_chars += len(n_gram)
-                idx = pos + n
-            else:
-                unique.add(n_gram)
-                idx = pos + 1
-        return repeated_chars
-
-
-def _all_duplicate_chars(joined: str, bounds: list[int], n: int) -> int:
-    """datatrove's `find_all_duplicate(words, n)` for one n (see _AllDuplicates)."""
-    return _AllDuplicates(joined, bounds).chars(n)
-
-
 def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Verdict:
     """`GopherRepetitionFilter.filter`, words given."""
     if not text:
@@ -324,16 +231,12 @@ def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Ve
     if f.dup_line_char_frac and char_duplicates / len(text) > f.dup_line_char_frac:
         return "dup_line_char_frac"
     ws = words.get()
-    bounds = [0, *accumulate(map(len, ws))]  # word i spans bounds[i]:bounds[i + 1] of "".join(ws)
-    spaced = " ".join(ws)  # there word i spans starts[i]:ends[i]
-    starts = [b + i for i, b in enumerate(bounds[:-1])]
-    ends = [b + i for i, b in enumerate(bounds[1:])]
+    repeats = NgramRepeats(ws)  # filters/ngram_repeats.py: datatrove's counts, faster on long texts
     for n, n_frac in f.top_n_grams:
-        if len(ws) - n + 1 > 0 and _top_duplicate_chars(spaced, starts, ends, n) / len(text) > n_frac:
+        if len(ws) - n + 1 > 0 and repeats.top_duplicate_chars(n) / len(text) > n_frac:
             return f"top_{n}_gram"
-    duplicates = _AllDuplicates("".join(ws), bounds)
     for n, n_frac in f.dup_n_grams:
-        if duplicates.chars(n) / len(text) > n_frac:
+        if repeats.all_duplicate_chars(n) / len(text) > n_frac:
             return f"duplicated_{n}_n_grams"
     return None
 
