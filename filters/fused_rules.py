@@ -92,13 +92,25 @@ class WordTokenizer:
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
         self._pairs_loaded = False
         self._keys: re.Pattern[str] = re.compile("(?!)")  # any special-case string
+        self._nlp: Any = None  # the spaCy pipeline whose tokenizer runs (_spacy)
 
     def _spacy(self) -> Any:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
             return None  # other tokenizers: datatrove's own call, uncached
-        import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
-        nlp = dt.tokenizer
+        spacy = import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
+        if self._nlp is None:
+            if dt.config is None:
+                # Our own copy of what datatrove loads (`spacy.blank(language)`, the same tokenizer
+                # rules), whose vocabulary computes no lexical attributes (shape, like_num, ...) for
+                # each new word: only token texts are read here. On 300 long WCXB pages that was
+                # ~1.6 ms a page of the tokenisation (issue 18); ~0.06 s once per worker. Not
+                # datatrove's object: its sentencizer (C4) reads `is_punct`, a lexical attribute.
+                self._nlp = spacy.blank(dt.language)
+                self._nlp.vocab.lex_attr_getters = {}
+            else:
+                self._nlp = dt.tokenizer  # a configured tokenizer (zh's jieba, ...): datatrove's own
+        nlp = self._nlp
         if not self._pairs_loaded:
             self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True
             tk = nlp.tokenizer
