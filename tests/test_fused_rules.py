@@ -91,7 +91,14 @@ def test_word_tokenizer_is_datatrove_word_for_word() -> None:
         " -_- ",
         "It",
     ]
-    samples = ["Boas' ''Primitive Art'' and ]'''Account of", "don't stop :) at 9 a.m. in the U.S.", "IS_ALPHA here"]
+    samples = [
+        "Boas' ''Primitive Art'' and ]'''Account of",
+        "don't stop :) at 9 a.m. in the U.S.",
+        "IS_ALPHA here",
+        "IS_ALPHA",
+        "a IS_ALPHA. b",
+        "LIKE_NUM 3 IS_PUNCT !",
+    ]
     samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
     tok = WordTokenizer("en")
     for text in samples + samples:  # the second pass reads the chunk cache
