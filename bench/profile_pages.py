@@ -16,7 +16,11 @@ whole `curate run` on one page minus the same run's in-process work.
 Input: the 181 real article pages (bench/common.py's WARC, `--copies` times) and the shared
 Common Crawl sample WARC. Rounds: `--rounds`, medians reported.
 
-Usage: python -m bench.profile_pages [--copies 1] [--rounds 3] [--skip-fixed]"""
+With `--wcxb-git DIR --wcxb-pages N` the input is instead the first N HTML pages of the WCXB
+benchmark (~340 KB of HTML each, read as bench/bench_e2e.py reads them): the large pages of the
+945-page end-to-end run, where curate's own per-page overhead on long texts shows.
+
+Usage: python -m bench.profile_pages [--copies 1] [--rounds 3] [--skip-fixed] [--wcxb-git DIR --wcxb-pages 300]"""
 
 from __future__ import annotations
 
@@ -174,15 +178,24 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=1, help="copies of the 181 article pages")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-fixed", action="store_true", help="only the per-page table")
+    ap.add_argument("--wcxb-git", type=Path, help="profile the first --wcxb-pages WCXB pages instead (a git clone)")
+    ap.add_argument("--wcxb-pages", type=int, default=300)
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "out" / "profile_pages.json")
     args = ap.parse_args()
     rounds: list[dict[str, tuple[float, float]]] = []
     fixed: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="fast-rules-profile-") as tmp_name:
         tmp = Path(tmp_name)
-        warc = tmp / "articles.warc.gz"
-        write_article_warc(warc, args.copies)
-        warcs = [warc, shared_data() / "cc-main-2020-34-sample.warc.gz"]
+        if args.wcxb_git:
+            from bench.bench_e2e import wcxb_pages, write_pages_warc
+
+            warc = tmp / "wcxb.warc.gz"
+            write_pages_warc(warc, wcxb_pages(args.wcxb_git, args.wcxb_pages))
+            warcs = [warc]
+        else:
+            warc = tmp / "articles.warc.gz"
+            write_article_warc(warc, args.copies)
+            warcs = [warc, shared_data() / "cc-main-2020-34-sample.warc.gz"]
         for r in range(args.rounds):
             work = tmp / f"round-{r}"
             steps, pages, html_mb = per_page_steps(warcs, work)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import Counter
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
@@ -56,6 +56,7 @@ from datatrove.utils.word_tokenizers import SpaCyTokenizer, load_word_tokenizer
 
 from curate.core.schema import META_ANNOTATIONS
 from filters.annotate import is_rejected_upstream
+from filters.ngram_repeats import NgramRepeats
 from filters.spacy_import import import_spacy
 
 Verdict = str | None  # None: the document passes the rule; else datatrove's reason
@@ -91,13 +92,25 @@ class WordTokenizer:
         self._pairs: dict[str, list[tuple[str, str]]] | None = None  # None: chunk cache not usable
         self._pairs_loaded = False
         self._keys: re.Pattern[str] = re.compile("(?!)")  # any special-case string
+        self._nlp: Any = None  # the spaCy pipeline whose tokenizer runs (_spacy)
 
     def _spacy(self) -> Any:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
             return None  # other tokenizers: datatrove's own call, uncached
-        import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
-        nlp = dt.tokenizer
+        spacy = import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
+        if self._nlp is None:
+            if dt.config is None:
+                # Our own copy of what datatrove loads (`spacy.blank(language)`, the same tokenizer
+                # rules), whose vocabulary computes no lexical attributes (shape, like_num, ...) for
+                # each new word: only token texts are read here. On 300 long WCXB pages that was
+                # ~1.6 ms a page of the tokenisation (issue 18); ~0.06 s once per worker. Not
+                # datatrove's object: its sentencizer (C4) reads `is_punct`, a lexical attribute.
+                self._nlp = spacy.blank(dt.language)
+                self._nlp.vocab.lex_attr_getters = {}
+            else:
+                self._nlp = dt.tokenizer  # a configured tokenizer (zh's jieba, ...): datatrove's own
+        nlp = self._nlp
         if not self._pairs_loaded:
             self._pairs, self._pairs_loaded = special_case_pairs(nlp.tokenizer), True
             tk = nlp.tokenizer
@@ -213,33 +226,6 @@ class _Words:
         return self._words
 
 
-def _top_duplicate_chars(joined: str, starts: list[int], ends: list[int], n: int) -> int:
-    """datatrove's `find_top_duplicate(get_n_grams(words, n))`, with each n-gram sliced from
-    `joined` = " ".join(words) (word i spans starts[i]:ends[i]) instead of joined anew: the
-    same strings in the same order, so `Counter.most_common` breaks ties the same way."""
-    counter = Counter(joined[starts[i] : ends[i + n - 1]] for i in range(len(starts) - n + 1))
-    gram, count = counter.most_common(1)[0]
-    return len(gram) * count
-
-
-def _all_duplicate_chars(joined: str, bounds: list[int], n: int) -> int:
-    """datatrove's `find_all_duplicate(words, n)` (the same greedy scan, the same keys: the n
-    words joined without a separator), with each key sliced from `joined` = "".join(words);
-    `bounds[i]` is where word i starts, `bounds[-1]` the end."""
-    n_words = len(bounds) - 1
-    unique: set[str] = set()
-    repeated_chars, idx = 0, 0
-    while idx < n_words - n + 1:
-        n_gram = joined[bounds[idx] : bounds[idx + n]]
-        if n_gram in unique:
-            repeated_chars += len(n_gram)
-            idx += n
-        else:
-            unique.add(n_gram)
-            idx += 1
-    return repeated_chars
-
-
 def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Verdict:
     """`GopherRepetitionFilter.filter`, words given."""
     if not text:
@@ -257,16 +243,12 @@ def gopher_repetition(f: GopherRepetitionFilter, text: str, words: _Words) -> Ve
     if f.dup_line_char_frac and char_duplicates / len(text) > f.dup_line_char_frac:
         return "dup_line_char_frac"
     ws = words.get()
-    bounds = [0, *accumulate(map(len, ws))]  # word i spans bounds[i]:bounds[i + 1] of "".join(ws)
-    spaced = " ".join(ws)  # there word i spans starts[i]:ends[i]
-    starts = [b + i for i, b in enumerate(bounds[:-1])]
-    ends = [b + i for i, b in enumerate(bounds[1:])]
+    repeats = NgramRepeats(ws)  # filters/ngram_repeats.py: datatrove's counts, faster on long texts
     for n, n_frac in f.top_n_grams:
-        if len(ws) - n + 1 > 0 and _top_duplicate_chars(spaced, starts, ends, n) / len(text) > n_frac:
+        if len(ws) - n + 1 > 0 and repeats.top_duplicate_chars(n) / len(text) > n_frac:
             return f"top_{n}_gram"
-    joined = "".join(ws)
     for n, n_frac in f.dup_n_grams:
-        if _all_duplicate_chars(joined, bounds, n) / len(text) > n_frac:
+        if repeats.all_duplicate_chars(n) / len(text) > n_frac:
             return f"duplicated_{n}_n_grams"
     return None
 

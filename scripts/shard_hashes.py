@@ -5,7 +5,8 @@
 
 The two runs: the demo recipe on the embedded sample (`curate run demo`) and the same recipe on
 the shared Common Crawl sample (../shared/data/cc-main-2020-34-sample.warc.gz). Only data/ and
-rejected/ are hashed: the manifest and summary carry timings and absolute paths.
+rejected/ are hashed: the manifest and summary carry timings and absolute paths. `--also WARC`
+adds a run of the same recipe on that file (e.g. large pages: bench/profile_pages.py's WCXB WARC).
 """
 
 from __future__ import annotations
@@ -46,12 +47,15 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="passed to both runs, e.g. --set filters.engine=datatrove",
     )
+    ap.add_argument("--also", type=Path, action="append", default=[], metavar="INPUT", help="one more run, on INPUT")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="curate-hashes-") as tmp:
         got = {
             "demo": _run(Path(tmp) / "demo", [], args.overrides),
             "cc_sample": _run(Path(tmp) / "cc", ["--input", str(CC_WARC)], args.overrides),
         }
+        for i, extra in enumerate(args.also):
+            got[f"also:{extra.name}"] = _run(Path(tmp) / f"also-{i}", ["--input", str(extra.resolve())], args.overrides)
     if args.write:
         args.write.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
         print(f"wrote {sum(len(v) for v in got.values())} hashes to {args.write}")

@@ -388,3 +388,30 @@ def test_release_card_sums_contamination_over_runs() -> None:
     table = markdown_table(_contamination(merged))
     assert "| gsm8k | test | MIT | 2 | 80 | 3 | 0 |" in table and "longest matched span reaches 30 words" in table
     assert merge_contamination([None, None]) is None
+
+
+def test_normalise_is_datatrove_simplify_text_exactly(articles: list[dict[str, str]], shared_data: Path) -> None:
+    """curate's faster normalisation (one regex for punctuation and whitespace, combining marks
+    dropped by a table) gives datatrove's `simplify_text` string, on real text (article bodies
+    and their raw HTML: tags, entities, scripts, many languages) and on random strings built
+    from the characters where the steps could differ."""
+    import random
+
+    from datatrove.utils.text import PUNCTUATION, simplify_text
+
+    from curate.hygiene.ngrams import NORM, normalise
+
+    samples = [a["text"] for a in articles]
+    html_dir = shared_data / "article-extraction-benchmark" / "html"
+    samples += [p.read_bytes().decode("utf-8", "replace") for p in sorted(html_dir.iterdir())[:60]]
+    rng = random.Random(18)
+    alphabet = (
+        list(PUNCTUATION)
+        + list("aZ09 \t\n\r\x0b\x0c\x1c\x85\xa0\u2000\u2028\u3000")
+        + list("\u0301\u0308\u0327\u064b\u05b4\u0e31\u20dd")  # combining marks (Mn) and an enclosing one (Me)
+        + list("éÅçñöİßﬁ½²٣߂१٫۔१٬¾Ⅻ")  # decomposable letters, digits of other scripts, separators
+        + list("😀中文Ωσς")
+    )
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(3000)]
+    for text in samples:
+        assert normalise(text) == simplify_text(text, NORM), repr(text[:200])

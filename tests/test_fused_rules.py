@@ -18,15 +18,15 @@ from datatrove.utils.text import split_into_words
 from curate.config import FiltersConfig, load_config
 from curate.core.errors import ConfigError
 from curate.core.schema import META_ANNOTATIONS, META_REJECT
+from filters import ngram_repeats
 from filters.annotate import FilterAnnotator
 from filters.fused_rules import (
     FusedRules,
     WordTokenizer,
-    _all_duplicate_chars,
-    _top_duplicate_chars,
     datatrove_verdicts,
 )
 from filters.heuristics import build_filter, heuristic_annotators
+from filters.ngram_repeats import NgramRepeats
 from filters.registry import filter_stages
 
 
@@ -91,7 +91,14 @@ def test_word_tokenizer_is_datatrove_word_for_word() -> None:
         " -_- ",
         "It",
     ]
-    samples = ["Boas' ''Primitive Art'' and ]'''Account of", "don't stop :) at 9 a.m. in the U.S.", "IS_ALPHA here"]
+    samples = [
+        "Boas' ''Primitive Art'' and ]'''Account of",
+        "don't stop :) at 9 a.m. in the U.S.",
+        "IS_ALPHA here",
+        "IS_ALPHA",
+        "a IS_ALPHA. b",
+        "LIKE_NUM 3 IS_PUNCT !",
+    ]
     samples += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))) for _ in range(1500)]
     tok = WordTokenizer("en")
     for text in samples + samples:  # the second pass reads the chunk cache
@@ -121,14 +128,30 @@ def test_ngram_helpers_are_datatrove_exactly() -> None:
         "b",
         "a",
     ]
-    spaced = " ".join(words)
-    starts = [sum(len(w) + 1 for w in words[:i]) for i in range(len(words))]
-    ends = [s + len(w) for s, w in zip(starts, words)]
-    bounds = [sum(len(w) for w in words[:i]) for i in range(len(words) + 1)]
+    repeats = NgramRepeats(words)
     for n in (2, 3, 4):
-        assert _top_duplicate_chars(spaced, starts, ends, n) == find_top_duplicate(get_n_grams(words, n))
+        assert repeats.top_duplicate_chars(n) == find_top_duplicate(get_n_grams(words, n))
     for n in range(2, 11):
-        assert _all_duplicate_chars("".join(words), bounds, n) == find_all_duplicate(words, n)
+        assert repeats.all_duplicate_chars(n) == find_all_duplicate(words, n)
+
+
+@pytest.mark.parametrize("max_hashed", [ngram_repeats.MAX_HASHED_CHARS, 0])
+def test_ngram_repeats_keys_are_strings_not_word_tuples(monkeypatch: pytest.MonkeyPatch, max_hashed: int) -> None:
+    """datatrove's all-duplicate keys join the n words without a separator, so "a"+"bc" repeats
+    "ab"+"c"; ties for the top n-gram go to the first seen. Words of one to three letters from
+    two make both common; both ways (hashed, and every position for very long texts) give
+    datatrove's numbers, for every n in any order."""
+    monkeypatch.setattr(ngram_repeats, "MAX_HASHED_CHARS", max_hashed)
+    assert NgramRepeats(["a", "bc", "ab", "c"]).all_duplicate_chars(2) == find_all_duplicate(["a", "bc", "ab", "c"], 2)
+    assert NgramRepeats(["a", "bc", "ab", "c"]).all_duplicate_chars(2) == 3
+    rng = random.Random(18)
+    for _ in range(2000):
+        words = ["".join(rng.choice("ab") for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(0, 40))]
+        repeats = NgramRepeats(words)
+        for n in (5, 6, 2, 3, 1, 7, 10, 4):
+            assert repeats.all_duplicate_chars(n) == find_all_duplicate(words, n), (words, n)
+            if len(words) >= n:
+                assert repeats.top_duplicate_chars(n) == find_top_duplicate(get_n_grams(words, n)), (words, n)
 
 
 def test_engine_switch_picks_the_annotators(texts) -> None:
