@@ -9,7 +9,6 @@ read, so a reader using this script never sees them.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
@@ -18,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from combined_quality_data import CC_LABELS, DOLMA_COMMIT, DOLMA_FILES, git_show  # noqa: E402
+from combined_quality_data import CC_LABELS, DOLMA_COMMIT, dolma_documents  # noqa: E402
 
 # Seed and size of the blind sample: fixed so the second file can be rebuilt and checked.
 SEED = 2026120515
@@ -33,14 +32,7 @@ def blind_rows() -> list[dict]:
 
 
 def dolma_texts(dolma_git: Path) -> dict[tuple[str, str], str]:
-    texts = {}
-    for name, paths in DOLMA_FILES.items():
-        for path in paths:
-            for line in gzip.decompress(git_show(dolma_git, DOLMA_COMMIT, path)).decode("utf-8").split("\n"):
-                if line.strip():  # split at "\n" only: texts hold U+2028 and other line breaks
-                    doc = json.loads(line)
-                    texts[(name, doc["id"])] = doc["text"]
-    return texts
+    return {key: doc["text"] for key, doc in dolma_documents(dolma_git).items()}
 
 
 def blind_sample(dolma_git: Path) -> list[dict]:

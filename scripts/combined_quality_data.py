@@ -171,10 +171,8 @@ def labelled(pages: list[dict], modern_git: Path, cache_dir: Path) -> list[dict]
     return rows
 
 
-def cc_documents(dolma_git: Path) -> list[dict]:
-    """The Common Crawl documents of allenai/dolma's test data that carry a label by reading
-    (CC_LABELS), each checked against the sha256 of the text that was read. Adds `text`, `label`,
-    `why`, `site`, `origin` ("cc-dolma")."""
+def dolma_documents(dolma_git: Path) -> dict[tuple[str, str], dict]:
+    """Every document of the DOLMA_FILES at DOLMA_COMMIT, keyed by (file name, id)."""
     docs = {}
     for name, paths in DOLMA_FILES.items():
         for path in paths:
@@ -182,6 +180,14 @@ def cc_documents(dolma_git: Path) -> list[dict]:
                 if line.strip():  # split at "\n" only: texts hold U+2028 and other line breaks
                     doc = json.loads(line)
                     docs[(name, doc["id"])] = doc
+    return docs
+
+
+def cc_documents(dolma_git: Path) -> list[dict]:
+    """The Common Crawl documents of allenai/dolma's test data that carry a label by reading
+    (CC_LABELS), each checked against the sha256 of the text that was read. Adds `text`, `label`,
+    `why`, `site`, `origin` ("cc-dolma")."""
+    docs = dolma_documents(dolma_git)
     rows = []
     for line in CC_LABELS.open(encoding="utf-8"):
         lab = json.loads(line)
