@@ -98,7 +98,6 @@ class WordTokenizer:
         dt = self._dt
         if not isinstance(dt, SpaCyTokenizer) or dt.language == "ja":
             return None  # other tokenizers: datatrove's own call, uncached
-        spacy = import_spacy()  # before datatrove's `import spacy`: without torch (filters.spacy_import)
         if self._nlp is None:
             if dt.config is None:
                 # Our own copy of what datatrove loads (`spacy.blank(language)`, the same tokenizer
@@ -106,7 +105,7 @@ class WordTokenizer:
                 # each new word: only token texts are read here. On 300 long WCXB pages that was
                 # ~1.6 ms a page of the tokenisation (issue 18); ~0.06 s once per worker. Not
                 # datatrove's object: its sentencizer (C4) reads `is_punct`, a lexical attribute.
-                self._nlp = spacy.blank(dt.language)
+                self._nlp = import_spacy().blank(dt.language)  # imported without torch (filters.spacy_import)
                 self._nlp.vocab.lex_attr_getters = {}
             else:
                 self._nlp = dt.tokenizer  # a configured tokenizer (zh's jieba, ...): datatrove's own
