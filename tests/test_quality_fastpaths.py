@@ -107,7 +107,7 @@ def reference_normalize(text: str, max_chars: int = 0) -> str:
 
     if max_chars and len(text) > max_chars:
         text = text[:max_chars]
-    for mark in N._URL_MARKS:
+    for mark in (N._URL_SCHEME, *N._URL_MARKS):
         if mark in text:
             text = _drop_tokens_with(text, mark)
     if not text.isascii():
